@@ -1,0 +1,36 @@
+# stemgen: `make demo` and `make test` set up everything that is missing, then run.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stemgen-installed
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup system demo test bench ui clean-demo
+
+setup: system $(STAMP)
+
+system:
+	@bash scripts/setup-system.sh
+
+# torch is pinned to the build this machine keeps on disk (pip's configuration caps it at 2.14.1).
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "torch==2.14.1" "torchaudio==2.11.*"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $@
+
+demo: setup
+	$(BIN)/python -m stemgen.demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	bash bench/run_all
+
+ui: setup
+	$(BIN)/stemgen ui

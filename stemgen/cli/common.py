@@ -1,0 +1,31 @@
+"""Conventions shared by every command: one JSON summary with ``--json``, exit codes, errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+
+JSON_OPTION_HELP = "Print one JSON object summarising the run (and nothing else on stdout)."
+
+
+def emit_summary(summary: dict[str, Any], as_json: bool, human_lines: list[str] | None = None) -> None:
+    """Print the run's summary: one JSON object with ``--json``, readable lines otherwise."""
+    if as_json:
+        typer.echo(json.dumps(summary, default=str))
+        return
+    for line in human_lines if human_lines is not None else [f"{k}: {v}" for k, v in summary.items()]:
+        typer.echo(line)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print a one-line error to stderr and return the ``typer.Exit`` to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def progress_enabled(as_json: bool) -> bool:
+    """Progress bars go to stderr; keep them off when stderr is not a terminal and JSON is asked."""
+    return not (as_json and not sys.stderr.isatty())

@@ -1,0 +1,41 @@
+"""The ``stemgen`` command: a thin layer over the Python API.
+
+Each command lives in its own module and imports heavy libraries (torch, diffusers) inside the
+function body, so ``stemgen --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from stemgen import __version__
+from stemgen.cli import dataset, generate, train
+from stemgen.midi import cli as midi_cli
+
+app = typer.Typer(
+    help="stemgen: generate a missing drum, bass or guitar stem guided by a text instruction.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(dataset.app, name="dataset")
+app.add_typer(midi_cli.app, name="midi")
+app.command("train")(train.train)
+app.command("generate")(generate.generate)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """stemgen: Subtractive Training for drums, bass and guitar."""
+
+
+if __name__ == "__main__":
+    app()

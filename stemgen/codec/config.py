@@ -1,0 +1,92 @@
+"""Spectrogram codec parameters and presets.
+
+A ``CodecConfig`` fully describes how audio becomes a spectrogram image and back; it is saved
+with every model (``to_dict``/``from_dict``) so a model always decodes with the parameters it
+was trained on. The dataset builder takes its window length and sample rate from here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    name: str
+    sample_rate: int
+    n_fft: int  # FFT size (zero-padded window)
+    win_length: int  # analysis window in samples
+    hop_length: int
+    n_mels: int  # image height
+    num_frames: int  # image width: one window of audio
+    f_min: float = 0.0
+    f_max: float = 10_000.0
+    mel_scale: str = "htk"
+    # image = (magnitude ** power) scaled by ``1 / max_value`` and clipped to [0, 1]; stored as [-1, 1]
+    power: float = 0.25
+    max_value: float = 255.0 / 8.0  # see stemgen.codec for how the 8-bit image scale is derived
+    griffin_lim_iters: int = 32
+
+    @property
+    def window_samples(self) -> int:
+        """Samples in one window of audio (one image)."""
+        return self.num_frames * self.hop_length
+
+    @property
+    def window_seconds(self) -> float:
+        return self.window_samples / self.sample_rate
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CodecConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# Riffusion v1: 44.1 kHz mono, 100 ms window, 10 ms hop, FFT padded to 400 ms, 512 HTK mel bins
+# over 0-10 kHz, 512 frames = 5.12 s -> a 512x512 image.
+RIFFUSION = CodecConfig(
+    name="riffusion",
+    sample_rate=44_100,
+    n_fft=17_640,
+    win_length=4_410,
+    hop_length=441,
+    n_mels=512,
+    num_frames=512,
+)
+
+# Initial choice for from-scratch models; the codec work tunes it with measured round-trip quality.
+COMPACT = CodecConfig(
+    name="compact",
+    sample_rate=22_050,
+    n_fft=2_048,
+    win_length=2_048,
+    hop_length=441,
+    n_mels=128,
+    num_frames=256,
+    f_max=11_025.0,
+)
+
+# For tests: the same code path, very small.
+TINY = CodecConfig(
+    name="tiny",
+    sample_rate=16_000,
+    n_fft=512,
+    win_length=512,
+    hop_length=320,
+    n_mels=32,
+    num_frames=64,
+    f_max=8_000.0,
+    griffin_lim_iters=8,
+)
+
+PRESETS: dict[str, CodecConfig] = {c.name: c for c in (RIFFUSION, COMPACT, TINY)}
+
+
+def get_preset(name: str) -> CodecConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown codec preset '{name}' (choose from {', '.join(PRESETS)})") from None
