@@ -1,0 +1,1 @@
+"""Prompt templates for the instruction writer (text files read with importlib.resources)."""
