@@ -195,10 +195,13 @@ def _load_stem_mp4(ref: SongRef, sample_rate: int) -> Song:
 def _ffmpeg_stream(path: Path, stream: int, sample_rate: int) -> np.ndarray:
     cmd = [
         "ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:a:{stream}",
-        "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-",
+        "-ac", "2", "-ar", str(sample_rate), "-f", "f32le", "-",
     ]
     proc = subprocess.run(cmd, capture_output=True, check=False)
     if proc.returncode != 0 or not proc.stdout:
         reason = proc.stderr.decode(errors="ignore").strip().splitlines()[-1:] or ["no audio"]
         raise StemgenInputError(path, f"cannot decode stem stream {stream} ({reason[0][:120]})")
-    return np.frombuffer(proc.stdout, dtype=np.float32)[None, :].copy()
+    # Decode as stereo and average here: FFmpeg's own mono downmix uses another gain (1/sqrt 2)
+    # than the channel mean used for every other file.
+    stereo = np.frombuffer(proc.stdout, dtype=np.float32).reshape(-1, 2)
+    return stereo.mean(axis=1)[None, :].astype(np.float32)
