@@ -18,7 +18,6 @@ system:
 # torch is pinned to the build this machine keeps on disk (pip's configuration caps it at 2.14.1).
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "torch==2.14.1" "torchaudio==2.11.*"
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	@touch $@

@@ -60,11 +60,13 @@ def _hub_checkpoint(name: str) -> Path | None:
 
 def separate_song(ref: SongRef, sample_rate: int, stem: str) -> Song:
     """Split a full mix into ``stem`` and the rest (``other``) with Demucs."""
+    from stemgen.audio.io import resample
+
+    audio, rate = load_audio(ref.path)  # bad files fail here, with the reason, before Demucs is asked for
     ok, detail = demucs_status(stem)
     if not ok:
         raise MissingDependencyError(f"{ref.path}: {detail}")
-    separated = separate_array(*load_audio(ref.path), stem=stem)
-    from stemgen.audio.io import resample
+    separated = separate_array(audio, rate, stem=stem)
 
     target = resample(separated["stem"], separated["sample_rate"], sample_rate).mean(0, keepdims=True)
     rest = resample(separated["rest"], separated["sample_rate"], sample_rate).mean(0, keepdims=True)
