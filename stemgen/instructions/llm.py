@@ -6,7 +6,9 @@ validated; transient failures (429, 408/409, 5xx, timeouts, connection errors) a
 exponential backoff and jitter, invalid replies are re-asked → good replies are cached, the rest
 get the offline writer's sentence (origin ``"fallback"``, not cached).
 
-The API key lives only in the client; it is never logged, put in an error or shown in a repr.
+The API key lives only in the client; it is never logged, put in an error or shown in a repr:
+log lines and reasons are built from status codes and exception class names, never from the
+server's error text (which may echo the key).
 """
 
 from __future__ import annotations
@@ -35,6 +37,20 @@ T = TypeVar("T")
 _PLACEHOLDER_KEY = "sk-no-key-required"
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 _FATAL_STATUS = frozenset({401, 403, 404})  # wrong key or model: every further request would fail too
+
+
+class _Secret:
+    """Holds the API key; its repr/str never show it (tracebacks with locals, ``vars()`` dumps)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "_Secret('***')"
+
+    __str__ = __repr__
 
 
 class _Retry(Exception):
@@ -106,7 +122,7 @@ class LLMWriter(InstructionWriter):
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
         self.base_url, self.model = base_url, model
-        self.__api_key = api_key or _PLACEHOLDER_KEY  # name-mangled: keeps it out of casual dumps
+        self._api_key = _Secret(api_key or _PLACEHOLDER_KEY)
         self.cache = cache if isinstance(cache, InstructionCache) else InstructionCache(cache)
         self.concurrency, self.timeout_s, self.max_retries = concurrency, timeout_s, max(0, max_retries)
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
@@ -122,10 +138,6 @@ class LLMWriter(InstructionWriter):
 
     def __repr__(self) -> str:
         return f"LLMWriter(base_url={self.base_url!r}, model={self.model!r}, concurrency={self.concurrency})"
-
-    def _redact(self, text: str) -> str:
-        """Remove the key from text that may echo it (server error bodies)."""
-        return text.replace(self.__api_key, "***") if self.__api_key else text
 
     # -- write -------------------------------------------------------------------------------
 
@@ -171,7 +183,7 @@ class LLMWriter(InstructionWriter):
         """Ask for every request concurrently; None where the instruction could not be had."""
         semaphore = asyncio.Semaphore(self.concurrency)
         client = openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=self.__api_key, timeout=self.timeout_s, max_retries=0
+            base_url=self.base_url, api_key=self._api_key.value, timeout=self.timeout_s, max_retries=0
         )
 
         async def one(request: InstructionRequest) -> str | None:
@@ -191,10 +203,10 @@ class LLMWriter(InstructionWriter):
         reason = "not attempted"
         transport = False
         for attempt in range(self.max_retries + 1):
-            if self._fatal:
-                return None
             try:
                 async with semaphore:
+                    if self._fatal:  # checked once a slot is free: others may have failed meanwhile
+                        return None
                     text = await self._request(client, messages, attempt)
                 text = validate_instruction(text, request.stem)
             except InvalidInstruction as err:
@@ -248,7 +260,7 @@ class LLMWriter(InstructionWriter):
                 self._fatal = f"HTTP {status} from the endpoint (check the base URL, model and key)"
             raise _GiveUp(f"HTTP {status}") from None
         except openai.APIError as err:  # e.g. a 200 whose body is not a chat completion
-            raise InvalidInstruction(self._redact(f"unreadable response ({type(err).__name__})")) from None
+            raise InvalidInstruction(f"unreadable response ({type(err).__name__})") from None
         try:
             return response.choices[0].message.content or ""
         except (AttributeError, IndexError, TypeError):

@@ -1,0 +1,344 @@
+"""The LLM writer over real HTTP, with the real openai client, against a local fake endpoint.
+
+The fake server implements POST /v1/chat/completions on 127.0.0.1 (ephemeral port) and is told
+per call what to do: answer, fail with a status code, or sleep past the client's timeout. Timeouts
+and backoffs are tiny so the whole file runs in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+import pytest
+
+from stemgen.instructions import InstructionRequest, LLMWriter, make_writer, validate_instruction
+
+SECRET = "sk-test-DO-NOT-LEAK-4f9a1c"
+MODEL = "fake-annotator"
+
+
+@dataclass
+class Reply:
+    """What the server does for one call: ``status`` with ``text`` (or raw ``body``) after ``delay`` s."""
+
+    text: str = ""
+    status: int = 200
+    delay: float = 0.0
+    body: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def stem_of(body: dict) -> str:
+    return re.search(r"Stem removed from the music: (\w+)", body["messages"][-1]["content"]).group(1)
+
+
+def caption_of(body: dict) -> str:
+    return re.search(r"Caption of the music: (.*)", body["messages"][-1]["content"]).group(1)
+
+
+def good_reply(call: int, body: dict) -> Reply:
+    """A valid instruction that echoes the caption, so tests can check the order of results."""
+    return Reply(f"Add tight {stem_of(body)} for {caption_of(body)}.")
+
+
+class FakeLLM:
+    """Threaded OpenAI-compatible server recording calls, bodies, auth headers and max in-flight."""
+
+    def __init__(self, behaviour: Callable[[int, dict], Reply] = good_reply):
+        self.behaviour = behaviour
+        self.calls = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.bodies: list[dict] = []
+        self.auth: set[str] = set()
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # keep test output quiet
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                with fake._lock:
+                    call = fake.calls
+                    fake.calls += 1
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                    fake.bodies.append(body)
+                    fake.auth.add(self.headers.get("Authorization", ""))
+                try:
+                    if self.path.rstrip("/") != "/v1/chat/completions":
+                        reply = Reply(status=404, body='{"error": {"message": "not found"}}')
+                    else:
+                        reply = fake.behaviour(call, body)
+                    time.sleep(reply.delay)
+                    self._send(reply, body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout test)
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
+
+            def _send(self, reply: Reply, body: dict) -> None:
+                if reply.body is not None:
+                    payload = reply.body
+                elif reply.status == 200:
+                    payload = json.dumps({
+                        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": reply.text}}],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                    })
+                else:
+                    payload = json.dumps({"error": {"message": f"fake error {reply.status}", "type": "x"}})
+                data = payload.encode()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in reply.headers:
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False
+            request_queue_size = 64  # the default backlog of 5 would stall concurrent connects
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> "FakeLLM":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def requests_for(n: int, stem: str = "drums") -> list[InstructionRequest]:
+    return [InstructionRequest(stem, f"song {i}", {"tempo_bpm": 90.0 + i}, ("funk",)) for i in range(n)]
+
+
+def writer_for(server: FakeLLM, tmp_path, **kw) -> LLMWriter:
+    options = dict(base_url=server.url, model=MODEL, api_key=SECRET, cache_path=tmp_path / "cache.sqlite",
+                   timeout_s=2.0, max_retries=2, backoff_s=0.01, max_backoff_s=0.05)
+    options.update(kw)
+    writer = make_writer(**options)
+    assert isinstance(writer, LLMWriter)
+    return writer
+
+
+def test_success_keeps_order_and_reports_progress(tmp_path):
+    def shuffled(call: int, body: dict) -> Reply:  # later requests answer sooner: completion order differs
+        return Reply(good_reply(call, body).text, delay=0.05 * (3 - call % 4))
+
+    reqs = requests_for(12)
+    seen: list[int] = []
+    with FakeLLM(shuffled) as server:
+        writer = writer_for(server, tmp_path)
+        results = writer.write(reqs, progress=seen.append)
+    assert [r.text for r in results] == [f"Add tight drums for song {i}." for i in range(12)]
+    assert all(r.origin == "llm" for r in results)
+    assert sum(seen) == 12 and server.calls == 12 and writer.request_count == 12
+    assert writer.stats == {"llm": 12, "cache": 0, "fallback": 0}
+    body = server.bodies[0]
+    assert body["model"] == MODEL and body["messages"][0]["role"] == "system"
+    assert "professional music annotator" in body["messages"][0]["content"]
+    assert server.auth == {f"Bearer {SECRET}"}  # the key is used, just never shown
+
+
+def test_at_least_eight_requests_in_flight(tmp_path):
+    with FakeLLM(lambda call, body: Reply(good_reply(call, body).text, delay=0.4)) as server:
+        writer = writer_for(server, tmp_path)  # default concurrency: 8
+        results = writer.write(requests_for(16))
+    assert all(r.origin == "llm" for r in results)
+    assert server.max_in_flight == 8  # at least 8 at once, never more than asked
+
+
+def test_concurrency_is_configurable(tmp_path):
+    with FakeLLM(lambda call, body: Reply(good_reply(call, body).text, delay=0.15)) as server:
+        writer_for(server, tmp_path, concurrency=12).write(requests_for(24))
+    assert server.max_in_flight == 12
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_transient_error_then_success(tmp_path, status):
+    def flaky(call: int, body: dict) -> Reply:
+        return Reply(status=status, headers=(("Retry-After", "0"),)) if call == 0 else good_reply(call, body)
+
+    with FakeLLM(flaky) as server:
+        writer = writer_for(server, tmp_path)
+        results = writer.write(requests_for(1))
+    assert results[0].origin == "llm" and results[0].text == "Add tight drums for song 0."
+    assert server.calls == 2 and writer.request_count == 2
+
+
+def test_backoff_grows_exponentially_with_jitter_and_honours_retry_after(tmp_path):
+    writer = LLMWriter("http://127.0.0.1:9/v1", MODEL, backoff_s=1.0, max_backoff_s=30.0)
+    delays = [writer._backoff(n, None) for n in range(5)]
+    for n, d in enumerate(delays):
+        assert 0.5 * 2**n <= d <= 2**n
+    assert writer._backoff(0, 7.0) == 7.0 and writer._backoff(0, 100.0) == 30.0
+    writer.close()
+
+
+@pytest.mark.parametrize("garbage", [
+    "Sure! Here's an instruction you could use: Add some drums. Let me know if you need more!",
+    "The drums in this song would ideally be tight and funky, with a strong backbeat on two and four,\n"
+    "and a hi-hat pattern that keeps sixteenth notes going throughout the verse and chorus sections.",
+    "I cannot help with that.",
+])
+def test_garbage_reply_is_retried_then_falls_back(tmp_path, garbage):
+    with FakeLLM(lambda call, body: Reply(garbage)) as server:
+        writer = writer_for(server, tmp_path, max_retries=2)
+        results = writer.write(requests_for(2))
+    assert server.calls == 2 * 3  # first attempt + 2 retries each
+    for res in results:
+        assert res.origin == "fallback" and res.text != garbage
+        validate_instruction(res.text, "drums")
+    assert writer.stats["fallback"] == 2
+
+
+def test_malformed_body_is_retried_then_succeeds(tmp_path):
+    def broken_first(call: int, body: dict) -> Reply:
+        return Reply(body='{"choices": []}') if call == 0 else good_reply(call, body)
+
+    with FakeLLM(broken_first) as server:
+        results = writer_for(server, tmp_path).write(requests_for(1))
+    assert results[0].origin == "llm" and server.calls == 2
+
+
+def test_reply_is_cleaned_of_quotes_and_prefix(tmp_path):
+    with FakeLLM(lambda call, body: Reply('Instruction: "Add reggae beats"')) as server:
+        results = writer_for(server, tmp_path).write(requests_for(1))
+    assert results[0].text == "Add reggae beats." and results[0].origin == "llm"
+
+
+def test_timeout_is_retried_then_falls_back(tmp_path):
+    with FakeLLM(lambda call, body: Reply(good_reply(call, body).text, delay=1.5)) as server:
+        writer = writer_for(server, tmp_path, timeout_s=0.3, max_retries=1)
+        t0 = time.monotonic()
+        results = writer.write(requests_for(1))
+        elapsed = time.monotonic() - t0
+    assert results[0].origin == "fallback" and server.calls == 2
+    assert elapsed < 1.5  # gave up on its own timeout, did not wait for the server
+
+
+def test_timeout_then_success(tmp_path):
+    def slow_first(call: int, body: dict) -> Reply:
+        return Reply(good_reply(call, body).text, delay=1.0 if call == 0 else 0.0)
+
+    with FakeLLM(slow_first) as server:
+        results = writer_for(server, tmp_path, timeout_s=0.3).write(requests_for(1))
+    assert results[0].origin == "llm" and server.calls == 2
+
+
+def test_rerun_with_the_cache_makes_zero_requests(tmp_path):
+    reqs = requests_for(10)
+    with FakeLLM() as server:
+        first = writer_for(server, tmp_path).write(reqs)
+        assert server.calls == 10
+        again = writer_for(server, tmp_path)  # a new run: same cache file, same model
+        seen: list[int] = []
+        second = again.write(reqs, progress=seen.append)
+        assert server.calls == 10 and again.request_count == 0
+        assert [r.origin for r in second] == ["cache"] * 10 and sum(seen) == 10
+        assert [r.text for r in second] == [r.text for r in first]
+        assert again.summary() == {"llm": 0, "cache": 10, "fallback": 0, "requests": 0, "writer": "llm"}
+        writer_for(server, tmp_path, model="other-model").write(reqs[:2])  # another model: not cached
+        assert server.calls == 12
+
+
+def test_duplicate_requests_in_a_batch_are_asked_once(tmp_path):
+    reqs = requests_for(3) * 2
+    with FakeLLM() as server:
+        results = writer_for(server, tmp_path).write(reqs)
+    assert server.calls == 3
+    assert [r.origin for r in results] == ["llm"] * 3 + ["cache"] * 3
+    assert [r.text for r in results[:3]] == [r.text for r in results[3:]]
+
+
+def test_fallbacks_are_not_cached(tmp_path):
+    reqs = requests_for(3)
+    with FakeLLM(lambda call, body: Reply(status=500)) as server:
+        assert [r.origin for r in writer_for(server, tmp_path, max_retries=1).write(reqs)] == ["fallback"] * 3
+    with FakeLLM() as server:
+        results = writer_for(server, tmp_path).write(reqs)
+    assert [r.origin for r in results] == ["llm"] * 3 and server.calls == 3
+
+
+def test_bad_key_stops_asking_and_never_leaks_it(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    echo = json.dumps({"error": {"message": f"Incorrect API key provided: {SECRET}"}})
+    with FakeLLM(lambda call, body: Reply(status=401, body=echo)) as server:
+        writer = writer_for(server, tmp_path, concurrency=2)
+        results = writer.write(requests_for(10))
+    assert [r.origin for r in results] == ["fallback"] * 10
+    assert server.calls <= 2  # 401 is not retried, and the rest are not sent
+    assert "HTTP 401" in caplog.text
+    assert SECRET not in caplog.text and SECRET not in repr(writer) and SECRET not in str(vars(writer))
+
+
+def test_key_never_appears_in_logs_or_errors(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)  # openai and httpx debug logs included
+
+    def mixed(call: int, body: dict) -> Reply:
+        return [Reply(status=429), Reply(status=500), Reply("Sure! Drums."), good_reply(call, body)][call % 4]
+
+    with FakeLLM(mixed) as server:
+        writer = writer_for(server, tmp_path, max_retries=1, timeout_s=0.5)
+        writer.write(requests_for(8))
+    with pytest.raises(ValueError) as err:
+        LLMWriter(server.url, "", api_key=SECRET)
+    assert caplog.records  # the run was logged ...
+    assert SECRET not in caplog.text  # ... without the key
+    assert SECRET not in str(err.value) and SECRET not in repr(writer)
+
+
+def test_unreachable_endpoint_falls_back_quickly(tmp_path):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    writer = LLMWriter(f"http://127.0.0.1:{port}/v1", MODEL, cache=tmp_path / "c.sqlite", concurrency=4,
+                       timeout_s=0.5, max_retries=1, backoff_s=0.01, max_backoff_s=0.02)
+    t0 = time.monotonic()
+    results = writer.write(requests_for(40))
+    assert [r.origin for r in results] == ["fallback"] * 40
+    assert writer.request_count < 80  # the circuit breaker stopped asking
+    assert time.monotonic() - t0 < 10
+
+
+def test_environment_switches_the_llm_writer_on(tmp_path, monkeypatch):
+    with FakeLLM() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        monkeypatch.setenv("STEMGEN_LLM_MODEL", MODEL)
+        monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+        writer = make_writer(cache_path=tmp_path / "c.sqlite")
+        results = writer.write(requests_for(2, stem="bass"))
+    assert [r.text for r in results] == ["Add tight bass for song 0.", "Add tight bass for song 1."]
+    assert server.auth == {f"Bearer {SECRET}"}
+
+
+def test_write_works_inside_a_running_event_loop(tmp_path):
+    import asyncio
+
+    async def main(writer: LLMWriter):
+        return writer.write(requests_for(2))
+
+    with FakeLLM() as server:
+        results = asyncio.run(main(writer_for(server, tmp_path)))
+    assert [r.origin for r in results] == ["llm", "llm"]
