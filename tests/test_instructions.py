@@ -48,7 +48,16 @@ def test_request_key_is_stable_and_content_addressed():
     assert b.tags == ("funk",) and hash(a) == hash(b) and a == b
     assert InstructionRequest("bass", "funky groove", a.descriptors, a.tags).key != a.key
     assert InstructionRequest("drums", "funky groove", {"tempo_bpm": 100.0}, a.tags).key != a.key
-    assert prompt_version() in {prompt_version()} and len(prompt_version()) == 16
+
+
+def test_request_key_changes_with_the_prompt_templates(monkeypatch):
+    import stemgen.instructions.prompt as prompt
+
+    r = InstructionRequest("drums", "x")
+    before = r.key
+    assert len(prompt_version()) == 16
+    monkeypatch.setattr(prompt, "prompt_version", lambda: "edited-template")
+    assert r.key != before
 
 
 def test_request_tolerates_missing_and_odd_descriptors():
@@ -162,6 +171,11 @@ def test_offline_writer_uses_styles_and_descriptors():
     words = {"soft", "gentle", "delicate", "quiet", "sparse", "minimal", "understated", "restrained", "space", "sparse,"}
     hits = sum(bool(words & set(r.text.lower().replace(".", "").split())) for r in writer.write(soft))
     assert hits >= 10
+    rushed = [InstructionRequest("drums", f"w{i}", {"tempo_bpm": 170, "loudness_db": -38.0}) for i in range(40)]
+    fast, soft = {"upbeat", "driving", "energetic", "fast", "high-energy", "racing"}, {"soft", "gentle", "delicate", "quiet"}
+    for r in writer.write(rushed):  # never "high-energy, quiet drums"
+        words = set(r.text.lower().replace(",", "").replace(".", "").split())
+        assert not (words & fast and words & soft), r.text
     keyed = [InstructionRequest("bass", f"w{i}", {"key": "A minor"}) for i in range(30)]
     assert any("A minor" in r.text for r in writer.write(keyed))
     drums_keyed = [InstructionRequest("drums", f"w{i}", {"key": "A minor"}) for i in range(30)]

@@ -13,7 +13,7 @@ import re
 
 from .base import InstructionWriter, Progress
 from .request import InstructionRequest, InstructionResult, digest
-from .vocab import ADJECTIVES, CLAUSES, GENERIC_ADJECTIVES, NOUNS, PURPOSES, STYLES, SUBSTYLES, VERBS
+from .vocab import ADJECTIVES, CLASHES, CLAUSES, GENERIC_ADJECTIVES, NOUNS, PURPOSES, STYLES, SUBSTYLES, VERBS
 
 # (low, high) thresholds: below low → "low", above high → "high", else "mid".
 # Onset density depends on the instrument (a drum kit plays many more onsets than a bass).
@@ -100,6 +100,8 @@ class _Composer:
         usable = [c for c, lvl in self.levels.items() if lvl in ADJECTIVES.get(c, {})]
         rng.shuffle(usable)
         chosen = usable[: rng.choice((0, 1, 1, 2))]
+        if len(chosen) == 2 and frozenset((c, self.levels[c]) for c in chosen) in CLASHES:
+            chosen = chosen[:1]
         feel = [rng.choice(ADJECTIVES[c][self.levels[c]]) for c in chosen]
         styles = style_phrases(self.req)
         style = rng.choice(styles) if styles and rng.random() < 0.85 else ""

@@ -61,6 +61,13 @@ ADJECTIVES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
+# Feel words that read as a contradiction side by side ("high-energy, quiet"): never both.
+CLASHES: frozenset[frozenset[tuple[str, str]]] = frozenset({
+    frozenset({("tempo", "fast"), ("loudness", "low")}),
+    frozenset({("tempo", "very_fast"), ("loudness", "low")}),
+    frozenset({("tempo", "slow"), ("loudness", "high")}),
+})
+
 # Clauses that describe how the part plays; "{bpm}" and "{key}" are filled from the descriptors,
 # "{s}" makes the verb agree with the noun ("drums that sit", "a beat that sits").
 CLAUSES: dict[str, dict[str, tuple[str, ...]]] = {
