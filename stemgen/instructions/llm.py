@@ -98,6 +98,9 @@ class LLMWriter(InstructionWriter):
         backoff_s / max_backoff_s: first backoff delay and its cap (doubles per retry, jittered).
         temperature / max_tokens: sampling settings of the request.
         seed: sent to the endpoint (varied per attempt) and seeds the jitter and the fallback.
+
+    Once the endpoint answers 401/403/404, or ``2 * concurrency`` instructions in a row are lost to
+    transport errors, the writer stops asking for the rest of its life and falls back at once.
     """
 
     def __init__(
