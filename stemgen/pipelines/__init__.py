@@ -1,0 +1,49 @@
+"""Diffusion pipelines: ``StemInsertionPipeline`` and sampler selection by name.
+
+Heavy imports (diffusers, torch) happen on first attribute access, so importing
+``stemgen.pipelines`` for ``load_pipeline``'s signature stays cheap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["StemInsertionPipeline", "StemInsertionOutput", "load_pipeline", "make_scheduler", "SCHEDULER_NAMES"]
+
+
+def load_pipeline(path: str | Path, device: str | None = None, dtype: Any = None):
+    """Load a saved stem-insertion model folder (safetensors only, never the network).
+
+    Raises ``StemgenInputError`` naming the folder when it is not a stemgen model.
+    """
+    from stemgen.errors import StemgenInputError
+
+    path = Path(path)
+    if not (path / "model_index.json").is_file():
+        reason = "not found" if not path.exists() else "not a stemgen model folder (no model_index.json)"
+        raise StemgenInputError(path, reason)
+    from stemgen.pipelines.stem_insertion import StemInsertionPipeline
+
+    try:
+        pipe = StemInsertionPipeline.from_pretrained(path, local_files_only=True, use_safetensors=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise StemgenInputError(path, f"cannot load model ({str(exc).splitlines()[0][:200]})") from exc
+    if "codec" not in pipe.metadata:
+        raise StemgenInputError(path, "model has no stemgen metadata (codec config missing)")
+    if device is not None or dtype is not None:
+        pipe = pipe.to(device=device, dtype=dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def __getattr__(name: str):
+    if name in ("StemInsertionPipeline", "StemInsertionOutput"):
+        from stemgen.pipelines import stem_insertion
+
+        return getattr(stem_insertion, name)
+    if name in ("make_scheduler", "SCHEDULER_NAMES"):
+        from stemgen.pipelines import schedulers
+
+        return getattr(schedulers, name)
+    raise AttributeError(name)

@@ -1,0 +1,1 @@
+"""Whole-song generation: windows -> sampled stem spectrograms -> phase -> stitched stem and mix."""

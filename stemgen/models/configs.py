@@ -1,0 +1,99 @@
+"""Model presets: which codec, text encoder, UNet shape and noise schedule each preset uses.
+
+A preset is everything needed to *build* a fresh model; once built, the relevant parts travel
+with the saved pipeline (``StemInsertionPipeline.config.stemgen``), so loading never needs this
+table again.
+
+Why the ``compact`` UNet works on patches rather than a learned latent: a VAE would have to be
+trained first (and its decoder costs time at inference), while folding each ``4x4`` patch of
+the spectrogram image into 16 channels (pixel-unshuffle, as in "simple diffusion", Hoogeboom
+et al. 2023) is exact, free and invertible, and cuts the number of spatial positions the UNet
+convolves over by 16. A 128x256 compact image becomes a 16x32x64 tensor, which a small UNet
+denoises fast enough for real-time generation on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """How to build a fresh stem-insertion model."""
+
+    name: str
+    codec: str  # stemgen.codec.config preset name
+    text_encoder: str  # "minilm" | "tiny-bert" | "clip" (from the base model)
+    patch_size: int  # pixel-unshuffle factor image -> UNet space (ignored when a VAE is used)
+    text_max_length: int  # tokens per instruction (fixed, so the three CFG branches batch together)
+    unet: dict[str, Any] = field(default_factory=dict)  # UNet2DConditionModel kwargs (from scratch)
+    noise_schedule: dict[str, Any] = field(default_factory=dict)  # DDPMScheduler kwargs
+    base_model: str | None = None  # Stable-Diffusion-format folder or hub id to start from
+
+
+# Pixel-space (patched) models: the DDPM "linear" schedule suits data in [-1, 1] (its final
+# alpha_bar ~ 4e-5 leaves almost no signal); epsilon prediction works with every sampler offered.
+_PIXEL_SCHEDULE = dict(
+    num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear",
+    prediction_type="epsilon", clip_sample=False,
+    # "trailing" puts the first sampling step at the last training timestep (Lin et al. 2024),
+    # which matters at the 20-30 steps we sample with.
+    timestep_spacing="trailing",
+)
+
+COMPACT = ModelPreset(
+    name="compact",
+    codec="compact",
+    text_encoder="minilm",
+    patch_size=4,
+    text_max_length=48,
+    unet=dict(
+        block_out_channels=(64, 128, 192),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=384,  # all-MiniLM-L6-v2 hidden size
+        attention_head_dim=(4, 4, 6),  # diffusers' legacy name: the number of heads per block
+        norm_num_groups=32,
+    ),
+    noise_schedule=_PIXEL_SCHEDULE,
+)
+
+TINY = ModelPreset(
+    name="tiny",
+    codec="tiny",
+    text_encoder="tiny-bert",
+    patch_size=2,
+    text_max_length=16,
+    unet=dict(
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=2,
+        norm_num_groups=8,
+    ),
+    noise_schedule=_PIXEL_SCHEDULE,
+)
+
+# Riffusion v1: Stable Diffusion 1.5 fine-tuned on 512x512 spectrogram images; the UNet, VAE,
+# CLIP and noise schedule all come from the base model.
+RIFFUSION = ModelPreset(
+    name="riffusion",
+    codec="riffusion",
+    text_encoder="clip",
+    patch_size=1,
+    text_max_length=77,
+    base_model="riffusion/riffusion-model-v1",
+)
+
+MODEL_PRESETS: dict[str, ModelPreset] = {p.name: p for p in (RIFFUSION, COMPACT, TINY)}
+
+
+def get_model_preset(name: str) -> ModelPreset:
+    try:
+        return MODEL_PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown model preset '{name}' (choose from {', '.join(MODEL_PRESETS)})") from None
