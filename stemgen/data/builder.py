@@ -284,8 +284,11 @@ def _write_instructions(rows: list[dict], config: BuildConfig, writer, summary: 
         for r in rows
     ]
     total = len(requests)
+    done = 0
 
-    def report(done: int) -> None:
+    def report(finished: int) -> None:  # the writer reports how many just finished
+        nonlocal done
+        done += finished
         if progress:
             progress("instructions", done, total)
 
