@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 
+# Riffusion v1 (riffusion-inference) computed magnitudes of int16-scaled samples (pydub) and
+# mapped magnitude ** 0.25 to 8 bit with max_volume = 50. For float audio in [-1, 1] the same
+# image needs max_value = 50 / 32768 ** 0.25 (about 3.716).
+RIFFUSION_MAX_VALUE = 50.0 / 32768.0**0.25
+
+
 @dataclass(frozen=True)
 class CodecConfig:
     name: str
@@ -22,9 +28,10 @@ class CodecConfig:
     f_min: float = 0.0
     f_max: float = 10_000.0
     mel_scale: str = "htk"
-    # image = (magnitude ** power) scaled by ``1 / max_value`` and clipped to [0, 1]; stored as [-1, 1]
+    # image level = (magnitude ** power) / max_value clipped to [0, 1], magnitude of float audio in
+    # [-1, 1]; stored inverted and flipped as in Riffusion (see stemgen.codec.image).
     power: float = 0.25
-    max_value: float = 255.0 / 8.0  # see stemgen.codec for how the 8-bit image scale is derived
+    max_value: float = RIFFUSION_MAX_VALUE
     griffin_lim_iters: int = 32
 
     @property
