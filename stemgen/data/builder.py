@@ -26,7 +26,7 @@ from stemgen.audio.io import write_audio
 from stemgen.audio.mixing import fit_headroom
 from stemgen.codec.config import get_preset
 from stemgen.data.manifest import write_json_atomic, write_split_manifests
-from stemgen.data.splits import assign_split
+from stemgen.data.splits import SPLITS, assign_split
 from stemgen.data.windows import SilencePolicy, cut, plan_windows
 from stemgen.errors import MissingDependencyError, StemgenInputError
 from stemgen.sources.base import Song, SongRef
@@ -88,7 +88,8 @@ class SongResult:
 
 @dataclass
 class BuildSummary:
-    manifest: str
+    manifest: str  # the dataset folder: {train,valid,test}.jsonl + dataset.json
+    manifests: dict[str, str] = field(default_factory=dict)
     items: int = 0
     splits: dict[str, int] = field(default_factory=dict)
     songs: dict[str, int] = field(default_factory=dict)
@@ -122,7 +123,7 @@ def build_dataset(
     started = time.perf_counter()
     out = Path(config.out_dir)
     _check_settings(out, config)
-    summary = BuildSummary(manifest=str(out / "train.jsonl"))
+    summary = BuildSummary(manifest=str(out), manifests={s: str(out / f"{s}.jsonl") for s in SPLITS})
 
     refs, discover_errors = discover([Path(s) for s in sources])
     summary.errors.extend(e.as_record() for e in discover_errors)
