@@ -52,15 +52,21 @@ class SplitData:
         return len(self.rows)
 
 
-def read_rows(data_dir: Path, split: str, stem: str | None = None) -> list[dict]:
-    """Manifest rows of ``split`` (absolute audio paths); a clear error when the dataset is not there."""
-    from stemgen.data.manifest import read_manifest
-
+def check_dataset(data_dir: Path) -> None:
+    """Raise a one-line ``StemgenInputError`` unless ``data_dir`` looks like a stemgen dataset."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise StemgenInputError(data_dir, "dataset folder not found")
     if not (data_dir / "train.jsonl").is_file():
         raise StemgenInputError(data_dir, "not a stemgen dataset (no train.jsonl; build one with `stemgen dataset build`)")
+
+
+def read_rows(data_dir: Path, split: str, stem: str | None = None) -> list[dict]:
+    """Manifest rows of ``split`` (absolute audio paths); a clear error when the dataset is not there."""
+    from stemgen.data.manifest import read_manifest
+
+    data_dir = Path(data_dir)
+    check_dataset(data_dir)
     try:
         rows = read_manifest(data_dir, split)
     except FileNotFoundError:
@@ -86,6 +92,8 @@ def cache_dir_for(data_dir: Path, out_dir: Path, override: Path | None) -> Path:
     if override is not None:
         return Path(override)
     preferred = Path(data_dir) / "cache" / "codec"
+    if not Path(data_dir).is_dir():  # never create a dataset folder as a side effect
+        return Path(out_dir) / "cache"
     try:
         preferred.mkdir(parents=True, exist_ok=True)
         probe = preferred / f".probe-{os.getpid()}"

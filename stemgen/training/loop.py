@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ import torch
 from stemgen.errors import StemgenInputError
 from stemgen.training import checkpoint as ckpt
 from stemgen.training.config import TrainConfig
-from stemgen.training.data import TripletDataset, cache_dir_for, data_summary, load_split
+from stemgen.training.data import TripletDataset, cache_dir_for, check_dataset, data_summary, load_split
 from stemgen.training.ema import ExponentialMovingAverage
 from stemgen.training.metrics import TRAIN_LOG, JsonlLog, Throughput
 from stemgen.training.model import (
@@ -77,7 +78,10 @@ def train_model(cfg: TrainConfig, progress: bool = True) -> TrainResult:
 
     t_start = time.perf_counter()
     out = cfg.out
+    check_dataset(cfg.data)  # before anything is created or imported at length
     accelerator = Accelerator(
+        # several processes but no GPU (e.g. `accelerate launch --multi_gpu` on a CPU box): DDP over gloo
+        cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=cfg.grad_accum,
         log_with="tensorboard",
@@ -116,6 +120,8 @@ def train_model(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     stem = _single_stem(train_data.rows, cfg.data, stem_filter)
     summary = data_summary(cfg.data, splits)
     train_set = TripletDataset(train_data, cfg.target)
+    if len(splits["valid"]) == 0 and main:
+        log.warning("%s: no valid split; validation uses training windows", cfg.data)
     valid_set = TripletDataset(splits["valid"] if len(splits["valid"]) else train_data, cfg.target)
 
     # 2. model -------------------------------------------------------------------------------
