@@ -1,0 +1,52 @@
+"""Means with percentile-bootstrap intervals, per system and metric."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from stemgen.evaluation.report.spec import Report
+
+
+def bootstrap_mean(values, resamples: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """``(mean, low, high)`` of the finite ``values``, with a percentile bootstrap interval.
+
+    No finite values: all NaN. One value: the interval collapses onto it.
+    """
+    x = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(x.mean())
+    if x.size == 1 or resamples <= 0:
+        return mean, mean, mean
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
+    alpha = (1.0 - level) / 2
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return mean, float(low), float(high)
+
+
+def summarize(report: Report) -> list[dict]:
+    """One ``{"system", "metric", "mean", "low", "high", "n"}`` per system and metric (report order)."""
+    by_key: dict[tuple[str, str], list] = {}
+    for row in report.rows:
+        by_key.setdefault((row["system"], row["metric"]), []).append(row["value"])
+    set_by_key = {(v["system"], v["metric"]): v for v in report.set_values}
+    out = []
+    for system in report.systems:
+        for spec in report.metrics:
+            key = (system, spec.name)
+            if spec.level == "set":
+                v = set_by_key.get(key)
+                if v is None:
+                    continue
+                out.append(dict(system=system, metric=spec.name, mean=v["value"], low=v.get("low", v["value"]),
+                                high=v.get("high", v["value"]), n=v.get("n")))
+            elif key in by_key:
+                values = by_key[key]
+                mean, low, high = bootstrap_mean(values, report.bootstrap_resamples, report.interval_level)
+                n = sum(1 for v in values if v is not None and math.isfinite(v))
+                out.append(dict(system=system, metric=spec.name, mean=mean, low=low, high=high, n=n))
+    return out
