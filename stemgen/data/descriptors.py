@@ -586,8 +586,9 @@ def _rms_db(x: np.ndarray) -> float:
     """RMS level in dBFS (a full-scale sine reads -3 dB), floored for silence."""
     if x.size == 0:
         return LOUDNESS_FLOOR_DB
-    # einsum, not np.dot: no BLAS threads (see _mel_basis) and float64 accumulation.
-    ms = float(np.einsum("i,i->", x, x, dtype=np.float64)) / x.size
+    # einsum, not np.dot: no BLAS threads (see _mel_basis). float32 sums are accurate to far
+    # better than the 0.1 dB reported, and casting to float64 would triple the cost.
+    ms = float(np.einsum("i,i->", x, x)) / x.size
     return max(10.0 * math.log10(ms), LOUDNESS_FLOOR_DB) if ms > 0 else LOUDNESS_FLOOR_DB
 
 
@@ -596,7 +597,7 @@ def _block_power(x: np.ndarray, sample_rate: int) -> np.ndarray:
     hop = max(int(BLOCK_HOP_S * sample_rate), 1)
     n = x.shape[-1] // hop
     blocks = x[: n * hop].reshape(n, hop)
-    return np.einsum("ij,ij->i", blocks, blocks, dtype=np.float64) / hop
+    return np.einsum("ij,ij->i", blocks, blocks).astype(np.float64) / hop
 
 
 def _dynamics_db(hop_power: np.ndarray) -> float:
