@@ -88,9 +88,8 @@ def test_a_minor_triad_and_scale_key():
     key, confidence = estimate_key(analyze_song(song, SR).chroma.mean(axis=1))
     assert key == "A minor"
     assert confidence > 0.7
-    d = describe(song, start_s=2.0, stem="other")
-    assert d["key"] in ("A minor", "C major")
-    assert d["key"] == "A minor"
+    # One window (with the song as a prior) gets the same answer.
+    assert describe(song, start_s=2.0, stem="other")["key"] == "A minor"
 
 
 def test_estimate_key_relative_keys_and_flat_chroma():
@@ -116,7 +115,6 @@ def test_silence_gives_finite_floor_values():
 def test_brightness_noise_above_low_sine():
     rng = np.random.default_rng(1)
     noise = (0.1 * rng.standard_normal(int(6 * SR))).astype(np.float32)[None]
-    sine = tones([200.0], 6.0)
     sine = (0.1 * np.sin(2 * np.pi * 200.0 * np.arange(int(6 * SR)) / SR)).astype(np.float32)[None]
     bright, dark = describe(noise)["brightness_hz"], describe(sine)["brightness_hz"]
     assert dark == pytest.approx(200, abs=60)
