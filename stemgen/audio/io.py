@@ -109,11 +109,10 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample ``(channels, samples)`` audio with soxr's high-quality filter."""
     if orig_sr == target_sr:
         return audio
-    import librosa
+    import soxr  # direct, rather than through librosa: no numba compilation on first use
 
-    return librosa.resample(audio, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq", axis=-1).astype(
-        np.float32
-    )
+    out = soxr.resample(np.ascontiguousarray(audio.T), orig_sr, target_sr, quality="HQ")
+    return np.ascontiguousarray(np.atleast_2d(out.T if out.ndim == 2 else out[None, :]), dtype=np.float32)
 
 
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str | None = None) -> Path:

@@ -170,7 +170,8 @@ def _process_songs(jobs: list[SongRef], config: BuildConfig, summary: BuildSumma
     done = 0
     if progress:
         progress("songs", done, len(todo))
-    with ProcessPoolExecutor(max_workers=max(1, min(config.workers, len(todo) or 1))) as pool:
+    workers = max(1, min(config.workers, len(todo) or 1))
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
         futures = {pool.submit(process_song, ref, config): ref for ref in todo}
         for future in as_completed(futures):
             ref = futures[future]
@@ -191,6 +192,14 @@ def _process_songs(jobs: list[SongRef], config: BuildConfig, summary: BuildSumma
                 progress("songs", done, len(todo))
     results.sort(key=lambda r: r.song_id)
     return results
+
+
+def _init_worker() -> None:
+    """One BLAS thread per worker: the workers already use every core, and small matrix
+    products on oversubscribed BLAS threads were measured 10x slower on the 2-core machine."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 
 def process_song(ref: SongRef, config: BuildConfig) -> SongResult:
