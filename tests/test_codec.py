@@ -13,9 +13,10 @@ from stemgen.codec.metrics import spectral_convergence
 
 PRESET_NAMES = ["riffusion", "compact", "tiny"]
 # Spectral convergence of drums.wav (MUSDB excerpt, first window) through encode -> decode with the
-# preset's default Griffin-Lim iterations, evaluated at 22.05 kHz. Measured values (bench/bench_codec.py)
-# are in the comments; the limits leave margin for BLAS/FFT differences between machines.
-SC_LIMIT = {"riffusion": 0.45, "compact": 0.45, "tiny": 0.75}
+# preset's default Griffin-Lim iterations, at the preset's rate. Measured: riffusion 0.498 (its
+# 10 kHz ceiling drops the cymbals' top octave), compact 0.143, tiny 0.535 (16 kHz, 32 bands).
+# The limits leave margin for BLAS/FFT differences between machines.
+SC_LIMIT = {"riffusion": 0.6, "compact": 0.25, "tiny": 0.7}
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -11,6 +11,13 @@ Differences from ``torchaudio.transforms.GriffinLim`` (which Riffusion used, mom
   window's audio in an overlap, or of a reference), instead of random phase;
 - the random start uses a fixed seed, so the same image always decodes to the same audio;
 - it is batched over ``(B, n_freqs, frames)`` and runs on whatever device the input is on.
+
+Measured on 6 real stems (bench/bench_codec.py --compare, 1 CPU thread, compact preset):
+same quality as torchaudio's GriffinLim at equal iterations (spectral convergence 0.199 vs
+0.201) and the same cost (~15 ms per iteration per 5.12 s window); with momentum, 16 iterations
+are as good as 32 or 64, so ``compact`` decodes in ~240 ms of CPU per 5.12 s window (~5% of real
+time). Starting from the true phase with no iterations gives 0.139: that is the floor set by
+the 128-band mel inversion, not by the phase.
 """
 
 from __future__ import annotations
@@ -23,10 +30,13 @@ _EPS = 1e-16
 
 
 class Stft:
-    """Centered Hann STFT with Riffusion's conventions (reflect padding, window padded to n_fft)."""
+    """Centered Hann STFT with Riffusion's conventions (reflect padding, window padded to n_fft).
 
-    def __init__(self, config: CodecConfig, device: str | torch.device = "cpu"):
-        self.n_fft = config.n_fft
+    ``n_fft`` overrides the config's, e.g. ``win_length`` for the un-padded synthesis grid.
+    """
+
+    def __init__(self, config: CodecConfig, device: str | torch.device = "cpu", n_fft: int | None = None):
+        self.n_fft = n_fft or config.n_fft
         self.hop = config.hop_length
         self.win_length = config.win_length
         self.window = torch.hann_window(config.win_length, device=device)
