@@ -1,8 +1,146 @@
-"""``stemgen generate`` (owned by the audio-model work; placeholder until it lands)."""
+"""``stemgen generate``: add a drum, bass or guitar stem to a song, guided by an instruction.
+
+A thin layer over ``stemgen.generation.generate_stem``: loads the model, runs it, writes
+``OUT/<input name>_<stem>.wav`` and ``OUT/<input name>_mix.wav`` (atomically) and prints a summary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from stemgen.cli.common import JSON_OPTION_HELP, emit_summary, fail, progress_enabled
 
-def generate() -> None:
-    """Generate a stem for a song (not implemented yet)."""
-    raise typer.Exit(2)
+
+def generate(
+    input: Path = typer.Argument(..., help="The song without the stem (any audio file: wav, flac, ogg, mp3...)."),
+    stem: str = typer.Option("drums", "--stem", help="The stem to add: drums, bass or guitar."),
+    instruction: str = typer.Option(None, "--instruction", help='What to add, e.g. "Add reggae beats" (default: "Add <stem>").'),
+    model: Path = typer.Option(None, "--model", help="Model folder (from `stemgen train`); default: the bundled model for --stem."),
+    out: Path = typer.Option(Path("."), "--out", help="Output folder."),
+    audio_guidance: float = typer.Option(1.5, "--audio-guidance", help="How closely to follow the input audio (InstructPix2Pix image guidance)."),
+    text_guidance: float = typer.Option(7.5, "--text-guidance", help="How closely to follow the instruction."),
+    steps: int = typer.Option(25, "--steps", min=1, help="Denoising steps."),
+    scheduler: str = typer.Option("dpm", "--scheduler", help="Sampler: dpm (DPM-Solver++), ddim or euler_a."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Windows per model call (default: 1 on CPU, 16 on GPU)."),
+    overlap: float = typer.Option(None, "--overlap", help="Seconds of overlap between windows (default 0.64)."),
+    continuity: str = typer.Option("inpaint", "--continuity", help="Joining windows: inpaint (the previous window constrains the overlap) or crossfade."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: torch's choice)."),
+    replace: bool = typer.Option(False, "--replace", help="The input already has this stem: remove it first (needs Demucs with weights on disk)."),
+    force: bool = typer.Option(True, "--overwrite/--no-overwrite", help="Overwrite existing outputs."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Generate a stem for INPUT and write the stem and the new mix to --out."""
+    from stemgen import STEMS
+    from stemgen.errors import StemgenError
+
+    if stem not in STEMS:
+        raise fail(f"--stem must be one of {', '.join(STEMS)}, not '{stem}'", code=2)
+    stem_path = out / f"{input.stem}_{stem}.wav"
+    mix_path = out / f"{input.stem}_mix.wav"
+    if not force and (stem_path.exists() or mix_path.exists()):
+        raise fail(f"{stem_path} or {mix_path} exists (use --overwrite)", code=2)
+    try:
+        summary = _run(input, stem, instruction or f"Add {stem}", model, stem_path, mix_path, audio_guidance,
+                       text_guidance, steps, scheduler, seed, batch_size, overlap, continuity, device, threads,
+                       replace, progress_enabled(as_json))
+    except (StemgenError, ValueError) as exc:
+        raise fail(str(exc))
+    lines = [
+        f"stem: {summary['stem']}",
+        f"mix:  {summary['mix']}" + (f" (turned down {summary['mix_gain_db']:.1f} dB to fit)" if summary["mix_gain_db"] else ""),
+        f"{summary['duration_s']:.1f} s of audio in {summary['timings']['total_s']:.1f} s "
+        f"({summary['timings']['realtime_factor']}x real time) on {summary['device']}",
+    ]
+    emit_summary(summary, as_json, lines)
+
+
+def _run(input, stem, instruction, model, stem_path, mix_path, audio_guidance, text_guidance, steps, scheduler,
+         seed, batch_size, overlap, continuity, device, threads, replace, show_progress) -> dict:
+    import time
+
+    import torch
+
+    from stemgen.audio.io import load_audio, write_audio
+    from stemgen.generation import generate_stem
+    from stemgen.generation.defaults import find_default_model
+    from stemgen.generation.separation import remove_stem
+    from stemgen.pipelines import load_pipeline
+    from stemgen.pipelines.schedulers import canonical_scheduler_name
+
+    scheduler = canonical_scheduler_name(scheduler)
+    if threads:
+        torch.set_num_threads(threads)
+    dev = _pick_device(device)
+    t0 = time.perf_counter()
+    audio, sr = load_audio(input)  # fail fast on bad input, before loading a model
+    model_dir = Path(model) if model is not None else find_default_model(stem)
+    pipe = load_pipeline(model_dir, quiet=not show_progress)
+    # fp16 halves memory and time on a GPU; CPUs are faster (and exact) in fp32.
+    pipe = pipe.to(dev, torch.float16) if dev.type == "cuda" else pipe.to(dev)
+    load_s = time.perf_counter() - t0
+    if replace:
+        audio = remove_stem(audio, sr, stem)
+    bar = _progress_bar(show_progress)
+    try:
+        result = generate_stem(
+            pipe, audio, stem, instruction, sample_rate=sr, audio_guidance_scale=audio_guidance,
+            text_guidance_scale=text_guidance, num_inference_steps=steps, scheduler=scheduler, seed=seed,
+            overlap_s=overlap, batch_size=batch_size or (16 if dev.type == "cuda" else 1), continuity=continuity,
+            progress=bar.update if bar else None, source=str(input),
+        )
+    finally:
+        if bar:
+            bar.close()
+    write_audio(stem_path, result.stem_audio, result.sample_rate)
+    write_audio(mix_path, result.mix_audio, result.sample_rate)
+    timings = {"model_load_s": round(load_s, 3), **result.timings}
+    return {
+        "input": str(input),
+        "stem": str(stem_path),
+        "mix": str(mix_path),
+        "model": str(model_dir),
+        "device": str(dev),
+        "sample_rate": result.sample_rate,
+        "channels": int(result.mix_audio.shape[0]),
+        "duration_s": result.timings["audio_s"],
+        "mix_gain_db": round(result.mix_gain.gain_db, 2) if result.mix_gain else 0.0,
+        "stem_gain_db": round(result.stem_gain.gain_db, 2) if result.stem_gain else 0.0,
+        "replaced": replace,
+        "timings": timings,
+        "seams": result.seams,
+        "settings": result.info,
+    }
+
+
+def _pick_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA GPU is available (use --device cpu)")
+    return dev
+
+
+class _Bar:
+    def __init__(self):
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=None, unit="window", desc="generating")
+
+    def update(self, done: int, total: int) -> None:
+        self._bar.total = total
+        self._bar.n = done
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _progress_bar(enabled: bool) -> _Bar | None:
+    return _Bar() if enabled else None

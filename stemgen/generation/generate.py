@@ -80,6 +80,7 @@ def generate_stem(
     continuity: str = "inpaint",
     griffin_lim_iters: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    source: str | None = None,
 ) -> GenerationResult:
     """Generate the pipeline's stem for a whole song and the new mix.
 
@@ -98,6 +99,7 @@ def generate_stem(
         continuity: ``"inpaint"`` or ``"crossfade"`` (see the module doc).
         griffin_lim_iters: phase reconstruction iterations (default: the codec's).
         progress: called as ``progress(done_windows, total_windows)``.
+        source: the name errors and ``info`` use for array input (e.g. the file it came from).
 
     Raises:
         StemgenInputError: unreadable, empty, too short or non-finite audio (names the file).
@@ -110,10 +112,10 @@ def generate_stem(
     if continuity not in CONTINUITY:
         raise ValueError(f"continuity must be one of {CONTINUITY}, not {continuity!r}")
     codec_cfg = pipeline.codec_config
-    source = str(audio) if isinstance(audio, (str, Path)) else "<array>"
+    source = str(audio) if isinstance(audio, (str, Path)) else (source or "<array>")
 
     # 1. input audio, and its mono version at the codec rate
-    original, in_sr = _load(audio, sample_rate)
+    original, in_sr = _load(audio, sample_rate, source)
     n_in = original.shape[-1]
     if n_in / in_sr < MIN_DURATION_S:
         raise StemgenInputError(source, f"too short ({n_in / in_sr:.3f} s; need at least {MIN_DURATION_S} s)")
@@ -221,16 +223,16 @@ def generate_stem(
     )
 
 
-def _load(audio: str | Path | np.ndarray, sample_rate: int | None) -> tuple[np.ndarray, int]:
+def _load(audio: str | Path | np.ndarray, sample_rate: int | None, source: str) -> tuple[np.ndarray, int]:
     if isinstance(audio, (str, Path)):
         return load_audio(audio)
     if sample_rate is None:
         raise ValueError("sample_rate is required when audio is an array")
     arr = np.atleast_2d(np.asarray(audio, dtype=np.float32))
     if arr.size == 0:
-        raise StemgenInputError("<array>", "audio has no samples")
+        raise StemgenInputError(source, "audio has no samples")
     if not np.all(np.isfinite(arr)):
-        raise StemgenInputError("<array>", "audio contains NaN or infinite samples")
+        raise StemgenInputError(source, "audio contains NaN or infinite samples")
     return arr, int(sample_rate)
 
 

@@ -12,8 +12,10 @@ from typing import Any
 __all__ = ["StemInsertionPipeline", "StemInsertionOutput", "load_pipeline", "make_scheduler", "SCHEDULER_NAMES"]
 
 
-def load_pipeline(path: str | Path, device: str | None = None, dtype: Any = None):
+def load_pipeline(path: str | Path, device: str | None = None, dtype: Any = None, quiet: bool = True):
     """Load a saved stem-insertion model folder (safetensors only, never the network).
+
+    ``quiet`` silences the loaders' progress bars and weight reports (they go to stderr).
 
     Raises ``StemgenInputError`` naming the folder when it is not a stemgen model.
     """
@@ -26,7 +28,8 @@ def load_pipeline(path: str | Path, device: str | None = None, dtype: Any = None
     from stemgen.pipelines.stem_insertion import StemInsertionPipeline
 
     try:
-        pipe = StemInsertionPipeline.from_pretrained(path, local_files_only=True, use_safetensors=True)
+        with _quiet_loading(quiet):
+            pipe = StemInsertionPipeline.from_pretrained(path, local_files_only=True, use_safetensors=True)
     except (OSError, ValueError, KeyError) as exc:
         raise StemgenInputError(path, f"cannot load model ({str(exc).splitlines()[0][:200]})") from exc
     if "codec" not in pipe.metadata:
@@ -35,6 +38,36 @@ def load_pipeline(path: str | Path, device: str | None = None, dtype: Any = None
         pipe = pipe.to(device=device, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+class _quiet_loading:
+    """Turn the diffusers/transformers loading bars and info logs off for a ``with`` block."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def __enter__(self):
+        if self.enabled:
+            from diffusers.utils import logging as dlog
+            from transformers.utils import logging as tlog
+
+            self._saved = (dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled(), tlog.get_verbosity())
+            dlog.disable_progress_bar()
+            tlog.disable_progress_bar()
+            tlog.set_verbosity_error()
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            from diffusers.utils import logging as dlog
+            from transformers.utils import logging as tlog
+
+            if self._saved[0]:
+                dlog.enable_progress_bar()
+            if self._saved[1]:
+                tlog.enable_progress_bar()
+            tlog.set_verbosity(self._saved[2])
+        return False
 
 
 def __getattr__(name: str):
