@@ -174,3 +174,15 @@ def test_magnitude_to_image_keeps_gradients(codecs):
     mag.data[0, 0, 0] = 0.0  # pow() at zero must not produce NaN gradients
     codecs["tiny"].magnitude_to_image(mag).sum().backward()
     assert torch.isfinite(mag.grad).all()
+
+
+def test_riffusion_phase_on_padded_grid_is_accepted(codecs):
+    """``init_phase`` may come from the padded 17640-point STFT; it maps onto the 4410-point grid."""
+    codec = codecs["riffusion"]
+    audio = torch.randn(1, 44_100, generator=torch.Generator().manual_seed(2))
+    padded = codec.audio_to_spectrum(audio)
+    assert codec.phase_bins == 4410 // 2 + 1 and padded.shape[-2] == codec.n_freqs
+    mapped = codec._to_phase_grid(padded.angle())
+    wrapped = torch.angle(torch.exp(1j * (mapped - codec.audio_to_phase(audio))))
+    weight = padded.abs()[:, ::4]
+    assert float((wrapped.abs() * weight).sum() / weight.sum()) < 1e-2

@@ -58,7 +58,13 @@ class SpectrogramCodec:
 
     @property
     def n_freqs(self) -> int:
+        """Bins of the analysis STFT (``n_fft // 2 + 1``)."""
         return self.config.n_fft // 2 + 1
+
+    @property
+    def phase_bins(self) -> int:
+        """Bins of the decoder's phase grid (``init_phase.shape[-2]``); smaller when n_fft is padded."""
+        return self.synthesis_stft.n_fft // 2 + 1
 
     # -- analysis -------------------------------------------------------------------------------
     def audio_to_spectrum(self, audio: torch.Tensor) -> torch.Tensor:
@@ -110,7 +116,7 @@ class SpectrogramCodec:
         # One extra (repeated) column makes the centred iSTFT exactly T * hop samples long.
         linear = torch.cat([linear, linear[..., -1:]], dim=-1)
         if init_phase is not None:
-            init_phase = init_phase.to(self.device, torch.float32)
+            init_phase = self._to_phase_grid(init_phase.to(self.device, torch.float32))
             init_phase = torch.cat([init_phase, init_phase[..., -1:]], dim=-1)
         length = mag.shape[-1] * self.config.hop_length
         iters = self.config.griffin_lim_iters if n_iter is None else n_iter
@@ -126,6 +132,15 @@ class SpectrogramCodec:
         """
         with torch.no_grad():
             return self.magnitude_to_audio(self.image_to_magnitude(image.to(self.device)), n_iter, init_phase)
+
+    def _to_phase_grid(self, phase: torch.Tensor) -> torch.Tensor:
+        """Accept a phase on the padded analysis grid too: keep every r-th bin, and undo the
+        linear phase of the window's offset inside the padded frame."""
+        if self.decimation == 1 or phase.shape[-2] != self.n_freqs:
+            return phase
+        offset = (self.config.n_fft - self.config.win_length) // 2  # window start inside the padded frame
+        k = torch.arange(self.phase_bins, device=phase.device, dtype=phase.dtype)[:, None]
+        return phase[..., :: self.decimation, :] + 2 * torch.pi * k * offset / self.config.win_length
 
     # -- images on disk -------------------------------------------------------------------------
     def image_to_png(self, image: torch.Tensor, path: str | Path) -> Path:
