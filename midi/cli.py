@@ -1,11 +1,160 @@
-"""``stemgen midi ...`` (owned by the MIDI work; placeholder until it lands)."""
+"""``stemgen midi ...``: add a drum, bass or guitar part to MIDI arrangements.
+
+A thin layer over ``stemgen.midi.generate``, ``.batch``, ``.train`` and ``.evaluate``; heavy
+imports (torch, transformers) happen inside the commands so ``stemgen --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
+from stemgen.cli.common import JSON_OPTION_HELP, emit_summary, fail, progress_enabled
+
 app = typer.Typer(help="MIDI arrangements: add a drum, bass or guitar part.", no_args_is_help=True)
+
+STEM_HELP = "Which part to add: drums, bass or guitar."
+MODEL_HELP = "Model folder (config.json + model.safetensors); default: the bundled model for the stem."
+
+
+def _check_stem(stem: str) -> str:
+    stem = stem.lower()
+    if stem not in ("drums", "bass", "guitar"):
+        raise fail(f"--stem must be drums, bass or guitar (got {stem!r})", 2)
+    return stem
 
 
 @app.command()
-def generate() -> None:
-    """Generate a missing MIDI track (not implemented yet)."""
-    raise typer.Exit(2)
+def generate(
+    song: Path = typer.Argument(..., help="Input MIDI file (type 0 or 1)."),
+    stem: str = typer.Option(..., "--stem", help=STEM_HELP),
+    out: Path = typer.Option(..., "--out", help="Output MIDI file (input tracks unchanged + one new track)."),
+    instruction: Optional[str] = typer.Option(None, help="Text instruction; default: written from the song's descriptors."),
+    model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
+    seed: int = typer.Option(0, help="Random seed (same seed, same output)."),
+    steps: int = typer.Option(8, help="Diffusion sampling steps."),
+    guidance: float = typer.Option(1.5, help="Classifier-free guidance scale on the instruction (1 = off)."),
+    threads: int = typer.Option(0, help="torch CPU threads (0 = torch's default)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Generate the missing STEM for one MIDI file and write OUT."""
+    import time
+
+    import torch
+
+    from stemgen.errors import StemgenInputError
+
+    from .generate import MidiGenerator, generate_file
+
+    stem = _check_stem(stem)
+    if threads:
+        torch.set_num_threads(threads)
+    if out.exists() and song.exists() and out.resolve() == song.resolve():
+        raise fail(f"{out}: refusing to overwrite the input")
+    try:
+        gen = MidiGenerator(stem, model, steps, guidance)
+        t0 = time.perf_counter()
+        result = generate_file(song, out, gen, instruction, seed)
+    except StemgenInputError as exc:
+        raise fail(str(exc))
+    summary = {
+        "input": str(song), "output": str(out), "stem": stem, "instruction": result.instruction,
+        "notes": len(result.notes), "program": result.program, "channel": result.channel + 1,
+        "windows": result.n_windows, "seconds": round(time.perf_counter() - t0, 3),
+    }
+    emit_summary(summary, as_json)
+
+
+@app.command()
+def batch(
+    in_dir: Path = typer.Argument(..., help="Folder tree of MIDI files."),
+    out_dir: Path = typer.Argument(..., help="Output folder (mirrors the input tree)."),
+    stem: str = typer.Option(..., "--stem", help=STEM_HELP),
+    workers: int = typer.Option(0, help="Worker processes (0 = one per CPU core)."),
+    instruction: Optional[str] = typer.Option(None, help="One instruction for every file; default: per song."),
+    model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
+    seed: int = typer.Option(0, help="Random seed."),
+    steps: int = typer.Option(8, help="Diffusion sampling steps."),
+    guidance: float = typer.Option(1.5, help="Classifier-free guidance scale."),
+    render: bool = typer.Option(False, "--render", help="Also write a WAV of each output (SoundFont renderer)."),
+    soundfont: Optional[str] = typer.Option(None, help="SoundFont name or path for --render."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Add STEM to every MIDI file under IN_DIR; resumable (existing outputs are skipped)."""
+    import time
+
+    from stemgen.errors import StemgenInputError
+
+    from .batch import BatchSettings, run_batch
+
+    stem = _check_stem(stem)
+    settings = BatchSettings(stem, str(model) if model else None, instruction, seed, steps, guidance, render, soundfont)
+    t0 = time.perf_counter()
+    try:
+        summary = run_batch(in_dir, out_dir, settings, workers or None, progress=progress_enabled(as_json))
+    except StemgenInputError as exc:
+        raise fail(str(exc))
+    result = summary.as_dict() | {"seconds": round(time.perf_counter() - t0, 2)}
+    lines = [f"processed {result['processed']}, skipped {result['skipped']}, failed {len(result['failed'])}"
+             f" in {result['seconds']} s"] + [f"  failed: {r['file']}: {r['reason']}" for r in summary.failed]
+    emit_summary(result, as_json, lines)
+    if summary.failed and not summary.processed and not summary.skipped:
+        raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    data: Path = typer.Argument(..., help="Folder of MIDI files (song-level split by file name)."),
+    stem: str = typer.Option(..., "--stem", help=STEM_HELP),
+    out: Path = typer.Option(..., "--out", help="Model folder to write."),
+    steps: int = typer.Option(1200, help="Optimizer steps."),
+    batch_size: int = typer.Option(16, help="Windows per step."),
+    lr: float = typer.Option(3e-3, help="Peak learning rate."),
+    time_limit: Optional[float] = typer.Option(None, help="Stop after this many seconds."),
+    max_songs: Optional[int] = typer.Option(None, help="Use at most this many training songs."),
+    width: int = typer.Option(64, help="Channels of the network."),
+    threads: int = typer.Option(0, help="torch CPU threads (0 = torch's default)."),
+    seed: int = typer.Option(0),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Train a model that adds STEM, on subtractive examples from DATA."""
+    import torch
+
+    from .model import MidiModelConfig
+    from .train import TrainSettings, train_from_folder
+
+    stem = _check_stem(stem)
+    if threads:
+        torch.set_num_threads(threads)
+    settings = TrainSettings(steps=steps, batch_size=batch_size, lr=lr, time_limit_s=time_limit, seed=seed)
+    meta = train_from_folder(data, stem, out, settings, MidiModelConfig(stem, width=width), data.name,
+                             max_songs, progress=progress_enabled(as_json))
+    emit_summary({k: v for k, v in meta.items() if k != "train_files"} | {"out": str(out)}, as_json)
+
+
+@app.command("eval")
+def evaluate_cmd(
+    data: Path = typer.Argument(..., help="Folder of MIDI songs; its test split is used (see --split)."),
+    stems: str = typer.Option("drums,bass,guitar", help="Comma-separated stems to evaluate."),
+    split: str = typer.Option("test", help="Which split of DATA (train, valid, test, all)."),
+    model_dir: Optional[Path] = typer.Option(None, help="Folder holding <stem>/ model folders; default: bundled."),
+    max_songs: Optional[int] = typer.Option(None, help="Evaluate at most this many songs."),
+    seed: int = typer.Option(0),
+    steps: int = typer.Option(8, help="Diffusion sampling steps."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Generated vs real vs baselines (another song's part, a rule) on held-out songs."""
+    from .evaluate import evaluate, format_table
+    from .generate import MidiGenerator
+    from .splits import files_in_split, find_midi_files
+
+    chosen = tuple(_check_stem(s.strip()) for s in stems.split(",") if s.strip())
+    files = find_midi_files(data) if split == "all" else files_in_split(data, split)
+    files = files[:max_songs] if max_songs else files
+    if not files:
+        raise fail(f"{data}: no MIDI files in split {split!r}")
+    gens = {s: MidiGenerator(s, model_dir / s if model_dir else None, steps) for s in chosen}
+    report = evaluate(files, chosen, gens, seed, progress=progress_enabled(as_json))
+    emit_summary(report, as_json, [format_table(report)])

@@ -70,11 +70,12 @@ def describe(grid: SongGrid, stem: str, path: str | Path = "") -> dict:
     pitches = np.flatnonzero(onset.any(axis=0))
     d = {
         "tempo_bpm": float(np.median(grid.tempo_at_steps())),
-        "onset_density": float(steps.size / seconds),
-        "syncopation": syncopation(steps, grid),
         "key": key_name(estimate_key(grid, exclude=("drums", stem))),
         "time_signature": "{}/{}".format(*grid.time_signatures[0][1:]) if grid.time_signatures else "4/4",
     }
+    if steps.size:  # the stem is there (training); at generation time it is what we are adding
+        d["onset_density"] = float(steps.size / seconds)
+        d["syncopation"] = syncopation(steps, grid)
     if stem != "drums" and pitches.size:
         weights = onset[:, pitches].astype(bool).sum(axis=0)
         d["register_midi"] = float(np.average(pitches, weights=weights))

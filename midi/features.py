@@ -142,3 +142,13 @@ def decode_target(x: np.ndarray, stem: str, max_poly: int | None = None) -> list
     onset[:, low : low + N_PITCHES] = np.where(hit, vel[:, None], 0)
     sustain[:, low : low + N_PITCHES] = sus
     return roll_to_notes(onset, sustain)
+
+
+def role_slices() -> dict[str, slice]:
+    """Where each role's block sits in the context channels (for dropping roles in training)."""
+    out, start = {}, 0
+    for role in ROLES:
+        width = N_DRUM if role == "drums" else PITCHED_CTX
+        out[role] = slice(start, start + width)
+        start += width
+    return out
