@@ -8,12 +8,22 @@ Public API::
     Augmentation.draw(seed, song_id) -> Augmentation
     read_midi(path) -> MidiScore   (raises StemgenInputError on bad files)
 
-Why FluidSynth (libfluidsynth through ctypes) and not TinySoundFont: see ``bench/bench_render.py``
-and ``stemgen.render.synth``. In short, on band MIDI at 44.1 kHz both run at a similar speed
-(FluidSynth ~40x, TinySoundFont ~50x real time per song, one core, four stems), but only
-FluidSynth honours the sustain pedal, its stems sum exactly to the full render from one
-SoundFont load, and it comes from Debian/conda with no build step, while ``tinysoundfont``'s
-PyPI metadata pulls ``pyaudio``, which fails to build without the portaudio headers.
+Why FluidSynth (libfluidsynth through ctypes) and not TinySoundFont, measured by
+``bench/bench_render.py`` (FluidR3_GM, 44.1 kHz, band MIDI, CPU time, all four stems):
+
+==============  =========================  ==============================  ==========================
+synth           speed (4 stems / per stem)  fidelity probes                 install friction
+==============  =========================  ==============================  ==========================
+FluidSynth      31x / 123x real time        6/6 (drums, program, bend,      none: Debian libfluidsynth3
+                                            sustain pedal, volume CC, sf3)
+TinySoundFont   37x / 148x real time        5/6: ignores the sustain pedal  pip metadata needs pyaudio,
+                                                                            which fails to build
+==============  =========================  ==============================  ==========================
+
+TinySoundFont is ~20% faster but drops the sustain pedal (piano and guitar parts lose their
+ringing notes) and needs ``--no-deps`` to install; FluidSynth also renders every family from one
+SoundFont load in one pass, with stems that sum exactly to the full render. Neither reaches the
+~150x per song hoped for at 44.1 kHz: synthesis itself (tens of voices) dominates, not parsing (4%).
 """
 
 from stemgen.render.augmentation import Augmentation, AugmentationSpace
