@@ -1,0 +1,194 @@
+"""What the buttons do: check the request, call the library, write outputs, describe them.
+
+The handlers' parameter names are the keyword names of the ``gradio_client`` API
+(``/insert_audio_stem``, ``/insert_midi_part``), so they are part of the public interface.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from stemgen.errors import StemgenInputError
+
+from . import midi_engine
+from .audio_models import PipelineCache, model_status, resolve_model
+from .errors import user_errors
+from .plotting import piano_roll_pngs, spectrogram_pngs
+from .settings import AUDIO_SUFFIXES, INSTRUCTIONS, MIDI_SUFFIXES, SCHEDULERS, UISettings
+from .workspace import RequestFolder, check_upload, display_name
+
+MAX_INSTRUCTION_CHARS = 300
+MAX_STEPS = 200
+MAX_GUIDANCE = 30.0
+
+
+class Handlers:
+    """Event handlers bound to one app's settings (and its cache of loaded models)."""
+
+    def __init__(self, settings: UISettings):
+        self.settings = settings
+        self.pipelines = PipelineCache(settings.device)
+
+    # ------------------------------------------------------------------ small page updates
+    def model_status(self, stem: str, model: str, model_folder: str) -> str:
+        """Markdown saying which audio model a request would use, or how to get one."""
+        return model_status(self.settings, stem, model, model_folder)
+
+    @staticmethod
+    def instruction_choices(stem: str):
+        """The instruction picker's choices for a stem."""
+        choices = INSTRUCTIONS.get(stem, [])
+        return gr.update(choices=choices, value=None)
+
+    # ------------------------------------------------------------------ audio
+    def insert_audio_stem(
+        self,
+        audio: str | None,
+        stem: str = "drums",
+        instruction: str = "Add rock drums",
+        audio_guidance: float = 1.5,
+        text_guidance: float = 7.5,
+        steps: int = 25,
+        seed: int = 0,
+        scheduler: str = "dpm",
+        model: str = "Bundled model",
+        model_folder: str = "",
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple[str, str, str, str, list[str], dict[str, Any]]:
+        """Add a drum, bass or guitar stem to a song.
+
+        Returns the new mix (WAV), the stem alone (WAV), before/after spectrograms (PNG), the files
+        to download and a dict of details (model, settings, timings, gain changes).
+        """
+        name = display_name(audio)
+        with user_errors("generate the stem", name):
+            s = self.settings
+            path = check_upload(audio, AUDIO_SUFFIXES, s.max_file_mb, "audio")
+            stem, instruction = self._check_common(stem, instruction)
+            steps, seed = _bounded_int(steps, "steps", 1, MAX_STEPS), _bounded_int(seed, "seed", 0, 2**31 - 1)
+            audio_guidance = _bounded_float(audio_guidance, "audio guidance", 0.0, MAX_GUIDANCE)
+            text_guidance = _bounded_float(text_guidance, "text guidance", 0.0, MAX_GUIDANCE)
+            if scheduler not in SCHEDULERS:
+                raise StemgenInputError(None, f"scheduler must be one of {', '.join(SCHEDULERS)}")
+            # Check the model before decoding the audio: the common failure should be the fast one.
+            folder = resolve_model(s, stem, model, model_folder)
+            original, sr = _load_limited(path, s.max_audio_seconds)
+
+            progress(0.0, desc="Loading the model")
+            pipe = self.pipelines.get(folder)
+            progress((0, None), desc="Generating", unit="windows")
+            from stemgen.generation import generate_stem
+
+            result = generate_stem(
+                pipe, original, stem, instruction, sample_rate=sr, audio_guidance_scale=audio_guidance,
+                text_guidance_scale=text_guidance, num_inference_steps=steps, scheduler=scheduler, seed=seed,
+                progress=lambda done, total: progress((done, total), desc="Generating", unit="windows"),
+            )
+
+            progress(1.0, desc="Writing the results")
+            from stemgen.audio.io import write_audio
+
+            out = RequestFolder(s.work_dir, s.keep_outputs_s)
+            mix_path = write_audio(out.path("mix.wav"), result.mix_audio, result.sample_rate)
+            stem_path = write_audio(out.path(f"{stem}.wav"), result.stem_audio, result.sample_rate)
+            before, after = spectrogram_pngs([
+                (original, sr, "Before: the input", out.path("spectrogram_before.png")),
+                (result.mix_audio, result.sample_rate, f"After: the input + new {stem}", out.path("spectrogram_after.png")),
+            ])
+            details = {
+                "model": folder.name, **result.info, "timings": result.timings,
+                "mix_gain_db": result.mix_gain.gain_db if result.mix_gain else 0.0,
+                "stem_gain_db": result.stem_gain.gain_db if result.stem_gain else 0.0,
+            }
+            details["source"] = name  # never the server's path
+            if result.mix_gain:
+                gr.Warning(f"The new mix was turned down by {-result.mix_gain.gain_db:.1f} dB so it does not clip.")
+        return str(mix_path), str(stem_path), str(before), str(after), [str(mix_path), str(stem_path)], details
+
+    # ------------------------------------------------------------------ MIDI
+    def insert_midi_part(
+        self,
+        midi: str | None,
+        stem: str = "drums",
+        instruction: str = "Add rock drums",
+        seed: int = 0,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple[str, str, str, str | None, dict[str, Any]]:
+        """Add a drum, bass or guitar part to a MIDI file.
+
+        Returns the new MIDI file (every input track unchanged, the new part appended), before/after
+        piano rolls (PNG), an audio preview rendered with a SoundFont (WAV, or ``None`` with a
+        warning when no synthesizer is available) and a dict of details.
+        """
+        name = display_name(midi)
+        with user_errors("generate the part", name):
+            s = self.settings
+            path = check_upload(midi, MIDI_SUFFIXES, s.max_midi_mb, "MIDI")
+            stem, instruction = self._check_common(stem, instruction)
+            seed = _bounded_int(seed, "seed", 0, 2**31 - 1)
+            out = RequestFolder(s.work_dir, s.keep_outputs_s)
+
+            progress(0.1, desc="Generating")
+            midi_out = out.path(f"with_{stem}.mid")
+            details = midi_engine.generate_part(path, midi_out, stem, instruction, seed, s.max_audio_seconds)
+            progress(0.6, desc="Drawing")
+            before, after = piano_roll_pngs([
+                (path, "Before: the input", out.path("piano_roll_before.png")),
+                (midi_out, f"After: with the new {stem} part", out.path("piano_roll_after.png")),
+            ])
+            progress(0.8, desc="Rendering the preview")
+            preview = None
+            try:
+                preview = midi_engine.render_preview(midi_out, out.path("preview.wav"))
+            except Exception as exc:  # noqa: BLE001 - the MIDI result stands without a preview
+                gr.Warning(f"No audio preview: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            details["source"] = name
+        return str(midi_out), str(before), str(after), str(preview) if preview else None, details
+
+    # ------------------------------------------------------------------ shared checks
+    def _check_common(self, stem: str, instruction: str | None) -> tuple[str, str]:
+        if stem not in self.settings.stems:
+            raise StemgenInputError(None, f"stem must be one of {', '.join(self.settings.stems)}, not {stem!r}")
+        instruction = " ".join((instruction or "").split())
+        if not instruction:
+            raise StemgenInputError(None, "write an instruction (or pick one), e.g. 'Add reggae beats'")
+        if len(instruction) > MAX_INSTRUCTION_CHARS:
+            raise StemgenInputError(None, f"the instruction is too long (at most {MAX_INSTRUCTION_CHARS} characters)")
+        return stem, instruction
+
+
+def _load_limited(path: Path, max_seconds: float):
+    """Decode the upload after checking its length from the header (cheap) and again after decoding."""
+    from stemgen.audio.io import audio_info, load_audio
+
+    _, _, duration = audio_info(path)
+    if duration > max_seconds:
+        raise StemgenInputError(path, f"audio is {duration:.0f} s long; this server accepts up to {max_seconds:g} s")
+    audio, sr = load_audio(path)
+    duration = audio.shape[-1] / sr
+    if duration > max_seconds:  # headers can lie
+        raise StemgenInputError(path, f"audio is {duration:.0f} s long; this server accepts up to {max_seconds:g} s")
+    return audio, sr
+
+
+def _bounded_int(value: Any, what: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise StemgenInputError(None, f"{what} must be a whole number") from None
+    if not low <= number <= high or number != float(value):
+        raise StemgenInputError(None, f"{what} must be a whole number from {low} to {high}")
+    return number
+
+
+def _bounded_float(value: Any, what: str, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise StemgenInputError(None, f"{what} must be a number") from None
+    if not low <= number <= high:  # also rejects NaN
+        raise StemgenInputError(None, f"{what} must be from {low:g} to {high:g}")
+    return number

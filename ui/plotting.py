@@ -1,0 +1,97 @@
+"""Pictures for the results: mel spectrograms of audio and piano rolls of MIDI files (PNG).
+
+Before/after pictures share one colour scale (spectrograms) or one pitch range (piano rolls), so
+what changed is what looks different.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+PLOT_SR = 22050  # enough for a picture; keeps long songs cheap
+N_MELS = 128
+HOP = 512
+FIGSIZE = (10, 3)
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a server
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=100)
+    return plt, fig, ax
+
+
+def mel_db(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mono mel power spectrogram in dB (not normalised), ``(N_MELS, frames)``."""
+    import librosa
+
+    from stemgen.audio.io import resample
+
+    mono = np.atleast_2d(audio).mean(axis=0, keepdims=True)
+    mono = resample(mono, sample_rate, PLOT_SR)[0]
+    mel = librosa.feature.melspectrogram(y=mono, sr=PLOT_SR, n_fft=2048, hop_length=HOP, n_mels=N_MELS)
+    return librosa.power_to_db(mel, ref=1.0, amin=1e-10)
+
+
+def spectrogram_pngs(items: list[tuple[np.ndarray, int, str, Path]], floor_db: float = 80.0) -> list[Path]:
+    """One PNG per ``(audio, sample_rate, title, path)``, all on the first item's colour scale."""
+    specs = [mel_db(audio, sr) for audio, sr, _, _ in items]
+    top = float(max(s.max() for s in specs)) if specs else 0.0
+    out = []
+    for spec, (audio, sr, title, path) in zip(specs, items):
+        plt, fig, ax = _figure()
+        seconds = np.atleast_2d(audio).shape[-1] / sr
+        ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=top - floor_db, vmax=top,
+                  extent=(0.0, seconds, 0, N_MELS), interpolation="nearest")
+        ax.set(title=title, xlabel="time (s)", ylabel="mel bin")
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        out.append(Path(path))
+    return out
+
+
+def _instrument_label(inst) -> str:
+    import pretty_midi
+
+    if inst.is_drum:
+        return "drums"
+    return inst.name.strip() or pretty_midi.program_to_instrument_name(inst.program)
+
+
+def piano_roll_pngs(items: list[tuple[Path, str, Path]], highlight_new: bool = True) -> list[Path]:
+    """One PNG per ``(midi_path, title, png_path)``: notes as bars, one colour per track.
+
+    With ``highlight_new``, tracks that only the later files have are drawn thicker, so the new
+    part stands out in the "after" picture.
+    """
+    import pretty_midi
+
+    songs = [pretty_midi.PrettyMIDI(str(p)) for p, _, _ in items]
+    end = max((s.get_end_time() for s in songs), default=1.0) or 1.0
+    first_tracks = len(songs[0].instruments) if songs else 0
+    out = []
+    for song, (_, title, png) in zip(songs, items):
+        plt, fig, ax = _figure()
+        colors = plt.get_cmap("tab10")
+        for i, inst in enumerate(song.instruments):
+            new = highlight_new and i >= first_tracks
+            bars = [(n.start, max(n.end - n.start, 0.02)) for n in inst.notes]
+            for pitch in sorted({n.pitch for n in inst.notes}):
+                ax.broken_barh([b for b, n in zip(bars, inst.notes) if n.pitch == pitch], (pitch - 0.4, 0.8),
+                               color=colors(i % 10), alpha=1.0 if new else 0.75)
+            label = _instrument_label(inst) + (" (new)" if new else "")
+            ax.plot([], [], color=colors(i % 10), linewidth=6 if new else 3, label=label)
+        ax.set(title=title, xlabel="time (s)", ylabel="MIDI pitch", xlim=(0, end), ylim=(20, 110))
+        if song.instruments:
+            ax.legend(loc="upper right", fontsize="small", ncol=min(4, len(song.instruments)))
+        fig.tight_layout()
+        fig.savefig(png)
+        plt.close(fig)
+        out.append(Path(png))
+    return out
