@@ -58,7 +58,7 @@ def test_summary_and_manifest(built):
     rows = [r for split in ("train", "valid", "test") for r in read_manifest(out, split)]
     assert len(rows) == s["items"]
     assert all(r["instruction"] and r["caption"] for r in rows)
-    assert {r["license"] for r in rows} >= {"CC BY 4.0"}
+    assert {r["license"] for r in rows} >= {"CC-BY-4.0"}
     # Song-level split: no song in two splits.
     splits_of = {}
     for r in rows:

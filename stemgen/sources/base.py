@@ -10,6 +10,8 @@ cannot tell a stem apart (MUSDB18 keeps guitar inside ``other``) leaves it out a
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,3 +67,15 @@ def _sum(arrays, n: int) -> np.ndarray:
     for a in arrays:
         out += a
     return out
+
+
+def song_id_for(path: Path, root: Path) -> str:
+    """A readable, filesystem-safe id, stable across runs and machines: the file or folder name
+    plus a hash of its path relative to the folder above the collection root."""
+    try:
+        rel = path.resolve().relative_to(root.resolve().parent)
+    except ValueError:
+        rel = path.resolve()
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", path.name.replace(".stem.mp4", "").rsplit(".", 1)[0]).strip("-")[:40]
+    digest = hashlib.sha1(str(rel).encode()).hexdigest()[:8]
+    return f"{slug or 'song'}-{digest}"

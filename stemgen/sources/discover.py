@@ -8,30 +8,17 @@ that is itself a song is not walked further, so a MUSDB18 song folder that also 
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import replace
 from pathlib import Path
 
 from stemgen.audio.io import READABLE_SUFFIXES
 from stemgen.errors import StemgenInputError
-from stemgen.sources.base import Song, SongRef
+from stemgen.sources.base import Song, SongRef, song_id_for
 from stemgen.sources.license import guess_license
+from stemgen.sources.midi_songs import MIDI_SUFFIXES
 from stemgen.sources.stem_folders import detect_layout, load_stem_folder
 
-MIDI_SUFFIXES = {".mid", ".midi", ".kar"}
 _SKIP_DIRS = {".git", "__pycache__", ".venv"}
-
-
-def song_id_for(path: Path, root: Path) -> str:
-    """A readable id that is stable across runs and unique within the sources."""
-    try:
-        rel = path.resolve().relative_to(root.resolve().parent)
-    except ValueError:
-        rel = path.resolve()
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", path.name.replace(".stem.mp4", "").rsplit(".", 1)[0]).strip("-")[:40]
-    digest = hashlib.sha1(str(rel).encode()).hexdigest()[:8]
-    return f"{slug or 'song'}-{digest}"
 
 
 def discover(paths: list[Path]) -> tuple[list[SongRef], list[StemgenInputError]]:
@@ -78,7 +65,9 @@ def _file_ref(path: Path, root: Path) -> SongRef | None:
     if name.endswith(".stem.mp4"):
         return _ref(path, "musdb-stem-mp4", root)
     if path.suffix.lower() in MIDI_SUFFIXES:
-        return _ref(path, "midi", root)
+        from stemgen.sources.midi_songs import midi_song_ref
+
+        return midi_song_ref(path, root)
     if path.suffix.lower() in READABLE_SUFFIXES:
         return _ref(path, "mixture", root)
     return None
@@ -91,9 +80,11 @@ def _ref(path: Path, layout: str, root: Path) -> SongRef:
 def load_song(ref: SongRef, sample_rate: int, stem: str, augmentation_seed: int | None = None) -> Song:
     """Load any ``SongRef`` as aligned mono stems at ``sample_rate``."""
     if ref.layout == "midi":
+        from stemgen.render import Augmentation
         from stemgen.sources.midi_songs import load_midi_song
 
-        return load_midi_song(ref, sample_rate, augmentation_seed)
+        augmentation = None if augmentation_seed is None else Augmentation.draw(augmentation_seed, ref.song_id)
+        return load_midi_song(ref, sample_rate, augmentation)
     if ref.layout == "mixture":
         from stemgen.sources.separation import separate_song
 

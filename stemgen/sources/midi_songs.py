@@ -1,37 +1,25 @@
 """MIDI files as songs: rendered Slakh-style to drums/bass/guitar/other with a GM SoundFont.
 
-``midi_song_ref`` is cheap (no parsing): a stable id from the path relative to the collection
-root, the license read from a README/LICENSE in a folder above the file, and style tags from
+``midi_song_ref`` is cheap (no parsing): a stable id from the path (``song_id_for``), the license read from a README/LICENSE in a folder above the file, and style tags from
 Groove MIDI file names (``1_funk-groove1_138_beat_4-4.mid``). ``load_midi_song`` renders the
 stems (``stemgen.render``) and reports families the file lacks in ``Song.missing``.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import re
 from pathlib import Path
 
 import numpy as np
 
-from stemgen.sources.base import Song, SongRef
+from stemgen.sources.base import Song, SongRef, song_id_for
+from stemgen.sources.license import guess_license
 
 MIDI_SUFFIXES = {".mid", ".midi", ".kar"}
 VOCALS_REASON = "MIDI has no vocal stem (sung melody lines render into 'other')"
 
 # Groove MIDI: <id>_<style>[-<substyle>]_<bpm>_<beat|fill>_<num>-<den>.mid
 _GROOVE_NAME = re.compile(r"^(\d+)_([a-z]+)(?:-([a-z0-9-]+))?_(\d+)_(beat|fill)_(\d+)-(\d+)$")
-# Checked in order: the NC/SA variants contain the plain "Attribution" words too.
-_LICENSES = (
-    ("CC-BY-NC-SA-4.0", ("cc by-nc-sa 4.0", "attribution-noncommercial-sharealike 4.0")),
-    ("CC-BY-NC-4.0", ("cc by-nc 4.0", "attribution-noncommercial 4.0")),
-    ("CC-BY-SA-4.0", ("cc by-sa 4.0", "attribution-sharealike 4.0")),
-    ("CC-BY-4.0", ("cc by 4.0", "attribution 4.0 international")),
-    ("CC-BY-3.0", ("cc by 3.0", "attribution 3.0")),
-    ("CC0-1.0", ("cc0", "public domain dedication")),
-)
-_LICENSE_FILES = re.compile(r"^(readme|license|licence|copying)", re.IGNORECASE)
 
 
 def is_midi_file(path: str | Path) -> bool:
@@ -44,13 +32,9 @@ def midi_song_ref(path: str | Path, root: str | Path | None = None) -> SongRef:
     """A ``SongRef`` (layout ``midi``) for a MIDI file under collection folder ``root``."""
     path = Path(path)
     root = Path(root) if root is not None else path.parent
-    try:
-        rel = path.resolve().relative_to(root.resolve())
-    except ValueError:
-        rel = Path(path.name)
     groove = groove_info(path)
     tags = (groove["style"],) if groove else ()
-    return SongRef(path=path, layout="midi", song_id=_song_id(rel), license=guess_license(path, root), tags=tags)
+    return SongRef(path=path, layout="midi", song_id=song_id_for(path, root), license=guess_license(path, root), tags=tags)
 
 
 def groove_info(path: str | Path) -> dict | None:
@@ -61,48 +45,6 @@ def groove_info(path: str | Path) -> dict | None:
     _, style, substyle, bpm, kind, num, den = m.groups()
     return {"style": style, "substyle": substyle, "bpm": int(bpm), "beat_type": kind,
             "time_signature": f"{num}/{den}"}
-
-
-def guess_license(path: str | Path, root: str | Path | None = None) -> str:
-    """License named by a README/LICENSE in the file's folder or a folder above.
-
-    The search goes up to one folder above ``root``: collections are often ``name/midi/*.mid``
-    with the license beside ``midi/``, while further up it would read unrelated READMEs.
-    """
-    folder = Path(path).resolve().parent
-    stop = Path(root).resolve().parent if root is not None else None
-    while True:
-        found = _folder_license(folder)
-        if found:
-            return found
-        if folder == stop or folder.parent == folder or (stop is not None and stop not in folder.parents):
-            return "unknown"
-        folder = folder.parent
-
-
-@functools.lru_cache(maxsize=256)
-def _folder_license(folder: Path) -> str | None:
-    texts = []
-    try:
-        for f in sorted(folder.iterdir()):
-            if f.is_file() and _LICENSE_FILES.match(f.name):
-                texts.append(f.read_text(errors="ignore")[:20_000].lower())
-    except OSError:
-        return None
-    text = re.sub(r"\s+", " ", " ".join(texts))
-    for license_id, phrases in _LICENSES:
-        if any(p in text for p in phrases):
-            return license_id
-    return None
-
-
-def _song_id(rel: Path) -> str:
-    # One path component, filesystem-safe, stable across runs and machines.
-    stem = rel.with_suffix("").as_posix()
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", stem.replace("/", "__")).strip("._") or "song"
-    if len(slug) > 100 or slug != stem.replace("/", "__"):
-        slug = f"{slug[:100]}-{hashlib.sha1(rel.as_posix().encode()).hexdigest()[:8]}"
-    return slug
 
 
 def load_midi_song(ref: SongRef, sample_rate: int, augmentation=None, *, max_seconds: float | None = None) -> Song:
