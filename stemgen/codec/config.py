@@ -67,11 +67,12 @@ RIFFUSION = CodecConfig(
 # From-scratch models on one GPU, fast on CPU. 22.05 kHz (content to 11 kHz, like Riffusion's
 # 10 kHz), 20 ms hop, 128 HTK mel bands x 256 frames = 5.12 s: a 128x256 image is 8x fewer pixels
 # than Riffusion's 512x512, which is what makes 25 diffusion steps fit in real time on a CPU.
-# Measured (bench/bench_codec.py, 6 real stems, 16 fast Griffin-Lim iterations): a 70 ms window
-# (1536) beats 93 ms (2048) on both quality (spectral convergence 0.188 vs 0.208, LSD 3.2 vs
-# 3.4 dB) and cost (more overlap per window helps Griffin-Lim; shorter FFTs are cheaper);
-# 192 bands would reach Riffusion's 0.156 but cost the model 1.5x. 16 iterations are as good
-# as 32 or 64 with momentum (0.208 / 0.199 / 0.197) at half the decode time.
+# Measured (bench/bench_codec.py, 4 real stems, 16 fast Griffin-Lim iterations): a 70 ms window
+# (1536) beats 93 ms (2048) on both quality (spectral convergence 0.282 vs 0.312, LSD 4.8 vs
+# 5.1 dB) and cost (more overlap helps Griffin-Lim; shorter FFTs are cheaper); 46 ms (1024) is
+# faster still (177 vs 240 ms CPU) with a lower LSD (4.6 dB) but a higher SC (0.290).
+# 192 bands would reach Riffusion's 0.234 but cost the model 1.5x. With momentum, 16 iterations
+# are as good as 32 or 64 (0.312 / 0.299 / 0.296 at 2048) at half the decode time.
 COMPACT = CodecConfig(
     name="compact",
     sample_rate=22_050,

@@ -12,12 +12,12 @@ Differences from ``torchaudio.transforms.GriffinLim`` (which Riffusion used, mom
 - the random start uses a fixed seed, so the same image always decodes to the same audio;
 - it is batched over ``(B, n_freqs, frames)`` and runs on whatever device the input is on.
 
-Measured on 6 real stems (bench/bench_codec.py --compare, 1 CPU thread, compact preset):
-same quality as torchaudio's GriffinLim at equal iterations (spectral convergence 0.199 vs
-0.201) and the same cost (~15 ms per iteration per 5.12 s window); with momentum, 16 iterations
-are as good as 32 or 64, so ``compact`` decodes in ~240 ms of CPU per 5.12 s window (~5% of real
-time). Starting from the true phase with no iterations gives 0.139: that is the floor set by
-the 128-band mel inversion, not by the phase.
+Measured on 4 real stems (bench/bench_codec.py --compare, 1 CPU thread, compact preset with a
+2048 window): the same quality as torchaudio's GriffinLim at equal iterations (spectral
+convergence 0.299 vs 0.301) and the same cost (~15 ms per iteration per 5.12 s window); with
+momentum, 16 iterations are as good as 32 or 64, so ``compact`` decodes in ~250 ms of CPU per
+5.12 s window (~5% of real time). Starting from the true phase with no iterations gives 0.209:
+most of the error is the 128-band mel inversion, not the phase.
 """
 
 from __future__ import annotations
