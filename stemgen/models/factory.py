@@ -72,20 +72,34 @@ def build_pipeline(
             raise ValueError(f"unknown text encoder kind '{p.text_encoder}'")
         scheduler = DDPMScheduler(**p.noise_schedule)
         base_name = None
-    meta = dict(
+    meta = pipeline_metadata(p, stem=stem, target=target, base_model=base_name, license=license, training=training)
+    return StemInsertionPipeline(
+        unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer, vae=vae, stemgen=meta
+    )
+
+
+def pipeline_metadata(
+    preset: str | ModelPreset,
+    *,
+    stem: str = "drums",
+    target: str = "stem",
+    base_model: str | None = None,
+    license: str = "apache-2.0",
+    training: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``stemgen`` metadata dict a pipeline of ``preset`` carries (see ``StemInsertionPipeline``)."""
+    p = get_model_preset(preset) if isinstance(preset, str) else preset
+    return dict(
         preset=p.name,
-        codec=codec.to_dict(),
+        codec=get_preset(p.codec).to_dict(),
         stem=stem,
         target=target,
         patch_size=p.patch_size,
         text_max_length=p.text_max_length,
         text_encoder=p.text_encoder,
-        base_model=base_name,
+        base_model=base_model,
         license=license,
         training=training or {},
-    )
-    return StemInsertionPipeline(
-        unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer, vae=vae, stemgen=meta
     )
 
 
