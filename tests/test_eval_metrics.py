@@ -82,11 +82,22 @@ def test_frechet_distance_zero_on_itself_and_grows_with_shift():
     assert d == sorted(d)
     # a pure mean shift adds |shift|^2 per dimension
     assert d[1] == pytest.approx(8 * 1.0**2, rel=1e-6)
-    # fewer examples than dimensions still works (ridge)
+    # fewer examples than dimensions: exact (singular covariances need no ridge)
     small = rng.normal(size=(4, 30))
-    assert frechet.frechet_distance(small, small) == pytest.approx(0.0, abs=1e-4)
+    assert frechet.frechet_distance(small, small) == pytest.approx(0.0, abs=1e-9)
     value, low, high = frechet.frechet_bootstrap(x + 1.0, x, resamples=50)
     assert 0 < low <= high
+
+
+@pytest.mark.parametrize("n", [5, 40])
+def test_frechet_distance_matches_the_matrix_square_root_formula(n):
+    from scipy.linalg import sqrtm
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(n, 12)), 0.5 * rng.normal(size=(n + 3, 12)) + 0.3
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    ref = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(ca + cb - 2 * sqrtm(ca @ cb).real)
+    assert frechet.frechet_distance(a, b) == pytest.approx(ref, rel=1e-5, abs=1e-6)
 
 
 def test_presence_metrics():

@@ -71,16 +71,31 @@ class ExampleSet:
         )
 
 
-def load_split(data_dir: str | Path, split: str = "test", max_examples: int | None = None) -> tuple[ExampleSet, ExampleSet]:
-    """``(evaluated, pool)``: the first ``max_examples`` rows, and all rows of the split as donors."""
+def load_split(
+    data_dir: str | Path,
+    split: str = "test",
+    max_examples: int | None = None,
+    donor_data: str | Path | None = None,
+    donor_split: str | None = None,
+) -> tuple[ExampleSet, ExampleSet]:
+    """``(evaluated, donors)``: up to ``max_examples`` rows spread over the split, and the donor pool.
+
+    The donor pool (stems for the random and retrieval baselines) is every row of the evaluated
+    split unless ``donor_data``/``donor_split`` name another dataset or split.
+    """
     from stemgen.data.manifest import read_manifest
 
     rows = read_manifest(data_dir, split)
     if not rows:
         raise ValueError(f"{data_dir}: split '{split}' has no examples")
     pool = ExampleSet(rows)
+    if donor_data is not None or (donor_split is not None and donor_split != split):
+        donor_rows = read_manifest(donor_data or data_dir, donor_split or split)
+        donors = ExampleSet(donor_rows) if donor_rows else pool
+    else:
+        donors = pool
     evaluated = pool if not max_examples or max_examples >= len(rows) else ExampleSet(_spread(rows, max_examples))
-    return evaluated, pool
+    return evaluated, donors
 
 
 def _spread(rows: list[dict], n: int) -> list[dict]:

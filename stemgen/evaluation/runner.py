@@ -20,6 +20,7 @@ from stemgen.evaluation.examples import load_split
 from stemgen.evaluation.media import ExampleMedia
 from stemgen.evaluation.metrics.embedding import make_embedding
 from stemgen.evaluation.metrics.frechet import frechet_bootstrap
+from stemgen.evaluation.metrics.rhythm import GRID_TOLERANCE_S, grid_chance_level
 from stemgen.evaluation.report import Report, write_report
 from stemgen.evaluation.scoring import AUDIO_METRICS, score_output
 from stemgen.evaluation.systems import SYSTEM_NAMES, ReferenceAnalysis, make_systems
@@ -41,6 +42,8 @@ class EvalConfig:
     audio_examples: int = 3
     bootstrap_resamples: int = 1000
     model_options: dict = field(default_factory=dict)
+    donor_data: Path | None = None  # donors for random/retrieval baselines (default: the evaluated split)
+    donor_split: str | None = None
 
 
 @dataclass
@@ -57,7 +60,8 @@ class _Collected:
 def evaluate_dataset(config: EvalConfig, progress: Callable[[int, int], None] | None = None) -> dict:
     """Evaluate and write the report into ``config.out_dir``; returns the run summary (JSON-safe)."""
     t0 = time.perf_counter()
-    evaluated, pool = load_split(config.data_dir, config.split, config.max_examples)
+    evaluated, pool = load_split(config.data_dir, config.split, config.max_examples,
+                                 config.donor_data, config.donor_split)
     systems, notes = make_systems(config.systems, pool, model=str(config.model) if config.model else None,
                                   seed=config.seed, device=config.device, model_options=config.model_options)
     if not systems:
@@ -66,10 +70,12 @@ def evaluate_dataset(config: EvalConfig, progress: Callable[[int, int], None] | 
     embed = make_embedding(config.embedding, device=config.device)
     media = ExampleMedia(config.out_dir, config.audio_examples)
     got = _Collected(notes=set(notes))
+    chance: list[float] = []
 
     for i in range(len(evaluated)):
         example = evaluated[i]
         reference = ReferenceAnalysis.of(example)
+        chance.append(grid_chance_level(reference.context_beats.beats))
         got.real_mix.append(embed(example.mix, example.sample_rate))
         got.real_stem.append(embed(example.stem, example.sample_rate))
         shown: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -95,6 +101,9 @@ def evaluate_dataset(config: EvalConfig, progress: Callable[[int, int], None] | 
             progress(i + 1, len(evaluated))
 
     set_values = _frechet_values(got, config.bootstrap_resamples, config.seed)
+    if np.any(np.isfinite(chance)):
+        got.notes.add(f"onsets on grid: random onsets would score {np.nanmean(chance):.2f} on these examples "
+                      f"(±{GRID_TOLERANCE_S * 1000:.0f} ms around 16th notes)")
     figures = []
     grid = media.write_grid()
     if grid is not None:
@@ -110,7 +119,9 @@ def evaluate_dataset(config: EvalConfig, progress: Callable[[int, int], None] | 
         notes=sorted(got.notes) + [f"{f['system']} failed on {f['example']}: {f['reason']}" for f in got.failures],
         config={
             "dataset": str(config.data_dir), "split": config.split, "examples": len(evaluated),
-            "donor pool": len(pool), "stem": evaluated[0].stem_name, "sample rate": evaluated[0].sample_rate,
+            "donor pool": f"{len(pool)} windows" + (f" ({config.donor_data or config.data_dir} / "
+                                                     f"{config.donor_split or config.split})"
+                                                     if config.donor_data or config.donor_split else ""), "stem": evaluated[0].stem_name, "sample rate": evaluated[0].sample_rate,
             "embedding": getattr(embed, "name", config.embedding), "model": str(config.model) if config.model else None,
             "seed": config.seed, **({"model options": config.model_options} if config.model_options else {}),
         },

@@ -43,6 +43,7 @@ from stemgen.evaluation import signals
 N_MELS = 32
 TEMPO_BANDS = 12
 TEMPO_RANGE_BPM = (40.0, 240.0)
+HOP = 512  # 23 ms at 22.05 kHz (librosa's default): part of the embedding's definition
 OFFLINE_DIM = 2 * N_MELS + 2 + 3 + TEMPO_BANDS + 12
 
 
@@ -66,7 +67,7 @@ class OfflineEmbedding:
         y, sr = signals._analysis_signal(audio, sample_rate)
         if y.size < 2048:
             y = np.pad(y, (0, 2048 - y.size))
-        hop = signals.HOP
+        hop = HOP
         power = np.abs(librosa.stft(y, n_fft=2048, hop_length=hop)) ** 2
         mel_db = np.maximum(
             librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr, n_mels=N_MELS), ref=1.0, amin=1e-10, top_db=None),

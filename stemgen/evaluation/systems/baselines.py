@@ -1,8 +1,10 @@
 """Baselines: context only, random stem, tempo-aligned retrieval, oracle.
 
-Donors (random stem, retrieval) always come from *another song* of the same split, so a baseline
-never sees the example's own stem. Donor choices are seeded by the example id: every run (and
-every system order) makes the same choices.
+Donors (random stem, retrieval) come from *another song* of the donor pool (the evaluated split,
+or ``--donor-data``), so a baseline never sees the example's own stem. When the pool holds no
+other song (e.g. a single-song test set), another window of the *same* song is used and the
+report says so: an optimistic baseline, since it shares the song's sound and tempo. Donor choices
+are seeded by the example id: every run (and every system order) makes the same choices.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 
 from stemgen.evaluation import signals
 from stemgen.evaluation.examples import EvalExample, ExampleSet
+from stemgen.evaluation.systems.align import fit_to_beats
 from stemgen.evaluation.systems.base import ReferenceAnalysis, SystemOutput, add_to_context
 
 
@@ -41,8 +44,20 @@ def _rng(seed: int, example_id: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(example_id.encode())])
 
 
-def _other_songs(pool: ExampleSet, song_id: str) -> list[int]:
-    return [i for i, row in enumerate(pool.rows) if str(row.get("song_id", row["id"])) != song_id]
+SAME_SONG_NOTE = "{name}: no other song in the donor pool, so donors are other windows of the same song (optimistic)"
+NO_DONOR_NOTE = "{name}: no donor window at all, so the stem is silent"
+
+
+def donor_candidates(pool: ExampleSet, example: EvalExample) -> tuple[list[int], bool]:
+    """``(indices, same_song)``: windows of other songs, else other windows of the same song."""
+    other = [i for i, row in enumerate(pool.rows) if str(row.get("song_id", row["id"])) != example.song_id]
+    if other:
+        return other, False
+    return [i for i, row in enumerate(pool.rows) if str(row["id"]) != example.id], True
+
+
+def _no_donor(example: EvalExample, name: str) -> SystemOutput:
+    return add_to_context(example, np.zeros_like(example.context), [NO_DONOR_NOTE.format(name=name)])
 
 
 class RandomStem:
@@ -56,23 +71,24 @@ class RandomStem:
         self.seed = seed
 
     def generate(self, example: EvalExample, reference: ReferenceAnalysis) -> SystemOutput:
-        donors = _other_songs(self.pool, example.song_id)
+        donors, same_song = donor_candidates(self.pool, example)
         if not donors:
-            return add_to_context(example, np.zeros_like(example.context), ["no other song in the split: silent stem"])
+            return _no_donor(example, self.name)
         donor = self.pool[int(_rng(self.seed, example.id).choice(donors))]
-        return add_to_context(example, _at_rate(donor.stem, donor.sample_rate, example.sample_rate))
+        notes = [SAME_SONG_NOTE.format(name=self.name)] if same_song else []
+        return add_to_context(example, _at_rate(donor.stem, donor.sample_rate, example.sample_rate), notes)
 
 
 class TempoAlignedRetrieval:
     """The other song's window closest in tempo, time-stretched to the context's tempo and beat-aligned.
 
     Retrieval: among other songs' windows, the one whose dataset tempo descriptor is nearest the
-    example's (up to a factor of 2; ties broken by a seeded draw). Alignment: the donor stem is
-    stretched by ``context tempo / donor tempo`` (folded into [0.71, 1.41] so a double-time
-    reading never means a 2x stretch; librosa's phase vocoder), then its start is trimmed so that
-    its first beat (tracked on the donor's mix) falls on the context's beat grid. A stretched
-    donor shorter than the window is zero-padded at the end. Without beats on either side the
-    donor is used unaligned, and the output says so.
+    example's (up to a factor of 2; ties broken by a seeded draw). Alignment
+    (``align.fit_to_beats``): the donor stem is stretched by ``context tempo / donor tempo``
+    (folded into [0.71, 1.41] so a double-time reading never means a 2x stretch; librosa's phase
+    vocoder), cut at its beats (tracked on the donor's mix) and laid beat by beat on the
+    context's beats, looping when the donor is short. Without beats on either side the donor is
+    used unaligned, and the output says so.
     """
 
     name = "tempo_retrieval"
@@ -82,50 +98,31 @@ class TempoAlignedRetrieval:
         self.pool = pool
         self.seed = seed
 
-    def choose_donor(self, example: EvalExample, context_tempo: float) -> int | None:
-        donors = _other_songs(self.pool, example.song_id)
+    def choose_donor(self, example: EvalExample, context_tempo: float) -> tuple[int | None, bool]:
+        """``(pool index or None, same_song)``: the candidate nearest in tempo (octave-folded)."""
+        donors, same_song = donor_candidates(self.pool, example)
         if not donors:
-            return None
+            return None, same_song
         target = context_tempo or example.tempo_hint_bpm
         distance = np.array([_octave_distance(_row_tempo(self.pool.rows[i]), target) for i in donors])
         best = np.flatnonzero(distance <= distance.min() + 1e-9)
-        return donors[int(_rng(self.seed, example.id).choice(best))]
+        return donors[int(_rng(self.seed, example.id).choice(best))], same_song
 
     def generate(self, example: EvalExample, reference: ReferenceAnalysis) -> SystemOutput:
         ctx = reference.context_beats
-        index = self.choose_donor(example, ctx.tempo_bpm)
+        index, same_song = self.choose_donor(example, ctx.tempo_bpm)
         if index is None:
-            return add_to_context(example, np.zeros_like(example.context), ["no other song in the split: silent stem"])
+            return _no_donor(example, self.name)
+        notes = [SAME_SONG_NOTE.format(name=self.name)] if same_song else []
         donor = self.pool[index]
         sr = example.sample_rate
         stem = _at_rate(donor.stem, donor.sample_rate, sr)
         donor_beats = signals.track_beats(_at_rate(donor.mix, donor.sample_rate, sr), sr)
         if ctx.beats.size < 2 or donor_beats.beats.size < 2:
-            return add_to_context(example, stem, ["retrieval: no beats on the context or the donor, used unaligned"])
-        ctx_period = float(np.median(np.diff(ctx.beats)))
-        donor_period = float(np.median(np.diff(donor_beats.beats)))
-        rate = fold_rate(donor_period / ctx_period)
-        stretched = stretch(stem, rate)
-        first_beat = donor_beats.beats[0] / rate
-        # Trim so the donor's first beat lands on the context's beat phase.
-        trim_s = (first_beat - ctx.beats[0]) % ctx_period
-        return add_to_context(example, stretched[int(round(trim_s * sr)) :])
-
-
-def fold_rate(rate: float) -> float:
-    """Fold a stretch rate by powers of 2 into [1/sqrt(2), sqrt(2)] (half/double tempo are the same grid)."""
-    if rate <= 0 or not math.isfinite(rate):
-        return 1.0
-    return rate * 2.0 ** (-round(math.log2(rate)))
-
-
-def stretch(audio: np.ndarray, rate: float) -> np.ndarray:
-    """Time-stretch by ``rate`` (> 1 is faster/shorter), pitch unchanged; ``rate`` ~ 1 is a no-op."""
-    if abs(rate - 1.0) < 1e-3:
-        return audio
-    import librosa
-
-    return librosa.effects.time_stretch(np.asarray(audio, dtype=np.float32), rate=rate).astype(np.float32)
+            notes.append(f"{self.name}: no beats on the context or the donor for some examples, used unaligned")
+            return add_to_context(example, stem, notes)
+        aligned = fit_to_beats(stem, donor_beats.beats, ctx.beats, example.context.shape[-1], sr)
+        return add_to_context(example, aligned, notes)
 
 
 def _octave_distance(a: float, b: float) -> float:

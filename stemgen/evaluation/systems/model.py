@@ -54,5 +54,5 @@ class ModelSystem:
         mix = result.mix_audio.mean(axis=0) / (result.mix_gain.gain if result.mix_gain else 1.0)
         notes = []
         if result.mix_gain:
-            notes.append(f"model: mix turned down {result.mix_gain.gain_db:.1f} dB to fit under full scale")
+            notes.append("model: some mixes were turned down to fit under full scale (undone for Context err)")
         return SystemOutput(stem=stem.astype(np.float32), mix=mix.astype(np.float32), notes=notes)

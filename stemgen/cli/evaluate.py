@@ -1,0 +1,84 @@
+"""``stemgen eval``: score the model and the baselines on a dataset split and write a report.
+
+A thin layer over ``stemgen.evaluation.runner.evaluate_dataset``::
+
+    stemgen eval --model models/drums --data ds --split test --out report
+    stemgen eval --data ds --out report --systems context_only,random_stem,oracle --max-examples 50
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from stemgen.cli.common import JSON_OPTION_HELP, emit_summary, fail, progress_enabled
+
+DEFAULT_SYSTEMS = "model,context_only,random_stem,tempo_retrieval,oracle"
+
+
+def evaluate(
+    data: Path = typer.Option(..., "--data", help="Dataset folder from `stemgen dataset build`."),
+    out: Path = typer.Option(..., "--out", help="Report folder (report.json, report.md, PNG plots, example audio)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model folder to evaluate (without it: baselines only, and the report says the model row is missing)."),
+    split: str = typer.Option("test", "--split", help="Dataset split: train | valid | test."),
+    systems: str = typer.Option(DEFAULT_SYSTEMS, "--systems", help="Comma-separated systems: model, context_only, random_stem, tempo_retrieval, oracle."),
+    max_examples: Optional[int] = typer.Option(None, "--max-examples", min=1, help="Evaluate at most N windows (spread over the split)."),
+    embedding: str = typer.Option("offline", "--embedding", help="'offline' (handcrafted features, always available) or a LOCAL transformers model folder (CLAP, AST, wav2vec2/HuBERT/MERT...); never downloaded."),
+    donor_data: Optional[Path] = typer.Option(None, "--donor-data", help="Dataset the random/retrieval baselines take stems from (default: --data)."),
+    donor_split: Optional[str] = typer.Option(None, "--donor-split", help="Split of the donor dataset (default: --split)."),
+    steps: int = typer.Option(25, "--steps", help="Model sampling steps."),
+    audio_guidance: float = typer.Option(1.5, "--audio-guidance", help="Model audio guidance scale."),
+    text_guidance: float = typer.Option(7.5, "--text-guidance", help="Model text guidance scale."),
+    device: str = typer.Option("cpu", "--device", help="Torch device for the model and learned embeddings (cpu, cuda)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the model's noise and the baselines' donor choices."),
+    audio_examples: int = typer.Option(3, "--audio-examples", min=0, help="Examples whose audio and spectrograms go into the report."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Score the model and the baselines (context only, random stem, tempo-aligned retrieval, oracle)."""
+    from stemgen.errors import StemgenError
+    from stemgen.evaluation.runner import EvalConfig, evaluate_dataset
+
+    names = [s.strip() for s in systems.split(",") if s.strip()]
+    config = EvalConfig(
+        data_dir=data, out_dir=out, split=split, systems=names, model=model, max_examples=max_examples,
+        embedding=embedding, seed=seed, device=device, audio_examples=audio_examples,
+        donor_data=donor_data, donor_split=donor_split,
+        model_options={"num_inference_steps": steps, "audio_guidance_scale": audio_guidance,
+                       "text_guidance_scale": text_guidance},
+    )
+    try:
+        with _Progress(progress_enabled(as_json)) as bar:
+            summary = evaluate_dataset(config, progress=bar.update)
+    except (StemgenError, ValueError, FileNotFoundError) as exc:
+        raise fail(str(exc))
+    lines = [summary["table"], ""] + [f"note: {n}" for n in summary["notes"]]
+    lines.append(f"report: {summary['report']} ({summary['examples']} examples, {summary['wall_s']} s)")
+    emit_summary(summary, as_json, lines)
+    if summary["failures"] and len(summary["failures"]) >= summary["examples"] * len(summary["systems"]):
+        raise typer.Exit(1)  # nothing was produced at all
+
+
+class _Progress:
+    """A tqdm bar over examples on stderr (or nothing)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="examples", unit="ex")
+        self.bar.update(done - self.bar.n)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
