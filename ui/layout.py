@@ -38,7 +38,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     with gr.Row():
         with gr.Column():
             audio_in = gr.Audio(label=f"Song without the stem (up to {settings.max_audio_seconds:g} s)",
-                                type="filepath", sources=["upload"], elem_id="audio-input")
+                                type="filepath", sources=["upload"], buttons=["download"], elem_id="audio-input")
             stem = stem_radio(settings, "audio-stem")
             instruction, picker = instruction_inputs(settings.stems[0], "audio")
             with gr.Accordion("Advanced settings", open=False, elem_id="audio-advanced"):
@@ -58,8 +58,10 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
             gr.Examples([[str(EXAMPLE_MIX), "drums", INSTRUCTIONS["drums"][2]]], [audio_in, stem, instruction],
                         label="Bundled example (Kevin MacLeod, “Vibe Ace”, CC BY 3.0)")
         with gr.Column():
-            mix_out = gr.Audio(label="New mix", type="filepath", interactive=False, elem_id="audio-mix-output")
-            stem_out = gr.Audio(label="The stem alone", type="filepath", interactive=False, elem_id="audio-stem-output")
+            mix_out = gr.Audio(label="New mix", type="filepath", interactive=False, buttons=["download"],
+                               elem_id="audio-mix-output")
+            stem_out = gr.Audio(label="The stem alone", type="filepath", interactive=False, buttons=["download"],
+                                elem_id="audio-stem-output")
             before = gr.Image(label="Before", type="filepath", interactive=False, elem_id="audio-before")
             after = gr.Image(label="After", type="filepath", interactive=False, elem_id="audio-after")
             files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="audio-downloads")
@@ -90,7 +92,7 @@ def midi_tab(settings: UISettings, h: Handlers) -> None:
                         label="Bundled example (Slakh2100 Track00001, CC BY 4.0)")
         with gr.Column():
             preview = gr.Audio(label="Preview (SoundFont render)", type="filepath", interactive=False,
-                               elem_id="midi-preview")
+                               buttons=["download"], elem_id="midi-preview")
             midi_out = gr.File(label="New MIDI file", interactive=False, elem_id="midi-output")
             before = gr.Image(label="Before", type="filepath", interactive=False, elem_id="midi-before")
             after = gr.Image(label="After", type="filepath", interactive=False, elem_id="midi-after")

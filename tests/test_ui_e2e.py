@@ -1,0 +1,268 @@
+"""The web page end to end: served on 127.0.0.1, driven by ``gradio_client`` and by a real headless Chromium.
+
+One server for the module, with a tiny untrained audio model saved to a tmp folder (chosen as the
+"local model folder": the tests never depend on a bundled audio model) and an empty bundled-models
+folder (so the "no audio model is installed" message is always exercised). The MIDI tests use the
+bundled MIDI models and are skipped, saying so, until they are in the checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+
+from stemgen.ui import UISettings  # noqa: E402
+
+import ui_helpers as H  # noqa: E402
+
+pytestmark = pytest.mark.slow
+MAX_SECONDS = 3.0
+STEPS = 2  # an untrained tiny model: the point is the path through the page, not the sound
+needs_midi_model = pytest.mark.skipif(not H.bundled_midi_model_present("drums"),
+                                      reason="the bundled MIDI drum model is not in this checkout (models/midi/)")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ui")
+    model = H.tiny_audio_model(root / "tiny-drums")
+    settings = UISettings(work_dir=root / "work", models_dir=root / "no-models", max_file_mb=1.0,
+                          max_audio_seconds=MAX_SECONDS)
+    app, url = H.serve(settings)
+    clips = {"clip": H.write_clip(root / "clip.wav", 2.0), "long": H.write_clip(root / "long.wav", MAX_SECONDS + 1)}
+    yield {"url": url, "model": model, "root": root, "settings": settings, **clips}
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def client(site):
+    return gradio_client.Client(site["url"], verbose=False, download_files=str(site["root"] / "downloads"))
+
+
+def insert_audio(client, audio: Path, model: Path | None, **kw):
+    from gradio_client import handle_file
+
+    args = dict(stem="drums", instruction="Add reggae beats", steps=STEPS, seed=0,
+                model="Local model folder" if model else "Bundled model", model_folder=str(model or ""))
+    return client.predict(handle_file(str(audio)), **{**args, **kw}, api_name="/insert_audio_stem")
+
+
+# ---------------------------------------------------------------- gradio_client
+def test_api_lists_named_endpoints(client):
+    names = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/insert_audio_stem", "/insert_midi_part"} <= set(names)
+
+
+def test_client_without_a_model_gets_a_clear_message(client, site):
+    with pytest.raises(gradio_client.exceptions.AppError) as info:
+        insert_audio(client, site["clip"], None)
+    message = str(info.value)
+    assert "No drums audio model is installed" in message and "stemgen train" in message
+    assert "Traceback" not in message
+
+
+def test_client_generates_a_stem_with_a_local_model(client, site):
+    from stemgen.audio.io import load_audio
+
+    mix, stem, before, after, downloads, details = insert_audio(client, site["clip"], site["model"])
+    # fixed output names, whatever the upload was called
+    assert [Path(p).name for p in (mix, stem, before, after)] == [
+        "mix.wav", "drums.wav", "spectrogram_before.png", "spectrogram_after.png"]
+    assert sorted(Path(p).name for p in downloads) == ["drums.wav", "mix.wav"]
+    assert details["source"] == "clip.wav" and details["steps"] == STEPS and details["model"] == "tiny-drums"
+
+    original, sr = load_audio(site["clip"])
+    mix_audio, mix_sr = load_audio(mix)
+    stem_audio, _ = load_audio(stem)
+    assert mix_sr == sr and mix_audio.shape == original.shape and stem_audio.shape == (1, original.shape[1])
+    # the rest of the song is untouched: mix = (input + stem), both possibly turned down to fit
+    g_mix, g_stem = 10 ** (details["mix_gain_db"] / 20), 10 ** (details["stem_gain_db"] / 20)
+    residual = mix_audio / g_mix - stem_audio / g_stem - original
+    assert np.abs(residual).max() < 5e-3
+
+
+def test_client_gets_clear_messages_for_bad_input(client, site, tmp_path):
+    from gradio_client import handle_file
+
+    with pytest.raises(gradio_client.exceptions.AppError, match=r"long.wav: audio is 4 s long; this server accepts up to 3 s"):
+        insert_audio(client, site["long"], site["model"])
+
+    fake = tmp_path / "not_audio.wav"
+    fake.write_text("this is not audio " * 100)
+    with pytest.raises(gradio_client.exceptions.AppError, match="not_audio.wav: not readable as audio"):
+        insert_audio(client, fake, site["model"])
+
+    with pytest.raises(gradio_client.exceptions.AppError, match="adds drums, not bass"):
+        insert_audio(client, site["clip"], site["model"], stem="bass")
+
+    with pytest.raises(Exception, match="choices"):  # Gradio checks radio values before our code runs
+        insert_audio(client, site["clip"], site["model"], stem="piano")
+
+    midi_as_audio = tmp_path / "song.mid"
+    shutil.copy(H.EXAMPLE_MIDI, midi_as_audio)
+    with pytest.raises(gradio_client.exceptions.AppError, match="song.mid: not a audio file"):
+        insert_audio(client, midi_as_audio, site["model"])
+
+    # Gradio's File component checks the type first (the handler would say "not a MIDI file")
+    with pytest.raises(gradio_client.exceptions.AppError, match=r"Invalid file type.*\.mid"):
+        client.predict(handle_file(str(site["clip"])), "drums", "Add rock drums", 0, api_name="/insert_midi_part")
+
+
+def test_server_refuses_uploads_over_the_limit(site, tmp_path):
+    import httpx
+
+    big = H.write_noise_wav(tmp_path / "big.wav", 1.5)
+    # straight to the upload route: the limit holds even for clients that skip their own check
+    with big.open("rb") as f:
+        reply = httpx.post(site["url"] + "gradio_api/upload", files={"files": ("big.wav", f, "audio/wav")}, timeout=60)
+    assert reply.status_code == 413
+    assert "maximum" in reply.text.lower() or "too large" in reply.text.lower()
+
+
+@needs_midi_model
+def test_client_adds_a_midi_part(client, site):
+    import pretty_midi
+    from gradio_client import handle_file
+
+    midi, before, after, preview, details = client.predict(
+        handle_file(str(H.EXAMPLE_MIDI)), "drums", "Add rock drums", 0, api_name="/insert_midi_part")
+    assert Path(midi).name == "with_drums.mid" and Path(preview).name == "preview.wav"
+    before_tracks = pretty_midi.PrettyMIDI(str(H.EXAMPLE_MIDI)).instruments
+    after_tracks = pretty_midi.PrettyMIDI(midi).instruments
+    assert len(after_tracks) == len(before_tracks) + 1 and after_tracks[-1].is_drum and after_tracks[-1].notes
+    assert details["notes"] == len(after_tracks[-1].notes) and details["source"] == H.EXAMPLE_MIDI.name
+
+
+# ---------------------------------------------------------------- a real browser
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (H.CHROMIUM.exists() and H.CHROMEDRIVER.exists()):
+        pytest.skip("Chromium and chromedriver are not installed (make test installs them as root)")
+    driver = H.chromium(tmp_path_factory.mktemp("chromium-profile"))
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory) -> Path:
+    """Screenshots go to ``$STEMGEN_UI_SCREENSHOTS`` (or a tmp folder); their paths are printed."""
+    folder = os.environ.get("STEMGEN_UI_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return Path(folder)
+    return tmp_path_factory.mktemp("ui-screenshots")
+
+
+def css(driver, selector: str, timeout: float = 60):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, selector)))
+
+
+def wait_for(driver, script: str, timeout: float, what: str):
+    """Poll a JavaScript expression until it is truthy; fail with the page's toasts if it never is."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(f"return {script}")
+        if value:
+            return value
+        time.sleep(0.5)
+    toasts = driver.execute_script("return [...document.querySelectorAll('.toast-body')].map(e => e.innerText)")
+    pytest.fail(f"timed out waiting for {what}; messages on the page: {toasts}")
+
+
+def upload(driver, component: str, path: Path) -> None:
+    css(driver, f"#{component} input[type=file]").send_keys(str(path))
+
+
+def audio_src(component: str) -> str:
+    """JS: the URL of the file an audio component holds (Gradio's player shows it as a download link)."""
+    return f"document.querySelector('#{component} a[data-testid=download-link]')?.href"
+
+
+def player_duration(component: str) -> str:
+    """JS: the duration the waveform player shows once it has decoded the audio ("0:02")."""
+    return f"document.querySelector('#{component} time#duration')?.innerText"
+
+
+def fetch_audio(url: str):
+    """Download what the page serves and decode it."""
+    import io
+
+    import httpx
+    import soundfile as sf
+
+    data, sr = sf.read(io.BytesIO(httpx.get(url, timeout=30).content), always_2d=True)
+    return data.T, sr
+
+
+def test_browser_audio_tab(browser, site, artifacts):
+    d = browser
+    d.get(site["url"])
+    css(d, "#audio-input")
+    assert "No drums audio model is installed" in css(d, "#audio-model-status").text
+
+    # without a model: a message in the page, not a stack trace
+    upload(d, "audio-input", site["clip"])
+    wait_for(d, player_duration("audio-input"), 60, "the uploaded audio to show")
+    css(d, "#audio-generate").click()
+    toast = wait_for(d, "[...document.querySelectorAll('.toast-body')].map(e => e.innerText).join(' ')", 60,
+                     "the no-model message")
+    assert "No drums audio model is installed" in toast and "Traceback" not in toast
+
+    # with the tiny model from a local folder
+    css(d, "#audio-advanced button").click()
+    css(d, "#audio-model input[value='Local model folder']").click()
+    folder = css(d, "#audio-model-folder textarea")
+    folder.send_keys(str(site["model"]))
+    steps = css(d, "#audio-steps input[type=number]")
+    steps.clear()
+    steps.send_keys(str(STEPS))
+    css(d, "#audio-instruction textarea").click()  # leave the folder box: the status line updates
+    wait_for(d, "document.querySelector('#audio-model-status').innerText.includes('tiny-drums')", 30,
+             "the model status to name the local model")
+    css(d, "#audio-generate").click()
+    src = wait_for(d, audio_src("audio-mix-output"), 150, "the new mix in the audio player")
+    assert src.endswith("/mix.wav")
+    assert wait_for(d, audio_src("audio-stem-output"), 30, "the stem player").endswith("/drums.wav")
+    # the player decoded the 2 s result, and the page serves the real file
+    assert wait_for(d, player_duration("audio-mix-output"), 30, "the mix player's duration") == "0:02"
+    mix, sr = fetch_audio(src)
+    assert mix.shape[0] == 2 and abs(mix.shape[1] / sr - 2.0) < 1e-3
+    wait_for(d, "document.querySelector('#audio-after img')?.complete", 30, "the after spectrogram")
+    d.execute_script("window.scrollTo(0, 0)")
+    shot = artifacts / "ui_audio_tab.png"
+    d.save_screenshot(str(shot))
+    print(f"screenshot: {shot}")
+
+
+@needs_midi_model
+def test_browser_midi_tab(browser, site, artifacts):
+    d = browser
+    d.get(site["url"])
+    tabs = d.find_elements("css selector", "button[role=tab]")
+    next(t for t in tabs if t.text.strip() == "MIDI").click()
+    upload(d, "midi-input", H.EXAMPLE_MIDI)
+    wait_for(d, "document.querySelector('#midi-input a, #midi-input .file-name') !== null", 30, "the uploaded MIDI file")
+    css(d, "#midi-generate").click()
+    src = wait_for(d, audio_src("midi-preview"), 120, "the rendered preview in the audio player")
+    assert src.endswith("/preview.wav")
+    wait_for(d, player_duration("midi-preview"), 30, "the preview player's duration")
+    preview, sr = fetch_audio(src)
+    assert preview.shape[1] / sr > 1.0 and abs(preview).max() > 0
+    wait_for(d, "document.querySelector('#midi-after img')?.complete", 30, "the after piano roll")
+    assert "with_drums.mid" in css(d, "#midi-output").text
+    d.execute_script("window.scrollTo(0, 0)")
+    shot = artifacts / "ui_midi_tab.png"
+    d.save_screenshot(str(shot))
+    print(f"screenshot: {shot}")
