@@ -21,6 +21,10 @@ class StemgenInputError(StemgenError):
         self.reason = reason
         super().__init__(f"{self.file}: {reason}" if self.file else reason)
 
+    def __reduce__(self):
+        # Picklable with its two arguments, so it crosses from worker processes intact.
+        return (type(self), (self.file, self.reason))
+
     def as_record(self) -> dict:
         return {"file": self.file, "reason": self.reason}
 

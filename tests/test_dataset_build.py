@@ -36,6 +36,9 @@ def sources(tmp_path_factory, musdb_song, slakh_track, band_midi_dir, groove_dir
     for name in sorted(p.name for p in band_midi_dir.glob("*.mid"))[:2]:
         shutil.copy(band_midi_dir / name, root / "midi" / name)
     shutil.copy(groove_dir / "drummer1/eval_session/1_funk-groove1_138_beat_4-4.mid", root / "midi")
+    # The collections' license notes travel with the copies.
+    shutil.copy(musdb_song.parent / "README.md", root / "musdb" / "README.md")
+    shutil.copy(band_midi_dir.parent / "README.md", root / "midi" / "README.md")
     return root
 
 
@@ -58,7 +61,7 @@ def test_summary_and_manifest(built):
     rows = [r for split in ("train", "valid", "test") for r in read_manifest(out, split)]
     assert len(rows) == s["items"]
     assert all(r["instruction"] and r["caption"] for r in rows)
-    assert {r["license"] for r in rows} >= {"CC-BY-4.0"}
+    assert {r["license"] for r in rows} == {"CC-BY-NC-SA-4.0"}
     # Song-level split: no song in two splits.
     splits_of = {}
     for r in rows:
@@ -108,7 +111,7 @@ def test_killed_song_is_redone_and_partial_files_never_listed(built, sources):
 def test_other_settings_need_another_folder(built, sources):
     out, _ = built
     s = build(str(sources), "--out", str(out), "--stem", "bass", "--preset", "compact")
-    assert s.get("_exit_code") != 0 or "error" in json.dumps(s)
+    assert s["_exit_code"] == 1 and "other settings (split_ratios, stem)" in s["error"]
 
 
 def test_guitar_from_musdb_is_reported_not_mislabelled(musdb_song, tmp_path):
@@ -117,9 +120,9 @@ def test_guitar_from_musdb_is_reported_not_mislabelled(musdb_song, tmp_path):
     assert "guitar" in s["skipped_songs"][0]["reason"] and "other" in s["skipped_songs"][0]["reason"]
 
 
-def test_bad_inputs_are_listed_and_the_build_goes_on(tmp_path, slakh_track):
+def test_bad_inputs_are_listed_and_the_build_goes_on(tmp_path, musdb_song):
     bad = tmp_path / "bad"
-    shutil.copytree(slakh_track, bad / "good_song")
+    shutil.copytree(musdb_song, bad / "good_song")
     (bad / "corrupt").mkdir()
     (bad / "corrupt" / "drums.wav").write_bytes(b"RIFF nonsense" * 10)
     (bad / "corrupt" / "bass.wav").write_bytes(b"RIFF nonsense" * 10)
@@ -133,7 +136,7 @@ def test_bad_inputs_are_listed_and_the_build_goes_on(tmp_path, slakh_track):
     silent.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000)]))
     silent.save(bad / "no_notes.mid")
     s = build(str(bad), "--out", str(tmp_path / "out"), "--stem", "drums", "--preset", "tiny")
-    assert s["items"] > 0 and s["_exit_code"] == 0
+    assert s["items"] > 0 and s["_exit_code"] == 0, s
     failed = {e["file"].split("/bad/")[-1]: e["reason"] for e in s["errors"]}
     assert set(failed) >= {"empty.wav", "broken.mid", "no_notes.mid"}, failed
     assert any(f.startswith("corrupt/") for f in failed), failed

@@ -26,17 +26,23 @@ MAX_DURATION_S = 2 * 60 * 60
 def audio_info(path: str | Path) -> tuple[int, int, float]:
     """``(sample_rate, channels, duration_s)`` without decoding the samples."""
     path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise StemgenInputError(path, "empty file (0 bytes)")
     try:
         info = sf.info(str(path))
         return info.samplerate, info.channels, info.frames / info.samplerate
-    except Exception:
+    except Exception as sf_exc:  # libsndfile cannot read it: try librosa (audioread / ffmpeg)
+        import warnings
+
         import librosa
 
         try:
-            sr = librosa.get_samplerate(str(path))
-            return sr, 0, librosa.get_duration(path=str(path))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sr = librosa.get_samplerate(str(path))
+                return sr, 0, librosa.get_duration(path=str(path))
         except Exception as exc:  # noqa: BLE001 - any decoder failure means unreadable
-            raise StemgenInputError(path, f"not readable as audio ({_short(exc)})") from exc
+            raise StemgenInputError(path, f"not readable as audio ({_short(sf_exc)})") from exc
 
 
 def load_audio(

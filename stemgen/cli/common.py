@@ -20,9 +20,12 @@ def emit_summary(summary: dict[str, Any], as_json: bool, human_lines: list[str] 
         typer.echo(line)
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print a one-line error to stderr and return the ``typer.Exit`` to raise."""
+def fail(message: str, code: int = 1, as_json: bool = False) -> typer.Exit:
+    """Print a one-line error to stderr (and ``{"error": ...}`` on stdout with ``--json``);
+    return the ``typer.Exit`` to raise."""
     typer.echo(f"error: {message}", err=True)
+    if as_json:
+        typer.echo(json.dumps({"error": message}))
     return typer.Exit(code)
 
 

@@ -42,7 +42,7 @@ def build(
     from stemgen.instructions import make_writer
 
     if stem not in STEMS:
-        raise fail(f"--stem must be one of {', '.join(STEMS)}, not '{stem}'")
+        raise fail(f"--stem must be one of {', '.join(STEMS)}, not '{stem}'", as_json=as_json)
     try:
         config = BuildConfig(
             out_dir=out,
@@ -69,7 +69,7 @@ def build(
         with _ProgressBars(enabled=progress_enabled(as_json)) as bars:
             summary = build_dataset(sources, config, writer=writer, progress=bars.update)
     except (StemgenError, ValueError) as exc:
-        raise fail(str(exc))
+        raise fail(str(exc), as_json=as_json)
     data = summary.to_dict()
     emit_summary(data, as_json, _human_summary(data))
     if summary.items == 0:

@@ -16,6 +16,7 @@ import os
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -170,28 +171,57 @@ def _process_songs(jobs: list[SongRef], config: BuildConfig, summary: BuildSumma
     done = 0
     if progress:
         progress("songs", done, len(todo))
-    workers = max(1, min(config.workers, len(todo) or 1))
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
-        futures = {pool.submit(process_song, ref, config): ref for ref in todo}
+
+    def record(ref: SongRef, outcome) -> None:
+        nonlocal done
+        if isinstance(outcome, SongResult):
+            results.append(outcome)
+            summary.songs["processed"] += 1
+            summary.audio_seconds_processed += outcome.audio_seconds
+        else:
+            summary.songs["failed"] += 1
+            summary.errors.append(_error_record(ref, outcome))
+        done += 1
+        if progress:
+            progress("songs", done, len(todo))
+
+    crashed = _run_pool(todo, config, config.workers, record)
+    # A worker that died (a crash in native code) takes the whole pool down with it, so the
+    # songs it was sharing the pool with are retried one by one; a song that crashes again fails.
+    for ref in crashed:
+        for again in _run_pool([ref], config, 1, record):
+            record(again, RuntimeError("the worker process crashed while processing this song"))
+    results.sort(key=lambda r: r.song_id)
+    return results
+
+
+def _run_pool(refs: list[SongRef], config: BuildConfig, workers: int, record) -> list[SongRef]:
+    """Process ``refs`` in worker processes, calling ``record(ref, result_or_exception)``;
+    returns the songs lost to a crashed worker."""
+    if not refs:
+        return []
+    crashed: list[SongRef] = []
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(refs))), initializer=_init_worker) as pool:
+        futures = {pool.submit(process_song, ref, config): ref for ref in refs}
         for future in as_completed(futures):
             ref = futures[future]
             try:
-                result = future.result()
-                results.append(result)
-                summary.songs["processed"] += 1
-                summary.audio_seconds_processed += result.audio_seconds
-            except (StemgenInputError, MissingDependencyError) as exc:
-                summary.songs["failed"] += 1
-                record = exc.as_record() if isinstance(exc, StemgenInputError) else {"file": str(ref.path), "reason": str(exc)}
-                summary.errors.append(record)
+                outcome = future.result()
+            except BrokenProcessPool:
+                crashed.append(ref)
+                continue
             except Exception as exc:  # noqa: BLE001 - one bad song must not stop the build
-                summary.songs["failed"] += 1
-                summary.errors.append({"file": str(ref.path), "reason": f"{type(exc).__name__}: {exc}"[:300]})
-            done += 1
-            if progress:
-                progress("songs", done, len(todo))
-    results.sort(key=lambda r: r.song_id)
-    return results
+                outcome = exc
+            record(ref, outcome)
+    return crashed
+
+
+def _error_record(ref: SongRef, exc: BaseException) -> dict:
+    if isinstance(exc, StemgenInputError):
+        return exc.as_record()
+    if isinstance(exc, MissingDependencyError):
+        return {"file": str(ref.path), "reason": str(exc).removeprefix(f"{ref.path}: ")}
+    return {"file": str(ref.path), "reason": f"{type(exc).__name__}: {exc}"[:300]}
 
 
 def _init_worker() -> None:
