@@ -142,3 +142,23 @@ def test_bad_inputs_are_listed_and_the_build_goes_on(tmp_path, musdb_song):
     assert any(f.startswith("corrupt/") for f in failed), failed
     uneven = [reason for f, reason in failed.items() if f.startswith("uneven/")]
     assert "empty" in failed["empty.wav"] and uneven and "sample rate" in uneven[0]
+
+
+def test_llm_instructions_then_zero_requests_on_rerun(musdb_song, tmp_path, monkeypatch):
+    from fake_llm import FakeLLM
+
+    out = tmp_path / "llm"
+    with FakeLLM() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-never-printed")
+        monkeypatch.setenv("STEMGEN_LLM_MODEL", "fake-annotator")
+        first = build(str(musdb_song), "--out", str(out), "--stem", "bass", "--preset", "tiny")
+        calls_after_first = server.calls
+        second = build(str(musdb_song), "--out", str(out), "--stem", "bass", "--preset", "tiny")
+    assert first["items"] > 0 and first["instructions"] == {"llm": first["items"], "cache": 0, "fallback": 0}
+    assert calls_after_first == first["items"] == first["llm_requests"]
+    assert server.calls == calls_after_first, "the rerun must make zero requests"
+    assert second["instructions"] == {"llm": 0, "cache": first["items"], "fallback": 0}
+    assert "sk-never-printed" not in json.dumps(first) + json.dumps(second)
+    rows = read_manifest(out, "train") + read_manifest(out, "valid") + read_manifest(out, "test")
+    assert all(r["instruction"].startswith("Add tight bass") and r["instruction_source"] == "cache" for r in rows)

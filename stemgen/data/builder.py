@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from stemgen.audio.io import write_audio
 from stemgen.audio.mixing import fit_headroom
