@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from stemgen import __version__
-from stemgen.cli import dataset, generate, train
+from stemgen.cli import dataset, evaluate, generate, train, ui
 from stemgen.midi import cli as midi_cli
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ app.add_typer(dataset.app, name="dataset")
 app.add_typer(midi_cli.app, name="midi")
 app.command("train")(train.train)
 app.command("generate")(generate.generate)
+app.command("eval")(evaluate.evaluate)
+app.command("ui")(ui.ui)
 
 
 def _version(value: bool) -> None:
