@@ -38,6 +38,7 @@ class BatchSummary:
     skipped: list[str] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
     rendered: list[str] = field(default_factory=list)
+    busy_seconds: float = 0.0  # summed per-file time inside the workers (no start-up)
 
     def as_dict(self) -> dict:
         return {"processed": len(self.processed), "skipped": len(self.skipped), "failed": self.failed,
@@ -66,8 +67,16 @@ def _init_worker(settings: BatchSettings) -> None:
     _WORKER["settings"] = settings
 
 
-def _process(pair: tuple[Path, Path]) -> tuple[str, str, dict | None]:
-    """``(status, input, error record)``: status is processed | rendered | failed."""
+def _process(pair: tuple[Path, Path]) -> tuple[str, str, dict | None, float]:
+    """``(status, input, error record, seconds)``: status is processed | rendered | failed."""
+    import time
+
+    t0 = time.perf_counter()
+    status, src, record = _process_one(pair)
+    return status, src, record, time.perf_counter() - t0
+
+
+def _process_one(pair: tuple[Path, Path]) -> tuple[str, str, dict | None]:
     from .generate import generate_file
 
     src, dst = pair
@@ -123,7 +132,8 @@ def run_batch(
 
 
 def _consume(results, summary: BatchSummary, bar) -> None:
-    for status, src, record in results:
+    for status, src, record, seconds in results:
+        summary.busy_seconds += seconds
         if status == "failed":
             summary.failed.append(record)
         else:

@@ -1,0 +1,103 @@
+"""MIDI generation benchmark with the bundled models on the CPU: per-song latency and batch throughput.
+
+- latency: one process, ``--threads`` torch threads, the model and MiniLM already loaded (what a
+  warm ``stemgen midi generate`` or a batch worker pays per song): parse, grid, instruction,
+  two-pass sampling, decode, write. Reported for a song scaled to 3 minutes (seconds per song
+  minute x 3) and per actual song.
+- throughput: ``stemgen.midi.batch.run_batch`` over ``--batch-songs`` band songs with the drums
+  removed, ``--workers`` processes (one thread each); the start-up of the workers (model and MiniLM
+  loading) is reported separately and excluded from the songs/s figure.
+
+Prints one JSON object a line: ``{"name", "figure", "unit", "device", "config"}``.
+Usage: ``python bench/bench_midi.py [--stem drums] [--songs 8] [--batch-songs 16] [--workers 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import emit  # noqa: E402
+
+DATA = Path(os.environ.get("STEMGEN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+BAND = DATA / "tegridy_band_midi_nc" / "midi"
+
+
+def prepare(n: int, stem: str, folder: Path) -> list[Path]:
+    """Copies of the first ``n`` test-split band songs with ``stem`` removed."""
+    from stemgen.midi.splits import files_in_split
+    from stemgen.midi.subtract import strip_role
+
+    out = []
+    for src in files_in_split(BAND, "test")[:n]:
+        dst = folder / src.name
+        dst.write_bytes(strip_role(src.read_bytes(), stem))
+        out.append(dst)
+    return out
+
+
+def bench_latency(files: list[Path], stem: str, threads: int, steps: int) -> None:
+    import torch
+
+    from stemgen.midi.generate import MidiGenerator, generate_file
+    from stemgen.midi.io import load_midi
+
+    torch.set_num_threads(threads)
+    gen = MidiGenerator(stem, steps=steps)
+    generate_file(files[0], files[0].with_suffix(".warm.out"), gen)  # loads MiniLM, warms kernels
+    per_minute, secs = [], []
+    for f in files:
+        minutes = load_midi(f).duration_s / 60
+        t0 = time.perf_counter()
+        generate_file(f, f.with_suffix(".out"), gen)
+        dt = time.perf_counter() - t0
+        secs.append(dt)
+        per_minute.append(dt / minutes)
+    per_minute.sort()
+    cfg = dict(stem=stem, threads=threads, steps=steps, songs=len(files))
+    emit("midi_generate_latency_3min_song_median", round(3 * per_minute[len(per_minute) // 2], 3), "s", **cfg)
+    emit("midi_generate_latency_per_song_mean", round(sum(secs) / len(secs), 3), "s", **cfg)
+
+
+def bench_batch(files: list[Path], stem: str, workers: int, steps: int) -> None:
+    from stemgen.midi import batch as B
+
+    in_dir = files[0].parent
+    with tempfile.TemporaryDirectory() as out_dir:
+        settings = B.BatchSettings(stem, steps=steps)
+        t0 = time.perf_counter()
+        summary = B.run_batch(in_dir, Path(out_dir), settings, workers=workers, progress=False)
+        wall = time.perf_counter() - t0
+    n = len(summary.processed)
+    cfg = dict(stem=stem, workers=workers, steps=steps, songs=n, failed=len(summary.failed))
+    emit("midi_batch_throughput_incl_worker_startup", round(n / max(wall, 1e-9), 3), "songs/s", wall_s=round(wall, 1), **cfg)
+    # Steady state: songs per second of worker time, times the workers (start-up excluded).
+    emit("midi_batch_throughput_steady", round(workers * n / max(summary.busy_seconds, 1e-9), 3), "songs/s", **cfg)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stem", default="drums")
+    parser.add_argument("--songs", type=int, default=8)
+    parser.add_argument("--batch-songs", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=8)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with tempfile.TemporaryDirectory() as tmp:
+        lat = Path(tmp) / "latency"
+        lat.mkdir()
+        bench_latency(prepare(args.songs, args.stem, lat), args.stem, args.threads, args.steps)
+        bat = Path(tmp) / "batch"
+        bat.mkdir()
+        bench_batch(prepare(args.batch_songs, args.stem, bat), args.stem, args.workers, args.steps)
+
+
+if __name__ == "__main__":
+    main()

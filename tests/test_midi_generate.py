@@ -1,0 +1,109 @@
+"""Generation and batch commands with a tiny random model on the real code paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from midi_helpers import band_song_notes, make_midi, type2_bytes
+from stemgen.cli.main import app
+from stemgen.midi.generate import DEFAULT_MODEL_DIR, DEFAULT_MODELS, MidiGenerator, generate_file
+from stemgen.midi.io import load_midi
+from stemgen.midi.model import LaneDenoiser, MidiModelConfig, load_model, save_model
+from stemgen.midi.subtract import strip_role
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    for stem in ("drums", "bass", "guitar"):
+        save_model(LaneDenoiser(MidiModelConfig(stem, width=16, n_blocks=2, window=64)), root / stem)
+    return root
+
+
+def test_save_load_roundtrip(tiny_models):
+    model, meta = load_model(tiny_models / "bass")
+    assert meta["config"]["stem"] == "bass" and model.config.window == 64
+
+
+def test_generate_keeps_input_and_covers_song(tiny_models, slakh_track, tmp_path):
+    src = slakh_track / "all_src.mid"
+    data = strip_role(src.read_bytes(), "drums")
+    inp = tmp_path / "nodrums.mid"
+    inp.write_bytes(data)
+    gen = MidiGenerator("drums", tiny_models / "drums", steps=2, guidance=1.0)
+    out = tmp_path / "out.mid"
+    result = generate_file(inp, out, gen, "Add funk drums", seed=1)
+    new = out.read_bytes()
+    assert new[14:len(data)] == data[14:]  # input chunks byte-identical
+    song_in, song_out = load_midi(inp), load_midi(out)
+    assert len(song_out.tracks) == len(song_in.tracks) + 1 and song_out.tracks[-1].is_drum
+    assert result.channel == 9 and result.n_windows >= 1
+    # Same seed → same notes; the track spans the song.
+    again = generate_file(inp, tmp_path / "again.mid", gen, "Add funk drums", seed=1)
+    assert again.notes == result.notes
+
+
+def test_generate_pitched_picks_free_channel(tiny_models, tmp_path):
+    inp = tmp_path / "song.mid"
+    make_midi(inp, notes=[n for n in band_song_notes(6) if n[0] != 1])  # no bass
+    gen = MidiGenerator("bass", tiny_models / "bass", steps=2, guidance=2.0)
+    result = generate_file(inp, tmp_path / "out.mid", gen)
+    assert result.channel not in (0, 2, 9) and 32 <= result.program <= 39 and result.instruction
+
+
+def test_cli_generate_and_batch(tiny_models, band_midi_dir, tmp_path):
+    runner = CliRunner()
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    for i, f in enumerate(sorted(band_midi_dir.glob("*.mid"))[:2]):
+        (src / ("sub" if i else "") / f.name).write_bytes(strip_role(f.read_bytes(), "guitar"))
+    (src / "random.mid").write_bytes(os.urandom(500))
+    (src / "empty.mid").write_bytes(b"")
+    (src / "type2.mid").write_bytes(type2_bytes())
+    (src / "nonotes.mid").write_bytes(make_midi(notes=[]))
+    (src / "fast.mid").write_bytes(make_midi(notes=[(0, 0, 60, 0, 480)], bpm=900))
+    before = {p: p.read_bytes() for p in src.rglob("*.mid")}
+    out = tmp_path / "out"
+    args = ["midi", "batch", str(src), str(out), "--stem", "guitar", "--model", str(tiny_models / "guitar"),
+            "--steps", "2", "--workers", "1", "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["processed"] == 2 and summary["skipped"] == 0
+    reasons = {os.path.basename(r["file"]): r["reason"] for r in summary["failed"]}
+    assert set(reasons) == {"random.mid", "empty.mid", "type2.mid", "nonotes.mid", "fast.mid"}
+    assert "type-2" in reasons["type2.mid"] and "absurd tempo" in reasons["fast.mid"]
+    assert (out / "sub").is_dir() and len(list(out.rglob("*.mid"))) == 2
+    assert not list(out.rglob("*.part"))
+    assert {p: p.read_bytes() for p in src.rglob("*.mid")} == before  # inputs untouched
+    # Resume: existing outputs are skipped.
+    summary = json.loads(runner.invoke(app, args).stdout.strip().splitlines()[-1])
+    assert summary["processed"] == 0 and summary["skipped"] == 2
+
+    one = tmp_path / "one.mid"
+    res = runner.invoke(app, ["midi", "generate", str(next(src.glob("*Songs*.mid"), next(src.rglob("*_*.mid")))),
+                              "--stem", "guitar", "--model", str(tiny_models / "guitar"), "--steps", "2",
+                              "--out", str(one), "--instruction", "Add a distorted rock guitar", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout.strip().splitlines()[-1])
+    assert info["program"] == 30 and info["instruction"] == "Add a distorted rock guitar" and one.is_file()
+
+
+@pytest.mark.skipif(not (DEFAULT_MODEL_DIR / DEFAULT_MODELS["drums"] / "model.safetensors").is_file(),
+                    reason="bundled models not trained yet")
+def test_bundled_models_load_and_generate(groove_dir, tmp_path):
+    for stem, name in DEFAULT_MODELS.items():
+        model, meta = load_model(DEFAULT_MODEL_DIR / name)
+        assert model.config.stem == stem and (DEFAULT_MODEL_DIR / name / "README.md").is_file()
+    src = sorted(groove_dir.rglob("*.mid"))[0]
+    out = tmp_path / "bass.mid"
+    shutil.copy(src, tmp_path / "in.mid")
+    result = generate_file(tmp_path / "in.mid", out, MidiGenerator("bass", steps=4))
+    assert load_midi(out).n_notes > load_midi(src).n_notes - 1 and result.program == 33
