@@ -49,7 +49,8 @@ def riffusion_random_pipeline():
     ).requires_grad_(False)
     text_encoder = CLIPTextModel(CLIPTextConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-        num_attention_heads=12, max_position_embeddings=77,
+        num_attention_heads=12, max_position_embeddings=77, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
     )).requires_grad_(False)
     scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000)
     meta = dict(preset="riffusion", codec=get_preset("riffusion").to_dict(), stem="drums", target="stem",

@@ -76,3 +76,25 @@ def test_config_rejects_bad_settings(tmp_path):
         TrainConfig(data=tmp_path, out=tmp_path, cond_dropout_text=0.6, cond_dropout_audio=0.6)
     with pytest.raises(ValueError, match="max-steps"):
         TrainConfig(data=tmp_path, out=tmp_path, max_steps=0)
+
+
+from test_model_riffusion import tiny_sd_folder  # noqa: E402,F401  (fixture: a tiny SD-format folder)
+
+
+def test_objective_on_the_riffusion_path(tiny_sd_folder):  # noqa: F811
+    """VAE latents, CLIP without mask, dropout and the widened conv_in: one loss + backward."""
+    from diffusers import DDPMScheduler
+
+    from stemgen.models import build_pipeline
+    from stemgen.training.objective import diffusion_loss
+
+    pipe = build_pipeline("riffusion", base_model=tiny_sd_folder, stem="drums")
+    images = torch.rand(2, 1, 64, 64) * 2 - 1  # any size the VAE divides; 512x512 in real use
+    batch = {"target": images, "context": images.flip(-1), "instruction": ["add drums", "add beats"]}
+    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    gen = torch.Generator().manual_seed(0)
+    loss = diffusion_loss(pipe, pipe.unet, noise_scheduler, batch, gen, DropoutProbs(0, 0, 0), torch.device("cpu"))
+    loss.backward()
+    assert torch.isfinite(loss)
+    grad = pipe.unet.conv_in.weight.grad
+    assert grad is not None and grad[:, 4:].abs().sum() > 0, "the context must reach the widened conv_in"

@@ -7,7 +7,6 @@ that a resumed run continues the same loss curve, so those fields must match.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -96,4 +95,6 @@ class TrainConfig:
         return {key: getattr(self, key) for key in RESUME_KEYS}
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        from stemgen.data.manifest import write_json_atomic
+
+        write_json_atomic(path, self.to_dict())

@@ -34,8 +34,9 @@ class ExponentialMovingAverage:
         params = list(parameters)
         if len(params) != len(self.shadow):
             raise ValueError("EMA: parameter list changed size")
-        for shadow, param in zip(self.shadow, params):
-            shadow.lerp_(param.detach().to(shadow.device, torch.float32), 1.0 - decay)
+        values = [p.detach().to(s.device, torch.float32) for s, p in zip(self.shadow, params)]
+        # one fused kernel per device instead of ~700 small ones for a full-size UNet
+        torch._foreach_lerp_(self.shadow, values, 1.0 - decay)
         self.num_updates += 1
 
     @torch.no_grad()
