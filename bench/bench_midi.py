@@ -9,7 +9,7 @@
   loading) is reported separately and excluded from the songs/s figure.
 
 Prints one JSON object a line: ``{"name", "figure", "unit", "device", "config"}``.
-Usage: ``python bench/bench_midi.py [--stem drums] [--songs 8] [--batch-songs 16] [--workers 2]``
+Usage: ``python bench/bench_midi.py [--stem drums] [--songs 8] [--batch-songs 16] [--workers 2] [--note-loss]``
 """
 
 from __future__ import annotations
@@ -80,6 +80,22 @@ def bench_batch(files: list[Path], stem: str, workers: int, steps: int) -> None:
     emit("midi_batch_throughput_steady", round(workers * n / max(summary.busy_seconds, 1e-9), 3), "songs/s", **cfg)
 
 
+def bench_note_loss(steps_per_beat: int) -> None:
+    """Notes lost by MIDI -> grid -> MIDI over the whole band set (collisions of one pitch in one step)."""
+    from stemgen.midi.grid import song_to_grid, track_to_tick_notes
+    from stemgen.midi.io import load_midi
+
+    total = lost = 0
+    files = sorted(BAND.glob("*.mid"))
+    for f in files:
+        song = load_midi(f)
+        grid = song_to_grid(song, steps_per_beat)
+        total += song.n_notes
+        lost += song.n_notes - sum(len(track_to_tick_notes(t, grid.step_ticks)) for t in grid.tracks)
+    emit("midi_grid_note_loss", round(100 * lost / total, 3), "%", steps_per_beat=steps_per_beat,
+         files=len(files), notes=total, lost=lost)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stem", default="drums")
@@ -88,8 +104,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--note-loss", action="store_true", help="Also measure grid note loss on the band set.")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.note_loss:
+        for spb in (4, 12):
+            bench_note_loss(spb)
     with tempfile.TemporaryDirectory() as tmp:
         lat = Path(tmp) / "latency"
         lat.mkdir()
