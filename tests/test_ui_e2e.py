@@ -3,7 +3,7 @@
 One server for the module, with a tiny untrained audio model saved to a tmp folder (chosen as the
 "local model folder": the tests never depend on a bundled audio model) and an empty bundled-models
 folder (so the "no audio model is installed" message is always exercised). The MIDI tests use the
-bundled MIDI models and are skipped, saying so, until they are in the checkout.
+bundled MIDI models, or an untrained stand-in while those are not in the checkout.
 """
 
 from __future__ import annotations
@@ -19,23 +19,28 @@ import pytest
 pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
-from stemgen.ui import UISettings  # noqa: E402
-
 import ui_helpers as H  # noqa: E402
+from stemgen.ui import UISettings  # noqa: E402
 
 pytestmark = pytest.mark.slow
 MAX_SECONDS = 3.0
+MIDI_STEM = "bass"  # added to a drums-only groove
 STEPS = 2  # an untrained tiny model: the point is the path through the page, not the sound
-needs_midi_model = pytest.mark.skipif(not H.bundled_midi_model_present("drums"),
-                                      reason="the bundled MIDI drum model is not in this checkout (models/midi/)")
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("ui")
     model = H.tiny_audio_model(root / "tiny-drums")
-    settings = UISettings(work_dir=root / "work", models_dir=root / "no-models", max_file_mb=1.0,
-                          max_audio_seconds=MAX_SECONDS)
+    midi_models = H.midi_models_for_tests(root / "midi-models", MIDI_STEM)
+    settings = UISettings(
+        work_dir=root / "work",
+        models_dir=root / "no-models",
+        max_file_mb=1.0,
+        max_audio_seconds=MAX_SECONDS,
+        max_midi_seconds=60,
+        midi_models_dir=midi_models,
+    )
     app, url = H.serve(settings)
     clips = {"clip": H.write_clip(root / "clip.wav", 2.0), "long": H.write_clip(root / "long.wav", MAX_SECONDS + 1)}
     yield {"url": url, "model": model, "root": root, "settings": settings, **clips}
@@ -50,8 +55,14 @@ def client(site):
 def insert_audio(client, audio: Path, model: Path | None, **kw):
     from gradio_client import handle_file
 
-    args = dict(stem="drums", instruction="Add reggae beats", steps=STEPS, seed=0,
-                model="Local model folder" if model else "Bundled model", model_folder=str(model or ""))
+    args = dict(
+        stem="drums",
+        instruction="Add reggae beats",
+        steps=STEPS,
+        seed=0,
+        model="Local model folder" if model else "Bundled model",
+        model_folder=str(model or ""),
+    )
     return client.predict(handle_file(str(audio)), **{**args, **kw}, api_name="/insert_audio_stem")
 
 
@@ -75,7 +86,11 @@ def test_client_generates_a_stem_with_a_local_model(client, site):
     mix, stem, before, after, downloads, details = insert_audio(client, site["clip"], site["model"])
     # fixed output names, whatever the upload was called
     assert [Path(p).name for p in (mix, stem, before, after)] == [
-        "mix.wav", "drums.wav", "spectrogram_before.png", "spectrogram_after.png"]
+        "mix.wav",
+        "drums.wav",
+        "spectrogram_before.png",
+        "spectrogram_after.png",
+    ]
     assert sorted(Path(p).name for p in downloads) == ["drums.wav", "mix.wav"]
     assert details["source"] == "clip.wav" and details["steps"] == STEPS and details["model"] == "tiny-drums"
 
@@ -92,7 +107,9 @@ def test_client_generates_a_stem_with_a_local_model(client, site):
 def test_client_gets_clear_messages_for_bad_input(client, site, tmp_path):
     from gradio_client import handle_file
 
-    with pytest.raises(gradio_client.exceptions.AppError, match=r"long.wav: audio is 4 s long; this server accepts up to 3 s"):
+    with pytest.raises(
+        gradio_client.exceptions.AppError, match=r"long.wav: audio is 4 s long; this server accepts up to 3 s"
+    ):
         insert_audio(client, site["long"], site["model"])
 
     fake = tmp_path / "not_audio.wav"
@@ -127,18 +144,28 @@ def test_server_refuses_uploads_over_the_limit(site, tmp_path):
     assert "maximum" in reply.text.lower() or "too large" in reply.text.lower()
 
 
-@needs_midi_model
 def test_client_adds_a_midi_part(client, site):
-    import pretty_midi
+    import mido
     from gradio_client import handle_file
 
     midi, before, after, preview, details = client.predict(
-        handle_file(str(H.EXAMPLE_MIDI)), "drums", "Add rock drums", 0, api_name="/insert_midi_part")
-    assert Path(midi).name == "with_drums.mid" and Path(preview).name == "preview.wav"
-    before_tracks = pretty_midi.PrettyMIDI(str(H.EXAMPLE_MIDI)).instruments
-    after_tracks = pretty_midi.PrettyMIDI(midi).instruments
-    assert len(after_tracks) == len(before_tracks) + 1 and after_tracks[-1].is_drum and after_tracks[-1].notes
-    assert details["notes"] == len(after_tracks[-1].notes) and details["source"] == H.EXAMPLE_MIDI.name
+        handle_file(str(H.GROOVE_MIDI)), MIDI_STEM, "Add a funky slap bass line", 0, api_name="/insert_midi_part"
+    )
+    assert [Path(p).name for p in (midi, before, after, preview)] == [
+        f"with_{MIDI_STEM}.mid",
+        "piano_roll_before.png",
+        "piano_roll_after.png",
+        "preview.wav",
+    ]
+    tracks_in, tracks_out = mido.MidiFile(H.GROOVE_MIDI).tracks, mido.MidiFile(midi).tracks
+    assert len(tracks_out) == len(tracks_in) + 1
+    assert [list(t) for t in tracks_out[:-1]] == [list(t) for t in tracks_in]  # input tracks untouched
+    new_notes = [m for m in tracks_out[-1] if m.type == "note_on" and m.velocity > 0]
+    assert details["notes"] == len(new_notes) and 32 <= details["program"] <= 39  # a GM bass
+    assert details["source"] == H.GROOVE_MIDI.name
+
+    with pytest.raises(gradio_client.exceptions.AppError, match="slakh_Track00001.mid: song is 237 s long"):
+        client.predict(handle_file(str(H.EXAMPLE_MIDI)), MIDI_STEM, "Add bass", 0, api_name="/insert_midi_part")
 
 
 # ---------------------------------------------------------------- a real browser
@@ -195,6 +222,11 @@ def player_duration(component: str) -> str:
     return f"document.querySelector('#{component} time#duration')?.innerText"
 
 
+def shown_text(component: str, text: str) -> str:
+    """JS: whether a component shows ``text`` (Gradio splits file names from their suffix, so ignore spaces)."""
+    return f"document.querySelector('#{component}')?.innerText.replace(/\\s/g, '').includes('{text}')"
+
+
 def fetch_audio(url: str):
     """Download what the page serves and decode it."""
     import io
@@ -216,8 +248,9 @@ def test_browser_audio_tab(browser, site, artifacts):
     upload(d, "audio-input", site["clip"])
     wait_for(d, player_duration("audio-input"), 60, "the uploaded audio to show")
     css(d, "#audio-generate").click()
-    toast = wait_for(d, "[...document.querySelectorAll('.toast-body')].map(e => e.innerText).join(' ')", 60,
-                     "the no-model message")
+    toast = wait_for(
+        d, "[...document.querySelectorAll('.toast-body')].map(e => e.innerText).join(' ')", 60, "the no-model message"
+    )
     assert "No drums audio model is installed" in toast and "Traceback" not in toast
 
     # with the tiny model from a local folder
@@ -229,8 +262,12 @@ def test_browser_audio_tab(browser, site, artifacts):
     steps.clear()
     steps.send_keys(str(STEPS))
     css(d, "#audio-instruction textarea").click()  # leave the folder box: the status line updates
-    wait_for(d, "document.querySelector('#audio-model-status').innerText.includes('tiny-drums')", 30,
-             "the model status to name the local model")
+    wait_for(
+        d,
+        "document.querySelector('#audio-model-status').innerText.includes('tiny-drums')",
+        30,
+        "the model status to name the local model",
+    )
     css(d, "#audio-generate").click()
     src = wait_for(d, audio_src("audio-mix-output"), 150, "the new mix in the audio player")
     assert src.endswith("/mix.wav")
@@ -246,14 +283,13 @@ def test_browser_audio_tab(browser, site, artifacts):
     print(f"screenshot: {shot}")
 
 
-@needs_midi_model
 def test_browser_midi_tab(browser, site, artifacts):
     d = browser
     d.get(site["url"])
-    tabs = d.find_elements("css selector", "button[role=tab]")
-    next(t for t in tabs if t.text.strip() == "MIDI").click()
-    upload(d, "midi-input", H.EXAMPLE_MIDI)
-    wait_for(d, "document.querySelector('#midi-input a, #midi-input .file-name') !== null", 30, "the uploaded MIDI file")
+    css(d, "#tab-midi-button").click()
+    upload(d, "midi-input", H.GROOVE_MIDI)
+    wait_for(d, shown_text("midi-input", H.GROOVE_MIDI.name), 30, "the uploaded MIDI file")
+    css(d, f"#midi-stem input[value='{MIDI_STEM}']").click()
     css(d, "#midi-generate").click()
     src = wait_for(d, audio_src("midi-preview"), 120, "the rendered preview in the audio player")
     assert src.endswith("/preview.wav")
@@ -261,7 +297,7 @@ def test_browser_midi_tab(browser, site, artifacts):
     preview, sr = fetch_audio(src)
     assert preview.shape[1] / sr > 1.0 and abs(preview).max() > 0
     wait_for(d, "document.querySelector('#midi-after img')?.complete", 30, "the after piano roll")
-    assert "with_drums.mid" in css(d, "#midi-output").text
+    wait_for(d, shown_text("midi-output", f"with_{MIDI_STEM}.mid"), 30, "the new MIDI file")
     d.execute_script("window.scrollTo(0, 0)")
     shot = artifacts / "ui_midi_tab.png"
     d.save_screenshot(str(shot))

@@ -11,15 +11,15 @@ import pytest
 
 gr = pytest.importorskip("gradio")
 
-from stemgen.errors import MissingDependencyError, StemgenInputError  # noqa: E402
 from stemgen.ui.audio_models import bundled_model_for, model_status, resolve_model  # noqa: E402
 from stemgen.ui.errors import user_errors  # noqa: E402
 from stemgen.ui.handlers import Handlers  # noqa: E402
 from stemgen.ui.server import parse_auth  # noqa: E402
 from stemgen.ui.settings import MODEL_BUNDLED, MODEL_LOCAL, UISettings  # noqa: E402
 from stemgen.ui.workspace import RequestFolder, check_upload, display_name  # noqa: E402
-
 from ui_helpers import EXAMPLE_MIDI, write_clip  # noqa: E402
+
+from stemgen.errors import MissingDependencyError, StemgenInputError  # noqa: E402
 
 
 def fake_model(folder: Path, stem: str) -> Path:
@@ -164,9 +164,9 @@ def test_audio_length_limit_is_checked_before_generating(tmp_path):
 # ---------------------------------------------------------------- pictures
 def test_spectrogram_and_piano_roll_pictures(tmp_path):
     from PIL import Image
+    from stemgen.ui.plotting import piano_roll_pngs, spectrogram_pngs
 
     from stemgen.audio.io import load_audio
-    from stemgen.ui.plotting import piano_roll_pngs, spectrogram_pngs
 
     audio, sr = load_audio(write_clip(tmp_path / "clip.wav", 1.0))
     pngs = spectrogram_pngs([(audio, sr, "before", tmp_path / "a.png"), (audio * 0.5, sr, "after", tmp_path / "b.png")])
@@ -188,3 +188,9 @@ def test_cli_ui_rejects_bad_auth_without_serving():
     assert "--auth must look like user:password" in result.output
     options = {opt for p in typer.main.get_command(app).params for opt in p.opts}
     assert {"--host", "--port", "--share", "--auth", "--max-audio-seconds", "--concurrency"} <= options
+
+
+def test_ready_made_instructions_follow_the_stem():
+    update, text = Handlers.instruction_choices("bass", "Add rock drums")
+    assert update["choices"][0] == text and "bass" in text
+    assert Handlers.instruction_choices("guitar", "my own words")[1] == "my own words"

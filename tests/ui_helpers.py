@@ -10,7 +10,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_MIX = REPO / "examples" / "mixes" / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"
-EXAMPLE_MIDI = REPO / "examples" / "midi" / "slakh_Track00001.mid"
+EXAMPLE_MIDI = REPO / "examples" / "midi" / "slakh_Track00001.mid"  # full arrangement, 237 s
+GROOVE_MIDI = REPO / "examples" / "midi" / "1_funk-groove1_138_beat_4-4.mid"  # drums only, 28 s
 MIDI_MODELS = REPO / "models" / "midi"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -47,12 +48,22 @@ def tiny_audio_model(folder: Path, stem: str = "drums") -> Path:
     return folder
 
 
-def bundled_midi_model_present(stem: str = "drums") -> bool:
-    try:
-        from stemgen.midi.generate import resolve_model_dir
-    except ImportError:
-        return False
+def bundled_midi_model_present(stem: str) -> bool:
+    from stemgen.midi.generate import resolve_model_dir
+
     return (resolve_model_dir(stem, None) / "config.json").is_file()
+
+
+def midi_models_for_tests(folder: Path, stem: str) -> Path | None:
+    """``None`` (use the bundled MIDI models) when they are in the checkout; otherwise a folder
+    laid out like ``models/midi/`` with an untrained model, so the page's MIDI path is still tested."""
+    if bundled_midi_model_present(stem):
+        return None
+    from stemgen.midi.generate import DEFAULT_MODELS
+    from stemgen.midi.model import LaneDenoiser, MidiModelConfig, save_model
+
+    save_model(LaneDenoiser(MidiModelConfig(stem)), folder / DEFAULT_MODELS[stem])
+    return folder
 
 
 def serve(settings) -> tuple[object, str]:
@@ -72,9 +83,18 @@ def chromium(user_data_dir: Path, width: int = 1400, height: int = 2200):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--mute-audio", f"--user-data-dir={user_data_dir}",
-                 f"--window-size={width},{height}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--mute-audio",
+        f"--user-data-dir={user_data_dir}",
+        f"--window-size={width},{height}",
+    ):
         opts.add_argument(flag)
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)

@@ -76,7 +76,9 @@ def model_status(settings: UISettings, stem: str, choice: str, folder: str | Non
             return "Enter the path of a local model folder (made by `stemgen train`)."
         info = read_model_info(Path(folder).expanduser())
         if info is None:
-            return f"⚠️ `{Path(folder).name}` is not a stemgen model folder (no `model_index.json` with stemgen metadata)."
+            return (
+                f"⚠️ `{Path(folder).name}` is not a stemgen model folder (no `model_index.json` with stemgen metadata)."
+            )
         if info.stem != stem:
             return f"⚠️ That model adds **{info.stem}**, not {stem}: choose the {info.stem} stem or another model."
         return f"Model: local folder {info.describe()}."
@@ -96,7 +98,9 @@ def resolve_model(settings: UISettings, stem: str, choice: str, folder: str | No
         path = Path(folder.strip()).expanduser()
         info = read_model_info(path)
         if info is None:
-            raise StemgenInputError(path.name, "not a stemgen model folder (needs model_index.json with stemgen metadata)")
+            raise StemgenInputError(
+                path.name, "not a stemgen model folder (needs model_index.json with stemgen metadata)"
+            )
         if info.stem != stem:
             raise StemgenInputError(path.name, f"this model adds {info.stem}, not {stem}")
         return path

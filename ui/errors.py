@@ -41,10 +41,17 @@ def user_errors(action: str, upload_name: str | None = None) -> Iterator[None]:
     except MissingDependencyError as exc:
         raise gr.Error(str(exc).splitlines()[0], title="Something is not installed", print_exception=False) from None
     except ValueError as exc:  # our APIs use it for bad settings (e.g. a model for another stem)
-        raise gr.Error(str(exc).splitlines()[0] if str(exc) else "invalid settings", title=f"Cannot {action}", print_exception=False) from None
+        raise gr.Error(
+            str(exc).splitlines()[0] if str(exc) else "invalid settings",
+            title=f"Cannot {action}",
+            print_exception=False,
+        ) from None
     except MemoryError:
         raise gr.Error("out of memory: try a shorter file", title=f"Cannot {action}", print_exception=False) from None
     except Exception as exc:  # noqa: BLE001 - the page must never show a traceback
         log.exception("unexpected error while trying to %s", action)
-        raise gr.Error(f"unexpected error ({type(exc).__name__}); the server log has the details",
-                       title=f"Cannot {action}", print_exception=False) from None
+        raise gr.Error(
+            f"unexpected error ({type(exc).__name__}); the server log has the details",
+            title=f"Cannot {action}",
+            print_exception=False,
+        ) from None

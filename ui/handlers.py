@@ -38,10 +38,13 @@ class Handlers:
         return model_status(self.settings, stem, model, model_folder)
 
     @staticmethod
-    def instruction_choices(stem: str):
-        """The instruction picker's choices for a stem."""
+    def instruction_choices(stem: str, current: str):
+        """The instruction picker's choices for a new stem; a ready-made instruction follows the stem
+        (a user's own text is kept)."""
         choices = INSTRUCTIONS.get(stem, [])
-        return gr.update(choices=choices, value=None)
+        presets = {text for texts in INSTRUCTIONS.values() for text in texts}
+        text = choices[0] if choices and (not current or current in presets) else current
+        return gr.update(choices=choices, value=None), text
 
     # ------------------------------------------------------------------ audio
     def insert_audio_stem(
@@ -83,8 +86,16 @@ class Handlers:
             from stemgen.generation import generate_stem
 
             result = generate_stem(
-                pipe, original, stem, instruction, sample_rate=sr, audio_guidance_scale=audio_guidance,
-                text_guidance_scale=text_guidance, num_inference_steps=steps, scheduler=scheduler, seed=seed,
+                pipe,
+                original,
+                stem,
+                instruction,
+                sample_rate=sr,
+                audio_guidance_scale=audio_guidance,
+                text_guidance_scale=text_guidance,
+                num_inference_steps=steps,
+                scheduler=scheduler,
+                seed=seed,
                 progress=lambda done, total: progress((done, total), desc="Generating", unit="windows"),
             )
 
@@ -94,12 +105,21 @@ class Handlers:
             out = RequestFolder(s.work_dir, s.keep_outputs_s)
             mix_path = write_audio(out.path("mix.wav"), result.mix_audio, result.sample_rate)
             stem_path = write_audio(out.path(f"{stem}.wav"), result.stem_audio, result.sample_rate)
-            before, after = spectrogram_pngs([
-                (original, sr, "Before: the input", out.path("spectrogram_before.png")),
-                (result.mix_audio, result.sample_rate, f"After: the input + new {stem}", out.path("spectrogram_after.png")),
-            ])
+            before, after = spectrogram_pngs(
+                [
+                    (original, sr, "Before: the input", out.path("spectrogram_before.png")),
+                    (
+                        result.mix_audio,
+                        result.sample_rate,
+                        f"After: the input + new {stem}",
+                        out.path("spectrogram_after.png"),
+                    ),
+                ]
+            )
             details = {
-                "model": folder.name, **result.info, "timings": result.timings,
+                "model": folder.name,
+                **result.info,
+                "timings": result.timings,
                 "mix_gain_db": result.mix_gain.gain_db if result.mix_gain else 0.0,
                 "stem_gain_db": result.stem_gain.gain_db if result.stem_gain else 0.0,
             }
@@ -133,12 +153,16 @@ class Handlers:
 
             progress(0.1, desc="Generating")
             midi_out = out.path(f"with_{stem}.mid")
-            details = midi_engine.generate_part(path, midi_out, stem, instruction, seed, s.max_audio_seconds)
+            details = midi_engine.generate_part(
+                path, midi_out, stem, instruction, seed, s.max_midi_seconds, s.midi_models_dir
+            )
             progress(0.6, desc="Drawing")
-            before, after = piano_roll_pngs([
-                (path, "Before: the input", out.path("piano_roll_before.png")),
-                (midi_out, f"After: with the new {stem} part", out.path("piano_roll_after.png")),
-            ])
+            before, after = piano_roll_pngs(
+                [
+                    (path, "Before: the input", out.path("piano_roll_before.png")),
+                    (midi_out, f"After: with the new {stem} part", out.path("piano_roll_after.png")),
+                ]
+            )
             progress(0.8, desc="Rendering the preview")
             preview = None
             try:

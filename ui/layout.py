@@ -10,20 +10,33 @@ import gradio as gr
 
 from .handlers import Handlers
 from .settings import (
-    EXAMPLE_MIDI, EXAMPLE_MIX, INSTRUCTIONS, MODEL_BUNDLED, MODEL_LOCAL, SCHEDULERS, UISettings,
+    EXAMPLE_MIDIS,
+    EXAMPLE_MIX,
+    INSTRUCTIONS,
+    MODEL_BUNDLED,
+    MODEL_LOCAL,
+    SCHEDULERS,
+    UISettings,
 )
 
+IMAGE_BUTTONS = ["download", "fullscreen"]  # no "share": that is for Hugging Face Spaces
 INTRO = """# stemgen
 Add the missing **drums**, **bass** or **guitar** to a song, guided by a text instruction
-([Subtractive Training](https://arxiv.org/abs/2406.19328)). Upload audio or MIDI, say what you want, listen, download."""
+([Subtractive Training](https://arxiv.org/abs/2406.19328)).
+Upload audio or MIDI, say what you want, listen, download."""
 
 
 def instruction_inputs(default_stem: str, elem_prefix: str) -> tuple[gr.Textbox, gr.Dropdown]:
     """A free-text instruction plus a picker of ready-made ones that fills it in."""
-    text = gr.Textbox(label="Instruction", value=INSTRUCTIONS[default_stem][0], max_lines=2,
-                      elem_id=f"{elem_prefix}-instruction")
-    picker = gr.Dropdown(label="…or pick one", choices=INSTRUCTIONS[default_stem], value=None,
-                         elem_id=f"{elem_prefix}-instruction-picker")
+    text = gr.Textbox(
+        label="Instruction", value=INSTRUCTIONS[default_stem][0], max_lines=2, elem_id=f"{elem_prefix}-instruction"
+    )
+    picker = gr.Dropdown(
+        label="…or pick one",
+        choices=INSTRUCTIONS[default_stem],
+        value=None,
+        elem_id=f"{elem_prefix}-instruction-picker",
+    )
     picker.input(lambda choice: choice or gr.skip(), picker, text, api_visibility="private", queue=False)
     return text, picker
 
@@ -37,40 +50,74 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     status = gr.Markdown(h.model_status(settings.stems[0], MODEL_BUNDLED, ""), elem_id="audio-model-status")
     with gr.Row():
         with gr.Column():
-            audio_in = gr.Audio(label=f"Song without the stem (up to {settings.max_audio_seconds:g} s)",
-                                type="filepath", sources=["upload"], buttons=["download"], elem_id="audio-input")
+            audio_in = gr.Audio(
+                label=f"Song without the stem (up to {settings.max_audio_seconds:g} s)",
+                type="filepath",
+                sources=["upload"],
+                buttons=["download"],
+                elem_id="audio-input",
+            )
             stem = stem_radio(settings, "audio-stem")
             instruction, picker = instruction_inputs(settings.stems[0], "audio")
             with gr.Accordion("Advanced settings", open=False, elem_id="audio-advanced"):
                 with gr.Row():
-                    audio_guidance = gr.Slider(0.0, 5.0, value=1.5, step=0.1, label="Audio guidance",
-                                               info="How closely to follow the song")
-                    text_guidance = gr.Slider(0.0, 15.0, value=7.5, step=0.5, label="Text guidance",
-                                              info="How closely to follow the instruction")
+                    audio_guidance = gr.Slider(
+                        0.0, 5.0, value=1.5, step=0.1, label="Audio guidance", info="How closely to follow the song"
+                    )
+                    text_guidance = gr.Slider(
+                        0.0,
+                        15.0,
+                        value=7.5,
+                        step=0.5,
+                        label="Text guidance",
+                        info="How closely to follow the instruction",
+                    )
                 with gr.Row():
                     steps = gr.Slider(1, 100, value=25, step=1, label="Steps", elem_id="audio-steps")
                     seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
                     scheduler = gr.Dropdown(list(SCHEDULERS), value=SCHEDULERS[0], label="Sampler")
-                model = gr.Radio([MODEL_BUNDLED, MODEL_LOCAL], value=MODEL_BUNDLED, label="Model", elem_id="audio-model")
-                model_folder = gr.Textbox(value="", label="Local model folder", placeholder="/path/to/model (made by stemgen train)",
-                                          visible=settings.allow_local_models, elem_id="audio-model-folder")
+                model = gr.Radio(
+                    [MODEL_BUNDLED, MODEL_LOCAL], value=MODEL_BUNDLED, label="Model", elem_id="audio-model"
+                )
+                model_folder = gr.Textbox(
+                    value="",
+                    label="Local model folder",
+                    placeholder="/path/to/model (made by stemgen train)",
+                    visible=settings.allow_local_models,
+                    elem_id="audio-model-folder",
+                )
             run = gr.Button("Generate", variant="primary", elem_id="audio-generate")
-            gr.Examples([[str(EXAMPLE_MIX), "drums", INSTRUCTIONS["drums"][2]]], [audio_in, stem, instruction],
-                        label="Bundled example (Kevin MacLeod, “Vibe Ace”, CC BY 3.0)")
+            gr.Examples(
+                [[str(EXAMPLE_MIX), "drums", INSTRUCTIONS["drums"][2]]],
+                [audio_in, stem, instruction],
+                label="Bundled example (Kevin MacLeod, “Vibe Ace”, CC BY 3.0)",
+            )
         with gr.Column():
-            mix_out = gr.Audio(label="New mix", type="filepath", interactive=False, buttons=["download"],
-                               elem_id="audio-mix-output")
-            stem_out = gr.Audio(label="The stem alone", type="filepath", interactive=False, buttons=["download"],
-                                elem_id="audio-stem-output")
-            before = gr.Image(label="Before", type="filepath", interactive=False, elem_id="audio-before")
-            after = gr.Image(label="After", type="filepath", interactive=False, elem_id="audio-after")
+            mix_out = gr.Audio(
+                label="New mix", type="filepath", interactive=False, buttons=["download"], elem_id="audio-mix-output"
+            )
+            stem_out = gr.Audio(
+                label="The stem alone",
+                type="filepath",
+                interactive=False,
+                buttons=["download"],
+                elem_id="audio-stem-output",
+            )
+            before = gr.Image(
+                label="Before", type="filepath", interactive=False, buttons=IMAGE_BUTTONS, elem_id="audio-before"
+            )
+            after = gr.Image(
+                label="After", type="filepath", interactive=False, buttons=IMAGE_BUTTONS, elem_id="audio-after"
+            )
             files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="audio-downloads")
             details = gr.JSON(label="Details", elem_id="audio-details")
 
     model_inputs = [stem, model, model_folder]
     for trigger in (stem.change, model.change, model_folder.blur):
         trigger(h.model_status, model_inputs, status, api_visibility="private", queue=False)
-    stem.change(h.instruction_choices, stem, picker, api_visibility="private", queue=False)
+    stem.change(
+        h.instruction_choices, [stem, instruction], [picker, instruction], api_visibility="private", queue=False
+    )
     run.click(
         h.insert_audio_stem,
         [audio_in, stem, instruction, audio_guidance, text_guidance, steps, seed, scheduler, model, model_folder],
@@ -83,24 +130,47 @@ def midi_tab(settings: UISettings, h: Handlers) -> None:
     """Upload a MIDI arrangement, choose the part to add, get the new file, pictures and a preview."""
     with gr.Row():
         with gr.Column():
-            midi_in = gr.File(label="MIDI file", file_types=[".mid", ".midi"], type="filepath", elem_id="midi-input")
+            midi_in = gr.File(
+                label=f"MIDI file (up to {settings.max_midi_seconds / 60:g} min)",
+                file_types=[".mid", ".midi"],
+                type="filepath",
+                elem_id="midi-input",
+            )
             stem = stem_radio(settings, "midi-stem")
             instruction, picker = instruction_inputs(settings.stems[0], "midi")
             seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
             run = gr.Button("Generate", variant="primary", elem_id="midi-generate")
-            gr.Examples([[str(EXAMPLE_MIDI), "drums", INSTRUCTIONS["drums"][0]]], [midi_in, stem, instruction],
-                        label="Bundled example (Slakh2100 Track00001, CC BY 4.0)")
+            gr.Examples(
+                [[str(path), ex_stem, text] for path, ex_stem, text in EXAMPLE_MIDIS],
+                [midi_in, stem, instruction],
+                label="Bundled examples (Groove MIDI Dataset, CC BY 4.0)",
+            )
         with gr.Column():
-            preview = gr.Audio(label="Preview (SoundFont render)", type="filepath", interactive=False,
-                               buttons=["download"], elem_id="midi-preview")
+            preview = gr.Audio(
+                label="Preview (SoundFont render)",
+                type="filepath",
+                interactive=False,
+                buttons=["download"],
+                elem_id="midi-preview",
+            )
             midi_out = gr.File(label="New MIDI file", interactive=False, elem_id="midi-output")
-            before = gr.Image(label="Before", type="filepath", interactive=False, elem_id="midi-before")
-            after = gr.Image(label="After", type="filepath", interactive=False, elem_id="midi-after")
+            before = gr.Image(
+                label="Before", type="filepath", interactive=False, buttons=IMAGE_BUTTONS, elem_id="midi-before"
+            )
+            after = gr.Image(
+                label="After", type="filepath", interactive=False, buttons=IMAGE_BUTTONS, elem_id="midi-after"
+            )
             details = gr.JSON(label="Details", elem_id="midi-details")
 
-    stem.change(h.instruction_choices, stem, picker, api_visibility="private", queue=False)
-    run.click(h.insert_midi_part, [midi_in, stem, instruction, seed], [midi_out, before, after, preview, details],
-              api_name="insert_midi_part")
+    stem.change(
+        h.instruction_choices, [stem, instruction], [picker, instruction], api_visibility="private", queue=False
+    )
+    run.click(
+        h.insert_midi_part,
+        [midi_in, stem, instruction, seed],
+        [midi_out, before, after, preview, details],
+        api_name="insert_midi_part",
+    )
 
 
 def build_app(settings: UISettings | None = None) -> gr.Blocks:

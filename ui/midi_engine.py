@@ -13,37 +13,52 @@ from typing import Any
 from stemgen.errors import MissingDependencyError, StemgenInputError
 
 _lock = threading.Lock()
-_generators: dict[str, Any] = {}
+_generators: dict[Path, Any] = {}
 
 
-def generator_for(stem: str):
-    """The bundled MIDI model for ``stem``, loaded once."""
-    from stemgen.midi.generate import MidiGenerator, resolve_model_dir
+def model_folder(stem: str, models_dir: Path | None = None) -> Path:
+    """The MIDI model for ``stem``: the bundled one, or the one of the same name under ``models_dir``."""
+    from stemgen.midi.generate import DEFAULT_MODELS, resolve_model_dir
 
+    return resolve_model_dir(stem, models_dir / DEFAULT_MODELS[stem] if models_dir else None)
+
+
+def generator_for(stem: str, models_dir: Path | None = None):
+    """A loaded generator for ``stem`` (cached: loading takes longer than generating)."""
+    from stemgen.midi.generate import MidiGenerator
+
+    folder = model_folder(stem, models_dir)
     with _lock:
-        if stem not in _generators:
-            folder = resolve_model_dir(stem, None)
+        if folder not in _generators:
             if not folder.is_dir():
                 raise MissingDependencyError(
-                    f"no bundled MIDI model for {stem} (expected {folder.parent.name}/{folder.name} under models/); "
+                    f"no MIDI model for {stem} (expected {folder.parent.name}/{folder.name} under models/); "
                     "reinstall stemgen from a full checkout"
                 )
-            _generators[stem] = MidiGenerator(stem)
-        return _generators[stem]
+            _generators[folder] = MidiGenerator(stem, folder)
+        return _generators[folder]
 
 
-def generate_part(path: Path, out: Path, stem: str, instruction: str, seed: int, max_seconds: float) -> dict:
+def generate_part(
+    path: Path, out: Path, stem: str, instruction: str, seed: int, max_seconds: float, models_dir: Path | None = None
+) -> dict:
     """Write ``out``: the input file plus a generated ``stem`` track; return details for the page."""
     from stemgen.midi.generate import generate_file
+
     from stemgen.render import read_midi
 
     score = read_midi(path)  # validates the file (type 2, no notes, over an hour) with a clear reason
     if score.end_s > max_seconds:
         raise StemgenInputError(path, f"song is {score.end_s:.0f} s long; this server accepts up to {max_seconds:g} s")
-    result = generate_file(path, out, generator_for(stem), instruction, seed)
+    result = generate_file(path, out, generator_for(stem, models_dir), instruction, seed)
     return {
-        "stem": stem, "instruction": result.instruction, "seed": seed, "notes": len(result.notes),
-        "program": result.program, "channel": result.channel + 1, "windows": result.n_windows,
+        "stem": stem,
+        "instruction": result.instruction,
+        "seed": seed,
+        "notes": len(result.notes),
+        "program": result.program,
+        "channel": result.channel + 1,
+        "windows": result.n_windows,
         "duration_s": round(score.end_s, 2),
     }
 

@@ -43,11 +43,19 @@ def spectrogram_pngs(items: list[tuple[np.ndarray, int, str, Path]], floor_db: f
     specs = [mel_db(audio, sr) for audio, sr, _, _ in items]
     top = float(max(s.max() for s in specs)) if specs else 0.0
     out = []
-    for spec, (audio, sr, title, path) in zip(specs, items):
+    for spec, (audio, sr, title, path) in zip(specs, items, strict=True):
         plt, fig, ax = _figure()
         seconds = np.atleast_2d(audio).shape[-1] / sr
-        ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=top - floor_db, vmax=top,
-                  extent=(0.0, seconds, 0, N_MELS), interpolation="nearest")
+        ax.imshow(
+            spec,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=top - floor_db,
+            vmax=top,
+            extent=(0.0, seconds, 0, N_MELS),
+            interpolation="nearest",
+        )
         ax.set(title=title, xlabel="time (s)", ylabel="mel bin")
         fig.tight_layout()
         fig.savefig(path)
@@ -76,15 +84,19 @@ def piano_roll_pngs(items: list[tuple[Path, str, Path]], highlight_new: bool = T
     end = max((s.get_end_time() for s in songs), default=1.0) or 1.0
     first_tracks = len(songs[0].instruments) if songs else 0
     out = []
-    for song, (_, title, png) in zip(songs, items):
+    for song, (_, title, png) in zip(songs, items, strict=True):
         plt, fig, ax = _figure()
         colors = plt.get_cmap("tab10")
         for i, inst in enumerate(song.instruments):
             new = highlight_new and i >= first_tracks
             bars = [(n.start, max(n.end - n.start, 0.02)) for n in inst.notes]
             for pitch in sorted({n.pitch for n in inst.notes}):
-                ax.broken_barh([b for b, n in zip(bars, inst.notes) if n.pitch == pitch], (pitch - 0.4, 0.8),
-                               color=colors(i % 10), alpha=1.0 if new else 0.75)
+                ax.broken_barh(
+                    [b for b, n in zip(bars, inst.notes, strict=True) if n.pitch == pitch],
+                    (pitch - 0.4, 0.8),
+                    color=colors(i % 10),
+                    alpha=1.0 if new else 0.75,
+                )
             label = _instrument_label(inst) + (" (new)" if new else "")
             ax.plot([], [], color=colors(i % 10), linewidth=6 if new else 3, label=label)
         ax.set(title=title, xlabel="time (s)", ylabel="MIDI pitch", xlim=(0, end), ylim=(20, 110))

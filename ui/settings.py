@@ -15,7 +15,11 @@ from stemgen import STEMS
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = REPO / "examples"
 EXAMPLE_MIX = EXAMPLES_DIR / "mixes" / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"
-EXAMPLE_MIDI = EXAMPLES_DIR / "midi" / "slakh_Track00001.mid"
+# Drums-only grooves: the natural inputs for "add a bass/guitar part".
+EXAMPLE_MIDIS = (
+    (EXAMPLES_DIR / "midi" / "1_funk-groove1_138_beat_4-4.mid", "bass", "Add a funky slap bass line"),
+    (EXAMPLES_DIR / "midi" / "6_hiphop-groove6_87_beat_4-4.mid", "guitar", "Add a laid-back reggae guitar skank"),
+)
 
 # The instructions demonstrated in the paper (arXiv 2406.19328) for drums; bass and guitar get a few
 # in the same style so the picker is never empty.
@@ -57,23 +61,28 @@ class UISettings:
         max_file_mb: largest upload accepted (also passed to Gradio as ``max_file_size``).
         max_midi_mb: largest MIDI file accepted (MIDI files are tiny; a big one is a mistake).
         max_audio_seconds: longest audio accepted (generation time grows with length).
+        max_midi_seconds: longest MIDI song accepted (generation is fast; the preview render is not).
         concurrency: generations running at once (each one keeps the CPU/GPU busy).
         queue_size: requests allowed to wait; more get a "queue is full" message.
         work_dir: parent of the per-request output folders.
         keep_outputs_s: output folders older than this are removed when a new request starts.
         allow_local_models: whether the page may load a model from a folder path the user types.
-        models_dir: where bundled models live (``models/`` of the repository).
+        models_dir: where bundled audio models live (``models/`` of the repository).
+        midi_models_dir: a folder laid out like ``models/midi/`` to use instead of the bundled
+            MIDI models (``None``: the bundled ones).
         device: torch device for the audio model (``None``: CUDA when available, else CPU).
     """
 
     max_file_mb: float = 50.0
     max_midi_mb: float = 2.0
     max_audio_seconds: float = 300.0
+    max_midi_seconds: float = 900.0
     concurrency: int = 1
     queue_size: int = 16
     work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "stemgen-ui")
     keep_outputs_s: float = 3600.0
     allow_local_models: bool = True
     models_dir: Path = REPO / "models"
+    midi_models_dir: Path | None = None
     device: str | None = None
     stems: tuple[str, ...] = STEMS

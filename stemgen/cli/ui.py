@@ -10,15 +10,24 @@ from stemgen.cli.common import fail
 
 
 def ui(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 makes the page reachable from other machines)."),
+    host: str = typer.Option(
+        "127.0.0.1", help="Address to listen on (0.0.0.0 makes the page reachable from other machines)."
+    ),
     port: int = typer.Option(7860, help="Port to listen on."),
     share: bool = typer.Option(False, "--share", help="Also serve through a public Gradio share link."),
-    auth: str = typer.Option(None, envvar="STEMGEN_UI_AUTH", help="Ask for a password: user:password (or set STEMGEN_UI_AUTH)."),
+    auth: str = typer.Option(
+        None, envvar="STEMGEN_UI_AUTH", help="Ask for a password: user:password (or set STEMGEN_UI_AUTH)."
+    ),
     max_file_mb: float = typer.Option(50.0, min=0.1, help="Largest upload accepted, in MB."),
-    max_audio_seconds: float = typer.Option(300.0, min=1.0, help="Longest song accepted, in seconds."),
+    max_audio_seconds: float = typer.Option(300.0, min=1.0, help="Longest audio accepted, in seconds."),
+    max_midi_seconds: float = typer.Option(900.0, min=1.0, help="Longest MIDI song accepted, in seconds."),
     concurrency: int = typer.Option(1, min=1, help="Generations running at once; further requests wait in the queue."),
-    local_models: bool = typer.Option(True, "--local-models/--no-local-models", help="Let the page load a model from a folder path typed by the user."),
-    work_dir: Path = typer.Option(None, help="Where per-request outputs are written (default: a stemgen-ui folder in the temp dir)."),
+    local_models: bool = typer.Option(
+        True, "--local-models/--no-local-models", help="Let the page load a model from a folder path typed by the user."
+    ),
+    work_dir: Path = typer.Option(
+        None, help="Where per-request outputs are written (default: a stemgen-ui folder in the temp dir)."
+    ),
 ) -> None:
     """Serve the web page: add drums, bass or guitar to audio or MIDI from the browser."""
     from stemgen.errors import StemgenInputError
@@ -29,8 +38,13 @@ def ui(
         credentials = parse_auth(auth)
     except StemgenInputError as exc:
         raise fail(exc.reason, code=2) from None
-    settings = UISettings(max_file_mb=max_file_mb, max_audio_seconds=max_audio_seconds, concurrency=concurrency,
-                          allow_local_models=local_models)
+    settings = UISettings(
+        max_file_mb=max_file_mb,
+        max_audio_seconds=max_audio_seconds,
+        max_midi_seconds=max_midi_seconds,
+        concurrency=concurrency,
+        allow_local_models=local_models,
+    )
     if work_dir is not None:
         settings.work_dir = work_dir
     typer.echo(f"stemgen ui: serving on http://{host}:{port} (Ctrl+C to stop)", err=True)
