@@ -125,3 +125,19 @@ def test_generic_report_writer_for_other_evaluations(tmp_path):
     model = next(s for s in doc["summary"] if s["system"] == "model")
     assert model["mean"] == pytest.approx(6.5) and model["n"] == 4
     assert "rolls.png" in (tmp_path / "report.md").read_text()
+
+
+def test_midi_results_become_a_report(tmp_path):
+    from stemgen.evaluation.report.midi import midi_report
+
+    result = {"songs": {"drums": 2}, "rows": {"drums": {
+        "real": [{"onset_f1": 1.0, "groove": 0.9}, {"onset_f1": 1.0, "groove": 0.8}],
+        "generated": [{"onset_f1": 0.5, "groove": None}, {"onset_f1": 0.7, "groove": 0.6}],
+    }}}
+    doc = write_report(midi_report(result), tmp_path)
+    cells = {(s["system"], s["metric"]): s for s in doc["summary"]}
+    assert cells[("drums: model", "onset_f1")]["mean"] == pytest.approx(0.6)
+    assert cells[("drums: model", "groove")]["n"] == 1
+    assert "| drums: real |" in doc["table"]
+    means_only = midi_report({"table": {"bass": {"generated": {"onset_f1": 0.4}}}})
+    assert means_only.rows[0]["value"] == 0.4 and means_only.notes

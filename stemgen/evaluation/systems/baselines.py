@@ -5,6 +5,8 @@ or ``--donor-data``), so a baseline never sees the example's own stem. When the 
 other song (e.g. a single-song test set), another window of the *same* song is used and the
 report says so: an optimistic baseline, since it shares the song's sound and tempo. Donor choices
 are seeded by the example id: every run (and every system order) makes the same choices.
+Donor stems are scaled so they sit in the new context as loud as they sat in their own song
+(stem-to-context level kept), since datasets mix sources mastered at very different levels.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ class RandomStem:
             return _no_donor(example, self.name)
         donor = self.pool[int(_rng(self.seed, example.id).choice(donors))]
         notes = [SAME_SONG_NOTE.format(name=self.name)] if same_song else []
-        return add_to_context(example, _at_rate(donor.stem, donor.sample_rate, example.sample_rate), notes)
+        stem = balance(_at_rate(donor.stem, donor.sample_rate, example.sample_rate), donor, example)
+        return add_to_context(example, stem, notes)
 
 
 class TempoAlignedRetrieval:
@@ -116,13 +119,21 @@ class TempoAlignedRetrieval:
         notes = [SAME_SONG_NOTE.format(name=self.name)] if same_song else []
         donor = self.pool[index]
         sr = example.sample_rate
-        stem = _at_rate(donor.stem, donor.sample_rate, sr)
+        stem = balance(_at_rate(donor.stem, donor.sample_rate, sr), donor, example)
         donor_beats = signals.track_beats(_at_rate(donor.mix, donor.sample_rate, sr), sr)
         if ctx.beats.size < 2 or donor_beats.beats.size < 2:
             notes.append(f"{self.name}: no beats on the context or the donor for some examples, used unaligned")
             return add_to_context(example, stem, notes)
         aligned = fit_to_beats(stem, donor_beats.beats, ctx.beats, example.context.shape[-1], sr)
         return add_to_context(example, aligned, notes)
+
+
+def balance(stem: np.ndarray, donor: EvalExample, example: EvalExample) -> np.ndarray:
+    """Scale ``stem`` so its level relative to ``example``'s context is the donor's stem-to-context level."""
+    target_db, donor_db = signals.rms_db(example.context), signals.rms_db(donor.context)
+    if min(target_db, donor_db) <= signals.LEVEL_FLOOR_DB:
+        return stem  # a silent context has no level to match
+    return (stem * 10.0 ** ((target_db - donor_db) / 20.0)).astype(np.float32)
 
 
 def _octave_distance(a: float, b: float) -> float:
