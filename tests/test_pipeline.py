@@ -133,3 +133,19 @@ def test_update_metadata_and_mix_target():
         build_pipeline("tiny", target="both")
     with pytest.raises(ValueError):
         build_pipeline("tiny", stem="vocals")
+
+
+def test_compact_preset_minilm_offline_and_patches(monkeypatch):
+    from stemgen.models import build_pipeline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    p = build_pipeline("compact", stem="guitar")
+    assert type(p.text_encoder).__name__ == "BertModel" and p.text_encoder.config.hidden_size == 384
+    emb = p.encode_prompt(["Add a clean funk guitar", ""])
+    assert emb.hidden_states.shape == (2, 48, 384) and emb.unet_mask is not None
+    assert emb.attention_mask[1].sum() == 2  # the empty instruction is just [CLS] [SEP]
+    cfg = p.codec_config
+    assert p.unet.config.in_channels == 2 * 64 and p.unet.config.out_channels == 64
+    assert tuple(p.unet.config.sample_size) == (cfg.n_mels // 8, cfg.num_frames // 8)
+    image = torch.rand(1, 1, cfg.n_mels, cfg.num_frames) * 2 - 1
+    assert torch.equal(p.latents_to_image(p.image_to_latents(image)), image)
