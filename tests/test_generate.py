@@ -89,7 +89,7 @@ def test_full_song_stem_and_mix_are_sample_aligned(pipe, song):
 def test_mix_minus_stem_is_the_input_without_gain(pipe, song):
     from stemgen.generation import generate_stem
 
-    path, audio, sr = song
+    _, audio, sr = song
     quiet_input = audio * 0.5
     result = generate_stem(QuietPipeline(pipe), quiet_input, "drums", "x", sample_rate=sr, continuity="crossfade", **FAST)
     assert result.mix_gain is None and result.stem_gain is None
@@ -178,7 +178,12 @@ def test_bad_inputs_raise_clear_errors(pipe, tmp_path):
 
 
 def test_windows_schedule_and_fades():
-    from stemgen.generation.windows import WindowPlan, fade_weights, plan_windows, schedule
+    from stemgen.generation.windows import (
+        WindowPlan,
+        fade_weights,
+        plan_windows,
+        schedule,
+    )
 
     plan = plan_windows(10_000, window=1000, frame_hop=10, overlap_frames=20)
     assert plan.hop == 800 and plan.padded_length >= 10_000
@@ -188,7 +193,7 @@ def test_windows_schedule_and_fades():
     np.testing.assert_allclose(total, 1.0, atol=1e-6)  # the fades sum to one everywhere
     steps = schedule(12, 3, chained=True)
     assert steps[0] == [0, 4, 8] and steps[1] == [1, 5, 9]  # three chains advancing together
-    assert sorted(sum(steps, [])) == list(range(12))
+    assert sorted(k for batch in steps for k in batch) == list(range(12))
     assert schedule(5, 2, chained=False) == [[0, 1], [2, 3], [4]]
     assert plan_windows(10, 1000, 10, 20).n_windows == 1 and isinstance(plan, WindowPlan)
 

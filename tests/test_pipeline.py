@@ -60,7 +60,7 @@ def test_dual_cfg_runs_three_branches_in_one_call(pipe, monkeypatch):
 
 
 def test_guidance_scales_change_the_output(pipe):
-    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    g = lambda: torch.Generator().manual_seed(0)
     a = pipe(_context(), "add bass", num_inference_steps=2, generator=g()).images
     b = pipe(_context(), "add bass", num_inference_steps=2, generator=g(), text_guidance_scale=2.0).images
     c = pipe(_context(), "add bass", num_inference_steps=2, generator=g()).images

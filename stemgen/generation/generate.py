@@ -36,7 +36,7 @@ from stemgen.audio.io import load_audio, resample
 from stemgen.audio.mixing import GainChange, fit_headroom, match_length
 from stemgen.errors import StemgenInputError
 from stemgen.generation.seams import seam_report
-from stemgen.generation.windows import WindowPlan, fade_weights, plan_windows, schedule
+from stemgen.generation.windows import fade_weights, plan_windows, schedule
 
 CONTINUITY = ("inpaint", "crossfade")
 MIN_DURATION_S = 0.1  # below this there is no music to add anything to

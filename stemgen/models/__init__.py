@@ -8,4 +8,4 @@ Stable-Diffusion-format base for ``riffusion``).
 from stemgen.models.configs import MODEL_PRESETS, ModelPreset, get_model_preset
 from stemgen.models.factory import STEMS, build_pipeline, pipeline_metadata
 
-__all__ = ["MODEL_PRESETS", "ModelPreset", "STEMS", "build_pipeline", "get_model_preset", "pipeline_metadata"]
+__all__ = ["MODEL_PRESETS", "STEMS", "ModelPreset", "build_pipeline", "get_model_preset", "pipeline_metadata"]

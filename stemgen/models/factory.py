@@ -39,7 +39,11 @@ def build_pipeline(
     from diffusers import DDPMScheduler
 
     from stemgen.models import text as text_models
-    from stemgen.models.unet import build_unet, load_pretrained_unet, load_pretrained_vae
+    from stemgen.models.unet import (
+        build_unet,
+        load_pretrained_unet,
+        load_pretrained_vae,
+    )
     from stemgen.pipelines.stem_insertion import StemInsertionPipeline
 
     p = get_model_preset(preset) if isinstance(preset, str) else preset

@@ -34,14 +34,14 @@ class TextEmbeddings:
     def unet_mask(self) -> torch.Tensor | None:
         return self.attention_mask if self.use_mask else None
 
-    def repeat(self, n: int) -> "TextEmbeddings":
+    def repeat(self, n: int) -> TextEmbeddings:
         """Each row repeated ``n`` times in place (``[a, b] -> [a, a, b, b]``)."""
         return TextEmbeddings(
             self.hidden_states.repeat_interleave(n, dim=0), self.attention_mask.repeat_interleave(n, dim=0), self.use_mask
         )
 
     @staticmethod
-    def cat(items: list["TextEmbeddings"]) -> "TextEmbeddings":
+    def cat(items: list[TextEmbeddings]) -> TextEmbeddings:
         return TextEmbeddings(
             torch.cat([e.hidden_states for e in items]), torch.cat([e.attention_mask for e in items]), items[0].use_mask
         )

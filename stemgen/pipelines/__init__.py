@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StemInsertionPipeline", "StemInsertionOutput", "load_pipeline", "make_scheduler", "SCHEDULER_NAMES"]
+__all__ = ["SCHEDULER_NAMES", "StemInsertionOutput", "StemInsertionPipeline", "load_pipeline", "make_scheduler"]
 
 
 def load_pipeline(path: str | Path, device: str | None = None, dtype: Any = None, quiet: bool = True):

@@ -58,7 +58,7 @@ def render_model_card(meta: dict[str, Any], components: dict[str, str]) -> str:
         "",
         f"- Preset: `{meta.get('preset')}`; target: `{target}`; base model: `{base or 'none (trained from scratch)'}`",
         f"- Components: {', '.join(f'{k}: {v}' for k, v in components.items())}",
-        f"- Conditioning: InstructPix2Pix-style (context spectrogram concatenated at the UNet input; "
+        "- Conditioning: InstructPix2Pix-style (context spectrogram concatenated at the UNet input; "
         "instruction through cross-attention); sample with two guidance scales (audio, text).",
         f"- Spectrogram codec `{codec.get('name')}`: {codec.get('sample_rate')} Hz mono, {codec.get('n_mels')} mel bins, "
         f"{codec.get('num_frames')} frames of hop {codec.get('hop_length')} per window; phase by Griffin-Lim.",
