@@ -17,7 +17,8 @@ from stemgen.errors import StemgenInputError
 
 from .features import context_features, decode_target, role_slices
 from .grid import SongGrid, song_to_grid
-from .io import MidiSong, append_track_bytes, atomic_write_bytes, encode_track, load_midi, used_channels
+from .io import MidiSong, append_track_bytes, atomic_write_bytes, encode_track, load_midi
+from .smf import used_channels
 from .lanes import DRUM_CHANNEL, STEMS, program_for
 
 SEAM = 64  # steps regenerated around a boundary; the outer quarters on each side are known

@@ -194,16 +194,6 @@ def append_track_bytes(data: bytes, track_chunk: bytes) -> bytes:
     return header + data[14 : 8 + header_len] + data[8 + header_len : min(pos, end)] + track_chunk
 
 
-def used_channels(song_bytes: bytes) -> set[int]:
-    """Channels carrying channel-voice messages, found with mido (slow path only used for choosing)."""
-    import io
-
-    import mido
-
-    mid = mido.MidiFile(file=io.BytesIO(song_bytes), clip=True)
-    return {m.channel for tr in mid.tracks for m in tr if hasattr(m, "channel")}
-
-
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary name in the same folder, then rename: readers never see half a file."""
     path = Path(path)

@@ -8,7 +8,6 @@ is kept with its absolute time.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from .io import atomic_write_bytes
@@ -16,32 +15,16 @@ from .lanes import DRUM_CHANNEL, track_role
 
 
 def strip_role(data: bytes, role: str) -> bytes:
-    """MIDI bytes without the notes (and program changes) of ``role``."""
-    import mido
+    """MIDI bytes without the notes (and program changes) of ``role``; everything else kept."""
+    from .smf import filter_channel_events
 
-    mid = mido.MidiFile(file=io.BytesIO(data), clip=True)
-    programs: dict[int, int] = {}
-    for track in mid.tracks:
-        abs_t, kept = 0, []
-        for msg in track:
-            abs_t += msg.time
-            if msg.type == "program_change":
-                programs[msg.channel] = msg.program
-            if hasattr(msg, "channel") and msg.type in ("note_on", "note_off", "program_change", "polytouch"):
-                is_drum = msg.channel == DRUM_CHANNEL
-                if track_role(programs.get(msg.channel, 0), is_drum) == role:
-                    continue
-            kept.append((abs_t, msg))
-        track.clear()
-        last = 0
-        for t, msg in kept:
-            track.append(msg.copy(time=t - last))
-            last = t
-    # Drop tracks left with no channel messages but a name only if they had notes before? Keep them:
-    # empty tracks are harmless and keep the other tracks' indices stable.
-    buf = io.BytesIO()
-    mid.save(file=buf)
-    return buf.getvalue()
+    def drop(channel: int, program: int, raw: bytes) -> bool:
+        kind = raw[0] & 0xF0
+        if kind == 0xC0:
+            program = raw[1]
+        return kind in (0x80, 0x90, 0xA0, 0xC0) and track_role(program, channel == DRUM_CHANNEL) == role
+
+    return filter_channel_events(data, drop)
 
 
 def strip_role_file(src: str | Path, dst: str | Path, role: str) -> None:
