@@ -52,3 +52,16 @@ def test_appended_track_keeps_input_bytes(midi_type):
     song = load_midi("out.mid", out)
     assert any(t.is_drum and len(t) == 2 for t in song.tracks)
     assert song.n_notes == 4
+
+
+def test_smf_scanner_matches_mido(band_midi_dir, slakh_track):
+    import io as _io
+
+    import mido
+
+    from stemgen.midi.smf import used_channels
+
+    for path in [sorted(band_midi_dir.glob("*.mid"))[1], slakh_track / "all_src.mid"]:
+        data = path.read_bytes()
+        mid = mido.MidiFile(file=_io.BytesIO(data))
+        assert used_channels(data) == {m.channel for t in mid.tracks for m in t if hasattr(m, "channel")}
