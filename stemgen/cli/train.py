@@ -19,7 +19,7 @@ from stemgen.cli.common import JSON_OPTION_HELP, emit_summary, fail, progress_en
 def train(
     data: Path = typer.Option(..., "--data", help="Dataset folder from `stemgen dataset build`."),
     out: Path = typer.Option(..., "--out", help="Model folder (checkpoints, logs, and the final pipeline)."),
-    preset: str = typer.Option("compact", "--preset", help="riffusion | compact | tiny (codec + model size)."),
+    preset: str = typer.Option("compact", "--preset", help="riffusion | compact | compact-small | tiny (codec + model size)."),
     base_model: Optional[str] = typer.Option(
         None, "--base-model", help="Start from: a Stable-Diffusion-format folder or hub id (riffusion), or a stemgen model folder."
     ),
