@@ -168,6 +168,22 @@ def test_client_adds_a_midi_part(client, site):
         client.predict(handle_file(str(H.EXAMPLE_MIDI)), MIDI_STEM, "Add bass", 0, api_name="/insert_midi_part")
 
 
+def test_password_protects_page_and_api(site):
+    from stemgen.ui.server import launch
+
+    settings = UISettings(work_dir=site["root"] / "work-auth", models_dir=site["root"] / "no-models")
+    port = H.free_port()
+    app = launch(settings, port=port, auth=("ann", "s3cret"), block=False)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        with pytest.raises(Exception, match="credentials"):
+            gradio_client.Client(url, verbose=False)
+        authed = gradio_client.Client(url, auth=("ann", "s3cret"), verbose=False)
+        assert "/insert_audio_stem" in authed.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    finally:
+        app.close()
+
+
 # ---------------------------------------------------------------- a real browser
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
@@ -196,14 +212,22 @@ def css(driver, selector: str, timeout: float = 60):
     return WebDriverWait(driver, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, selector)))
 
 
-def wait_for(driver, script: str, timeout: float, what: str):
-    """Poll a JavaScript expression until it is truthy; fail with the page's toasts if it never is."""
+PROGRESS_TEXT = "[...document.querySelectorAll('[data-testid=status-tracker]')].map(e => e.innerText).join(' ')"
+
+
+def wait_for(driver, script: str, timeout: float, what: str, seen: list[str] | None = None):
+    """Poll a JavaScript expression until it is truthy; fail with the page's toasts if it never is.
+
+    With ``seen``, the progress texts shown meanwhile are collected into it.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = driver.execute_script(f"return {script}")
         if value:
             return value
-        time.sleep(0.5)
+        if seen is not None:
+            seen.append(driver.execute_script(f"return {PROGRESS_TEXT}"))
+        time.sleep(0.25)
     toasts = driver.execute_script("return [...document.querySelectorAll('.toast-body')].map(e => e.innerText)")
     pytest.fail(f"timed out waiting for {what}; messages on the page: {toasts}")
 
@@ -269,11 +293,13 @@ def test_browser_audio_tab(browser, site, artifacts):
         "the model status to name the local model",
     )
     css(d, "#audio-generate").click()
-    src = wait_for(d, audio_src("audio-mix-output"), 150, "the new mix in the audio player")
+    progress: list[str] = []
+    src = wait_for(d, audio_src("audio-mix-output"), 150, "the new mix in the audio player", progress)
+    assert any("Generating" in text or "Loading the model" in text for text in progress), progress[-5:]
     assert src.endswith("/mix.wav")
     assert wait_for(d, audio_src("audio-stem-output"), 30, "the stem player").endswith("/drums.wav")
     # the player decoded the 2 s result, and the page serves the real file
-    assert wait_for(d, player_duration("audio-mix-output"), 30, "the mix player's duration") == "0:02"
+    wait_for(d, f"{player_duration('audio-mix-output')} === '0:02'", 30, "the mix player to show 0:02")
     mix, sr = fetch_audio(src)
     assert mix.shape[0] == 2 and abs(mix.shape[1] / sr - 2.0) < 1e-3
     wait_for(d, "document.querySelector('#audio-after img')?.complete", 30, "the after spectrogram")
@@ -293,7 +319,7 @@ def test_browser_midi_tab(browser, site, artifacts):
     css(d, "#midi-generate").click()
     src = wait_for(d, audio_src("midi-preview"), 120, "the rendered preview in the audio player")
     assert src.endswith("/preview.wav")
-    wait_for(d, player_duration("midi-preview"), 30, "the preview player's duration")
+    wait_for(d, f"!['0:00', undefined].includes({player_duration('midi-preview')})", 30, "the preview's duration")
     preview, sr = fetch_audio(src)
     assert preview.shape[1] / sr > 1.0 and abs(preview).max() > 0
     wait_for(d, "document.querySelector('#midi-after img')?.complete", 30, "the after piano roll")

@@ -194,3 +194,13 @@ def test_ready_made_instructions_follow_the_stem():
     update, text = Handlers.instruction_choices("bass", "Add rock drums")
     assert update["choices"][0] == text and "bass" in text
     assert Handlers.instruction_choices("guitar", "my own words")[1] == "my own words"
+
+
+def test_generations_share_one_concurrency_limit():
+    from stemgen.ui import build_app
+
+    app = build_app(UISettings(concurrency=2, queue_size=5))
+    assert (app._queue.default_concurrency_limit, app._queue.max_size) == (2, 5)
+    generate = [f for f in app.fns.values() if f.api_name in ("insert_audio_stem", "insert_midi_part")]
+    assert len(generate) == 2 and len({f.concurrency_id for f in generate}) == 1
+    assert all(f.concurrency_limit == "default" for f in generate)

@@ -19,6 +19,8 @@ from .settings import (
     UISettings,
 )
 
+# Audio and MIDI generations share one queue slot pool: the limit is on the machine, not per tab.
+GENERATE = "generate"
 IMAGE_BUTTONS = ["download", "fullscreen"]  # no "share": that is for Hugging Face Spaces
 INTRO = """# stemgen
 Add the missing **drums**, **bass** or **guitar** to a song, guided by a text instruction
@@ -123,6 +125,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
         [audio_in, stem, instruction, audio_guidance, text_guidance, steps, seed, scheduler, model, model_folder],
         [mix_out, stem_out, before, after, files, details],
         api_name="insert_audio_stem",
+        concurrency_id=GENERATE,
     )
 
 
@@ -170,6 +173,7 @@ def midi_tab(settings: UISettings, h: Handlers) -> None:
         [midi_in, stem, instruction, seed],
         [midi_out, before, after, preview, details],
         api_name="insert_midi_part",
+        concurrency_id=GENERATE,
     )
 
 
