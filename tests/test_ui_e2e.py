@@ -144,7 +144,7 @@ def test_server_refuses_uploads_over_the_limit(site, tmp_path):
     assert "maximum" in reply.text.lower() or "too large" in reply.text.lower()
 
 
-def test_client_adds_a_midi_part(client, site):
+def test_client_adds_a_midi_part(client, site, tmp_path):
     import mido
     from gradio_client import handle_file
 
@@ -163,6 +163,11 @@ def test_client_adds_a_midi_part(client, site):
     new_notes = [m for m in tracks_out[-1] if m.type == "note_on" and m.velocity > 0]
     assert details["notes"] == len(new_notes) and 32 <= details["program"] <= 39  # a GM bass
     assert details["source"] == H.GROOVE_MIDI.name
+
+    broken = tmp_path / "broken.mid"
+    broken.write_bytes(b"MThd\x00\x00\x00\x06garbage")
+    with pytest.raises(gradio_client.exceptions.AppError, match="broken.mid: "):
+        client.predict(handle_file(str(broken)), MIDI_STEM, "Add bass", 0, api_name="/insert_midi_part")
 
     with pytest.raises(gradio_client.exceptions.AppError, match="slakh_Track00001.mid: song is 237 s long"):
         client.predict(handle_file(str(H.EXAMPLE_MIDI)), MIDI_STEM, "Add bass", 0, api_name="/insert_midi_part")

@@ -21,6 +21,10 @@ from .settings import (
 
 # Audio and MIDI generations share one queue slot pool: the limit is on the machine, not per tab.
 GENERATE = "generate"
+MIDI_NOTE = (
+    "The bundled MIDI models are trained on CC BY-NC-SA 4.0 data, so what they make is for **non-commercial** "
+    "use; see `models/midi/README.md`."
+)
 IMAGE_BUTTONS = ["download", "fullscreen"]  # no "share": that is for Hugging Face Spaces
 INTRO = """# stemgen
 Add the missing **drums**, **bass** or **guitar** to a song, guided by a text instruction
@@ -131,6 +135,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
 
 def midi_tab(settings: UISettings, h: Handlers) -> None:
     """Upload a MIDI arrangement, choose the part to add, get the new file, pictures and a preview."""
+    gr.Markdown(MIDI_NOTE)
     with gr.Row():
         with gr.Column():
             midi_in = gr.File(

@@ -52,6 +52,7 @@ def generate_part(
         raise StemgenInputError(path, f"song is {score.end_s:.0f} s long; this server accepts up to {max_seconds:g} s")
     result = generate_file(path, out, generator_for(stem, models_dir), instruction, seed)
     return {
+        "model": model_folder(stem, models_dir).name,
         "stem": stem,
         "instruction": result.instruction,
         "seed": seed,
