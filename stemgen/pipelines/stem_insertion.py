@@ -124,8 +124,9 @@ class StemInsertionPipeline(DiffusionPipeline):
             image = self.vae.decode(latents).sample.mean(dim=1, keepdim=True)
         return image.clamp(-1.0, 1.0)
 
-    def mask_to_latents(self, mask: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, H, W)`` (or ``(B, 1, 1, W)``) known-region mask, 1 = known -> latent resolution.
+    def mask_to_latents(self, mask: torch.Tensor, height: int | None = None) -> torch.Tensor:
+        """``(B, 1, H, W)`` (or per-frame ``(B, 1, 1, W)``, expanded to ``height`` rows, default the
+        codec's ``n_mels``) known-region mask, 1 = known -> latent resolution.
 
         A latent position counts as known only when every pixel it covers is known (min-pool), so
         the constraint never reaches into the region to be generated.
@@ -133,7 +134,7 @@ class StemInsertionPipeline(DiffusionPipeline):
         f = self.downsample_factor
         mask = mask.float()
         if mask.shape[-2] == 1:  # a per-frame mask
-            mask = mask.expand(-1, -1, self.codec_config.n_mels, -1)
+            mask = mask.expand(-1, -1, height or self.codec_config.n_mels, -1)
         return 1.0 - F.max_pool2d(1.0 - mask, kernel_size=f, stride=f)
 
     @staticmethod
@@ -253,7 +254,7 @@ class StemInsertionPipeline(DiffusionPipeline):
             if known_mask is None:
                 raise ValueError("known_image needs known_mask")
             known_latents = self.image_to_latents(known_image.to(device)).to(dtype)
-            mask_l = self.mask_to_latents(known_mask.to(device)).to(dtype)
+            mask_l = self.mask_to_latents(known_mask.to(device), known_image.shape[-2]).to(dtype)
             x = self._impose(x, known_latents, mask_l, noise, sampler, timesteps[:1])
 
         # 6. denoising loop
@@ -306,6 +307,17 @@ class StemInsertionPipeline(DiffusionPipeline):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
-        """Load a saved model; safetensors only (``use_safetensors=True``) unless overridden explicitly."""
+        """Load a saved model; safetensors only (``use_safetensors=True``) unless overridden explicitly.
+
+        Bundled models (``stemgen.models.bundle``) leave the text encoder to its package and store
+        the UNet in fp16: the text encoder is filled in from the package, and without an explicit
+        ``torch_dtype`` the pipeline comes back in fp32 like a full model.
+        """
+        from stemgen.models.bundle import packaged_components
+
         kwargs.setdefault("use_safetensors", True)
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        kwargs.update(packaged_components(pretrained_model_name_or_path, kwargs))
+        pipe = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        if kwargs.get("torch_dtype") is None and pipe.unet.dtype != torch.float32:
+            pipe.unet.to(torch.float32)
+        return pipe
