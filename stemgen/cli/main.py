@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from stemgen import __version__
-from stemgen.cli import dataset, evaluate, generate, train, ui
+from stemgen.cli import dataset, evaluate, generate, models, train, ui
 from stemgen.midi import cli as midi_cli
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command("train")(train.train)
 app.command("generate")(generate.generate)
 app.command("eval")(evaluate.evaluate)
 app.command("ui")(ui.ui)
+app.command("models")(models.models)
 
 
 def _version(value: bool) -> None:
