@@ -107,3 +107,14 @@ def test_bundled_models_load_and_generate(groove_dir, tmp_path):
     shutil.copy(src, tmp_path / "in.mid")
     result = generate_file(tmp_path / "in.mid", out, MidiGenerator("bass", steps=4))
     assert load_midi(out).n_notes > load_midi(src).n_notes - 1 and result.program == 33
+
+
+def test_batch_render_writes_wav(tiny_models, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_midi(src / "song.mid", notes=[n for n in band_song_notes(2) if n[0] != 9])
+    res = CliRunner().invoke(app, ["midi", "batch", str(src), str(tmp_path / "out"), "--stem", "drums", "--model",
+                                   str(tiny_models / "drums"), "--steps", "2", "--workers", "1", "--render", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["rendered"] == 1 and (tmp_path / "out" / "song.wav").stat().st_size > 10_000
