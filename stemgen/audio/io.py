@@ -8,14 +8,13 @@ same folder, then a rename, so a killed job never leaves a half-written file beh
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from stemgen.errors import StemgenInputError
+from stemgen.fileio import atomic_output
 
 READABLE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".m4a", ".mp4"}
 WRITABLE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
@@ -136,15 +135,8 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: 
     if peak > 1.0 + 1e-6:
         raise ValueError(f"{path}: peak {peak:.3f} would clip; apply stemgen.audio.mixing.fit_headroom first")
     subtype = subtype or ("PCM_16" if fmt == "FLAC" else "PCM_16")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         sf.write(tmp, audio.T, sample_rate, format=fmt, subtype=subtype)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

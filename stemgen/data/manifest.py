@@ -10,31 +10,18 @@ Audio columns (``mix_audio``, ``context_audio``, ``stem_audio``) are paths relat
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 from stemgen.data.splits import SPLITS
+from stemgen.fileio import atomic_write_text
 
 AUDIO_COLUMNS = ("mix_audio", "context_audio", "stem_audio")
 
 
 def write_json_atomic(path: Path, data) -> None:
     """Write JSON to a temp file beside ``path`` and rename it into place."""
-    write_text_atomic(path, json.dumps(data, indent=1, default=str))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=1, default=str))
 
 
 def write_split_manifests(out_dir: Path, rows: Iterable[dict]) -> dict[str, int]:
@@ -45,7 +32,7 @@ def write_split_manifests(out_dir: Path, rows: Iterable[dict]) -> dict[str, int]
     for split, split_rows in by_split.items():
         split_rows.sort(key=lambda r: r["id"])
         text = "".join(json.dumps(r, default=str) + "\n" for r in split_rows)
-        write_text_atomic(out_dir / f"{split}.jsonl", text)
+        atomic_write_text(out_dir / f"{split}.jsonl", text)
     return {s: len(r) for s, r in by_split.items()}
 
 

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from torch.utils.data import Dataset
 
 from stemgen.codec.config import CodecConfig
 from stemgen.errors import StemgenInputError
+from stemgen.fileio import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def encode_rows(
     """Decode and encode every row's three files; returns ``(images uint8, good rows, skipped)``."""
     from stemgen.codec import SpectrogramCodec
 
-    spec = SpectrogramCodec(codec, device=device) if _accepts_device() else SpectrogramCodec(codec)
+    spec = SpectrogramCodec(codec, device=device)
     images = np.empty((len(rows), len(CHANNELS), codec.n_mels, codec.num_frames), dtype=np.uint8)
     good: list[dict] = []
     skipped: list[dict] = []
@@ -158,24 +158,9 @@ def encode_rows(
     return images[: len(good)], good, skipped
 
 
-def _accepts_device() -> bool:
-    import inspect
-
-    from stemgen.codec import SpectrogramCodec
-
-    return "device" in inspect.signature(SpectrogramCodec.__init__).parameters
-
-
 def _write_npy_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path, suffix=".npy") as tmp:
         np.save(tmp, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_split(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from stemgen.data.manifest import write_json_atomic, write_text_atomic
+from stemgen.data.manifest import write_json_atomic
+from stemgen.fileio import atomic_write_text
 from stemgen.evaluation.report.plots import metric_bars
 from stemgen.evaluation.report.spec import Report
 from stemgen.evaluation.report.summary import summarize
@@ -34,7 +35,7 @@ def write_report(report: Report, out_dir: str | Path) -> dict:
         "set_values": [_clean(v) for v in report.set_values],
     }
     write_json_atomic(out_dir / "report.json", doc)
-    write_text_atomic(out_dir / "report.md", render_markdown(report, summary, figures))
+    atomic_write_text(out_dir / "report.md", render_markdown(report, summary, figures))
     return doc
 
 
