@@ -145,8 +145,12 @@ def train_stem_model(
     out_dir: str | Path,
     extra_meta: dict | None = None,
     progress: bool = True,
+    init_from: str | Path | None = None,
 ) -> dict:
-    """Train, validate and save to ``out_dir``; returns the metadata written to ``config.json``."""
+    """Train, validate and save to ``out_dir``; returns the metadata written to ``config.json``.
+
+    ``init_from``: a saved model folder to continue from (its config must match ``config``).
+    """
     from tqdm import tqdm
 
     from .text import embed_texts
@@ -164,6 +168,14 @@ def train_stem_model(
     valid = WindowSampler(valid_songs, stem, config.window, index, settings.seed + 1) if valid_songs else None
 
     model = LaneDenoiser(config)
+    prior_steps = 0
+    if init_from:
+        from .model import load_model
+
+        start, prior = load_model(init_from)
+        model.load_state_dict(start.state_dict())
+        model.train().requires_grad_(True)
+        prior_steps = int(prior.get("steps", 0))
     ema = torch.optim.swa_utils.AveragedModel(
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(settings.ema_decay)
     )
@@ -193,7 +205,8 @@ def train_stem_model(
     if valid is not None:
         metrics.update(validate(final, valid, text_emb))
     meta = {
-        "steps": step + 1,
+        "steps": prior_steps + step + 1,
+        "continued_from_steps": prior_steps,
         "batch_size": settings.batch_size,
         "train_seconds": round(time.time() - t0, 1),
         "train_cpu_seconds": round(time.process_time() - c0, 1),
@@ -216,6 +229,7 @@ def train_from_folder(
     data_note: str = "",
     max_songs: int | None = None,
     progress: bool = True,
+    init_from: str | Path | None = None,
 ) -> dict:
     """Song-level split of ``root`` (see ``splits``), examples, training, model folder in ``out_dir``."""
     from .examples import build_examples
@@ -231,4 +245,4 @@ def train_from_folder(
                  "< 10 test, < 20 valid, else train; Groove MIDI: its info.csv split"},
         "train_files": [Path(p).name for p in train_files],
     }
-    return train_stem_model(train_songs, valid_songs, config, settings, out_dir, extra, progress)
+    return train_stem_model(train_songs, valid_songs, config, settings, out_dir, extra, progress, init_from)
