@@ -13,6 +13,15 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_DEFAULT_MODE = _default_mode()
+
+
 @contextmanager
 def atomic_output(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; it replaces ``path`` when the block succeeds.
@@ -24,6 +33,7 @@ def atomic_output(path: str | Path, suffix: str | None = None) -> Iterator[Path]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix if suffix is not None else path.suffix}", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, _DEFAULT_MODE)  # mkstemp makes 0600 files; outputs get the usual permissions
     try:
         yield Path(tmp)
         os.replace(tmp, path)

@@ -234,9 +234,9 @@ def test_cli_errors(tmp_path, song, model_dir, monkeypatch):
     assert res.exit_code != 0 and "nope.wav" in res.output
     res = CliRunner().invoke(app, ["generate", path, "--stem", "vocals", "--out", str(tmp_path)])
     assert res.exit_code == 2
-    from stemgen.generation.separation import separation_status
+    from stemgen.sources.separation import demucs_status
 
-    if not separation_status("drums")[0]:
+    if not demucs_status("drums")[0]:
         res = CliRunner().invoke(app, ["generate", path, "--model", str(model_dir), "--replace", "--out", str(tmp_path)])
         assert res.exit_code != 0 and "--replace needs a separation model" in res.output
         assert "without --replace" in res.output

@@ -71,7 +71,7 @@ def _run(input, stem, instruction, model, stem_path, mix_path, audio_guidance, t
     from stemgen.audio.io import load_audio, write_audio
     from stemgen.generation import generate_stem
     from stemgen.generation.defaults import find_default_model
-    from stemgen.generation.separation import remove_stem
+    from stemgen.sources.separation import remove_stem
     from stemgen.pipelines import load_pipeline
     from stemgen.pipelines.schedulers import canonical_scheduler_name
 
