@@ -30,6 +30,8 @@ def write_model_card(folder: str | Path) -> Path:
     cfg, data = meta["config"], meta.get("data", {})
     ds = DATASETS.get(data.get("note", ""), {"name": data.get("root", "?"), "license": "see the data", "use": ""})
     size_mb = (folder / "model.safetensors").stat().st_size / 1e6
+    prior = meta.get("continued_from_steps") or 0
+    cont = f" (continued from a {prior}-step run of ~80 CPU s; figures below are the continuation's)" if prior else ""
     metrics = "\n".join(f"| {k} | {v} |" for k, v in meta.get("metrics", {}).items())
     text = f"""# stemgen MIDI model: {folder.name} (adds {cfg['stem']})
 
@@ -45,7 +47,7 @@ See `midi/model.py`. Use: `stemgen midi generate SONG.mid --stem {cfg['stem']} -
 ## Training
 - Split: {data.get('split', 'song-level')}.
 - Songs: {meta.get('train_songs')} train, {meta.get('valid_songs')} valid (held out; the test split is never used in training).
-- Steps: {meta.get('steps')} of batch {meta.get('batch_size')} windows; {meta.get('train_cpu_seconds')} CPU seconds
+- Steps: {meta.get('steps')} of batch {meta.get('batch_size')} windows{cont}; {meta.get('train_cpu_seconds')} CPU seconds
   ({meta.get('train_seconds')} s wall) on a shared 2-core CPU, one thread, AdamW, cosine schedule, EMA weights.
 - Parameters: {meta.get('parameters')}; weights stored as float16 safetensors ({size_mb:.2f} MB).
 
