@@ -143,6 +143,7 @@ def evaluate_cmd(
     max_songs: Optional[int] = typer.Option(None, help="Evaluate at most this many songs."),
     seed: int = typer.Option(0),
     steps: int = typer.Option(8, help="Diffusion sampling steps."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report folder (report.json, report.md, PNG plots), shared with the audio eval."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Generated vs real vs baselines (another song's part, a rule) on held-out songs."""
@@ -157,4 +158,10 @@ def evaluate_cmd(
         raise fail(f"{data}: no MIDI files in split {split!r}")
     gens = {s: MidiGenerator(s, model_dir / s if model_dir else None, steps) for s in chosen}
     report = evaluate(files, chosen, gens, seed, progress=progress_enabled(as_json))
-    emit_summary(report, as_json, [format_table(report)])
+    if out is not None:
+        from stemgen.evaluation.report import write_report
+        from stemgen.evaluation.report.midi import midi_report
+
+        write_report(midi_report(report), out)
+    summary = {k: v for k, v in report.items() if k != "rows"} | ({"report": str(out)} if out else {})
+    emit_summary(summary, as_json, [format_table(report)] + ([f"report: {out}"] if out else []))

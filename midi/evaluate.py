@@ -117,7 +117,7 @@ def evaluate(files: list[Path], stems: tuple[str, ...], generators: dict, seed: 
         stem: {src: {c: _nanmean([r[c] for r in rows[stem][src]]) for c in COLUMNS} for src in SOURCES}
         for stem in stems
     }
-    return {"songs": counts, "table": table}
+    return {"songs": counts, "table": table, "rows": rows}
 
 
 def _nanmean(values: list[float]) -> float | None:

@@ -118,3 +118,16 @@ def test_batch_render_writes_wav(tiny_models, tmp_path):
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["rendered"] == 1 and (tmp_path / "out" / "song.wav").stat().st_size > 10_000
+
+
+def test_midi_eval_writes_the_shared_report(band_midi_dir, tmp_path):
+    """`stemgen midi eval --out` writes the same report files as the audio eval."""
+    out = tmp_path / "report"
+    res = CliRunner().invoke(app, ["midi", "eval", str(band_midi_dir), "--stems", "drums", "--max-songs", "2",
+                                   "--steps", "2", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["songs"]["drums"] == 2 and summary["report"] == str(out)
+    table = (out / "report.md").read_text()
+    assert "drums: model" in table and "drums: rule" in table and "Onset F1" in table
+    assert (out / "report.json").is_file() and (out / "metrics.png").is_file()
