@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from stemgen.errors import StemgenInputError
+from stemgen.fileio import atomic_write_bytes
 
 from .features import context_features, decode_target, role_slices
 from .grid import SongGrid, song_to_grid
-from .io import MidiSong, append_track_bytes, atomic_write_bytes, encode_track, load_midi
-from .smf import used_channels
+from .io import MidiSong, append_track_bytes, encode_track, load_midi
 from .lanes import DRUM_CHANNEL, STEMS, program_for
+from .smf import used_channels
 
 SEAM = 64  # steps regenerated around a boundary; the outer quarters on each side are known
 MAX_POLY = {"bass": 1, "guitar": 6}

@@ -8,9 +8,7 @@ tempo map, meta and sysex events) stays byte-identical.
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -192,17 +190,3 @@ def append_track_bytes(data: bytes, track_chunk: bytes) -> bytes:
         pos += 8 + struct.unpack(">I", data[pos + 4 : pos + 8])[0]
     header = b"MThd" + struct.pack(">I", header_len) + struct.pack(">HHh", 1, ntrk + 1, division)
     return header + data[14 : 8 + header_len] + data[8 + header_len : min(pos, end)] + track_chunk
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary name in the same folder, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .io import atomic_write_bytes
+from stemgen.fileio import atomic_write_bytes
+
 from .lanes import DRUM_CHANNEL, track_role
 
 
