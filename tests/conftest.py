@@ -48,3 +48,15 @@ def groove_dir(shared_data) -> Path:
 @pytest.fixture(scope="session")
 def demo_mixes(shared_data) -> Path:
     return shared_data / "demo_mixes"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a test module: on a small shared machine, extra OpenMP
+    threads spin-wait and were measured to run ~10x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

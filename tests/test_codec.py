@@ -19,13 +19,7 @@ PRESET_NAMES = ["riffusion", "compact", "tiny"]
 SC_LIMIT = {"riffusion": 0.6, "compact": 0.25, "tiny": 0.7}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine extra threads spin and run ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,7 @@ SONG = "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"  # 61 s, 44.1 kHz stereo, CC BY
 FAST = dict(num_inference_steps=2, batch_size=8)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # The shared CI machine is small; one thread avoids OpenMP spin-waiting under contention.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
