@@ -94,3 +94,10 @@ def test_mismatched_stems_are_named(tmp_path):
 def test_missing_path_is_an_error(tmp_path):
     refs, errors = discover([tmp_path / "nope"])
     assert not refs and "does not exist" in errors[0].reason
+
+
+def test_license_of_a_single_file_source(band_midi_dir):
+    from stemgen.sources.license import guess_license
+
+    song = sorted(band_midi_dir.glob("*.mid"))[0]
+    assert guess_license(song, song) == "CC-BY-NC-SA-4.0"  # the license sits beside midi/

@@ -33,7 +33,10 @@ def guess_license(path: Path, root: Path | None = None) -> str:
     """
     path = Path(path).resolve()
     folder = path if path.is_dir() else path.parent
-    stop = Path(root).resolve().parent if root is not None else None
+    if root is not None:
+        root = Path(root).resolve()
+        root = root.parent if root.is_file() else root  # a single file given as a source
+    stop = root.parent if root is not None else None
     for candidate in [folder, *folder.parents]:
         found = _license_in_folder(candidate)
         if found:
