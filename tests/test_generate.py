@@ -9,7 +9,6 @@ import pytest
 import soundfile as sf
 import torch
 
-pytest.importorskip("diffusers")
 
 SONG = "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"  # 61 s, 44.1 kHz stereo, CC BY
 FAST = dict(num_inference_steps=2, batch_size=8)

@@ -12,7 +12,6 @@ import string
 import pytest
 import torch
 
-pytest.importorskip("diffusers")
 
 
 def _write_clip_tokenizer(folder) -> None:

@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 
-pytest.importorskip("diffusers")
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from stemgen.render import Augmentation, find_soundfonts, render_midi, render_stems
 from stemgen.render.soundfonts import ENV_VAR

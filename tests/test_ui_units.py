@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-gr = pytest.importorskip("gradio")
+import gradio as gr  # noqa: E402
 
 from stemgen.ui.audio_models import bundled_model_for, model_status, resolve_model  # noqa: E402
 from stemgen.ui.errors import user_errors  # noqa: E402
