@@ -302,7 +302,9 @@ def test_browser_audio_tab(browser, site, artifacts):
     css(d, "#audio-generate").click()
     progress: list[str] = []
     src = wait_for(d, audio_src("audio-mix-output"), 150, "the new mix in the audio player", progress)
-    assert any("Generating" in text or "Loading the model" in text for text in progress), progress[-5:]
+    # The progress bar showed: its description, or (when the run is quick and polling catches only
+    # the bar's counter) its "windows" unit.
+    assert any(word in text for text in progress for word in ("Generating", "Loading the model", "windows")), progress[-5:]
     assert src.endswith("/mix.wav")
     assert wait_for(d, audio_src("audio-stem-output"), 30, "the stem player").endswith("/drums.wav")
     # the player decoded the 2 s result, and the page serves the real file
