@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stemgen.errors import StemgenInputError
+# One definition of what a song can be (tempo range, length), shared with `stemgen midi`.
+from stemgen.midi.io import MAX_QPM as MAX_BPM
+from stemgen.midi.io import MAX_SECONDS as MAX_DURATION_S
+from stemgen.midi.io import MIN_QPM as MIN_BPM
 from stemgen.render.families import DRUM_CHANNEL, FAMILIES, family_index
 
 # Event kinds (first field after the time).
@@ -24,8 +28,6 @@ NOTE_OFF, NOTE_ON, CONTROL, PITCH_BEND, PROGRAM = range(5)
 # channel plays.
 ALL_FAMILIES = -1
 
-MAX_DURATION_S = 3600.0
-MIN_BPM, MAX_BPM = 5.0, 1000.0
 # Bank select: a GM render ignores banks (an unknown bank would otherwise fall back silently).
 _IGNORED_CONTROLS = {0, 32}
 
