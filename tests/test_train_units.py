@@ -98,3 +98,29 @@ def test_objective_on_the_riffusion_path(tiny_sd_folder):  # noqa: F811
     assert torch.isfinite(loss)
     grad = pipe.unet.conv_in.weight.grad
     assert grad is not None and grad[:, 4:].abs().sum() > 0, "the context must reach the widened conv_in"
+
+
+def test_prompt_cache_matches_the_encoder_and_encodes_each_instruction_once():
+    from stemgen.models import build_pipeline
+    from stemgen.training.objective import PromptCache
+
+    pipe = build_pipeline("tiny", stem="drums")
+    calls: list[list[str]] = []
+    encode = pipe.encode_prompt
+
+    def counting(texts, device=None):
+        calls.append(list(texts))
+        return encode(texts, device)
+
+    pipe.encode_prompt = counting
+    cache = PromptCache(pipe, torch.device("cpu"), max_items=2)
+    batch = ["add drums", "", "add drums", "add soft drums", "add a fill"]
+    first = cache(batch)
+    again = cache(batch)
+    expected = encode(batch, "cpu")
+    for got in (first, again):
+        torch.testing.assert_close(got.hidden_states, expected.hidden_states)
+        assert torch.equal(got.attention_mask, expected.attention_mask)
+        assert got.use_mask == expected.use_mask
+    # first call: the 4 distinct texts in one batch; second: only those past max_items=2 again
+    assert calls == [["add drums", "", "add soft drums", "add a fill"], ["add soft drums", "add a fill"]]

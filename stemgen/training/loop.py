@@ -39,7 +39,7 @@ from stemgen.training.model import (
     start_pipeline,
     trainable_parameters,
 )
-from stemgen.training.objective import DropoutProbs, diffusion_loss
+from stemgen.training.objective import DropoutProbs, PromptCache, diffusion_loss
 from stemgen.training.order import ResumableBatchSampler, step_generator
 
 log = logging.getLogger(__name__)
@@ -148,6 +148,7 @@ def train_model(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     ema = ExponentialMovingAverage(params, cfg.ema_decay).to(device) if cfg.ema_decay > 0 else None
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     probs = DropoutProbs(cfg.cond_dropout_text, cfg.cond_dropout_audio, cfg.cond_dropout_both)
+    prompts = PromptCache(pipe, device)
 
     run_state = ckpt.RunState({**cfg.resume_signature(), "ema": ema is not None})
     accelerator.register_for_checkpointing(lr_scheduler, run_state, *([ema] if ema is not None else []))
@@ -203,7 +204,7 @@ def train_model(cfg: TrainConfig, progress: bool = True) -> TrainResult:
         gen = step_generator(cfg.seed, micro, rank, device)
         micro += 1
         with accelerator.accumulate(train_unet):
-            loss = diffusion_loss(pipe, train_unet, noise_scheduler, batch, gen, probs, device)
+            loss = diffusion_loss(pipe, train_unet, noise_scheduler, batch, gen, probs, device, prompts)
             accelerator.backward(loss)
             if accelerator.sync_gradients and cfg.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
