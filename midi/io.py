@@ -68,13 +68,23 @@ class MidiSong:
         return float(self.seconds_at(self.end_tick))
 
 
-def midi_format_of(data: bytes, path: str | Path) -> int:
-    """The SMF format (0, 1 or 2) from the header; raises on anything that is not a MIDI file."""
+def check_smf_header(data: bytes, path: str | Path) -> int:
+    """The SMF format (0 or 1) of a Standard MIDI File's bytes, or a one-line ``StemgenInputError``.
+
+    The one header check for every MIDI reader here (``stemgen midi`` and the SoundFont renderer):
+    empty, not MIDI, unknown or type-2 format, SMPTE time division.
+    """
+    if not data:
+        raise StemgenInputError(path, "empty file (0 bytes)")
     if len(data) < 14 or data[:4] != b"MThd":
         raise StemgenInputError(path, "not a MIDI file (no MThd header)")
     fmt = struct.unpack(">H", data[8:10])[0]
-    if fmt not in (0, 1, 2):
+    if fmt == 2:
+        raise StemgenInputError(path, "type-2 MIDI (independent sequences) is not supported")
+    if fmt not in (0, 1):
         raise StemgenInputError(path, f"unknown MIDI format {fmt}")
+    if struct.unpack(">h", data[12:14])[0] <= 0:
+        raise StemgenInputError(path, "SMPTE (or zero) time division is not supported")
     return fmt
 
 
@@ -88,11 +98,7 @@ def load_midi(path: str | Path, data: bytes | None = None) -> MidiSong:
             data = Path(path).read_bytes()
         except OSError as exc:
             raise StemgenInputError(path, f"cannot read: {exc.strerror or exc}") from None
-    fmt = midi_format_of(data, path)
-    if fmt == 2:
-        raise StemgenInputError(path, "type-2 MIDI (independent sequences) is not supported")
-    if struct.unpack(">h", data[12:14])[0] <= 0:
-        raise StemgenInputError(path, "SMPTE time division is not supported")
+    fmt = check_smf_header(data, path)
     try:
         score = symusic.Score.from_midi(data, ttype="tick")
     except Exception as exc:  # symusic raises plain RuntimeErrors on corrupt data

@@ -15,7 +15,7 @@ from stemgen.midi.io import append_track_bytes, encode_track, load_midi
     "content, reason",
     [
         (lambda: os.urandom(2000), "not a MIDI file"),
-        (lambda: b"", "not a MIDI file"),
+        (lambda: b"", "empty file"),
         (type2_bytes, "type-2"),
         (lambda: make_midi(notes=[]), "no notes"),
         (lambda: make_midi(notes=[(0, 0, 60, 0, 480)], bpm=1000), "absurd tempo"),

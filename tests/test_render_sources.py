@@ -101,3 +101,24 @@ def test_longer_than_an_hour(tmp_path):
     mid.save(path)
     with pytest.raises(StemgenInputError, match="longer than one hour"):
         read_midi(path)
+
+
+def test_an_undecodable_key_signature_does_not_reject_the_song(tmp_path, band_midi_dir):
+    """mido refuses key signatures with a mode other than major/minor; a synth ignores them."""
+    mid = mido.MidiFile()
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("key_signature", key="C"))
+    track.append(mido.Message("note_on", note=60, velocity=90, time=0))
+    track.append(mido.Message("note_off", note=60, velocity=0, time=480))
+    mid.tracks.append(track)
+    path = tmp_path / "mode2.mid"
+    mid.save(path)
+    data = path.read_bytes()
+    assert data.count(b"\xff\x59\x02\x00\x00") == 1
+    path.write_bytes(data.replace(b"\xff\x59\x02\x00\x00", b"\xff\x59\x02\x00\x02"))
+    with pytest.raises(Exception):
+        mido.MidiFile(path)  # the file really is one mido rejects
+    assert read_midi(path).note_counts == (0, 0, 0, 1)
+    # the one such file in the band set (it was reported as corrupt before)
+    real = band_midi_dir / "Tiny-Karaoke_d32f3a177a.mid"
+    assert sum(read_midi(real).note_counts) > 100

@@ -7,11 +7,14 @@ its sound: by the program its channel has *when the note starts* (a mid-song pro
 moves later notes to another stem, and a note-off always follows its note-on's family).
 
 Bad files raise ``StemgenInputError`` naming the file: not a MIDI file, corrupt, type 2,
-no notes, absurd tempo, longer than one hour.
+no notes, absurd tempo, longer than one hour. The header check and the limits are the ones
+``stemgen midi`` applies (``stemgen.midi.io``), so both accept the same files.
 """
 
 from __future__ import annotations
 
+import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from stemgen.errors import StemgenInputError
 from stemgen.midi.io import MAX_QPM as MAX_BPM
 from stemgen.midi.io import MAX_SECONDS as MAX_DURATION_S
 from stemgen.midi.io import MIN_QPM as MIN_BPM
+from stemgen.midi.io import check_smf_header
 from stemgen.render.families import DRUM_CHANNEL, FAMILIES, family_index
 
 # Event kinds (first field after the time).
@@ -30,6 +34,8 @@ ALL_FAMILIES = -1
 
 # Bank select: a GM render ignores banks (an unknown bank would otherwise fall back silently).
 _IGNORED_CONTROLS = {0, 32}
+# A key-signature meta event: FF 59 02 <sharps/flats> <mode>.
+_KEY_SIGNATURE = re.compile(rb"\xff\x59\x02(.)(.)", re.DOTALL)
 
 
 @dataclass
@@ -78,20 +84,33 @@ def _open(path: Path):
 
     if not path.is_file():
         raise StemgenInputError(path, "file not found")
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if not head:
-        raise StemgenInputError(path, "empty file (0 bytes)")
-    if head != b"MThd":
-        raise StemgenInputError(path, "not a MIDI file (no MThd header)")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StemgenInputError(path, f"cannot read: {exc.strerror or exc}") from None
+    check_smf_header(data, path)
     try:
         # clip=True: tolerate data bytes > 127 (seen in the wild); structural damage still raises.
-        midi = mido.MidiFile(str(path), clip=True)
+        return mido.MidiFile(file=io.BytesIO(_repair_key_signatures(data)), clip=True)
     except Exception as exc:  # noqa: BLE001 - mido raises many types for broken files
         raise StemgenInputError(path, f"corrupt MIDI file ({_short(exc)})") from exc
-    if midi.ticks_per_beat <= 0:
-        raise StemgenInputError(path, "corrupt MIDI file (division is 0 or SMPTE)")
-    return midi
+
+
+def _repair_key_signatures(data: bytes) -> bytes:
+    """Key signatures mido cannot decode (a mode other than major/minor, more than 7 sharps or
+    flats) rewritten in place as C major.
+
+    A synthesizer ignores key signatures, but mido rejects the whole file over one bad event (one
+    file of the band set has mode 2). Same length, so every chunk length stays right; a false match
+    inside a text event would at worst change two bytes of that text.
+    """
+
+    def fix(match: re.Match) -> bytes:
+        sharps = int.from_bytes(match.group(1), "big", signed=True)
+        mode = match.group(2)[0]
+        return match.group(0) if mode in (0, 1) and -7 <= sharps <= 7 else b"\xff\x59\x02\x00\x00"
+
+    return _KEY_SIGNATURE.sub(fix, data)
 
 
 def _flatten(path: Path, midi) -> MidiScore:
