@@ -34,6 +34,19 @@ def test_tiny_shapes_and_latent_space(pipe):
     assert torch.equal(pipe.latents_to_image(latents), images)  # patching is exact
 
 
+def test_latent_normalization_is_applied_and_inverted():
+    from stemgen.models import build_pipeline
+
+    p = build_pipeline("tiny", stem="drums")
+    assert p.latent_normalization == (0.0, 1.0)  # models saved without it behave as before
+    images = 0.7 + 0.2 * torch.randn(2, 1, 32, 64, generator=torch.Generator().manual_seed(0))
+    images = images.clamp(-1, 1)
+    p.update_metadata(latent_shift=float(images.mean()), latent_scale=float(1 / images.std()))
+    latents = p.image_to_latents(images)
+    assert abs(float(latents.mean())) < 1e-3 and abs(float(latents.std()) - 1.0) < 0.05
+    torch.testing.assert_close(p.latents_to_image(latents), images)
+
+
 def test_dual_cfg_runs_three_branches_in_one_call(pipe, monkeypatch):
     batches = []
     forward = pipe.unet.forward

@@ -97,6 +97,8 @@ def test_cli_trains_saves_and_loads(dataset, tmp_path):
     assert meta["training"]["steps"] == 3 and meta["training"]["examples"]["train"] >= 4
     assert meta["training"]["licenses"] and meta["training"]["hours"] > 0
     assert meta["codec"]["name"] == "tiny"
+    # latents normalized with the training targets' statistics (a silent-ish spectrogram is not unit variance)
+    assert -1 < meta["latent_shift"] < 1 and meta["latent_scale"] > 1
     codec = pipe.codec_config
     out = pipe(torch.zeros(1, 1, codec.n_mels, codec.num_frames), "Add rock drums", num_inference_steps=2,
                generator=torch.Generator().manual_seed(0))

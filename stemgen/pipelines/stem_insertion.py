@@ -101,6 +101,19 @@ class StemInsertionPipeline(DiffusionPipeline):
             return 2 ** (len(self.vae.config.block_out_channels) - 1)
         return int(self.metadata["patch_size"])
 
+    @property
+    def latent_normalization(self) -> tuple[float, float]:
+        """``(shift, scale)`` of VAE-less latents: ``latents = (patches - shift) * scale``.
+
+        Spectrogram images are far from the unit-variance data a noise schedule assumes (a drums
+        stem image has mean ~0.68 and std ~0.18 in [-1, 1]: mostly silence), which hides their
+        structure under the noise until the last sampling steps; measured on the training targets
+        when a model is trained from scratch (``stemgen.training``), as Stable Diffusion's VAE
+        ``scaling_factor`` was. ``(0, 1)`` for models saved before this existed.
+        """
+        meta = self.metadata
+        return float(meta.get("latent_shift", 0.0)), float(meta.get("latent_scale", 1.0))
+
     def image_to_latents(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """``(B, 1, H, W)`` images in [-1, 1] -> UNet-space latents.
 
@@ -109,7 +122,8 @@ class StemInsertionPipeline(DiffusionPipeline):
         pass ``generator`` to sample the posterior instead (training targets).
         """
         if self.vae is None:
-            return F.pixel_unshuffle(images, self.downsample_factor)
+            shift, scale = self.latent_normalization
+            return (F.pixel_unshuffle(images, self.downsample_factor) - shift) * scale
         x = images.to(self.vae.device, self.vae.dtype).expand(-1, 3, -1, -1)
         dist = self.vae.encode(x).latent_dist
         latents = dist.sample(generator) if generator is not None else dist.mode()
@@ -118,7 +132,8 @@ class StemInsertionPipeline(DiffusionPipeline):
     def latents_to_image(self, latents: torch.Tensor) -> torch.Tensor:
         """UNet-space latents -> ``(B, 1, H, W)`` images clamped to [-1, 1]."""
         if self.vae is None:
-            image = F.pixel_shuffle(latents, self.downsample_factor)
+            shift, scale = self.latent_normalization
+            image = F.pixel_shuffle(latents / scale + shift, self.downsample_factor)
         else:
             latents = latents.to(self.vae.device, self.vae.dtype) / self.vae.config.scaling_factor
             image = self.vae.decode(latents).sample.mean(dim=1, keepdim=True)

@@ -222,6 +222,16 @@ class TripletDataset(Dataset):
         }
 
 
+def target_statistics(data: SplitData, target: str, max_windows: int = 512) -> tuple[float, float]:
+    """Mean and standard deviation of the ``target`` images (in [-1, 1]) over up to ``max_windows``
+    windows spread over the split: the latent normalization of a VAE-less model trained from scratch."""
+    if len(data) == 0:
+        return 0.0, 1.0
+    index = np.unique(np.linspace(0, len(data) - 1, min(max_windows, len(data))).round().astype(int))
+    pixels = np.asarray(data.images[index, CHANNELS.index(target)], dtype=np.float64) / 127.5 - 1.0
+    return float(pixels.mean()), float(pixels.std())
+
+
 def data_summary(data_dir: Path, splits: dict[str, SplitData]) -> dict:
     """What the model was trained on, for its metadata and model card."""
     train = splits["train"]

@@ -28,11 +28,19 @@ import torch
 from stemgen.errors import StemgenInputError
 from stemgen.training import checkpoint as ckpt
 from stemgen.training.config import TrainConfig
-from stemgen.training.data import TripletDataset, cache_dir_for, check_dataset, data_summary, load_split
+from stemgen.training.data import (
+    TripletDataset,
+    cache_dir_for,
+    check_dataset,
+    data_summary,
+    load_split,
+    target_statistics,
+)
 from stemgen.training.ema import ExponentialMovingAverage
 from stemgen.training.metrics import TRAIN_LOG, JsonlLog, Throughput
 from stemgen.training.model import (
     add_lora,
+    is_stemgen_model,
     merge_lora,
     save_lora_adapter,
     save_pipeline_atomic,
@@ -127,6 +135,11 @@ def train_model(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     # 2. model -------------------------------------------------------------------------------
     pipe = start_pipeline(cfg.preset, stem, cfg.target, cfg.base_model, cfg.seed)
     pipe.set_progress_bar_config(disable=True)
+    if pipe.vae is None and not is_stemgen_model(cfg.base_model):
+        # a fresh pixel-space model: unit-variance latents (see StemInsertionPipeline.latent_normalization);
+        # deterministic, so a resumed run computes the same values
+        mean, std = target_statistics(train_data, cfg.target)
+        pipe.update_metadata(latent_shift=round(mean, 4), latent_scale=round(1.0 / max(std, 1e-3), 4))
     frozen_dtype = _frozen_dtype(cfg.mixed_precision, device)
     pipe.text_encoder.to(device, frozen_dtype)
     if pipe.vae is not None:
