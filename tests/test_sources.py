@@ -101,3 +101,20 @@ def test_license_of_a_single_file_source(band_midi_dir):
 
     song = sorted(band_midi_dir.glob("*.mid"))[0]
     assert guess_license(song, song) == "CC-BY-NC-SA-4.0"  # the license sits beside midi/
+
+
+def test_license_of_songs_linked_into_a_folder(band_midi_dir, tmp_path):
+    """A folder of symlinks picking songs from a collection keeps the collection's license."""
+    picked = tmp_path / "picked"
+    picked.mkdir()
+    song = sorted(band_midi_dir.glob("*.mid"))[0]
+    (picked / song.name).symlink_to(song)
+    refs, errors = discover([picked])
+    assert not errors and [r.license for r in refs] == ["CC-BY-NC-SA-4.0"]
+    # a README beside the links still wins for a plain file there
+    plain = picked / "own.mid"
+    plain.write_bytes(song.read_bytes())
+    (picked / "LICENSE").write_text("Creative Commons Attribution 4.0")
+    from stemgen.sources.license import guess_license
+
+    assert guess_license(plain, picked) == "CC-BY-4.0"

@@ -37,6 +37,10 @@ def guess_license(path: Path, root: Path | None = None) -> str:
         root = Path(root).resolve()
         root = root.parent if root.is_file() else root  # a single file given as a source
     stop = root.parent if root is not None else None
+    if stop is not None and stop not in folder.parents:
+        # a link out of the collection (a folder of symlinks picking songs from elsewhere): the
+        # license is the linked file's own collection's, searched by the same rule from its folder
+        stop = folder.parent
     for candidate in [folder, *folder.parents]:
         found = _license_in_folder(candidate)
         if found:
