@@ -31,6 +31,7 @@ def evaluate(
     steps: int = typer.Option(25, "--steps", help="Model sampling steps."),
     audio_guidance: float = typer.Option(1.5, "--audio-guidance", help="Model audio guidance scale."),
     text_guidance: float = typer.Option(7.5, "--text-guidance", help="Model text guidance scale."),
+    scheduler: str = typer.Option("dpm", "--scheduler", help="Model sampler: dpm (DPM-Solver++), ddim or euler_a."),
     device: str = typer.Option("cpu", "--device", help="Torch device for the model and learned embeddings (cpu, cuda)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the model's noise and the baselines' donor choices."),
     audio_examples: int = typer.Option(3, "--audio-examples", min=0, help="Examples whose audio and spectrograms go into the report."),
@@ -46,7 +47,7 @@ def evaluate(
         embedding=embedding, seed=seed, device=device, audio_examples=audio_examples,
         donor_data=donor_data, donor_split=donor_split,
         model_options={"num_inference_steps": steps, "audio_guidance_scale": audio_guidance,
-                       "text_guidance_scale": text_guidance},
+                       "text_guidance_scale": text_guidance, "scheduler": scheduler},
     )
     try:
         with _Progress(progress_enabled(as_json)) as bar:
