@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from stemgen.errors import StemgenInputError
+from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_TEXT_GUIDANCE
 
 from . import midi_engine
 from .audio_models import PipelineCache, model_status, resolve_model
@@ -52,8 +53,8 @@ class Handlers:
         audio: str | None,
         stem: str = "drums",
         instruction: str = "Add rock drums",
-        audio_guidance: float = 1.5,
-        text_guidance: float = 7.5,
+        audio_guidance: float = DEFAULT_AUDIO_GUIDANCE,
+        text_guidance: float = DEFAULT_TEXT_GUIDANCE,
         steps: int = 25,
         seed: int = 0,
         scheduler: str = "dpm",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_TEXT_GUIDANCE
+
 from .handlers import Handlers
 from .settings import (
     EXAMPLE_MIDIS,
@@ -68,12 +70,12 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
             with gr.Accordion("Advanced settings", open=False, elem_id="audio-advanced"):
                 with gr.Row():
                     audio_guidance = gr.Slider(
-                        0.0, 5.0, value=1.5, step=0.1, label="Audio guidance", info="How closely to follow the song"
+                        0.0, 5.0, value=DEFAULT_AUDIO_GUIDANCE, step=0.1, label="Audio guidance", info="How closely to follow the song"
                     )
                     text_guidance = gr.Slider(
                         0.0,
                         15.0,
-                        value=7.5,
+                        value=DEFAULT_TEXT_GUIDANCE,
                         step=0.5,
                         label="Text guidance",
                         info="How closely to follow the instruction",

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from stemgen.cli.common import JSON_OPTION_HELP, emit_summary, fail, progress_enabled
+from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_TEXT_GUIDANCE
 
 
 def generate(
@@ -19,8 +20,8 @@ def generate(
     instruction: str = typer.Option(None, "--instruction", help='What to add, e.g. "Add reggae beats" (default: "Add <stem>").'),
     model: Path = typer.Option(None, "--model", help="Model folder (from `stemgen train`); default: the bundled model for --stem."),
     out: Path = typer.Option(Path("."), "--out", help="Output folder."),
-    audio_guidance: float = typer.Option(1.5, "--audio-guidance", help="How closely to follow the input audio (InstructPix2Pix image guidance)."),
-    text_guidance: float = typer.Option(7.5, "--text-guidance", help="How closely to follow the instruction."),
+    audio_guidance: float = typer.Option(DEFAULT_AUDIO_GUIDANCE, "--audio-guidance", help="How closely to follow the input audio (InstructPix2Pix image guidance)."),
+    text_guidance: float = typer.Option(DEFAULT_TEXT_GUIDANCE, "--text-guidance", help="How closely to follow the instruction."),
     steps: int = typer.Option(25, "--steps", min=1, help="Denoising steps."),
     scheduler: str = typer.Option("dpm", "--scheduler", help="Sampler: dpm (DPM-Solver++), ddim or euler_a."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output."),

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_TEXT_GUIDANCE
 from stemgen.audio.io import load_audio, resample
 from stemgen.audio.mixing import GainChange, fit_headroom, match_length
 from stemgen.errors import StemgenInputError
@@ -70,8 +71,8 @@ def generate_stem(
     instruction: str = "",
     *,
     sample_rate: int | None = None,
-    audio_guidance_scale: float = 1.5,
-    text_guidance_scale: float = 7.5,
+    audio_guidance_scale: float = DEFAULT_AUDIO_GUIDANCE,
+    text_guidance_scale: float = DEFAULT_TEXT_GUIDANCE,
     num_inference_steps: int = 25,
     scheduler: str = "dpm",
     seed: int = 0,

@@ -32,7 +32,12 @@ from diffusers.utils.torch_utils import randn_tensor
 from stemgen.codec.config import CodecConfig
 from stemgen.models.text import TextEmbeddings, encode_text
 from stemgen.pipelines.model_card import render_model_card
-from stemgen.pipelines.schedulers import DEFAULT_SCHEDULER, make_scheduler
+from stemgen.pipelines.schedulers import (
+    DEFAULT_AUDIO_GUIDANCE,
+    DEFAULT_SCHEDULER,
+    DEFAULT_TEXT_GUIDANCE,
+    make_scheduler,
+)
 
 TARGETS = ("stem", "mix")
 
@@ -182,8 +187,8 @@ class StemInsertionPipeline(DiffusionPipeline):
         instruction: str | list[str],
         *,
         context_is_latents: bool = False,
-        audio_guidance_scale: float = 1.5,
-        text_guidance_scale: float = 7.5,
+        audio_guidance_scale: float = DEFAULT_AUDIO_GUIDANCE,
+        text_guidance_scale: float = DEFAULT_TEXT_GUIDANCE,
         num_inference_steps: int = 25,
         scheduler: str | Any | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
