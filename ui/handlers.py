@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from stemgen.errors import StemgenInputError
-from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_TEXT_GUIDANCE
+from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 
 from . import midi_engine
 from .audio_models import PipelineCache, model_status, resolve_model
@@ -57,7 +57,7 @@ class Handlers:
         text_guidance: float = DEFAULT_TEXT_GUIDANCE,
         steps: int = 25,
         seed: int = 0,
-        scheduler: str = "dpm",
+        scheduler: str = DEFAULT_SCHEDULER,
         model: str = "Bundled model",
         model_folder: str = "",
         progress: gr.Progress = gr.Progress(),

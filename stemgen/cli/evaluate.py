@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from stemgen.cli.common import JSON_OPTION_HELP, emit_summary, fail, progress_enabled
-from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_TEXT_GUIDANCE
+from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 
 DEFAULT_SYSTEMS = "model,context_only,random_stem,tempo_retrieval,oracle"
 
@@ -32,7 +32,7 @@ def evaluate(
     steps: int = typer.Option(25, "--steps", help="Model sampling steps."),
     audio_guidance: float = typer.Option(DEFAULT_AUDIO_GUIDANCE, "--audio-guidance", help="Model audio guidance scale."),
     text_guidance: float = typer.Option(DEFAULT_TEXT_GUIDANCE, "--text-guidance", help="Model text guidance scale."),
-    scheduler: str = typer.Option("dpm", "--scheduler", help="Model sampler: dpm (DPM-Solver++), ddim or euler_a."),
+    scheduler: str = typer.Option(DEFAULT_SCHEDULER, "--scheduler", help="Model sampler: dpm (DPM-Solver++), ddim or euler_a."),
     device: str = typer.Option("cpu", "--device", help="Torch device for the model and learned embeddings (cpu, cuda)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the model's noise and the baselines' donor choices."),
     audio_examples: int = typer.Option(3, "--audio-examples", min=0, help="Examples whose audio and spectrograms go into the report."),

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from stemgen.cli.common import JSON_OPTION_HELP, emit_summary, fail, progress_enabled
-from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_TEXT_GUIDANCE
+from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 
 
 def generate(
@@ -23,7 +23,7 @@ def generate(
     audio_guidance: float = typer.Option(DEFAULT_AUDIO_GUIDANCE, "--audio-guidance", help="How closely to follow the input audio (InstructPix2Pix image guidance)."),
     text_guidance: float = typer.Option(DEFAULT_TEXT_GUIDANCE, "--text-guidance", help="How closely to follow the instruction."),
     steps: int = typer.Option(25, "--steps", min=1, help="Denoising steps."),
-    scheduler: str = typer.Option("dpm", "--scheduler", help="Sampler: dpm (DPM-Solver++), ddim or euler_a."),
+    scheduler: str = typer.Option(DEFAULT_SCHEDULER, "--scheduler", help="Sampler: dpm (DPM-Solver++), ddim or euler_a."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output."),
     batch_size: int = typer.Option(None, "--batch-size", min=1, help="Windows per model call (default: 1 on CPU, 16 on GPU)."),
     overlap: float = typer.Option(None, "--overlap", help="Seconds of overlap between windows (default 0.64)."),

@@ -32,12 +32,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_TEXT_GUIDANCE
 from stemgen.audio.io import load_audio, resample
 from stemgen.audio.mixing import GainChange, fit_headroom, match_length
 from stemgen.errors import StemgenInputError
 from stemgen.generation.seams import seam_report
 from stemgen.generation.windows import fade_weights, plan_windows, schedule
+from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 
 CONTINUITY = ("inpaint", "crossfade")
 MIN_DURATION_S = 0.1  # below this there is no music to add anything to
@@ -74,7 +74,7 @@ def generate_stem(
     audio_guidance_scale: float = DEFAULT_AUDIO_GUIDANCE,
     text_guidance_scale: float = DEFAULT_TEXT_GUIDANCE,
     num_inference_steps: int = 25,
-    scheduler: str = "dpm",
+    scheduler: str = DEFAULT_SCHEDULER,
     seed: int = 0,
     overlap_s: float | None = None,
     batch_size: int = 1,
