@@ -121,19 +121,34 @@ def test_cache_persists_and_separates_models(tmp_path):
 
 def test_cache_is_safe_with_concurrent_threads(tmp_path):
     cache = InstructionCache(tmp_path / "c.sqlite")
+    start = threading.Barrier(8)  # all threads hit the cache at the same moment
+    read_back: dict[int, list[str | None]] = {}
+    errors: list[BaseException] = []
 
     def work(t: int) -> None:
-        for i in range(50):
-            cache.put(f"{t}-{i}", "m", f"Add drums {t} {i}.")
-            assert cache.get(f"{t}-{i}", "m") == f"Add drums {t} {i}."
+        # Threads only record what they saw: an assert here would fail silently (a thread's
+        # exception is only a warning), so the main thread checks everything below.
+        try:
+            start.wait(timeout=30)
+            seen = []
+            for i in range(50):
+                cache.put(f"{t}-{i}", "m", f"Add drums {t} {i}.")
+                seen.append(cache.get(f"{t}-{i}", "m"))
+            read_back[t] = seen
+        except BaseException as err:  # noqa: BLE001 - reported to the main thread
+            errors.append(err)
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
     for th in threads:
         th.start()
     for th in threads:
-        th.join()
+        th.join(timeout=60)
+    assert not any(th.is_alive() for th in threads), "a thread is stuck on the cache"
+    assert errors == []
+    assert read_back == {t: [f"Add drums {t} {i}." for i in range(50)] for t in range(8)}
     assert len(cache) == 400
-    assert len(cache.get_many([f"{t}-{i}" for t in range(8) for i in range(50)], "m")) == 400
+    everything = cache.get_many([f"{t}-{i}" for t in range(8) for i in range(50)], "m")
+    assert everything == {f"{t}-{i}": f"Add drums {t} {i}." for t in range(8) for i in range(50)}
     cache.close()
 
 

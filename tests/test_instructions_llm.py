@@ -53,18 +53,40 @@ def test_success_keeps_order_and_reports_progress(tmp_path):
     assert server.auth == {f"Bearer {SECRET}"}  # the key is used, just never shown
 
 
+def held(n: int):
+    """The first ``n`` replies wait until ``n`` requests are in flight at once (counted by the
+    server), so concurrency is measured, not inferred from timing: a writer that sends fewer at
+    once makes them give up waiting (``hold_timeouts``); one that sends more has its extra request
+    arrive while they are held (a short ``delay`` after the gate opens), pushing ``max_in_flight``
+    past ``n``."""
+
+    def behaviour(call: int, body: dict) -> Reply:
+        reply = good_reply(call, body)
+        return Reply(reply.text, hold_until=n, hold_timeout=5.0, delay=0.2) if call < n else reply
+
+    return behaviour
+
+
 def test_at_least_eight_requests_in_flight(tmp_path):
-    with FakeLLM(lambda call, body: Reply(good_reply(call, body).text, delay=0.4)) as server:
-        writer = writer_for(server, tmp_path)  # default concurrency: 8
+    with FakeLLM(held(8)) as server:
+        writer = writer_for(server, tmp_path, timeout_s=20.0)  # default concurrency: 8
         results = writer.write(requests_for(16))
     assert all(r.origin == "llm" for r in results)
-    assert server.max_in_flight == 8  # at least 8 at once, never more than asked
+    assert server.hold_timeouts == 0  # every wave had 8 at once ...
+    assert server.max_in_flight == 8  # ... and never more than asked
 
 
 def test_concurrency_is_configurable(tmp_path):
-    with FakeLLM(lambda call, body: Reply(good_reply(call, body).text, delay=0.15)) as server:
-        writer_for(server, tmp_path, concurrency=12).write(requests_for(24))
-    assert server.max_in_flight == 12
+    with FakeLLM(held(12)) as server:
+        results = writer_for(server, tmp_path, concurrency=12, timeout_s=20.0).write(requests_for(24))
+    assert all(r.origin == "llm" for r in results)
+    assert server.hold_timeouts == 0 and server.max_in_flight == 12
+
+
+def test_one_request_at_a_time_when_asked(tmp_path):
+    with FakeLLM() as server:
+        writer_for(server, tmp_path, concurrency=1).write(requests_for(6))
+    assert server.calls == 6 and server.max_in_flight == 1
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])
@@ -150,7 +172,10 @@ def test_rerun_with_the_cache_makes_zero_requests(tmp_path):
         assert server.calls == 10 and again.request_count == 0
         assert [r.origin for r in second] == ["cache"] * 10 and sum(seen) == 10
         assert [r.text for r in second] == [r.text for r in first]
-        assert again.summary() == {"llm": 0, "cache": 10, "fallback": 0, "requests": 0, "writer": "llm"}
+        assert again.summary() == {
+            "llm": 0, "cache": 10, "fallback": 0, "requests": 0, "writer": "llm", "llm_errors": 0, "errors": {},
+            "breaker_open": False, "breaker_reason": None, "invalid_replies": 0, "abandoned": 0,
+        }
         writer_for(server, tmp_path, model="other-model").write(reqs[:2])  # another model: not cached
         assert server.calls == 12
 

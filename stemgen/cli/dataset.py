@@ -84,6 +84,8 @@ def _human_summary(s: dict) -> list[str]:
         f"instructions: {s['instructions']} ({s['llm_requests']} LLM requests)",
         f"audio: {s['hours']:.3f} h of examples; {s['realtime_factor']}x real time",
     ]
+    if s.get("llm_faults", {}).get("breaker_open"):
+        lines.append(f"LLM endpoint given up ({s['llm_faults']['breaker_reason']}): the offline writer wrote the rest")
     lines += [f"skipped song: {e['file']}: {e['reason']}" for e in s["skipped_songs"]]
     lines += [f"error: {e['file']}: {e['reason']}" for e in s["errors"]]
     return lines

@@ -98,6 +98,7 @@ class BuildSummary:
     errors: list[dict] = field(default_factory=list)
     instructions: dict[str, int] = field(default_factory=lambda: {"llm": 0, "cache": 0, "fallback": 0})
     llm_requests: int = 0
+    llm_faults: dict = field(default_factory=dict)  # failed LLM requests per kind, circuit breaker state
     licenses: dict[str, int] = field(default_factory=dict)
     hours: float = 0.0
     audio_seconds_processed: float = 0.0
@@ -337,6 +338,7 @@ def _write_instructions(rows: list[dict], config: BuildConfig, writer, summary: 
         row["instruction_source"] = res.origin
         summary.instructions[res.origin] = summary.instructions.get(res.origin, 0) + 1
     summary.llm_requests = int(getattr(writer, "request_count", 0))
+    summary.llm_faults = dict(getattr(writer, "faults", {}))
 
 
 def _summarise(results: list[SongResult], rows: list[dict], summary: BuildSummary, config: BuildConfig) -> None:

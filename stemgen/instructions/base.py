@@ -43,9 +43,14 @@ class InstructionWriter(ABC):
         with self._counts_lock:
             return {origin: self._counts.get(origin, 0) for origin in ORIGINS}
 
+    @property
+    def faults(self) -> dict:
+        """Endpoint faults so far (the LLM writer's failed requests and circuit breaker); {} when none can occur."""
+        return {}
+
     def summary(self) -> dict:
-        """What a run summary reports about instructions."""
-        return {**self.stats, "requests": self.request_count, "writer": self.name}
+        """What a run summary reports about instructions (origins, requests, faults)."""
+        return {**self.stats, "requests": self.request_count, "writer": self.name, **self.faults}
 
     @property
     def name(self) -> str:

@@ -2,9 +2,16 @@
 
 Flow per ``write``: cache look-up (hits cost nothing) → the remaining unique requests go to the
 endpoint through ``openai.AsyncOpenAI``, at most ``concurrency`` at a time → each reply is
-validated; transient failures (429, 408/409, 5xx, timeouts, connection errors) are retried with
-exponential backoff and jitter, invalid replies are re-asked → good replies are cached, the rest
-get the offline writer's sentence (origin ``"fallback"``, not cached).
+validated; endpoint failures (timeouts, connection errors, 429/408/409/5xx, a 200 whose body is
+not a chat completion) are retried with exponential backoff and jitter, capped (a server's
+``Retry-After`` included) at ``max_backoff_s``; well-formed replies that are not a usable
+instruction are re-asked at once → good replies are cached, the rest get the offline writer's
+sentence (origin ``"fallback"``, not cached).
+
+Faulty endpoints cost a bounded time, not one that grows with the dataset: every request has a
+total timeout, and a circuit breaker (``breaker.py``) stops all asking after a few consecutive
+failed requests (or at once for a wrong key, model or URL), cancelling the requests still in
+flight; every row left then falls back at once. ``faults`` reports the counts.
 
 The API key lives only in the client; it is never logged, put in an error or shown in a repr:
 log lines and reasons are built from status codes and exception class names, never from the
@@ -20,11 +27,14 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Awaitable, Callable, TypeVar
+from urllib.parse import urlsplit
 
 import openai
 
 from .base import InstructionWriter, Progress
+from .breaker import CircuitBreaker
 from .cache import InstructionCache
+from .limits import DEFAULTS
 from .offline import compose_instruction
 from .prompt import build_messages
 from .request import InstructionRequest, InstructionResult
@@ -53,16 +63,16 @@ class _Secret:
     __str__ = __repr__
 
 
-class _Retry(Exception):
-    """A transient failure worth retrying after ``delay_hint`` seconds (or the backoff)."""
+class _Failed(Exception):
+    """A failed request (already counted by the breaker); ``retry`` after ``delay_hint`` s or the backoff."""
 
-    def __init__(self, reason: str, delay_hint: float | None = None, transport: bool = True):
+    def __init__(self, reason: str, retry: bool = True, delay_hint: float | None = None):
         super().__init__(reason)
-        self.reason, self.delay_hint, self.transport = reason, delay_hint, transport
+        self.reason, self.retry, self.delay_hint = reason, retry, delay_hint
 
 
-class _GiveUp(Exception):
-    """A failure that retrying cannot fix."""
+class _Abandoned(Exception):
+    """The request was cancelled because the breaker opened meanwhile."""
 
 
 def _retry_after(err: openai.APIStatusError) -> float | None:
@@ -71,6 +81,20 @@ def _retry_after(err: openai.APIStatusError) -> float | None:
         return max(0.0, float(err.response.headers.get("retry-after", "")))
     except (TypeError, ValueError, AttributeError):
         return None
+
+
+def _url_problem(base_url: str | None) -> str | None:
+    """Why ``base_url`` cannot be an endpoint (bad scheme, no host, port out of range), or None."""
+    if base_url is None:
+        return None
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is out of range or not a number
+    except ValueError as err:
+        return f"invalid endpoint URL {base_url!r}: {err}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"invalid endpoint URL {base_url!r}: expected http(s)://host[:port]/path"
+    return None
 
 
 def _run_sync(make_coro: Callable[[], Awaitable[T]]) -> T:
@@ -84,6 +108,21 @@ def _run_sync(make_coro: Callable[[], Awaitable[T]]) -> T:
         return pool.submit(lambda: asyncio.run(make_coro())).result()
 
 
+class _Run:
+    """One ``write``'s event loop, its requests in flight, and an event set when the breaker opens."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.opened = asyncio.Event()
+        self.in_flight: set[asyncio.Future] = set()
+
+    def stop(self) -> None:
+        """Called in the loop once the breaker opens: wake sleepers, cancel requests in flight."""
+        self.opened.set()
+        for request in list(self.in_flight):
+            request.cancel()
+
+
 class LLMWriter(InstructionWriter):
     """Instruction writer backed by an OpenAI-compatible chat completions endpoint.
 
@@ -93,14 +132,18 @@ class LLMWriter(InstructionWriter):
         api_key: secret for the endpoint (never logged); None sends a placeholder.
         cache: an ``InstructionCache``, a path to its sqlite file, or None (in-memory only).
         concurrency: requests in flight at once.
-        timeout_s: per-request timeout in seconds.
+        timeout_s: total time one request may take (connect to last byte).
         max_retries: extra attempts per instruction after the first.
-        backoff_s / max_backoff_s: first backoff delay and its cap (doubles per retry, jittered).
+        backoff_s / max_backoff_s: first backoff delay and its cap (doubles per retry, jittered);
+            the cap also bounds how long a server's ``Retry-After`` is honoured.
+        breaker_failures: consecutive failed requests after which the writer stops asking.
         temperature / max_tokens: sampling settings of the request.
         seed: sent to the endpoint (varied per attempt) and seeds the jitter and the fallback.
 
-    Once the endpoint answers 401/403/404, or ``2 * concurrency`` instructions in a row are lost to
-    transport errors, the writer stops asking for the rest of its life and falls back at once.
+    Once the breaker is open (``breaker_failures`` failed requests in a row; or at once for
+    401/403/404 or an invalid URL) the writer stops asking for the rest of its life and falls
+    back at once. Defaults: ``stemgen.instructions.limits.DEFAULTS``; ``make_writer`` also reads
+    them from the environment.
     """
 
     def __init__(
@@ -111,10 +154,11 @@ class LLMWriter(InstructionWriter):
         *,
         cache: InstructionCache | str | Path | None = None,
         concurrency: int = 8,
-        timeout_s: float = 30.0,
-        max_retries: int = 4,
+        timeout_s: float = DEFAULTS["timeout_s"],
+        max_retries: int = DEFAULTS["max_retries"],
         backoff_s: float = 1.0,
-        max_backoff_s: float = 30.0,
+        max_backoff_s: float = DEFAULTS["max_backoff_s"],
+        breaker_failures: int = DEFAULTS["breaker_failures"],
         temperature: float = 0.7,
         max_tokens: int = 80,
         seed: int = 0,
@@ -129,11 +173,17 @@ class LLMWriter(InstructionWriter):
         self.cache = cache if isinstance(cache, InstructionCache) else InstructionCache(cache)
         self.concurrency, self.timeout_s, self.max_retries = concurrency, timeout_s, max(0, max_retries)
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
+        self.breaker_failures = breaker_failures
         self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self._fatal: str | None = None  # set once the endpoint is known to be unusable
-        self._transport_failures = 0  # instructions in a row lost to transport errors
+        self._breaker = CircuitBreaker(breaker_failures)
+        self._runs: set[_Run] = set()
+        self.invalid_replies = 0  # well-formed replies that were not a usable instruction
+        self.abandoned = 0  # requests cancelled in flight when the breaker opened
+        problem = _url_problem(base_url)
+        if problem:
+            self._open(problem)
 
     @property
     def name(self) -> str:
@@ -141,6 +191,13 @@ class LLMWriter(InstructionWriter):
 
     def __repr__(self) -> str:
         return f"LLMWriter(base_url={self.base_url!r}, model={self.model!r}, concurrency={self.concurrency})"
+
+    @property
+    def faults(self) -> dict:
+        """What went wrong with the endpoint: failed requests per kind, breaker state and reason."""
+        with self._lock:
+            extra = {"invalid_replies": self.invalid_replies, "abandoned": self.abandoned}
+        return {**self._breaker.to_dict(), **extra}
 
     # -- write -------------------------------------------------------------------------------
 
@@ -174,9 +231,10 @@ class LLMWriter(InstructionWriter):
                     for i in dups:
                         results[i] = InstructionResult(text, "cache")
             if failed:
+                reason = self._breaker.reason
                 log.warning(
                     "%d of %d instructions fell back to the offline writer (model %s)%s",
-                    failed, len(pending), self.model, f": {self._fatal}" if self._fatal else "",
+                    failed, len(pending), self.model, f": {reason}" if reason else "",
                 )
         return results  # type: ignore[return-value]  # every slot is filled above
 
@@ -184,105 +242,159 @@ class LLMWriter(InstructionWriter):
         self, requests: list[InstructionRequest], positions: dict[str, list[int]], progress: Progress | None
     ) -> list[str | None]:
         """Ask for every request concurrently; None where the instruction could not be had."""
+        if self._breaker.is_open:
+            if progress is not None:
+                progress(sum(len(positions[r.key]) for r in requests))
+            return [None] * len(requests)
+        try:
+            client = openai.AsyncOpenAI(
+                base_url=self.base_url, api_key=self._api_key.value, timeout=self.timeout_s, max_retries=0
+            )
+        except Exception as err:  # noqa: BLE001 - e.g. a URL httpx refuses: no request can be sent
+            self._open(f"invalid endpoint URL {self.base_url!r} ({type(err).__name__})")
+            return await self._ask_all(requests, positions, progress)
         semaphore = asyncio.Semaphore(self.concurrency)
-        client = openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=self._api_key.value, timeout=self.timeout_s, max_retries=0
-        )
+        run = _Run()
 
         async def one(request: InstructionRequest) -> str | None:
-            text = await self._ask(client, semaphore, request)
+            text = await self._ask(client, semaphore, run, request)
             if progress is not None:
                 progress(len(positions[request.key]))
             return text
 
-        async with client:
-            return list(await asyncio.gather(*(one(r) for r in requests)))
+        with self._lock:
+            self._runs.add(run)
+        try:
+            async with client:
+                return list(await asyncio.gather(*(one(r) for r in requests)))
+        finally:
+            with self._lock:
+                self._runs.discard(run)
 
     async def _ask(
-        self, client: openai.AsyncOpenAI, semaphore: asyncio.Semaphore, request: InstructionRequest
+        self, client: openai.AsyncOpenAI, semaphore: asyncio.Semaphore, run: _Run, request: InstructionRequest
     ) -> str | None:
-        """One instruction with retries; None after the last attempt fails."""
+        """One instruction with retries; None once the attempts are spent or the breaker is open."""
         messages = build_messages(request)
-        reason = "not attempted"
-        transport = False
+        reason, delay = "not attempted", 0.0
         for attempt in range(self.max_retries + 1):
+            if delay > 0:
+                await self._pause(run, delay)
             try:
                 async with semaphore:
-                    if self._fatal:  # checked once a slot is free: others may have failed meanwhile
+                    if self._breaker.is_open:  # checked once a slot is free: others may have failed meanwhile
                         return None
-                    text = await self._request(client, messages, attempt)
+                    text = await self._request(client, run, messages, attempt)
                 text = validate_instruction(text, request.stem)
             except InvalidInstruction as err:
-                reason, transport = f"invalid reply ({err})", False
+                # The endpoint works, the answer does not: re-ask at once (with another seed).
+                reason, delay = f"invalid reply ({err})", 0.0
+                with self._lock:
+                    self.invalid_replies += 1
                 log.debug("attempt %d: %s", attempt + 1, reason)
-                continue  # re-ask at once (with another seed): the server is fine, the answer is not
-            except _Retry as err:
-                reason, transport = err.reason, err.transport
-                log.debug("attempt %d: %s", attempt + 1, reason)
-                if attempt < self.max_retries:
-                    await asyncio.sleep(self._backoff(attempt, err.delay_hint))
                 continue
-            except _GiveUp as err:
-                reason, transport = str(err), False
-                break
+            except _Failed as err:
+                reason = err.reason
+                log.debug("attempt %d: %s", attempt + 1, reason)
+                if not err.retry or self._breaker.is_open:
+                    break
+                delay = self._backoff(attempt, err.delay_hint)
+                continue
+            except _Abandoned:
+                return None
             self.cache.put(request.key, self.model, text)
-            with self._lock:
-                self._transport_failures = 0
             return text
         log.debug("giving up on one instruction after %d attempt(s): %s", attempt + 1, reason)
-        if transport:
-            self._note_transport_failure(reason)
         return None
 
-    async def _request(self, client: openai.AsyncOpenAI, messages: list[dict], attempt: int) -> str:
-        """Send one chat request; map the client's errors to retry / give up."""
+    async def _pause(self, run: _Run, delay: float) -> None:
+        """Sleep before a retry, waking early if the breaker opens meanwhile."""
+        try:
+            await asyncio.wait_for(run.opened.wait(), delay)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _request(self, client: openai.AsyncOpenAI, run: _Run, messages: list[dict], attempt: int) -> str:
+        """Send one chat request; return the reply's text or raise ``_Failed``/``_Abandoned``."""
         with self._lock:
             self.request_count += 1
+        # The client's timeout covers each phase; wait_for bounds the whole request (a reply that
+        # trickles in byte by byte, a connect that never completes).
+        call = asyncio.ensure_future(asyncio.wait_for(
+            client.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                seed=self.seed + attempt,  # a new seed per attempt, so a re-ask can differ
+                n=1,
+            ),
+            timeout=self.timeout_s,
+        ))
+        run.in_flight.add(call)
         try:
-            # The client's own timeout covers each phase; wait_for bounds a reply that trickles in.
-            response = await asyncio.wait_for(
-                client.chat.completions.create(
-                    model=self.model,
-                    messages=messages,
-                    temperature=self.temperature,
-                    max_tokens=self.max_tokens,
-                    seed=self.seed + attempt,  # a new seed per attempt, so a re-ask can differ
-                    n=1,
-                ),
-                timeout=self.timeout_s * 2 + 1,
-            )
+            response = await call
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if call.cancelled() and self._breaker.is_open and not (task and task.cancelling()):
+                with self._lock:
+                    self.abandoned += 1
+                raise _Abandoned from None
+            raise
         except (openai.APITimeoutError, asyncio.TimeoutError):
-            raise _Retry("timeout") from None
+            raise self._failure("timeout", f"no reply within {self.timeout_s:g} s") from None
         except openai.APIConnectionError as err:
-            raise _Retry(f"connection error ({type(err).__name__})") from None
+            raise self._failure("connection", type(err).__name__) from None
         except openai.APIStatusError as err:
-            status = err.status_code
-            if status in _RETRYABLE_STATUS or status >= 500:
-                raise _Retry(f"HTTP {status}", _retry_after(err)) from None
-            if status in _FATAL_STATUS:
-                self._fatal = f"HTTP {status} from the endpoint (check the base URL, model and key)"
-            raise _GiveUp(f"HTTP {status}") from None
-        except openai.APIError as err:  # e.g. a 200 whose body is not a chat completion
-            raise InvalidInstruction(f"unreadable response ({type(err).__name__})") from None
+            raise self._status_failure(err) from None
+        except Exception as err:  # noqa: BLE001 - a 200 whose body is not JSON, an unreadable response
+            raise self._failure("bad_response", type(err).__name__) from None
+        finally:
+            run.in_flight.discard(call)
         try:
-            return response.choices[0].message.content or ""
+            text = response.choices[0].message.content or ""
         except (AttributeError, IndexError, TypeError):
-            raise InvalidInstruction("response without a message") from None
+            raise self._failure("bad_response", "no chat completion in the body") from None
+        self._breaker.success()
+        return text
+
+    def _status_failure(self, err: openai.APIStatusError) -> _Failed:
+        status = err.status_code
+        kind = "http_429" if status == 429 else "http_5xx" if status >= 500 else "http_4xx"
+        if status in _FATAL_STATUS:
+            fatal = f"HTTP {status} from the endpoint (check the base URL, model and key)"
+            return self._failure(kind, f"HTTP {status}", retry=False, fatal=fatal)
+        retry = status in _RETRYABLE_STATUS or status >= 500
+        return self._failure(kind, f"HTTP {status}", retry=retry, delay_hint=_retry_after(err) if retry else None)
+
+    def _failure(
+        self, kind: str, detail: str, retry: bool = True, delay_hint: float | None = None, fatal: str | None = None
+    ) -> _Failed:
+        """Count a failed request on the breaker, opening it if that was one too many or ``fatal``."""
+        opened = self._breaker.trip(fatal) if fatal else False
+        opened = self._breaker.failure(kind, detail) or opened
+        if opened:
+            self._announce_open()
+        return _Failed(f"{kind} ({detail})", retry=retry, delay_hint=delay_hint)
+
+    def _open(self, reason: str) -> None:
+        if self._breaker.trip(reason):
+            self._announce_open()
+
+    def _announce_open(self) -> None:
+        log.warning("LLM writer: %s; using the offline writer for the rest of this run", self._breaker.reason)
+        with self._lock:
+            runs = list(self._runs)
+        for run in runs:
+            run.loop.call_soon_threadsafe(run.stop)
 
     def _backoff(self, attempt: int, hint: float | None) -> float:
-        """Exponential backoff with jitter (half to full delay), at least a server's Retry-After."""
+        """Exponential backoff with jitter (half to full delay), at least a server's Retry-After,
+        never more than ``max_backoff_s``."""
         delay = min(self.max_backoff_s, self.backoff_s * 2**attempt)
         with self._lock:
             delay *= 0.5 + 0.5 * self._rng.random()
         return min(self.max_backoff_s, max(delay, hint or 0.0))
-
-    def _note_transport_failure(self, reason: str) -> None:
-        """Stop asking an endpoint that has failed many instructions in a row (circuit breaker)."""
-        with self._lock:
-            self._transport_failures += 1
-            if self._transport_failures >= 2 * self.concurrency and not self._fatal:
-                self._fatal = f"endpoint unusable after {self._transport_failures} failed instructions in a row ({reason})"
-                log.warning("LLM writer: %s; using the offline writer from now on", self._fatal)
 
     def close(self) -> None:
         self.cache.close()
