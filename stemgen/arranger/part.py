@@ -1,0 +1,149 @@
+"""A part on the song's beats -> stem audio, new mix and MIDI file (the arranger's last step).
+
+``render_part`` places the notes on the detected beats, humanises them (seeded), picks the kit or
+program, renders through FluidSynth at the input's rate, matches the stem's loudness to the input
+(the context), gives it the input's channel count and exact length, and adds it to the input with
+a limiter that changes nothing unless the sum would clip. ``write_outputs`` writes
+``<song>_<stem>.wav``, ``<song>_mix.wav`` and ``<song>_<stem>.mid`` atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from stemgen.arranger.grid import BeatGrid
+from stemgen.arranger.humanize import Humanization
+from stemgen.arranger.limiter import mix_with_limiter
+from stemgen.arranger.loudness import DEFAULT_LEVEL_DB, loudness_lufs, matching_gain_db
+from stemgen.arranger.midifile import build_tempo_map, part_midi
+from stemgen.arranger.placement import TimedNotes, place_notes
+from stemgen.arranger.sounds import SoundChoice, choose_sound
+from stemgen.arranger.synthesis import render_notes, to_block_grid
+from stemgen.audio.mixing import fit_headroom
+from stemgen.render.soundfonts import SoundFont
+from stemgen.render.synth import SynthSettings
+
+
+@dataclass
+class RenderedPart:
+    stem: str
+    sample_rate: int
+    stem_audio: np.ndarray  # (channels, samples) float32, the input's shape
+    mix_audio: np.ndarray  # input + stem, limited only where the sum would clip
+    midi_bytes: bytes
+    notes: TimedNotes  # sorted by onset; onset_s/offset_s are the rendered (sample-aligned) times
+    sound: SoundChoice  # what was asked for
+    info: dict = field(default_factory=dict)
+
+    @property
+    def note_times(self) -> np.ndarray:
+        """Rendered onset of every note in seconds (``notes`` order)."""
+        return self.notes.onset_s
+
+
+def render_part(
+    notes: Sequence[Sequence[int]] | np.ndarray,
+    beat_times: Sequence[float] | np.ndarray,
+    *,
+    stem: str,
+    context_audio: np.ndarray,
+    sample_rate: int,
+    sound: str | int | None = None,
+    instruction: str = "",
+    seed: int = 0,
+    meter: int = 4,
+    downbeat_times: Sequence[float] | None = None,
+    humanization: Humanization = Humanization(),
+    level_db: float | None = None,
+    soundfont: str | Path | SoundFont | None = None,
+    settings: SynthSettings = SynthSettings(),
+) -> RenderedPart:
+    """Render ``notes`` for ``stem`` against ``context_audio``.
+
+    notes: ``(start_step, end_step, pitch, velocity)`` rows on the 16th-note grid (4 steps a beat,
+        step ``k`` of beat ``b`` at beat position ``b + k/4``; GM drum keys for drums).
+    beat_times: detected beats in seconds (the grid's beats; at least two).
+    context_audio: the input song, ``(channels, samples)`` or ``(samples,)``, at ``sample_rate``;
+        never modified. The stem and mix get its channel count, length and rate.
+    sound: user's kit/program (a name from ``stemgen.arranger.sounds`` or a GM number); else
+        chosen from ``instruction``; else the stem's default.
+    seed: humanisation seed (same seed, same part). ``humanization=Humanization.off()`` for none.
+    meter, downbeat_times: beats a bar and where bars start, for the MIDI file's time signature and
+        bar lines (the first downbeat's nearest beat is taken as a bar start).
+    level_db: stem loudness relative to the context in LU; default ``DEFAULT_LEVEL_DB[stem]``.
+    soundfont: name or path; default: the renderer's default SoundFont.
+    """
+    context = np.atleast_2d(np.asarray(context_audio, dtype=np.float32))
+    if context.ndim != 2 or context.shape[-1] == 0:
+        raise ValueError(f"context audio must be (channels, samples) with samples, got {context.shape}")
+    channels, num_samples = context.shape
+    grid = BeatGrid.from_times(beat_times)
+    choice = choose_sound(stem, instruction, sound)
+    timed = place_notes(notes, grid, is_drums=stem == "drums", humanization=humanization, seed=seed)
+    timed = timed.select(to_block_grid(timed.onset_s, sample_rate) < num_samples)  # none after the song's end
+
+    synth = render_notes(timed, choice.sound, sample_rate, num_samples, soundfont, settings)
+    timed.onset_s = synth.onset_samples / sample_rate
+    timed.offset_s = synth.offset_samples / sample_rate
+    stem_audio = np.repeat(synth.audio[None, :], channels, axis=0)
+
+    level = DEFAULT_LEVEL_DB[stem] if level_db is None else float(level_db)
+    stem_lufs, context_lufs = loudness_lufs(stem_audio, sample_rate), loudness_lufs(context, sample_rate)
+    gain_db, target = matching_gain_db(stem_lufs, context_lufs, level)
+    stem_audio = (stem_audio * np.float32(10 ** (gain_db / 20))).astype(np.float32)
+    stem_audio, headroom = fit_headroom(stem_audio)  # a stem alone must not clip either
+    mix, limiter = mix_with_limiter(context, stem_audio, sample_rate)
+
+    first_downbeat = _first_downbeat_index(grid, downbeat_times, meter)
+    tempo_map = build_tempo_map(grid, meter, first_downbeat)
+    midi = part_midi(timed.onset_s, timed.offset_s, timed.pitch, timed.velocity, tempo_map, synth.sound, meter)
+
+    info = {
+        "sound": choice.to_dict(),
+        "played": synth.sound.label,
+        "substituted": synth.substituted,
+        "soundfont": synth.soundfont.name,
+        "notes": len(timed),
+        "seed": seed,
+        "humanization": humanization.__dict__,
+        "loudness": {"context_lufs": _round(context_lufs), "stem_lufs_rendered": _round(stem_lufs),
+                     "level_db": level, "target_lufs": _round(target), "gain_db": round(gain_db, 2),
+                     "stem_headroom_gain_db": round(headroom.gain_db, 2) if headroom else 0.0,
+                     "stem_lufs": _round(loudness_lufs(stem_audio, sample_rate))},
+        "limiter": limiter.to_dict(),
+        "midi": tempo_map.to_dict(),
+        "synth": settings.to_dict(),
+    }
+    return RenderedPart(stem, sample_rate, stem_audio, mix, midi, timed, choice, info)
+
+
+def write_outputs(part: RenderedPart, out_dir: str | Path, song: str, subtype: str | None = None) -> dict[str, Path]:
+    """Write ``<song>_<stem>.wav``, ``<song>_mix.wav`` and ``<song>_<stem>.mid`` (each atomically)."""
+    from stemgen.audio.io import write_audio
+    from stemgen.fileio import atomic_write_bytes
+
+    out_dir = Path(out_dir)
+    paths = {
+        "stem": out_dir / f"{song}_{part.stem}.wav",
+        "mix": out_dir / f"{song}_mix.wav",
+        "midi": out_dir / f"{song}_{part.stem}.mid",
+    }
+    write_audio(paths["stem"], part.stem_audio, part.sample_rate, subtype)
+    write_audio(paths["mix"], part.mix_audio, part.sample_rate, subtype)
+    atomic_write_bytes(paths["midi"], part.midi_bytes)
+    return paths
+
+
+def _first_downbeat_index(grid: BeatGrid, downbeat_times, meter: int) -> int:
+    if downbeat_times is None or len(downbeat_times) == 0:
+        return 0
+    nearest = int(np.argmin(np.abs(grid.beat_times - float(downbeat_times[0]))))
+    return nearest % max(1, meter)
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), 2)
