@@ -1,26 +1,45 @@
-"""Two baselines for the evaluation, both as grid-step notes ``(start, end, pitch, velocity)``:
+"""Baselines for the MIDI evaluation, all as grid-step notes ``(start, end, pitch, velocity)``.
 
-- ``other_song_part``: the same stem taken from another song, tiled/cut to this song's length
-  (right style of part, wrong song: tells how much of a metric is "any real part" vs "this song");
-- ``rule_part``: a fixed rule per stem: a rock beat (kick 1 & 3, snare 2 & 4, eighth hi-hats);
-  bass on the context's lowest note (the chord root, roughly) at each kick, or each beat without
-  drums, held to the next one; guitar triads (root, diatonic third, fifth) on every beat.
+- ``rule_part``: one fixed rule per stem, from the context only:
+  drums: a rock beat (kick on 1 and 3, snare on 2 and 4, eighth-note closed hi-hats);
+  bass: the root of the chord sounding in the other tracks, one note on every beat;
+  guitar: that chord as a triad strummed on every beat.
+  The chord of a beat is the major or minor triad whose pitch classes best match the context's
+  duration-weighted pitch classes over the beat (``beat_chords``).
+- ``other_song_part``: the same stem from another song, tiled/cut to this song's length
+  (right kind of part, wrong song: how much of a metric any real part gets).
+- ``RetrievalPool.part_for``: nearest-neighbour retrieval from the *training* split: for every bar
+  of the song, the training bar (same length) whose context is most similar (cosine on the
+  context's pitch classes, transposed to the best of the 12 keys, plus cosine on its onset
+  pattern), with that bar's real part (or rest) copied over, transposed by the same interval.
+  The pool never holds test- or valid-split songs, nor a file with the same bytes as an
+  evaluated song.
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
-from .descriptors import estimate_key
 from .features import drum_lanes, role_rolls
-from .grid import SongGrid
-from .lanes import DRUM_OUT_PITCH, PITCH_LOW
+from .grid import SongGrid, roll_to_notes, song_to_grid
+from .io import load_midi
+from .lanes import DRUM_OUT_PITCH, PITCH_LOW, ROLES, fold_into_range
+from .splits import split_of
 
-_MAJOR_STEPS = np.array([0, 2, 4, 5, 7, 9, 11])
-_MINOR_STEPS = np.array([0, 2, 3, 5, 7, 8, 10])
+StepNotes = list[tuple[int, int, int, int]]
+
+# Triad templates (root position pitch classes), rooted on C; rolled to every root.
+_TRIADS = {"major": (0, 4, 7), "minor": (0, 3, 7)}
+BASS_LOW = PITCH_LOW["bass"] + 4  # E1: the bass rule plays roots in E1..D#2
+GUITAR_LOW = 52  # E3: the guitar rule voices triads from E3..D#4
+MIN_PART_NOTES = 8  # a pool song lends a stem only when its part has this many notes
 
 
-def other_song_part(notes: list[tuple[int, int, int, int]], src_steps: int, n_steps: int) -> list[tuple[int, int, int, int]]:
+def other_song_part(notes: StepNotes, src_steps: int, n_steps: int) -> StepNotes:
     """``notes`` (from a song ``src_steps`` long) repeated to cover ``n_steps``."""
     out, offset = [], 0
     period = max(src_steps, 1)
@@ -32,54 +51,219 @@ def other_song_part(notes: list[tuple[int, int, int, int]], src_steps: int, n_st
     return out
 
 
-def _context_bass_line(grid: SongGrid, stem: str) -> np.ndarray:
-    """Lowest sounding non-drum context pitch per step (-1 where silent)."""
-    sounding = np.zeros((grid.n_steps, 128), bool)
+def context_chroma(grid: SongGrid, stem: str) -> np.ndarray:
+    """``(T, 12)`` count of sounding pitched notes per pitch class, every pitched role but ``stem``."""
+    chroma = np.zeros((grid.n_steps, 12), np.float32)
     for role in ("bass", "guitar", "other"):
-        if role != stem:
-            sounding |= role_rolls(grid, role)[1]
-    return np.where(sounding.any(axis=1), np.argmax(sounding, axis=1), -1)
+        if role == stem:
+            continue
+        sustain = role_rolls(grid, role)[1]
+        cols = np.flatnonzero(sustain.any(axis=0))
+        for p in cols:
+            chroma[:, p % 12] += sustain[:, p]
+    return chroma
 
 
-def rule_part(grid: SongGrid, stem: str) -> list[tuple[int, int, int, int]]:
-    """The rule baseline for ``stem`` on ``grid`` (context = every other role)."""
+def _triad_matrix() -> np.ndarray:
+    """(24, 12) templates: 12 major then 12 minor triads."""
+    rows = []
+    for pcs in _TRIADS.values():
+        for root in range(12):
+            row = np.zeros(12, np.float32)
+            row[[(root + i) % 12 for i in pcs]] = 1
+            rows.append(row)
+    return np.stack(rows)
+
+
+def beat_chords(grid: SongGrid, stem: str) -> list[tuple[int, int, int, str]]:
+    """``(start_step, end_step, root_pc, "major"|"minor")`` for every beat where the context sounds."""
     spb, n = grid.steps_per_beat, grid.n_steps
     beats = np.flatnonzero(grid.pos_in_bar % spb == 0)
+    ends = np.append(beats[1:], n)
+    chroma = context_chroma(grid, stem)
+    cum = np.concatenate([np.zeros((1, 12), np.float32), np.cumsum(chroma, axis=0)])
+    per_beat = cum[ends] - cum[beats]
+    # Score = template hits minus a penalty for sounding pitch classes outside the triad.
+    templates = _triad_matrix()
+    scores = per_beat @ templates.T - 0.5 * per_beat @ (1 - templates).T
+    out = []
+    for s, e, row, sc in zip(beats, ends, per_beat, scores):
+        if row.sum() == 0:
+            continue
+        k = int(np.argmax(sc))
+        out.append((int(s), int(max(e, s + 1)), k % 12, "major" if k < 12 else "minor"))
+    return out
+
+
+def rule_part(grid: SongGrid, stem: str) -> StepNotes:
+    """The rule baseline for ``stem`` on ``grid`` (context = every other role)."""
+    spb = grid.steps_per_beat
     if stem == "drums":
         notes = []
         for s in np.flatnonzero(grid.pos_in_bar % (spb // 2 or 1) == 0):
             notes.append((int(s), int(s) + 1, int(DRUM_OUT_PITCH[2]), 80))
-        for s in beats:
+        for s in np.flatnonzero(grid.pos_in_bar % spb == 0):
             beat_in_bar = grid.pos_in_bar[s] // spb
             pitch = DRUM_OUT_PITCH[0] if beat_in_bar % 2 == 0 else DRUM_OUT_PITCH[1]
             notes.append((int(s), int(s) + 1, int(pitch), 100))
         return sorted(notes)
-    low = _context_bass_line(grid, stem)
-    if stem == "bass":
-        kicks = np.array([], dtype=np.int64)
-        if grid.role_tracks("drums"):
-            kicks = np.flatnonzero(drum_lanes(role_rolls(grid, "drums")[0])[:, 0])
-        hits = kicks if kicks.size >= 8 else beats
-        ends = np.append(hits[1:], n)
-        notes = []
-        for s, e in zip(hits, ends):
-            if low[s] >= 0:
-                pitch = PITCH_LOW["bass"] + 4 + (low[s] - PITCH_LOW["bass"] - 4) % 12  # E1..D#2
-                notes.append((int(s), int(max(e, s + 1)), int(pitch), 90))
-        return notes
-    key = estimate_key(grid) or (0, "major")
-    scale = (key[0] + (_MAJOR_STEPS if key[1] == "major" else _MINOR_STEPS)) % 12
     notes = []
-    for s, e in zip(beats, np.append(beats[1:], n)):
-        if low[s] < 0:
-            continue
-        pc = low[s] % 12
-        root = 52 + (pc - 52) % 12  # E3..D#4
-        if pc in scale:
-            deg = int(np.flatnonzero(scale == pc)[0])
-            third = root + (scale[(deg + 2) % 7] - pc) % 12
-            fifth = root + (scale[(deg + 4) % 7] - pc) % 12
+    for s, e, root, quality in beat_chords(grid, stem):
+        if stem == "bass":
+            notes.append((s, e, BASS_LOW + (root - BASS_LOW) % 12, 90))
         else:
-            third, fifth = root + 4, root + 7
-        notes += [(int(s), int(e), int(p), 80) for p in (root, third, fifth)]
-    return notes
+            low = GUITAR_LOW + (root - GUITAR_LOW) % 12
+            notes += [(s, e, low + i, 80) for i in _TRIADS[quality]]
+    return sorted(notes)
+
+
+# --- nearest-neighbour retrieval from the training split ------------------------------------------
+
+
+def bar_spans(grid: SongGrid) -> list[tuple[int, int]]:
+    """``(start, end)`` steps of every full bar."""
+    starts = np.flatnonzero(grid.bar_start)
+    out = []
+    for s in starts:
+        e = int(s + grid.bar_steps[s])
+        if e <= grid.n_steps:
+            out.append((int(s), e))
+    return out
+
+
+@dataclass
+class BarFeatures:
+    """Context features of a song's bars for one removed stem."""
+
+    spans: list[tuple[int, int]]
+    chroma: np.ndarray  # (bars, 12) unit-norm sounding pitch classes of the context
+    rhythm: np.ndarray  # (bars, 2 * L) unit-norm onset pattern: drums, pitched (only bars of length L)
+
+
+def bar_features(grid: SongGrid, stem: str, bar_len: int) -> BarFeatures:
+    """Features of the bars ``bar_len`` steps long, the context being every role but ``stem``."""
+    spans = [(s, e) for s, e in bar_spans(grid) if e - s == bar_len]
+    chroma = context_chroma(grid, stem)
+    drum_on = np.zeros(grid.n_steps, np.float32)
+    pitched_on = np.zeros(grid.n_steps, np.float32)
+    for role in ROLES:
+        if role == stem:
+            continue
+        onset = role_rolls(grid, role)[0]
+        if role == "drums":
+            drum_on += (drum_lanes(onset) > 0).sum(axis=1)
+        else:
+            pitched_on += (onset > 0).sum(axis=1)
+    c = np.array([chroma[s:e].sum(axis=0) for s, e in spans], np.float32).reshape(-1, 12)
+    r = np.array([np.concatenate([drum_on[s:e], pitched_on[s:e]]) for s, e in spans], np.float32)
+    r = r.reshape(-1, 2 * bar_len)
+    return BarFeatures(spans, _unit(c), _unit(r))
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
+
+
+def file_digest(path: str | Path) -> str:
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+
+
+@dataclass
+class _PoolSong:
+    path: Path
+    parts: dict[str, np.ndarray]  # stem -> (n, 4) int array of step notes, sorted by start
+    bars: dict[tuple[str, int], BarFeatures]  # (stem, bar length) -> context features (grids are not kept)
+
+
+class RetrievalPool:
+    """Training-split songs, their parts and bar features, for the retrieval baseline.
+
+    ``files`` is filtered to the training split (``splits.split_of``) and to files whose bytes
+    differ from every file in ``exclude`` (the evaluated songs), so a song can never retrieve
+    itself or any held-out song.
+    """
+
+    def __init__(self, files: list[Path], exclude: list[Path] = (), steps_per_beat: int = 4):
+        from stemgen.errors import StemgenInputError
+
+        banned = {file_digest(p) for p in exclude}
+        self.steps_per_beat = steps_per_beat
+        self.songs: list[_PoolSong] = []
+        for f in files:
+            f = Path(f)
+            if split_of(f) != "train" or file_digest(f) in banned:
+                continue
+            try:
+                grid = song_to_grid(load_midi(f), steps_per_beat)
+            except StemgenInputError:
+                continue
+            parts, bars = {}, {}
+            lengths = {e - s for s, e in bar_spans(grid)}
+            for stem in ("drums", "bass", "guitar"):
+                onset, sustain = role_rolls(grid, stem)
+                notes = roll_to_notes(onset, sustain, drum_steps=1 if stem == "drums" else None)
+                parts[stem] = np.array(notes, np.int64).reshape(-1, 4)
+                if len(notes) >= MIN_PART_NOTES:
+                    bars.update({(stem, n): bar_features(grid, stem, n) for n in lengths})
+            self.songs.append(_PoolSong(f, parts, bars))
+        self._index: dict[tuple[str, int], tuple] = {}
+
+    @property
+    def paths(self) -> list[Path]:
+        return [s.path for s in self.songs]
+
+    def _bars(self, stem: str, bar_len: int):
+        """(song index, span) of every pool bar of songs that have the stem (bars where it rests
+        included: resting is an answer too), and their features (cached)."""
+        key = (stem, bar_len)
+        if key not in self._index:
+            owners, spans, chroma, rhythm = [], [], [], []
+            for i, song in enumerate(self.songs):
+                feats = song.bars.get(key)
+                if feats is None:
+                    continue
+                owners += [i] * len(feats.spans)
+                spans += feats.spans
+                chroma.append(feats.chroma)
+                rhythm.append(feats.rhythm)
+            self._index[key] = (owners, spans, np.concatenate(chroma or [np.zeros((0, 12), np.float32)]),
+                                np.concatenate(rhythm or [np.zeros((0, 2 * bar_len), np.float32)]))
+        return self._index[key]
+
+    def part_for(self, grid: SongGrid, stem: str) -> StepNotes:
+        """The retrieved part for ``grid`` without ``stem`` (bars of a length the pool lacks stay empty)."""
+        out: StepNotes = []
+        for bar_len in sorted({e - s for s, e in bar_spans(grid)}):
+            owners, spans, chroma, rhythm = self._bars(stem, bar_len)
+            if not owners:
+                continue
+            query = bar_features(grid, stem, bar_len)
+            if not query.spans:
+                continue
+            sim_r = query.rhythm @ rhythm.T  # (q, pool)
+            if stem == "drums":  # drums have no key: no transposition
+                best_shift = np.zeros_like(sim_r, dtype=np.int64)
+                sim = sim_r
+            else:
+                # Shift k moves a pool bar up k semitones; its chroma rolls by k.
+                sims_c = np.stack([query.chroma @ np.roll(chroma, k, axis=1).T for k in range(12)])
+                best_shift = np.argmax(sims_c, axis=0)
+                sim = sims_c.max(axis=0) + sim_r
+            pick = np.argmax(sim, axis=1)
+            for q, (s, e) in enumerate(query.spans):
+                j = int(pick[q])
+                shift = int(best_shift[q, j])
+                shift = shift - 12 if shift > 6 else shift  # the smaller move
+                out += self._bar_notes(owners[j], spans[j], stem, s, e, shift)
+        return sorted(out)
+
+    def _bar_notes(self, song_idx: int, span: tuple[int, int], stem: str, start: int, end: int, shift: int) -> StepNotes:
+        part = self.songs[song_idx].parts[stem]
+        lo, hi = np.searchsorted(part[:, 0], span[0]), np.searchsorted(part[:, 0], span[1])
+        sel = part[lo:hi]
+        if sel.size == 0:
+            return []
+        s = sel[:, 0] - span[0] + start
+        e = np.minimum(sel[:, 1] - span[0] + start, end)
+        pitch = sel[:, 2] if stem == "drums" else fold_into_range(sel[:, 2] + shift, PITCH_LOW[stem])
+        return [(int(a), int(max(b, a + 1)), int(p), int(v)) for a, b, p, v in zip(s, e, pitch, sel[:, 3])]

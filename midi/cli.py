@@ -143,21 +143,44 @@ def evaluate_cmd(
     max_songs: Optional[int] = typer.Option(None, help="Evaluate at most this many songs."),
     seed: int = typer.Option(0),
     steps: int = typer.Option(8, help="Diffusion sampling steps."),
+    pool_data: Optional[Path] = typer.Option(None, help="Songs the retrieval baseline retrieves from (their train "
+                                             "split only, never an evaluated song); default: DATA."),
+    baselines: str = typer.Option("rule,other_song,retrieval", help="Comma-separated baselines ('' for none)."),
+    no_model: bool = typer.Option(False, "--no-model", help="Score the baselines only."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder (report.json, report.md, PNG plots), shared with the audio eval."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Generated vs real vs baselines (another song's part, a rule) on held-out songs."""
-    from .evaluate import evaluate, format_table
-    from .generate import MidiGenerator
+    """Model vs real part vs baselines (rule, another song's part, retrieval) on held-out songs."""
+    import shlex
+    import sys
+    import time
+
+    from .baselines import RetrievalPool
+    from .evaluate import BASELINES, evaluate, format_table
     from .splits import files_in_split, find_midi_files
 
+    t0 = time.perf_counter()
     chosen = tuple(_check_stem(s.strip()) for s in stems.split(",") if s.strip())
+    chosen_baselines = tuple(b.strip() for b in baselines.split(",") if b.strip())
+    unknown = [b for b in chosen_baselines if b not in BASELINES]
+    if unknown:
+        raise fail(f"--baselines: unknown {unknown[0]!r} (choose from {', '.join(BASELINES)})", 2)
     files = find_midi_files(data) if split == "all" else files_in_split(data, split)
     files = files[:max_songs] if max_songs else files
     if not files:
         raise fail(f"{data}: no MIDI files in split {split!r}")
-    gens = {s: MidiGenerator(s, model_dir / s if model_dir else None, steps) for s in chosen}
-    report = evaluate(files, chosen, gens, seed, progress=progress_enabled(as_json))
+    gens = {}
+    if not no_model:
+        from .generate import MidiGenerator
+
+        gens = {s: MidiGenerator(s, model_dir / s if model_dir else None, steps) for s in chosen}
+    pool = None
+    if "retrieval" in chosen_baselines:
+        pool = RetrievalPool(files_in_split(pool_data or data, "train"), exclude=files)
+    report = evaluate(files, chosen, gens, seed, progress=progress_enabled(as_json), pool=pool,
+                      baselines=chosen_baselines)
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    report["command"] = "stemgen " + shlex.join(sys.argv[1:])
     if out is not None:
         from stemgen.evaluation.report import write_report
         from stemgen.evaluation.report.midi import midi_report

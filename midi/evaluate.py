@@ -1,123 +1,251 @@
 """Held-out evaluation: remove a stem from each test song, generate it back, and compare the
-generated part, the real part and two baselines (another song's part, a rule) on the metrics of
-``metrics``. Everything is measured at 12 ticks a beat against the real song's context.
+generated part, the real part and the baselines (a rule, another song's part, retrieval from the
+training split) on the metrics of ``metrics``, per song; the report adds bootstrap intervals
+over songs.
+
+Each song is parsed once; its grid, real parts, key and context pitch classes are computed once
+and shared by every stem and system. Parts are compared at ``RES`` ticks a beat against the real
+song's context; F1s use 16th-note onset cells.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from stemgen.errors import StemgenInputError
 
-from .baselines import other_song_part, rule_part
+from .baselines import RetrievalPool, other_song_part, rule_part
 from .descriptors import estimate_key
-from .grid import SongGrid, song_to_grid
-from .io import load_midi
+from .features import role_rolls
+from .grid import SongGrid, roll_to_notes, song_to_grid
+from .io import MidiSong, load_midi
 from .metrics import (
-    Notes, drum_pattern_consistency, empty_beat_rate, groove_consistency, onset_agreement,
-    onsets_per_beat, pitch_in_scale_rate, polyphony,
+    Notes, empty_beat_rate, groove_consistency, harmony_fit, note_f1, onset_agreement, onsets_per_beat,
+    pitch_in_scale_rate, polyphony, sounding_pitch_classes,
 )
 from .subtract import strip_role
 
 RES = 12
-SOURCES = ("real", "generated", "other_song", "rule")
-COLUMNS = ("onset_f1", "density_ratio", "ctx_agree", "empty_beat", "groove", "drum_pattern", "in_scale", "polyphony")
+STEPS_PER_BEAT = 4
+MIN_NOTES = 8  # a song is evaluated for a stem only when its real part has this many notes
+# Columns, in report order; a column that does not apply to a stem is NaN (drums have no pitch).
+COLUMNS = ("note_f1", "pc_f1", "drum_f1", "onset_f1", "harmony", "in_scale", "density_ratio", "groove",
+           "ctx_agree", "empty_beat", "polyphony")
+PITCHED_ONLY = {"note_f1", "pc_f1", "harmony", "in_scale", "polyphony"}
+DRUMS_ONLY = {"drum_f1"}
+BASELINES = ("rule", "other_song", "retrieval")
+DESCRIPTIONS = {
+    "real": "the song's own part (the ceiling: every F1 is 1 by definition)",
+    "drums: rule": "a rock beat: kick on 1 and 3, snare on 2 and 4, closed hi-hat on every eighth",
+    "bass: rule": "the root of the chord sounding in the other tracks (best-matching major/minor triad over "
+                  "the beat), one note on every beat, E1-D#2",
+    "guitar: rule": "the chord sounding in the other tracks (best-matching major/minor triad over the beat) "
+                    "as a triad on every beat, E3-A#4",
+    "other_song": "the same stem from the next evaluated song, tiled to this song's length (right kind of part, "
+                  "wrong song)",
+    "retrieval": "nearest-neighbour retrieval per bar from the training split: the training bar whose context "
+                 "(pitch classes in the best of 12 transpositions + onset pattern) is most similar, its part "
+                 "transposed by the same interval",
+}
 
 
 @dataclass
-class SongParts:
+class SongData:
+    """One evaluated song, parsed once: grid, real parts and the context facts every stem reuses."""
+
     path: Path
+    data: bytes
     grid: SongGrid
     real: dict[str, list]  # stem -> grid-step notes
+    _cache: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def role_notes(self, role: str) -> Notes:
+        """A role's real notes at ``RES`` (drums included; 'other' too)."""
+        key = ("notes", role)
+        if key not in self._cache:
+            onset, sustain = role_rolls(self.grid, role)
+            steps = self.real.get(role) if role in self.real else roll_to_notes(onset, sustain)
+            self._cache[key] = steps_to_notes(steps, role == "drums")
+        return self._cache[key]
+
+    def context(self, stem: str) -> tuple[Notes, np.ndarray, tuple[int, str] | None]:
+        """``(context notes, sounding pitch classes per tick, key)`` of the song without ``stem``."""
+        key = ("context", stem)
+        if key not in self._cache:
+            ctx = Notes.concat([self.role_notes(r) for r in ("drums", "bass", "guitar", "other") if r != stem])
+            length = self.grid.n_steps * RES // STEPS_PER_BEAT + 1
+            self._cache[key] = (ctx, sounding_pitch_classes(ctx, length),
+                                estimate_key(self.grid, exclude=("drums", stem)))
+        return self._cache[key]
+
+    def without(self, stem: str) -> tuple[MidiSong, bytes]:
+        """The song's bytes without ``stem`` and their parse (what a generator is given)."""
+        data = strip_role(self.data, stem)
+        return load_midi(self.path, data), data
 
 
-def _parts(path: Path) -> SongParts:
-    grid = song_to_grid(load_midi(path), 4)
-    from .grid import roll_to_notes
-    from .features import role_rolls
-
+def load_song(path: str | Path) -> SongData:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StemgenInputError(path, f"cannot read: {exc.strerror or exc}") from None
+    grid = song_to_grid(load_midi(path, data), STEPS_PER_BEAT)
     real = {}
     for stem in ("drums", "bass", "guitar"):
         onset, sustain = role_rolls(grid, stem)
         real[stem] = roll_to_notes(onset, sustain, drum_steps=1 if stem == "drums" else None)
-    return SongParts(path, grid, real)
+    return SongData(path, data, grid, real)
 
 
-def _notes(step_notes, steps_per_beat: int, is_drum: bool) -> Notes:
-    return Notes.from_tuples(step_notes, steps_per_beat, is_drum).rescaled(RES)
+def steps_to_notes(step_notes, is_drum: bool) -> Notes:
+    return Notes.from_tuples(step_notes, STEPS_PER_BEAT, is_drum).rescaled(RES)
 
 
-def _f1(a: Notes, b: Notes) -> float:
-    sa, sb = np.unique(a.start // (RES // 4)), np.unique(b.start // (RES // 4))  # sixteenth cells
-    if sa.size + sb.size == 0:
-        return math.nan
-    return float(2 * np.isin(sa, sb).sum() / (sa.size + sb.size))
+def ticks_to_notes(tick_notes, tpq: int, is_drum: bool) -> Notes:
+    """A generator's notes (MIDI ticks) at ``RES`` ticks a beat, rounded to the nearest."""
+    return Notes.from_tuples(tick_notes, tpq, is_drum).rescaled(RES)
 
 
-def part_metrics(part: Notes, real: Notes, context: Notes, grid: SongGrid, key, stem: str) -> dict[str, float]:
+def part_metrics(part: Notes, real: Notes, song: SongData, stem: str) -> dict[str, float]:
+    """Every column for one part of one song (NaN where a column does not apply)."""
+    context, sounding, key = song.context(stem)
+    grid = song.grid
     n_beats = grid.n_steps / grid.steps_per_beat
-    bar = int(grid.bar_steps[0]) * RES // grid.steps_per_beat
+    bar16 = int(grid.bar_steps[0]) * 4 // grid.steps_per_beat  # a bar in 16th cells
     nan = math.nan
+    drums = stem == "drums"
+    out = {c: nan for c in COLUMNS}
+    out["density_ratio"] = onsets_per_beat(part, n_beats) / max(onsets_per_beat(real, n_beats), 1e-9)
     if len(part) == 0:
-        return {c: nan for c in COLUMNS} | {"density_ratio": 0.0, "empty_beat": 1.0}
-    return {
-        "onset_f1": _f1(part, real),
-        "density_ratio": onsets_per_beat(part, n_beats) / max(onsets_per_beat(real, n_beats), 1e-9),
+        out.update({"empty_beat": 1.0, "onset_f1": 0.0, "drum_f1" if drums else "note_f1": 0.0})
+        if not drums:
+            out["pc_f1"] = 0.0
+        return out
+    out.update({
+        "onset_f1": note_f1(part, real, "onset"),
         "ctx_agree": onset_agreement(part, context) if len(context) else nan,
         "empty_beat": empty_beat_rate(part),
-        "groove": groove_consistency(part, bar),
-        "drum_pattern": drum_pattern_consistency(part) if stem == "drums" else nan,
-        "in_scale": pitch_in_scale_rate(part, *key) if stem != "drums" and key else nan,
-        "polyphony": polyphony(part) if stem != "drums" else nan,
-    }
+        # On 16th cells: at RES the many never-used positions push every part towards 1.
+        "groove": groove_consistency(part.rescaled(4), bar16),
+    })
+    if drums:
+        out["drum_f1"] = note_f1(part, real, "drum_class")
+    else:
+        out.update({
+            "note_f1": note_f1(part, real, "pitch"),
+            "pc_f1": note_f1(part, real, "pitch_class"),
+            "harmony": harmony_fit(part, sounding),
+            "in_scale": pitch_in_scale_rate(part, *key) if key else nan,
+            "polyphony": polyphony(part),
+        })
+    return out
 
 
-def evaluate(files: list[Path], stems: tuple[str, ...], generators: dict, seed: int = 0, progress: bool = True) -> dict:
-    """Mean metrics per stem and source over ``files``; ``generators``: stem -> MidiGenerator."""
+def describe_generator(gen) -> str:
+    """One line about a generator: its own ``description`` or its class and model folder."""
+    text = getattr(gen, "description", None)
+    if text:
+        return str(text)
+    parts = [type(gen).__name__]
+    meta = getattr(gen, "meta", None) or {}
+    model_dir = getattr(gen, "model_dir", None) or meta.get("model_dir")
+    if model_dir:
+        parts.append(f"model {model_dir}")
+    for attr in ("steps", "guidance"):
+        if getattr(gen, attr, None) is not None:
+            parts.append(f"{attr} {getattr(gen, attr)}")
+    if meta.get("steps"):
+        parts.append(f"trained {meta['steps']} steps")
+    return ", ".join(parts)
+
+
+def _generator_sources(gens) -> dict[str, object]:
+    """``{source name: generator}`` for one stem: one object is the ``generated`` source."""
+    if gens is None:
+        return {}
+    if isinstance(gens, dict):
+        return dict(gens)
+    return {"generated": gens}
+
+
+def evaluate(
+    files: list[Path],
+    stems: tuple[str, ...],
+    generators: dict,
+    seed: int = 0,
+    progress: bool = True,
+    pool: RetrievalPool | None = None,
+    baselines: tuple[str, ...] = BASELINES,
+) -> dict:
+    """Per-song metrics per stem and source over ``files``.
+
+    ``generators``: stem -> an object with ``.generate(song, song_bytes, instruction, seed)``
+    returning ``.notes`` in ticks (e.g. ``MidiGenerator``), or stem -> ``{source name: object}``
+    to compare several. ``pool``: the retrieval baseline's training songs (no retrieval row
+    without it). Unreadable files are skipped and listed under ``"skipped"``.
+    """
     from tqdm import tqdm
 
-    songs = []
+    songs, skipped = [], []
     for f in files:
         try:
-            songs.append(_parts(Path(f)))
-        except StemgenInputError:
-            continue
-    rows: dict[str, dict[str, list[dict]]] = {s: {src: [] for src in SOURCES} for s in stems}
-    counts = {s: 0 for s in stems}
-    jobs = [(i, s) for s in stems for i, song in enumerate(songs) if len(song.real[s]) >= 8]
+            songs.append(load_song(f))
+        except StemgenInputError as exc:
+            skipped.append(str(exc))
+    gen_sources = {s: _generator_sources(generators.get(s)) for s in stems}
+    baselines = tuple(b for b in baselines if b != "retrieval" or pool is not None)
+    sources = {s: ("real", *gen_sources[s], *baselines) for s in stems}
+    rows: dict[str, dict[str, list[dict]]] = {s: {src: [] for src in sources[s]} for s in stems}
+    names: dict[str, list[str]] = {s: [] for s in stems}
+    gen_seconds: dict[str, dict[str, list[float]]] = {s: {g: [] for g in gen_sources[s]} for s in stems}
+    jobs = [(i, s) for s in stems for i, song in enumerate(songs) if len(song.real[s]) >= MIN_NOTES]
     for i, stem in tqdm(jobs, disable=not progress, desc="eval"):
         song = songs[i]
         grid, is_drum = song.grid, stem == "drums"
-        data = strip_role(song.path.read_bytes(), stem)
-        ctx_song = load_midi(song.path, data)
-        result = generators[stem].generate(ctx_song, data, None, seed)
-        gen_steps = [(s * 4 // grid.tpq, max(e * 4 // grid.tpq, s * 4 // grid.tpq + 1), p, v)
-                     for s, e, p, v in result.notes]
-        # Another song with this stem (the next one in the list) plays the baseline part.
-        donors = [j for j, o in enumerate(songs) if j != i and len(o.real[stem]) >= 8]
-        donor = songs[donors[(donors.index(i + 1) if i + 1 in donors else 0)]] if donors else song
-        parts = {
-            "real": song.real[stem],
-            "generated": gen_steps,
-            "other_song": other_song_part(donor.real[stem], donor.grid.n_steps, grid.n_steps),
-            "rule": rule_part(grid, stem),
-        }
-        ctx_notes = [_notes(song.real[r], 4, r == "drums") for r in ("drums", "bass", "guitar") if r != stem]
-        context = Notes.concat(ctx_notes)
-        key = estimate_key(grid, exclude=("drums", stem))
-        real = _notes(parts["real"], 4, is_drum)
-        for src, step_notes in parts.items():
-            rows[stem][src].append(part_metrics(_notes(step_notes, 4, is_drum), real, context, grid, key, stem))
-        counts[stem] += 1
-    table = {
-        stem: {src: {c: _nanmean([r[c] for r in rows[stem][src]]) for c in COLUMNS} for src in SOURCES}
-        for stem in stems
-    }
-    return {"songs": counts, "table": table, "rows": rows}
+        parts: dict[str, Notes] = {"real": steps_to_notes(song.real[stem], is_drum)}
+        if gen_sources[stem]:
+            ctx_song, ctx_data = song.without(stem)
+            for name, gen in gen_sources[stem].items():
+                t0 = time.perf_counter()
+                result = gen.generate(ctx_song, ctx_data, None, seed)
+                gen_seconds[stem][name].append(time.perf_counter() - t0)
+                parts[name] = ticks_to_notes(result.notes, grid.tpq, is_drum)
+        if "rule" in baselines:
+            parts["rule"] = steps_to_notes(rule_part(grid, stem), is_drum)
+        if "other_song" in baselines:
+            # Another song with this stem (the next one in the list) plays the baseline part.
+            donors = [j for j, o in enumerate(songs) if j != i and len(o.real[stem]) >= MIN_NOTES]
+            donor = songs[donors[(donors.index(i + 1) if i + 1 in donors else 0)]] if donors else song
+            parts["other_song"] = steps_to_notes(
+                other_song_part(donor.real[stem], donor.grid.n_steps, grid.n_steps), is_drum)
+        if "retrieval" in baselines:
+            parts["retrieval"] = steps_to_notes(pool.part_for(grid, stem), is_drum)
+        real = parts["real"]
+        for src in sources[stem]:
+            rows[stem][src].append(part_metrics(parts[src], real, song, stem))
+        names[stem].append(song.name)
+    table = {stem: {src: {c: _nanmean([r[c] for r in rows[stem][src]]) for c in COLUMNS} for src in sources[stem]}
+             for stem in stems}
+    descriptions = dict(DESCRIPTIONS)
+    for stem in stems:
+        for name, gen in gen_sources[stem].items():
+            descriptions[f"{stem}: {name}"] = describe_generator(gen)
+    timing = {stem: {name: {"songs": len(v), "total_s": round(sum(v), 2),
+                            "mean_s": round(sum(v) / len(v), 3) if v else None}
+                     for name, v in gen_seconds[stem].items()} for stem in stems}
+    return {"songs": {s: len(names[s]) for s in stems}, "table": table, "rows": rows, "names": names,
+            "descriptions": descriptions, "generation": timing, "skipped": skipped,
+            "retrieval_pool": len(pool.songs) if pool is not None else 0}
 
 
 def _nanmean(values: list[float]) -> float | None:
@@ -126,10 +254,17 @@ def _nanmean(values: list[float]) -> float | None:
 
 
 def format_table(report: dict) -> str:
-    """Markdown table: one row per (stem, source)."""
-    lines = ["| stem | source | " + " | ".join(COLUMNS) + " |", "|" + "---|" * (len(COLUMNS) + 2)]
-    for stem, by_src in report["table"].items():
-        for src, vals in by_src.items():
-            cells = ["-" if vals[c] is None else f"{vals[c]:.3f}" for c in COLUMNS]
+    """Markdown table: one row per (stem, source), ``mean [95% bootstrap interval over songs]``."""
+    from stemgen.evaluation.report.summary import bootstrap_mean
+
+    stems = list(report["table"])
+    used = [c for c in COLUMNS if any(report["table"][s][src][c] is not None for s in stems for src in report["table"][s])]
+    lines = ["| stem | source | " + " | ".join(used) + " |", "|" + "---|" * (len(used) + 2)]
+    for stem, by_src in report["rows"].items():
+        for src, song_rows in by_src.items():
+            cells = []
+            for c in used:
+                mean, low, high = bootstrap_mean([r[c] for r in song_rows])
+                cells.append("-" if math.isnan(mean) else f"{mean:.2f} [{low:.2f}, {high:.2f}]")
             lines.append(f"| {stem} (n={report['songs'][stem]}) | {src} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

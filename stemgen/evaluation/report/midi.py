@@ -17,16 +17,27 @@ from __future__ import annotations
 
 from stemgen.evaluation.report.spec import MetricSpec, Report
 
-# What the MIDI metrics mean (from midi/evaluate.py); unknown columns get a plain spec.
+# What the MIDI metrics mean (from midi/evaluate.py and midi/metrics.py); unknown columns get a plain spec.
 MIDI_METRICS = {
-    "onset_f1": MetricSpec("onset_f1", "Onset F1", "F1 of the part's 16th-note onset cells against the real part."),
+    "note_f1": MetricSpec("note_f1", "Note F1", "onset-only note F1 against the real part (mir_eval.transcription "
+                          "definition, offset_ratio=None): same 16th-note onset cell and same pitch."),
+    "pc_f1": MetricSpec("pc_f1", "Pitch-class F1", "as Note F1 with pitches folded into one octave (octave "
+                        "errors forgiven; octave doublings count once)."),
+    "drum_f1": MetricSpec("drum_f1", "Drum F1", "onset F1 per drum class (kick, snare, closed/open hat, "
+                          "low/mid/high tom, crash, ride), micro-averaged over classes."),
+    "onset_f1": MetricSpec("onset_f1", "Onset F1", "F1 of the part's 16th-note onset cells against the real part, "
+                           "ignoring pitch and drum class (the earlier figure, kept for continuity)."),
+    "harmony": MetricSpec("harmony", "Harmony fit", "share of the part's notes whose pitch class sounds in the other "
+                          "tracks at the note's onset (notes over silence left out)."),
+    "in_scale": MetricSpec("in_scale", "In key", "share of pitches in the key estimated from the other tracks "
+                           "(muspy's pitch_in_scale_rate)."),
     "density_ratio": MetricSpec("density_ratio", "Density ratio", "onsets per beat relative to the real part "
                                 "(1 = the same density).", better=None),
-    "ctx_agree": MetricSpec("ctx_agree", "Context agreement", "onset agreement with the other instruments."),
+    "groove": MetricSpec("groove", "Groove consistency", "similarity of onset patterns between consecutive bars "
+                         "(muspy; a loop scores 1, so compare with the real row).", better=None),
+    "ctx_agree": MetricSpec("ctx_agree", "Context agreement", "share of the part's onset times shared by an onset "
+                            "of the other instruments."),
     "empty_beat": MetricSpec("empty_beat", "Empty beats", "share of beats without a note.", better=None),
-    "groove": MetricSpec("groove", "Groove consistency", "similarity of onset patterns between bars (muspy)."),
-    "drum_pattern": MetricSpec("drum_pattern", "Drum pattern", "share of drum onsets on the meter's grid (muspy)."),
-    "in_scale": MetricSpec("in_scale", "In scale", "share of pitches in the song's estimated key (muspy)."),
     "polyphony": MetricSpec("polyphony", "Polyphony", "mean notes sounding together (muspy).", better=None),
 }
 SOURCE_NAMES = {"generated": "model"}
@@ -48,11 +59,32 @@ def midi_report(result: dict, title: str = "stemgen midi eval", notes: list[str]
                 for column, value in song_values.items():
                     if column not in columns:
                         columns.append(column)
-                    rows.append({"system": system, "example": f"{stem}-{i}", "metric": column,
+                    rows.append({"system": system, "example": _example(result, stem, i), "metric": column,
                                  "value": float("nan") if value is None else float(value)})
     metrics = [MIDI_METRICS.get(c, MetricSpec(c, c, c, better=None)) for c in columns]
     extra = [] if per_song else ["per-song values were not given: means only, no intervals"]
     songs = result.get("songs", {})
+    config = {"songs per stem": songs} if songs else {}
+    for key in ("command", "retrieval_pool", "seconds"):
+        if result.get(key):
+            config[key] = result[key]
+    timing = {stem: t for stem, t in result.get("generation", {}).items() if t}
+    if timing:
+        config["generation time"] = timing
     return Report(title=title, systems=systems, metrics=metrics, rows=rows,
-                  system_descriptions={s: "" for s in systems}, notes=(notes or []) + extra,
-                  config={"songs per stem": songs} if songs else {})
+                  system_descriptions={s: system_description(s, result.get("descriptions", {})) for s in systems},
+                  notes=(notes or []) + extra, config=config)
+
+
+def system_description(system: str, descriptions: dict) -> str:
+    """The line for ``"<stem>: <source>"``: a per-system entry, else the per-source one."""
+    if system in descriptions:
+        return descriptions[system]
+    stem, _, shown = system.partition(": ")
+    source = {v: k for k, v in SOURCE_NAMES.items()}.get(shown, shown)
+    return descriptions.get(f"{stem}: {source}") or descriptions.get(source, "")
+
+
+def _example(result: dict, stem: str, i: int) -> str:
+    names = result.get("names", {}).get(stem, [])
+    return f"{stem}: {names[i]}" if i < len(names) else f"{stem}-{i}"
