@@ -4,10 +4,16 @@ Reads wav, flac, ogg and mp3 (libsndfile through ``soundfile``; ``librosa``/audi
 fallback for what libsndfile cannot decode) at any sample rate and channel count, and returns
 float32 arrays shaped ``(channels, samples)``. Writes WAV/FLAC atomically: a temp name in the
 same folder, then a rename, so a killed job never leaves a half-written file behind.
+
+Truncated files (an interrupted copy or download: the header announces more audio than the file
+holds) are refused rather than read short: libsndfile silently returns what is there, and a
+short stem would then be padded with silence and misaligned against the others.
 """
 
 from __future__ import annotations
 
+import struct
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +26,15 @@ READABLE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", "
 WRITABLE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 # Longer than this is almost certainly a mistake (or an attack on memory): 2 hours.
 MAX_DURATION_S = 2 * 60 * 60
+# `stemgen generate` holds the whole song (and its stem and mix) in memory: its default limit.
+DEFAULT_MAX_DURATION_S = 10 * 60
+# Below this a file cannot hold music (telephone audio is 8 kHz); above it, it is not audio we know.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4_000, 768_000
 
 
 def audio_info(path: str | Path) -> tuple[int, int, float]:
     """``(sample_rate, channels, duration_s)`` without decoding the samples."""
-    path = Path(path)
-    if path.is_file() and path.stat().st_size == 0:
-        raise StemgenInputError(path, "empty file (0 bytes)")
+    path = _check_file(Path(path))
     try:
         info = sf.info(str(path))
         return info.samplerate, info.channels, info.frames / info.samplerate
@@ -39,9 +47,12 @@ def audio_info(path: str | Path) -> tuple[int, int, float]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 sr = librosa.get_samplerate(str(path))
-                return sr, 0, librosa.get_duration(path=str(path))
+                seconds = librosa.get_duration(path=str(path))
         except Exception as exc:  # noqa: BLE001 - any decoder failure means unreadable
             raise StemgenInputError(path, f"not readable as audio ({_short(sf_exc)})") from exc
+        if not seconds > 0:
+            raise StemgenInputError(path, f"not readable as audio ({_short(sf_exc)})")
+        return sr, 0, seconds
 
 
 def load_audio(
@@ -50,26 +61,22 @@ def load_audio(
     mono: bool = False,
     offset_s: float = 0.0,
     duration_s: float | None = None,
+    max_duration_s: float = MAX_DURATION_S,
 ) -> tuple[np.ndarray, int]:
     """Decode ``path`` into float32 ``(channels, samples)`` and its sample rate.
 
     ``sample_rate`` resamples (soxr, high quality); ``mono`` averages the channels.
-    Raises ``StemgenInputError`` naming the file for anything unreadable, empty or absurdly long.
+    Raises ``StemgenInputError`` naming the file for anything unreadable, empty, truncated, at an
+    impossible sample rate, or longer than ``max_duration_s`` (checked before decoding).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise StemgenInputError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise StemgenInputError(path, "empty file (0 bytes)")
-    if path.suffix.lower() not in READABLE_SUFFIXES:
-        raise StemgenInputError(
-            path, f"unsupported audio format '{path.suffix}' (use one of {', '.join(sorted(READABLE_SUFFIXES))})"
-        )
-    audio, sr = _decode(path, offset_s, duration_s)
+    path = _check_file(Path(path))
+    audio, sr = _decode(path, offset_s, duration_s, max_duration_s)
     if audio.size == 0 or audio.shape[-1] == 0:
         raise StemgenInputError(path, "audio has no samples")
-    if audio.shape[-1] / sr > MAX_DURATION_S:
-        raise StemgenInputError(path, f"longer than {MAX_DURATION_S // 60} minutes")
+    if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+        raise StemgenInputError(path, f"sample rate {sr} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+    if audio.shape[-1] / sr > max_duration_s:
+        raise StemgenInputError(path, too_long_reason(audio.shape[-1] / sr, max_duration_s))
     if not np.all(np.isfinite(audio)):
         raise StemgenInputError(path, "audio contains NaN or infinite samples")
     if mono and audio.shape[0] > 1:
@@ -80,17 +87,44 @@ def load_audio(
     return np.ascontiguousarray(audio, dtype=np.float32), sr
 
 
-def _decode(path: Path, offset_s: float, duration_s: float | None) -> tuple[np.ndarray, int]:
+def _check_file(path: Path) -> Path:
+    """Exists, is a file, is not empty, has an audio suffix: else a ``StemgenInputError``."""
+    if not path.is_file():
+        raise StemgenInputError(path, "file not found" if not path.exists() else "is not a file")
+    if path.stat().st_size == 0:
+        raise StemgenInputError(path, "empty file (0 bytes)")
+    if path.suffix.lower() not in READABLE_SUFFIXES:
+        raise StemgenInputError(
+            path, f"unsupported audio format '{path.suffix}' (use one of {', '.join(sorted(READABLE_SUFFIXES))})"
+        )
+    return path
+
+
+def format_duration(seconds: float) -> str:
+    """``"42.0 s"`` or ``"20.5 min"``: how lengths and limits are shown in messages."""
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def too_long_reason(seconds: float, limit: float) -> str:
+    return f"{format_duration(seconds)} long; the limit is {format_duration(limit)}"
+
+
+def _decode(path: Path, offset_s: float, duration_s: float | None, max_duration_s: float) -> tuple[np.ndarray, int]:
+    declared = None
     try:
         with sf.SoundFile(str(path)) as f:
             sr = f.samplerate
-            if f.frames / max(sr, 1) > MAX_DURATION_S:
-                raise StemgenInputError(path, f"longer than {MAX_DURATION_S // 60} minutes")
+            if f.frames / max(sr, 1) > max_duration_s:
+                raise StemgenInputError(path, too_long_reason(f.frames / max(sr, 1), max_duration_s))
+            # FLAC's STREAMINFO and others: libsndfile reports the header's length; WAV: the
+            # length of the data present, so the header is read here.
+            declared = _wav_declared_frames(path) if f.format == "WAV" else f.frames
             start = int(round(offset_s * sr))
             if start:
                 f.seek(min(start, f.frames))
             frames = -1 if duration_s is None else int(round(duration_s * sr))
             data = f.read(frames=frames, dtype="float32", always_2d=True)
+        _check_complete(path, declared, start + data.shape[0], sr, whole=duration_s is None)
         return data.T, sr
     except StemgenInputError:
         raise
@@ -107,7 +141,48 @@ def _decode(path: Path, offset_s: float, duration_s: float | None) -> tuple[np.n
                 )
         except Exception as exc:  # noqa: BLE001
             raise StemgenInputError(path, f"not readable as audio ({_short(sf_exc)})") from exc
-        return np.atleast_2d(data), int(sr)
+        data = np.atleast_2d(data)
+        if data.size == 0:  # the fallback "decoded" nothing: it was no audio either
+            raise StemgenInputError(path, f"not readable as audio ({_short(sf_exc)})")
+        if declared:  # libsndfile read the header but lost the stream (a cut FLAC)
+            _check_complete(path, declared, int(round(offset_s * sr)) + data.shape[-1], int(sr),
+                            whole=duration_s is None)
+        return data, int(sr)
+
+
+def _check_complete(path: Path, declared: int | None, got_to: int, sr: int, whole: bool) -> None:
+    """Refuse a file whose header announces more frames than could be decoded."""
+    if declared and whole and got_to < declared:
+        raise StemgenInputError(path, f"truncated: the header says {declared / sr:.2f} s but the file holds "
+                                      f"{got_to / sr:.2f} s (an incomplete copy or download?)")
+
+
+def _wav_declared_frames(path: Path) -> int | None:
+    """Frames the RIFF/WAVE header's ``data`` chunk announces (None when unknown or streamed)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None  # RF64, W64...: trust libsndfile
+            block_align = None
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                kind, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if kind == b"fmt ":
+                    fmt = f.read(size)
+                    block_align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else None
+                    f.seek(size % 2, 1)
+                elif kind == b"data":
+                    # 0 and 0xFFFFFFFF are what streaming writers leave before they know the size
+                    if not block_align or size in (0, 0xFFFFFFFF):
+                        return None
+                    return size // block_align
+                else:
+                    f.seek(size + size % 2, 1)
+    except OSError:
+        return None
 
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -138,6 +213,23 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: 
     with atomic_output(path) as tmp:
         sf.write(tmp, audio.T, sample_rate, format=fmt, subtype=subtype)
     return path
+
+
+def write_audio_files(outputs: list[tuple[str | Path, np.ndarray]], sample_rate: int) -> list[Path]:
+    """Write several files that form one result (a stem and its mix): all of them or none.
+
+    Every file is first written in full under a temporary name; only then are they renamed into
+    place, so a failure while writing (a full disk, a clipping check) leaves none of them.
+    """
+    paths = [Path(p) for p, _ in outputs]
+    for path in paths:
+        if path.suffix.lower() not in WRITABLE_FORMATS:
+            raise ValueError(f"{path}: can only write {', '.join(WRITABLE_FORMATS)} files")
+    with ExitStack() as stack:
+        for path, (_, audio) in zip(paths, outputs):
+            tmp = stack.enter_context(atomic_output(path))
+            write_audio(tmp, audio, sample_rate)  # the temp name keeps the suffix: the format is right
+    return paths
 
 
 def _short(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from stemgen.audio.io import load_audio
+from stemgen.errors import StemgenInputError
 
 
 @dataclass
@@ -83,19 +84,55 @@ def load_split(
     The donor pool (stems for the random and retrieval baselines) is every row of the evaluated
     split unless ``donor_data``/``donor_split`` name another dataset or split.
     """
-    from stemgen.data.manifest import read_manifest
-
-    rows = read_manifest(data_dir, split)
+    rows = read_rows(data_dir, split)
     if not rows:
-        raise ValueError(f"{data_dir}: split '{split}' has no examples")
+        raise StemgenInputError(Path(data_dir) / f"{split}.jsonl", f"split '{split}' has no examples")
     pool = ExampleSet(rows)
     if donor_data is not None or (donor_split is not None and donor_split != split):
-        donor_rows = read_manifest(donor_data or data_dir, donor_split or split)
+        donor_rows = read_rows(donor_data or data_dir, donor_split or split)
         donors = ExampleSet(donor_rows) if donor_rows else pool
     else:
         donors = pool
     evaluated = pool if not max_examples or max_examples >= len(rows) else ExampleSet(_spread(rows, max_examples))
     return evaluated, donors
+
+
+def read_rows(data_dir: str | Path, split: str) -> list[dict]:
+    """The split's manifest rows; a missing or corrupt manifest is a ``StemgenInputError`` naming
+    the file (and the first bad line)."""
+    from stemgen.data.manifest import read_manifest
+
+    path = Path(data_dir) / f"{split}.jsonl"
+    if not Path(data_dir).is_dir():
+        raise StemgenInputError(data_dir, "dataset folder not found")
+    if not path.is_file():
+        raise StemgenInputError(path, f"no manifest for split '{split}' (is {data_dir} a stemgen dataset?)")
+    try:
+        return read_manifest(data_dir, split)
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:  # JSON errors are ValueErrors
+        raise StemgenInputError(path, _manifest_problem(path) or f"unreadable manifest ({exc})") from None
+
+
+def _manifest_problem(path: Path) -> str | None:
+    """The first line of a manifest that is not a row with audio columns."""
+    import json
+
+    from stemgen.data.manifest import AUDIO_COLUMNS
+
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                return f"line {n} is not valid JSON ({getattr(exc, 'msg', exc)})"
+            if not isinstance(row, dict):
+                return f"line {n} is not a JSON object"
+            for col in AUDIO_COLUMNS:
+                if not isinstance(row.get(col), str):
+                    return f"line {n} has no '{col}' path"
+    return None
 
 
 def _spread(rows: list[dict], n: int) -> list[dict]:

@@ -3,7 +3,8 @@
 For each example: analyse the real audio once (context beats, real mix beats, embeddings), let
 every system fill the stem, score it; then the set-level Fréchet distances, the report files, a
 few examples' audio and a spectrogram grid. A system failing on one example is recorded and the
-run goes on (its Fréchet distances then use the examples it did produce).
+run goes on (its Fréchet distances then use the examples it did produce). An example whose audio
+is missing or unreadable is skipped, counted and named in the summary; the run goes on.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from stemgen.errors import StemgenError
+from stemgen.errors import StemgenError, StemgenInputError
 from stemgen.evaluation.examples import load_split
 from stemgen.evaluation.media import ExampleMedia
 from stemgen.evaluation.metrics.embedding import make_embedding
@@ -51,10 +52,12 @@ class _Collected:
     rows: list[dict] = field(default_factory=list)
     real_mix: list[np.ndarray] = field(default_factory=list)
     real_stem: list[np.ndarray] = field(default_factory=list)
-    # system -> [(example index, mix embedding, stem embedding)]
+    # system -> [(index in real_mix/real_stem, mix embedding, stem embedding)]
     generated: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)  # examples whose audio could not be read
     notes: set[str] = field(default_factory=set)
+    sample_rate: int | None = None
 
 
 def evaluate_dataset(config: EvalConfig, progress: Callable[[int, int], None] | None = None) -> dict:
@@ -66,14 +69,21 @@ def evaluate_dataset(config: EvalConfig, progress: Callable[[int, int], None] | 
                                   seed=config.seed, device=config.device, model_options=config.model_options)
     if not systems:
         raise ValueError("no systems to evaluate")
-    _check_stem(systems, evaluated[0].stem_name)
+    _check_stem(systems, str(evaluated.rows[0].get("stem", "")))
     embed = make_embedding(config.embedding, device=config.device)
     media = ExampleMedia(config.out_dir, config.audio_examples)
     got = _Collected(notes=set(notes))
     chance: list[float] = []
 
     for i in range(len(evaluated)):
-        example = evaluated[i]
+        try:
+            example = evaluated[i]
+        except StemgenInputError as exc:  # a missing or corrupt FLAC: skip the example, count it
+            got.skipped.append({"example": str(evaluated.rows[i].get("id", i)), **exc.as_record()})
+            if progress is not None:
+                progress(i + 1, len(evaluated))
+            continue
+        got.sample_rate = got.sample_rate or example.sample_rate
         reference = ReferenceAnalysis.of(example)
         chance.append(grid_chance_level(reference.context_beats.beats))
         got.real_mix.append(embed(example.mix, example.sample_rate))
@@ -91,8 +101,8 @@ def evaluate_dataset(config: EvalConfig, progress: Callable[[int, int], None] | 
             scores = score_output(example, reference, output) | {"seconds": seconds}
             got.rows += [{"system": system.name, "example": example.id, "metric": k, "value": v}
                          for k, v in scores.items()]
-            got.generated.setdefault(system.name, []).append(
-                (i, embed(output.mix, example.sample_rate), embed(output.stem, example.sample_rate)))
+            got.generated.setdefault(system.name, []).append(  # index into real_mix/real_stem
+                (len(got.real_mix) - 1, embed(output.mix, example.sample_rate), embed(output.stem, example.sample_rate)))
             if media.wants(i):
                 shown[system.name] = (output.stem, output.mix)
         if media.wants(i) and shown:
@@ -100,6 +110,14 @@ def evaluate_dataset(config: EvalConfig, progress: Callable[[int, int], None] | 
         if progress is not None:
             progress(i + 1, len(evaluated))
 
+    n_done = len(evaluated) - len(got.skipped)
+    if n_done == 0:
+        first = got.skipped[0]
+        raise StemgenInputError(config.data_dir, f"no readable examples in split '{config.split}': all "
+                                                 f"{len(got.skipped)} skipped (first: {first['file']}: {first['reason']})")
+    if got.skipped:
+        got.notes.add(f"{len(got.skipped)} of {len(evaluated)} examples skipped: audio missing or unreadable "
+                      f"(first: {got.skipped[0]['file']}: {got.skipped[0]['reason']})")
     set_values = _frechet_values(got, config.bootstrap_resamples, config.seed)
     if np.any(np.isfinite(chance)):
         got.notes.add(f"onsets on grid: random onsets would score {np.nanmean(chance):.2f} on these examples "
@@ -118,10 +136,10 @@ def evaluate_dataset(config: EvalConfig, progress: Callable[[int, int], None] | 
         system_descriptions={s.name: s.description for s in systems},
         notes=sorted(got.notes) + [f"{f['system']} failed on {f['example']}: {f['reason']}" for f in got.failures],
         config={
-            "dataset": str(config.data_dir), "split": config.split, "examples": len(evaluated),
+            "dataset": str(config.data_dir), "split": config.split, "examples": n_done,
             "donor pool": f"{len(pool)} windows" + (f" ({config.donor_data or config.data_dir} / "
                                                      f"{config.donor_split or config.split})"
-                                                     if config.donor_data or config.donor_split else ""), "stem": evaluated[0].stem_name, "sample rate": evaluated[0].sample_rate,
+                                                     if config.donor_data or config.donor_split else ""), "stem": str(evaluated.rows[0].get("stem", "")), "sample rate": got.sample_rate,
             "embedding": getattr(embed, "name", config.embedding), "model": str(config.model) if config.model else None,
             "seed": config.seed, **({"model options": config.model_options} if config.model_options else {}),
         },
@@ -133,7 +151,8 @@ def evaluate_dataset(config: EvalConfig, progress: Callable[[int, int], None] | 
     return {
         "out_dir": str(config.out_dir),
         "report": str(Path(config.out_dir) / "report.md"),
-        "examples": len(evaluated),
+        "examples": n_done,
+        "skipped": got.skipped,
         "systems": report.systems,
         "missing_systems": [n for n in config.systems if n not in report.systems],
         "notes": report.notes,

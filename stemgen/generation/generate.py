@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stemgen.audio.io import load_audio, resample
+from stemgen.audio.io import MAX_DURATION_S, load_audio, resample, too_long_reason
 from stemgen.audio.mixing import GainChange, fit_headroom, match_length
 from stemgen.errors import StemgenInputError
 from stemgen.generation.seams import seam_report
@@ -82,6 +82,7 @@ def generate_stem(
     griffin_lim_iters: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     source: str | None = None,
+    max_duration_s: float = MAX_DURATION_S,
 ) -> GenerationResult:
     """Generate the pipeline's stem for a whole song and the new mix.
 
@@ -101,9 +102,12 @@ def generate_stem(
         griffin_lim_iters: phase reconstruction iterations (default: the codec's).
         progress: called as ``progress(done_windows, total_windows)``.
         source: the name errors and ``info`` use for array input (e.g. the file it came from).
+        max_duration_s: refuse longer input (memory grows with the song: the whole song, its
+            stem and its mix are held as audio; ``stemgen generate --max-duration``).
 
     Raises:
-        StemgenInputError: unreadable, empty, too short or non-finite audio (names the file).
+        StemgenInputError: unreadable, empty, truncated, too short, too long or non-finite audio
+            (names the file).
     """
     t_start = time.perf_counter()
     meta = pipeline.metadata
@@ -116,10 +120,12 @@ def generate_stem(
     source = str(audio) if isinstance(audio, (str, Path)) else (source or "<array>")
 
     # 1. input audio, and its mono version at the codec rate
-    original, in_sr = _load(audio, sample_rate, source)
+    original, in_sr = _load(audio, sample_rate, source, max_duration_s)
     n_in = original.shape[-1]
     if n_in / in_sr < MIN_DURATION_S:
         raise StemgenInputError(source, f"too short ({n_in / in_sr:.3f} s; need at least {MIN_DURATION_S} s)")
+    if n_in / in_sr > max_duration_s:
+        raise StemgenInputError(source, too_long_reason(n_in / in_sr, max_duration_s))
     mono = resample(original.mean(axis=0, keepdims=True), in_sr, codec_cfg.sample_rate)[0]
     t_loaded = time.perf_counter()
 
@@ -224,9 +230,10 @@ def generate_stem(
     )
 
 
-def _load(audio: str | Path | np.ndarray, sample_rate: int | None, source: str) -> tuple[np.ndarray, int]:
+def _load(audio: str | Path | np.ndarray, sample_rate: int | None, source: str,
+          max_duration_s: float) -> tuple[np.ndarray, int]:
     if isinstance(audio, (str, Path)):
-        return load_audio(audio)
+        return load_audio(audio, max_duration_s=max_duration_s)
     if sample_rate is None:
         raise ValueError("sample_rate is required when audio is an array")
     arr = np.atleast_2d(np.asarray(audio, dtype=np.float32))

@@ -3,7 +3,8 @@
 A path can be one song (a stem folder in a known layout, a ``.stem.mp4``, a MIDI file or a full
 mix) or a collection: folders are walked, and every song found becomes a ``SongRef``. A folder
 that is itself a song is not walked further, so a MUSDB18 song folder that also holds its
-``.stem.mp4`` counts once.
+``.stem.mp4`` counts once. An audio file named after a stem (``drums.wav``) in a folder that is
+no song is a stem without its context, not a full mix: it is reported, not sent to Demucs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from stemgen.errors import StemgenInputError
 from stemgen.sources.base import Song, SongRef, song_id_for
 from stemgen.sources.license import guess_license
 from stemgen.sources.midi_songs import MIDI_SUFFIXES
-from stemgen.sources.stem_folders import detect_layout, load_stem_folder
+from stemgen.sources.stem_folders import STEM_ALIASES, canonical_stem, detect_layout, load_stem_folder
 
 _SKIP_DIRS = {".git", "__pycache__", ".venv"}
 
@@ -33,7 +34,8 @@ def discover(paths: list[Path]) -> tuple[list[SongRef], list[StemgenInputError]]
         found = list(_walk(root, root))
         if not found:
             errors.append(StemgenInputError(root, "no songs found (no stem folders, MIDI or audio files)"))
-        refs.extend(found)
+        refs.extend(f for f in found if isinstance(f, SongRef))
+        errors.extend(f for f in found if isinstance(f, StemgenInputError))
     seen: set[Path] = set()
     unique = []
     for ref in refs:
@@ -57,7 +59,18 @@ def _walk(path: Path, root: Path):
     for child in sorted(path.iterdir()):
         if child.name in _SKIP_DIRS or child.name.startswith("."):
             continue
+        if child.is_file() and _is_stem_file(child):
+            yield StemgenInputError(child, _LONE_STEM.format(stem=canonical_stem(child.stem), name=child.name))
+            continue
         yield from _walk(child, root)
+
+
+_LONE_STEM = ("a lone {stem} stem with no other stems beside it: nothing to use as context (a song folder "
+              "needs the stem and at least one other, e.g. {name} + bass.wav/other.wav)")
+
+
+def _is_stem_file(path: Path) -> bool:
+    return path.suffix.lower() in READABLE_SUFFIXES and path.stem.lower() in STEM_ALIASES
 
 
 def _file_ref(path: Path, root: Path) -> SongRef | None:
