@@ -41,6 +41,13 @@ def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
     return float(value) if np.isfinite(value) and value > SILENT_LUFS else float("-inf")
 
 
+def channel_sum_db(channels: int) -> float:
+    """Loudness added by copying one signal to ``channels`` channels (BS.1770 sums channel powers;
+    its weights are 1 for the first three channels, 1.41 for surrounds)."""
+    weights = [1.0, 1.0, 1.0, 1.41, 1.41]
+    return float(10 * np.log10(sum(weights[: max(1, min(channels, 5))])))
+
+
 def matching_gain_db(stem_lufs: float, context_lufs: float, level_db: float) -> tuple[float, float | None]:
     """Gain that puts the stem ``level_db`` LU from the context, and the target (None: silent stem)."""
     if not np.isfinite(stem_lufs):

@@ -18,7 +18,7 @@ import numpy as np
 from stemgen.arranger.grid import BeatGrid
 from stemgen.arranger.humanize import Humanization
 from stemgen.arranger.limiter import mix_with_limiter
-from stemgen.arranger.loudness import DEFAULT_LEVEL_DB, loudness_lufs, matching_gain_db
+from stemgen.arranger.loudness import DEFAULT_LEVEL_DB, channel_sum_db, loudness_lufs, matching_gain_db
 from stemgen.arranger.midifile import build_tempo_map, part_midi
 from stemgen.arranger.placement import TimedNotes, place_notes
 from stemgen.arranger.sounds import SoundChoice, choose_sound
@@ -89,13 +89,15 @@ def render_part(
     synth = render_notes(timed, choice.sound, sample_rate, num_samples, soundfont, settings)
     timed.onset_s = synth.onset_samples / sample_rate
     timed.offset_s = synth.offset_samples / sample_rate
-    stem_audio = np.repeat(synth.audio[None, :], channels, axis=0)
-
     level = DEFAULT_LEVEL_DB[stem] if level_db is None else float(level_db)
-    stem_lufs, context_lufs = loudness_lufs(stem_audio, sample_rate), loudness_lufs(context, sample_rate)
+    # The stem is one signal copied to every channel: measured once, in the context's channel count.
+    stem_lufs = loudness_lufs(synth.audio[None, :], sample_rate) + channel_sum_db(channels)
+    context_lufs = loudness_lufs(context, sample_rate)
     gain_db, target = matching_gain_db(stem_lufs, context_lufs, level)
-    stem_audio = (stem_audio * np.float32(10 ** (gain_db / 20))).astype(np.float32)
-    stem_audio, headroom = fit_headroom(stem_audio)  # a stem alone must not clip either
+    mono = synth.audio * np.float32(10 ** (gain_db / 20))
+    mono, headroom = fit_headroom(mono)  # a stem alone must not clip either
+    headroom_db = headroom.gain_db if headroom else 0.0
+    stem_audio = np.repeat(mono[None, :].astype(np.float32), channels, axis=0)
     mix, limiter = mix_with_limiter(context, stem_audio, sample_rate)
 
     first_downbeat = _first_downbeat_index(grid, downbeat_times, meter)
@@ -112,8 +114,8 @@ def render_part(
         "humanization": humanization.__dict__,
         "loudness": {"context_lufs": _round(context_lufs), "stem_lufs_rendered": _round(stem_lufs),
                      "level_db": level, "target_lufs": _round(target), "gain_db": round(gain_db, 2),
-                     "stem_headroom_gain_db": round(headroom.gain_db, 2) if headroom else 0.0,
-                     "stem_lufs": _round(loudness_lufs(stem_audio, sample_rate))},
+                     "stem_headroom_gain_db": round(headroom_db, 2),
+                     "stem_lufs": _round(stem_lufs + gain_db + headroom_db)},
         "limiter": limiter.to_dict(),
         "midi": tempo_map.to_dict(),
         "synth": settings.to_dict(),
