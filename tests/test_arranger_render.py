@@ -219,3 +219,20 @@ def test_midi_beats_fall_on_the_detected_beats(tmp_path, t0):
     assert track.is_drum and track.program == 0 and len(track) == len(notes)
     got = np.sort(song.seconds_at(track.start))
     assert np.abs(got - np.sort(notes.onset_s)).max() < 0.001
+
+
+def test_unhumanised_notes_sit_on_their_grid_ticks():
+    """Ticks = grid position + humanisation offset; with no humanisation only FluidSynth's block
+    rounding (<= 0.73 ms at 44.1 kHz, <= 2 ticks here) separates a note from its grid tick."""
+    from stemgen.arranger.synthesis import to_block_grid
+
+    g = BeatGrid.from_times(BEATS)
+    tm = build_tempo_map(g)
+    notes = place_notes(_drum_part(30), g, is_drums=True, humanization=Humanization.off(), seed=0)
+    rendered = to_block_grid(notes.onset_s, 44100) / 44100
+    ticks = tm.ticks_at(rendered)
+    grid_ticks = tm.lead_ticks + notes.start_step * tm.tpq // 4
+    assert np.abs(ticks - grid_ticks).max() <= 2
+    humanised = place_notes(_drum_part(30), g, is_drums=True, humanization=Humanization(), seed=0)
+    offsets = tm.ticks_at(to_block_grid(humanised.onset_s, 44100) / 44100) - grid_ticks
+    assert np.abs(offsets).max() > 2  # the jitter shows up as tick offsets
