@@ -2,18 +2,20 @@
 
 Each worker process loads the model once (one torch thread each: workers, not threads, use the
 cores). Outputs mirror the input tree under ``out_dir``; an output that already exists is skipped,
-so a killed batch resumes where it stopped; writes are atomic. Bad files are recorded with their
-reason and the batch goes on.
+so a killed batch resumes where it stopped; writes are atomic, and a run starts by sweeping the
+``.part`` files a killed run left. Workers die with the main process and a crashed worker's
+files are retried (``stemgen.workers``). Bad files are recorded with their reason and the batch
+goes on.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stemgen.errors import StemgenInputError
+from stemgen.fileio import ensure_writable_folder, folder_lock, sweep_partial_files
 
 from .splits import find_midi_files
 
@@ -46,15 +48,26 @@ class BatchSummary:
 
 
 def plan(in_dir: Path, out_dir: Path) -> list[tuple[Path, Path]]:
-    """``(input, output)`` pairs; inputs inside ``out_dir`` (an output folder under the input) are left out."""
+    """``(input, output)`` pairs; when ``out_dir`` is inside ``in_dir``, the files in it (earlier
+    outputs) are not inputs."""
     in_dir, out_dir = in_dir.resolve(), out_dir.resolve()
+    out_inside_in = in_dir in out_dir.parents
     pairs = []
     for src in find_midi_files(in_dir):
-        src = src.resolve()
-        if out_dir == src.parent or out_dir in src.parents:
+        if out_inside_in and out_dir in src.resolve().parents:
             continue
         pairs.append((src, out_dir / src.relative_to(in_dir).with_suffix(".mid")))
     return pairs
+
+
+def check_folders(in_dir: Path, out_dir: Path) -> None:
+    """Fail before any work, naming the folder: no input folder, output = input (inputs are never
+    overwritten), output is a file or not writable."""
+    if not in_dir.is_dir():
+        raise StemgenInputError(in_dir, "input folder not found" if not in_dir.exists() else "is not a folder")
+    if out_dir.resolve() == in_dir.resolve():
+        raise StemgenInputError(out_dir, "is the input folder; choose another output folder (inputs are never overwritten)")
+    ensure_writable_folder(out_dir)
 
 
 def _init_worker(settings: BatchSettings) -> None:
@@ -102,42 +115,52 @@ def run_batch(
     in_dir: str | Path, out_dir: str | Path, settings: BatchSettings, workers: int | None = None, progress: bool = True
 ) -> BatchSummary:
     """Process every MIDI file under ``in_dir`` into ``out_dir``."""
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    check_folders(in_dir, out_dir)
+    pairs = plan(in_dir, out_dir)
+    if not pairs:
+        raise StemgenInputError(in_dir, "no MIDI files (.mid, .midi) found")
+    with folder_lock(out_dir):
+        sweep_partial_files(out_dir)  # left by a killed run; no other batch writes here (we hold the lock)
+        return _run(pairs, out_dir, settings, workers, progress)
+
+
+def _run(pairs: list[tuple[Path, Path]], out_dir: Path, settings: BatchSettings, workers: int | None,
+         progress: bool) -> BatchSummary:
     from tqdm import tqdm
 
-    in_dir, out_dir = Path(in_dir), Path(out_dir)
-    if not in_dir.is_dir():
-        raise StemgenInputError(in_dir, "input folder not found")
     summary = BatchSummary()
     todo = []
-    for src, dst in plan(in_dir, out_dir):
-        if dst.exists():
+    for src, dst in pairs:
+        if dst.exists() and not (settings.render and not dst.with_suffix(".wav").exists()):
             summary.skipped.append(str(src))
         else:
             todo.append((src, dst))
     workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(todo))))
     bar = tqdm(total=len(todo), disable=not progress, desc=f"midi batch ({settings.stem})", unit="file")
-    if todo:
-        if workers == 1:
-            _init_worker(settings)
-            results = map(_process, todo)
-            _consume(results, summary, bar)
-        else:
-            import multiprocessing as mp
 
-            ctx = mp.get_context("spawn")  # torch and fork do not mix well
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(settings,)) as pool:
-                _consume(pool.map(_process, todo, chunksize=1), summary, bar)
-    bar.close()
-    return summary
-
-
-def _consume(results, summary: BatchSummary, bar) -> None:
-    for status, src, record, seconds in results:
+    def record(pair: tuple[Path, Path], outcome) -> None:
+        if isinstance(outcome, BaseException):  # the worker itself died (WorkerCrashed)
+            outcome = "failed", str(pair[0]), {"file": str(pair[0]), "reason": str(outcome)}, 0.0
+        status, src, error, seconds = outcome
         summary.busy_seconds += seconds
         if status == "failed":
-            summary.failed.append(record)
+            summary.failed.append(error)
         else:
             summary.processed.append(src)
             if status == "rendered":
                 summary.rendered.append(src)
         bar.update(1)
+
+    if todo and workers == 1:
+        _init_worker(settings)
+        for pair in todo:
+            record(pair, _process(pair))
+    elif todo:
+        from stemgen.workers import run_in_workers
+
+        run_in_workers(todo, _process, record, workers, initializer=_init_worker, initargs=(settings,),
+                       start_method="spawn",  # torch and fork do not mix well
+                       on_crash=lambda: sweep_partial_files(out_dir))
+    bar.close()
+    return summary

@@ -82,9 +82,13 @@ def batch(
     soundfont: Optional[str] = typer.Option(None, help="SoundFont name or path for --render."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Add STEM to every MIDI file under IN_DIR; resumable (existing outputs are skipped)."""
+    """Add STEM to every MIDI file under IN_DIR; resumable (existing outputs are skipped).
+
+    Exit code 0: every file done; 3: some files failed (listed); 1: all failed or nothing to do.
+    """
     import time
 
+    from stemgen.cli.common import batch_exit_code
     from stemgen.errors import StemgenInputError
 
     from .batch import BatchSettings, run_batch
@@ -95,13 +99,14 @@ def batch(
     try:
         summary = run_batch(in_dir, out_dir, settings, workers or None, progress=progress_enabled(as_json))
     except StemgenInputError as exc:
-        raise fail(str(exc))
+        raise fail(str(exc), as_json=as_json)
     result = summary.as_dict() | {"seconds": round(time.perf_counter() - t0, 2)}
     lines = [f"processed {result['processed']}, skipped {result['skipped']}, failed {len(result['failed'])}"
              f" in {result['seconds']} s"] + [f"  failed: {r['file']}: {r['reason']}" for r in summary.failed]
     emit_summary(result, as_json, lines)
-    if summary.failed and not summary.processed and not summary.skipped:
-        raise typer.Exit(1)
+    code = batch_exit_code(len(summary.processed) + len(summary.skipped), len(summary.failed))
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -1,16 +1,27 @@
 """Atomic file output: write under a temporary name in the same folder, then rename.
 
 A reader (or a resumed job) sees either the old file or the whole new one, never half a file:
-the rename is atomic on one filesystem, and a failed write removes its temporary file.
+the rename is atomic on one filesystem, and a failed write removes its temporary file. A process
+killed mid-write (``kill -9``) cannot clean up, so it leaves its temporary ``.part`` file behind:
+jobs that write into a folder call ``sweep_partial_files`` when they start, under
+``folder_lock`` so that they never sweep a live run's files.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from stemgen.errors import StemgenInputError
+
+# atomic_output's temporary names: ".<name>.<8 mkstemp characters>.part<suffix>"
+_PARTIAL_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.part(\.[A-Za-z0-9]+)?$")
+LOCK_NAME = ".stemgen.lock"
 
 
 def _default_mode() -> int:
@@ -50,3 +61,76 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_output(path) as tmp:
         tmp.write_text(text)
+
+
+def is_partial_file(path: str | Path) -> bool:
+    """Whether ``path`` is the temporary file of an ``atomic_output`` (finished or not)."""
+    return bool(_PARTIAL_NAME.match(Path(path).name))
+
+
+def sweep_partial_files(folder: str | Path, recursive: bool = True) -> list[Path]:
+    """Remove the ``.part`` files that killed writers left in ``folder`` (and its subfolders
+    when ``recursive``); returns them. Only safe while no other process writes there: hold
+    ``folder_lock(folder)``.
+    """
+    removed = []
+    for root, dirs, files in os.walk(folder):
+        if not recursive:
+            dirs.clear()
+        for name in files:
+            if _PARTIAL_NAME.match(name):
+                path = Path(root) / name
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def ensure_writable_folder(path: str | Path) -> Path:
+    """Create ``path`` if needed and check that files can be written in it, before any work
+    starts; a ``StemgenInputError`` naming the folder otherwise."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise StemgenInputError(path, "is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise StemgenInputError(path, "cannot create the folder: a parent is a file") from None
+    except OSError as exc:
+        raise StemgenInputError(path, f"cannot create the folder ({exc.strerror or exc})") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".stemgen-write-check.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise StemgenInputError(path, f"folder is not writable ({exc.strerror or exc})") from None
+    return path
+
+
+@contextmanager
+def folder_lock(folder: str | Path, wait_s: float = 3.0) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (file ``.stemgen.lock`` in it) while one job writes
+    there; a second job fails with a clear error instead of sweeping the first one's files.
+
+    The lock dies with the process holding it (and with forked workers that inherited it), so a
+    killed run never leaves a stale lock; ``wait_s`` lets a killed run's workers finish exiting.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no locking
+        yield
+        return
+    lock_path = Path(folder) / LOCK_NAME
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, _DEFAULT_MODE)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StemgenInputError(folder, "another stemgen run is writing to this folder") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)

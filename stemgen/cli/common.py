@@ -10,6 +10,19 @@ import typer
 
 JSON_OPTION_HELP = "Print one JSON object summarising the run (and nothing else on stdout)."
 
+# Exit codes, the same for every command (README "Exit codes").
+EXIT_OK = 0  # everything asked for was done
+EXIT_FAILED = 1  # nothing was produced, or an error stopped the run before any work
+EXIT_USAGE = 2  # bad command line (click's own code for usage errors)
+EXIT_PARTIAL = 3  # a batch finished but some of its files failed (listed in the summary)
+
+
+def batch_exit_code(succeeded: int, failed: int) -> int:
+    """A batch's exit code: ``EXIT_PARTIAL`` when some files failed, ``EXIT_FAILED`` when all did."""
+    if failed and not succeeded:
+        return EXIT_FAILED
+    return EXIT_PARTIAL if failed else EXIT_OK
+
 
 def emit_summary(summary: dict[str, Any], as_json: bool, human_lines: list[str] | None = None) -> None:
     """Print the run's summary: one JSON object with ``--json``, readable lines otherwise."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from stemgen.cli.common import JSON_OPTION_HELP, emit_summary, fail, progress_enabled
+from stemgen.cli.common import EXIT_FAILED, EXIT_USAGE, JSON_OPTION_HELP, batch_exit_code, emit_summary, fail, progress_enabled
 
 app = typer.Typer(help="Build Subtractive Training datasets.", no_args_is_help=True)
 
@@ -39,10 +39,11 @@ def build(
     from stemgen.data.splits import parse_ratios
     from stemgen.data.windows import SilencePolicy
     from stemgen.errors import StemgenError
+    from stemgen.fileio import ensure_writable_folder
     from stemgen.instructions import make_writer
 
     if stem not in STEMS:
-        raise fail(f"--stem must be one of {', '.join(STEMS)}, not '{stem}'", as_json=as_json)
+        raise fail(f"--stem must be one of {', '.join(STEMS)}, not '{stem}'", EXIT_USAGE, as_json=as_json)
     try:
         config = BuildConfig(
             out_dir=out,
@@ -58,6 +59,7 @@ def build(
             max_songs=max_songs,
         )
         config.settings()  # validates the preset
+        ensure_writable_folder(out)  # a file or an unwritable folder fails before any work
         writer = make_writer(
             base_url=llm_base_url,
             model=llm_model,
@@ -72,8 +74,10 @@ def build(
         raise fail(str(exc), as_json=as_json)
     data = summary.to_dict()
     emit_summary(data, as_json, _human_summary(data))
-    if summary.items == 0:
-        raise typer.Exit(1)
+    # 1: no examples at all; 3: examples, but some songs failed (listed in "errors")
+    code = EXIT_FAILED if summary.items == 0 else batch_exit_code(summary.items, len(summary.errors))
+    if code:
+        raise typer.Exit(code)
 
 
 def _human_summary(s: dict) -> list[str]:

@@ -4,7 +4,8 @@ The build runs in two phases:
 1. Songs, in parallel worker processes: load or render the stems, cut windows, skip silent ones,
    compute descriptors and a caption, write the three FLACs of each example, and finally write
    ``songs/<song_id>.json`` (the resume marker) atomically. A song killed half-way has no
-   marker and is redone; a finished song is never redone.
+   marker and is redone; a finished song is never redone. Workers die with the main process
+   (``stemgen.workers``), and a run starts by sweeping the ``.part`` files a killed run left.
 2. Instructions, in the main process: one request per example to the instruction writer (LLM
    with a persistent cache, or the offline writer), then the split manifests, atomically.
 """
@@ -15,8 +16,6 @@ import json
 import os
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,8 +28,10 @@ from stemgen.data.manifest import write_json_atomic, write_split_manifests
 from stemgen.data.splits import SPLITS, assign_split
 from stemgen.data.windows import SilencePolicy, cut, plan_windows
 from stemgen.errors import MissingDependencyError, StemgenInputError
+from stemgen.fileio import ensure_writable_folder, folder_lock, sweep_partial_files
 from stemgen.sources.base import Song, SongRef
 from stemgen.sources.discover import discover, load_song, with_variant
+from stemgen.workers import WorkerCrashed, run_in_workers
 
 BUILD_VERSION = 1
 
@@ -96,6 +97,7 @@ class BuildSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     skipped_songs: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
+    worker_crashes: int = 0  # worker processes that died; their songs were retried
     instructions: dict[str, int] = field(default_factory=lambda: {"llm": 0, "cache": 0, "fallback": 0})
     llm_requests: int = 0
     llm_faults: dict = field(default_factory=dict)  # failed LLM requests per kind, circuit breaker state
@@ -121,9 +123,16 @@ def build_dataset(
     ``writer`` is an instruction writer (``stemgen.instructions.make_writer()``); ``progress`` is
     called as ``progress(phase, done, total)``.
     """
+    out = ensure_writable_folder(config.out_dir)  # before any work: a bad --out fails at once
+    with folder_lock(out):
+        return _build_locked(sources, config, writer, progress)
+
+
+def _build_locked(sources: list[Path], config: BuildConfig, writer, progress) -> BuildSummary:
     started = time.perf_counter()
     out = Path(config.out_dir)
     _check_settings(out, config)
+    _sweep_partial_files(out)  # left by a killed run; no other build writes here (we hold the lock)
     summary = BuildSummary(manifest=str(out), manifests={s: str(out / f"{s}.jsonl") for s in SPLITS})
 
     refs, discover_errors = discover([Path(s) for s in sources])
@@ -185,41 +194,34 @@ def _process_songs(jobs: list[SongRef], config: BuildConfig, summary: BuildSumma
         if progress:
             progress("songs", done, len(todo))
 
-    crashed = _run_pool(todo, config, config.workers, record)
-    # A worker that died (a crash in native code) takes the whole pool down with it, so the
-    # songs it was sharing the pool with are retried one by one; a song that crashes again fails.
-    for ref in crashed:
-        for again in _run_pool([ref], config, 1, record):
-            record(again, RuntimeError("the worker process crashed while processing this song"))
+    # A worker that dies (a crash in native code, the OOM killer) takes the pool down with it:
+    # its songs are retried (see stemgen.workers); a song that crashes its worker alone fails.
+    def crashed() -> None:
+        summary.worker_crashes += 1
+        _sweep_partial_files(out)  # what the dead worker half-wrote
+
+    run_in_workers([(ref, config) for ref in todo], _process_job, lambda job, outcome: record(job[0], outcome),
+                   config.workers, initializer=_init_worker, on_crash=crashed)
     results.sort(key=lambda r: r.song_id)
     return results
 
 
-def _run_pool(refs: list[SongRef], config: BuildConfig, workers: int, record) -> list[SongRef]:
-    """Process ``refs`` in worker processes, calling ``record(ref, result_or_exception)``;
-    returns the songs lost to a crashed worker."""
-    if not refs:
-        return []
-    crashed: list[SongRef] = []
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(refs))), initializer=_init_worker) as pool:
-        futures = {pool.submit(process_song, ref, config): ref for ref in refs}
-        for future in as_completed(futures):
-            ref = futures[future]
-            try:
-                outcome = future.result()
-            except BrokenProcessPool:
-                crashed.append(ref)
-                continue
-            except Exception as exc:  # noqa: BLE001 - one bad song must not stop the build
-                outcome = exc
-            record(ref, outcome)
-    return crashed
+def _process_job(job: tuple[SongRef, BuildConfig]) -> SongResult:
+    return process_song(*job)
+
+
+def _sweep_partial_files(out: Path) -> None:
+    """The builder's own files only (not e.g. a training run's ``cache/``)."""
+    sweep_partial_files(out, recursive=False)
+    for sub in ("audio", "songs"):
+        if (out / sub).is_dir():
+            sweep_partial_files(out / sub)
 
 
 def _error_record(ref: SongRef, exc: BaseException) -> dict:
     if isinstance(exc, StemgenInputError):
         return exc.as_record()
-    if isinstance(exc, MissingDependencyError):
+    if isinstance(exc, (MissingDependencyError, WorkerCrashed)):
         return {"file": str(ref.path), "reason": str(exc).removeprefix(f"{ref.path}: ")}
     return {"file": str(ref.path), "reason": f"{type(exc).__name__}: {exc}"[:300]}
 

@@ -1,0 +1,107 @@
+"""Worker processes for batch jobs (``stemgen dataset build``, ``stemgen midi batch``).
+
+Two guarantees the plain ``ProcessPoolExecutor`` lacks:
+
+* Workers die with their parent. When the main process is killed (``kill -9``, OOM killer), an
+  executor's workers would finish their task, keep writing, then wait forever on the task queue
+  holding their memory. Each worker here runs a watchdog thread that ends the worker as soon as
+  its parent process is gone (the worker is re-parented, so ``getppid()`` changes). Whatever a
+  killed worker had half-written is a temporary ``.part`` file that the next run sweeps
+  (``stemgen.fileio.sweep_partial_files``).
+* A crashed worker (a segfault in native code, the OOM killer) breaks the whole pool; the items it
+  shared the pool with are run again in a fresh pool, and the ones lost a second time one at a
+  time, so only an item that crashes its worker on its own fails (with ``WorkerCrashed``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterable, Sequence
+
+PARENT_CHECK_INTERVAL_S = 0.25
+ORPHAN_EXIT_CODE = 70  # the exit status of a worker that ended because its parent died
+
+
+class WorkerCrashed(RuntimeError):
+    """The item's worker process died (twice: once in a shared pool, once on its own)."""
+
+    def __init__(self) -> None:
+        super().__init__("the worker process crashed while processing this file")
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    while True:
+        if os.getppid() != parent_pid:
+            os._exit(ORPHAN_EXIT_CODE)  # no cleanup: a half-written file stays a .part file
+        time.sleep(PARENT_CHECK_INTERVAL_S)
+
+
+def _start_worker(parent_pid: int, initializer: Callable | None, initargs: tuple) -> None:
+    if os.getppid() != parent_pid:  # the parent died before this worker even started
+        os._exit(ORPHAN_EXIT_CODE)
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True, name="parent-watchdog").start()
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _context(start_method: str | None):
+    # The watchdog needs the workers to be children of this process, which forkserver breaks.
+    method = start_method or mp.get_start_method()
+    return mp.get_context("spawn" if method == "forkserver" else method)
+
+
+def run_in_workers(
+    items: Sequence[Any],
+    fn: Callable[[Any], Any],
+    on_result: Callable[[Any, Any], None],
+    workers: int,
+    initializer: Callable | None = None,
+    initargs: tuple = (),
+    start_method: str | None = None,
+    on_crash: Callable[[], None] | None = None,
+) -> None:
+    """Run ``fn(item)`` for every item in worker processes; call ``on_result(item, outcome)`` in
+    this process as each finishes, ``outcome`` being the return value or the exception raised
+    (``WorkerCrashed`` when the item's worker died on its own). ``fn`` and ``initializer`` must be
+    picklable (module-level). ``on_crash()`` runs after a broken pool is shut down and before the
+    retry (e.g. to sweep what the dead worker half-wrote)."""
+    lost = _run_pool(items, fn, on_result, workers, initializer, initargs, start_method)
+    if lost and on_crash:
+        on_crash()
+    lost = _run_pool(lost, fn, on_result, workers, initializer, initargs, start_method)
+    for item in lost:
+        if on_crash:
+            on_crash()
+        for again in _run_pool([item], fn, on_result, 1, initializer, initargs, start_method):
+            on_result(again, WorkerCrashed())
+
+
+def _run_pool(items: Iterable, fn, on_result, workers: int, initializer, initargs, start_method) -> list:
+    """One pool over ``items``; returns the items lost to a crashed worker."""
+    items = list(items)
+    if not items:
+        return []
+    lost = []
+    with ProcessPoolExecutor(
+        max_workers=max(1, min(workers, len(items))),
+        mp_context=_context(start_method),
+        initializer=_start_worker,
+        initargs=(os.getpid(), initializer, initargs),
+    ) as pool:
+        futures = {pool.submit(fn, item): item for item in items}
+        for future in as_completed(futures):
+            item = futures[future]
+            try:
+                outcome = future.result()
+            except BrokenProcessPool:
+                lost.append(item)
+                continue
+            except Exception as exc:  # noqa: BLE001 - one bad item must not stop the batch
+                outcome = exc
+            on_result(item, outcome)
+    return lost
