@@ -74,9 +74,15 @@ def test_full_song_stem_and_mix_are_sample_aligned(pipe, song):
     mix_gain = result.mix_gain.gain if result.mix_gain else 1.0
     stem_gain = result.stem_gain.gain if result.stem_gain else 1.0
     np.testing.assert_allclose(result.mix_audio / mix_gain - result.stem_audio / stem_gain, audio, atol=2e-4)
-    assert result.info["windows"] > 40 and result.seams["seams"] > 0 and result.seams["seam_ratio"] > 0
+    # 55 windows, two edges per overlap; the untrained model's noise is as rough inside a window
+    # as across a seam (measured 0.99), so this only catches a gross stitching fault; the seam
+    # metric itself is checked on a steady tone in test_seams_are_smooth_and_the_metric_sees_hard_cuts.
+    assert result.info["windows"] > 40 and result.seams["seams"] == 2 * (result.info["windows"] - 1)
+    assert 0.8 < result.seams["seam_ratio"] < 1.1
     t = result.timings
-    assert t["total_s"] > 0 and t["realtime_factor"] > 0 and t["audio_s"] == pytest.approx(audio.shape[1] / sr, abs=1e-3)
+    assert t["audio_s"] == pytest.approx(audio.shape[1] / sr, abs=1e-3)
+    assert t["total_s"] >= t["encode_s"] + t["sample_s"] + t["decode_s"] - 0.01  # the parts fit in the whole
+    assert t["realtime_factor"] == pytest.approx(t["audio_s"] / t["total_s"], rel=0.01)
 
 
 def test_mix_minus_stem_is_the_input_without_gain(pipe, song):
@@ -112,6 +118,30 @@ def test_stem_is_sample_aligned_with_the_input(pipe, continuity):
     half = int(0.02 * sr)
     offsets = [int(np.argmax(envelope[c - half : c + half])) - half for c in clicks]
     assert abs(np.median(offsets)) <= 0.002 * sr  # within 2 ms (one tiny-codec hop is 20 ms)
+
+
+def test_seams_are_smooth_and_the_metric_sees_hard_cuts(pipe, monkeypatch):
+    """On a steady chord echoed back, stitched windows must be as smooth at the seams as inside
+    them (measured 0.98 for both continuity modes); the same windows joined by hard cuts (no
+    cross-fade) measured 1.30, so the bound of 1.1 can fail."""
+    import stemgen.generation.generate as generation
+
+    sr = 44_100
+    t = np.arange(12 * sr) / sr
+    chord = (0.05 * sum(np.sin(2 * np.pi * f * t) for f in (110, 220, 330, 440))).astype(np.float32)[None]
+    ratios = {c: generation.generate_stem(EchoPipeline(pipe), chord, "drums", "x", sample_rate=sr, continuity=c,
+                                          **FAST).seams["seam_ratio"] for c in ("inpaint", "crossfade")}
+    assert all(r < 1.1 for r in ratios.values()), ratios
+
+    def hard_cut(plan, k):  # each window owns its hop; the overlap belongs to the next one
+        w = np.ones(plan.window, dtype=np.float32)
+        if k < plan.n_windows - 1:
+            w[-plan.overlap:] = 0
+        return w
+
+    monkeypatch.setattr(generation, "fade_weights", hard_cut)
+    cut = generation.generate_stem(EchoPipeline(pipe), chord, "drums", "x", sample_rate=sr, continuity="crossfade", **FAST)
+    assert cut.seams["seam_ratio"] > 1.2, cut.seams
 
 
 def test_same_seed_same_output(pipe, song):
