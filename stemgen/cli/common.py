@@ -45,3 +45,20 @@ def fail(message: str, code: int = 1, as_json: bool = False) -> typer.Exit:
 def progress_enabled(as_json: bool) -> bool:
     """Progress bars go to stderr; keep them off when stderr is not a terminal and JSON is asked."""
     return not (as_json and not sys.stderr.isatty())
+
+
+def check_output_file(path) -> None:
+    """Before any work: ``path`` can be written as a file (its folder is created if needed).
+
+    Raises ``StemgenInputError`` naming the path: a folder has its name, or its folder is not
+    writable (read-only, immutable, under a regular file, in /proc...).
+    """
+    from pathlib import Path
+
+    from stemgen.errors import StemgenInputError
+    from stemgen.fileio import ensure_writable_folder
+
+    path = Path(path)
+    if path.is_dir():
+        raise StemgenInputError(path, "is a folder; give the output file's name (e.g. song_with_bass.mid)")
+    ensure_writable_folder(path.parent)

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from stemgen.cli.common import JSON_OPTION_HELP, emit_summary, fail, progress_enabled
+from stemgen.cli.common import EXIT_FAILED, JSON_OPTION_HELP, batch_exit_code, emit_summary, fail, progress_enabled
 from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 
 DEFAULT_SYSTEMS = "model,context_only,random_stem,tempo_retrieval,oracle"
@@ -53,13 +53,16 @@ def evaluate(
     try:
         with _Progress(progress_enabled(as_json)) as bar:
             summary = evaluate_dataset(config, progress=bar.update)
-    except (StemgenError, ValueError, FileNotFoundError) as exc:
-        raise fail(str(exc))
+    except (StemgenError, ValueError, OSError) as exc:
+        raise fail(str(exc), as_json=as_json)
     lines = [summary["table"], ""] + [f"note: {n}" for n in summary["notes"]]
     lines.append(f"report: {summary['report']} ({summary['examples']} examples, {summary['wall_s']} s)")
+    lines += [f"skipped: {s['file']}: {s['reason']}" for s in summary["skipped"]]
     emit_summary(summary, as_json, lines)
     if summary["failures"] and len(summary["failures"]) >= summary["examples"] * len(summary["systems"]):
-        raise typer.Exit(1)  # nothing was produced at all
+        raise typer.Exit(EXIT_FAILED)  # nothing was produced at all
+    if summary["skipped"]:
+        raise typer.Exit(batch_exit_code(summary["examples"], len(summary["skipped"])))
 
 
 class _Progress:

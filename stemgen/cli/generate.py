@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from stemgen.audio.io import DEFAULT_MAX_DURATION_S, MAX_DURATION_S
 from stemgen.cli.common import JSON_OPTION_HELP, emit_summary, fail, progress_enabled
 from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 
@@ -32,6 +33,10 @@ def generate(
     threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: torch's choice)."),
     replace: bool = typer.Option(False, "--replace", help="The input already has this stem: remove it first (needs Demucs with weights on disk)."),
     force: bool = typer.Option(True, "--overwrite/--no-overwrite", help="Overwrite existing outputs."),
+    max_duration: float = typer.Option(
+        DEFAULT_MAX_DURATION_S, "--max-duration", min=1.0, max=MAX_DURATION_S,
+        help=f"Refuse inputs longer than this many seconds (at most {MAX_DURATION_S // 3600} h). Memory grows "
+             "with the input's length (the whole song is held as audio); raise it for long pieces."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Generate a stem for INPUT and write the stem and the new mix to --out."""
@@ -39,17 +44,22 @@ def generate(
     from stemgen.errors import StemgenError
 
     if stem not in STEMS:
-        raise fail(f"--stem must be one of {', '.join(STEMS)}, not '{stem}'", code=2)
+        raise fail(f"--stem must be one of {', '.join(STEMS)}, not '{stem}'", code=2, as_json=as_json)
     stem_path = out / f"{input.stem}_{stem}.wav"
     mix_path = out / f"{input.stem}_mix.wav"
-    if not force and (stem_path.exists() or mix_path.exists()):
-        raise fail(f"{stem_path} or {mix_path} exists (use --overwrite)", code=2)
     try:
+        # Everything that can be checked without the model is checked first, so a bad input or
+        # output location fails in a second instead of after the whole generation.
+        _check_outputs(out, [stem_path, mix_path], force)
+        _check_input(input, max_duration)
         summary = _run(input, stem, instruction or f"Add {stem}", model, stem_path, mix_path, audio_guidance,
                        text_guidance, steps, scheduler, seed, batch_size, overlap, continuity, device, threads,
-                       replace, progress_enabled(as_json))
+                       replace, max_duration, progress_enabled(as_json))
     except (StemgenError, ValueError) as exc:
-        raise fail(str(exc))
+        raise fail(str(exc), as_json=as_json)
+    except OSError as exc:  # e.g. the disk filled up while writing: nothing half-written stays
+        raise fail(f"{exc.filename or out}: {exc.strerror or exc}", as_json=as_json)
+    summary["limits"] = {"max_duration_s": max_duration}
     lines = [
         f"stem: {summary['stem']}",
         f"mix:  {summary['mix']}" + (f" (turned down {summary['mix_gain_db']:.1f} dB to fit)" if summary["mix_gain_db"] else ""),
@@ -59,8 +69,34 @@ def generate(
     emit_summary(summary, as_json, lines)
 
 
+def _check_outputs(out: Path, paths: list[Path], force: bool) -> None:
+    """The output folder must be writable and the output names free for files."""
+    from stemgen.errors import StemgenInputError
+    from stemgen.fileio import ensure_writable_folder
+
+    ensure_writable_folder(out)
+    for path in paths:
+        if path.is_dir():
+            raise StemgenInputError(path, "a folder has the output's name (remove or rename it, or use another --out)")
+        if not force and path.exists():
+            raise StemgenInputError(path, "exists (use --overwrite)")
+
+
+def _check_input(path: Path, max_duration: float) -> None:
+    """Length from the header alone, so an over-long file is refused before it is decoded."""
+    from stemgen.audio.io import audio_info, too_long_reason
+    from stemgen.errors import StemgenInputError
+    from stemgen.generation.generate import MIN_DURATION_S
+
+    _, _, seconds = audio_info(path)
+    if seconds < MIN_DURATION_S:
+        raise StemgenInputError(path, f"too short ({seconds:.3f} s; need at least {MIN_DURATION_S} s)")
+    if seconds > max_duration:
+        raise StemgenInputError(path, too_long_reason(seconds, max_duration) + " (raise it with --max-duration SECONDS)")
+
+
 def _run(input, stem, instruction, model, stem_path, mix_path, audio_guidance, text_guidance, steps, scheduler,
-         seed, batch_size, overlap, continuity, device, threads, replace, show_progress) -> dict:
+         seed, batch_size, overlap, continuity, device, threads, replace, max_duration, show_progress) -> dict:
     import os
     import time
 
@@ -69,7 +105,7 @@ def _run(input, stem, instruction, model, stem_path, mix_path, audio_guidance, t
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
-    from stemgen.audio.io import load_audio, write_audio
+    from stemgen.audio.io import load_audio, write_audio_files
     from stemgen.generation import generate_stem
     from stemgen.generation.defaults import find_default_model
     from stemgen.sources.separation import remove_stem
@@ -81,7 +117,7 @@ def _run(input, stem, instruction, model, stem_path, mix_path, audio_guidance, t
         torch.set_num_threads(threads)
     dev = _pick_device(device)
     t0 = time.perf_counter()
-    audio, sr = load_audio(input)  # fail fast on bad input, before loading a model
+    audio, sr = load_audio(input, max_duration_s=max_duration)  # fail fast on bad input, before loading a model
     model_dir = Path(model) if model is not None else find_default_model(stem)
     pipe = load_pipeline(model_dir, quiet=not show_progress)
     # fp16 halves memory and time on a GPU; CPUs are faster (and exact) in fp32.
@@ -100,8 +136,8 @@ def _run(input, stem, instruction, model, stem_path, mix_path, audio_guidance, t
     finally:
         if bar:
             bar.close()
-    write_audio(stem_path, result.stem_audio, result.sample_rate)
-    write_audio(mix_path, result.mix_audio, result.sample_rate)
+    # Both files or neither: a stem without its mix (or the reverse) is half a result.
+    write_audio_files([(stem_path, result.stem_audio), (mix_path, result.mix_audio)], result.sample_rate)
     timings = {"model_load_s": round(load_s, 3), **result.timings}
     return {
         "input": str(input),
