@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from stemgen.cli.common import JSON_OPTION_HELP, emit_summary, fail, progress_enabled
+from stemgen.cli.common import JSON_OPTION_HELP, check_output_file, emit_summary, fail, progress_enabled
 
 app = typer.Typer(help="MIDI arrangements: add a drum, bass or guitar part.", no_args_is_help=True)
 
@@ -44,25 +44,33 @@ def generate(
 
     import torch
 
-    from stemgen.errors import StemgenInputError
+    from stemgen.errors import StemgenError
 
-    from .generate import MidiGenerator, generate_file
+    from .generate import MidiGenerator, generate_file, read_song
 
     stem = _check_stem(stem)
     if threads:
         torch.set_num_threads(threads)
     if out.exists() and song.exists() and out.resolve() == song.resolve():
-        raise fail(f"{out}: refusing to overwrite the input")
+        raise fail(f"{out}: refusing to overwrite the input", as_json=as_json)
     try:
+        # Input and output location first (milliseconds), then the model.
+        read_song(song)
+        check_output_file(out)
         gen = MidiGenerator(stem, model, steps, guidance)
         t0 = time.perf_counter()
         result = generate_file(song, out, gen, instruction, seed)
-    except StemgenInputError as exc:
-        raise fail(str(exc))
+    except (StemgenError, ValueError) as exc:
+        raise fail(str(exc), as_json=as_json)
+    except OSError as exc:
+        raise fail(f"{exc.filename or out}: {exc.strerror or exc}", as_json=as_json)
+    warnings = result.info.get("warnings", [])
+    for w in warnings:
+        typer.echo(f"warning: {song}: {w}", err=True)
     summary = {
         "input": str(song), "output": str(out), "stem": stem, "instruction": result.instruction,
         "notes": len(result.notes), "program": result.program, "channel": result.channel + 1,
-        "windows": result.n_windows, "seconds": round(time.perf_counter() - t0, 3),
+        "windows": result.n_windows, "warnings": warnings, "seconds": round(time.perf_counter() - t0, 3),
     }
     emit_summary(summary, as_json)
 

@@ -20,7 +20,6 @@ from .features import context_features, decode_target, role_slices
 from .grid import SongGrid, song_to_grid
 from .io import MidiSong, append_track_bytes, encode_track, load_midi
 from .lanes import DRUM_CHANNEL, STEMS, program_for
-from .smf import used_channels
 
 SEAM = 64  # steps regenerated around a boundary; the outer quarters on each side are known
 MAX_POLY = {"bass": 1, "guitar": 6}
@@ -142,13 +141,50 @@ def _position_tail(grid: SongGrid, total: int) -> np.ndarray:
     return position_channels(ext).T
 
 
-def free_channel(song_bytes: bytes) -> int:
-    """A channel no input track uses (never 9, the drum channel); the least likely clash otherwise."""
-    used = used_channels(song_bytes)
+def free_channel(song_bytes: bytes, program: int | None = None) -> int:
+    """A channel no input track uses (never 9, the drum channel).
+
+    When all 15 are taken (a 100-track orchestral file), the channel with the fewest notes,
+    preferring one already playing ``program`` (the new part then sounds as asked, and the
+    program change it sends does not retune another instrument); ``channel_clash`` says so.
+    """
+    use = channel_use(song_bytes)
     for ch in range(16):
-        if ch != DRUM_CHANNEL and ch not in used:
+        if ch != DRUM_CHANNEL and ch not in use:
             return ch
-    return 15
+    candidates = [ch for ch in range(16) if ch != DRUM_CHANNEL]
+    return min(candidates, key=lambda ch: (program not in use[ch]["programs"], use[ch]["notes"], ch))
+
+
+def channel_use(song_bytes: bytes) -> dict[int, dict]:
+    """Per channel used in the file: ``{"tracks", "notes", "programs"}`` (programs as sets)."""
+    from .smf import chunks, events
+
+    use: dict[int, dict] = {}
+    for track, (kind, body) in enumerate(c for c in chunks(song_bytes) if c[0] == b"MTrk"):
+        for _, status, raw in events(body):
+            if not 0x80 <= status < 0xF0:
+                continue
+            entry = use.setdefault(status & 0x0F, {"tracks": set(), "notes": 0, "programs": set()})
+            entry["tracks"].add(track)
+            if status & 0xF0 == 0x90 and len(raw) > 2 and raw[2] > 0:
+                entry["notes"] += 1
+            elif status & 0xF0 == 0xC0 and len(raw) > 1:
+                entry["programs"].add(raw[1])
+    return use
+
+
+def channel_clash(song_bytes: bytes, channel: int, program: int | None) -> str | None:
+    """A one-line warning when the new part's ``channel`` is shared with input tracks."""
+    entry = channel_use(song_bytes).get(channel)
+    if entry is None:
+        return None
+    n = len(entry["tracks"])
+    same = program is not None and entry["programs"] <= {program}
+    what = "the same program" if same else f"programs {sorted(entry['programs']) or [0]}"
+    return (f"no free MIDI channel: the new part shares channel {channel + 1} with {n} input track"
+            f"{'s' if n != 1 else ''} ({what}); a program change on it "
+            + ("changes nothing for them" if same else "may change how they sound"))
 
 
 def new_track_bytes(song_bytes: bytes, result: GenerationResult, stem: str) -> bytes:
@@ -172,7 +208,29 @@ def generate_file(
         data = path.read_bytes()
     except OSError as exc:
         raise StemgenInputError(path, f"cannot read: {exc.strerror or exc}") from None
-    song = load_midi(path, data)
+    song = read_song(path, data)
     result = generator.generate(song, data, instruction, seed)
+    if not result.notes:
+        raise StemgenInputError(path, f"the model generated no {generator.stem} notes for this song; nothing written")
+    if generator.stem != "drums" and result.channel in channel_use(data):
+        result.channel = free_channel(data, result.program)
+    warning = channel_clash(data, result.channel, result.program)
+    if warning:
+        result.info.setdefault("warnings", []).append(warning)
     atomic_write_bytes(out, new_track_bytes(data, result, generator.stem))
     return result
+
+
+def read_song(path: str | Path, data: bytes | None = None) -> MidiSong:
+    """``load_midi`` plus what generation needs: at least one bar of music.
+
+    A song shorter than one bar has nothing to accompany; usually the header's ticks per beat is
+    wrong (notes written for 480 ticks a beat, read at 32767, all fall into the first beat).
+    """
+    song = load_midi(path, data)
+    _, num, den = song.time_signatures[0] if song.time_signatures else (0, 4, 4)
+    beats, bar = song.end_tick / song.tpq, num * 4 / den
+    if beats < bar:
+        raise StemgenInputError(song.path, f"lasts {beats:.2f} beats ({song.end_tick} ticks at {song.tpq} ticks per beat), "
+                                           f"less than one bar: nothing to accompany (is the header's ticks per beat right?)")
+    return song
