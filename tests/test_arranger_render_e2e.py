@@ -125,3 +125,22 @@ def test_mono_22k_bass_part_and_written_files(tmp_path, demo_mixes):
     assert np.abs(got - np.sort(part.note_times)).max() < 0.001
     # Notes past the song's end are dropped, not wrapped or clipped into the last sample.
     assert part.note_times.max() < ctx.shape[-1] / sr
+
+
+def test_outputs_are_all_or_nothing(tmp_path, drums):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "song_drums.wav").write_bytes(b"old stem")
+    broken = type(drums)(**{**drums.__dict__, "mix_audio": drums.mix_audio * 3})  # would clip: refused
+    with pytest.raises(ValueError, match="clip"):
+        write_outputs(broken, out, "song")
+    assert sorted(p.name for p in out.iterdir()) == ["song_drums.wav"]  # no temp files, no partial set
+    assert (out / "song_drums.wav").read_bytes() == b"old stem"
+
+
+def test_a_kit_the_soundfont_lacks_is_reported_and_replaced(rock):
+    ctx, beats = rock
+    part = render_part(_groove(4), beats, stem="drums", context_audio=ctx, sample_rate=SR, sound=99, seed=0)
+    assert part.info["sound"]["program"] == 99 and part.info["played"] == "Standard kit"
+    assert "no preset bank 128 program 99" in part.info["substituted"]
+    assert np.abs(part.stem_audio).max() > 0.01

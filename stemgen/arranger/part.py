@@ -4,7 +4,7 @@
 program, renders through FluidSynth at the input's rate, matches the stem's loudness to the input
 (the context), gives it the input's channel count and exact length, and adds it to the input with
 a limiter that changes nothing unless the sum would clip. ``write_outputs`` writes
-``<song>_<stem>.wav``, ``<song>_mix.wav`` and ``<song>_<stem>.mid`` atomically.
+``<song>_<stem>.wav``, ``<song>_mix.wav`` and ``<song>_<stem>.mid``, all three or none.
 """
 
 from __future__ import annotations
@@ -124,9 +124,16 @@ def render_part(
 
 
 def write_outputs(part: RenderedPart, out_dir: str | Path, song: str, subtype: str | None = None) -> dict[str, Path]:
-    """Write ``<song>_<stem>.wav``, ``<song>_mix.wav`` and ``<song>_<stem>.mid`` (each atomically)."""
+    """Write ``<song>_<stem>.wav``, ``<song>_mix.wav`` and ``<song>_<stem>.mid``: all three or none.
+
+    Each file is written in full under a temporary name first and renamed only when all three are
+    done (as ``stemgen.audio.io.write_audio_files``), so a failure leaves no partial set.
+    ``subtype``: soundfile's WAV subtype (default 16-bit PCM).
+    """
+    from contextlib import ExitStack
+
     from stemgen.audio.io import write_audio
-    from stemgen.fileio import atomic_write_bytes
+    from stemgen.fileio import atomic_output
 
     out_dir = Path(out_dir)
     paths = {
@@ -134,9 +141,10 @@ def write_outputs(part: RenderedPart, out_dir: str | Path, song: str, subtype: s
         "mix": out_dir / f"{song}_mix.wav",
         "midi": out_dir / f"{song}_{part.stem}.mid",
     }
-    write_audio(paths["stem"], part.stem_audio, part.sample_rate, subtype)
-    write_audio(paths["mix"], part.mix_audio, part.sample_rate, subtype)
-    atomic_write_bytes(paths["midi"], part.midi_bytes)
+    with ExitStack() as stack:
+        for key, audio in (("stem", part.stem_audio), ("mix", part.mix_audio)):
+            write_audio(stack.enter_context(atomic_output(paths[key])), audio, part.sample_rate, subtype)
+        stack.enter_context(atomic_output(paths["midi"])).write_bytes(part.midi_bytes)
     return paths
 
 
