@@ -107,13 +107,22 @@ def rule_part(grid: SongGrid, stem: str) -> StepNotes:
             pitch = DRUM_OUT_PITCH[0] if beat_in_bar % 2 == 0 else DRUM_OUT_PITCH[1]
             notes.append((int(s), int(s) + 1, int(pitch), 100))
         return sorted(notes)
+    chords = beat_chords(grid, stem)
+    if stem == "bass":
+        root_at = np.full(grid.n_steps, -1)
+        for s, e, root, _ in chords:
+            root_at[s:e] = root
+        kicks = np.array([], dtype=np.int64)
+        if grid.role_tracks("drums"):
+            kicks = np.flatnonzero(drum_lanes(role_rolls(grid, "drums")[0])[:, 0])
+        hits = kicks if kicks.size >= MIN_PART_NOTES else np.array([s for s, _, _, _ in chords], dtype=np.int64)
+        ends = np.append(hits[1:], grid.n_steps)
+        return [(int(s), int(max(e, s + 1)), int(BASS_LOW + (root_at[s] - BASS_LOW) % 12), 90)
+                for s, e in zip(hits, ends) if root_at[s] >= 0]
     notes = []
-    for s, e, root, quality in beat_chords(grid, stem):
-        if stem == "bass":
-            notes.append((s, e, BASS_LOW + (root - BASS_LOW) % 12, 90))
-        else:
-            low = GUITAR_LOW + (root - GUITAR_LOW) % 12
-            notes += [(s, e, low + i, 80) for i in _TRIADS[quality]]
+    for s, e, root, quality in chords:
+        low = GUITAR_LOW + (root - GUITAR_LOW) % 12
+        notes += [(s, e, low + i, 80) for i in _TRIADS[quality]]
     return sorted(notes)
 
 

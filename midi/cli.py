@@ -147,6 +147,20 @@ def train(
     emit_summary({k: v for k, v in meta.items() if k != "train_files"} | {"out": str(out)}, as_json)
 
 
+def _model_description(stem: str, model: Optional[Path], gen) -> str:
+    """One line for the report: which model folder, how it samples, what it was trained on."""
+    from .generate import resolve_model_dir
+
+    meta = getattr(gen, "meta", None) or {}
+    folder = resolve_model_dir(stem, model)
+    text = f"the diffusion model in {folder.parent.name}/{folder.name}"
+    if getattr(gen, "steps", None) is not None:
+        text += f", {gen.steps} sampling steps, guidance {getattr(gen, 'guidance', '?')}"
+    if meta.get("steps"):
+        text += f"; trained {meta['steps']} steps on {meta.get('train_songs', '?')} songs"
+    return text
+
+
 @app.command("eval")
 def evaluate_cmd(
     data: Path = typer.Argument(..., help="Folder of MIDI songs; its test split is used (see --split)."),
@@ -187,6 +201,9 @@ def evaluate_cmd(
         from .generate import MidiGenerator
 
         gens = {s: MidiGenerator(s, model_dir / s if model_dir else None, steps) for s in chosen}
+        for s, gen in gens.items():
+            if not getattr(gen, "description", None):
+                gen.description = _model_description(s, model_dir / s if model_dir else None, gen)
     pool = None
     if "retrieval" in chosen_baselines:
         pool = RetrievalPool(files_in_split(pool_data or data, "train"), exclude=files)

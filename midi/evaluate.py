@@ -43,7 +43,7 @@ DESCRIPTIONS = {
     "real": "the song's own part (the ceiling: every F1 is 1 by definition)",
     "drums: rule": "a rock beat: kick on 1 and 3, snare on 2 and 4, closed hi-hat on every eighth",
     "bass: rule": "the root of the chord sounding in the other tracks (best-matching major/minor triad over "
-                  "the beat), one note on every beat, E1-D#2",
+                  "the beat) on every kick drum hit, held to the next (every beat without a kick pattern), E1-D#2",
     "guitar: rule": "the chord sounding in the other tracks (best-matching major/minor triad over the beat) "
                     "as a triad on every beat, E3-A#4",
     "other_song": "the same stem from the next evaluated song, tiled to this song's length (right kind of part, "

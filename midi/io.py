@@ -1,7 +1,11 @@
 """Read and validate MIDI files, and write a copy with one track appended.
 
 Reading uses symusic (a C++ parser, ~1 ms a file) in tick time, so the tempo map never touches the
-grid: ticks are beats. Writing never re-encodes the input: the new file is the input's bytes with
+grid: ticks are beats. ``load_midi`` is the project's one MIDI reader: ``stemgen midi``, the
+SoundFont renderer (``stemgen.render.score``) and the web page's piano rolls all read through it,
+so they accept and refuse the same files for the same reasons.
+
+Writing never re-encodes the input: the new file is the input's bytes with
 the header's track count bumped and one ``MTrk`` chunk appended, so every input track (notes,
 tempo map, meta and sysex events) stays byte-identical.
 """
@@ -19,7 +23,7 @@ from stemgen.errors import StemgenInputError
 # Limits on what we accept: beyond these a file is almost certainly broken or not a song.
 MIN_QPM = 10.0
 MAX_QPM = 400.0
-MAX_SECONDS = 3600.0
+MAX_SECONDS = 3600.0  # one hour (the error message says so)
 
 
 @dataclass
@@ -135,7 +139,7 @@ def load_midi(path: str | Path, data: bytes | None = None) -> MidiSong:
     end_tick = max(int((t.start + t.duration).max()) for t in tracks)
     song = MidiSong(path, int(score.ticks_per_quarter), tracks, tempos, sigs, end_tick, fmt)
     if song.duration_s > MAX_SECONDS:
-        raise StemgenInputError(path, f"too long ({song.duration_s / 60:.0f} min; limit {MAX_SECONDS / 60:.0f} min)")
+        raise StemgenInputError(path, f"too long: {song.duration_s / 60:.0f} min, longer than one hour (the limit)")
     return song
 
 

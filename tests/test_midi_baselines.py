@@ -17,6 +17,7 @@ from stemgen.midi.io import load_midi
 from stemgen.midi.lanes import DRUM_OUT_PITCH, track_role
 from stemgen.midi.metrics import note_f1
 from stemgen.midi.splits import split_of
+from stemgen.midi.subtract import strip_role
 
 # C major, A minor, F major, G major: one bar each, played twice.
 CHORDS = [(0, (0, 4, 7)), (9, (0, 3, 7)), (5, (0, 4, 7)), (7, (0, 4, 7))]
@@ -42,18 +43,25 @@ def chord_song(tmp_path):
 
 
 def test_rules_follow_the_sounding_chords(tmp_path):
-    song = load_song(chord_song(tmp_path))
+    path = chord_song(tmp_path)
+    song = load_song(path)
     grid = song.grid
     chords = beat_chords(grid, "bass")
     assert len(chords) == 32
     assert [(r, q) for _, _, r, q in chords[::4]] == [(0, "major"), (9, "minor"), (5, "major"), (7, "major")] * 2
-    for stem in ("bass", "guitar"):
-        rule = steps_to_notes(rule_part(grid, stem), False)
-        real = steps_to_notes(song.real[stem], False)
-        # The rule finds the chord of each beat: same onsets, same pitch classes as the real parts.
-        assert note_f1(rule, real, "pitch_class") == 1.0, stem
+    # The guitar rule finds each beat's chord: same onsets and pitch classes as the real strums.
+    rule = steps_to_notes(rule_part(grid, "guitar"), False)
+    assert note_f1(rule, steps_to_notes(song.real["guitar"], False), "pitch_class") == 1.0
+    # Bass: the chord root on every kick (beats 1 and 3 here), in E1..D#2.
     bass = rule_part(grid, "bass")
-    assert len(bass) == 32 and all(28 <= p < 40 for _, _, p, _ in bass)  # one root a beat, E1..D#2
+    assert [s for s, _, _, _ in bass[:4]] == [0, 8, 16, 24] and all(28 <= p < 40 for _, _, p, _ in bass)
+    assert [p % 12 for _, _, p, _ in bass[::2][:4]] == [0, 9, 5, 7]
+    # Without drums, a root on every beat: exactly the real bass line's onsets and pitch classes.
+    no_drums = tmp_path / "no_drums.mid"
+    no_drums.write_bytes(strip_role(path.read_bytes(), "drums"))
+    grid = load_song(no_drums).grid
+    rule = steps_to_notes(rule_part(grid, "bass"), False)
+    assert len(rule) == 32 and note_f1(rule, steps_to_notes(song.real["bass"], False), "pitch_class") == 1.0
 
 
 def test_rock_beat_rule(tmp_path):

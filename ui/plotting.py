@@ -64,44 +64,43 @@ def spectrogram_pngs(items: list[tuple[np.ndarray, int, str, Path]], floor_db: f
     return out
 
 
-def _instrument_label(inst) -> str:
-    import pretty_midi
+def _track_label(track) -> str:
+    from stemgen.render.families import FAMILIES, family_index
 
-    if inst.is_drum:
+    if track.is_drum:
         return "drums"
-    return inst.name.strip() or pretty_midi.program_to_instrument_name(inst.program)
+    return track.name.strip() or f"{FAMILIES[family_index(track.program, False)]} (program {track.program + 1})"
 
 
 def piano_roll_pngs(items: list[tuple[Path, str, Path]], highlight_new: bool = True) -> list[Path]:
     """One PNG per ``(midi_path, title, png_path)``: notes as bars, one colour per track.
 
-    With ``highlight_new``, tracks that only the later files have are drawn thicker, so the new
-    part stands out in the "after" picture.
+    Files are read with ``stemgen.midi.io.load_midi`` (the project's one MIDI reader; times in
+    seconds through its tempo map). With ``highlight_new``, tracks that only the later files have
+    are drawn thicker, so the new part stands out in the "after" picture.
     """
-    import pretty_midi
+    from stemgen.midi.io import load_midi
 
-    songs = [pretty_midi.PrettyMIDI(str(p)) for p, _, _ in items]
-    end = max((s.get_end_time() for s in songs), default=1.0) or 1.0
-    first_tracks = len(songs[0].instruments) if songs else 0
+    songs = [load_midi(p) for p, _, _ in items]
+    end = max((s.duration_s for s in songs), default=1.0) or 1.0
+    first_tracks = len(songs[0].tracks) if songs else 0
     out = []
     for song, (_, title, png) in zip(songs, items, strict=True):
         plt, fig, ax = _figure()
         colors = plt.get_cmap("tab10")
-        for i, inst in enumerate(song.instruments):
+        for i, track in enumerate(song.tracks):
             new = highlight_new and i >= first_tracks
-            bars = [(n.start, max(n.end - n.start, 0.02)) for n in inst.notes]
-            for pitch in sorted({n.pitch for n in inst.notes}):
-                ax.broken_barh(
-                    [b for b, n in zip(bars, inst.notes, strict=True) if n.pitch == pitch],
-                    (pitch - 0.4, 0.8),
-                    color=colors(i % 10),
-                    alpha=1.0 if new else 0.75,
-                )
-            label = _instrument_label(inst) + (" (new)" if new else "")
+            start = song.seconds_at(track.start)
+            length = np.maximum(song.seconds_at(track.start + track.duration) - start, 0.02)
+            for pitch in np.unique(track.pitch):
+                sel = track.pitch == pitch
+                ax.broken_barh(list(zip(start[sel].tolist(), length[sel].tolist())), (pitch - 0.4, 0.8),
+                               color=colors(i % 10), alpha=1.0 if new else 0.75)
+            label = _track_label(track) + (" (new)" if new else "")
             ax.plot([], [], color=colors(i % 10), linewidth=6 if new else 3, label=label)
         ax.set(title=title, xlabel="time (s)", ylabel="MIDI pitch", xlim=(0, end), ylim=(20, 110))
-        if song.instruments:
-            ax.legend(loc="upper right", fontsize="small", ncol=min(4, len(song.instruments)))
+        if song.tracks:
+            ax.legend(loc="upper right", fontsize="small", ncol=min(4, len(song.tracks)))
         fig.tight_layout()
         fig.savefig(png)
         plt.close(fig)

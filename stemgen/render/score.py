@@ -1,29 +1,28 @@
 """A MIDI file as a flat, time-sorted list of synthesizer events tagged with their family.
 
-Parsing is ``mido`` (well kept, pure Python; on the band set it is ~4% of the render time, so a
-faster parser would not change the total). The merged, tempo-mapped message stream is what a
-General MIDI synthesizer sees, and the family of a note is decided the way such a synth decides
-its sound: by the program its channel has *when the note starts* (a mid-song program change
-moves later notes to another stem, and a note-off always follows its note-on's family).
+One reader: the file is parsed and validated by ``stemgen.midi.io.load_midi`` (symusic), the
+reader ``stemgen midi`` uses, so the renderer and ``stemgen midi`` accept and refuse the same
+files with the same one-line reasons (not a MIDI file, corrupt, type 2, SMPTE time, no notes,
+absurd tempo, over an hour). Its tempo map turns ticks into seconds. symusic does not keep MIDI
+channels or where controllers apply, which a General MIDI synthesizer needs, so the channel
+events themselves come from ``stemgen.midi.smf``'s byte scanner over the same bytes (no
+decoding into objects; key signatures and other meta events are never decoded, so an odd one
+cannot reject a song).
 
-Bad files raise ``StemgenInputError`` naming the file: not a MIDI file, corrupt, type 2,
-no notes, absurd tempo, longer than one hour. The header check and the limits are the ones
-``stemgen midi`` applies (``stemgen.midi.io``), so both accept the same files.
+The family of a note is decided the way a synth decides its sound: by the program its channel
+has *when the note starts* (a mid-song program change moves later notes to another stem, and a
+note-off always follows its note-on's family).
 """
 
 from __future__ import annotations
 
-import io
-import re
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from stemgen.errors import StemgenInputError
-# One definition of what a song can be (tempo range, length), shared with `stemgen midi`.
-from stemgen.midi.io import MAX_QPM as MAX_BPM
-from stemgen.midi.io import MAX_SECONDS as MAX_DURATION_S
-from stemgen.midi.io import MIN_QPM as MIN_BPM
-from stemgen.midi.io import check_smf_header
 from stemgen.render.families import DRUM_CHANNEL, FAMILIES, family_index
 
 # Event kinds (first field after the time).
@@ -34,8 +33,6 @@ ALL_FAMILIES = -1
 
 # Bank select: a GM render ignores banks (an unknown bank would otherwise fall back silently).
 _IGNORED_CONTROLS = {0, 32}
-# A key-signature meta event: FF 59 02 <sharps/flats> <mode>.
-_KEY_SIGNATURE = re.compile(rb"\xff\x59\x02(.)(.)", re.DOTALL)
 
 
 @dataclass
@@ -66,54 +63,39 @@ class MidiScore:
 
 
 def read_midi(path: str | Path) -> MidiScore:
-    """Parse and validate ``path`` into a ``MidiScore``."""
+    """Parse and validate ``path`` into a ``MidiScore`` (``StemgenInputError`` on bad files)."""
+    from stemgen.midi.io import load_midi
+
     path = Path(path)
-    midi = _open(path)
-    if midi.type == 2:
-        raise StemgenInputError(path, "type-2 MIDI (independent sequences) is not supported")
-    score = _flatten(path, midi)
-    if not any(score.note_counts):
-        raise StemgenInputError(path, "no notes in the MIDI file")
-    if score.end_s > MAX_DURATION_S:
-        raise StemgenInputError(path, f"longer than one hour ({score.end_s / 60:.0f} min)")
-    return score
-
-
-def _open(path: Path):
-    import mido
-
     if not path.is_file():
         raise StemgenInputError(path, "file not found")
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise StemgenInputError(path, f"cannot read: {exc.strerror or exc}") from None
-    check_smf_header(data, path)
+    song = load_midi(path, data)  # the one validation
     try:
-        # clip=True: tolerate data bytes > 127 (seen in the wild); structural damage still raises.
-        return mido.MidiFile(file=io.BytesIO(_repair_key_signatures(data)), clip=True)
-    except Exception as exc:  # noqa: BLE001 - mido raises many types for broken files
-        raise StemgenInputError(path, f"corrupt MIDI file ({_short(exc)})") from exc
+        return _flatten(path, data, song)
+    except (IndexError, ValueError, struct.error) as exc:  # bytes symusic tolerated but the scanner cannot walk
+        raise StemgenInputError(path, f"corrupt MIDI: {type(exc).__name__} while reading events") from None
 
 
-def _repair_key_signatures(data: bytes) -> bytes:
-    """Key signatures mido cannot decode (a mode other than major/minor, more than 7 sharps or
-    flats) rewritten in place as C major.
+def _merged_events(data: bytes):
+    """``(tick, status, raw)`` of every track, merged in time (ties: track order, then file order),
+    as a merged MIDI player plays them."""
+    from stemgen.midi import smf
 
-    A synthesizer ignores key signatures, but mido rejects the whole file over one bad event (one
-    file of the band set has mode 2). Same length, so every chunk length stays right; a false match
-    inside a text event would at worst change two bytes of that text.
-    """
-
-    def fix(match: re.Match) -> bytes:
-        sharps = int.from_bytes(match.group(1), "big", signed=True)
-        mode = match.group(2)[0]
-        return match.group(0) if mode in (0, 1) and -7 <= sharps <= 7 else b"\xff\x59\x02\x00\x00"
-
-    return _KEY_SIGNATURE.sub(fix, data)
+    merged = []
+    for i, (kind, body) in enumerate(smf.chunks(data)):
+        if kind == b"MTrk":
+            merged += [(tick, i, j, status, raw) for j, (tick, status, raw) in enumerate(smf.events(body))]
+    merged.sort(key=lambda e: e[:3])
+    return merged
 
 
-def _flatten(path: Path, midi) -> MidiScore:
+def _flatten(path: Path, data: bytes, song) -> MidiScore:
+    merged = _merged_events(data)
+    seconds = song.seconds_at(np.array([e[0] for e in merged], dtype=np.float64)).tolist() if merged else []
     programs = [0] * 16
     sounding: dict[tuple[int, int], int] = {}  # (channel, key) -> family of the note-on
     events: list[tuple[float, int, int, int, int, int]] = []
@@ -122,49 +104,39 @@ def _flatten(path: Path, midi) -> MidiScore:
     counts = [0, 0, 0, 0]
     used: dict[int, set[int]] = {0: set(), 1: set(), 2: set(), 3: set()}
     end_s = 0.0
-    t = 0.0
-    try:
-        # Iterating a MidiFile merges the tracks and converts delta ticks to seconds through the
-        # tempo map; iterating the tracks ourselves would repeat that logic.
-        for msg in midi:
-            t += msg.time
-            kind = msg.type
-            if kind == "note_on" and msg.velocity > 0:
-                fam = family_index(programs[msg.channel], msg.channel == DRUM_CHANNEL)
-                sounding[(msg.channel, msg.note)] = fam
-                events.append((t, NOTE_ON, msg.channel, fam, msg.note, msg.velocity))
-                counts[fam] += 1
-                used[fam].add(programs[msg.channel])
+    for t, (_, _, _, status, raw) in zip(seconds, merged):
+        if status == 0xFF:  # meta: FF type len data
+            if raw[1] == 0x51 and len(raw) >= 6:  # set tempo (limits checked by load_midi)
+                tempos.append((t, 60_000_000 / max(int.from_bytes(raw[-3:], "big"), 1)))
+            elif raw[1] == 0x58 and len(raw) >= 7:  # time signature: nn dd(power of 2) cc bb
+                signatures.append((t, raw[-4], 2 ** raw[-3]))
+            continue
+        if status < 0x80 or status >= 0xF0:  # sysex
+            continue
+        kind, ch = status & 0xF0, status & 0x0F
+        a = raw[1] if len(raw) > 1 else 0  # data bytes over 127 were refused by load_midi
+        b = raw[2] if len(raw) > 2 else 0
+        if kind == 0x90 and b > 0:
+            fam = family_index(programs[ch], ch == DRUM_CHANNEL)
+            sounding[(ch, a)] = fam
+            events.append((t, NOTE_ON, ch, fam, a, b))
+            counts[fam] += 1
+            used[fam].add(programs[ch])
+            end_s = max(end_s, t)
+        elif kind in (0x80, 0x90):
+            fam = sounding.pop((ch, a), None)
+            if fam is not None:
+                events.append((t, NOTE_OFF, ch, fam, a, 0))
                 end_s = max(end_s, t)
-            elif kind == "note_off" or kind == "note_on":
-                fam = sounding.pop((msg.channel, msg.note), None)
-                if fam is not None:
-                    events.append((t, NOTE_OFF, msg.channel, fam, msg.note, 0))
-                    end_s = max(end_s, t)
-            elif kind == "control_change":
-                if msg.control not in _IGNORED_CONTROLS:
-                    events.append((t, CONTROL, msg.channel, ALL_FAMILIES, msg.control, msg.value))
-            elif kind == "pitchwheel":
-                events.append((t, PITCH_BEND, msg.channel, ALL_FAMILIES, msg.pitch + 8192, 0))
-            elif kind == "program_change":
-                programs[msg.channel] = msg.program
-                fam = family_index(msg.program, msg.channel == DRUM_CHANNEL)
-                events.append((t, PROGRAM, msg.channel, fam, msg.program, 0))
-            elif kind == "set_tempo":
-                bpm = 60_000_000 / max(msg.tempo, 1)
-                if not MIN_BPM <= bpm <= MAX_BPM:
-                    raise StemgenInputError(
-                        path, f"absurd tempo {bpm:.1f} bpm at {t:.1f} s (allowed {MIN_BPM:g}-{MAX_BPM:g})"
-                    )
-                tempos.append((t, bpm))
-            elif kind == "time_signature":
-                signatures.append((t, msg.numerator, msg.denominator))
-            if t > MAX_DURATION_S * 2:  # stop early on absurd files instead of walking them all
-                break
-    except StemgenInputError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise StemgenInputError(path, f"corrupt MIDI file ({_short(exc)})") from exc
+        elif kind == 0xB0:
+            if a not in _IGNORED_CONTROLS:
+                events.append((t, CONTROL, ch, ALL_FAMILIES, a, b))
+        elif kind == 0xE0:
+            events.append((t, PITCH_BEND, ch, ALL_FAMILIES, a | (b << 7), 0))  # 0..16383, centre 8192
+        elif kind == 0xC0:
+            programs[ch] = a
+            fam = family_index(a, ch == DRUM_CHANNEL)
+            events.append((t, PROGRAM, ch, fam, a, 0))
     return MidiScore(
         path=path,
         events=events,
@@ -174,8 +146,3 @@ def _flatten(path: Path, midi) -> MidiScore:
         tempos=tempos,
         time_signatures=signatures,
     )
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
