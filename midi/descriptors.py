@@ -8,13 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from stemgen.analysis.key import PITCH_CLASSES, find_key
+
 from .features import role_rolls
 from .grid import SongGrid
 
-# Krumhansl-Kessler key profiles (major, minor), C first.
-_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 # Groove MIDI names: "<n>_<style>[-<sub>]_<bpm>_<beat|fill>_<num>-<den>.mid".
 _GROOVE_NAME = re.compile(r"^\d+_(?P<style>[a-z]+(?:-[a-z0-9]+)?)_(?P<bpm>\d+)_(?P<kind>beat|fill)_\d+-\d+$", re.I)
 _BAND_SUBSET = {"children-songs": "children's song", "tiny-karaoke": "pop", "tegridy-select": "pop",
@@ -22,26 +20,20 @@ _BAND_SUBSET = {"children-songs": "children's song", "tiny-karaoke": "pop", "teg
 
 
 def estimate_key(grid: SongGrid, exclude: tuple[str, ...] = ("drums",)) -> tuple[int, str] | None:
-    """``(tonic pitch class, "major"|"minor")`` from the duration-weighted pitch-class histogram."""
+    """``(tonic pitch class, "major"|"minor")`` of the duration-weighted pitch-class profile, by the
+    project's one key finder (``stemgen.analysis.key.find_key``, also used on audio chroma)."""
     hist = np.zeros(12)
     for tr in grid.tracks:
         if tr.role in exclude or tr.is_drum:
             continue
         counts = tr.sustain.sum(axis=0)
         hist += np.bincount(np.arange(128) % 12, weights=counts, minlength=12)
-    if hist.sum() == 0:
-        return None
-    best, best_r = None, -2.0
-    for mode, prof in (("major", _MAJOR), ("minor", _MINOR)):
-        for tonic in range(12):
-            r = np.corrcoef(hist, np.roll(prof, tonic))[0, 1]
-            if r > best_r:
-                best, best_r = (tonic, mode), r
-    return best
+    key = find_key(hist)
+    return None if key is None else (key.tonic, key.mode)
 
 
 def key_name(key: tuple[int, str] | None) -> str | None:
-    return None if key is None else f"{NOTE_NAMES[key[0]]} {key[1]}"
+    return None if key is None else f"{PITCH_CLASSES[key[0]]} {key[1]}"
 
 
 def syncopation(onset_steps: np.ndarray, grid: SongGrid) -> float:

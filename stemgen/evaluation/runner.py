@@ -21,7 +21,7 @@ from stemgen.evaluation.examples import load_split
 from stemgen.evaluation.media import ExampleMedia
 from stemgen.evaluation.metrics.embedding import make_embedding
 from stemgen.evaluation.metrics.frechet import frechet_bootstrap
-from stemgen.evaluation.metrics.rhythm import GRID_TOLERANCE_S, grid_chance_level
+from stemgen.evaluation.metrics.rhythm import GRID_TOLERANCE, grid_chance_level
 from stemgen.evaluation.report import Report, write_report
 from stemgen.evaluation.scoring import AUDIO_METRICS, score_output
 from stemgen.evaluation.systems import SYSTEM_NAMES, ReferenceAnalysis, make_systems
@@ -121,7 +121,7 @@ def evaluate_dataset(config: EvalConfig, progress: Callable[[int, int], None] | 
     set_values = _frechet_values(got, config.bootstrap_resamples, config.seed)
     if np.any(np.isfinite(chance)):
         got.notes.add(f"onsets on grid: random onsets would score {np.nanmean(chance):.2f} on these examples "
-                      f"(±{GRID_TOLERANCE_S * 1000:.0f} ms around 16th notes)")
+                      f"(±{GRID_TOLERANCE:.1f} of a 16th note around 16th notes)")
     figures = []
     grid = media.write_grid()
     if grid is not None:

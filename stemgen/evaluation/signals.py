@@ -1,13 +1,9 @@
 """Signal analysis the metrics share: mono conversion, levels, beats and onsets.
 
-Beats and onsets follow librosa's standard recipe (spectral-flux onset strength on a log-mel
-spectrogram, Ellis' dynamic-programming beat tracker, librosa's onset peak-picking rule) on a copy
-resampled to 22.05 kHz (whatever the dataset's rate, so every dataset is analysed alike) with
-librosa's 2048-point FFT and a 256 hop. The tempo estimate, beat tracker and peak picker are the numpy re-implementations in
-``stemgen.data.descriptors`` (the dataset's own descriptors), because librosa's numba kernels
-(beat_track, onset_detect, localmax, piptrack) can segfault from a stale numba cache on a shared
-machine. The same functions analyse the real mix, the context and every system's output, so
-their biases cancel in the comparisons.
+Beats and onsets come from ``stemgen.analysis`` (librosa's recipe on a numpy port of its beat
+tracker, validated against MIDI ground truth in docs/EVALUATION.md), so ``stemgen eval`` and the
+arranger see the same beats. The same functions analyse the real mix, the context and every
+system's output, so their biases cancel in the comparisons.
 """
 
 from __future__ import annotations
@@ -56,40 +52,24 @@ def _analysis_signal(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, i
     return soxr.resample(x, sample_rate, ANALYSIS_SR, quality="LQ").astype(np.float32), ANALYSIS_SR
 
 
-def onset_envelope(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
-    """Onset strength envelope and its sample rate (frames at ``sr / HOP``)."""
-    import librosa
-
-    y, sr = _analysis_signal(audio, sample_rate)
-    if y.size < 2048:
-        y = np.pad(y, (0, 2048 - y.size))
-    return librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP), sr
-
-
 def track_beats(audio: np.ndarray, sample_rate: int, silence_db: float = -60.0) -> BeatAnalysis:
-    """Beats of ``audio`` and the tempo from their median spacing; empty for silence or no pulse."""
-    from stemgen.data import descriptors
+    """Beats of ``audio`` by ``stemgen.analysis`` (validated against MIDI ground truth, see
+    docs/EVALUATION.md) and their tempo; empty for silence or no pulse."""
+    from stemgen.analysis import analyze
 
     if rms_db(audio) <= silence_db:
         return BeatAnalysis(np.zeros(0), 0.0)
-    env, sr = onset_envelope(audio, sample_rate)
-    rate = sr / HOP
-    bpm = descriptors.estimate_tempo(env, rate) if np.any(env > 0) else 0.0
-    frames = descriptors.track_beats(env, rate, bpm) if bpm > 0 else np.zeros(0, dtype=int)
-    if len(frames) < 2:
+    analysis = analyze(audio, sample_rate)
+    if analysis.beat_times.size < 2:
         return BeatAnalysis(np.zeros(0), 0.0)
-    beats = np.asarray(frames, dtype=np.float64) / rate
-    return BeatAnalysis(beats, float(60.0 / np.median(np.diff(beats))))
+    return BeatAnalysis(analysis.beat_times, analysis.tempo_bpm)
 
 
 def detect_onsets(audio: np.ndarray, sample_rate: int, silence_db: float = -60.0) -> np.ndarray:
-    """Onset times (s) by librosa's peak-picking rule; none for audio quieter than ``silence_db``."""
-    from stemgen.data import descriptors
+    """Onset times (s) on the analysis' time base (``stemgen.analysis.onsets``); none below ``silence_db``."""
+    from stemgen.analysis.onsets import detect_onsets as analysis_onsets
 
-    if rms_db(audio) <= silence_db:  # normalised peak picking would find "onsets" in noise
-        return np.zeros(0)
-    env, sr = onset_envelope(audio, sample_rate)
-    return descriptors.pick_onsets(env, sr / HOP) * HOP / sr
+    return analysis_onsets(audio, sample_rate, silence_db=silence_db)
 
 
 def log_mel(audio: np.ndarray, sample_rate: int, n_mels: int = 64) -> np.ndarray:

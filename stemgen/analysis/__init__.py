@@ -1,0 +1,19 @@
+"""Analysis of a context mix: beats, downbeats, tempo curve, meter, key, chords, beat reliability,
+and the per-16th-note step features the arranger feeds the part model.
+
+    analysis = analyze(audio, sr)        # never raises on silence/noise
+    require_beats(analysis, file)        # BeatTrackingError with a one-line reason when unusable
+    feats = step_features(analysis)      # the context contract's channels, per 16th step
+    times = step_times(analysis)         # (T + 1,) step boundaries, seconds
+
+Validated against MIDI ground truth (tempo maps of rendered songs) by scripts/eval_analysis.py;
+figures in docs/EVALUATION.md ("Audio analysis").
+"""
+
+from stemgen.analysis.core import Analysis, analyze
+from stemgen.analysis.features import STEP_FEATURE_NAMES, step_features, step_times
+from stemgen.analysis.key import Key, find_key
+from stemgen.analysis.reliability import BeatTrackingError, refusal_reason, require_beats
+
+__all__ = ["Analysis", "analyze", "STEP_FEATURE_NAMES", "step_features", "step_times", "Key", "find_key",
+           "BeatTrackingError", "refusal_reason", "require_beats"]

@@ -1,0 +1,174 @@
+"""``analyze(audio, sr) -> Analysis``: beats, downbeats, tempo curve, meter, key, chords, confidence.
+
+One pass over a 22.05 kHz copy: a 1024-point STFT (11.6 ms hop) gives the log-mel spectrogram whose
+spectral flux is the onset envelope (whole band for beats; < 200 Hz, 200 Hz - 2 kHz, > 2 kHz for
+the per-step onset channels); a 4096-point STFT on the same hop gives chroma; a 1.4 kHz copy with
+a 1024-point STFT (1.35 Hz bins) gives the bass chroma. Frame ``i`` of every feature is centred at
+``i * hop / feature_sr`` seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stemgen.analysis import beats as beatlib
+from stemgen.analysis import chords as chordlib
+from stemgen.analysis import downbeats as dblib
+from stemgen.analysis import spectral
+from stemgen.analysis.key import Key, find_key
+from stemgen.analysis.reliability import pulse_clarity
+
+SILENT_DB = -60.0
+CHROMA_N_FFT = 4096
+BASS_DECIMATION = 16  # 22.05 kHz / 16 = 1378 Hz: 1.35 Hz bins at 1024 points, bass fundamentals only
+BASS_N_FFT = 1024
+BASS_FMIN, BASS_FMAX = 27.5, 160.0  # A0 .. ~E3: the bass register of the contract ("below ~150 Hz")
+LOW_HZ, HIGH_HZ = 200.0, 2000.0  # onset band edges
+# Half librosa's 23 ms hop: the tempo estimate's lag grid and the beat times are twice as fine
+# (beat F 0.67 -> 0.75 on 8 rendered songs, scripts/eval_analysis.py) for twice the STFT cost.
+HOP_DIVISOR = 2
+
+
+@dataclass
+class Analysis:
+    """What the analysis of a (context) mix found. Times in seconds from the start of the audio."""
+
+    sample_rate: int
+    duration_s: float
+    silent: bool
+    beat_times: np.ndarray
+    downbeat_times: np.ndarray
+    tempo_bpm: float  # global (mean of inlier beat intervals); 0.0 without beats
+    tempo_curve: np.ndarray  # (n_beats,) local BPM at each beat
+    meter: int  # beats per bar
+    key: Key | None
+    chords: list[str]  # mir_eval majmin label per beat interval
+    beat_confidence: float  # 0..1, see stemgen.analysis.reliability
+    backend: str = "numpy"
+    # Frame features (frame_rate frames/s), used by step_features.
+    frame_rate: float = 0.0
+    onset_env: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (frames,) whole band
+    band_onsets: np.ndarray = field(default_factory=lambda: np.zeros((3, 0)))  # (3, frames) low/mid/high
+    chroma: np.ndarray = field(default_factory=lambda: np.zeros((12, 0)))
+    bass_chroma: np.ndarray = field(default_factory=lambda: np.zeros((12, 0)))
+    bass_db: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (frames,) bass-band level, dBFS
+    audio: np.ndarray | None = None  # mono feature-rate copy (for exact per-step RMS)
+    feature_sr: int = spectral.MAX_FEATURE_SR
+
+    @property
+    def beat_period_s(self) -> float:
+        return 60.0 / self.tempo_bpm if self.tempo_bpm > 0 else 0.0
+
+
+def analyze(audio: np.ndarray, sample_rate: int, backend: str = "numpy") -> Analysis:
+    """Analyse ``audio`` (``(channels, n)`` or ``(n,)`` float) at ``sample_rate``.
+
+    ``backend``: "numpy" (default: the port of librosa's tracker, no numba, no model weights),
+    "librosa" (librosa.beat.beat_track itself; compiles numba kernels on first use) or "madmom"
+    (madmom's RNN+DBN downbeat tracker; model weights CC BY-NC-SA 4.0, see docs/EVALUATION.md).
+    Never raises on silence or noise: check ``reliability.require_beats`` before relying on beats.
+    """
+    x = spectral.mono(audio)
+    duration = x.size / sample_rate
+    fsr, n_fft, hop = analysis_params()
+    y = spectral.decimate(x, sample_rate, fsr)
+    frame_rate = fsr / hop
+    silent = spectral.rms_db(y) <= SILENT_DB
+
+    mag = spectral.magnitude_spectrum(y, n_fft, hop)
+    logmel = spectral.log_mel(mag, fsr, n_fft, spectral.ONSET_TOP_DB)
+    env, bands = _onset_envelopes(logmel, fsr)
+    chroma_mag = spectral.magnitude_spectrum(y, CHROMA_N_FFT, hop)[:, : env.size]
+    tuning = 0.0 if silent else spectral.estimate_tuning(chroma_mag, fsr)
+    chroma = spectral.chroma(chroma_mag**2, fsr, CHROMA_N_FFT, tuning)
+    bass, bass_db = _bass_chroma(y, fsr, hop, tuning, env.size)
+    if silent:  # normalised envelopes of near-silence would be all noise
+        env, bands = np.zeros_like(env), np.zeros_like(bands)
+
+    downbeat_times = None
+    if backend == "madmom" and not silent:
+        from stemgen.analysis.madmom_backend import madmom_downbeats
+
+        beat_times, downbeat_times, meter = madmom_downbeats(x, sample_rate)
+        beat_frames = np.rint(beat_times * frame_rate).astype(int)
+    else:
+        beat_frames = _track(env, frame_rate, hop, backend)
+        beat_times = beat_frames / frame_rate
+    tempo = beatlib.tempo_from_beats(beat_times)
+    period = frame_rate * 60.0 / tempo if tempo > 0 else 0.0
+    confidence = pulse_clarity(env, period) if beat_times.size >= 2 else 0.0
+
+    if downbeat_times is None:
+        accents = dblib.beat_accents(beat_frames, bands[0], chroma)
+        meter, phase, _ = dblib.meter_and_phase(accents)
+        downbeat_times = beat_times[dblib.downbeat_indices(beat_times.size, meter, phase)]
+    frame_times = np.arange(env.size) / frame_rate
+    beat_chroma = chordlib.beat_synchronous(chroma, frame_times, beat_times, duration) if beat_times.size else chroma[:, :0]
+    key = None if silent else find_key(chroma.sum(axis=1))
+    return Analysis(
+        sample_rate=sample_rate, duration_s=duration, silent=silent,
+        beat_times=beat_times, downbeat_times=np.asarray(downbeat_times, dtype=np.float64),
+        tempo_bpm=tempo, tempo_curve=beatlib.tempo_curve(beat_times), meter=int(meter), key=key,
+        chords=chordlib.chord_labels(beat_chroma), beat_confidence=confidence, backend=backend,
+        frame_rate=frame_rate, onset_env=env, band_onsets=bands, chroma=chroma, bass_chroma=bass,
+        bass_db=bass_db, audio=y, feature_sr=fsr,
+    )
+
+
+def analysis_params() -> tuple[int, int, int]:
+    """(rate, n_fft, hop) of every analysis: 22.05 kHz whatever the input's rate (lower rates are
+    resampled up), so a 16 kHz clip is analysed like a 44.1 kHz one (at 16 kHz with a 512-point
+    STFT, a click's abrupt end read as a second onset)."""
+    return spectral.MAX_FEATURE_SR, spectral.REF_N_FFT, spectral.REF_HOP // HOP_DIVISOR
+
+
+def _track(env: np.ndarray, frame_rate: float, hop: int, backend: str) -> np.ndarray:
+    if env.size < 8 or not np.any(env > 0):
+        return np.zeros(0, dtype=int)
+    if backend == "librosa":
+        return beatlib.track_beats_librosa(env, frame_rate, hop)
+    if backend != "numpy":
+        raise ValueError(f"unknown analysis backend {backend!r} (numpy, librosa, madmom)")
+    bpm = beatlib.estimate_tempo(env, frame_rate)
+    return beatlib.track_beats(env, frame_rate, bpm) if bpm > 0 else np.zeros(0, dtype=int)
+
+
+def _onset_envelopes(logmel: np.ndarray, fsr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-band onset strength (librosa.onset.onset_strength) and (3, frames) band strengths."""
+    import librosa
+
+    # center=False: the spectrogram is already centred (see spectral.onset_envelope).
+    env = librosa.onset.onset_strength(S=logmel, sr=fsr, center=False).astype(np.float32)
+    freqs = spectral.mel_frequencies(fsr)
+    edges = [0, int(np.searchsorted(freqs, LOW_HZ)), int(np.searchsorted(freqs, HIGH_HZ)), freqs.size]
+    bands = librosa.onset.onset_strength_multi(S=logmel, sr=fsr, channels=edges, center=False).astype(np.float32)
+    return env, bands[:, : env.size]
+
+
+def _bass_chroma(y: np.ndarray, fsr: int, hop: int, tuning: float, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """(12, frames) chroma of 27.5-160 Hz on a 1.4 kHz copy, and the band's level (dBFS) per frame."""
+    low_sr = fsr / BASS_DECIMATION
+    low = spectral.decimate(y, fsr, low_sr)
+    bass_hop = max(hop // BASS_DECIMATION, 1)
+    mag = spectral.magnitude_spectrum(low, BASS_N_FFT, bass_hop)
+    freqs = np.arange(mag.shape[0]) * low_sr / BASS_N_FFT
+    band = (freqs >= BASS_FMIN) & (freqs <= BASS_FMAX)
+    midi = 69.0 + 12.0 * np.log2(freqs[band] / 440.0) - tuning
+    pc = np.rint(midi).astype(int) % 12
+    weight = np.clip(1.0 - 2.0 * np.abs(midi - np.rint(midi)), 0.0, 1.0)  # 1 on a note, 0 between
+    power = mag[band] ** 2
+    out = np.zeros((12, mag.shape[1]), dtype=np.float32)
+    np.add.at(out, pc, power * weight[:, None])
+    # Parseval: power in the band -> mean square of the band signal (Hann window sum = n/2).
+    ms = 2.0 * power.sum(axis=0) / (BASS_N_FFT * (BASS_N_FFT / 2.0))
+    level = 10.0 * np.log10(np.maximum(ms, 1e-12))
+    return _fit(out, n_frames), _fit(level[None], n_frames)[0]
+
+
+def _fit(a: np.ndarray, n: int) -> np.ndarray:
+    """Crop or edge-pad ``(rows, m)`` to ``n`` frames (rounding makes the STFTs differ by one)."""
+    if a.shape[1] >= n:
+        return a[:, :n]
+    return np.pad(a, ((0, 0), (0, n - a.shape[1])), mode="edge") if a.shape[1] else np.zeros((a.shape[0], n), a.dtype)

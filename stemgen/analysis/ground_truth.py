@@ -1,0 +1,89 @@
+"""Exact beats, downbeats and chords of a MIDI song, for validating the audio analysis.
+
+A rendered MIDI file's beats are known exactly: its tempo map turns ticks into seconds and its
+time signatures place the bar lines (rendering maps tick 0 to sample 0). Beat unit: the
+time signature's denominator (a quarter in x/4), but a dotted quarter in compound meters
+(6/8, 9/8, 12/8), as a listener taps. Chords: per beat, the duration-weighted pitch classes of the
+pitched (non-drum) notes sounding in it, labelled by the same triad templates the audio chord
+labeller uses (``chords.chord_labels`` without smoothing): a definition, not a transcription.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stemgen.analysis.chords import chord_labels
+
+
+@dataclass
+class MidiTruth:
+    beat_times: np.ndarray
+    downbeat_times: np.ndarray
+    beat_chords: list[str]  # label of [beat_times[i], beat_times[i + 1]) (last: to the song end)
+    meters: list[int]  # beats per bar of each time signature in force
+    end_s: float
+
+
+def beat_ticks(song) -> tuple[np.ndarray, np.ndarray]:
+    """(beat ticks, downbeat ticks) from the song's time signatures (4/4 before the first)."""
+    sigs = list(song.time_signatures) or [(0, 4, 4)]
+    if sigs[0][0] > 0:
+        sigs.insert(0, (0, 4, 4))
+    end = max(int(song.end_tick), 1)
+    beats, downbeats = [], []
+    for i, (tick, num, den) in enumerate(sigs):
+        stop = sigs[i + 1][0] if i + 1 < len(sigs) else end
+        unit = song.tpq * 4.0 / den
+        per_bar = num
+        if den == 8 and num % 3 == 0 and num > 3:  # compound meter: dotted-quarter beats
+            unit, per_bar = unit * 3, num // 3
+        bar = unit * per_bar
+        beats.extend(np.arange(tick, stop, unit))
+        downbeats.extend(np.arange(tick, stop, bar))
+    return np.array(beats), np.array(downbeats)
+
+
+def midi_truth(song, start_s: float = 0.0, end_s: float | None = None) -> MidiTruth:
+    """Truth for ``song`` (a ``midi.io.MidiSong``) between its first note and its last note end,
+    clipped to ``[start_s, end_s)`` (an excerpt), times relative to the song start."""
+    b_ticks, d_ticks = beat_ticks(song)
+    beats, downbeats = song.seconds_at(b_ticks), song.seconds_at(d_ticks)
+    starts, ends = _note_bounds(song)
+    lo = max(start_s, float(starts.min()) - 1e-6 if starts.size else start_s)
+    hi = min(end_s if end_s is not None else np.inf, float(ends.max()) if ends.size else song.duration_s)
+    keep = (beats >= lo) & (beats < hi)
+    beats = beats[keep]
+    downbeats = downbeats[(downbeats >= lo) & (downbeats < hi)]
+    chroma = _beat_chroma(song, beats, hi)
+    sigs = song.time_signatures or [(0, 4, 4)]
+    meters = [n // 3 if d == 8 and n % 3 == 0 and n > 3 else n for _, n, d in sigs]
+    return MidiTruth(beats, downbeats, chord_labels(chroma, smooth=False), meters, float(hi))
+
+
+def _note_bounds(song) -> tuple[np.ndarray, np.ndarray]:
+    tracks = [t for t in song.tracks if len(t)]
+    if not tracks:
+        return np.zeros(0), np.zeros(0)
+    start = np.concatenate([t.start for t in tracks])
+    end = np.concatenate([t.start + t.duration for t in tracks])
+    return song.seconds_at(start), song.seconds_at(end)
+
+
+def _beat_chroma(song, beats: np.ndarray, end_s: float) -> np.ndarray:
+    """(12, n_beats) seconds each pitch class sounds within each beat, pitched tracks only."""
+    out = np.zeros((12, beats.size))
+    if beats.size == 0:
+        return out
+    bounds = np.append(beats, max(end_s, beats[-1] + 1e-3))
+    for t in song.tracks:
+        if t.is_drum or not len(t):
+            continue
+        on, off = song.seconds_at(t.start), song.seconds_at(t.start + t.duration)
+        weight = t.velocity / 127.0
+        for j in range(beats.size):
+            overlap = np.clip(np.minimum(off, bounds[j + 1]) - np.maximum(on, bounds[j]), 0.0, None)
+            if np.any(overlap > 0):
+                out[:, j] += np.bincount(t.pitch % 12, weights=overlap * weight, minlength=12)
+    return out
