@@ -11,12 +11,18 @@ import pytest
 
 import gradio as gr  # noqa: E402
 
-from stemgen.ui.audio_models import bundled_model_for, model_status, resolve_model  # noqa: E402
-from stemgen.ui.errors import user_errors  # noqa: E402
+from stemgen.ui.audio_models import FOLDERS_OFF, ModelChoices, unique_names  # noqa: E402
+from stemgen.ui.errors import hide_paths, user_errors  # noqa: E402
 from stemgen.ui.handlers import Handlers  # noqa: E402
 from stemgen.ui.server import parse_auth  # noqa: E402
 from stemgen.ui.settings import MODEL_BUNDLED, MODEL_LOCAL, UISettings  # noqa: E402
-from stemgen.ui.workspace import RequestFolder, check_upload, display_name  # noqa: E402
+from stemgen.ui.workspace import (  # noqa: E402
+    RequestFolder,
+    check_upload,
+    discard_if_rejected,
+    discard_upload,
+    display_name,
+)
 from ui_helpers import EXAMPLE_MIDI, write_clip  # noqa: E402
 
 from stemgen.errors import MissingDependencyError, StemgenInputError  # noqa: E402
@@ -104,32 +110,140 @@ def test_parse_auth():
 
 
 # ---------------------------------------------------------------- audio model choice
-def test_bundled_models_are_found_by_stem(tmp_path):
-    settings = UISettings(models_dir=tmp_path)
-    assert bundled_model_for(tmp_path, "drums") is None
-    assert "No drums audio model is installed" in model_status(settings, "drums", MODEL_BUNDLED, "")
-    with pytest.raises(StemgenInputError, match="stemgen train"):
-        resolve_model(settings, "drums", MODEL_BUNDLED, "")
-
-    fake_model(tmp_path / "audio" / "compact-bass", "bass")
-    assert bundled_model_for(tmp_path, "bass").path.name == "compact-bass"
-    assert resolve_model(settings, "bass", MODEL_BUNDLED, "") == tmp_path / "audio" / "compact-bass"
-    assert "compact-bass" in model_status(settings, "bass", MODEL_BUNDLED, "")
+def choices(tmp_path: Path, **kw) -> ModelChoices:
+    kw.setdefault("models_dir", tmp_path / "none")
+    return ModelChoices.from_settings(UISettings(work_dir=tmp_path / "work", **kw), upload_root=tmp_path / "uploads")
 
 
-def test_local_model_folder_checks(tmp_path):
-    settings = UISettings(models_dir=tmp_path / "none")
+def test_bundled_models_are_found_by_stem(tmp_path, monkeypatch):
+    monkeypatch.delenv("STEMGEN_MODEL", raising=False)
+    empty = choices(tmp_path, models_dir=tmp_path / "models")
+    assert empty.bundled_for("drums") is None and empty.choices() == [(MODEL_BUNDLED, MODEL_BUNDLED)]
+    assert "No drums audio model is installed" in empty.status("drums", MODEL_BUNDLED, "")
+    with pytest.raises(StemgenInputError, match="stemgen ui --models MODEL"):
+        empty.resolve("drums", MODEL_BUNDLED, "")
+
+    fake_model(tmp_path / "models" / "compact-bass", "bass")
+    found = choices(tmp_path, models_dir=tmp_path / "models")
+    assert found.bundled_for("bass").name == "compact-bass"
+    assert found.resolve("bass", MODEL_BUNDLED, "") == tmp_path / "models" / "compact-bass"
+    assert found.resolve("bass", "compact-bass", "") == tmp_path / "models" / "compact-bass"
+    assert "compact-bass" in found.status("bass", MODEL_BUNDLED, "")
+    with pytest.raises(StemgenInputError, match="this model adds bass, not drums"):
+        found.resolve("drums", "compact-bass", "")
+
+
+def test_listed_models_come_from_the_models_option_and_have_short_unique_names(tmp_path, monkeypatch):
+    monkeypatch.delenv("STEMGEN_MODEL", raising=False)
+    one = fake_model(tmp_path / "runs" / "a" / "final", "drums")
+    two = fake_model(tmp_path / "runs" / "b" / "final", "drums")
+    solo = fake_model(tmp_path / "solo", "guitar")
+    listed = choices(tmp_path, model_folders=(tmp_path / "runs" / "a", tmp_path / "runs" / "b", solo))
+    assert [value for _, value in listed.choices()] == [MODEL_BUNDLED, "a/final", "b/final", "solo"]
+    assert ("solo (guitar)", "solo") in listed.choices()
+    assert listed.resolve("drums", "b/final", "") == two and listed.resolve("drums", "a/final", "") == one
+    assert listed.bundled_for("drums") is None  # --models folders are listed, not "bundled"
+    assert not any(str(tmp_path) in label for label, _ in listed.choices())
+    assert unique_names([Path("/x/m"), Path("/y/m"), Path("/y/m")]) == ["x/m", "y/m", "y/m (2)"]
+    assert unique_names([Path(f"/x/{MODEL_BUNDLED}")]) == [f"{MODEL_BUNDLED} (2)"]
+    with pytest.raises(StemgenInputError, match="model must be one of: Bundled model, a/final"):
+        listed.resolve("drums", "final", "")
+
+
+def test_typed_folders_are_refused_without_being_read_unless_the_operator_allows_them(tmp_path, monkeypatch):
     drums = fake_model(tmp_path / "my-drums", "drums")
-    assert resolve_model(settings, "drums", MODEL_LOCAL, f"  {drums}  ") == drums
+    strict = choices(tmp_path)
+    assert MODEL_LOCAL not in [value for _, value in strict.choices()]
+    reads = []
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: reads.append(self) or "")
+    for choice in (MODEL_LOCAL, MODEL_BUNDLED):  # a typed folder is refused whatever the choice
+        with pytest.raises(StemgenInputError, match="only uses the models in its list") as info:
+            strict.resolve("drums", choice, str(drums))
+        assert info.value.file is None and str(tmp_path) not in str(info.value)
+    assert FOLDERS_OFF in strict.status("drums", MODEL_LOCAL, str(drums))
+    assert reads == []  # nothing at the typed path was opened
+    monkeypatch.undo()
+
+    free = choices(tmp_path, allow_any_model_folder=True)
+    assert (MODEL_LOCAL, MODEL_LOCAL) in free.choices()
+    assert free.resolve("drums", MODEL_LOCAL, f"  {drums}  ") == drums
+    assert "local folder `my-drums`" in free.status("drums", MODEL_LOCAL, str(drums))
     with pytest.raises(StemgenInputError, match="adds drums, not bass"):
-        resolve_model(settings, "bass", MODEL_LOCAL, str(drums))
-    with pytest.raises(StemgenInputError, match="not a stemgen model folder"):
-        resolve_model(settings, "drums", MODEL_LOCAL, str(tmp_path))
+        free.resolve("bass", MODEL_LOCAL, str(drums))
+    with pytest.raises(StemgenInputError, match="not a stemgen model folder") as info:
+        free.resolve("drums", MODEL_LOCAL, str(tmp_path))
+    assert info.value.file == tmp_path.name  # the folder's name, not its path
     with pytest.raises(StemgenInputError, match="enter the path"):
-        resolve_model(settings, "drums", MODEL_LOCAL, " ")
-    assert "adds **drums**" in model_status(settings, "bass", MODEL_LOCAL, str(drums))
-    with pytest.raises(StemgenInputError, match="does not allow"):
-        resolve_model(UISettings(allow_local_models=False), "drums", MODEL_LOCAL, str(drums))
+        free.resolve("drums", MODEL_LOCAL, " ")
+    assert "adds drums, not bass" in free.status("bass", MODEL_LOCAL, str(drums))
+
+
+def test_uploaded_and_output_folders_are_never_models_and_refused_uploads_are_deleted(tmp_path):
+    upload = fake_model(tmp_path / "uploads" / ("ab" * 32), "drums")
+    output = fake_model(tmp_path / "work" / "req-1", "drums")
+    free = choices(tmp_path, allow_any_model_folder=True)
+    with pytest.raises(StemgenInputError, match="uploaded files are never loaded as a model"):
+        free.resolve("drums", MODEL_LOCAL, str(output))
+    assert output.is_dir()  # our own outputs are refused, not deleted
+    with pytest.raises(StemgenInputError, match="uploaded files are never loaded as a model"):
+        free.resolve("drums", MODEL_LOCAL, str(upload / ".." / upload.name))
+    assert not upload.exists()
+
+    again = fake_model(tmp_path / "uploads" / ("cd" * 32), "drums")
+    with pytest.raises(StemgenInputError, match="only uses the models in its list"):
+        choices(tmp_path).resolve("drums", MODEL_BUNDLED, str(again))
+    assert not again.exists()
+
+
+def test_discard_upload_only_removes_gradio_upload_folders(tmp_path):
+    root = tmp_path / "uploads"
+    kept = [fake_model(tmp_path / "elsewhere", "drums"), fake_model(root / "deep_links", "drums"), root]
+    for path in (*kept, tmp_path / "uploads" / ".." / "elsewhere", None, ""):
+        assert not discard_upload(path, root)
+    assert all(p.exists() for p in kept)
+    song = root / ("ef" * 32) / "song.wav"
+    song.parent.mkdir()
+    song.write_bytes(b"RIFF")
+    assert discard_upload(song, root) and not song.parent.exists()
+
+
+def test_uploads_are_deleted_when_a_request_fails_because_of_them(tmp_path):
+    root = tmp_path / "uploads"
+
+    def upload(i: int) -> Path:
+        path = root / (f"{i:x}" * 64)[:64] / f"song{i}.wav"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"data")
+        return path
+
+    # what the error names -> whether the upload is deleted (only failures caused by the file itself)
+    for i, (named, deleted) in enumerate([("upload", True), ("<array>", True), ("model", False), (None, False)]):
+        path = upload(i)
+        with pytest.raises(StemgenInputError):
+            with discard_if_rejected(str(path), root):
+                raise StemgenInputError(path if named == "upload" else named, "refused")
+        assert path.exists() != deleted, named
+    accepted = upload(4)
+    with discard_if_rejected(str(accepted), root):
+        pass
+    assert accepted.exists()
+
+
+def test_messages_never_show_server_paths():
+    assert hide_paths("no file named x.bin found in directory /tmp/gradio/9dc/unet.") == (
+        "no file named x.bin found in directory unet."
+    )
+    windows = "C:\\Users\\me\\m"
+    assert hide_paths(f"looked in /srv/m/stemgen-drums, ~/m/d and {windows}") == "looked in stemgen-drums, d and m"
+    assert hide_paths("see https://example.org/a/b, and/or 1/2") == "see https://example.org/a/b, and/or 1/2"
+    with pytest.raises(gr.Error) as info:
+        with user_errors("load", "song.wav"):
+            raise StemgenInputError("/tmp/gradio/abc/model", "cannot load model (missing /tmp/gradio/abc/model/unet)")
+    assert info.value.message == "model: cannot load model (missing unet)"
+    with pytest.raises(gr.Error) as info:
+        with user_errors("load"):
+            raise ValueError("bad config in /home/op/models/x/config.json\nmore")
+    assert info.value.message == "bad config in config.json"
 
 
 # ---------------------------------------------------------------- handler argument checks (no model needed)
@@ -188,19 +302,31 @@ def test_cli_ui_rejects_bad_auth_without_serving():
     assert "--auth must look like user:password" in result.output
     options = {opt for p in typer.main.get_command(app).params for opt in p.opts}
     assert {"--host", "--port", "--share", "--auth", "--max-audio-seconds", "--concurrency"} <= options
+    assert {"--models", "--allow-any-model-folder"} <= options and "--local-models" not in options
+
+
+def test_cli_ui_passes_the_model_list_and_the_opt_in(tmp_path, monkeypatch):
+    import typer
+    from typer.testing import CliRunner
+
+    import stemgen.ui.server
+    from stemgen.cli.ui import ui
+
+    monkeypatch.delenv("STEMGEN_MODEL", raising=False)
+    served = []
+    monkeypatch.setattr(stemgen.ui.server, "launch", lambda settings, **kw: served.append(settings))
+    fake_model(tmp_path / "runs" / "my-bass", "bass")
+    app = typer.Typer()
+    app.command()(ui)
+    result = CliRunner().invoke(app, ["--models", str(tmp_path / "runs"), "--work-dir", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    assert served[0].model_folders == (tmp_path / "runs",) and not served[0].allow_any_model_folder
+    assert "my-bass (bass)" in result.output and "stemgen-drums (drums)" in result.output
+    result = CliRunner().invoke(app, ["--allow-any-model-folder", "--work-dir", str(tmp_path / "w")])
+    assert result.exit_code == 0 and served[1].allow_any_model_folder and served[1].model_folders == ()
 
 
 def test_ready_made_instructions_follow_the_stem():
     update, text = Handlers.instruction_choices("bass", "Add rock drums")
     assert update["choices"][0] == text and "bass" in text
     assert Handlers.instruction_choices("guitar", "my own words")[1] == "my own words"
-
-
-def test_generations_share_one_concurrency_limit():
-    from stemgen.ui import build_app
-
-    app = build_app(UISettings(concurrency=2, queue_size=5))
-    assert (app._queue.default_concurrency_limit, app._queue.max_size) == (2, 5)
-    generate = [f for f in app.fns.values() if f.api_name in ("insert_audio_stem", "insert_midi_part")]
-    assert len(generate) == 2 and len({f.concurrency_id for f in generate}) == 1
-    assert all(f.concurrency_limit == "default" for f in generate)

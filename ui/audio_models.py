@@ -1,14 +1,20 @@
-"""Which audio model a request uses: the bundled one for the stem, or a local model folder.
+"""Which audio model a request uses: one from the list the operator configured, picked by name.
 
-Bundled models are found by reading ``model_index.json`` files under ``models/`` (their stemgen
-metadata says which stem they add), so the page picks them up as soon as they ship without code
-changes. Loaded pipelines are cached (one at a time: a model can be large, and requests usually
-reuse the same one).
+The list is what ``stemgen models DIR...`` shows for the folders given as ``stemgen ui --models DIR``:
+the bundled models (``models/``), ``$STEMGEN_MODEL`` and the model folders in each DIR. It is read
+once, when the page is built. A folder path typed in the page is refused without being looked at,
+unless the operator started the page with ``--allow-any-model-folder``; even then a folder inside
+Gradio's upload folder or the page's output folder is refused (anyone can put files there), and
+uploaded files found there are deleted. Page messages name models by their list name, never by path.
+
+Loaded pipelines are cached (one at a time: a model can be large, and requests usually reuse the same
+one).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,20 +23,29 @@ from typing import Any
 from stemgen.errors import StemgenInputError
 
 from .settings import MODEL_BUNDLED, MODEL_LOCAL, UISettings
+from .workspace import discard_upload
 
 TRAIN_HINT = (
     "Train one with `stemgen dataset build SONGS --stem {stem} --out DATA` then "
-    "`stemgen train --data DATA --out MODEL --preset compact`, and enter the MODEL folder under "
-    "*Advanced settings → Local model folder*."
+    "`stemgen train --data DATA --out MODEL --preset compact`, and start the page with "
+    "`stemgen ui --models MODEL`."
 )
+FOLDERS_OFF = (
+    "this server only uses the models in its list; typing a model folder needs the server to be started "
+    "with --allow-any-model-folder"
+)
+UPLOADED_FOLDER = "uploaded files are never loaded as a model"
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A model folder and the stemgen metadata from its ``model_index.json``."""
+    """A model folder, the stemgen metadata from its ``model_index.json`` and its name on the page."""
 
     path: Path
     meta: dict[str, Any]
+    name: str  # shown on the page and taken by the API; never a path
+    origin: str = "typed"  # "bundled" | "env" | "local" (a --models folder) | "typed" (--allow-any-model-folder)
+    default: bool = False  # the model `stemgen generate` uses for its stem without --model
 
     @property
     def stem(self) -> str | None:
@@ -38,64 +53,130 @@ class ModelInfo:
 
     def describe(self) -> str:
         preset = self.meta.get("preset", "?")
-        return f"`{self.path.name}` ({self.stem}, preset {preset}, target {self.meta.get('target', 'stem')})"
+        return f"`{self.name}` ({self.stem}, preset {preset}, target {self.meta.get('target', 'stem')})"
 
 
-def read_model_info(folder: Path) -> ModelInfo | None:
+def read_model_info(folder: Path, name: str | None = None, origin: str = "typed") -> ModelInfo | None:
     """The folder's stemgen metadata, or ``None`` when it is not a stemgen audio model."""
-    index = folder / "model_index.json"
     try:
-        meta = json.loads(index.read_text()).get("stemgen")
-    except (OSError, ValueError):
+        meta = json.loads((folder / "model_index.json").read_text()).get("stemgen")
+    except (OSError, ValueError, AttributeError):
         return None
-    return ModelInfo(folder, meta) if isinstance(meta, dict) and "codec" in meta else None
-
-
-def bundled_models(models_dir: Path) -> list[ModelInfo]:
-    """Every stemgen audio model under ``models_dir`` (a few levels deep), sorted by path."""
-    if not models_dir.is_dir():
-        return []
-    found = []
-    for depth in ("*/model_index.json", "*/*/model_index.json", "*/*/*/model_index.json"):
-        found += [info for p in models_dir.glob(depth) if (info := read_model_info(p.parent))]
-    return sorted(found, key=lambda m: str(m.path))
-
-
-def bundled_model_for(models_dir: Path, stem: str) -> ModelInfo | None:
-    return next((m for m in bundled_models(models_dir) if m.stem == stem), None)
+    if not (isinstance(meta, dict) and "codec" in meta):
+        return None
+    return ModelInfo(folder, meta, name or folder.name, origin)
 
 
 def no_model_message(stem: str) -> str:
     return f"No {stem} audio model is installed. " + TRAIN_HINT.format(stem=stem)
 
 
-def model_status(settings: UISettings, stem: str, choice: str, folder: str | None) -> str:
-    """One Markdown line for the page: which model will be used, or why none can be."""
-    if choice == MODEL_LOCAL:
-        if not folder:
+class ModelChoices:
+    """The audio models one page may use, and the check of every request's model choice.
+
+    ``choice`` is ``MODEL_BUNDLED`` (the bundled model for the stem), the name of a listed model, or,
+    only with ``allow_any_folder``, ``MODEL_LOCAL`` together with a folder path.
+    """
+
+    def __init__(
+        self,
+        models: list[ModelInfo],
+        allow_any_folder: bool = False,
+        upload_root: Path | None = None,
+        protected: tuple[Path, ...] = (),
+    ):
+        self.models = {m.name: m for m in models}
+        self.allow_any_folder = allow_any_folder
+        self.upload_root = upload_root
+        # Folders whose files come from page users (uploads, outputs): never a model.
+        self.protected = tuple(p for p in (upload_root, *protected) if p is not None)
+
+    @classmethod
+    def from_settings(cls, settings: UISettings, upload_root: Path | None = None) -> ModelChoices:
+        """The list ``stemgen models`` makes from the settings' folders (audio models of the page's stems)."""
+        from stemgen.models.catalog import list_models
+
+        found = []
+        for entry in list_models(list(settings.model_folders), models_dir=settings.models_dir):
+            if entry.kind != "audio" or entry.stem not in settings.stems:
+                continue
+            info = read_model_info(Path(entry.path), origin=entry.origin)
+            if info is not None:
+                found.append((info, entry.default))
+        names = unique_names([info.path for info, _ in found])
+        models = [
+            ModelInfo(info.path, info.meta, name, info.origin, default)
+            for (info, default), name in zip(found, names, strict=True)
+        ]
+        return cls(models, settings.allow_any_model_folder, upload_root, (settings.work_dir,))
+
+    # ------------------------------------------------------------------ what the page offers
+    def choices(self) -> list[tuple[str, str]]:
+        """``(label, value)`` pairs for the page's model picker."""
+        listed = [(f"{m.name} ({m.stem})", m.name) for m in self.models.values()]
+        local = [(MODEL_LOCAL, MODEL_LOCAL)] if self.allow_any_folder else []
+        return [(MODEL_BUNDLED, MODEL_BUNDLED), *listed, *local]
+
+    def bundled_for(self, stem: str) -> ModelInfo | None:
+        """The model "Bundled model" means for ``stem``: the default of `stemgen generate` when listed,
+        else the first bundled (or ``$STEMGEN_MODEL``) model for the stem."""
+        candidates = [m for m in self.models.values() if m.stem == stem and m.origin in ("bundled", "env")]
+        return next((m for m in candidates if m.default), candidates[0] if candidates else None)
+
+    def status(self, stem: str, choice: str, folder: str | None) -> str:
+        """One Markdown line for the page: which model will be used, or why none can be."""
+        if choice == MODEL_LOCAL and self.allow_any_folder and not (folder or "").strip():
             return "Enter the path of a local model folder (made by `stemgen train`)."
-        info = read_model_info(Path(folder).expanduser())
+        try:
+            info = self._pick(stem, choice, folder)
+        except StemgenInputError as exc:
+            prefix = f"`{exc.file}`: " if exc.file else ""
+            return f"⚠️ {prefix}{exc.reason}"
+        kind = {"bundled": "bundled", "env": "$STEMGEN_MODEL", "typed": "local folder"}.get(info.origin, "listed")
+        return f"Model: {kind} {info.describe()}."
+
+    # ------------------------------------------------------------------ checking a request
+    def resolve(self, stem: str, choice: str, folder: str | None) -> Path:
+        """The model folder a request should use; ``StemgenInputError`` with a clear reason otherwise.
+
+        A refused folder inside Gradio's upload folder (someone uploaded a ``model_index.json`` and
+        typed its folder) is deleted.
+        """
+        try:
+            return self._pick(stem, choice, folder).path
+        except StemgenInputError:
+            typed = (folder or "").strip()
+            if typed and self.upload_root is not None:
+                discard_upload(Path(typed).expanduser(), self.upload_root)
+            raise
+
+    def _pick(self, stem: str, choice: str, folder: str | None) -> ModelInfo:
+        typed = (folder or "").strip()
+        if typed and not self.allow_any_folder:
+            raise StemgenInputError(None, FOLDERS_OFF)  # refused before anything at that path is read
+        if choice == MODEL_LOCAL:
+            if not self.allow_any_folder:
+                raise StemgenInputError(None, FOLDERS_OFF)
+            return self._typed_folder(stem, typed)
+        if choice == MODEL_BUNDLED:
+            info = self.bundled_for(stem)
+            if info is None:
+                raise StemgenInputError(None, no_model_message(stem))
+            return info
+        info = self.models.get(choice)
         if info is None:
-            return (
-                f"⚠️ `{Path(folder).name}` is not a stemgen model folder (no `model_index.json` with stemgen metadata)."
-            )
+            names = ", ".join([MODEL_BUNDLED, *self.models]) if self.models else MODEL_BUNDLED
+            raise StemgenInputError(None, f"model must be one of: {names} (not {choice!r})")
         if info.stem != stem:
-            return f"⚠️ That model adds **{info.stem}**, not {stem}: choose the {info.stem} stem or another model."
-        return f"Model: local folder {info.describe()}."
-    info = bundled_model_for(settings.models_dir, stem)
-    if info is None:
-        return f"⚠️ **{no_model_message(stem)}**"
-    return f"Model: bundled {info.describe()}."
+            raise StemgenInputError(info.name, f"this model adds {info.stem}, not {stem}")
+        return info
 
-
-def resolve_model(settings: UISettings, stem: str, choice: str, folder: str | None) -> Path:
-    """The model folder a request should use; ``StemgenInputError`` with a clear reason otherwise."""
-    if choice == MODEL_LOCAL:
-        if not settings.allow_local_models:
-            raise StemgenInputError(None, "this server does not allow loading models from local folders")
-        if not folder or not folder.strip():
-            raise StemgenInputError(None, "enter the path of a local model folder, or choose the bundled model")
-        path = Path(folder.strip()).expanduser()
+    def _typed_folder(self, stem: str, typed: str) -> ModelInfo:
+        if not typed:
+            raise StemgenInputError(None, "enter the path of a local model folder, or choose a model from the list")
+        path = Path(typed).expanduser()
+        if any(_inside(path, root) for root in self.protected):
+            raise StemgenInputError(None, UPLOADED_FOLDER)
         info = read_model_info(path)
         if info is None:
             raise StemgenInputError(
@@ -103,13 +184,26 @@ def resolve_model(settings: UISettings, stem: str, choice: str, folder: str | No
             )
         if info.stem != stem:
             raise StemgenInputError(path.name, f"this model adds {info.stem}, not {stem}")
-        return path
-    if choice != MODEL_BUNDLED:
-        raise StemgenInputError(None, f"model must be '{MODEL_BUNDLED}' or '{MODEL_LOCAL}', not {choice!r}")
-    info = bundled_model_for(settings.models_dir, stem)
-    if info is None:
-        raise StemgenInputError(None, no_model_message(stem))
-    return info.path
+        return info
+
+
+def unique_names(folders: list[Path]) -> list[str]:
+    """Short page names for model folders: the folder's name, with its parent's when two share it."""
+    reserved = {MODEL_BUNDLED, MODEL_LOCAL}
+    names: list[str] = []
+    for folder in folders:
+        clash = sum(f.name == folder.name for f in folders) > 1
+        name = f"{folder.parent.name}/{folder.name}" if clash else folder.name
+        base, n = name, 2
+        while name in names or name in reserved:
+            name, n = f"{base} ({n})", n + 1
+        names.append(name)
+    return names
+
+
+def _inside(path: Path, root: Path) -> bool:
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
 
 
 class PipelineCache:

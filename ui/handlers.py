@@ -15,11 +15,11 @@ from stemgen.errors import StemgenInputError
 from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 
 from . import midi_engine
-from .audio_models import PipelineCache, model_status, resolve_model
-from .errors import user_errors
+from .audio_models import ModelChoices, PipelineCache
+from .errors import first_line, user_errors
 from .plotting import piano_roll_pngs, spectrogram_pngs
 from .settings import AUDIO_SUFFIXES, INSTRUCTIONS, MIDI_SUFFIXES, SCHEDULERS, UISettings
-from .workspace import RequestFolder, check_upload, display_name
+from .workspace import RequestFolder, check_upload, discard_if_rejected, display_name
 
 MAX_INSTRUCTION_CHARS = 300
 MAX_STEPS = 200
@@ -27,16 +27,23 @@ MAX_GUIDANCE = 30.0
 
 
 class Handlers:
-    """Event handlers bound to one app's settings (and its cache of loaded models)."""
+    """Event handlers bound to one app's settings, its list of audio models and its cache of loaded ones.
 
-    def __init__(self, settings: UISettings):
+    ``upload_root`` is Gradio's upload folder (where refused uploads are deleted from).
+    """
+
+    def __init__(self, settings: UISettings, upload_root: Path | None = None):
+        from gradio.utils import get_upload_folder
+
         self.settings = settings
+        self.upload_root = Path(upload_root or get_upload_folder())
+        self.models = ModelChoices.from_settings(settings, self.upload_root)
         self.pipelines = PipelineCache(settings.device)
 
     # ------------------------------------------------------------------ small page updates
     def model_status(self, stem: str, model: str, model_folder: str) -> str:
         """Markdown saying which audio model a request would use, or how to get one."""
-        return model_status(self.settings, stem, model, model_folder)
+        return self.models.status(stem, model, model_folder)
 
     @staticmethod
     def instruction_choices(stem: str, current: str):
@@ -64,11 +71,15 @@ class Handlers:
     ) -> tuple[str, str, str, str, list[str], dict[str, Any]]:
         """Add a drum, bass or guitar stem to a song.
 
+        ``model`` is "Bundled model" (the bundled model for the stem) or the name of a model in the
+        page's list; ``model_folder`` (a server path) is only accepted with "Local model folder" on a
+        page started with ``--allow-any-model-folder``.
+
         Returns the new mix (WAV), the stem alone (WAV), before/after spectrograms (PNG), the files
         to download and a dict of details (model, settings, timings, gain changes).
         """
         name = display_name(audio)
-        with user_errors("generate the stem", name):
+        with user_errors("generate the stem", name), discard_if_rejected(audio, self.upload_root):
             s = self.settings
             path = check_upload(audio, AUDIO_SUFFIXES, s.max_file_mb, "audio")
             stem, instruction = self._check_common(stem, instruction)
@@ -78,7 +89,7 @@ class Handlers:
             if scheduler not in SCHEDULERS:
                 raise StemgenInputError(None, f"scheduler must be one of {', '.join(SCHEDULERS)}")
             # Check the model before decoding the audio: the common failure should be the fast one.
-            folder = resolve_model(s, stem, model, model_folder)
+            folder = self.models.resolve(stem, model, model_folder)
             original, sr = _load_limited(path, s.max_audio_seconds)
 
             progress(0.0, desc="Loading the model")
@@ -145,7 +156,7 @@ class Handlers:
         warning when no synthesizer is available) and a dict of details.
         """
         name = display_name(midi)
-        with user_errors("generate the part", name):
+        with user_errors("generate the part", name), discard_if_rejected(midi, self.upload_root):
             s = self.settings
             path = check_upload(midi, MIDI_SUFFIXES, s.max_midi_mb, "MIDI")
             stem, instruction = self._check_common(stem, instruction)
@@ -169,7 +180,7 @@ class Handlers:
             try:
                 preview = midi_engine.render_preview(midi_out, out.path("preview.wav"))
             except Exception as exc:  # noqa: BLE001 - the MIDI result stands without a preview
-                gr.Warning(f"No audio preview: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+                gr.Warning(f"No audio preview: {first_line(exc)}")
             details["source"] = name
         return str(midi_out), str(before), str(after), str(preview) if preview else None, details
 

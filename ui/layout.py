@@ -84,14 +84,13 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
                     steps = gr.Slider(1, 100, value=25, step=1, label="Steps", elem_id="audio-steps")
                     seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
                     scheduler = gr.Dropdown(list(SCHEDULERS), value=SCHEDULERS[0], label="Sampler")
-                model = gr.Radio(
-                    [MODEL_BUNDLED, MODEL_LOCAL], value=MODEL_BUNDLED, label="Model", elem_id="audio-model"
-                )
+                model = gr.Radio(h.models.choices(), value=MODEL_BUNDLED, label="Model", elem_id="audio-model")
+                # Only on a page started with --allow-any-model-folder: a server path typed by the user.
                 model_folder = gr.Textbox(
                     value="",
-                    label="Local model folder",
+                    label=MODEL_LOCAL,
                     placeholder="/path/to/model (made by stemgen train)",
-                    visible=settings.allow_local_models,
+                    visible=settings.allow_any_model_folder,
                     elem_id="audio-model-folder",
                 )
             run = gr.Button("Generate", variant="primary", elem_id="audio-generate")
@@ -188,8 +187,10 @@ def build_app(settings: UISettings | None = None) -> gr.Blocks:
     """The Blocks app, queued with the settings' concurrency limit (``launch`` it to serve)."""
     settings = settings or UISettings()
     h = Handlers(settings)
-    # Gradio's own upload/output cache is cleaned hourly (files older than a day).
-    with gr.Blocks(title="stemgen", delete_cache=(3600, 86400)) as app:
+    # Gradio's own upload/output cache is cleaned like our output folders: every 15 minutes, files
+    # older than keep_outputs_s (uploads Gradio itself refuses never reach our handlers).
+    keep = max(int(settings.keep_outputs_s), 60)
+    with gr.Blocks(title="stemgen", delete_cache=(min(900, keep), keep)) as app:
         gr.Markdown(INTRO)
         with gr.Tab("Audio", elem_id="tab-audio"):
             audio_tab(settings, h)

@@ -38,8 +38,11 @@ def launch(
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # never phone home
     settings = settings or UISettings()
     settings.work_dir.mkdir(parents=True, exist_ok=True)
-    if (share or host not in ("127.0.0.1", "localhost", "::1")) and auth is None:
+    public = share or host not in ("127.0.0.1", "localhost", "::1")
+    if public and auth is None:
         log.warning("the page is reachable from other machines without a password; consider --auth user:pass")
+    if public and settings.allow_any_model_folder:
+        log.warning("--allow-any-model-folder: whoever reaches the page can load any model folder on this server")
     app = build_app(settings)
     app.launch(
         server_name=host,

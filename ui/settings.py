@@ -66,8 +66,11 @@ class UISettings:
         queue_size: requests allowed to wait; more get a "queue is full" message.
         work_dir: parent of the per-request output folders.
         keep_outputs_s: output folders older than this are removed when a new request starts.
-        allow_local_models: whether the page may load a model from a folder path the user types.
         models_dir: where bundled audio models live (``models/`` of the repository).
+        model_folders: more models the page may use (``stemgen ui --models DIR``): each a model
+            folder or a folder of model folders, read like ``stemgen models DIR``.
+        allow_any_model_folder: let page users type the path of any model folder on the server
+            (``--allow-any-model-folder``; off: only the listed models can be chosen).
         midi_models_dir: a folder laid out like ``models/midi/`` to use instead of the bundled
             MIDI models (``None``: the bundled ones).
         device: torch device for the audio model (``None``: CUDA when available, else CPU).
@@ -81,8 +84,9 @@ class UISettings:
     queue_size: int = 16
     work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "stemgen-ui")
     keep_outputs_s: float = 3600.0
-    allow_local_models: bool = True
     models_dir: Path = REPO / "models"
+    model_folders: tuple[Path, ...] = ()
+    allow_any_model_folder: bool = False
     midi_models_dir: Path | None = None
     device: str | None = None
     stems: tuple[str, ...] = STEMS

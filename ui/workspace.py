@@ -3,15 +3,19 @@
 Every request writes into a fresh folder made by ``tempfile.mkdtemp`` with fixed file names
 (``mix.wav``, ``drums.wav``, ...): the name a user gave their upload never decides where anything is
 written. Old folders are pruned when a new request starts, so a long-running server does not fill
-the disk.
+the disk. An upload the page refuses is deleted at once (``discard_if_rejected``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
+import os
+import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from stemgen.errors import StemgenInputError
@@ -41,6 +45,45 @@ def prune(root: Path, keep_s: float) -> None:
                 shutil.rmtree(child, ignore_errors=True)
         except OSError:  # raced with another request's prune
             pass
+
+
+# Gradio keeps each upload in a folder named by a hash of its content, directly under its upload folder.
+_UPLOAD_FOLDER_NAME = re.compile(r"[0-9a-f]{32,128}")
+
+
+def discard_upload(path: str | Path | None, upload_root: Path) -> bool:
+    """Delete an upload the page refused: the folder Gradio made for it directly under ``upload_root``.
+
+    Only such folders are removed; anything else (bundled examples, outputs, a server folder someone
+    typed) is never touched. Returns whether something was deleted.
+    """
+    if not path:
+        return False
+    root = os.path.realpath(upload_root)
+    real = os.path.realpath(path)
+    if not real.startswith(root.rstrip(os.sep) + os.sep):
+        return False
+    top = Path(root) / Path(os.path.relpath(real, root)).parts[0]
+    if not _UPLOAD_FOLDER_NAME.fullmatch(top.name) or top.is_symlink() or not top.is_dir():
+        return False
+    shutil.rmtree(top, ignore_errors=True)
+    return not top.exists()
+
+
+@contextlib.contextmanager
+def discard_if_rejected(upload: str | Path | None, upload_root: Path) -> Iterator[None]:
+    """Run a request body; when it fails because of the uploaded file (the error names that file, or
+    the audio decoded from it), delete the upload from the server's disk before re-raising."""
+    try:
+        yield
+    except StemgenInputError as exc:
+        if upload and exc.file is not None and (exc.file == "<array>" or _same_path(exc.file, upload)):
+            discard_upload(upload, upload_root)
+        raise
+
+
+def _same_path(a: str | Path, b: str | Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def display_name(path: str | Path | None) -> str:

@@ -22,8 +22,19 @@ def ui(
     max_audio_seconds: float = typer.Option(300.0, min=1.0, help="Longest audio accepted, in seconds."),
     max_midi_seconds: float = typer.Option(900.0, min=1.0, help="Longest MIDI song accepted, in seconds."),
     concurrency: int = typer.Option(1, min=1, help="Generations running at once; further requests wait in the queue."),
-    local_models: bool = typer.Option(
-        True, "--local-models/--no-local-models", help="Let the page load a model from a folder path typed by the user."
+    models: list[Path] = typer.Option(
+        None,
+        "--models",
+        exists=True,
+        file_okay=False,
+        help="More audio models the page may offer: a model folder, or a folder of model folders (as listed by "
+        "`stemgen models DIR`). Repeatable. The bundled models and $STEMGEN_MODEL are always offered.",
+    ),
+    allow_any_model_folder: bool = typer.Option(
+        False,
+        "--allow-any-model-folder",
+        help="Also let page users type the path of any model folder on this server. Off by default: only the "
+        "listed models can be chosen. Turn it on only for a page no one else can reach.",
     ),
     work_dir: Path = typer.Option(
         None, help="Where per-request outputs are written (default: a stemgen-ui folder in the temp dir)."
@@ -43,9 +54,14 @@ def ui(
         max_audio_seconds=max_audio_seconds,
         max_midi_seconds=max_midi_seconds,
         concurrency=concurrency,
-        allow_local_models=local_models,
+        model_folders=tuple(models or ()),
+        allow_any_model_folder=allow_any_model_folder,
     )
     if work_dir is not None:
         settings.work_dir = work_dir
+    from stemgen.ui.audio_models import ModelChoices
+
+    offered = ", ".join(label for label, _ in ModelChoices.from_settings(settings).choices()[1:]) or "none"
+    typer.echo(f"stemgen ui: audio models on the page: {offered}", err=True)
     typer.echo(f"stemgen ui: serving on http://{host}:{port} (Ctrl+C to stop)", err=True)
     launch(settings, host=host, port=port, share=share, auth=credentials)
