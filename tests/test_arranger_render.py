@@ -198,23 +198,35 @@ def _read_back(tmp_path, data):
     return load_midi(path)
 
 
-@pytest.mark.parametrize("t0", [0.0, 0.05, 0.37, 3.1])
-def test_midi_beats_fall_on_the_detected_beats(tmp_path, t0):
+# (first beat time, first downbeat index) -> (first beat on a MIDI beat line, bar lines on the downbeats)
+LEAD_IN_CASES = {
+    (0.0, 0): (0, True),  # beat 0 at the very start and a downbeat: no lead-in
+    (0.0, 1): (2, True),  # downbeat 1 on a bar line needs 4 beats in 0.5 s: beat 2 = MIDI beat 1 instead
+    (0.05, 1): (2, True),  # (no room for any beat before 0.05 s)
+    (0.05, 0): (1, True),  # one lead-in beat before beat 1 puts the downbeat at beat 4 on a bar line
+    (0.37, 1): (1, True),  # a 3-beat lead-in before beat 0 would need 486 bpm: beat 1 anchors instead
+    (3.1, 1): (0, True),
+    (0.05, 2): (1, True),
+}
+
+
+@pytest.mark.parametrize("t0,first_downbeat", list(LEAD_IN_CASES))
+def test_midi_beats_fall_on_the_detected_beats(tmp_path, t0, first_downbeat):
     beats = BEATS - BEATS[0] + t0
     g = BeatGrid.from_times(beats)
-    tm = build_tempo_map(g, meter=4, first_downbeat=1)
+    tm = build_tempo_map(g, meter=4, first_downbeat=first_downbeat)
+    assert (tm.anchor, tm.bars_aligned) == LEAD_IN_CASES[(t0, first_downbeat)]
     notes = place_notes(_drum_part(beats.size), g, is_drums=True, humanization=Humanization(), seed=0)
     data = part_midi(notes.onset_s, notes.offset_s, notes.pitch, notes.velocity, tm, default_sound("drums"))
     song = _read_back(tmp_path, data)
-    ticks = tm.lead_ticks + tm.tpq * np.arange(beats.size + 3)
-    expected = g.seconds_at(np.arange(beats.size + 3))
-    np.testing.assert_allclose(song.seconds_at(ticks), expected, atol=2e-6)
+    on_grid = np.arange(tm.anchor, beats.size + 3)
+    np.testing.assert_allclose(song.seconds_at(tm.tick_of_beat(on_grid)), g.seconds_at(on_grid), atol=2e-6)
     assert song.time_signatures[0][1:] == (4, 4)
-    # Bar lines on the downbeats need a 3-beat lead-in (first downbeat = beat 1) at <= 400 bpm.
-    aligned_possible = t0 == 0.0 or 60 * 3 / t0 <= 400
-    assert tm.bars_aligned == (aligned_possible and t0 > 0)  # t0 = 0: beat 1 cannot start a bar
+    assert all(60e6 / us <= 400 for us in tm.us_per_quarter)  # a tempo the project's reader accepts
     if tm.bars_aligned:
-        assert tm.lead_ticks % tm.tpq == 0 and (tm.lead_ticks // tm.tpq + 1) % 4 == 0
+        downbeats = np.arange(first_downbeat, beats.size, 4)
+        downbeats = downbeats[downbeats >= tm.anchor]
+        assert np.all(tm.tick_of_beat(downbeats) % (4 * tm.tpq) == 0)
     track = song.tracks[0]
     assert track.is_drum and track.program == 0 and len(track) == len(notes)
     got = np.sort(song.seconds_at(track.start))
@@ -229,10 +241,12 @@ def test_unhumanised_notes_sit_on_their_grid_ticks():
     g = BeatGrid.from_times(BEATS)
     tm = build_tempo_map(g)
     notes = place_notes(_drum_part(30), g, is_drums=True, humanization=Humanization.off(), seed=0)
+    notes = notes.select(notes.start_step >= 4 * tm.anchor)  # beats before the anchor are in the lead-in
     rendered = to_block_grid(notes.onset_s, 44100) / 44100
     ticks = tm.ticks_at(rendered)
-    grid_ticks = tm.lead_ticks + notes.start_step * tm.tpq // 4
+    grid_ticks = tm.tick_of_beat(0) + notes.start_step * tm.tpq // 4
     assert np.abs(ticks - grid_ticks).max() <= 2
     humanised = place_notes(_drum_part(30), g, is_drums=True, humanization=Humanization(), seed=0)
+    humanised = humanised.select(humanised.start_step >= 4 * tm.anchor)
     offsets = tm.ticks_at(to_block_grid(humanised.onset_s, 44100) / 44100) - grid_ticks
     assert np.abs(offsets).max() > 2  # the jitter shows up as tick offsets

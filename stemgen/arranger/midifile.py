@@ -1,11 +1,10 @@
 """The part as a Standard MIDI File whose tempo map follows the song's detected beats.
 
-One tempo event per beat makes MIDI beat ``b`` fall at ``beat_times[b]`` (tempo = 60 / that
-beat's period; after the last beat the local period continues, as in ``BeatGrid``). A lead-in
-before beat 0 takes ``beat_times[0]`` seconds: whole beats when a tempo in the readable range
-(10-400 quarter notes a minute) allows it, preferring a count that puts the first downbeat on a
-bar line (so a DAW's bars match the song's); otherwise, for a first beat under ~0.15 s, a fraction
-of a beat at the song's tempo. Tempo events are whole microseconds a quarter note; each is rounded
+One tempo event per beat puts every detected beat on a MIDI beat line (tempo = 60 / that beat's
+period; after the last beat the local period continues, as in ``BeatGrid``), so a DAW's beat
+grid is the song's. A lead-in of whole beats fills the time before the first beat, at a tempo in
+the readable range (10-400 quarter notes a minute) close to the song's, preferring a count that
+puts the downbeats on bar lines. Tempo events are whole microseconds a quarter note; each is rounded
 against the running total, so the error stays under a microsecond at every beat instead of
 accumulating. Notes are written at the ticks of their rendered times (grid position plus the
 humanisation as a tick offset), so read back through the tempo map they land within half a tick
@@ -30,13 +29,22 @@ MAX_TICK_S = 0.001  # tick length cap: half a tick <= 0.5 ms
 
 @dataclass(frozen=True)
 class TempoMap:
-    """Piecewise-constant tempo: segment ``i`` starts at ``ticks[i]`` and ``seconds[i]``."""
+    """Piecewise-constant tempo: segment ``i`` starts at ``ticks[i]``; song beat ``b >= anchor`` is
+    MIDI beat ``lead_beats + b - anchor``."""
 
     tpq: int
     ticks: np.ndarray  # int64
     us_per_quarter: np.ndarray  # int64
-    lead_ticks: int
+    anchor: int  # first song beat on a MIDI beat line (0, or 1 when beat 0 is too close to the start)
+    lead_beats: int  # whole MIDI beats before the anchor beat
     bars_aligned: bool
+
+    @property
+    def lead_ticks(self) -> int:
+        return self.lead_beats * self.tpq
+
+    def tick_of_beat(self, beat) -> np.ndarray:
+        return self.lead_ticks + (np.asarray(beat) - self.anchor) * self.tpq
 
     @property
     def seconds(self) -> np.ndarray:
@@ -51,45 +59,67 @@ class TempoMap:
         return np.rint(self.ticks[i] + (s - starts[i]) / spt).astype(np.int64)
 
     def to_dict(self) -> dict:
-        return {"ticks_per_quarter": self.tpq, "tempo_events": int(self.ticks.size), "lead_in_ticks": self.lead_ticks,
-                "bars_aligned": self.bars_aligned}
+        return {"ticks_per_quarter": self.tpq, "tempo_events": int(self.ticks.size), "lead_in_beats": self.lead_beats,
+                "first_beat_on_grid": self.anchor, "bars_aligned": self.bars_aligned}
 
 
 def build_tempo_map(grid: BeatGrid, meter: int = 4, first_downbeat: int = 0) -> TempoMap:
     t = grid.beat_times
     periods = np.append(np.diff(t), grid.period_after)
-    tpq = BASE_TPQ * max(1, math.ceil(float(periods.max(initial=grid.period_before)) / (BASE_TPQ * MAX_TICK_S)))
-    lead_beats, aligned = _lead_in(float(t[0]), grid.period_before, meter, first_downbeat)
-    lead_ticks = int(round(lead_beats * tpq))
+    tpq = BASE_TPQ * max(1, math.ceil(float(periods.max()) / (BASE_TPQ * MAX_TICK_S)))
+    anchor, lead, aligned = _lead_in(t, grid.period_before, meter, first_downbeat)
     ticks, tempos = [], []
     now_us = 0.0
-    if lead_ticks:
-        q = lead_ticks / tpq
-        us = int(round(t[0] * 1e6 / q))
+    if lead:
         ticks.append(0)
-        tempos.append(us)
-        now_us = us * q
-    for b, period in enumerate(periods):
-        target = (t[b + 1] * 1e6) if b + 1 < t.size else now_us + period * 1e6
-        us = int(round(target - now_us))
-        ticks.append(lead_ticks + b * tpq)
+        tempos.append(int(round(t[anchor] * 1e6 / lead)))
+        now_us = tempos[0] * lead
+    for b in range(anchor, t.size):
+        target = (t[b + 1] * 1e6) if b + 1 < t.size else now_us + periods[b] * 1e6
+        us = int(round(target - now_us))  # rounded against the running total: no drift
+        ticks.append(lead * tpq + (b - anchor) * tpq)
         tempos.append(us)
         now_us += us
-    return TempoMap(tpq, np.array(ticks, np.int64), np.array(tempos, np.int64), lead_ticks, aligned)
+    return TempoMap(tpq, np.array(ticks, np.int64), np.array(tempos, np.int64), anchor, lead, aligned)
 
 
-def _lead_in(t0: float, period: float, meter: int, first_downbeat: int) -> tuple[float, bool]:
-    """Lead-in length in beats (may be fractional) and whether bar lines fall on the downbeats."""
-    if t0 <= 1e-6:
-        return 0.0, first_downbeat % meter == 0
+def _lead_in(t: np.ndarray, period: float, meter: int, first_downbeat: int) -> tuple[int, int, bool]:
+    """``(anchor beat, lead-in beats, bar lines on the downbeats?)``.
+
+    The lead-in fills ``[0, t[anchor]]`` with whole beats at a readable tempo, as close to the
+    song's as possible. The anchor is beat 0 when that puts the downbeats on bar lines; else the
+    first of beats 1..meter that does (the beats before it fall inside the lead-in, their notes at
+    their exact times: a DAW's bars matching the song's is worth more than a pickup's beat lines);
+    else the first beat that leaves room for a lead-in at all (beat 0 under 0.15 s from the start
+    does not, at 400 bpm), with bars unaligned.
+    """
     song_bpm = 60.0 / period
-    ok = [L for L in range(1, 4 * meter + 1) if MIN_QPM <= 60.0 * L / t0 <= MAX_QPM]
-    if ok:
-        aligned = [L for L in ok if (first_downbeat + L) % meter == 0]
-        pool = aligned or ok
-        best = min(pool, key=lambda L: abs(math.log(60.0 * L / t0 / song_bpm)))
-        return float(best), bool(aligned)
-    return t0 / period, False  # a first beat within 0.15 s of the start: part of a beat at the song's tempo
+    fallback = None
+    for anchor in range(min(meter, t.size - 1) + 1):
+        ta = float(t[anchor])
+
+        def on_bar(lead: int) -> bool:
+            return (first_downbeat - anchor + lead) % meter == 0
+
+        if ta <= 1e-6:
+            candidates = [0]
+        else:
+            lo, hi = max(1, math.ceil(ta * MIN_QPM / 60.0)), math.floor(ta * MAX_QPM / 60.0)
+            candidates = list(range(lo, hi + 1))
+        if not candidates:
+            continue
+
+        def closest(pool: list[int]) -> int:
+            return min(pool, key=lambda n: abs(math.log(60.0 * n / ta / song_bpm)) if n else 0.0)
+
+        aligned = [n for n in candidates if on_bar(n)]
+        if aligned:
+            return anchor, closest(aligned), True
+        if fallback is None:
+            fallback = (anchor, closest(candidates), False)
+    if fallback is None:  # pragma: no cover - intervals >= 0.15 s leave room before beat 1
+        raise AssertionError("no lead-in fits before the first beats")
+    return fallback
 
 
 def part_midi(onset_s: np.ndarray, offset_s: np.ndarray, pitch: np.ndarray, velocity: np.ndarray,
