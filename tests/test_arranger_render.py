@@ -250,3 +250,25 @@ def test_unhumanised_notes_sit_on_their_grid_ticks():
     humanised = humanised.select(humanised.start_step >= 4 * tm.anchor)
     offsets = tm.ticks_at(to_block_grid(humanised.onset_s, 44100) / 44100) - grid_ticks
     assert np.abs(offsets).max() > 2  # the jitter shows up as tick offsets
+
+
+def test_notes_in_a_long_intro_keep_millisecond_timing(tmp_path):
+    """A first beat 40 s in (a long intro the tracker found no beat in): the lead-in runs at about
+    the song's tempo, and the intro's notes (negative steps) still read back within 1 ms."""
+    beats = BEATS - BEATS[0] + 40.0
+    g = BeatGrid.from_times(beats)
+    tm = build_tempo_map(g)
+    assert tm.anchor == 0 and 60e6 / tm.us_per_quarter[0] == pytest.approx(60 / g.period_before, rel=0.02)
+    notes = place_notes([(s, s + 1, 42, 80) for s in range(-150, 40, 3)], g, is_drums=True,
+                        humanization=Humanization(), seed=0)
+    data = part_midi(notes.onset_s, notes.offset_s, notes.pitch, notes.velocity, tm, default_sound("drums"))
+    song = _read_back(tmp_path, data)
+    got = np.sort(song.seconds_at(song.tracks[0].start))
+    assert np.abs(got - np.sort(notes.onset_s)).max() < 0.001
+
+
+def test_slow_lead_in_beats_get_finer_ticks():
+    g = BeatGrid.from_times(BEATS - BEATS[0] + 0.05)  # anchor at beat 2, one ~1.1 s lead-in beat
+    tm = build_tempo_map(g, first_downbeat=1)
+    assert tm.anchor == 2 and tm.lead_beats == 1
+    assert tm.us_per_quarter[0] * 1e-6 / tm.tpq <= 0.001  # a tick of at most 1 ms: half a tick <= 0.5 ms

@@ -1,14 +1,15 @@
 """The part as a Standard MIDI File whose tempo map follows the song's detected beats.
 
-One tempo event per beat puts every detected beat on a MIDI beat line (tempo = 60 / that beat's
-period; after the last beat the local period continues, as in ``BeatGrid``), so a DAW's beat
-grid is the song's. A lead-in of whole beats fills the time before the first beat, at a tempo in
-the readable range (10-400 quarter notes a minute) close to the song's, preferring a count that
-puts the downbeats on bar lines. Tempo events are whole microseconds a quarter note; each is rounded
+One tempo event per beat puts every detected beat from the anchor beat on (beat 0, or up to a
+bar later: see ``_lead_in``) on a MIDI beat line (tempo = 60 / that beat's period; after the last
+beat the local period continues, as in ``BeatGrid``), so a DAW's beat grid is the song's. A
+lead-in of whole beats fills the time before the anchor, at a tempo in the readable range (10-400
+quarter notes a minute) close to the song's, preferring an anchor and count that put the
+downbeats on bar lines. Tempo events are whole microseconds a quarter note; each is rounded
 against the running total, so the error stays under a microsecond at every beat instead of
 accumulating. Notes are written at the ticks of their rendered times (grid position plus the
 humanisation as a tick offset), so read back through the tempo map they land within half a tick
-(<= 0.5 ms: the resolution grows with the longest beat) of the rendered onsets.
+(<= 0.5 ms: ticks a quarter grow with the longest beat, lead-in included) of the rendered onsets.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ class TempoMap:
 def build_tempo_map(grid: BeatGrid, meter: int = 4, first_downbeat: int = 0) -> TempoMap:
     t = grid.beat_times
     periods = np.append(np.diff(t), grid.period_after)
-    tpq = BASE_TPQ * max(1, math.ceil(float(periods.max()) / (BASE_TPQ * MAX_TICK_S)))
     anchor, lead, aligned = _lead_in(t, grid.period_before, meter, first_downbeat)
+    longest = max(float(periods.max()), t[anchor] / lead if lead else 0.0)  # the lead-in's beats count too
+    tpq = min(BASE_TPQ * max(1, math.ceil(longest / (BASE_TPQ * MAX_TICK_S))), 0x7FFF)
     ticks, tempos = [], []
     now_us = 0.0
     if lead:
