@@ -144,3 +144,26 @@ def test_a_kit_the_soundfont_lacks_is_reported_and_replaced(rock):
     assert part.info["sound"]["program"] == 99 and part.info["played"] == "Standard kit"
     assert "no preset bank 128 program 99" in part.info["substituted"]
     assert np.abs(part.stem_audio).max() > 0.01
+
+
+@pytest.mark.slow
+def test_analysis_beats_and_downbeats_drive_the_midi_bars(tmp_path, rock):
+    """stemgen.analysis's beats, downbeats and meter in; a .mid whose bar lines are the song's downbeats."""
+    from stemgen.analysis import analyze
+
+    ctx, _ = rock
+    a = analyze(ctx, SR)
+    notes = [(4 * b, 4 * b + 1, 36 if b % a.meter == 0 else 42, 100) for b in range(a.beat_times.size)]
+    part = render_part(notes, a.beat_times, stem="drums", context_audio=ctx, sample_rate=SR, meter=a.meter,
+                       downbeat_times=a.downbeat_times, seed=0)
+    assert part.info["midi"]["bars_aligned"]
+    path = tmp_path / "drums.mid"
+    path.write_bytes(part.midi_bytes)
+    song = load_midi(path)
+    assert song.time_signatures[0][1:] == (a.meter, 4)
+    first = part.info["midi"]["first_beat_on_grid"]
+    downbeats = a.downbeat_times[a.downbeat_times >= a.beat_times[first]]
+    bar_ticks = song.tpq * a.meter * np.arange(1, 64)
+    bar_starts = song.seconds_at(bar_ticks)
+    for t in downbeats:  # every downbeat is a bar line of the MIDI file
+        assert np.abs(bar_starts - t).min() < 1e-5
