@@ -235,7 +235,10 @@ class RetrievalPool:
                 spans += feats.spans
                 chroma.append(feats.chroma)
                 rhythm.append(feats.rhythm)
-            self._index[key] = (owners, spans, np.concatenate(chroma or [np.zeros((0, 12), np.float32)]),
+            chroma = np.concatenate(chroma or [np.zeros((0, 12), np.float32)])
+            # All 12 transpositions of every pool bar's pitch classes, stacked (12 * bars, 12).
+            rolled = np.concatenate([np.roll(chroma, k, axis=1) for k in range(12)])
+            self._index[key] = (owners, spans, chroma, rolled,
                                 np.concatenate(rhythm or [np.zeros((0, 2 * bar_len), np.float32)]))
         return self._index[key]
 
@@ -243,28 +246,39 @@ class RetrievalPool:
         """The retrieved part for ``grid`` without ``stem`` (bars of a length the pool lacks stay empty)."""
         out: StepNotes = []
         for bar_len in sorted({e - s for s, e in bar_spans(grid)}):
-            owners, spans, chroma, rhythm = self._bars(stem, bar_len)
+            owners, spans, chroma, rolled, rhythm = self._bars(stem, bar_len)
             if not owners:
                 continue
             query = bar_features(grid, stem, bar_len)
             if not query.spans:
                 continue
-            sim_r = query.rhythm @ rhythm.T  # (q, pool)
-            if stem == "drums":  # drums have no key: no transposition
-                best_shift = np.zeros_like(sim_r, dtype=np.int64)
-                sim = sim_r
-            else:
-                # Shift k moves a pool bar up k semitones; its chroma rolls by k.
-                sims_c = np.stack([query.chroma @ np.roll(chroma, k, axis=1).T for k in range(12)])
-                best_shift = np.argmax(sims_c, axis=0)
-                sim = sims_c.max(axis=0) + sim_r
-            pick = np.argmax(sim, axis=1)
+            pick, shifts = self._nearest(query, rolled if stem != "drums" else None, rhythm)
             for q, (s, e) in enumerate(query.spans):
-                j = int(pick[q])
-                shift = int(best_shift[q, j])
+                j, shift = int(pick[q]), int(shifts[q])
                 shift = shift - 12 if shift > 6 else shift  # the smaller move
                 out += self._bar_notes(owners[j], spans[j], stem, s, e, shift)
         return sorted(out)
+
+    @staticmethod
+    def _nearest(query: BarFeatures, rolled: np.ndarray | None, rhythm: np.ndarray, block: int = 16):
+        """Index of the most similar pool bar per query bar and the shift (semitones up) to apply.
+
+        Similarity: cosine of the onset patterns, plus (pitched stems) the best cosine of the pitch
+        classes over the 12 transpositions of the pool bar (``rolled``; None: no transposition, for
+        drums). One matmul per block of query bars against all 12 rolled copies of the pool.
+        """
+        n_pool, transpose = rhythm.shape[0], rolled is not None
+        picks, shifts = [], []
+        for lo in range(0, len(query.spans), block):
+            sim = query.rhythm[lo:lo + block] @ rhythm.T  # (b, P)
+            if transpose:
+                by_shift = (query.chroma[lo:lo + block] @ rolled.T).reshape(-1, 12, n_pool)  # (b, 12, P)
+                sim = sim + by_shift.max(axis=1)
+            pick = np.argmax(sim, axis=1)
+            picks.append(pick)
+            shifts.append(np.argmax(by_shift[np.arange(pick.size), :, pick], axis=1) if transpose
+                          else np.zeros(pick.size, np.int64))
+        return np.concatenate(picks), np.concatenate(shifts)
 
     def _bar_notes(self, song_idx: int, span: tuple[int, int], stem: str, start: int, end: int, shift: int) -> StepNotes:
         part = self.songs[song_idx].parts[stem]
