@@ -167,3 +167,23 @@ def test_analysis_beats_and_downbeats_drive_the_midi_bars(tmp_path, rock):
     bar_starts = song.seconds_at(bar_ticks)
     for t in downbeats:  # every downbeat is a bar line of the MIDI file
         assert np.abs(bar_starts - t).min() < 1e-5
+
+
+def test_stereo_input_gets_a_stereo_kit_whose_mean_is_the_mono_render(rock, drums):
+    """The kit keeps the SoundFont's panning (hats and toms off centre): left and right differ, and
+    their mean is exactly what the engine renders in mono."""
+    from stemgen.arranger.synthesis import render_notes
+    from stemgen.arranger.placement import place_notes
+    from stemgen.arranger.grid import BeatGrid
+    from stemgen.arranger.humanize import Humanization
+    from stemgen.arranger.sounds import choose_sound
+
+    left, right = drums.stem_audio
+    assert np.abs(left - right).max() > 0.05 * np.abs(drums.stem_audio).max()
+    ctx, beats = rock
+    timed = place_notes(_groove(8), BeatGrid.from_times(beats), is_drums=True, humanization=Humanization.off(), seed=0)
+    sound = choose_sound("drums", "standard kit").sound
+    stereo = render_notes(timed, sound, SR, SR * 4, channels=2).audio
+    mono = render_notes(timed, sound, SR, SR * 4, channels=1).audio
+    assert stereo.shape == (2, SR * 4) and mono.shape == (1, SR * 4)
+    np.testing.assert_allclose(stereo.mean(axis=0), mono[0], atol=1e-6)

@@ -86,18 +86,22 @@ def render_part(
     timed = place_notes(notes, grid, is_drums=stem == "drums", humanization=humanization, seed=seed)
     timed = timed.select(to_block_grid(timed.onset_s, sample_rate) < num_samples)  # none after the song's end
 
-    synth = render_notes(timed, choice.sound, sample_rate, num_samples, soundfont, settings)
+    # Stereo input gets the SoundFont's stereo image; any other channel count, one mono signal.
+    synth = render_notes(timed, choice.sound, sample_rate, num_samples, soundfont, settings,
+                         channels=2 if channels == 2 else 1)
     timed.onset_s = synth.onset_samples / sample_rate
     timed.offset_s = synth.offset_samples / sample_rate
     level = DEFAULT_LEVEL_DB[stem] if level_db is None else float(level_db)
-    # The stem is one signal copied to every channel: measured once, in the context's channel count.
-    stem_lufs = loudness_lufs(synth.audio[None, :], sample_rate) + channel_sum_db(channels)
+    # A mono render is copied to every channel: measured once, in the context's channel count.
+    stem_lufs = loudness_lufs(synth.audio, sample_rate)
+    if synth.audio.shape[0] != channels:
+        stem_lufs += channel_sum_db(channels)
     context_lufs = loudness_lufs(context, sample_rate)
     gain_db, target = matching_gain_db(stem_lufs, context_lufs, level)
-    mono = synth.audio * np.float32(10 ** (gain_db / 20))
-    mono, headroom = fit_headroom(mono)  # a stem alone must not clip either
+    rendered = synth.audio * np.float32(10 ** (gain_db / 20))
+    rendered, headroom = fit_headroom(rendered)  # a stem alone must not clip either
     headroom_db = headroom.gain_db if headroom else 0.0
-    stem_audio = np.repeat(mono[None, :].astype(np.float32), channels, axis=0)
+    stem_audio = np.ascontiguousarray(np.broadcast_to(rendered, (channels, num_samples)), dtype=np.float32)
     mix, limiter = mix_with_limiter(context, stem_audio, sample_rate)
 
     first_downbeat = _first_downbeat_index(grid, downbeat_times, meter)

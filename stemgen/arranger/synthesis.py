@@ -4,7 +4,8 @@ Same engine, SoundFont search and settings as MIDI rendering (``stemgen.render.s
 SoundFont: the first of ``find_soundfonts()``). FluidSynth applies events on its 64-sample block
 grid, so onsets are rounded to the nearest block (at most 0.73 ms away at 44.1 kHz) and the
 rounded times are what the part reports and writes to MIDI: the stem, the note times and the .mid
-agree to the sample. The engine renders mono (it sums each output's left and right).
+agree to the sample. Stereo input gets a stereo stem (the SoundFont's panning), mono input the
+mean of left and right.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from stemgen.render.synth import BLOCK, SynthSettings, get_engine
 
 @dataclass
 class SynthResult:
-    audio: np.ndarray  # (num_samples,) float32 mono
+    audio: np.ndarray  # (channels, num_samples) float32: 1 = mono (L+R)/2, 2 = left, right
     onset_samples: np.ndarray
     offset_samples: np.ndarray
     sound: Sound  # what actually played (the default when the SoundFont lacks the asked-for preset)
@@ -47,7 +48,8 @@ def playable_sound(sound: Sound, soundfont: SoundFont) -> tuple[Sound, str | Non
 
 
 def render_notes(notes: TimedNotes, sound: Sound, sample_rate: int, num_samples: int,
-                 soundfont: str | SoundFont | None = None, settings: SynthSettings = SynthSettings()) -> SynthResult:
+                 soundfont: str | SoundFont | None = None, settings: SynthSettings = SynthSettings(),
+                 channels: int = 1) -> SynthResult:
     sf = soundfont if isinstance(soundfont, SoundFont) else get_soundfont(soundfont)
     played, substituted = playable_sound(sound, sf)
     on = to_block_grid(notes.onset_s, sample_rate)
@@ -58,5 +60,9 @@ def render_notes(notes: TimedNotes, sound: Sound, sample_rate: int, num_samples:
     events.sort(key=lambda e: (e[0], e[1]))  # NOTE_OFF (0) before NOTE_ON (1) at the same sample
     events.insert(0, (0, PROGRAM, channel, played.program, 0))
     engine = get_engine(sf.path, sample_rate, 1, settings)
-    audio = engine.render(events, num_samples, [DRUM_CHANNEL])[0]
+    if channels == 2:
+        audio = engine.render(events, num_samples, [DRUM_CHANNEL], stereo=True)[0]
+    else:
+        audio = engine.render(events, num_samples, [DRUM_CHANNEL])[0][None, :]
+    audio = np.ascontiguousarray(audio)
     return SynthResult(audio, on, off, played, sf, substituted)

@@ -86,8 +86,10 @@ class FluidSynthEngine:
             pass
 
     def render(self, events: Iterable[tuple[int, int, int, int, int]], num_samples: int,
-               drum_channels: Iterable[int]) -> np.ndarray:
-        """Play ``(sample, kind, synth_channel, a, b)`` events; return ``(groups, num_samples)`` mono.
+               drum_channels: Iterable[int], stereo: bool = False) -> np.ndarray:
+        """Play ``(sample, kind, synth_channel, a, b)`` events; return ``(groups, num_samples)`` mono,
+        or ``(groups, 2, num_samples)`` left/right with ``stereo`` (keeps the SoundFont's panning;
+        the mean of left and right is exactly the mono render).
 
         Events must be in time order, at multiples of ``BLOCK`` samples (FluidSynth applies events
         at block boundaries anyway); ones past the end are ignored.
@@ -99,9 +101,10 @@ class FluidSynthEngine:
         # Render whole 64-sample blocks: FluidSynth keeps the rest of a partly read block and
         # would hand it to the next song.
         padded = -(-num_samples // BLOCK) * BLOCK
-        out = np.zeros((self.groups, padded), dtype=np.float32)
-        # Left and right of each group point at the same row: process() adds, so row = L + R.
-        row_ptrs = [out.ctypes.data + g * out.strides[0] for g in range(self.groups)]
+        out = np.zeros((self.groups, 2 if stereo else 1, padded), dtype=np.float32)
+        # Mono: left and right of each group point at the same row; process() adds, so row = L + R.
+        rows = [out.ctypes.data + g * out.strides[0] + (side if stereo else 0) * out.strides[1]
+                for g in range(self.groups) for side in (0, 1)]
         nout = 2 * self.groups
         ptr_array = ctypes.c_void_p * nout
         process = lib.fluid_synth_process
@@ -114,7 +117,7 @@ class FluidSynthEngine:
                 if sample >= padded:
                     break
                 off = 4 * pos
-                process(synth, sample - pos, 0, None, nout, ptr_array(*[p + off for p in row_ptrs for _ in "LR"]))
+                process(synth, sample - pos, 0, None, nout, ptr_array(*[p + off for p in rows]))
                 pos = sample
             if kind == NOTE_ON:
                 noteon(synth, ch, a, b)
@@ -128,9 +131,11 @@ class FluidSynthEngine:
                 program(synth, ch, a)
         if padded > pos:
             off = 4 * pos
-            process(synth, padded - pos, 0, None, nout, ptr_array(*[p + off for p in row_ptrs for _ in "LR"]))
+            process(synth, padded - pos, 0, None, nout, ptr_array(*[p + off for p in rows]))
+        if stereo:
+            return out[:, :, :num_samples]
         out *= 0.5  # (L + R) / 2
-        return out[:, :num_samples]
+        return out[:, 0, :num_samples]
 
     def _reset(self, drum_channels: set[int]) -> None:
         lib, synth = self._lib, self._synth
