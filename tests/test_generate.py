@@ -263,3 +263,18 @@ def test_cli_errors(tmp_path, song, model_dir, monkeypatch):
         res = CliRunner().invoke(app, ["generate", path, "--model", str(model_dir), "--replace", "--out", str(tmp_path)])
         assert res.exit_code != 0 and "--replace needs a separation model" in res.output
         assert "without --replace" in res.output
+
+
+def test_spectral_flux_in_blocks_equals_the_whole_song_stft():
+    """The seam metric is computed block by block (bounded memory on long songs): it must match
+    one ``torch.stft(center=True)`` over the whole signal."""
+    from stemgen.generation.seams import spectral_flux
+
+    n = 200_003
+    audio = np.random.default_rng(0).standard_normal(n).astype(np.float32) * np.linspace(0, 1, n, dtype=np.float32)
+    x = torch.from_numpy(audio)
+    spec = torch.stft(x, 1024, 256, window=torch.hann_window(1024), center=True, return_complex=True).abs()
+    logmag = torch.log1p(100.0 * spec / spec.max())
+    whole = torch.cat([torch.zeros(1), (logmag[:, 1:] - logmag[:, :-1]).norm(dim=0)]).numpy()
+    for block in (7, 100, 4096):
+        np.testing.assert_allclose(spectral_flux(audio, block_frames=block), whole, atol=1e-4)

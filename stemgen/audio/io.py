@@ -206,7 +206,7 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: 
     if fmt is None:
         raise ValueError(f"{path}: can only write {', '.join(WRITABLE_FORMATS)} files")
     audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0  # no |audio| copy: long songs
     if peak > 1.0 + 1e-6:
         raise ValueError(f"{path}: peak {peak:.3f} would clip; apply stemgen.audio.mixing.fit_headroom first")
     subtype = subtype or ("PCM_16" if fmt == "FLAC" else "PCM_16")

@@ -136,6 +136,7 @@ def _run(input, stem, instruction, model, stem_path, mix_path, audio_guidance, t
     finally:
         if bar:
             bar.close()
+    del audio  # the input is inside the mix now; long songs peak in memory while writing
     # Both files or neither: a stem without its mix (or the reverse) is half a result.
     write_audio_files([(stem_path, result.stem_audio), (mix_path, result.mix_audio)], result.sample_rate)
     timings = {"model_load_s": round(load_s, 3), **result.timings}

@@ -199,6 +199,8 @@ def generate_stem(
     stem_mono = out[: mono.size]
     seams = seam_report(stem_mono, plan) if plan.n_windows > 1 else {"seams": 0}
     stem_in = match_length(resample(stem_mono[None], codec_cfg.sample_rate, in_sr), n_in).astype(np.float32)
+    # Long songs: drop the codec-rate working copies before the mix is made (peak memory).
+    del stem_mono, out, padded, mono, prev
     mix = original + stem_in  # broadcasts the mono stem to every input channel
     mix, mix_gain = fit_headroom(mix)
     stem_out, stem_gain = fit_headroom(stem_in)

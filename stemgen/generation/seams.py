@@ -14,15 +14,33 @@ import torch
 from stemgen.generation.windows import WindowPlan
 
 
-def spectral_flux(audio: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
-    """Per-frame flux of mono ``audio`` (``flux[t]`` = change from frame ``t-1`` to ``t``)."""
+def spectral_flux(audio: np.ndarray, n_fft: int = 1024, hop: int = 256, block_frames: int = 4096) -> np.ndarray:
+    """Per-frame flux of mono ``audio`` (``flux[t]`` = change from frame ``t-1`` to ``t``).
+
+    Same frames as ``torch.stft(center=True)``; computed ``block_frames`` at a time (two passes:
+    the global peak, then the flux), so a long song never holds its whole spectrogram.
+    """
     x = torch.as_tensor(np.asarray(audio, dtype=np.float32).reshape(-1))
     if x.numel() < n_fft:
         return np.zeros(0, dtype=np.float32)
-    spec = torch.stft(x, n_fft, hop, window=torch.hann_window(n_fft), center=True, return_complex=True).abs()
-    logmag = torch.log1p(100.0 * spec / (spec.max() + 1e-9))
-    diff = (logmag[:, 1:] - logmag[:, :-1]).norm(dim=0)
-    return torch.cat([torch.zeros(1), diff]).numpy()
+    xp = torch.nn.functional.pad(x[None, None], (n_fft // 2, n_fft // 2), mode="reflect")[0, 0]
+    n_frames = 1 + (xp.numel() - n_fft) // hop
+    window = torch.hann_window(n_fft)
+
+    def magnitudes(first: int, last: int) -> torch.Tensor:  # frames [first, last)
+        seg = xp[first * hop : (last - 1) * hop + n_fft]
+        return torch.stft(seg, n_fft, hop, window=window, center=False, return_complex=True).abs()
+
+    blocks = [(a, min(a + block_frames, n_frames)) for a in range(0, n_frames, block_frames)]
+    peak = max(float(magnitudes(a, b).max()) for a, b in blocks)
+    flux, previous = [torch.zeros(1)], None
+    for a, b in blocks:
+        logmag = torch.log1p(100.0 * magnitudes(a, b) / (peak + 1e-9))
+        if previous is not None:
+            logmag = torch.cat([previous, logmag], dim=1)
+        flux.append((logmag[:, 1:] - logmag[:, :-1]).norm(dim=0))
+        previous = logmag[:, -1:]
+    return torch.cat(flux).numpy()
 
 
 def seam_report(audio: np.ndarray, plan: WindowPlan, n_fft: int = 1024, hop: int = 256) -> dict[str, float | int]:
