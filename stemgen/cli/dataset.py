@@ -90,6 +90,8 @@ def _human_summary(s: dict) -> list[str]:
     ]
     if s.get("llm_faults", {}).get("breaker_open"):
         lines.append(f"LLM endpoint given up ({s['llm_faults']['breaker_reason']}): the offline writer wrote the rest")
+    if s["worker_crashes"]:
+        lines.append(f"worker processes crashed {s['worker_crashes']} time(s); their songs were retried")
     lines += [f"skipped song: {e['file']}: {e['reason']}" for e in s["skipped_songs"]]
     lines += [f"error: {e['file']}: {e['reason']}" for e in s["errors"]]
     return lines
