@@ -1,0 +1,99 @@
+"""Build the arranger's subtractive audio examples from band MIDI songs (see
+``stemgen.arranger.training_data``): one compressed npz per (song, stem, variant) under --out,
+resumable (finished songs are read back), a progress bar and a JSON summary (``--out/summary.json``).
+
+    nice -n 5 .venv/bin/python scripts/build_arranger_data.py \
+        --root ../shared/data/tegridy_band_midi_nc --out /tmp/arranger_data --splits train,valid,test --workers 2
+
+Song-level split from ``stemgen.midi.splits`` (sha1 of the file name): a song's examples are all in
+one split. Exit code 0 ok, 3 when some files failed (listed in the summary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _build_one(item):
+    path, split, out, variant, seed, stems, max_seconds = item
+    from stemgen.arranger.training_data import build_song
+
+    return [vars(r) for r in build_song(path, split, out, variant, seed, stems, max_seconds)]
+
+
+def _quiet_worker():
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", required=True, help="folder of MIDI files (band MIDI set)")
+    ap.add_argument("--out", required=True, help="cache folder")
+    ap.add_argument("--splits", default="train,valid,test")
+    ap.add_argument("--stems", default="drums,bass,guitar")
+    ap.add_argument("--variants", type=int, default=1, help="augmentation draws per song (one render each)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--max-songs", type=int, default=None, help="per split (for measuring throughput)")
+    ap.add_argument("--max-seconds", type=float, default=None, help="render only the beginning of each song")
+    ap.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    args = ap.parse_args(argv)
+
+    from tqdm import tqdm
+
+    from stemgen.arranger.training_data import ExampleRecord, summarize
+    from stemgen.errors import StemgenInputError
+    from stemgen.fileio import atomic_write_text, ensure_writable_folder, folder_lock, sweep_partial_files
+    from stemgen.midi.splits import files_in_split
+    from stemgen.workers import run_in_workers
+
+    out = ensure_writable_folder(args.out)
+    stems = tuple(s for s in args.stems.split(",") if s)
+    items = []
+    for split in args.splits.split(","):
+        files = files_in_split(args.root, split)[: args.max_songs]
+        items += [(str(p), split, str(out), v, args.seed, stems, args.max_seconds) for v in range(args.variants) for p in files]
+    records, failed = [], []
+    t0 = time.time()
+    with folder_lock(out):
+        sweep_partial_files(out)
+        bar = tqdm(total=len(items), desc="arranger data", unit="song", file=sys.stderr)
+
+        def on_result(item, outcome):
+            bar.update(1)
+            if isinstance(outcome, BaseException):
+                reason = outcome.reason if isinstance(outcome, StemgenInputError) else f"{type(outcome).__name__}: {outcome}"
+                failed.append({"file": item[0], "reason": str(reason)})
+            else:
+                records.extend(ExampleRecord(**r) for r in outcome)
+
+        run_in_workers(items, _build_one, on_result, args.workers, initializer=_quiet_worker)
+        bar.close()
+    summary = {
+        "out": str(out), "root": str(Path(args.root).resolve()), "songs": len(items), "variants": args.variants,
+        "seed": args.seed, "max_seconds": args.max_seconds, "stems": list(stems), "wall_s": round(time.time() - t0, 1),
+        "cpu_s_examples": round(sum(r.seconds for r in records), 1), "failed": failed,
+        "splits": summarize(records), "license": "CC-BY-NC-SA-4.0 (band MIDI set: non-commercial)",
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{len(records)} examples from {len(items)} songs in {summary['wall_s']} s -> {out}/summary.json", file=sys.stderr)
+    return 3 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
