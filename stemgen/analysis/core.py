@@ -94,8 +94,10 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str = "numpy") -> Anal
         beat_times, downbeat_times, meter = madmom_downbeats(x, sample_rate)
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
     else:
-        beat_frames = _track(env, frame_rate, hop, backend)
-        beat_times = beat_frames / frame_rate
+        beat_times = _track(env, frame_rate, hop, backend) / frame_rate
+        if backend == "numpy":
+            beat_times, _ = beatlib.fix_offbeat_phase(beat_times, bands[0], frame_rate)
+        beat_frames = np.rint(beat_times * frame_rate).astype(int)
     tempo = beatlib.tempo_from_beats(beat_times)
     period = frame_rate * 60.0 / tempo if tempo > 0 else 0.0
     confidence = pulse_clarity(env, period) if beat_times.size >= 2 else 0.0

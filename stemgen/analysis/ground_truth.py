@@ -17,6 +17,14 @@ import numpy as np
 from stemgen.analysis.chords import chord_labels
 
 
+# Hand annotation of shared/data/real_stems/musdb18_7s_music_delta_80s_rock (6.8 s, 110 BPM): its
+# real drum stem hits every beat, so the beats are the drum stem's 12 onsets
+# (stemgen.analysis.onsets.detect_onsets); downbeats every 4th from the first, where the kick
+# and madmom's downbeat tracker both put them. Not an official annotation.
+REAL_EXCERPT_BEATS = (0.279, 0.824, 1.370, 1.904, 2.438, 2.972, 3.541, 4.110, 4.644, 5.190, 5.724, 6.281)
+REAL_EXCERPT_DOWNBEATS = REAL_EXCERPT_BEATS[::4]
+
+
 @dataclass
 class MidiTruth:
     beat_times: np.ndarray
@@ -24,6 +32,7 @@ class MidiTruth:
     beat_chords: list[str]  # label of [beat_times[i], beat_times[i + 1]) (last: to the song end)
     meters: list[int]  # beats per bar of each time signature in force
     end_s: float
+    key: tuple[int, str] | None = None  # (tonic, mode), filled by callers that know it
 
 
 def beat_ticks(song) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,81 @@
+"""Beat reliability: silence, noise, free time and too-short clips are refused with a one-line
+reason; real music is not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from stemgen.analysis import BeatTrackingError, analyze, refusal_reason, require_beats, step_features
+from stemgen.analysis.reliability import MIN_BEAT_CONFIDENCE
+from stemgen.errors import StemgenInputError
+
+SR = 22050
+
+
+def tone_sequence(onsets: np.ndarray, seconds: float = 20.0, seed: int = 0) -> np.ndarray:
+    """Decaying harmonic tones of random pitch at ``onsets`` (s)."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(int(seconds * SR), np.float32)
+    t = np.arange(int(0.8 * SR)) / SR
+    for o in onsets[onsets < seconds - 0.1]:
+        f = 220.0 * 2 ** (rng.integers(0, 12) / 12)
+        note = 0.2 * sum(np.sin(2 * np.pi * f * k * t) / k for k in range(1, 5)) * np.exp(-3 * t)
+        i = int(o * SR)
+        y[i : i + note.size] += note[: y.size - i]
+    return y
+
+
+@pytest.fixture(scope="module")
+def real_song(musdb_song):
+    mix, sr = sf.read(musdb_song / "mixture.wav", dtype="float32")
+    drums, _ = sf.read(musdb_song / "drums.wav", dtype="float32")
+    return mix.T, (mix - drums).T, sr
+
+
+def test_silence_is_refused_and_says_so():
+    a = analyze(np.zeros(SR * 10, np.float32), SR)
+    assert a.beat_times.size == 0 and a.beat_confidence == 0.0
+    assert "silent" in refusal_reason(a)
+    with pytest.raises(BeatTrackingError, match="song.wav: the audio is silent"):
+        require_beats(a, "song.wav")
+    with pytest.raises(BeatTrackingError):
+        step_features(a)
+
+
+@pytest.mark.parametrize("kind", ["white", "babble", "rubato", "rubato_gamma"])
+def test_noise_and_free_time_are_refused(kind):
+    rng = np.random.default_rng(1)
+    if kind == "white":
+        y = 0.1 * rng.standard_normal(SR * 20)
+    elif kind == "babble":  # noise with a random syllable-rate envelope, like speech without pitch
+        y = 0.1 * rng.standard_normal(SR * 20) * np.repeat(rng.uniform(0, 1, 120) ** 2, SR // 6)[: SR * 20]
+    elif kind == "rubato":
+        y = tone_sequence(np.cumsum(rng.uniform(0.15, 1.2, 40)))
+    else:
+        y = tone_sequence(np.cumsum(rng.gamma(2.0, 0.25, 60)))
+    a = analyze(y.astype(np.float32), SR)
+    assert a.beat_confidence < MIN_BEAT_CONFIDENCE, a.beat_confidence
+    assert "no reliable beat" in refusal_reason(a)
+
+
+def test_steady_pulse_and_real_music_are_accepted(real_song):
+    steady = analyze(tone_sequence(np.arange(0.3, 19.5, 0.5)), SR)
+    assert steady.beat_confidence > 0.8 and refusal_reason(steady) is None
+    assert steady.tempo_bpm == pytest.approx(120.0, rel=0.02)
+    mix, context, sr = real_song
+    for audio in (mix, context):  # the real multitrack with and without its drums
+        a = analyze(audio, sr)
+        assert refusal_reason(a) is None, refusal_reason(a)
+        assert a.tempo_bpm == pytest.approx(110.0, rel=0.03)
+
+
+def test_short_clips_and_extreme_tempi_are_refused():
+    short = analyze(tone_sequence(np.arange(0.1, 3.0, 0.5), seconds=3.0), SR)
+    assert "at least 4 s" in refusal_reason(short)
+    fast = analyze(tone_sequence(np.arange(0.1, 19.5, 60 / 300.0)), SR)  # 300 BPM clicks
+    reason = refusal_reason(fast)
+    # trackers fold 300 BPM to 150; either the folded tempo is accepted or the refusal names the range
+    assert reason is None and 40 <= fast.tempo_bpm <= 240 or "outside" in reason
+    assert issubclass(BeatTrackingError, StemgenInputError)  # batches record it like any bad input
