@@ -179,8 +179,9 @@ def evaluate_cmd(
 ) -> None:
     """Model vs real part vs baselines (rule, another song's part, retrieval) on held-out songs."""
     import shlex
-    import sys
     import time
+
+    from stemgen.errors import StemgenError
 
     from .baselines import RetrievalPool
     from .evaluate import BASELINES, evaluate, format_table
@@ -191,26 +192,36 @@ def evaluate_cmd(
     chosen_baselines = tuple(b.strip() for b in baselines.split(",") if b.strip())
     unknown = [b for b in chosen_baselines if b not in BASELINES]
     if unknown:
-        raise fail(f"--baselines: unknown {unknown[0]!r} (choose from {', '.join(BASELINES)})", 2)
+        raise fail(f"--baselines: unknown {unknown[0]!r} (choose from {', '.join(BASELINES)})", 2, as_json)
     files = find_midi_files(data) if split == "all" else files_in_split(data, split)
     files = files[:max_songs] if max_songs else files
     if not files:
-        raise fail(f"{data}: no MIDI files in split {split!r}")
+        raise fail(f"{data}: no MIDI files in split {split!r}", as_json=as_json)
     gens = {}
-    if not no_model:
-        from .generate import MidiGenerator
+    try:
+        if not no_model:
+            from .generate import MidiGenerator
 
-        gens = {s: MidiGenerator(s, model_dir / s if model_dir else None, steps) for s in chosen}
-        for s, gen in gens.items():
-            if not getattr(gen, "description", None):
-                gen.description = _model_description(s, model_dir / s if model_dir else None, gen)
-    pool = None
-    if "retrieval" in chosen_baselines:
-        pool = RetrievalPool(files_in_split(pool_data or data, "train"), exclude=files)
-    report = evaluate(files, chosen, gens, seed, progress=progress_enabled(as_json), pool=pool,
-                      baselines=chosen_baselines)
+            gens = {s: MidiGenerator(s, model_dir / s if model_dir else None, steps) for s in chosen}
+            for s, gen in gens.items():
+                if not getattr(gen, "description", None):
+                    gen.description = _model_description(s, model_dir / s if model_dir else None, gen)
+        pool = None
+        if "retrieval" in chosen_baselines:
+            pool = RetrievalPool(files_in_split(pool_data or data, "train"), exclude=files)
+        report = evaluate(files, chosen, gens, seed, progress=progress_enabled(as_json), pool=pool,
+                          baselines=chosen_baselines)
+    except StemgenError as exc:  # a model folder that cannot be loaded, an unreadable pool folder
+        raise fail(str(exc), as_json=as_json)
+    except OSError as exc:  # e.g. a model folder without its files
+        raise fail(f"{exc.filename or model_dir}: {exc.strerror or exc}", as_json=as_json)
     report["seconds"] = round(time.perf_counter() - t0, 1)
-    report["command"] = "stemgen " + shlex.join(sys.argv[1:])
+    # The command that reproduces this report (from the options, whoever called us).
+    args = [str(data), "--split", split, "--stems", ",".join(chosen), "--baselines", ",".join(chosen_baselines),
+            "--seed", str(seed)]
+    args += ["--no-model"] if no_model else ["--steps", str(steps)] + (["--model-dir", str(model_dir)] if model_dir else [])
+    args += (["--max-songs", str(max_songs)] if max_songs else []) + (["--pool-data", str(pool_data)] if pool_data else [])
+    report["command"] = "stemgen midi eval " + shlex.join(args + (["--out", str(out)] if out else []))
     if out is not None:
         from stemgen.evaluation.report import write_report
         from stemgen.evaluation.report.midi import midi_report

@@ -154,3 +154,26 @@ def test_report_systems_have_descriptions(band_midi_dir, tmp_path, stem):
     assert all(s["description"] for s in doc["systems"]), doc["systems"]
     text = (tmp_path / "report.md").read_text()
     assert "- **bass: model**: plays the real part back" in text and "- **bass: rule**: the root of the chord" in text
+
+
+def test_eval_command_baselines_only_and_bad_model_folder(band_midi_dir, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from stemgen.cli.main import app
+
+    data = tmp_path / "songs"
+    data.mkdir()
+    for name in TRAIN + HELD_OUT:
+        shutil.copy(band_midi_dir / name, data / name)
+    out = tmp_path / "report"
+    res = CliRunner().invoke(app, ["midi", "eval", str(data), "--stems", "bass", "--no-model", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["songs"] == {"bass": 1} and summary["retrieval_pool"] == 3  # the one test song; 3 train songs
+    doc = json.loads((out / "report.json").read_text())
+    assert [s["name"] for s in doc["systems"]] == ["bass: real", "bass: rule", "bass: other_song", "bass: retrieval"]
+    assert all(s["description"] for s in doc["systems"]) and doc["config"]["command"].startswith("stemgen midi eval")
+    res = CliRunner().invoke(app, ["midi", "eval", str(data), "--stems", "bass", "--model-dir", str(tmp_path / "none")])
+    assert res.exit_code == 1 and "Traceback" not in res.output and res.output.count("\n") == 1, res.output
