@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stemgen.errors import StemgenInputError
+from stemgen.errors import StemgenError, StemgenInputError
 
 from .baselines import RetrievalPool, other_song_part, rule_part
 from .descriptors import estimate_key
@@ -192,7 +192,8 @@ def evaluate(
     ``generators``: stem -> an object with ``.generate(song, song_bytes, instruction, seed)``
     returning ``.notes`` in ticks (e.g. ``MidiGenerator``), or stem -> ``{source name: object}``
     to compare several. ``pool``: the retrieval baseline's training songs (no retrieval row
-    without it). Unreadable files are skipped and listed under ``"skipped"``.
+    without it). Unreadable files are skipped and listed under ``"skipped"``; a generation that
+    raises a ``StemgenError`` is scored as an empty part and listed under ``"generation_failures"``.
     """
     from tqdm import tqdm
 
@@ -208,6 +209,7 @@ def evaluate(
     rows: dict[str, dict[str, list[dict]]] = {s: {src: [] for src in sources[s]} for s in stems}
     names: dict[str, list[str]] = {s: [] for s in stems}
     gen_seconds: dict[str, dict[str, list[float]]] = {s: {g: [] for g in gen_sources[s]} for s in stems}
+    failures: list[dict] = []  # generations that raised: scored as an empty part
     jobs = [(i, s) for s in stems for i, song in enumerate(songs) if len(song.real[s]) >= MIN_NOTES]
     for i, stem in tqdm(jobs, disable=not progress, desc="eval"):
         song = songs[i]
@@ -217,9 +219,14 @@ def evaluate(
             ctx_song, ctx_data = song.without(stem)
             for name, gen in gen_sources[stem].items():
                 t0 = time.perf_counter()
-                result = gen.generate(ctx_song, ctx_data, None, seed)
+                try:
+                    tick_notes = gen.generate(ctx_song, ctx_data, None, seed).notes
+                except StemgenError as exc:  # e.g. a generator that refuses to return an empty part
+                    tick_notes = []
+                    failures.append({"song": song.name, "stem": stem, "source": name, "reason": exc.reason
+                                     if isinstance(exc, StemgenInputError) else str(exc)})
                 gen_seconds[stem][name].append(time.perf_counter() - t0)
-                parts[name] = ticks_to_notes(result.notes, grid.tpq, is_drum)
+                parts[name] = ticks_to_notes(tick_notes, grid.tpq, is_drum)
         if "rule" in baselines:
             parts["rule"] = steps_to_notes(rule_part(grid, stem), is_drum)
         if "other_song" in baselines:
@@ -244,7 +251,7 @@ def evaluate(
                             "mean_s": round(sum(v) / len(v), 3) if v else None}
                      for name, v in gen_seconds[stem].items()} for stem in stems}
     return {"songs": {s: len(names[s]) for s in stems}, "table": table, "rows": rows, "names": names,
-            "descriptions": descriptions, "generation": timing, "skipped": skipped,
+            "descriptions": descriptions, "generation": timing, "skipped": skipped, "generation_failures": failures,
             "retrieval_pool": len(pool.songs) if pool is not None else 0}
 
 

@@ -142,6 +142,21 @@ def test_evaluate_scores_any_generator_against_every_baseline(band_midi_dir):
     assert "| bass (n=2) | retrieval |" in format_table(report) and "[" in format_table(report)
 
 
+class RefusingGenerator:
+    def generate(self, song, song_bytes, instruction=None, seed=0):
+        from stemgen.errors import StemgenInputError
+
+        raise StemgenInputError(song.path, "the generated part is empty")
+
+
+def test_a_generator_that_raises_scores_as_an_empty_part(band_midi_dir):
+    files = [band_midi_dir / n for n in HELD_OUT]
+    report = evaluate(files, ("bass",), {"bass": RefusingGenerator()}, progress=False, baselines=("rule",))
+    assert report["table"]["bass"]["generated"]["note_f1"] == 0.0
+    assert report["table"]["bass"]["generated"]["density_ratio"] == 0.0
+    assert [f["reason"] for f in report["generation_failures"]] == ["the generated part is empty"] * 2
+
+
 @pytest.mark.parametrize("stem", ["bass"])
 def test_report_systems_have_descriptions(band_midi_dir, tmp_path, stem):
     from stemgen.evaluation.report import write_report

@@ -63,6 +63,9 @@ def midi_report(result: dict, title: str = "stemgen midi eval", notes: list[str]
                                  "value": float("nan") if value is None else float(value)})
     metrics = [MIDI_METRICS.get(c, MetricSpec(c, c, c, better=None)) for c in columns]
     extra = [] if per_song else ["per-song values were not given: means only, no intervals"]
+    extra += [f"skipped (unreadable): {reason}" for reason in result.get("skipped", [])]
+    extra += [f"{f['stem']}: {f['source']} raised on {f['song']} ({f['reason']}): scored as an empty part"
+              for f in result.get("generation_failures", [])]
     songs = result.get("songs", {})
     config = {"songs per stem": songs} if songs else {}
     for key in ("command", "retrieval_pool", "seconds"):
