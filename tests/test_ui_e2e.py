@@ -1,16 +1,22 @@
 """The web page end to end: served on 127.0.0.1, driven by ``gradio_client`` and by a real headless Chromium.
 
-One server for the module, with a tiny untrained audio model saved to a tmp folder (chosen as the
-"local model folder": the tests never depend on a bundled audio model) and an empty bundled-models
-folder (so the "no audio model is installed" message is always exercised). The MIDI tests use the
-bundled MIDI models, or an untrained stand-in while those are not in the checkout.
+One server for the module, with a tiny untrained audio model saved to a tmp folder and offered in the
+page's model list (like ``stemgen ui --models FOLDER``: the tests never depend on a bundled audio
+model) and an empty bundled-models folder (so the "no audio model is installed" message is always
+exercised). Gradio's upload folder is a tmp folder of its own, so the tests can see what stays on
+disk. The MIDI tests use the bundled MIDI models (an untrained stand-in could not show that the new
+part has notes).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -25,25 +31,29 @@ pytestmark = pytest.mark.slow
 MAX_SECONDS = 3.0
 MIDI_STEM = "bass"  # added to a drums-only groove
 STEPS = 2  # an untrained tiny model: the point is the path through the page, not the sound
+MODEL = "tiny-drums"  # its name in the page's model list
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("ui")
     model = H.tiny_audio_model(root / "tiny-drums")
-    midi_models = H.midi_models_for_tests(root / "midi-models", MIDI_STEM)
     settings = UISettings(
         work_dir=root / "work",
         models_dir=root / "no-models",
+        model_folders=(model,),
         max_file_mb=1.0,
         max_audio_seconds=MAX_SECONDS,
         max_midi_seconds=60,
-        midi_models_dir=midi_models,
     )
-    app, url = H.serve(settings)
-    clips = {"clip": H.write_clip(root / "clip.wav", 2.0), "long": H.write_clip(root / "long.wav", MAX_SECONDS + 1)}
-    yield {"url": url, "model": model, "root": root, "settings": settings, **clips}
-    app.close()
+    uploads = root / "gradio-uploads"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GRADIO_TEMP_DIR", str(uploads))  # read when a server starts
+        env.delenv("STEMGEN_MODEL", raising=False)  # the list is exactly what the settings give
+        app, url = H.serve(settings)
+        clips = {"clip": H.write_clip(root / "clip.wav", 2.0), "long": H.write_clip(root / "long.wav", MAX_SECONDS + 1)}
+        yield {"url": url, "model": model, "root": root, "settings": settings, "uploads": uploads, **clips}
+        app.close()
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +61,44 @@ def client(site):
     return gradio_client.Client(site["url"], verbose=False, download_files=str(site["root"] / "downloads"))
 
 
-def insert_audio(client, audio: Path, model: Path | None, **kw):
+def insert_audio(client, audio: Path, model: str = MODEL, **kw):
+    """``model`` is a name from the page's list, "Bundled model" or "Local model folder"."""
     from gradio_client import handle_file
 
-    args = dict(
-        stem="drums",
-        instruction="Add reggae beats",
-        steps=STEPS,
-        seed=0,
-        model="Local model folder" if model else "Bundled model",
-        model_folder=str(model or ""),
-    )
+    args = dict(stem="drums", instruction="Add reggae beats", steps=STEPS, seed=0, model=model, model_folder="")
     return client.predict(handle_file(str(audio)), **{**args, **kw}, api_name="/insert_audio_stem")
+
+
+def insert_midi(client, midi: Path, stem: str = MIDI_STEM, instruction: str = "Add a funky slap bass line"):
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(str(midi)), stem, instruction, 0, api_name="/insert_midi_part")
+
+
+def app_error(call, *args, **kw) -> str:
+    """The message of the ``AppError`` the page answers ``call`` with."""
+    with pytest.raises(gradio_client.exceptions.AppError) as info:
+        call(*args, **kw)
+    return str(info.value)
+
+
+def upload_model_index(url: str, stem: str = "drums") -> Path:
+    """Put a stemgen ``model_index.json`` on the server through the page's upload route; its server path."""
+    import httpx
+
+    index = json.dumps({"_class_name": "StemInsertionPipeline", "stemgen": {"stem": stem, "codec": {"name": "tiny"}}})
+    reply = httpx.post(url + "gradio_api/upload", files={"files": ("model_index.json", index.encode())}, timeout=30)
+    reply.raise_for_status()
+    path = Path(reply.json()[0])
+    deadline = time.monotonic() + 30  # across file systems Gradio moves the upload in the background
+    while not path.is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert path.is_file()  # the route really stored it (the deletions checked later are not vacuous)
+    return path
+
+
+def uploads_named(site, name: str) -> list[Path]:
+    return list(site["uploads"].rglob(name))
 
 
 # ---------------------------------------------------------------- gradio_client
@@ -72,17 +108,16 @@ def test_api_lists_named_endpoints(client):
 
 
 def test_client_without_a_model_gets_a_clear_message(client, site):
-    with pytest.raises(gradio_client.exceptions.AppError) as info:
-        insert_audio(client, site["clip"], None)
-    message = str(info.value)
+    message = app_error(insert_audio, client, site["clip"], "Bundled model")
     assert "No drums audio model is installed" in message and "stemgen train" in message
     assert "Traceback" not in message
+    H.assert_no_server_path(message, site["root"])
 
 
-def test_client_generates_a_stem_with_a_local_model(client, site):
+def test_client_generates_a_stem_with_a_listed_model(client, site):
     from stemgen.audio.io import load_audio
 
-    mix, stem, before, after, downloads, details = insert_audio(client, site["clip"], site["model"])
+    mix, stem, before, after, downloads, details = insert_audio(client, site["clip"])
     # fixed output names, whatever the upload was called
     assert [Path(p).name for p in (mix, stem, before, after)] == [
         "mix.wav",
@@ -103,33 +138,82 @@ def test_client_generates_a_stem_with_a_local_model(client, site):
     assert np.abs(residual).max() < 5e-3
 
 
-def test_client_gets_clear_messages_for_bad_input(client, site, tmp_path):
-    from gradio_client import handle_file
+def unique_copy(path: Path, folder: Path) -> Path:
+    """A copy under a name no other upload has, so the server's upload folder can be searched for it."""
+    copy = folder / f"{path.stem}-{uuid.uuid4().hex[:8]}{path.suffix}"
+    shutil.copy(path, copy)
+    return copy
 
-    with pytest.raises(
-        gradio_client.exceptions.AppError, match=r"long.wav: audio is 4 s long; this server accepts up to 3 s"
-    ):
-        insert_audio(client, site["long"], site["model"])
+
+def test_client_gets_clear_messages_for_bad_input_and_refused_uploads_are_deleted(client, site, tmp_path):
+    from gradio_client import handle_file
 
     fake = tmp_path / "not_audio.wav"
     fake.write_text("this is not audio " * 100)
-    with pytest.raises(gradio_client.exceptions.AppError, match="not_audio.wav: not readable as audio"):
-        insert_audio(client, fake, site["model"])
+    refused = [
+        (site["long"], "audio is 4 s long; this server accepts up to 3 s"),
+        (fake, "not readable as audio"),
+        (H.EXAMPLE_MIDI, "not a audio file"),  # a .mid sent as audio
+    ]
+    for original, reason in refused:
+        upload = unique_copy(original, tmp_path)
+        message = app_error(insert_audio, client, upload)
+        assert message.startswith(f"{upload.name}: {reason}")
+        H.assert_no_server_path(message, site["root"], site["uploads"])  # e.g. a decoder naming the file
+        assert uploads_named(site, upload.name) == []  # gone from the server's disk
 
-    with pytest.raises(gradio_client.exceptions.AppError, match="adds drums, not bass"):
-        insert_audio(client, site["clip"], site["model"], stem="bass")
+    # Refusals about the settings keep the upload (the user fixes them and runs again): this also
+    # shows the search above finds uploads that are there.
+    kept = unique_copy(site["clip"], tmp_path)
+    assert app_error(insert_audio, client, kept, stem="bass") == f"{MODEL}: this model adds drums, not bass"
+    assert len(uploads_named(site, kept.name)) == 1
 
     with pytest.raises(Exception, match="choices"):  # Gradio checks radio values before our code runs
-        insert_audio(client, site["clip"], site["model"], stem="piano")
-
-    midi_as_audio = tmp_path / "song.mid"
-    shutil.copy(H.EXAMPLE_MIDI, midi_as_audio)
-    with pytest.raises(gradio_client.exceptions.AppError, match="song.mid: not a audio file"):
-        insert_audio(client, midi_as_audio, site["model"])
+        insert_audio(client, site["clip"], stem="piano")
 
     # Gradio's File component checks the type first (the handler would say "not a MIDI file")
     with pytest.raises(gradio_client.exceptions.AppError, match=r"Invalid file type.*\.mid"):
         client.predict(handle_file(str(site["clip"])), "drums", "Add rock drums", 0, api_name="/insert_midi_part")
+
+
+def test_model_folders_typed_or_uploaded_are_refused_without_showing_paths(client, site):
+    bundled_drums = H.REPO / "models" / "stemgen-drums"  # a real model on the server, outside the list
+    for choice in ("Bundled model", MODEL):
+        message = app_error(insert_audio, client, site["clip"], choice, model_folder=str(bundled_drums))
+        assert "only uses the models in its list" in message and "--allow-any-model-folder" in message
+        H.assert_no_server_path(message, site["root"], site["uploads"])
+    # "Local model folder" is not even a choice on this page
+    with pytest.raises(Exception, match="choices") as info:
+        insert_audio(client, site["clip"], "Local model folder", model_folder=str(site["model"]))
+    H.assert_no_server_path(str(info.value), site["root"], site["uploads"])
+
+    index = upload_model_index(site["url"])
+    message = app_error(insert_audio, client, site["clip"], model_folder=str(index.parent))
+    assert "only uses the models in its list" in message
+    H.assert_no_server_path(message, site["root"], site["uploads"], index.parent.name)
+    assert not index.exists() and not index.parent.exists()  # the refused upload is deleted
+
+
+def test_operator_can_allow_any_model_folder(site, tmp_path):
+    settings = dataclasses.replace(
+        site["settings"], model_folders=(), allow_any_model_folder=True, work_dir=site["root"] / "work-free"
+    )
+    app, url = H.serve(settings)
+    try:
+        free = gradio_client.Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        *_, details = insert_audio(free, site["clip"], "Local model folder", model_folder=str(site["model"]))
+        assert details["model"] == MODEL and details["steps"] == STEPS
+
+        message = app_error(insert_audio, free, site["clip"], "Local model folder", model_folder=str(site["root"]))
+        assert message.startswith(f"{site['root'].name}: not a stemgen model folder")
+
+        # Still never a folder of uploaded files: refused and deleted.
+        index = upload_model_index(url)
+        message = app_error(insert_audio, free, site["clip"], "Local model folder", model_folder=str(index.parent))
+        assert message == "uploaded files are never loaded as a model"
+        assert not index.parent.exists()
+    finally:
+        app.close()
 
 
 def test_server_refuses_uploads_over_the_limit(site, tmp_path):
@@ -145,11 +229,17 @@ def test_server_refuses_uploads_over_the_limit(site, tmp_path):
 
 def test_client_adds_a_midi_part(client, site, tmp_path):
     import mido
-    from gradio_client import handle_file
 
-    midi, before, after, preview, details = client.predict(
-        handle_file(str(H.GROOVE_MIDI)), MIDI_STEM, "Add a funky slap bass line", 0, api_name="/insert_midi_part"
-    )
+    broken = tmp_path / "broken.mid"
+    broken.write_bytes(b"MThd\x00\x00\x00\x06garbage")
+    for original, reason in [(broken, ": "), (H.EXAMPLE_MIDI, ": song is 237 s long")]:
+        upload = unique_copy(original, tmp_path)
+        message = app_error(insert_midi, client, upload, instruction="Add bass")
+        assert message.startswith(upload.name + reason)
+        H.assert_no_server_path(message, site["root"], site["uploads"])
+        assert uploads_named(site, upload.name) == []  # the refused upload is deleted
+
+    midi, before, after, preview, details = insert_midi(client, H.GROOVE_MIDI)
     assert [Path(p).name for p in (midi, before, after, preview)] == [
         f"with_{MIDI_STEM}.mid",
         "piano_roll_before.png",
@@ -160,16 +250,64 @@ def test_client_adds_a_midi_part(client, site, tmp_path):
     assert len(tracks_out) == len(tracks_in) + 1
     assert [list(t) for t in tracks_out[:-1]] == [list(t) for t in tracks_in]  # input tracks untouched
     new_notes = [m for m in tracks_out[-1] if m.type == "note_on" and m.velocity > 0]
+    assert len(new_notes) > 0, "the new part is empty"
     assert details["notes"] == len(new_notes) and 32 <= details["program"] <= 39  # a GM bass
     assert details["source"] == H.GROOVE_MIDI.name
 
-    broken = tmp_path / "broken.mid"
-    broken.write_bytes(b"MThd\x00\x00\x00\x06garbage")
-    with pytest.raises(gradio_client.exceptions.AppError, match="broken.mid: "):
-        client.predict(handle_file(str(broken)), MIDI_STEM, "Add bass", 0, api_name="/insert_midi_part")
 
-    with pytest.raises(gradio_client.exceptions.AppError, match="slakh_Track00001.mid: song is 237 s long"):
-        client.predict(handle_file(str(H.EXAMPLE_MIDI)), MIDI_STEM, "Add bass", 0, api_name="/insert_midi_part")
+def test_generations_share_one_concurrency_limit(site, monkeypatch, tmp_path):
+    """Real concurrent requests, audio and MIDI mixed: at most ``concurrency`` generations run at once
+    (counted on the server), the rest wait in the server's queue, and each waiting one starts only
+    after a running one has ended."""
+    from concurrent import futures
+
+    import httpx
+
+    import stemgen.generation
+    from stemgen.ui import midi_engine
+
+    limit, jobs_n = 2, 4
+    gate = H.InFlight()
+    monkeypatch.setattr(stemgen.generation, "generate_stem", gate.wrap(stemgen.generation.generate_stem))
+    monkeypatch.setattr(midi_engine, "generate_part", gate.wrap(midi_engine.generate_part))
+    settings = dataclasses.replace(site["settings"], concurrency=limit, work_dir=site["root"] / "work-queue")
+    app, url = H.serve(settings)
+    try:
+        from gradio_client import handle_file
+
+        client = gradio_client.Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        audio = dict(stem="drums", instruction="Add reggae beats", steps=STEPS, seed=0, model=MODEL, model_folder="")
+        jobs = []
+        for _ in range(jobs_n // 2):  # audio and MIDI requests share one pool of workers
+            jobs.append(client.submit(handle_file(str(site["clip"])), **audio, api_name="/insert_audio_stem"))
+            jobs.append(
+                client.submit(handle_file(str(H.GROOVE_MIDI)), MIDI_STEM, "Add bass", 0, api_name="/insert_midi_part")
+            )
+
+        def queued() -> int:
+            return httpx.get(url + "gradio_api/queue/status", timeout=10).json()["queue_size"]
+
+        assert gate.wait(lambda: gate.running == limit), "the first generations never started"
+        deadline = time.monotonic() + 60
+        while queued() != jobs_n - limit and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for _ in range(10):  # while those are held, the others stay in the server's queue
+            assert (gate.running, queued()) == (limit, jobs_n - limit)
+            time.sleep(0.05)
+        for done in range(1, jobs_n + 1):  # let them go one at a time
+            gate.release(1)
+            assert gate.wait(lambda: gate.log.count("end") == done), f"generation {done} never ended"
+        futures.wait(jobs, timeout=120)
+    finally:
+        gate.release(jobs_n)  # never leave a server thread waiting
+        app.close()
+    assert gate.peak == limit
+    # Ordering: the (limit + k)-th generation started only after the k-th had ended.
+    starts = [i for i, event in enumerate(gate.log) if event == "start"]
+    ends = [i for i, event in enumerate(gate.log) if event == "end"]
+    assert all(starts[limit + k] > ends[k] for k in range(jobs_n - limit)), gate.log
+    results = [job.result(timeout=0) for job in jobs]
+    assert [Path(r[0]).name for r in results] == ["mix.wav", f"with_{MIDI_STEM}.mid"] * (jobs_n // 2)
 
 
 def test_password_protects_page_and_api(site):
@@ -284,20 +422,19 @@ def test_browser_audio_tab(browser, site, artifacts):
     )
     assert "No drums audio model is installed" in toast and "Traceback" not in toast
 
-    # with the tiny model from a local folder
+    # with the tiny model from the page's model list (no box to type a server folder into)
     css(d, "#audio-advanced button").click()
-    css(d, "#audio-model input[value='Local model folder']").click()
-    folder = css(d, "#audio-model-folder textarea")
-    folder.send_keys(str(site["model"]))
+    css(d, f"#audio-model input[value='{MODEL}']").click()
+    assert not d.execute_script("return document.querySelector('#audio-model-folder textarea')?.offsetParent")
     steps = css(d, "#audio-steps input[type=number]")
     steps.clear()
     steps.send_keys(str(STEPS))
-    css(d, "#audio-instruction textarea").click()  # leave the folder box: the status line updates
+    css(d, "#audio-instruction textarea").click()
     wait_for(
         d,
-        "document.querySelector('#audio-model-status').innerText.includes('tiny-drums')",
+        f"document.querySelector('#audio-model-status').innerText.includes('{MODEL}')",
         30,
-        "the model status to name the local model",
+        "the model status to name the chosen model",
     )
     css(d, "#audio-generate").click()
     progress: list[str] = []

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
+import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,6 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_MIX = REPO / "examples" / "mixes" / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"
 EXAMPLE_MIDI = REPO / "examples" / "midi" / "slakh_Track00001.mid"  # full arrangement, 237 s
 GROOVE_MIDI = REPO / "examples" / "midi" / "1_funk-groove1_138_beat_4-4.mid"  # drums only, 28 s
-MIDI_MODELS = REPO / "models" / "midi"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
@@ -48,22 +50,55 @@ def tiny_audio_model(folder: Path, stem: str = "drums") -> Path:
     return folder
 
 
-def bundled_midi_model_present(stem: str) -> bool:
-    from stemgen.midi.generate import resolve_model_dir
-
-    return (resolve_model_dir(stem, None) / "config.json").is_file()
+# An absolute path at the start of a word (URLs like https://... do not count).
+ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])(?:~/|/(?![/\s]))")
 
 
-def midi_models_for_tests(folder: Path, stem: str) -> Path | None:
-    """``None`` (use the bundled MIDI models) when they are in the checkout; otherwise a folder
-    laid out like ``models/midi/`` with an untrained model, so the page's MIDI path is still tested."""
-    if bundled_midi_model_present(stem):
-        return None
-    from stemgen.midi.generate import DEFAULT_MODELS
-    from stemgen.midi.model import LaneDenoiser, MidiModelConfig, save_model
+def assert_no_server_path(message: str, *more: str | Path) -> None:
+    """Fail when a page message names a server path: the repository, the temp folder, the given
+    folders (or names), or any absolute path at all."""
+    for secret in (REPO, tempfile.gettempdir(), *more):
+        assert str(secret) not in message, f"{secret} shown in: {message}"
+    assert not ABSOLUTE_PATH.search(message), f"a path shown in: {message}"
 
-    save_model(LaneDenoiser(MidiModelConfig(stem)), folder / DEFAULT_MODELS[stem])
-    return folder
+
+class InFlight:
+    """A test hook around a server-side function: counts the calls running at once (``running``,
+    ``peak``, an ordered ``log`` of starts and ends) and holds each call until ``release`` lets it go."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.running = self.peak = self.tickets = 0
+        self.log: list[str] = []
+
+    def wrap(self, fn):
+        def held(*args, **kwargs):
+            with self.cond:
+                self.running += 1
+                self.peak = max(self.peak, self.running)
+                self.log.append("start")
+                self.cond.notify_all()
+                if not self.cond.wait_for(lambda: self.tickets > 0, timeout=300):
+                    raise TimeoutError("the test never released this call")
+                self.tickets -= 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self.cond:
+                    self.running -= 1
+                    self.log.append("end")
+                    self.cond.notify_all()
+
+        return held
+
+    def release(self, n: int = 1) -> None:
+        with self.cond:
+            self.tickets += n
+            self.cond.notify_all()
+
+    def wait(self, predicate, timeout: float = 120) -> bool:
+        with self.cond:
+            return self.cond.wait_for(predicate, timeout=timeout)
 
 
 def serve(settings) -> tuple[object, str]:

@@ -4,7 +4,7 @@ Public API::
 
     build_app(settings=None) -> gr.Blocks          # the page, queued, not yet served
     launch(settings, host, port, share, auth, block=True)   # serve it (``stemgen ui``)
-    UISettings(max_file_mb, max_audio_seconds, concurrency, ...)
+    UISettings(max_file_mb, max_audio_seconds, concurrency, model_folders, allow_any_model_folder, ...)
 
 Modules: ``settings`` (limits, choices), ``layout`` (the page), ``handlers`` (what the buttons do),
 ``audio_models`` and ``midi_engine`` (calls into the library), ``plotting`` (pictures),
