@@ -126,8 +126,8 @@ def test_bundled_models_are_found_by_stem(tmp_path, monkeypatch):
     fake_model(tmp_path / "models" / "compact-bass", "bass")
     found = choices(tmp_path, models_dir=tmp_path / "models")
     assert found.bundled_for("bass").name == "compact-bass"
-    assert found.resolve("bass", MODEL_BUNDLED, "") == tmp_path / "models" / "compact-bass"
-    assert found.resolve("bass", "compact-bass", "") == tmp_path / "models" / "compact-bass"
+    assert found.resolve("bass", MODEL_BUNDLED, "").path == tmp_path / "models" / "compact-bass"
+    assert found.resolve("bass", "compact-bass", "").path == tmp_path / "models" / "compact-bass"
     assert "compact-bass" in found.status("bass", MODEL_BUNDLED, "")
     with pytest.raises(StemgenInputError, match="this model adds bass, not drums"):
         found.resolve("drums", "compact-bass", "")
@@ -141,7 +141,7 @@ def test_listed_models_come_from_the_models_option_and_have_short_unique_names(t
     listed = choices(tmp_path, model_folders=(tmp_path / "runs" / "a", tmp_path / "runs" / "b", solo))
     assert [value for _, value in listed.choices()] == [MODEL_BUNDLED, "a/final", "b/final", "solo"]
     assert ("solo (guitar)", "solo") in listed.choices()
-    assert listed.resolve("drums", "b/final", "") == two and listed.resolve("drums", "a/final", "") == one
+    assert listed.resolve("drums", "b/final", "").path == two and listed.resolve("drums", "a/final", "").path == one
     assert listed.bundled_for("drums") is None  # --models folders are listed, not "bundled"
     assert not any(str(tmp_path) in label for label, _ in listed.choices())
     assert unique_names([Path("/x/m"), Path("/y/m"), Path("/y/m")]) == ["x/m", "y/m", "y/m (2)"]
@@ -166,7 +166,7 @@ def test_typed_folders_are_refused_without_being_read_unless_the_operator_allows
 
     free = choices(tmp_path, allow_any_model_folder=True)
     assert (MODEL_LOCAL, MODEL_LOCAL) in free.choices()
-    assert free.resolve("drums", MODEL_LOCAL, f"  {drums}  ") == drums
+    assert free.resolve("drums", MODEL_LOCAL, f"  {drums}  ").path == drums
     assert "local folder `my-drums`" in free.status("drums", MODEL_LOCAL, str(drums))
     with pytest.raises(StemgenInputError, match="adds drums, not bass"):
         free.resolve("bass", MODEL_LOCAL, str(drums))

@@ -136,14 +136,14 @@ class ModelChoices:
         return f"Model: {kind} {info.describe()}."
 
     # ------------------------------------------------------------------ checking a request
-    def resolve(self, stem: str, choice: str, folder: str | None) -> Path:
-        """The model folder a request should use; ``StemgenInputError`` with a clear reason otherwise.
+    def resolve(self, stem: str, choice: str, folder: str | None) -> ModelInfo:
+        """The model a request should use; ``StemgenInputError`` with a clear reason otherwise.
 
         A refused folder inside Gradio's upload folder (someone uploaded a ``model_index.json`` and
         typed its folder) is deleted.
         """
         try:
-            return self._pick(stem, choice, folder).path
+            return self._pick(stem, choice, folder)
         except StemgenInputError:
             typed = (folder or "").strip()
             if typed and self.upload_root is not None:

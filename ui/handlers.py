@@ -89,11 +89,11 @@ class Handlers:
             if scheduler not in SCHEDULERS:
                 raise StemgenInputError(None, f"scheduler must be one of {', '.join(SCHEDULERS)}")
             # Check the model before decoding the audio: the common failure should be the fast one.
-            folder = self.models.resolve(stem, model, model_folder)
+            chosen = self.models.resolve(stem, model, model_folder)
             original, sr = _load_limited(path, s.max_audio_seconds)
 
             progress(0.0, desc="Loading the model")
-            pipe = self.pipelines.get(folder)
+            pipe = self.pipelines.get(chosen.path)
             progress((0, None), desc="Generating", unit="windows")
             from stemgen.generation import generate_stem
 
@@ -129,7 +129,7 @@ class Handlers:
                 ]
             )
             details = {
-                "model": folder.name,
+                "model": chosen.name,
                 **result.info,
                 "timings": result.timings,
                 "mix_gain_db": result.mix_gain.gain_db if result.mix_gain else 0.0,
