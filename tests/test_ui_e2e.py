@@ -172,8 +172,9 @@ def test_client_gets_clear_messages_for_bad_input_and_refused_uploads_are_delete
         insert_audio(client, site["clip"], stem="piano")
 
     # Gradio's File component checks the type first (the handler would say "not a MIDI file")
-    with pytest.raises(gradio_client.exceptions.AppError, match=r"Invalid file type.*\.mid"):
+    with pytest.raises(gradio_client.exceptions.AppError, match=r"Invalid file type.*\.mid") as info:
         client.predict(handle_file(str(site["clip"])), "drums", "Add rock drums", 0, api_name="/insert_midi_part")
+    H.assert_no_server_path(str(info.value), site["root"], site["uploads"])
 
 
 def test_model_folders_typed_or_uploaded_are_refused_without_showing_paths(client, site):
