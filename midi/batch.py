@@ -137,11 +137,14 @@ def _run(pairs: list[tuple[Path, Path]], out_dir: Path, settings: BatchSettings,
         else:
             todo.append((src, dst))
     workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(todo))))
+    if todo:  # load the model here first: a bad --model is one clear error before any work
+        _init_worker(settings)
     bar = tqdm(total=len(todo), disable=not progress, desc=f"midi batch ({settings.stem})", unit="file")
 
     def record(pair: tuple[Path, Path], outcome) -> None:
-        if isinstance(outcome, BaseException):  # the worker itself died (WorkerCrashed)
-            outcome = "failed", str(pair[0]), {"file": str(pair[0]), "reason": str(outcome)}, 0.0
+        if isinstance(outcome, BaseException):  # the worker itself died (WorkerCrashed) or failed to start
+            reason = outcome.reason if isinstance(outcome, StemgenInputError) else str(outcome)
+            outcome = "failed", str(pair[0]), {"file": str(pair[0]), "reason": reason[:200]}, 0.0
         status, src, error, seconds = outcome
         summary.busy_seconds += seconds
         if status == "failed":
@@ -153,7 +156,6 @@ def _run(pairs: list[tuple[Path, Path]], out_dir: Path, settings: BatchSettings,
         bar.update(1)
 
     if todo and workers == 1:
-        _init_worker(settings)
         for pair in todo:
             record(pair, _process(pair))
     elif todo:

@@ -41,12 +41,26 @@ def _exit_when_orphaned(parent_pid: int) -> None:
         time.sleep(PARENT_CHECK_INTERVAL_S)
 
 
+_INIT_ERROR: list[BaseException] = []  # in a worker: why its initializer failed
+
+
 def _start_worker(parent_pid: int, initializer: Callable | None, initargs: tuple) -> None:
     if os.getppid() != parent_pid:  # the parent died before this worker even started
         os._exit(ORPHAN_EXIT_CODE)
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True, name="parent-watchdog").start()
     if initializer is not None:
-        initializer(*initargs)
+        try:
+            initializer(*initargs)
+        except Exception as exc:  # noqa: BLE001 - reported per item, not as a broken pool
+            _INIT_ERROR.append(exc)
+
+
+def _call(fn: Callable, item: Any) -> Any:
+    """In a worker: ``fn(item)``, or the initializer's error (e.g. a model that does not load):
+    a failed initializer would otherwise end the worker and look like a crash."""
+    if _INIT_ERROR:
+        raise _INIT_ERROR[0]
+    return fn(item)
 
 
 def _context(start_method: str | None):
@@ -93,7 +107,7 @@ def _run_pool(items: Iterable, fn, on_result, workers: int, initializer, initarg
         initializer=_start_worker,
         initargs=(os.getpid(), initializer, initargs),
     ) as pool:
-        futures = {pool.submit(fn, item): item for item in items}
+        futures = {pool.submit(_call, fn, item): item for item in items}
         for future in as_completed(futures):
             item = futures[future]
             try:

@@ -84,6 +84,11 @@ def test_bad_output_folder_fails_before_any_work(tiny_models, songs, tmp_path):
     assert res.exit_code == 1 and "no MIDI files" in summary_of(res.stdout)["error"]
     res = runner.invoke(app, ["midi", "batch", str(songs), str(tmp_path / "o"), "--stem", "piano"])
     assert res.exit_code == 2  # usage
+    # A model that does not load: one error before any work, not one per file (nor a broken pool).
+    res = runner.invoke(app, ["midi", "batch", str(songs), str(tmp_path / "o"), "--stem", "guitar", "--model",
+                              str(empty), "--workers", "2", "--json"])
+    assert res.exit_code == 1 and summary_of(res.stdout)["error"].startswith(f"{empty}: ") and "Traceback" not in res.output
+    assert not list((tmp_path / "o").rglob("*.mid"))
 
 
 def test_exit_code_says_whether_files_failed(tiny_models, songs, tmp_path):
