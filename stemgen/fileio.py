@@ -131,6 +131,8 @@ def folder_lock(folder: str | Path, wait_s: float = 3.0) -> Iterator[None]:
                 if time.monotonic() > deadline:
                     raise StemgenInputError(folder, "another stemgen run is writing to this folder") from None
                 time.sleep(0.1)
+            except OSError:  # a filesystem without locks (some network mounts): go on unlocked
+                break
         yield
     finally:
         os.close(fd)

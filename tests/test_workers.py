@@ -55,3 +55,51 @@ def test_a_dying_worker_costs_a_retry_and_only_the_culprit_fails(tmp_path):
     assert isinstance(results[items[-1]], WorkerCrashed)  # dies every time, also alone
     assert [results[i] for i in items[:-1]] == ["ok"] * 4 + ["flaky"]  # retried after the crash
     assert (tmp_path / "flaky").exists()
+
+
+def _hold_lock(folder, ready, release):
+    from stemgen.fileio import folder_lock
+
+    with folder_lock(folder):
+        ready.set()
+        release.wait(30)
+
+
+def test_folder_lock_refuses_a_second_run_and_dies_with_its_holder(tmp_path):
+    import multiprocessing as mp
+
+    import pytest
+
+    from stemgen.fileio import folder_lock
+
+    ctx = mp.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(tmp_path), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(StemgenInputError, match="another stemgen run is writing"):
+            with folder_lock(tmp_path, wait_s=0.3):
+                pass
+    finally:
+        holder.kill()  # kill -9: the lock goes with the process
+        holder.join(10)
+    with folder_lock(tmp_path, wait_s=0.3):
+        pass
+
+
+def test_sweep_removes_only_what_atomic_writers_left(tmp_path):
+    from stemgen.fileio import atomic_output, is_partial_file, sweep_partial_files
+
+    keep = [tmp_path / "a.mid", tmp_path / "take.part.flac", tmp_path / ".hidden", tmp_path / "sub" / "b.part"]
+    for p in keep:
+        p.parent.mkdir(exist_ok=True)
+        p.write_text("user file")
+    with atomic_output(tmp_path / "sub" / "song.flac") as tmp:
+        tmp.write_text("half")
+        assert is_partial_file(tmp) and tmp.exists()
+        left = tmp
+        assert sweep_partial_files(tmp_path, recursive=False) == []  # it is in sub/
+        assert sweep_partial_files(tmp_path) == [left] and not left.exists()
+        tmp.write_text("half")  # (let the context manager finish normally)
+    assert all(p.read_text() == "user file" for p in keep)
