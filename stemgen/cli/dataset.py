@@ -33,7 +33,10 @@ def build(
     llm_concurrency: int = typer.Option(8, min=1, help="LLM requests in flight."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Build a split dataset of (mix, context, stem) windows with instructions."""
+    """Build a split dataset of (mix, context, stem) windows with instructions.
+
+    Exit code 0: done; 3: some songs failed (listed); 1: no examples, or an error before any work.
+    """
     from stemgen import STEMS
     from stemgen.data.builder import BuildConfig, build_dataset
     from stemgen.data.splits import parse_ratios
