@@ -48,11 +48,10 @@ def generate(
     stem_path = out / f"{input.stem}_{stem}.wav"
     mix_path = out / f"{input.stem}_mix.wav"
     try:
-        # Everything that can be checked without the model is checked first, so a bad input or
-        # output location fails in a second instead of after the whole generation.
-        _check_outputs(out, [stem_path, mix_path], force)
+        # Everything that can be checked without the model is checked first (here and at the start
+        # of _run), so bad input or output fails in a second instead of after the whole generation.
         _check_input(input, max_duration)
-        summary = _run(input, stem, instruction or f"Add {stem}", model, stem_path, mix_path, audio_guidance,
+        summary = _run(input, out, force, stem, instruction or f"Add {stem}", model, stem_path, mix_path, audio_guidance,
                        text_guidance, steps, scheduler, seed, batch_size, overlap, continuity, device, threads,
                        replace, max_duration, progress_enabled(as_json))
     except (StemgenError, ValueError) as exc:
@@ -95,17 +94,23 @@ def _check_input(path: Path, max_duration: float) -> None:
         raise StemgenInputError(path, too_long_reason(seconds, max_duration) + " (raise it with --max-duration SECONDS)")
 
 
-def _run(input, stem, instruction, model, stem_path, mix_path, audio_guidance, text_guidance, steps, scheduler,
+def _run(input, out, force, stem, instruction, model, stem_path, mix_path, audio_guidance, text_guidance, steps, scheduler,
          seed, batch_size, overlap, continuity, device, threads, replace, max_duration, show_progress) -> dict:
     import os
     import time
+
+    from stemgen.audio.io import load_audio, write_audio_files
+
+    # The input first (header checked by the caller, now decoded): refusing it changes nothing on
+    # disk; then the output location; torch and the model last, so bad input or output fails fast.
+    audio, sr = load_audio(input, max_duration_s=max_duration)
+    _check_outputs(out, [stem_path, mix_path], force)
 
     # Before torch loads OpenMP: idle threads sleep rather than spin, which on a busy machine
     # otherwise makes multi-threaded CPU inference several times slower.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
-    from stemgen.audio.io import load_audio, write_audio_files
     from stemgen.generation import generate_stem
     from stemgen.generation.defaults import find_default_model
     from stemgen.sources.separation import remove_stem
@@ -117,7 +122,6 @@ def _run(input, stem, instruction, model, stem_path, mix_path, audio_guidance, t
         torch.set_num_threads(threads)
     dev = _pick_device(device)
     t0 = time.perf_counter()
-    audio, sr = load_audio(input, max_duration_s=max_duration)  # fail fast on bad input, before loading a model
     model_dir = Path(model) if model is not None else find_default_model(stem)
     pipe = load_pipeline(model_dir, quiet=not show_progress)
     # fp16 halves memory and time on a GPU; CPUs are faster (and exact) in fp32.
