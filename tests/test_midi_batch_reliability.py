@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 
 import psutil
 import pytest
@@ -168,3 +169,20 @@ def test_kill_9_then_resume(tiny_models, short_songs, tmp_path):
         dst = out / src.relative_to(short_songs)
         assert len(load_midi(dst).tracks) == len(load_midi(src).tracks) + 1
         assert dst.with_suffix(".wav").stat().st_size > 100_000
+
+
+def test_output_folder_inside_the_input_or_around_it(tiny_models, songs, tmp_path):
+    song = next(songs.glob("*.mid"))
+    inside = tmp_path / "songs"
+    inside.mkdir()
+    (inside / song.name).write_bytes(song.read_bytes())
+    for _ in range(2):  # the rerun must not take the outputs in songs/out for inputs
+        res = runner.invoke(app, batch_args(tiny_models, inside, inside / "out", "--workers", "1", "--json"))
+        assert res.exit_code == 0, res.output
+    assert summary_of(res.stdout)["skipped"] == 1 and sorted(p.relative_to(inside) for p in inside.rglob("*.mid")) == [
+        Path(song.name), Path("out") / song.name]
+    around = tmp_path / "around"
+    (around / "in").mkdir(parents=True)
+    (around / "in" / song.name).write_bytes(song.read_bytes())
+    res = runner.invoke(app, batch_args(tiny_models, around / "in", around, "--workers", "1", "--json"))
+    assert res.exit_code == 0 and summary_of(res.stdout)["processed"] == 1 and (around / song.name).is_file()
