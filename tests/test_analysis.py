@@ -151,3 +151,24 @@ def test_beats_follow_a_tempo_change(first_bpm, second_bpm):
     assert beat_f_measure(truth, a.beat_times) >= 0.9
     assert a.tempo_curve[3] == pytest.approx(first_bpm, rel=0.05)
     assert a.tempo_curve[-3] == pytest.approx(second_bpm, rel=0.05)
+
+
+def test_stemgen_analyze_command(musdb_song, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from stemgen.cli.main import app
+
+    silent = tmp_path / "silent.wav"
+    import soundfile as sf
+
+    sf.write(silent, np.zeros(SR * 6, np.float32), SR)
+    result = CliRunner().invoke(app, ["analyze", str(musdb_song / "mixture.wav"), str(silent),
+                                      str(tmp_path / "missing.wav"), "--json"])
+    assert result.exit_code == 3, result.output  # one file failed, the others were analysed
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    real, quiet = summary["files"]
+    assert real["usable"] and real["tempo_bpm"] == pytest.approx(110.0, rel=0.03) and real["chords"]
+    assert not quiet["usable"] and "silent" in quiet["refusal"]
+    assert summary["failed"][0]["file"].endswith("missing.wav")

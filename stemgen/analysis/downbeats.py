@@ -13,8 +13,10 @@ import numpy as np
 
 METERS = (4, 3)  # beats per bar tried, in order of preference
 # 3/4 must beat 4/4 by this much accent contrast (z units): most songs are in 4/4, and the
-# contrast of a 1-in-4 selection is noisier than that of a 1-in-3 one.
-THREE_FOUR_MARGIN = 0.25
+# contrast of a 1-in-3 selection of few beats comes out high by chance. Chosen on 24 validation
+# songs (mix and context, 48 cases, 4 in 3/4): meter right in 79 % at 0, 85 % at 0.25, 90 % at
+# 0.75 (3 of the 4 waltzes still found); calling everything 4/4 would score 92 % there.
+THREE_FOUR_MARGIN = 0.75
 
 
 def beat_accents(beat_frames: np.ndarray, low_onset: np.ndarray, chroma: np.ndarray) -> np.ndarray:

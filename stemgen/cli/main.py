@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from stemgen import __version__
-from stemgen.cli import dataset, evaluate, generate, models, train, ui
+from stemgen.cli import analyze, dataset, evaluate, generate, models, train, ui
 from stemgen.midi import cli as midi_cli
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.command("generate")(generate.generate)
 app.command("eval")(evaluate.evaluate)
 app.command("ui")(ui.ui)
 app.command("models")(models.models)
+app.command("analyze")(analyze.analyze)
 
 
 def _version(value: bool) -> None:
