@@ -42,6 +42,17 @@ def step_times(analysis: Analysis) -> np.ndarray:
     return grid[start : stop + 1]
 
 
+def step_beats(analysis: Analysis) -> tuple[np.ndarray, int]:
+    """Beats for placing notes written on ``step_times``'s steps: ``(beats, offset)`` where step ``k``
+    lies at beat position ``(k + offset) / 4`` of ``beats`` (the extended beats from the first one at
+    or after 0 s; ``offset`` is negative when the clip starts inside a beat, and the steps before
+    the first beat then lie before it, at its period)."""
+    ext, _ = extended_beats(analysis)
+    _, start, _, _ = _grid(analysis)
+    first = int(np.searchsorted(ext, -1e-9))
+    return ext[first:], start - STEPS_PER_BEAT * first
+
+
 def _grid(analysis: Analysis) -> tuple[np.ndarray, int, int, int]:
     """(16th positions over the extended beats, first step >= 0, first step >= end, first tracked beat)."""
     ext, first = extended_beats(analysis)

@@ -16,7 +16,7 @@ import typer
 from stemgen.cli.common import EXIT_FAILED, JSON_OPTION_HELP, batch_exit_code, emit_summary, fail, progress_enabled
 from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 
-DEFAULT_SYSTEMS = "model,context_only,random_stem,tempo_retrieval,oracle"
+DEFAULT_SYSTEMS = "model,arranger,context_only,random_stem,tempo_retrieval,oracle"
 
 
 def evaluate(
@@ -24,7 +24,8 @@ def evaluate(
     out: Path = typer.Option(..., "--out", help="Report folder (report.json, report.md, PNG plots, example audio)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model folder to evaluate (without it: baselines only, and the report says the model row is missing)."),
     split: str = typer.Option("test", "--split", help="Dataset split: train | valid | test."),
-    systems: str = typer.Option(DEFAULT_SYSTEMS, "--systems", help="Comma-separated systems: model, context_only, random_stem, tempo_retrieval, oracle."),
+    systems: str = typer.Option(DEFAULT_SYSTEMS, "--systems", help="Comma-separated systems: model (diffusion), arranger, context_only, random_stem, tempo_retrieval, oracle."),
+    arranger_model: Optional[Path] = typer.Option(None, "--arranger-model", help="Part-model folder for the arranger row (default: the bundled one for the dataset's stem)."),
     max_examples: Optional[int] = typer.Option(None, "--max-examples", min=1, help="Evaluate at most N windows (spread over the split)."),
     embedding: str = typer.Option("offline", "--embedding", help="'offline' (handcrafted features, always available) or a LOCAL transformers model folder (CLAP, AST, wav2vec2/HuBERT/MERT...); never downloaded."),
     donor_data: Optional[Path] = typer.Option(None, "--donor-data", help="Dataset the random/retrieval baselines take stems from (default: --data)."),
@@ -46,7 +47,7 @@ def evaluate(
     config = EvalConfig(
         data_dir=data, out_dir=out, split=split, systems=names, model=model, max_examples=max_examples,
         embedding=embedding, seed=seed, device=device, audio_examples=audio_examples,
-        donor_data=donor_data, donor_split=donor_split,
+        donor_data=donor_data, donor_split=donor_split, arranger_model=arranger_model,
         model_options={"num_inference_steps": steps, "audio_guidance_scale": audio_guidance,
                        "text_guidance_scale": text_guidance, "scheduler": scheduler},
     )

@@ -45,6 +45,7 @@ class EvalConfig:
     model_options: dict = field(default_factory=dict)
     donor_data: Path | None = None  # donors for random/retrieval baselines (default: the evaluated split)
     donor_split: str | None = None
+    arranger_model: Path | None = None  # part model of the arranger row (default: the bundled one)
 
 
 @dataclass
@@ -66,7 +67,8 @@ def evaluate_dataset(config: EvalConfig, progress: Callable[[int, int], None] | 
     evaluated, pool = load_split(config.data_dir, config.split, config.max_examples,
                                  config.donor_data, config.donor_split)
     systems, notes = make_systems(config.systems, pool, model=str(config.model) if config.model else None,
-                                  seed=config.seed, device=config.device, model_options=config.model_options)
+                                  seed=config.seed, device=config.device, model_options=config.model_options,
+                                  arranger_model=str(config.arranger_model) if config.arranger_model else None)
     if not systems:
         raise ValueError("no systems to evaluate")
     _check_stem(systems, str(evaluated.rows[0].get("stem", "")))

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from stemgen.evaluation.examples import EvalExample, ExampleSet
 
 # Report order: the model first, then baselines from weakest to the upper bound.
-SYSTEM_NAMES = ("model", "context_only", "random_stem", "tempo_retrieval", "oracle")
+SYSTEM_NAMES = ("model", "arranger", "context_only", "random_stem", "tempo_retrieval", "oracle")
 
 
 @dataclass
@@ -66,6 +66,7 @@ def make_systems(
     seed: int = 0,
     device: str = "cpu",
     model_options: dict | None = None,
+    arranger_model: str | None = None,
 ) -> tuple[list[System], list[str]]:
     """Systems for ``names`` (report order) and notes on those left out (e.g. no ``model`` given)."""
     from stemgen.evaluation.systems import baselines
@@ -85,6 +86,10 @@ def make_systems(
             from stemgen.evaluation.systems.model import ModelSystem
 
             systems.append(ModelSystem(model, device=device, seed=seed, **(model_options or {})))
+        elif name == "arranger":
+            from stemgen.evaluation.systems.arranger import ArrangerSystem
+
+            systems.append(ArrangerSystem(arranger_model, seed=seed))
         elif name == "context_only":
             systems.append(baselines.ContextOnly())
         elif name == "random_stem":
