@@ -42,21 +42,21 @@ def generate(
     """Generate the missing STEM for one MIDI file and write OUT."""
     import time
 
-    import torch
-
     from stemgen.errors import StemgenError
 
     from .generate import MidiGenerator, generate_file, read_song
 
     stem = _check_stem(stem)
-    if threads:
-        torch.set_num_threads(threads)
     if out.exists() and song.exists() and out.resolve() == song.resolve():
         raise fail(f"{out}: refusing to overwrite the input", as_json=as_json)
     try:
-        # Input and output location first (milliseconds), then the model.
+        # Input and output location first (milliseconds, before torch is imported), then the model.
         read_song(song)
         check_output_file(out)
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         gen = MidiGenerator(stem, model, steps, guidance)
         t0 = time.perf_counter()
         result = generate_file(song, out, gen, instruction, seed)

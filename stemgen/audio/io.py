@@ -28,6 +28,8 @@ WRITABLE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 MAX_DURATION_S = 2 * 60 * 60
 # `stemgen generate` holds the whole song (and its stem and mix) in memory: its default limit.
 DEFAULT_MAX_DURATION_S = 10 * 60
+# Shorter input has no music to add a stem to (generation refuses it).
+MIN_DURATION_S = 0.1
 # Below this a file cannot hold music (telephone audio is 8 kHz); above it, it is not audio we know.
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4_000, 768_000
 

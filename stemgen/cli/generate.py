@@ -83,9 +83,8 @@ def _check_outputs(out: Path, paths: list[Path], force: bool) -> None:
 
 def _check_input(path: Path, max_duration: float) -> None:
     """Length from the header alone, so an over-long file is refused before it is decoded."""
-    from stemgen.audio.io import audio_info, too_long_reason
+    from stemgen.audio.io import MIN_DURATION_S, audio_info, too_long_reason
     from stemgen.errors import StemgenInputError
-    from stemgen.generation.generate import MIN_DURATION_S
 
     _, _, seconds = audio_info(path)
     if seconds < MIN_DURATION_S:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stemgen.audio.io import MAX_DURATION_S, load_audio, resample, too_long_reason
+from stemgen.audio.io import MAX_DURATION_S, MIN_DURATION_S, load_audio, resample, too_long_reason
 from stemgen.audio.mixing import GainChange, fit_headroom, match_length
 from stemgen.errors import StemgenInputError
 from stemgen.generation.seams import seam_report
@@ -40,7 +40,6 @@ from stemgen.generation.windows import fade_weights, plan_windows, schedule
 from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 
 CONTINUITY = ("inpaint", "crossfade")
-MIN_DURATION_S = 0.1  # below this there is no music to add anything to
 DEFAULT_OVERLAP_S = 0.64  # capped at 1/8 of a window (so short-window models do not double their work)
 
 
