@@ -358,24 +358,27 @@ def css(driver, selector: str, timeout: float = 60):
     return WebDriverWait(driver, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, selector)))
 
 
+TOASTS = "[...document.querySelectorAll('.toast-body')].map(e => e.innerText)"
 PROGRESS_TEXT = "[...document.querySelectorAll('[data-testid=status-tracker]')].map(e => e.innerText).join(' ')"
 
 
 def wait_for(driver, script: str, timeout: float, what: str, seen: list[str] | None = None):
-    """Poll a JavaScript expression until it is truthy; fail with the page's toasts if it never is.
+    """Poll a JavaScript expression until it is truthy; fail with the page's toasts if it never is
+    (every toast shown while waiting: they close by themselves before a long wait ends).
 
     With ``seen``, the progress texts shown meanwhile are collected into it.
     """
     deadline = time.monotonic() + timeout
+    toasts: dict[str, None] = {}
     while time.monotonic() < deadline:
         value = driver.execute_script(f"return {script}")
         if value:
             return value
         if seen is not None:
             seen.append(driver.execute_script(f"return {PROGRESS_TEXT}"))
+        toasts.update(dict.fromkeys(driver.execute_script(f"return {TOASTS}")))
         time.sleep(0.25)
-    toasts = driver.execute_script("return [...document.querySelectorAll('.toast-body')].map(e => e.innerText)")
-    pytest.fail(f"timed out waiting for {what}; messages on the page: {toasts}")
+    pytest.fail(f"timed out waiting for {what}; messages on the page: {list(toasts)}")
 
 
 def upload(driver, component: str, path: Path) -> None:
@@ -419,7 +422,7 @@ def test_browser_audio_tab(browser, site, artifacts):
     wait_for(d, player_duration("audio-input"), 60, "the uploaded audio to show")
     css(d, "#audio-generate").click()
     toast = wait_for(
-        d, "[...document.querySelectorAll('.toast-body')].map(e => e.innerText).join(' ')", 60, "the no-model message"
+        d, f"{TOASTS}.join(' ')", 60, "the no-model message"
     )
     assert "No drums audio model is installed" in toast and "Traceback" not in toast
 
