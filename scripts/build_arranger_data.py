@@ -53,13 +53,14 @@ def main(argv=None) -> int:
 
     from tqdm import tqdm
 
-    from stemgen.arranger.training_data import ExampleRecord, summarize
+    from stemgen.arranger.training_data import ExampleRecord, analysis_key, read_records, summarize
     from stemgen.errors import StemgenInputError
     from stemgen.fileio import atomic_write_text, ensure_writable_folder, folder_lock, sweep_partial_files
     from stemgen.midi.splits import files_in_split
     from stemgen.workers import run_in_workers
 
     out = ensure_writable_folder(args.out)
+    key_at_start = analysis_key()
     stems = tuple(s for s in args.stems.split(",") if s)
     items = []
     for split in args.splits.split(","):
@@ -83,9 +84,12 @@ def main(argv=None) -> int:
         bar.close()
     summary = {
         "out": str(out), "root": str(Path(args.root).resolve()), "songs": len(items), "variants": args.variants,
+        "analysis": key_at_start, "analysis_changed_during_run": analysis_key() != key_at_start,
         "seed": args.seed, "max_seconds": args.max_seconds, "stems": list(stems), "wall_s": round(time.time() - t0, 1),
         "cpu_s_examples": round(sum(r.seconds for r in records), 1), "failed": failed,
         "splits": summarize(records), "license": "CC-BY-NC-SA-4.0 (band MIDI set: non-commercial)",
+        # Everything in the cache (earlier runs and other variants included), for the model cards.
+        "cache": summarize(read_records(out)),
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
     if args.json:

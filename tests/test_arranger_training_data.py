@@ -14,7 +14,7 @@ import pytest
 
 from stemgen.arranger.part_scores import score_part, target_notes
 from stemgen.arranger.training_data import (
-    build_song, context_from_features, load_examples, record_path, target_on_steps,
+    analysis_key, build_song, context_from_features, load_examples, record_path, target_on_steps,
 )
 from stemgen.midi.context import CHANNELS, SLICES
 from stemgen.midi.splits import split_of
@@ -67,6 +67,12 @@ def test_build_is_resumable(built):
     again = build_song(SONG, split, out, variant=0, seed=0, max_seconds=EXCERPT_S)
     assert marker.stat().st_mtime_ns == before
     assert [vars(r) for r in again] == [vars(r) for r in records]
+    done = json.loads(marker.read_text())
+    assert done["analysis"] == analysis_key() and done["max_seconds"] == EXCERPT_S
+    # Examples analysed by other analysis code are stale: the next build redoes them.
+    marker.write_text(json.dumps(done | {"analysis": "old"}))
+    build_song(SONG, split, out, variant=0, seed=0, max_seconds=EXCERPT_S)
+    assert json.loads(marker.read_text())["analysis"] == analysis_key()
     ex = load_examples(out, split, "bass")
     assert len(ex) == 1 and ex[0].context.dtype == np.float32 and ex[0].record.song == SONG.stem
 

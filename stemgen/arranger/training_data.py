@@ -166,12 +166,25 @@ class ExampleRecord:
     outside: int = 0
     collisions: int = 0
     tempo_bpm: float = 0.0  # detected
-    true_tempo_bpm: float = 0.0  # MIDI tempo map, first tempo
+    true_tempo_bpm: float = 0.0  # the MIDI file's first tempo (often a lead-in or a nominal 120 of an unquantised file)
     beat_confidence: float = 0.0
     soundfont: str = ""
     programs: dict = field(default_factory=dict)
     instruction: str = ""
     seconds: float = 0.0
+
+
+def analysis_key() -> str:
+    """sha1 of the ``stemgen.analysis`` sources this process runs: examples analysed by other code
+    are stale (the arranger must see the analysis it will get at generation time)."""
+    import hashlib
+
+    import stemgen.analysis as pkg
+
+    h = hashlib.sha1()
+    for f in sorted(Path(pkg.__file__).parent.glob("*.py")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:12]
 
 
 def example_path(cache_dir: Path, split: str, song: str, stem: str, variant: int) -> Path:
@@ -207,7 +220,8 @@ def build_song(path: str | Path, split: str, cache_dir: str | Path, variant: int
                stems: tuple[str, ...] = STEMS, max_seconds: float | None = None) -> list[ExampleRecord]:
     """Render, analyse and save every stem's example of one (song, variant); returns the records.
 
-    Raises ``StemgenInputError`` for an unreadable file. Idempotent: an existing record is read back.
+    Raises ``StemgenInputError`` for an unreadable file. Idempotent: an existing record is read back, unless it was made by other analysis code
+    (``analysis_key``) or another ``max_seconds``.
     """
     import time
 
@@ -219,8 +233,11 @@ def build_song(path: str | Path, split: str, cache_dir: str | Path, variant: int
     path, cache_dir = Path(path), Path(cache_dir)
     song_id = path.stem
     marker = record_path(cache_dir, split, song_id, variant)
+    key = analysis_key()
     if marker.is_file():
-        return [ExampleRecord(**r) for r in json.loads(marker.read_text())["records"]]
+        done = json.loads(marker.read_text())
+        if done.get("analysis") == key and done.get("max_seconds") == max_seconds:
+            return [ExampleRecord(**r) for r in done["records"]]
     t0 = time.process_time()
     song = load_midi(path)
     wanted = [s for s in song_stems(song) if s in stems]
@@ -260,7 +277,8 @@ def build_song(path: str | Path, split: str, cache_dir: str | Path, variant: int
         render_s = round(time.process_time() - t0 - sum(x.seconds for x in records), 2)
     else:
         render_s = 0.0
-    atomic_write_text(marker, json.dumps({"version": FORMAT_VERSION, "file": path.name, "render_cpu_s": render_s,
+    atomic_write_text(marker, json.dumps({"version": FORMAT_VERSION, "analysis": key, "max_seconds": max_seconds,
+                                          "file": path.name, "render_cpu_s": render_s,
                                           "augmentation": aug.to_dict() if wanted else None,
                                           "records": [vars(x) for x in records]}, indent=1))
     return records
@@ -299,12 +317,18 @@ def load_examples(cache_dir: str | Path, split: str, stem: str, min_grid_match: 
     return out
 
 
+def read_records(cache_dir: str | Path) -> list[ExampleRecord]:
+    """Every record in the cache (all splits and variants)."""
+    return [ExampleRecord(**r) for marker in sorted(Path(cache_dir).glob("*/*__v*.json"))
+            for r in json.loads(marker.read_text())["records"]]
+
+
 def summarize(records: list[ExampleRecord]) -> dict:
     """Counts, refusals and grid-match statistics per split and stem."""
     out: dict = {}
     for rec in records:
         s = out.setdefault(rec.split, {}).setdefault(rec.stem, {"examples": 0, "refused": 0, "grid_match": [],
-                                                                  "tempo_ratio": [], "cpu_s": 0.0, "refusals": []})
+                                                                  "cpu_s": 0.0, "refusals": []})
         s["cpu_s"] += rec.seconds
         if rec.refused:
             s["refused"] += 1
@@ -313,11 +337,9 @@ def summarize(records: list[ExampleRecord]) -> dict:
         s["examples"] += 1
         s["grid_match"].append(rec.grid_match)
         s.setdefault("midi_grid_match", []).append(rec.midi_grid_match)
-        s["tempo_ratio"].append(rec.tempo_bpm / rec.true_tempo_bpm if rec.true_tempo_bpm else 0.0)
     for stems in out.values():
         for s in stems.values():
             g = np.array(s.pop("grid_match"))
-            ratio = np.array(s.pop("tempo_ratio"))
             ceiling = np.array(s.pop("midi_grid_match", []))
             s["cpu_s"] = round(s["cpu_s"], 1)
             if g.size:
@@ -326,6 +348,10 @@ def summarize(records: list[ExampleRecord]) -> dict:
                 s["grid_match_below_0.9"] = int(np.sum(g < 0.9))
                 s["midi_grid_match_mean"] = round(float(ceiling.mean()), 4)
                 s["grid_match_below_midi_by_0.1"] = int(np.sum(g < ceiling - 0.1))
-                s["tempo_within_4pct"] = round(float(np.mean(np.abs(ratio - 1) <= 0.04)), 4)
-                s["tempo_double_or_half"] = round(float(np.mean((np.abs(ratio - 2) <= 0.08) | (np.abs(ratio - 0.5) <= 0.02))), 4)
+                # Quantised parts (on their MIDI 16th grid): there the detected grid alone decides.
+                quantised = ceiling >= 0.9
+                s["quantised_parts"] = int(quantised.sum())
+                if quantised.any():
+                    s["grid_match_mean_quantised"] = round(float(g[quantised].mean()), 4)
+                    s["grid_match_below_0.9_quantised"] = int(np.sum(g[quantised] < 0.9))
     return out
