@@ -82,20 +82,17 @@ def run_in_workers(
     """Run ``fn(item)`` for every item in worker processes; call ``on_result(item, outcome)`` in
     this process as each finishes, ``outcome`` being the return value or the exception raised
     (``WorkerCrashed`` when the item's worker died on its own). ``fn`` and ``initializer`` must be
-    picklable (module-level). ``on_crash()`` runs after a broken pool is shut down and before the
-    retry (e.g. to sweep what the dead worker half-wrote)."""
-    lost = _run_pool(items, fn, on_result, workers, initializer, initargs, start_method)
-    if lost and on_crash:
-        on_crash()
-    lost = _run_pool(lost, fn, on_result, workers, initializer, initargs, start_method)
+    picklable (module-level). ``on_crash()`` runs once for each pool a dead worker broke, after
+    the pool is shut down and before the retry (e.g. to sweep what the dead worker half-wrote)."""
+    pool_args = (fn, on_result, initializer, initargs, start_method, on_crash)
+    lost = _run_pool(items, workers, *pool_args)
+    lost = _run_pool(lost, workers, *pool_args)
     for item in lost:
-        if on_crash:
-            on_crash()
-        for again in _run_pool([item], fn, on_result, 1, initializer, initargs, start_method):
+        for again in _run_pool([item], 1, *pool_args):
             on_result(again, WorkerCrashed())
 
 
-def _run_pool(items: Iterable, fn, on_result, workers: int, initializer, initargs, start_method) -> list:
+def _run_pool(items: Iterable, workers: int, fn, on_result, initializer, initargs, start_method, on_crash) -> list:
     """One pool over ``items``; returns the items lost to a crashed worker."""
     items = list(items)
     if not items:
@@ -118,4 +115,6 @@ def _run_pool(items: Iterable, fn, on_result, workers: int, initializer, initarg
             except Exception as exc:  # noqa: BLE001 - one bad item must not stop the batch
                 outcome = exc
             on_result(item, outcome)
+    if lost and on_crash:
+        on_crash()
     return lost
