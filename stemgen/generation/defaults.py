@@ -8,6 +8,10 @@ from pathlib import Path
 from stemgen.errors import MissingDependencyError
 
 ENV_VAR = "STEMGEN_MODEL"
+# The engine each stem uses unless one is chosen: "arranger" (analysis + part model + sampled
+# instruments, stemgen.arranger.engine) or "diffusion" (the spectrogram model). Set from the evaluation.
+ENGINES = ("arranger", "diffusion")
+DEFAULT_ENGINE = {"drums": "arranger", "bass": "arranger", "guitar": "arranger"}
 # The repository's models/ folder (bundled small checkpoints with model cards).
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
