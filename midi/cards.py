@@ -1,4 +1,6 @@
-"""Model cards (``README.md``) for MIDI model folders, written from their ``config.json``."""
+"""Model cards (``README.md``) for MIDI model folders, written from their ``config.json`` and the
+evaluation tables saved next to it (``eval-valid.md``, ``eval-test.md``: the output of
+``stemgen midi eval``, see ``EVAL_COMMAND``)."""
 
 from __future__ import annotations
 
@@ -6,61 +8,90 @@ import json
 from pathlib import Path
 
 DATASETS = {
-    "band": {
-        "name": "Tegridy band MIDI subset (Project Los Angeles / Tegridy Code), 320 songs with drums, bass and guitar",
+    "tegridy_band_midi_nc": {
+        "name": "Tegridy band MIDI subset (Project Los Angeles / Tegridy Code): songs with drums, bass and guitar",
         "license": "CC BY-NC-SA 4.0",
         "use": "**Non-commercial use only.** These weights are trained on CC BY-NC-SA 4.0 data (fan and karaoke "
                "arrangements of mostly copyrighted songs); they inherit the NonCommercial and ShareAlike terms. "
                "Attribution: Project Los Angeles / Tegridy Code.",
     },
-    "groove": {
+    "groove_midi": {
         "name": "Groove MIDI Dataset v1.0.0 (Magenta; human drummers), drums only",
         "license": "CC BY 4.0",
-        "use": "Commercial use allowed under CC BY 4.0 (attribute: Gillick et al., 2019, Groove MIDI Dataset). "
-               "The data has drums only, so this model learned drum patterns, the bar grid and the instruction, "
-               "not how to follow the other instruments of a song: use it where the band-data license does not fit.",
+        "use": "Commercial use allowed under CC BY 4.0 (attribute: Gillick et al., 2019, Groove MIDI Dataset).",
     },
 }
+EVAL_COMMAND = ("stemgen midi eval {data} --split {split} --stems {stem} --model-dir DIR  "
+                "(DIR/{stem} -> this folder)")
 
 
-def write_model_card(folder: str | Path) -> Path:
-    """Write ``folder/README.md`` describing the model, its data, license and validation figures."""
+def _dataset(root: str) -> dict:
+    for key, ds in DATASETS.items():
+        if key in root:
+            return ds
+    return {"name": root, "license": "see the data", "use": ""}
+
+
+def write_model_card(folder: str | Path, command: str | None = None) -> Path:
+    """Write ``folder/README.md`` describing the model, its data, license, training and figures."""
     folder = Path(folder)
     meta = json.loads((folder / "config.json").read_text())
     cfg, data = meta["config"], meta.get("data", {})
-    ds = DATASETS.get(data.get("note", ""), {"name": data.get("root", "?"), "license": "see the data", "use": ""})
+    roots = data.get("roots", [])
+    datasets = [_dataset(r) for r in roots] or [_dataset("?")]
+    if any(d["license"].startswith("CC BY-NC") for d in datasets):
+        use = next(d["use"] for d in datasets if d["license"].startswith("CC BY-NC"))
+    else:
+        use = " ".join(d["use"] for d in datasets)
+    if roots == ["groove_midi"] or (roots and all("groove" in r for r in roots)):
+        use += (" The data has drums only, so this model learned drum patterns, the bar grid and the "
+                "instruction, not how to follow the other instruments of a song.")
     size_mb = (folder / "model.safetensors").stat().st_size / 1e6
-    prior = meta.get("continued_from_steps") or 0
-    cont = f" (continued from a {prior}-step run of ~80 CPU s; figures below are the continuation's)" if prior else ""
     metrics = "\n".join(f"| {k} | {v} |" for k, v in meta.get("metrics", {}).items())
+    scale = meta.get("decode", {}).get("density_scale")
+    st = meta.get("settings", {})
+    cmd = command or meta.get("command") or f"stemgen midi train DATA --stem {cfg['stem']} --out {folder.name}"
+    evals = ""
+    for split in ("valid", "test"):
+        table = folder / f"eval-{split}.md"
+        if table.is_file():
+            evals += f"\n### {split} split\n\n{table.read_text().strip()}\n"
     text = f"""# stemgen MIDI model: {folder.name} (adds {cfg['stem']})
 
-A small diffusion model over the {cfg['stem']} lanes of a quantised multitrack grid
-({cfg['steps_per_beat']} steps a beat, windows of {cfg['window']} steps), conditioned on the other
-tracks and on an instruction embedded with all-MiniLM-L6-v2; classifier-free guidance on the text.
-See `midi/model.py`. Use: `stemgen midi generate SONG.mid --stem {cfg['stem']} --model models/midi/{folder.name} --out OUT.mid`.
+A per-step part model (`midi/model.py`): a dilated 1-D convolution stack ({cfg['n_blocks']} blocks,
+{cfg['width']} channels) over the shared context of 16th-note steps (`midi/context.py`: harmony, bass
+note, band onsets, loudness, beat and bar position; the same channels can be computed from audio),
+FiLM-conditioned on the instruction (all-MiniLM-L6-v2). Trained with cross-entropy; decoding keeps the
+expected number of onsets (calibrated on the validation songs: density scale {scale}) and the most
+probable pitches. Use: `stemgen midi generate SONG.mid --stem {cfg['stem']} --model models/midi/{folder.name} --out OUT.mid`.
 
 ## License and intended use
-- Training data: {ds['name']}. Data license: {ds['license']}.
-- {ds['use']}
+- Training data: {'; '.join(f"{d['name']} ({d['license']})" for d in datasets)}.
+- {use}
 
 ## Training
-- Split: {data.get('split', 'song-level')}.
-- Songs: {meta.get('train_songs')} train, {meta.get('valid_songs')} valid (held out; the test split is never used in training).
-- Steps: {meta.get('steps')} of batch {meta.get('batch_size')} windows{cont}; {meta.get('train_cpu_seconds')} CPU seconds
+- Command: `{cmd}`
+- Split: {data.get('split', 'song-level')}. Songs: {meta.get('train_songs')} train, {meta.get('valid_songs')} valid
+  (the test split is never used in training).
+- Augmentation: random transposition (±{st.get('transpose', '?')} semitones, context and target together),
+  each other role dropped with p={st.get('role_drop', '?')}, all of them with p={st.get('solo_prob', '?')},
+  instruction dropped with p={st.get('text_drop', '?')}.
+- Steps: {meta.get('steps')} of batch {meta.get('batch_size')} windows of {cfg['window']} steps; {meta.get('train_cpu_seconds')} CPU seconds
   ({meta.get('train_seconds')} s wall) on a shared 2-core CPU, one thread, AdamW, cosine schedule, EMA weights.
 - Parameters: {meta.get('parameters')}; weights stored as float16 safetensors ({size_mb:.2f} MB).
 
-## Validation (held-out songs, 48 windows, 8 DDIM steps, guidance 1.5)
+## Validation losses (held-out windows)
 | metric | value |
 |---|---|
 {metrics}
 
-`valid_onset_f1`: F1 of generated vs real onset cells; `valid_density_ratio`: generated/real onsets.
+## Evaluation (whole held-out songs, mean [95 % bootstrap interval over songs])
+Command: `{EVAL_COMMAND.format(data='DATA', split='test', stem=cfg['stem'])}`; columns as in docs/EVALUATION.md.
+{evals or "(not evaluated yet)"}
 
 ## Limitations
-Trained for minutes on a CPU: patterns are simple and often repetitive; micro-timing (swing) and
-triplets are quantised to sixteenths; velocities are coarse.
+Trained for minutes on a CPU. Decoding is deterministic (the seed does not change the part);
+micro-timing (swing) and triplets are quantised to sixteenths; one velocity per step.
 """
     out = folder / "README.md"
     out.write_text(text)

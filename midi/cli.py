@@ -119,15 +119,18 @@ def batch(
 
 @app.command()
 def train(
-    data: Path = typer.Argument(..., help="Folder of MIDI files (song-level split by file name)."),
+    data: list[Path] = typer.Argument(..., help="Folder(s) of MIDI files (song-level split by file name); "
+                                      "with several, each gives the same share of training windows."),
     stem: str = typer.Option(..., "--stem", help=STEM_HELP),
     out: Path = typer.Option(..., "--out", help="Model folder to write."),
-    steps: int = typer.Option(1200, help="Optimizer steps."),
-    batch_size: int = typer.Option(16, help="Windows per step."),
-    lr: float = typer.Option(3e-3, help="Peak learning rate."),
-    time_limit: Optional[float] = typer.Option(None, help="Stop after this many seconds."),
-    max_songs: Optional[int] = typer.Option(None, help="Use at most this many training songs."),
-    width: int = typer.Option(64, help="Channels of the network."),
+    steps: int = typer.Option(2600, help="Optimizer steps."),
+    batch_size: int = typer.Option(12, help="Windows per step."),
+    lr: float = typer.Option(2e-3, help="Peak learning rate."),
+    time_limit: Optional[float] = typer.Option(None, help="Stop after this many CPU seconds."),
+    max_songs: Optional[int] = typer.Option(None, help="Use at most this many training songs per folder."),
+    width: int = typer.Option(48, help="Channels of the network."),
+    blocks: int = typer.Option(10, help="Residual blocks of the network."),
+    cache: Optional[Path] = typer.Option(None, help="Folder caching the preprocessed songs (.npz) between runs."),
     threads: int = typer.Option(0, help="torch CPU threads (0 = torch's default)."),
     seed: int = typer.Option(0),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
@@ -139,12 +142,25 @@ def train(
     from .train import TrainSettings, train_from_folder
 
     stem = _check_stem(stem)
+    missing = [d for d in data if not d.is_dir()]
+    if missing:
+        raise fail(f"{missing[0]}: not a folder")
     if threads:
         torch.set_num_threads(threads)
     settings = TrainSettings(steps=steps, batch_size=batch_size, lr=lr, time_limit_s=time_limit, seed=seed)
-    meta = train_from_folder(data, stem, out, settings, MidiModelConfig(stem, width=width), data.name,
-                             max_songs, progress=progress_enabled(as_json))
-    emit_summary({k: v for k, v in meta.items() if k != "train_files"} | {"out": str(out)}, as_json)
+    config = MidiModelConfig(stem, width=width, n_blocks=blocks)
+    meta = train_from_folder(data, stem, out, settings, config, max_songs=max_songs,
+                             progress=progress_enabled(as_json), cache_dir=cache)
+    import json
+    import shlex
+    import sys
+
+    from .cards import write_model_card
+
+    meta["command"] = shlex.join(["stemgen", *sys.argv[1:]])  # recorded for the model card
+    (out / "config.json").write_text(json.dumps(meta, indent=2))
+    write_model_card(out)
+    emit_summary({k: v for k, v in meta.items() if k not in ("train_files", "loss_curve")} | {"out": str(out)}, as_json)
 
 
 def _model_description(stem: str, model: Optional[Path], gen) -> str:

@@ -1,13 +1,21 @@
-"""Grid → model tensors: the target stem's lanes (what the diffusion model generates) and the
-context (every other role, reduced), and target lanes → notes.
+"""A stem on the grid ↔ what the part model predicts per step, and predictions → notes.
 
-Target lanes, values in [-1, 1], time along the second axis:
-- drums: 9 onset lanes (+1 hit, -1 none) and 9 velocity lanes (velocity at a hit, -1 elsewhere);
-- bass / guitar: 48 onset lanes, 48 sustain lanes (pitches ``PITCH_LOW[stem]`` + 0..47) and one
-  velocity lane (mean velocity of the step's onsets).
-Context channels (93): the 9 drum-class onset velocities; for each of bass, guitar and other:
-sounding chroma (12), onset chroma (12), lowest sounding pitch and a sounding flag; and 6 position
-channels (phase in the beat and in the bar, bar line, beat). The removed role's channels are zero.
+Stored targets (compact, transposable):
+- drums: (9, T) uint8, the loudest velocity per drum class and step (0 = no hit);
+- bass / guitar: onset (48, T) uint8 velocity and sustain (48, T) bool over the pitch lanes
+  ``PITCH_LOW[stem] + 0..47`` (notes outside folded by octaves). Transposing rolls the lanes
+  (a wrap moves a pitch by 4 octaves, so its pitch class is kept).
+
+Model outputs per step (see ``model.py``):
+- drums: 9 onset logits, 9 velocities;
+- bass / guitar: onset logit, sustain logit (a note started earlier still sounds), velocity, and
+  pitch logits over the 48 lanes, each the sum of a pitch-class logit (harmony) and a register
+  logit (where on the neck): bass picks one pitch (softmax), guitar a set (sigmoid per lane; as
+  many notes as the lanes' probabilities add up to).
+
+Decoding respects density: the model's onset probabilities are calibrated by training (cross-entropy),
+so their sum over the song estimates how many onsets the real part has; the decoder keeps that
+many of the most probable steps (per drum class), times ``density`` (1 = as predicted).
 """
 
 from __future__ import annotations
@@ -15,16 +23,18 @@ from __future__ import annotations
 import numpy as np
 
 from .grid import SongGrid, roll_to_notes
-from .lanes import DRUM_CLASS_OF_PITCH, DRUM_OUT_PITCH, N_PITCHES, PITCH_LOW, ROLES, fold_into_range
+from .lanes import DRUM_CLASS_OF_PITCH, DRUM_OUT_PITCH, N_PITCHES, PITCH_LOW, fold_into_range
 
 N_DRUM = len(DRUM_OUT_PITCH)
-PITCHED_CTX = 26
-N_POS = 6
-CONTEXT_CHANNELS = N_DRUM + 3 * PITCHED_CTX + N_POS
+N_PC = 12
+MAX_POLY = {"bass": 1, "guitar": 6}
+# Output layout of the pitched heads.
+ONSET, SUSTAIN, VELOCITY, PC0 = 0, 1, 2, 3
+REG0 = PC0 + N_PC
 
 
-def target_channels(stem: str) -> int:
-    return 2 * N_DRUM if stem == "drums" else 2 * N_PITCHES + 1
+def output_channels(stem: str) -> int:
+    return 2 * N_DRUM if stem == "drums" else REG0 + N_PITCHES
 
 
 def role_rolls(grid: SongGrid, role: str) -> tuple[np.ndarray, np.ndarray]:
@@ -40,115 +50,97 @@ def role_rolls(grid: SongGrid, role: str) -> tuple[np.ndarray, np.ndarray]:
 def drum_lanes(onset: np.ndarray) -> np.ndarray:
     """(T, 9) loudest velocity (0..127) per drum class."""
     out = np.zeros((onset.shape[0], N_DRUM), dtype=np.uint8)
-    cols = np.flatnonzero(onset.max(axis=0))
-    for p in cols:
+    for p in np.flatnonzero(onset.max(axis=0)):
         c = DRUM_CLASS_OF_PITCH[p]
         np.maximum(out[:, c], onset[:, p], out=out[:, c])
     return out
 
 
-def pitched_context(onset: np.ndarray, sustain: np.ndarray) -> np.ndarray:
-    """(T, 26) chroma of sounding and starting notes, lowest pitch, sounding flag."""
-    T = onset.shape[0]
-    pad = np.zeros((T, 132), dtype=np.float32)
-    pad[:, :128] = sustain
-    sc = pad.reshape(T, 11, 12).sum(axis=1)
-    pad[:, :128] = onset > 0
-    oc = pad.reshape(T, 11, 12).sum(axis=1)
-    any_s = sustain.any(axis=1)
-    lowest = np.where(any_s, np.argmax(sustain, axis=1), 0).astype(np.float32)
-    return np.concatenate(
-        [np.minimum(sc, 2) / 2, np.minimum(oc, 2) / 2, (lowest / 127.0)[:, None], any_s[:, None]], axis=1
-    ).astype(np.float32)
+def pitch_lanes(onset: np.ndarray, sustain: np.ndarray, stem: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(onset (48, T) uint8, sustain (48, T) bool)`` of full (T, 128) rolls folded into the stem's range."""
+    low = PITCH_LOW[stem]
+    folded = fold_into_range(np.arange(128), low) - low
+    on = np.zeros((N_PITCHES, onset.shape[0]), np.uint8)
+    sus = np.zeros((N_PITCHES, onset.shape[0]), bool)
+    for p in np.flatnonzero(sustain.any(axis=0) | onset.any(axis=0)):
+        np.maximum(on[folded[p]], onset[:, p], out=on[folded[p]])
+        sus[folded[p]] |= sustain[:, p]
+    return on, sus
 
 
-def position_channels(grid: SongGrid) -> np.ndarray:
-    """(T, 6) where each step sits in its beat and bar."""
-    t = np.arange(grid.n_steps)
-    beat_phase = 2 * np.pi * (t % grid.steps_per_beat) / grid.steps_per_beat
-    bar_phase = 2 * np.pi * grid.pos_in_bar / np.maximum(grid.bar_steps, 1)
-    on_beat = (grid.pos_in_bar % grid.steps_per_beat) == 0
-    return np.stack(
-        [np.sin(beat_phase), np.cos(beat_phase), np.sin(bar_phase), np.cos(bar_phase), grid.bar_start, on_beat],
-        axis=1,
-    ).astype(np.float32)
-
-
-def context_features(grid: SongGrid, stem: str, drop: tuple[str, ...] = ()) -> np.ndarray:
-    """(CONTEXT_CHANNELS, T) float32 context with ``stem`` (and any role in ``drop``) removed."""
-    parts = []
-    for role in ROLES:
-        onset, sustain = role_rolls(grid, role) if role != stem and role not in drop else (None, None)
-        if role == "drums":
-            parts.append(np.zeros((grid.n_steps, N_DRUM), np.float32) if onset is None else drum_lanes(onset) / 127.0)
-        else:
-            parts.append(
-                np.zeros((grid.n_steps, PITCHED_CTX), np.float32) if onset is None else pitched_context(onset, sustain)
-            )
-    parts.append(position_channels(grid))
-    return np.ascontiguousarray(np.concatenate(parts, axis=1).T.astype(np.float32))
-
-
-def encode_target(grid: SongGrid, stem: str) -> np.ndarray:
-    """(target_channels(stem), T) float32 lanes of the union of ``stem``'s tracks."""
+def encode_target(grid: SongGrid, stem: str) -> dict[str, np.ndarray]:
+    """Stored target of ``stem`` in ``grid`` (see the module docstring)."""
     onset, sustain = role_rolls(grid, stem)
-    return encode_rolls(onset, sustain, stem)
-
-
-def encode_rolls(onset: np.ndarray, sustain: np.ndarray, stem: str) -> np.ndarray:
-    """Target lanes from full (T, 128) rolls."""
-    T = onset.shape[0]
     if stem == "drums":
-        lanes = drum_lanes(onset).astype(np.float32)
-        hit = lanes > 0
-        out = np.concatenate([np.where(hit, 1.0, -1.0), np.where(hit, lanes / 127.0 * 2 - 1, -1.0)], axis=1)
-        return np.ascontiguousarray(out.T.astype(np.float32))
-    low = PITCH_LOW[stem]
-    folded = fold_into_range(np.arange(128), low)
-    on = np.zeros((T, N_PITCHES), dtype=np.float32)
-    sus = np.zeros((T, N_PITCHES), dtype=bool)
-    cols = np.flatnonzero(sustain.any(axis=0) | onset.any(axis=0))
-    for p in cols:
-        q = folded[p] - low
-        np.maximum(on[:, q], onset[:, p].astype(np.float32), out=on[:, q])
-        sus[:, q] |= sustain[:, p]
-    hit = on > 0
-    n_hit = hit.sum(axis=1)
-    vel = np.where(n_hit > 0, on.sum(axis=1) / np.maximum(n_hit, 1) / 127.0 * 2 - 1, -1.0)
-    out = np.concatenate([np.where(hit, 1.0, -1.0), np.where(sus | hit, 1.0, -1.0), vel[:, None]], axis=1)
-    return np.ascontiguousarray(out.T.astype(np.float32))
+        return {"drums": np.ascontiguousarray(drum_lanes(onset).T)}
+    on, sus = pitch_lanes(onset, sustain, stem)
+    return {"onset": on, "sustain": sus}
 
 
-def decode_target(x: np.ndarray, stem: str, max_poly: int | None = None) -> list[tuple[int, int, int, int]]:
-    """Notes ``(start_step, end_step, pitch, velocity)`` from generated lanes ``x`` (C, T)."""
-    x = np.asarray(x)
+def pitch_logits(out: np.ndarray, stem: str):
+    """(48, T) pitch logits from pitched-head outputs ``out`` (C, T): pitch-class + register.
+
+    Works on numpy arrays and torch tensors alike (indexing and addition only).
+    """
+    pcs = (PITCH_LOW[stem] + np.arange(N_PITCHES)) % N_PC
+    return out[..., PC0 + pcs, :] + out[..., REG0 : REG0 + N_PITCHES, :]
+
+
+def _top_steps(prob: np.ndarray, density: float) -> np.ndarray:
+    """Bool mask of the ``round(density * sum(prob))`` most probable steps."""
+    k = int(round(density * float(prob.sum())))
+    keep = np.zeros(prob.shape, bool)
+    if k > 0:
+        keep[np.argsort(-prob, kind="stable")[: min(k, prob.size)]] = True
+    return keep
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+def decode_output(
+    out: np.ndarray, stem: str, density: float = 1.0, scale: list[float] | None = None
+) -> list[tuple[int, int, int, int]]:
+    """Notes ``(start_step, end_step, pitch, velocity)`` from model outputs ``out`` (C, T) (logits).
+
+    ``scale``: the model's calibration of its onset counts (per drum class, or one value; see
+    ``train.density_scale``); ``density``: the user's factor on top.
+    """
+    out = np.asarray(out, dtype=np.float32)
+    T = out.shape[1]
+    scale = list(scale or [1.0]) * (N_DRUM if scale is None or len(scale) == 1 else 1)
     if stem == "drums":
-        hit = x[:N_DRUM].T > 0
-        vel = np.clip((x[N_DRUM:].T + 1) / 2 * 127, 20, 127).astype(np.uint8)
-        onset = np.zeros((x.shape[1], 128), dtype=np.uint8)
-        onset[:, DRUM_OUT_PITCH] = np.where(hit, vel, 0)
+        prob = _sigmoid(out[:N_DRUM])
+        vel = np.clip(_sigmoid(out[N_DRUM:]) * 127, 20, 127).astype(np.uint8)
+        onset = np.zeros((T, 128), np.uint8)
+        for c in range(N_DRUM):
+            hit = _top_steps(prob[c], density * scale[c])
+            onset[hit, DRUM_OUT_PITCH[c]] = vel[c, hit]
         return roll_to_notes(onset, None, drum_steps=1)
-    low = PITCH_LOW[stem]
-    on_score = x[:N_PITCHES].T
-    hit = on_score > 0
-    if max_poly is not None:
-        # Keep the ``max_poly`` most confident onsets of a step (a bass line is one note at a time).
-        rank = np.argsort(-on_score, axis=1).argsort(axis=1)
-        hit &= rank < max_poly
-    sus = x[N_PITCHES : 2 * N_PITCHES].T > 0
-    vel = np.clip((x[2 * N_PITCHES] + 1) / 2 * 127, 30, 127).astype(np.uint8)
-    onset = np.zeros((x.shape[1], 128), dtype=np.uint8)
-    sustain = np.zeros((x.shape[1], 128), dtype=bool)
-    onset[:, low : low + N_PITCHES] = np.where(hit, vel[:, None], 0)
-    sustain[:, low : low + N_PITCHES] = sus
-    return roll_to_notes(onset, sustain)
-
-
-def role_slices() -> dict[str, slice]:
-    """Where each role's block sits in the context channels (for dropping roles in training)."""
-    out, start = {}, 0
-    for role in ROLES:
-        width = N_DRUM if role == "drums" else PITCHED_CTX
-        out[role] = slice(start, start + width)
-        start += width
-    return out
+    hit = _top_steps(_sigmoid(out[ONSET]), density * scale[0])
+    steps = np.flatnonzero(hit)
+    if steps.size == 0:
+        return []
+    logits = pitch_logits(out[:, steps], stem)  # (48, n)
+    if MAX_POLY[stem] == 1:
+        chosen = [np.array([i]) for i in np.argmax(logits, axis=0)]
+    else:
+        # As many notes as the model expects (the sum of the lanes' probabilities), the most probable.
+        prob = _sigmoid(logits)
+        order = np.argsort(-prob, axis=0)[: MAX_POLY[stem]]
+        size = np.clip(np.round(prob.sum(axis=0)), 1, MAX_POLY[stem]).astype(int)
+        chosen = [order[: size[j], j] for j in range(steps.size)]
+    holds = _sigmoid(out[SUSTAIN]) > 0.5
+    vel = np.clip(_sigmoid(out[VELOCITY]) * 127, 30, 127).astype(int)
+    # A note lasts until the next onset or the first step the sustain head lets go.
+    next_onset = np.append(steps[1:], T)
+    stops = np.flatnonzero(~holds)
+    notes = []
+    for j, (s, nxt) in enumerate(zip(steps.tolist(), next_onset.tolist())):
+        i = np.searchsorted(stops, s + 1)
+        end = min(nxt, int(stops[i]) if i < stops.size else T)
+        for lane in chosen[j].tolist():
+            notes.append((s, max(end, s + 1), PITCH_LOW[stem] + lane, int(vel[s])))
+    notes.sort()
+    return notes

@@ -1,9 +1,8 @@
 """Generate a missing track for a whole song and write it next to the untouched input tracks.
 
-Windows with continuity, in two batched passes (fast on a CPU: every window of a pass is one
-batch): pass A generates non-overlapping windows of ``window`` steps; pass B regenerates the
-``seam`` steps around every boundary between two A windows, with ``seam // 2`` steps on each side
-given as known lanes (inpainting), so each boundary is bridged by a window that saw both sides.
+The part model sees the whole song in one forward pass (its convolutions are length-independent),
+so there are no windows to stitch; decoding is deterministic (the most probable notes, as many
+as the model expects the real part to have).
 """
 
 from __future__ import annotations
@@ -16,13 +15,12 @@ import numpy as np
 from stemgen.errors import StemgenInputError
 from stemgen.fileio import atomic_write_bytes
 
-from .features import context_features, decode_target, role_slices
+from .context import context_from_grid
+from .features import decode_output
 from .grid import SongGrid, song_to_grid
 from .io import MidiSong, append_track_bytes, encode_track, load_midi
 from .lanes import DRUM_CHANNEL, STEMS, program_for
 
-SEAM = 64  # steps regenerated around a boundary; the outer quarters on each side are known
-MAX_POLY = {"bass": 1, "guitar": 6}
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "midi"
 DEFAULT_MODELS = {"drums": "band-drums", "bass": "band-bass", "guitar": "band-guitar"}
 
@@ -47,19 +45,32 @@ def resolve_model_dir(stem: str, model: str | Path | None) -> Path:
 
 
 class MidiGenerator:
-    """A loaded model plus the sampling settings; reusable across songs (one per batch worker)."""
+    """A loaded part model plus the decoding settings; reusable across songs (one per batch worker).
 
-    def __init__(self, stem: str, model_dir: str | Path | None = None, steps: int = 8, guidance: float = 1.5):
+    ``steps`` and ``guidance`` are accepted for the callers written for the diffusion model this
+    replaced and have no effect; ``density`` scales the number of onsets (1 = as the model expects).
+    """
+
+    def __init__(self, stem: str, model_dir: str | Path | None = None, steps: int | None = None,
+                 guidance: float | None = None, density: float = 1.0):
         from .model import load_model
 
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}")
         self.stem = stem
-        self.model, self.meta = load_model(resolve_model_dir(stem, model_dir))
+        folder = resolve_model_dir(stem, model_dir)
+        self.model, self.meta = load_model(folder)
         if self.model.config.stem != stem:
-            raise StemgenInputError(model_dir, f"model generates {self.model.config.stem}, not {stem}")
-        self.steps, self.guidance = steps, guidance
+            raise StemgenInputError(folder, f"model generates {self.model.config.stem}, not {stem}")
+        self.model_dir, self.density = folder, density
         self._text_cache: dict[str, np.ndarray] = {}
+        self.embed(f"Add {stem}.")  # loads the text encoder now (worker start-up), not on the first song
+
+    @property
+    def description(self) -> str:
+        """One line for evaluation reports."""
+        return (f"part model {self.model_dir.name} ({self.meta.get('steps', '?')} training steps), "
+                f"density x{self.density:g}, deterministic decoding")
 
     def embed(self, text: str) -> np.ndarray:
         from .text import embed_texts
@@ -74,71 +85,30 @@ class MidiGenerator:
 
         return write_instructions([(grid, self.stem, path)])[0]
 
-    def lanes_for(self, grid: SongGrid, instruction: str, seed: int = 0) -> np.ndarray:
-        """Generated lanes (Ct, n_steps) for the whole song."""
+    def predict(self, context: np.ndarray, instruction: str) -> np.ndarray:
+        """Model outputs (logits, C x T) for a (34, T) context: MIDI or audio analysis alike."""
         import torch
 
-        from .sampling import sample_lanes
+        with torch.inference_mode():
+            ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.float32))[None]
+            text = torch.from_numpy(self.embed(instruction))[None]
+            return self.model(ctx, text)[0].numpy()
 
-        cfg = self.model.config
-        w, n = cfg.window, grid.n_steps
-        n_a = max(1, -(-n // w))
-        total = n_a * w
-        ctx = np.zeros((cfg.context_channels, total), np.float32)
-        ctx[:, :n] = context_features(grid, self.stem)
-        if total > n:  # after the end: silence, but the bar positions go on
-            ctx[role_slices()["other"].stop :, n:] = _position_tail(grid, total)[:, n:]
-        text = torch.from_numpy(self.embed(instruction))
-        gen = torch.Generator().manual_seed(int(seed))
-
-        # Pass A: non-overlapping windows.
-        ctx_a = torch.from_numpy(ctx.reshape(cfg.context_channels, n_a, w).transpose(1, 0, 2).copy())
-        lanes = sample_lanes(self.model, ctx_a, text.expand(n_a, -1), steps=self.steps,
-                             guidance=self.guidance, generator=gen)
-        out = lanes.permute(1, 0, 2).reshape(cfg.target_channels, total).clone()
-
-        # Pass B: bridge each boundary; the outer halves of each seam window are known.
-        seam = min(SEAM, w)
-        starts = [k * w - seam // 2 for k in range(1, n_a)]
-        if starts:
-            idx = torch.tensor(starts)[:, None] + torch.arange(seam)[None]
-            ctx_b = torch.from_numpy(ctx)[:, idx].permute(1, 0, 2)
-            known = out[:, idx].permute(1, 0, 2)
-            mask = torch.zeros(len(starts), 1, seam)
-            mask[:, :, : seam // 4] = 1
-            mask[:, :, -seam // 4 :] = 1
-            bridged = sample_lanes(self.model, ctx_b, text.expand(len(starts), -1), known, mask,
-                                   steps=self.steps, guidance=self.guidance, generator=gen)
-            for j, s in enumerate(starts):
-                out[:, s : s + seam] = bridged[j]
-        return out[:, :n].numpy()
+    def notes_for(self, grid: SongGrid, instruction: str) -> list[tuple[int, int, int, int]]:
+        """Notes ``(start_step, end_step, pitch, velocity)`` of the new part."""
+        out = self.predict(context_from_grid(grid, self.stem), instruction)
+        scale = self.meta.get("decode", {}).get("density_scale")
+        return decode_output(out, self.stem, self.density, scale)
 
     def generate(self, song: MidiSong, song_bytes: bytes, instruction: str | None = None, seed: int = 0) -> GenerationResult:
-        """The new track's notes (ticks), program and channel for ``song``."""
-        cfg = self.model.config
-        grid = song_to_grid(song, cfg.steps_per_beat)
+        """The new track's notes (ticks), program and channel for ``song`` (``seed``: decoding is
+        deterministic, kept for the callers)."""
+        grid = song_to_grid(song, self.model.config.steps_per_beat)
         text = instruction or self.default_instruction(grid, song.path)
-        lanes = self.lanes_for(grid, text, seed)
-        steps = decode_target(lanes, self.stem, MAX_POLY.get(self.stem))
         st = grid.step_ticks
-        # Drums ring out a sixteenth; pitched notes keep their generated length.
-        notes = [(int(round(s * st)), int(round(e * st)), p, v) for s, e, p, v in steps]
+        notes = [(int(round(s * st)), int(round(e * st)), p, v) for s, e, p, v in self.notes_for(grid, text)]
         channel = DRUM_CHANNEL if self.stem == "drums" else free_channel(song_bytes)
-        return GenerationResult(notes, text, program_for(self.stem, text), channel, -(-grid.n_steps // cfg.window))
-
-
-def _position_tail(grid: SongGrid, total: int) -> np.ndarray:
-    """Position channels continued past the song's end (same bar length as the last bar)."""
-    from .features import position_channels
-
-    bar = int(grid.bar_steps[-1]) or 4 * grid.steps_per_beat
-    extra = total - grid.n_steps
-    ext = SongGrid(grid.steps_per_beat, grid.tpq, total, [],
-                   np.concatenate([grid.bar_start, np.zeros(extra, bool)]),
-                   np.concatenate([grid.pos_in_bar, (grid.pos_in_bar[-1] + 1 + np.arange(extra)) % bar]),
-                   np.concatenate([grid.bar_steps, np.full(extra, bar)]))
-    ext.bar_start[grid.n_steps:] = ext.pos_in_bar[grid.n_steps:] == 0
-    return position_channels(ext).T
+        return GenerationResult(notes, text, program_for(self.stem, text), channel, 1)
 
 
 def free_channel(song_bytes: bytes, program: int | None = None) -> int:

@@ -1,14 +1,19 @@
-"""Train one stem's lane-diffusion model on subtractive examples from MIDI folders.
+"""Train one stem's part model on subtractive examples from MIDI folders.
 
-One readable loop on purpose (CPU-sized runs of minutes): random windows of random songs, the
-stem's own context block zeroed and each other role dropped with ``role_drop`` probability (so the
-model also serves incomplete arrangements: guitar only → bass), the text dropped with
-``text_drop`` probability (classifier-free guidance), and a known span at one or both window ends
-in half the batches (what continuity between windows asks of it at generation time).
+One readable loop on purpose (CPU-sized runs of minutes). Each batch: random windows of random
+songs (longer songs more often), the context recomputed from the roles kept: the target stem is
+always removed, each other role dropped with ``role_drop`` probability and all of them with
+``solo_prob`` (so the model also serves incomplete arrangements and drums-only input), the whole
+window transposed by a random interval (context chroma and target pitches together: the model
+becomes key-invariant), the instruction replaced by "no instruction" with ``text_drop``.
+Losses: binary cross-entropy on onsets (calibrated probabilities: the decoder keeps their sum),
+cross-entropy on the bass pitch, per-lane BCE on the guitar pitch set, BCE on sustain, squared
+error on velocity.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -17,124 +22,183 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
+from .context import RoleComponents, combine
 from .examples import SongExample
-from .features import role_slices
-from .lanes import ROLES
-from .model import LaneDenoiser, MidiModelConfig, alpha_sigma, save_model
-from .sampling import sample_lanes
+from .features import N_DRUM, N_PITCHES, ONSET, SUSTAIN, VELOCITY, pitch_logits
+from .lanes import STEMS
+from .model import MidiModelConfig, PartModel, save_model
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrainSettings:
-    steps: int = 2000
-    batch_size: int = 16
-    lr: float = 3e-3
-    ema_decay: float = 0.995
+    steps: int = 2600
+    batch_size: int = 12
+    lr: float = 2e-3
+    ema_decay: float = 0.998
     text_drop: float = 0.15
-    role_drop: float = 0.2
-    known_prob: float = 0.5
+    role_drop: float = 0.25
+    solo_prob: float = 0.1
+    transpose: int = 6  # semitones: uniform in [-transpose + 1, transpose]
     time_limit_s: float | None = None  # CPU seconds of this process (a shared machine's wall clock says little)
     seed: int = 0
 
 
+def _slice(c: RoleComponents, a: int, b: int) -> RoleComponents:
+    return RoleComponents(c.chroma[:, a:b], c.lowest[a:b], c.onsets[:, a:b], c.loudness[a:b])
+
+
 class WindowSampler:
-    """Random training windows (context, target, text index) from a list of songs."""
+    """Random training windows (context, labels, text embedding) from a list of songs."""
 
-    def __init__(self, songs: list[SongExample], stem: str, window: int, text_index: dict[str, int], seed: int):
-        self.songs = [s for s in songs if stem in s.targets]
-        if not self.songs:
+    def __init__(self, songs: list[SongExample], stem: str, window: int, seed: int, weights: list[float] | None = None):
+        keep = [i for i, s in enumerate(songs) if stem in s.targets]
+        if not keep:
             raise ValueError(f"no training song has a {stem} part")
-        self.stem, self.window, self.text_index = stem, window, text_index
-        lengths = np.array([s.n_steps for s in self.songs], dtype=np.float64)
-        self.p = lengths / lengths.sum()  # longer songs give more windows
+        self.songs = [songs[i] for i in keep]
+        self.stem, self.window = stem, window
+        p = np.array([s.n_steps for s in self.songs], np.float64)
+        if weights is not None:
+            p *= np.array([weights[i] for i in keep])
+        self.p = p / p.sum()
         self.rng = np.random.default_rng(seed)
-        self.slices = role_slices()
 
-    def window_of(self, song: SongExample, start: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(context, target)`` for ``window`` steps from ``start``, padded with silence."""
-        end = start + self.window
-        ctx = song.context[:, start:end]
-        tgt = song.targets[self.stem][:, start:end]
-        pad = self.window - ctx.shape[1]
-        if pad > 0:
-            ctx = np.pad(ctx, ((0, 0), (0, pad)))
-            tgt = np.pad(tgt, ((0, 0), (0, pad)), constant_values=-1.0)
-        ctx = ctx.copy()
-        ctx[self.slices[self.stem]] = 0.0
-        return ctx, tgt
+    def window_of(self, song: SongExample, start: int, roles: list[str], k: int) -> dict[str, np.ndarray]:
+        """Context (34, W), labels and loss mask for ``window`` steps from ``start``, transposed by ``k``."""
+        W, end = self.window, min(start + self.window, song.n_steps)
+        n = end - start
+        ctx = np.zeros((34, W), np.float32)
+        ctx[:, :n] = combine([_slice(song.components[r], start, end) for r in roles],
+                             song.position[:, start:end], transpose=k)
+        tgt = song.targets[self.stem]
+        mask = np.zeros(W, np.float32)
+        mask[:n] = 1
+        if self.stem == "drums":
+            vel = np.zeros((N_DRUM, W), np.float32)
+            vel[:, :n] = tgt["drums"][:, start:end] / 127.0
+            return {"context": ctx, "vel": vel, "mask": mask}
+        on = np.zeros((N_PITCHES, W), np.float32)
+        sus = np.zeros((N_PITCHES, W), bool)
+        on[:, :n] = np.roll(tgt["onset"][:, start:end], k, axis=0) / 127.0
+        sus[:, :n] = np.roll(tgt["sustain"][:, start:end], k, axis=0)
+        return {"context": ctx, "on": on, "sus": sus, "mask": mask}
 
-    def batch(self, size: int, role_drop: float, known_prob: float) -> dict[str, torch.Tensor]:
-        ctxs, tgts, texts, masks = [], [], [], []
+    def batch(self, size: int, settings: TrainSettings | None = None) -> dict[str, torch.Tensor]:
+        s = settings
+        items, texts = [], []
         for i in self.rng.choice(len(self.songs), size=size, p=self.p):
             song = self.songs[i]
-            start = int(self.rng.integers(0, max(1, song.n_steps - self.window // 2)))
-            ctx, tgt = self.window_of(song, start)
-            for role in ROLES:
-                if role != self.stem and self.rng.random() < role_drop:
-                    ctx[self.slices[role]] = 0.0
-            mask = np.zeros((1, self.window), np.float32)
-            if self.rng.random() < known_prob:
-                k = int(self.rng.integers(8, self.window // 2 + 1))
-                side = self.rng.integers(0, 3)  # left, right, both ends
-                if side in (0, 2):
-                    mask[:, :k] = 1
-                if side in (1, 2):
-                    mask[:, -k:] = 1
-            ctxs.append(ctx)
-            tgts.append(tgt)
-            masks.append(mask)
-            texts.append(self.text_index[f"{song.path}|{self.stem}"])
-        return {
-            "context": torch.from_numpy(np.stack(ctxs)),
-            "target": torch.from_numpy(np.stack(tgts)),
-            "mask": torch.from_numpy(np.stack(masks)),
-            "text_idx": torch.tensor(texts),
-        }
+            start = int(self.rng.integers(0, max(1, song.n_steps - self.window + 1)))
+            roles = [r for r in song.roles if r != self.stem]
+            if s is not None:
+                if self.rng.random() < s.solo_prob:
+                    roles = []
+                roles = [r for r in roles if self.rng.random() >= s.role_drop]
+            k = int(self.rng.integers(-s.transpose + 1, s.transpose + 1)) if s is not None and s.transpose else 0
+            items.append(self.window_of(song, start, roles, k))
+            texts.append(song.text_emb[self.stem])
+        out = {key: torch.from_numpy(np.stack([it[key] for it in items])) for key in items[0]}
+        out["text"] = torch.from_numpy(np.stack(texts))
+        return out
 
 
-def diffusion_loss(model: LaneDenoiser, batch: dict, text_emb: torch.Tensor, text_drop: float) -> torch.Tensor:
-    """v-prediction MSE on the unknown steps of each window."""
-    x0, mask = batch["target"], batch["mask"]
-    b = x0.shape[0]
-    t = torch.rand(b)
-    noise = torch.randn_like(x0)
-    a, s = alpha_sigma(t)
-    x_t = a * x0 + s * noise
-    v = a * noise - s * x0
+def part_loss(model: PartModel, batch: dict, text_drop: float = 0.0) -> tuple[torch.Tensor, dict]:
+    """Training loss of a batch and its parts (for logging)."""
+    b = batch["context"].shape[0]
     use_text = torch.rand(b) >= text_drop
-    pred = model(x_t, t, text_emb[batch["text_idx"]], x0, mask, batch["context"], use_text)
-    weight = (1 - mask).expand_as(pred)
-    return ((pred - v) ** 2 * weight).sum() / weight.sum().clamp(min=1)
+    out = model(batch["context"], batch["text"], use_text)
+    mask = batch["mask"][:, None]  # (B, 1, W)
+    if model.config.stem == "drums":
+        vel = batch["vel"]
+        hit = (vel > 0).float()
+        onset = (F.binary_cross_entropy_with_logits(out[:, :N_DRUM], hit, reduction="none") * mask).sum() / mask.sum()
+        v = ((torch.sigmoid(out[:, N_DRUM:]) - vel) ** 2 * hit).sum() / hit.sum().clamp(min=1)
+        parts = {"onset": onset, "velocity": v}
+    else:
+        on, sus = batch["on"], batch["sus"]
+        hit = on.amax(dim=1) > 0  # (B, W)
+        m = mask[:, 0]
+        onset = (F.binary_cross_entropy_with_logits(out[:, ONSET], hit.float(), reduction="none") * m).sum() / m.sum()
+        # Sustain: on steps without an onset, does the last note still sound?
+        held = (sus.any(dim=1) & ~hit).float()
+        sm = m * (~hit).float()
+        sustain = (F.binary_cross_entropy_with_logits(out[:, SUSTAIN], held, reduction="none") * sm).sum() / sm.sum().clamp(min=1)
+        vel_real = on.sum(dim=1) / (on > 0).sum(dim=1).clamp(min=1)
+        hm = hit.float()
+        velocity = ((torch.sigmoid(out[:, VELOCITY]) - vel_real) ** 2 * hm).sum() / hm.sum().clamp(min=1)
+        logits = pitch_logits(out, model.config.stem).permute(0, 2, 1)[hit]  # (n_onsets, 48)
+        lanes = (on > 0).permute(0, 2, 1)[hit].float()
+        if logits.shape[0] == 0:
+            pitch = out.sum() * 0.0
+        elif model.config.stem == "bass":
+            pitch = F.cross_entropy(logits, lanes.argmax(dim=1))  # lowest onset lane (argmax = first max)
+        else:
+            pitch = F.binary_cross_entropy_with_logits(logits, lanes) * N_PITCHES / 4
+        parts = {"onset": onset, "pitch": pitch, "sustain": sustain, "velocity": velocity}
+    return sum(parts.values()), {k: float(v.detach()) for k, v in parts.items()}
 
 
 @torch.no_grad()
-def onset_f1(pred: np.ndarray, real: np.ndarray, n_onset: int) -> float:
-    """F1 of predicted vs real onset cells (lanes ``[:n_onset]`` > 0) over a batch of windows."""
-    p, r = pred[:, :n_onset] > 0, real[:, :n_onset] > 0
-    tp = float((p & r).sum())
-    return 2 * tp / max(1.0, float(p.sum() + r.sum()))
-
-
-def validate(model, sampler: WindowSampler, text_emb, n: int = 48, steps: int = 8) -> dict:
-    """Held-out loss and onset F1 of sampled windows against the real stem (fixed seed)."""
-    state = sampler.rng
-    sampler.rng = np.random.default_rng(1234)
-    batch = sampler.batch(n, role_drop=0.0, known_prob=0.0)
+def validate(model: PartModel, sampler: WindowSampler, n: int = 64) -> dict:
+    """Held-out loss of fixed windows (no role drop, no transposition)."""
+    state, sampler.rng = sampler.rng, np.random.default_rng(1234)
+    batch = sampler.batch(n, None)
     sampler.rng = state
-    torch.manual_seed(1234)
-    loss = float(diffusion_loss(model, batch, text_emb, text_drop=0.0))
-    gen = torch.Generator().manual_seed(1234)
-    pred = sample_lanes(model, batch["context"], text_emb[batch["text_idx"]], steps=steps, guidance=1.5, generator=gen)
-    n_onset = 9 if sampler.stem == "drums" else 48
-    real = batch["target"].numpy()
-    return {
-        "valid_loss": round(loss, 4),
-        "valid_onset_f1": round(onset_f1(pred.numpy(), real, n_onset), 4),
-        "valid_density_ratio": round(float((pred[:, :n_onset] > 0).sum()) / max(1.0, float((real[:, :n_onset] > 0).sum())), 3),
-    }
+    loss, parts = part_loss(model, batch)
+    return {"valid_loss": round(float(loss), 4)} | {f"valid_{k}": round(v, 4) for k, v in parts.items()}
+
+
+def generation_texts(songs: list[SongExample], stem: str) -> list[np.ndarray]:
+    """The instruction embedding ``MidiGenerator`` gives each song by default: written from the
+    song without ``stem`` (training instructions also describe the real part, e.g. its density)."""
+    from .descriptors import write_instructions
+    from .grid import song_to_grid
+    from .io import load_midi
+    from .text import embed_texts
+
+    items = []
+    for song in songs:
+        grid = song_to_grid(load_midi(song.path), 4)
+        grid.tracks = [t for t in grid.tracks if t.role != stem]
+        items.append((grid, stem, song.path))
+    return list(embed_texts(write_instructions(items)))
+
+
+@torch.no_grad()
+def density_scale(model: PartModel, songs: list[SongExample], texts: list[np.ndarray] | None = None) -> list[float]:
+    """How much to scale the expected onset count so that generated parts are as dense as the
+    real ones on held-out songs; the decoder multiplies its onset count by it.
+
+    ``texts``: one instruction embedding per song (default: the training instruction).
+    Drums: one factor per class, real / expected onsets summed over songs. Pitched parts: one
+    factor making the mean over songs of generated / real onsets 1 (what the evaluation's density
+    ratio measures: a mean of per-song ratios, which sparse songs pull up).
+    """
+    stem = model.config.stem
+    real, expected = [], []
+    for i, song in enumerate(songs):
+        if stem not in song.targets:
+            continue
+        ctx = combine([c for r, c in song.components.items() if r != stem], song.position)
+        text = song.text_emb[stem] if texts is None else texts[i]
+        out = model(torch.from_numpy(ctx)[None], torch.from_numpy(np.asarray(text))[None])[0]
+        tgt = song.targets[stem]
+        if stem == "drums":
+            expected.append(torch.sigmoid(out[:N_DRUM]).sum(dim=1).numpy())
+            real.append((tgt["drums"] > 0).sum(axis=1))
+        else:
+            expected.append(float(torch.sigmoid(out[ONSET]).sum()))
+            real.append(int((tgt["onset"].max(axis=0) > 0).sum()))
+    if not real:
+        return [1.0] * (N_DRUM if stem == "drums" else 1)
+    if stem == "drums":
+        r, e = np.sum(real, axis=0), np.sum(expected, axis=0)
+        return [round(float(a / b), 3) if b > 0 else 1.0 for a, b in zip(r, e)]
+    ratios = np.array(expected) / np.maximum(np.array(real), 1)
+    return [round(float(1.0 / max(ratios.mean(), 1e-6)), 3)]
 
 
 def train_stem_model(
@@ -145,40 +209,18 @@ def train_stem_model(
     out_dir: str | Path,
     extra_meta: dict | None = None,
     progress: bool = True,
-    init_from: str | Path | None = None,
+    weights: list[float] | None = None,
 ) -> dict:
-    """Train, validate and save to ``out_dir``; returns the metadata written to ``config.json``.
-
-    ``init_from``: a saved model folder to continue from (its config must match ``config``).
-    """
+    """Train, validate and save to ``out_dir``; returns the metadata written to ``config.json``."""
     from tqdm import tqdm
-
-    from .text import embed_texts
 
     torch.manual_seed(settings.seed)
     stem = config.stem
-    keys, texts = [], []
-    for song in train_songs + valid_songs:
-        if stem in song.instructions:
-            keys.append(f"{song.path}|{stem}")
-            texts.append(song.instructions[stem])
-    text_emb = torch.from_numpy(embed_texts(texts))
-    index = {k: i for i, k in enumerate(keys)}
-    sampler = WindowSampler(train_songs, stem, config.window, index, settings.seed)
-    valid = WindowSampler(valid_songs, stem, config.window, index, settings.seed + 1) if valid_songs else None
-
-    model = LaneDenoiser(config)
-    prior_steps = 0
-    if init_from:
-        from .model import load_model
-
-        start, prior = load_model(init_from)
-        model.load_state_dict(start.state_dict())
-        model.train().requires_grad_(True)
-        prior_steps = int(prior.get("steps", 0))
-    ema = torch.optim.swa_utils.AveragedModel(
-        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(settings.ema_decay)
-    )
+    sampler = WindowSampler(train_songs, stem, config.window, settings.seed, weights)
+    valid = WindowSampler(valid_songs, stem, config.window, settings.seed + 1) if any(
+        stem in s.targets for s in valid_songs) else None
+    model = PartModel(config)
+    ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(i, settings.steps) / settings.steps))
@@ -186,33 +228,39 @@ def train_stem_model(
     t0, c0, losses, step = time.time(), time.process_time(), [], 0
     bar = tqdm(range(settings.steps), disable=not progress, desc=f"train {stem}", leave=False)
     for step in bar:
-        batch = sampler.batch(settings.batch_size, settings.role_drop, settings.known_prob)
-        loss = diffusion_loss(model, batch, text_emb, settings.text_drop)
+        loss, _ = part_loss(model, sampler.batch(settings.batch_size, settings), settings.text_drop)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        ema.update_parameters(model)
+        with torch.no_grad():  # EMA with warm-up: early weights do not linger in short runs
+            decay = min(settings.ema_decay, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - decay)
         losses.append(float(loss.detach()))
         if step % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         if settings.time_limit_s and time.process_time() - c0 > settings.time_limit_s:
             log.info("time limit reached after %d steps", step + 1)
             break
-    final = ema.module.eval()
+    final = ema.eval()
     metrics = {"train_loss_last100": round(float(np.mean(losses[-100:])), 4)}
+    decode = {"density_scale": [1.0] * (N_DRUM if stem == "drums" else 1)}
     if valid is not None:
-        metrics.update(validate(final, valid, text_emb))
+        metrics.update(validate(final, valid))
+        decode["density_scale"] = density_scale(final, valid.songs, generation_texts(valid.songs, stem))
     meta = {
-        "steps": prior_steps + step + 1,
-        "continued_from_steps": prior_steps,
+        "steps": step + 1,
         "batch_size": settings.batch_size,
+        "settings": {k: v for k, v in vars(settings).items()},
         "train_seconds": round(time.time() - t0, 1),
         "train_cpu_seconds": round(time.process_time() - c0, 1),
         "train_songs": len(sampler.songs),
         "valid_songs": len(valid.songs) if valid else 0,
         "metrics": metrics,
+        "decode": decode,
+        "loss_curve": [round(float(np.mean(losses[i:i + 100])), 4) for i in range(0, len(losses), 100)],
         "parameters": sum(p.numel() for p in final.parameters()),
         **(extra_meta or {}),
     }
@@ -221,28 +269,40 @@ def train_stem_model(
 
 
 def train_from_folder(
-    root: str | Path,
+    roots: list[str | Path] | str | Path,
     stem: str,
     out_dir: str | Path,
     settings: TrainSettings,
     config: MidiModelConfig | None = None,
-    data_note: str = "",
     max_songs: int | None = None,
     progress: bool = True,
-    init_from: str | Path | None = None,
+    cache_dir: str | Path | None = None,
 ) -> dict:
-    """Song-level split of ``root`` (see ``splits``), examples, training, model folder in ``out_dir``."""
+    """Song-level split of each folder in ``roots`` (see ``splits``), examples, training, model in ``out_dir``.
+
+    With several folders, each contributes the same share of training windows (a small folder is
+    not drowned by a large one).
+    """
     from .examples import build_examples
     from .splits import files_in_split
 
+    roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
     config = config or MidiModelConfig(stem)
-    train_files = files_in_split(root, "train")[:max_songs]
-    valid_files = files_in_split(root, "valid")[: max_songs and max(2, max_songs // 4)]
-    train_songs = build_examples(train_files, (stem,), config.steps_per_beat)
-    valid_songs = build_examples(valid_files, (stem,), config.steps_per_beat)
+    train_songs, valid_songs, weights, train_files = [], [], [], []
+    for root in roots:
+        tf = files_in_split(root, "train")[:max_songs]
+        vf = files_in_split(root, "valid")[: max_songs and max(2, max_songs // 4)]
+        # All stems in each example: one cache serves the three models.
+        songs = build_examples(tf, STEMS, config.steps_per_beat, cache_dir=cache_dir)
+        total = sum(s.n_steps for s in songs if stem in s.targets) or 1
+        train_songs += songs
+        weights += [1.0 / total] * len(songs)
+        valid_songs += build_examples(vf, STEMS, config.steps_per_beat, cache_dir=cache_dir)
+        train_files += [Path(p).name for p in tf]
     extra = {
-        "data": {"root": Path(root).name, "note": data_note, "split": "song-level: sha1(file name) % 100 "
-                 "< 10 test, < 20 valid, else train; Groove MIDI: its info.csv split"},
-        "train_files": [Path(p).name for p in train_files],
+        "data": {"roots": ["/".join(Path(r).resolve().parts[-2:]) for r in roots],
+                 "split": "song-level: sha1(file name) % 100 < 10 test, < 20 valid, else train; "
+                          "Groove MIDI: its info.csv split"},
+        "train_files": train_files,
     }
-    return train_stem_model(train_songs, valid_songs, config, settings, out_dir, extra, progress, init_from)
+    return train_stem_model(train_songs, valid_songs, config, settings, out_dir, extra, progress, weights)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from midi_helpers import band_song_notes, make_midi
 from stemgen.midi.descriptors import describe, estimate_key, instruction_requests, style_tags
 from stemgen.midi.examples import build_examples
@@ -34,15 +36,22 @@ def test_descriptors_and_tags():
     assert req.stem == "drums" and "96 BPM rock" in req.caption and req.tags == ("rock",)
 
 
-def test_build_examples_from_real_folders(band_midi_dir, groove_dir):
+def test_build_examples_from_real_folders(band_midi_dir, groove_dir, tmp_path):
     files = sorted(band_midi_dir.glob("*.mid"))[:2] + sorted(groove_dir.rglob("*.mid"))[:1]
-    examples = build_examples(files, ("drums", "bass", "guitar"))
-    assert len(examples) == 3
+    examples = build_examples(files, ("drums", "bass", "guitar"), cache_dir=tmp_path)
+    assert len(examples) == 3 and len(list(tmp_path.glob("*.npz"))) == 3
     band, groove = examples[0], examples[2]
     assert set(band.targets) == {"drums", "bass", "guitar"} and set(groove.targets) == {"drums"}
+    assert groove.roles == ("drums",) and "guitar" in band.roles
     for ex in examples:
         for stem, text in ex.instructions.items():
-            assert text and ex.targets[stem].shape[1] == ex.n_steps == ex.context.shape[1]
+            assert text and ex.text_emb[stem].shape == (384,)
+            assert ex.n_steps == ex.position.shape[1] == next(iter(ex.targets[stem].values())).shape[1]
+    # The cache gives the same examples back.
+    again = build_examples(files, ("drums", "bass", "guitar"), cache_dir=tmp_path)
+    assert again[0].instructions == band.instructions
+    assert np.array_equal(again[0].targets["bass"]["onset"], band.targets["bass"]["onset"])
+    assert np.array_equal(again[0].components["guitar"].chroma, band.components["guitar"].chroma)
 
 
 def test_song_level_splits_are_stable(band_midi_dir, groove_dir):

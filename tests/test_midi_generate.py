@@ -14,7 +14,7 @@ from midi_helpers import band_song_notes, make_midi, type2_bytes
 from stemgen.cli.main import app
 from stemgen.midi.generate import DEFAULT_MODEL_DIR, DEFAULT_MODELS, MidiGenerator, generate_file
 from stemgen.midi.io import load_midi
-from stemgen.midi.model import LaneDenoiser, MidiModelConfig, load_model, save_model
+from stemgen.midi.model import MidiModelConfig, PartModel, load_model, save_model
 from stemgen.midi.subtract import strip_role
 
 
@@ -23,13 +23,27 @@ def tiny_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
     for stem in ("drums", "bass", "guitar"):
-        save_model(LaneDenoiser(MidiModelConfig(stem, width=16, n_blocks=2, window=64)), root / stem)
+        model = PartModel(MidiModelConfig(stem, width=16, n_blocks=2, window=64))
+        for p in model.parameters():  # random, not the zero-initialised output layer: notes come out
+            torch.nn.init.normal_(p, std=0.3)
+        save_model(model, root / stem)
     return root
 
 
-def test_save_load_roundtrip(tiny_models):
+def test_save_load_roundtrip(tiny_models, tmp_path):
     model, meta = load_model(tiny_models / "bass")
     assert meta["config"]["stem"] == "bass" and model.config.window == 64
+    torch.manual_seed(1)
+    original = PartModel(MidiModelConfig("bass", width=16, n_blocks=2, window=64))
+    for p in original.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    save_model(original, tmp_path / "bass")
+    saved, loaded = original.state_dict(), load_model(tmp_path / "bass")[0].state_dict()
+    assert saved.keys() == loaded.keys() and saved
+    # weights are stored as float16: exactly the float16 rounding of the originals comes back
+    assert all(torch.equal(saved[k].half().float(), loaded[k].float()) for k in saved)
+    other = model.state_dict()  # the comparison can fail: another model's weights differ
+    assert not all(torch.equal(saved[k].half().float(), other[k].float()) for k in saved)
 
 
 def test_generate_keeps_input_and_covers_song(tiny_models, slakh_track, tmp_path):
@@ -45,9 +59,14 @@ def test_generate_keeps_input_and_covers_song(tiny_models, slakh_track, tmp_path
     song_in, song_out = load_midi(inp), load_midi(out)
     assert len(song_out.tracks) == len(song_in.tracks) + 1 and song_out.tracks[-1].is_drum
     assert result.channel == 9 and result.n_windows >= 1
-    # Same seed → same notes; the track spans the song.
+    # Same seed → same notes.
     again = generate_file(inp, tmp_path / "again.mid", gen, "Add funk drums", seed=1)
     assert again.notes == result.notes
+    # The new part spans the song: it starts within the first bar and ends within the last one.
+    bar = 4 * song_in.tpq
+    assert len(result.notes) > 8, len(result.notes)
+    assert min(n[0] for n in result.notes) < bar
+    assert max(n[1] for n in result.notes) > song_in.end_tick - bar, (result.notes[-3:], song_in.end_tick)
 
 
 def test_generate_pitched_picks_free_channel(tiny_models, tmp_path):
@@ -56,6 +75,35 @@ def test_generate_pitched_picks_free_channel(tiny_models, tmp_path):
     gen = MidiGenerator("bass", tiny_models / "bass", steps=2, guidance=2.0)
     result = generate_file(inp, tmp_path / "out.mid", gen)
     assert result.channel not in (0, 2, 9) and 32 <= result.program <= 39 and result.instruction
+
+
+def test_song_with_every_channel_taken_shares_one_and_says_so(tiny_models, tmp_path):
+    """100 tracks on all 16 channels: the bass goes where a bass already plays, with a warning."""
+    import io
+
+    import mido
+
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    for t in range(100):
+        ch = t % 16
+        prog = 33 if ch == 4 else (0 if ch == 9 else 40 + ch)
+        track = mido.MidiTrack([mido.Message("program_change", channel=ch, program=prog)])
+        for b in range(16):
+            track += [mido.Message("note_on", channel=ch, note=40 + ch, velocity=80, time=0 if b == 0 else 80),
+                      mido.Message("note_off", channel=ch, note=40 + ch, velocity=0, time=400)]
+        mid.tracks.append(track)
+    inp = tmp_path / "orchestra.mid"
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    inp.write_bytes(buf.getvalue())
+    res = CliRunner().invoke(app, ["midi", "generate", str(inp), "--stem", "bass", "--model", str(tiny_models / "bass"),
+                                   "--instruction", "Add a bass line", "--out", str(tmp_path / "out.mid"), "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    assert info["program"] == 33 and info["channel"] == 5  # 1-based: where the program-33 tracks play
+    assert info["warnings"] and "shares channel 5 with 6 input tracks (the same program)" in info["warnings"][0]
+    assert res.stderr.startswith(f"warning: {inp}: no free MIDI channel")
+    assert len(load_midi(tmp_path / "out.mid").tracks) == 101  # every input track, plus the new one
 
 
 def test_cli_generate_and_batch(tiny_models, band_midi_dir, tmp_path):
@@ -106,7 +154,12 @@ def test_bundled_models_load_and_generate(groove_dir, tmp_path):
     out = tmp_path / "bass.mid"
     shutil.copy(src, tmp_path / "in.mid")
     result = generate_file(tmp_path / "in.mid", out, MidiGenerator("bass", steps=4))
-    assert load_midi(out).n_notes > load_midi(src).n_notes - 1 and result.program == 33
+    song = load_midi(src)
+    assert load_midi(out).n_notes == song.n_notes + len(result.notes) and 32 <= result.program <= 39
+    # a bass part, not a token note: between one note every two bars and four a beat
+    beats = song.end_tick / song.tpq
+    assert beats / 8 <= len(result.notes) <= 4 * beats, (len(result.notes), beats)
+    assert all(28 <= p <= 67 for _, _, p, _ in result.notes)  # E1..G4: the bass range
 
 
 def test_batch_render_writes_wav(tiny_models, tmp_path):

@@ -1,0 +1,72 @@
+"""Training the part model: windows, augmentation, losses, calibration, saved folder, card."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stemgen.midi.cards import write_model_card
+from stemgen.midi.context import SLICES
+from stemgen.midi.examples import build_examples
+from stemgen.midi.generate import MidiGenerator
+from stemgen.midi.grid import song_to_grid
+from stemgen.midi.io import load_midi
+from stemgen.midi.model import MidiModelConfig, PartModel, load_model
+from stemgen.midi.train import TrainSettings, WindowSampler, part_loss, train_stem_model
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def songs(band_midi_dir, tmp_path_factory):
+    files = sorted(band_midi_dir.glob("*.mid"))[:4]
+    return build_examples(files, ("drums", "bass", "guitar"), cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def test_windows_transpose_context_and_target_together(songs):
+    sampler = WindowSampler(songs, "bass", 64, seed=0)
+    song = sampler.songs[0]
+    roles = [r for r in song.roles if r != "bass"]
+    start = int(np.flatnonzero(song.targets["bass"]["onset"].any(axis=0))[0])
+    a, b = sampler.window_of(song, start, roles, 0), sampler.window_of(song, start, roles, 3)
+    assert np.allclose(np.roll(a["context"][SLICES["chroma"]], 3, axis=0), b["context"][SLICES["chroma"]])
+    assert np.array_equal(np.roll(a["on"], 3, axis=0), b["on"]) and a["on"].any()
+    assert np.array_equal(a["context"][SLICES["downbeat"].start :], b["context"][SLICES["downbeat"].start :])
+    # The target stem is never in its own context: bass's low notes are not in bass_chroma alone.
+    solo = sampler.window_of(song, start, [], 0)
+    assert solo["context"][: SLICES["energy"].stop].sum() == 0 and solo["on"].any()
+
+
+def test_loss_falls_when_fitting_one_batch(songs):
+    torch.manual_seed(0)
+    for stem in ("drums", "guitar"):
+        model = PartModel(MidiModelConfig(stem, width=32, n_blocks=3, window=64))
+        batch = WindowSampler(songs, stem, 64, seed=1).batch(8, None)
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        first = float(part_loss(model, batch)[0].detach())
+        for _ in range(60):
+            loss, parts = part_loss(model, batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        assert float(loss) < 0.6 * first, (stem, first, parts)
+
+
+def test_short_run_saves_a_calibrated_model_that_generates(songs, band_midi_dir, tmp_path):
+    settings = TrainSettings(steps=25, batch_size=4, seed=0)
+    config = MidiModelConfig("bass", width=16, n_blocks=2, window=64)
+    meta = train_stem_model(songs[:3], songs[3:], config, settings, tmp_path / "bass", progress=False,
+                            extra_meta={"data": {"roots": ["tegridy_band_midi_nc"]}})
+    assert meta["steps"] == 25 and meta["valid_songs"] == 1 and meta["decode"]["density_scale"][0] > 0
+    model, saved = load_model(tmp_path / "bass")
+    assert saved["metrics"]["valid_loss"] == meta["metrics"]["valid_loss"]
+    card = write_model_card(tmp_path / "bass").read_text()
+    assert "Non-commercial use only" in card and "CC BY-NC-SA 4.0" in card and "25 of batch 4" in card
+    gen = MidiGenerator("bass", tmp_path / "bass")
+    grid = song_to_grid(load_midi(sorted(band_midi_dir.glob("*.mid"))[5]), 4)
+    notes = gen.notes_for(grid, "Add a bass line")
+    assert all(24 <= p < 72 and e > s for s, e, p, _ in notes)
+    # Density scales the number of onsets.
+    gen.density = 2.0
+    assert len(gen.notes_for(grid, "Add a bass line")) >= len(notes)
