@@ -17,19 +17,30 @@ from stemgen.analysis.key import PITCH_CLASSES
 NO_CHORD = "N"
 # Below this share of the song's median beat chroma energy a beat is "N" (silence, drums only).
 MIN_RELATIVE_ENERGY = 0.05
+# Weight of the bass note as the chord root (see chord_labels): on 24 validation contexts, majmin
+# accuracy 0.617 at 0, 0.642 at 0.1, 0.643 at 0.2, 0.632 at 0.3, 0.617 at 0.5.
+BASS_WEIGHT = 0.2
 
 
-def chord_labels(beat_chroma: np.ndarray, smooth: bool = True) -> list[str]:
-    """mir_eval labels (``"A:min"``, ``"C:maj"``, ``"N"``) for ``(12, n_beats)`` chroma."""
+def chord_labels(beat_chroma: np.ndarray, smooth: bool = True, beat_bass: np.ndarray | None = None,
+                 bass_weight: float = BASS_WEIGHT) -> list[str]:
+    """mir_eval labels (``"A:min"``, ``"C:maj"``, ``"N"``) for ``(12, n_beats)`` chroma.
+
+    ``beat_bass`` (``(12, n_beats)`` bass-register chroma): a triad whose root is the bass note
+    gains ``bass_weight`` times the bass chroma's share of that pitch class (E minor and G major
+    share two notes; an E in the bass decides).
+    """
     c = np.asarray(beat_chroma, dtype=np.float64)
     if c.size == 0:
         return []
     energy = c.sum(axis=0)
-    if smooth and c.shape[1] >= 3:
-        padded = np.pad(c, ((0, 0), (1, 1)), mode="edge")
-        c = 0.25 * padded[:, :-2] + 0.5 * padded[:, 1:-1] + 0.25 * padded[:, 2:]
+    c, bass = _smooth(c, smooth), None if beat_bass is None else _smooth(np.asarray(beat_bass, dtype=np.float64), smooth)
     unit = c / (np.linalg.norm(c, axis=0, keepdims=True) + 1e-12)
-    best = np.argmax(_templates() @ unit, axis=0)
+    scores = _templates() @ unit
+    if bass is not None and bass_weight > 0:
+        share = bass / (bass.sum(axis=0, keepdims=True) + 1e-12)
+        scores = scores + bass_weight * np.tile(share, (2, 1))  # rows: C..B major, C..B minor
+    best = np.argmax(scores, axis=0)
     ref = float(np.median(energy[energy > 0])) if np.any(energy > 0) else 0.0
     labels = []
     for j, k in enumerate(best):
@@ -49,6 +60,14 @@ def beat_synchronous(frames: np.ndarray, frame_times: np.ndarray, beat_times: np
         a, b = idx[j], max(idx[j + 1], idx[j] + 1)
         out[:, j] = frames[:, a:b].mean(axis=1) if a < frames.shape[1] else 0.0
     return out
+
+
+def _smooth(c: np.ndarray, smooth: bool) -> np.ndarray:
+    """Each beat averaged with its neighbours (1/4, 1/2, 1/4)."""
+    if not smooth or c.shape[1] < 3:
+        return c
+    padded = np.pad(c, ((0, 0), (1, 1)), mode="edge")
+    return 0.25 * padded[:, :-2] + 0.5 * padded[:, 1:-1] + 0.25 * padded[:, 2:]
 
 
 @lru_cache(maxsize=1)

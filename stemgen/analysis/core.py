@@ -107,13 +107,17 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str = "numpy") -> Anal
         meter, phase, _ = dblib.meter_and_phase(accents)
         downbeat_times = beat_times[dblib.downbeat_indices(beat_times.size, meter, phase)]
     frame_times = np.arange(env.size) / frame_rate
-    beat_chroma = chordlib.beat_synchronous(chroma, frame_times, beat_times, duration) if beat_times.size else chroma[:, :0]
+    if beat_times.size:
+        beat_chroma = chordlib.beat_synchronous(chroma, frame_times, beat_times, duration)
+        beat_bass = chordlib.beat_synchronous(bass, frame_times, beat_times, duration)
+    else:
+        beat_chroma = beat_bass = chroma[:, :0]
     key = None if silent else find_key(chroma.sum(axis=1))
     return Analysis(
         sample_rate=sample_rate, duration_s=duration, silent=silent,
         beat_times=beat_times, downbeat_times=np.asarray(downbeat_times, dtype=np.float64),
         tempo_bpm=tempo, tempo_curve=beatlib.tempo_curve(beat_times), meter=int(meter), key=key,
-        chords=chordlib.chord_labels(beat_chroma), beat_confidence=confidence, backend=backend,
+        chords=chordlib.chord_labels(beat_chroma, beat_bass=beat_bass), beat_confidence=confidence, backend=backend,
         frame_rate=frame_rate, onset_env=env, band_onsets=bands, chroma=chroma, bass_chroma=bass,
         bass_db=bass_db, audio=y, feature_sr=fsr,
     )

@@ -5,7 +5,7 @@ time signatures place the bar lines (rendering maps tick 0 to sample 0). Beat un
 time signature's denominator (a quarter in x/4), but a dotted quarter in compound meters
 (6/8, 9/8, 12/8), as a listener taps. Chords: per beat, the duration-weighted pitch classes of the
 pitched (non-drum) notes sounding in it, labelled by the same triad templates the audio chord
-labeller uses (``chords.chord_labels`` without smoothing): a definition, not a transcription.
+labeller uses (``chords.chord_labels`` without smoothing or bass): a definition, not a transcription.
 """
 
 from __future__ import annotations
