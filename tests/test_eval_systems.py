@@ -91,9 +91,10 @@ def test_retrieval_is_stretched_to_the_context_tempo_and_on_its_grid(synthetic_d
 
 
 def test_evaluate_without_model_reports_baselines_and_the_missing_row(synthetic_dataset, tmp_path):
-    summary = evaluate_dataset(EvalConfig(data_dir=synthetic_dataset, out_dir=tmp_path / "report",
+    names = ["model", "context_only", "random_stem", "tempo_retrieval", "oracle"]
+    summary = evaluate_dataset(EvalConfig(data_dir=synthetic_dataset, out_dir=tmp_path / "report", systems=names,
                                           audio_examples=1, bootstrap_resamples=100))
-    assert summary["systems"] == ["context_only", "random_stem", "tempo_retrieval", "oracle"]
+    assert summary["systems"] == names[1:]
     assert summary["missing_systems"] == ["model"]
     assert any("model row is missing" in n for n in summary["notes"])
     doc = json.loads((tmp_path / "report" / "report.json").read_text())
@@ -141,3 +142,16 @@ def test_midi_results_become_a_report(tmp_path):
     assert "| drums: real |" in doc["table"]
     means_only = midi_report({"table": {"bass": {"generated": {"onset_f1": 0.4}}}})
     assert means_only.rows[0]["value"] == 0.4 and means_only.notes
+
+
+def test_arranger_row_is_scored_on_the_same_windows(synthetic_dataset, tmp_path, one_torch_thread):
+    """The arranger engine is a system row like the others: its part lands on the context's grid."""
+    summary = evaluate_dataset(EvalConfig(data_dir=synthetic_dataset, out_dir=tmp_path / "report",
+                                          systems=["arranger", "random_stem", "oracle"], audio_examples=1,
+                                          bootstrap_resamples=100))
+    assert summary["systems"] == ["arranger", "random_stem", "oracle"]
+    doc = json.loads((tmp_path / "report" / "report.json").read_text())
+    cells = {(s["system"], s["metric"]): s for s in doc["summary"]}
+    assert cells[("arranger", "silent")]["mean"] == 0.0
+    assert cells[("arranger", "onset_grid")]["mean"] > cells[("random_stem", "onset_grid")]["mean"]
+    assert cells[("arranger", "context_error")]["mean"] < 1e-3  # input + stem: the context is kept
