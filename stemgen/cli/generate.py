@@ -1,7 +1,10 @@
 """``stemgen generate``: add a drum, bass or guitar stem to a song, guided by an instruction.
 
-A thin layer over ``stemgen.generation.generate_stem``: loads the model, runs it, writes
-``OUT/<input name>_<stem>.wav`` and ``OUT/<input name>_mix.wav`` (atomically) and prints a summary.
+A thin layer over the two audio engines: ``arranger`` (``stemgen.arranger.engine.Arranger``: beats
+and harmony from analysis, a part model, sampled instruments; also writes the part as
+``OUT/<input name>_<stem>.mid``) and ``diffusion`` (``stemgen.generation.generate_stem``: the
+spectrogram model). Writes ``OUT/<input name>_<stem>.wav`` and ``OUT/<input name>_mix.wav``
+(all outputs or none) and prints a summary.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ def generate(
     input: Path = typer.Argument(..., help="The song without the stem (any audio file: wav, flac, ogg, mp3...)."),
     stem: str = typer.Option("drums", "--stem", help="The stem to add: drums, bass or guitar."),
     instruction: str = typer.Option(None, "--instruction", help='What to add, e.g. "Add reggae beats" (default: "Add <stem>").'),
-    model: Path = typer.Option(None, "--model", help="Model folder (from `stemgen train`); default: the bundled model for --stem."),
+    engine: str = typer.Option(None, "--engine", help="arranger (analysis + part model + sampled instruments, also writes a .mid) or diffusion (spectrogram model); default: the evaluated best for --stem."),
+    model: Path = typer.Option(None, "--model", help="Model folder: a part model for the arranger, a `stemgen train` model for diffusion; default: the bundled model for --stem."),
+    sound: str = typer.Option(None, "--sound", help="Arranger: kit or instrument by name (e.g. brush, tr808, fingered, distortion) or GM program number; default: from the instruction."),
+    density: float = typer.Option(1.0, "--density", min=0.1, max=4.0, help="Arranger: scales how many notes the part plays (1 = as the model expects)."),
     out: Path = typer.Option(Path("."), "--out", help="Output folder."),
     audio_guidance: float = typer.Option(DEFAULT_AUDIO_GUIDANCE, "--audio-guidance", help="How closely to follow the input audio (InstructPix2Pix image guidance)."),
     text_guidance: float = typer.Option(DEFAULT_TEXT_GUIDANCE, "--text-guidance", help="How closely to follow the instruction."),
@@ -43,17 +49,26 @@ def generate(
     from stemgen import STEMS
     from stemgen.errors import StemgenError
 
+    from stemgen.generation.defaults import DEFAULT_ENGINE, ENGINES
+
     if stem not in STEMS:
         raise fail(f"--stem must be one of {', '.join(STEMS)}, not '{stem}'", code=2, as_json=as_json)
+    engine = engine or DEFAULT_ENGINE[stem]
+    if engine not in ENGINES:
+        raise fail(f"--engine must be one of {', '.join(ENGINES)}, not '{engine}'", code=2, as_json=as_json)
     stem_path = out / f"{input.stem}_{stem}.wav"
     mix_path = out / f"{input.stem}_mix.wav"
     try:
         # Everything that can be checked without the model is checked first (here and at the start
         # of _run), so bad input or output fails in a second instead of after the whole generation.
         _check_input(input, max_duration)
-        summary = _run(input, out, force, stem, instruction or f"Add {stem}", model, stem_path, mix_path, audio_guidance,
-                       text_guidance, steps, scheduler, seed, batch_size, overlap, continuity, device, threads,
-                       replace, max_duration, progress_enabled(as_json))
+        if engine == "arranger":
+            summary = _run_arranger(input, out, force, stem, instruction or f"Add {stem}", model, sound, density,
+                                    seed, threads, replace, max_duration)
+        else:
+            summary = _run(input, out, force, stem, instruction or f"Add {stem}", model, stem_path, mix_path,
+                           audio_guidance, text_guidance, steps, scheduler, seed, batch_size, overlap, continuity,
+                           device, threads, replace, max_duration, progress_enabled(as_json))
     except (StemgenError, ValueError) as exc:
         raise fail(str(exc), as_json=as_json)
     except OSError as exc:  # e.g. the disk filled up while writing: nothing half-written stays
@@ -61,10 +76,14 @@ def generate(
     summary["limits"] = {"max_duration_s": max_duration}
     lines = [
         f"stem: {summary['stem']}",
-        f"mix:  {summary['mix']}" + (f" (turned down {summary['mix_gain_db']:.1f} dB to fit)" if summary["mix_gain_db"] else ""),
-        f"{summary['duration_s']:.1f} s of audio in {summary['timings']['total_s']:.1f} s "
-        f"({summary['timings']['realtime_factor']}x real time) on {summary['device']}",
+        f"mix:  {summary['mix']}" + (f" (turned down {summary['mix_gain_db']:.1f} dB to fit)" if summary.get("mix_gain_db") else ""),
     ]
+    if "midi" in summary:
+        a = summary["analysis"]
+        lines += [f"midi: {summary['midi']} ({summary['notes']} notes, {summary['sound']})",
+                  f"song: {a['tempo_bpm']:.1f} BPM, {a['meter']} beats a bar, key {a['key']}"]
+    lines.append(f"{summary['duration_s']:.1f} s of audio in {summary['timings']['total_s']:.1f} s "
+                 f"({summary['timings']['realtime_factor']}x real time) on {summary['device']} with the {summary['engine']} engine")
     emit_summary(summary, as_json, lines)
 
 
@@ -91,6 +110,46 @@ def _check_input(path: Path, max_duration: float) -> None:
         raise StemgenInputError(path, f"too short ({seconds:.3f} s; need at least {MIN_DURATION_S} s)")
     if seconds > max_duration:
         raise StemgenInputError(path, too_long_reason(seconds, max_duration) + " (raise it with --max-duration SECONDS)")
+
+
+def _run_arranger(input, out, force, stem, instruction, model, sound, density, seed, threads, replace,
+                  max_duration) -> dict:
+    import os
+    import time
+
+    from stemgen.audio.io import load_audio
+
+    audio, sr = load_audio(input, max_duration_s=max_duration)
+    names = [out / f"{input.stem}_{stem}.wav", out / f"{input.stem}_mix.wav", out / f"{input.stem}_{stem}.mid"]
+    _check_outputs(out, names, force)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP (see _run)
+    import torch
+
+    from stemgen.arranger import write_outputs
+    from stemgen.arranger.engine import Arranger
+    from stemgen.sources.separation import remove_stem
+
+    if threads:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    arranger = Arranger(stem, model, sound=sound, density=density)
+    load_s = time.perf_counter() - t0
+    if replace:
+        audio = remove_stem(audio, sr, stem)
+    result = arranger(audio, sr, instruction, seed=seed, source=input)
+    files = write_outputs(result.part, out, input.stem)  # stem, mix and .mid together or not at all
+    info = result.summary()
+    timings = {"model_load_s": round(load_s, 3), **result.timings}
+    timings["total_s"] = round(timings["total_s"] + load_s, 3)
+    timings["realtime_factor"] = round(timings["audio_s"] / timings["total_s"], 2)
+    return {
+        "input": str(input), "engine": "arranger",
+        "stem": str(files["stem"]), "mix": str(files["mix"]), "midi": str(files["midi"]),
+        "model": str(arranger.model_dir), "device": "cpu", "sample_rate": sr,
+        "channels": int(result.mix_audio.shape[0]), "duration_s": timings["audio_s"],
+        "instruction": instruction, "notes": info["notes"], "sound": info["render"]["played"],
+        "analysis": info["analysis"], "replaced": replace, "timings": timings, "render": info["render"],
+    }
 
 
 def _run(input, out, force, stem, instruction, model, stem_path, mix_path, audio_guidance, text_guidance, steps, scheduler,
@@ -145,6 +204,7 @@ def _run(input, out, force, stem, instruction, model, stem_path, mix_path, audio
     timings = {"model_load_s": round(load_s, 3), **result.timings}
     return {
         "input": str(input),
+        "engine": "diffusion",
         "stem": str(stem_path),
         "mix": str(mix_path),
         "model": str(model_dir),
