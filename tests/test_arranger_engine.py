@@ -85,3 +85,26 @@ def test_unknown_sound_fails_before_any_work():
 
     with pytest.raises(StemgenInputError, match="kazoo"):
         Arranger("drums", sound="kazoo")
+
+
+def test_cli_arranger_writes_stem_mix_and_midi(tmp_path, musdb_song):
+    """``stemgen generate`` with the default engine (the arranger for drums) on a real song."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from stemgen.cli.main import app
+
+    src = tmp_path / "rock.wav"
+    ctx = sum(sf.read(musdb_song / f"{k}.wav", always_2d=True, dtype="float32")[0] for k in ("bass", "other", "vocals"))
+    sf.write(src, ctx, SR)
+    res = CliRunner().invoke(app, ["generate", str(src), "--stem", "drums", "--engine", "arranger", "--sound", "tr808",
+                                   "--out", str(tmp_path / "out"), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["engine"] == "arranger" and summary["sound"].lower().startswith("tr-808")
+    for key in ("stem", "mix", "midi"):
+        assert (tmp_path / "out" / f"rock_{ {'stem': 'drums.wav', 'mix': 'mix.wav', 'midi': 'drums.mid'}[key]}").is_file()
+    assert summary["notes"] > 8 and summary["timings"]["realtime_factor"] > 0
+    mix, sr = sf.read(summary["mix"], always_2d=True)
+    assert sr == SR and mix.shape == ctx.shape

@@ -251,7 +251,7 @@ def test_cli_errors(tmp_path, song, model_dir, monkeypatch):
     monkeypatch.delenv(defaults.ENV_VAR, raising=False)
     monkeypatch.setattr(defaults, "MODELS_DIR", tmp_path / "no_models")
     path = str(song[0])
-    res = CliRunner().invoke(app, ["generate", path, "--stem", "drums", "--out", str(tmp_path)])
+    res = CliRunner().invoke(app, ["generate", path, "--stem", "drums", "--engine", "diffusion", "--out", str(tmp_path)])
     assert res.exit_code != 0 and "no default drums model is installed" in res.output
     res = CliRunner().invoke(app, ["generate", str(tmp_path / "nope.wav"), "--model", str(model_dir), "--out", str(tmp_path)])
     assert res.exit_code != 0 and "nope.wav" in res.output

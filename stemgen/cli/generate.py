@@ -22,7 +22,7 @@ def generate(
     input: Path = typer.Argument(..., help="The song without the stem (any audio file: wav, flac, ogg, mp3...)."),
     stem: str = typer.Option("drums", "--stem", help="The stem to add: drums, bass or guitar."),
     instruction: str = typer.Option(None, "--instruction", help='What to add, e.g. "Add reggae beats" (default: "Add <stem>").'),
-    engine: str = typer.Option(None, "--engine", help="arranger (analysis + part model + sampled instruments, also writes a .mid) or diffusion (spectrogram model); default: the evaluated best for --stem."),
+    engine: str = typer.Option(None, "--engine", help="arranger (analysis + part model + sampled instruments, also writes a .mid) or diffusion (spectrogram model); default: the engine of --model, else the evaluated best for --stem."),
     model: Path = typer.Option(None, "--model", help="Model folder: a part model for the arranger, a `stemgen train` model for diffusion; default: the bundled model for --stem."),
     sound: str = typer.Option(None, "--sound", help="Arranger: kit or instrument by name (e.g. brush, tr808, fingered, distortion) or GM program number; default: from the instruction."),
     density: float = typer.Option(1.0, "--density", min=0.1, max=4.0, help="Arranger: scales how many notes the part plays (1 = as the model expects)."),
@@ -53,6 +53,8 @@ def generate(
 
     if stem not in STEMS:
         raise fail(f"--stem must be one of {', '.join(STEMS)}, not '{stem}'", code=2, as_json=as_json)
+    if engine is None and model is not None:  # a model folder tells its engine: diffusion models have model_index.json
+        engine = "diffusion" if (Path(model) / "model_index.json").is_file() else "arranger"
     engine = engine or DEFAULT_ENGINE[stem]
     if engine not in ENGINES:
         raise fail(f"--engine must be one of {', '.join(ENGINES)}, not '{engine}'", code=2, as_json=as_json)
