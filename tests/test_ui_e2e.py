@@ -3,7 +3,8 @@
 One server for the module, with a tiny untrained audio model saved to a tmp folder and offered in the
 page's model list (like ``stemgen ui --models FOLDER``: the tests never depend on a bundled audio
 model) and an empty bundled-models folder (so the "no audio model is installed" message is always
-exercised). Gradio's upload folder is a tmp folder of its own, so the tests can see what stays on
+exercised). The arranger engine runs for real (bundled part model, SoundFont) on a real song's
+bass+other+vocals. Gradio's upload folder is a tmp folder of its own, so the tests can see what stays on
 disk. The MIDI tests use the bundled MIDI models (an untrained stand-in could not show that the new
 part has notes).
 """
@@ -28,21 +29,21 @@ import ui_helpers as H  # noqa: E402
 from stemgen.ui import UISettings  # noqa: E402
 
 pytestmark = pytest.mark.slow
-MAX_SECONDS = 3.0
+MAX_SECONDS = 8.0  # the real song excerpt (6.8 s) fits
 MIDI_STEM = "bass"  # added to a drums-only groove
 STEPS = 2  # an untrained tiny model: the point is the path through the page, not the sound
 MODEL = "tiny-drums"  # its name in the page's model list
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, musdb_song):
     root = tmp_path_factory.mktemp("ui")
     model = H.tiny_audio_model(root / "tiny-drums")
     settings = UISettings(
         work_dir=root / "work",
         models_dir=root / "no-models",
         model_folders=(model,),
-        max_file_mb=1.0,
+        max_file_mb=2.0,
         max_audio_seconds=MAX_SECONDS,
         max_midi_seconds=60,
     )
@@ -51,7 +52,12 @@ def site(tmp_path_factory):
         env.setenv("GRADIO_TEMP_DIR", str(uploads))  # read when a server starts
         env.delenv("STEMGEN_MODEL", raising=False)  # the list is exactly what the settings give
         app, url = H.serve(settings)
-        clips = {"clip": H.write_clip(root / "clip.wav", 2.0), "long": H.write_clip(root / "long.wav", MAX_SECONDS + 1)}
+        clips = {
+            "clip": H.write_clip(root / "clip.wav", 2.0),
+            "long": H.write_clip(root / "long.wav", MAX_SECONDS + 1),
+            # the 6.8 s stereo excerpt as FLAC: small, and a second audio format through the page
+            "band": H.write_band_context(root / "band.flac", musdb_song),
+        }
         yield {"url": url, "model": model, "root": root, "settings": settings, "uploads": uploads, **clips}
         app.close()
 
@@ -62,10 +68,13 @@ def client(site):
 
 
 def insert_audio(client, audio: Path, model: str = MODEL, **kw):
-    """``model`` is a name from the page's list, "Bundled model" or "Local model folder"."""
+    """The diffusion engine; ``model`` is a name from the page's list, "Bundled model" or "Local model folder"."""
     from gradio_client import handle_file
 
-    args = dict(stem="drums", instruction="Add reggae beats", steps=STEPS, seed=0, model=model, model_folder="")
+    args = dict(
+        stem="drums", instruction="Add reggae beats", steps=STEPS, seed=0, model=model, model_folder="",
+        engine="diffusion",
+    )
     return client.predict(handle_file(str(audio)), **{**args, **kw}, api_name="/insert_audio_stem")
 
 
@@ -117,7 +126,8 @@ def test_client_without_a_model_gets_a_clear_message(client, site):
 def test_client_generates_a_stem_with_a_listed_model(client, site):
     from stemgen.audio.io import load_audio
 
-    mix, stem, before, after, downloads, details = insert_audio(client, site["clip"])
+    mix, stem, before, after, downloads, details, roll = insert_audio(client, site["clip"])
+    assert roll is None  # the piano roll is the arranger's
     # fixed output names, whatever the upload was called
     assert [Path(p).name for p in (mix, stem, before, after)] == [
         "mix.wav",
@@ -127,6 +137,7 @@ def test_client_generates_a_stem_with_a_listed_model(client, site):
     ]
     assert sorted(Path(p).name for p in downloads) == ["drums.wav", "mix.wav"]
     assert details["source"] == "clip.wav" and details["steps"] == STEPS and details["model"] == "tiny-drums"
+    assert details["engine"] == "diffusion"
 
     original, sr = load_audio(site["clip"])
     mix_audio, mix_sr = load_audio(mix)
@@ -136,6 +147,46 @@ def test_client_generates_a_stem_with_a_listed_model(client, site):
     g_mix, g_stem = 10 ** (details["mix_gain_db"] / 20), 10 ** (details["stem_gain_db"] / 20)
     residual = mix_audio / g_mix - stem_audio / g_stem - original
     assert np.abs(residual).max() < 5e-3
+
+
+def arrange(client, audio: Path, **kw):
+    """The arranger engine through the API (the diffusion settings keep their defaults)."""
+    from gradio_client import handle_file
+
+    args = dict(stem="drums", instruction="Add rock drums", seed=0, engine="arranger", sound="auto")
+    return client.predict(handle_file(str(audio)), **{**args, **kw}, api_name="/insert_audio_stem")
+
+
+def test_client_adds_an_arranger_stem_with_its_midi_file(client, site):
+    from stemgen.audio.io import load_audio
+    from stemgen.midi.io import load_midi
+
+    mix, stem, before, after, downloads, details, roll = arrange(client, site["band"], sound="power")
+    assert sorted(Path(p).name for p in downloads) == ["song_drums.mid", "song_drums.wav", "song_mix.wav"]
+    assert [Path(p).name for p in (mix, stem, roll)] == ["song_mix.wav", "song_drums.wav", "part_on_beats.png"]
+    original, sr = load_audio(site["band"])
+    mix_audio, mix_sr = load_audio(mix)
+    stem_audio, _ = load_audio(stem)
+    assert mix_sr == sr and mix_audio.shape == stem_audio.shape == original.shape
+    assert np.abs(stem_audio).max() > 0.01
+
+    midi = load_midi(next(p for p in downloads if p.endswith(".mid")))
+    drums = [t for t in midi.tracks if t.is_drum]
+    assert len(drums) == 1 and len(drums[0].pitch) == details["notes"] > 0
+    qpm = [q for _, q in midi.tempos]  # the tempo map follows the detected beats
+    assert len(qpm) > 3 and abs(np.median(qpm) / details["tempo_bpm"] - 1) < 0.1
+    assert details["engine"] == "arranger" and details["source"] == "band.flac"
+    assert details["sound"]["name"] == "power" and details["sound"]["reason"] == "user"
+    assert details["meter"] in ("3/4", "4/4") and details["key"] and details["timings"]["total_s"] > 0
+
+
+def test_client_gets_a_clear_message_for_a_song_without_a_beat(client, site, tmp_path):
+    noise = H.write_white_noise(tmp_path / f"noise-{uuid.uuid4().hex[:8]}.wav", 4.0)
+    message = app_error(arrange, client, noise)
+    assert message.startswith(f"{noise.name}: no reliable beat"), message
+    assert "Traceback" not in message
+    H.assert_no_server_path(message, site["root"], site["uploads"])
+    assert uploads_named(site, noise.name) == []  # the refused upload is deleted
 
 
 def unique_copy(path: Path, folder: Path) -> Path:
@@ -151,7 +202,7 @@ def test_client_gets_clear_messages_for_bad_input_and_refused_uploads_are_delete
     fake = tmp_path / "not_audio.wav"
     fake.write_text("this is not audio " * 100)
     refused = [
-        (site["long"], "audio is 4 s long; this server accepts up to 3 s"),
+        (site["long"], "audio is 9 s long; this server accepts up to 8 s"),
         (fake, "not readable as audio"),
         (H.EXAMPLE_MIDI, "not a audio file"),  # a .mid sent as audio
     ]
@@ -202,7 +253,7 @@ def test_operator_can_allow_any_model_folder(site, tmp_path):
     app, url = H.serve(settings)
     try:
         free = gradio_client.Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
-        *_, details = insert_audio(free, site["clip"], "Local model folder", model_folder=str(site["model"]))
+        *_, details, _ = insert_audio(free, site["clip"], "Local model folder", model_folder=str(site["model"]))
         assert details["model"] == MODEL and details["steps"] == STEPS
 
         message = app_error(insert_audio, free, site["clip"], "Local model folder", model_folder=str(site["root"]))
@@ -220,7 +271,7 @@ def test_operator_can_allow_any_model_folder(site, tmp_path):
 def test_server_refuses_uploads_over_the_limit(site, tmp_path):
     import httpx
 
-    big = H.write_noise_wav(tmp_path / "big.wav", 1.5)
+    big = H.write_noise_wav(tmp_path / "big.wav", 2.5)
     # straight to the upload route: the limit holds even for clients that skip their own check
     with big.open("rb") as f:
         reply = httpx.post(site["url"] + "gradio_api/upload", files={"files": ("big.wav", f, "audio/wav")}, timeout=60)
@@ -277,7 +328,10 @@ def test_generations_share_one_concurrency_limit(site, monkeypatch, tmp_path):
         from gradio_client import handle_file
 
         client = gradio_client.Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
-        audio = dict(stem="drums", instruction="Add reggae beats", steps=STEPS, seed=0, model=MODEL, model_folder="")
+        audio = dict(
+            stem="drums", instruction="Add reggae beats", steps=STEPS, seed=0, model=MODEL, model_folder="",
+            engine="diffusion",
+        )
         jobs = []
         for _ in range(jobs_n // 2):  # audio and MIDI requests share one pool of workers
             jobs.append(client.submit(handle_file(str(site["clip"])), **audio, api_name="/insert_audio_stem"))
@@ -400,6 +454,10 @@ def shown_text(component: str, text: str) -> str:
     return f"document.querySelector('#{component}')?.innerText.replace(/\\s/g, '').includes('{text}')"
 
 
+def visible(driver, component: str) -> bool:
+    return bool(driver.execute_script(f"return document.querySelector('#{component}')?.offsetParent"))
+
+
 def fetch_audio(url: str):
     """Download what the page serves and decode it."""
     import io
@@ -415,9 +473,14 @@ def test_browser_audio_tab(browser, site, artifacts):
     d = browser
     d.get(site["url"])
     css(d, "#audio-input")
-    assert "No drums audio model is installed" in css(d, "#audio-model-status").text
+    assert "Engine: arranger" in css(d, "#audio-model-status").text  # the default engine
+    assert visible(d, "audio-sound")
 
-    # without a model: a message in the page, not a stack trace
+    # the diffusion engine without a model: a message in the page, not a stack trace
+    css(d, "#audio-engine input[value='diffusion']").click()
+    wait_for(d, f"document.querySelector('#audio-model-status').innerText.includes('No drums audio model')", 30,
+             "the status to follow the engine")
+    assert not visible(d, "audio-sound")
     upload(d, "audio-input", site["clip"])
     wait_for(d, player_duration("audio-input"), 60, "the uploaded audio to show")
     css(d, "#audio-generate").click()
@@ -455,6 +518,33 @@ def test_browser_audio_tab(browser, site, artifacts):
     wait_for(d, "document.querySelector('#audio-after img')?.complete", 30, "the after spectrogram")
     d.execute_script("window.scrollTo(0, 0)")
     shot = artifacts / "ui_audio_tab.png"
+    d.save_screenshot(str(shot))
+    print(f"screenshot: {shot}")
+
+
+def test_browser_arranger_offers_the_midi_file_and_the_piano_roll(browser, site, artifacts):
+    d = browser
+    d.get(site["url"])
+    upload(d, "audio-input", site["band"])
+    wait_for(d, player_duration("audio-input"), 60, "the uploaded audio to show")
+    css(d, "#audio-generate").click()  # the arranger is the default engine
+    wait_for(d, shown_text("audio-downloads", "song_drums.mid"), 150, "the .mid among the downloads")
+    link = wait_for(
+        d,
+        "[...document.querySelectorAll('#audio-downloads a')].map(a => a.href).find(h => h.endsWith('.mid'))",
+        30,
+        "a download link for the .mid",
+    )
+    import httpx
+
+    from stemgen.midi.io import load_midi
+
+    midi = load_midi("song_drums.mid", data=httpx.get(link, timeout=30).content)  # what the browser downloads
+    assert midi.n_notes > 0
+    assert wait_for(d, audio_src("audio-stem-output"), 30, "the stem player").endswith("/song_drums.wav")
+    wait_for(d, "document.querySelector('#audio-part-roll img')?.complete", 30, "the piano roll on the beats")
+    d.execute_script("document.querySelector('#audio-part-roll').scrollIntoView()")
+    shot = artifacts / "ui_audio_arranger.png"
     d.save_screenshot(str(shot))
     print(f"screenshot: {shot}")
 

@@ -264,7 +264,27 @@ def test_audio_handler_rejects_bad_settings(tmp_path, kwargs, message):
     clip = write_clip(tmp_path / "clip.wav", 0.5)
     h = Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none"))
     with pytest.raises(gr.Error, match=message):
-        h.insert_audio_stem(str(clip), **kwargs)
+        h.insert_audio_stem(str(clip), **{"engine": "diffusion", **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"engine": "magic"}, "engine must be arranger or diffusion, not 'magic'"),
+        ({"sound": "banjo"}, "unknown drums sound 'banjo': choose one of brush, tr808"),
+        ({"stem": "bass", "sound": "brush"}, "unknown bass sound 'brush'"),
+        ({"sound": "300"}, "unknown drums sound '300'"),
+        ({"seed": -1}, "seed must be a whole number"),
+    ],
+)
+def test_arranger_settings_are_checked_before_the_song_is_analysed(tmp_path, kwargs, message, monkeypatch):
+    from stemgen.ui import arranger_engine
+
+    monkeypatch.setattr(arranger_engine, "arrange", lambda *a, **k: pytest.fail("analysed a refused request"))
+    clip = write_clip(tmp_path / "clip.wav", 0.5)
+    h = Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none"))
+    with pytest.raises(gr.Error, match=message):
+        h.insert_audio_stem(str(clip), **{"engine": "arranger", **kwargs})
 
 
 def test_audio_length_limit_is_checked_before_generating(tmp_path):
@@ -330,3 +350,120 @@ def test_ready_made_instructions_follow_the_stem():
     update, text = Handlers.instruction_choices("bass", "Add rock drums")
     assert update["choices"][0] == text and "bass" in text
     assert Handlers.instruction_choices("guitar", "my own words")[1] == "my own words"
+
+
+# ---------------------------------------------------------------- the arranger engine (real part model, real song)
+def as_upload(root: Path, path: Path) -> Path:
+    """``path`` moved into a folder laid out like Gradio's uploads (``<root>/<hash>/<name>``)."""
+    import hashlib
+
+    folder = root / hashlib.sha256(path.read_bytes()).hexdigest()
+    folder.mkdir(parents=True)
+    return path.rename(folder / path.name)
+
+
+@pytest.fixture(scope="module")
+def arranged(tmp_path_factory, musdb_song):
+    """One real arranger request through the handler: bass added to bass+other+vocals of a real song."""
+    from ui_helpers import write_band_context
+
+    root = tmp_path_factory.mktemp("arranger")
+    uploads = root / "uploads"
+    song = as_upload(uploads, write_band_context(root / "band.wav", musdb_song))
+    h = Handlers(UISettings(work_dir=root / "work", models_dir=root / "none"), upload_root=uploads)
+    out = h.insert_audio_stem(str(song), "bass", "Add a funky slap bass line", seed=3, engine="arranger",
+                              sound="auto", progress=lambda *a, **k: None)
+    return {"song": song, "handlers": h, "uploads": uploads, "out": out, "root": root}
+
+
+def test_arranger_request_gives_stem_mix_midi_and_details(arranged):
+    import numpy as np
+
+    from stemgen.audio.io import load_audio
+    from stemgen.midi.io import load_midi
+
+    mix, stem, before, after, downloads, details, roll = arranged["out"]
+    assert [Path(p).name for p in downloads] == ["song_bass.wav", "song_mix.wav", "song_bass.mid"]
+    assert (Path(stem), Path(mix)) == (Path(downloads[0]), Path(downloads[1]))
+    assert all(str(arranged["root"] / "work") in p for p in downloads)  # our request folder, fixed names
+    original, sr = load_audio(arranged["song"])
+    stem_audio, stem_sr = load_audio(stem)
+    mix_audio, _ = load_audio(mix)
+    assert stem_sr == sr and stem_audio.shape == mix_audio.shape == original.shape
+    assert np.abs(stem_audio).max() > 0.01  # the stem sounds
+    if details["limiter"]["samples_changed"] == 0:  # the rest of the song is untouched (16-bit files)
+        assert np.abs(mix_audio - original - stem_audio).max() < 3 / 32768
+
+    midi = load_midi(downloads[2])
+    assert sum(len(t.pitch) for t in midi.tracks) == details["notes"] > 0
+    # a tempo map following the detected beats (one tempo a beat), around the song's tempo
+    qpm = [q for _, q in midi.tempos]
+    assert len(qpm) > 3 and abs(np.median(qpm) / details["tempo_bpm"] - 1) < 0.1, (qpm, details["tempo_bpm"])
+    assert all(32 <= t.program <= 39 for t in midi.tracks)  # a GM bass
+    assert details["engine"] == "arranger" and details["source"] == "band.wav"
+    assert details["sound"]["name"] == "slap" and details["sound"]["reason"].startswith("instruction")
+    assert 60 <= details["tempo_bpm"] <= 200 and details["meter"] in ("3/4", "4/4") and details["key"]
+    assert {"analysis_s", "part_model_s", "render_s", "total_s"} <= set(details["timings"])
+    assert arranged["song"].exists()  # an accepted upload is kept
+
+
+def test_arranger_piano_roll_is_drawn_over_the_beats(arranged):
+    from PIL import Image
+
+    *_, roll = arranged["out"]
+    assert Path(roll).name == "part_on_beats.png" and Image.open(roll).size == (1000, 300)
+
+
+def test_part_roll_draws_beat_and_bar_lines_where_the_beats_are(tmp_path):
+    """The lines in the picture are at the given beat times: a bar line at 1 s on a 0-2 s axis sits
+    half-way along the plot (checked on the pixels, so a picture without lines fails)."""
+    import numpy as np
+    from PIL import Image
+
+    from stemgen.arranger.placement import TimedNotes
+    from stemgen.ui.plotting import part_on_beats_png
+
+    empty = TimedNotes(*(np.zeros(0, dtype=int) for _ in range(4)), np.zeros(0), np.zeros(0))
+
+    def dark_columns(downbeats) -> np.ndarray:
+        png = part_on_beats_png(empty, np.array([0.5, 1.0, 1.5]), np.array(downbeats), 2.0, False, "t",
+                                tmp_path / f"roll{len(downbeats)}.png")
+        gray = np.asarray(Image.open(png).convert("L"), dtype=float)
+        band = gray[100:200]  # rows inside the axes
+        return np.flatnonzero((band < 120).mean(axis=0) > 0.9)  # columns dark along the whole band
+
+    lines = dark_columns([1.0])
+    axes = dark_columns([])  # without a bar line: only the axes' frame is dark
+    bar = sorted(set(lines) - set(axes))
+    assert bar, "no bar line drawn"
+    left, right = min(axes), max(axes)
+    assert abs(np.mean(bar) - (left + right) / 2) < 3  # at 1 s of 0-2 s
+
+
+def test_noise_gets_a_clear_message_and_its_upload_is_deleted(arranged, tmp_path):
+    from ui_helpers import assert_no_server_path, write_white_noise
+
+    noise = as_upload(arranged["uploads"], write_white_noise(tmp_path / "noise.wav", 4.0))
+    with pytest.raises(gr.Error) as info:
+        arranged["handlers"].insert_audio_stem(str(noise), "drums", "Add rock drums", engine="arranger",
+                                               progress=lambda *a, **k: None)
+    assert info.value.message.startswith("noise.wav: no reliable beat")
+    assert info.value.title == "Cannot generate the stem"
+    assert_no_server_path(info.value.message, tmp_path, arranged["uploads"])
+    assert not noise.exists()
+
+
+def test_engine_and_sound_controls_follow_the_stem_and_the_engine(tmp_path):
+    from stemgen.generation.defaults import DEFAULT_ENGINE
+    from stemgen.ui import arranger_engine
+
+    engine, sounds = Handlers.stem_engine_and_sounds("guitar")
+    assert engine["value"] == DEFAULT_ENGINE["guitar"]
+    values = [value for _, value in sounds["choices"]]
+    assert values[0] == sounds["value"] == arranger_engine.AUTO_SOUND and {"distortion", "nylon"} <= set(values)
+    assert "tr808" not in values
+    assert [u["visible"] for u in Handlers.engine_controls("arranger")] == [True, False]
+    assert [u["visible"] for u in Handlers.engine_controls("diffusion")] == [False, True]
+    h = Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none"))
+    assert "part model `band-drums`" in h.model_status("drums", MODEL_BUNDLED, "", "arranger")
+    assert "No drums audio model" in h.model_status("drums", MODEL_BUNDLED, "", "diffusion")

@@ -1,4 +1,5 @@
-"""Helpers for the web page tests: a tiny audio model, short clips, a served app, a headless Chromium."""
+"""Helpers for the web page tests: a tiny audio model, short clips (a real band context, noise), a served
+app, a headless Chromium."""
 
 from __future__ import annotations
 
@@ -31,6 +32,24 @@ def write_clip(path: Path, seconds: float, start_s: float = 20.0) -> Path:
 
     audio, sr = load_audio(EXAMPLE_MIX, offset_s=start_s, duration_s=seconds)
     return write_audio(path, audio, sr)
+
+
+def write_band_context(path: Path, song: Path) -> Path:
+    """A real song without its drums: the bass, other and vocals stems of a multitrack folder summed
+    (what the arranger is asked to add drums, bass or guitar to). The suffix picks the format."""
+    from stemgen.audio.io import load_audio, write_audio
+
+    parts = [load_audio(song / f"{name}.wav") for name in ("bass", "other", "vocals")]
+    return write_audio(path, sum(audio for audio, _ in parts), parts[0][1])
+
+
+def write_white_noise(path: Path, seconds: float, sample_rate: int = 44100) -> Path:
+    """Stereo white noise: audio with no beat to follow."""
+    from stemgen.audio.io import write_audio
+
+    rng = np.random.default_rng(1)
+    noise = rng.uniform(-0.5, 0.5, (2, int(seconds * sample_rate))).astype(np.float32)
+    return write_audio(path, noise, sample_rate)
 
 
 def write_noise_wav(path: Path, megabytes: float, sample_rate: int = 16000) -> Path:

@@ -14,10 +14,10 @@ import gradio as gr
 from stemgen.errors import StemgenInputError
 from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 
-from . import midi_engine
+from . import arranger_engine, midi_engine
 from .audio_models import ModelChoices, PipelineCache
 from .errors import first_line, user_errors
-from .plotting import piano_roll_pngs, spectrogram_pngs
+from .plotting import part_on_beats_png, piano_roll_pngs, spectrogram_pngs
 from .settings import AUDIO_SUFFIXES, INSTRUCTIONS, MIDI_SUFFIXES, SCHEDULERS, UISettings
 from .workspace import RequestFolder, check_upload, discard_if_rejected, display_name
 
@@ -41,9 +41,26 @@ class Handlers:
         self.pipelines = PipelineCache(settings.device)
 
     # ------------------------------------------------------------------ small page updates
-    def model_status(self, stem: str, model: str, model_folder: str) -> str:
-        """Markdown saying which audio model a request would use, or how to get one."""
+    def model_status(self, stem: str, model: str, model_folder: str, engine: str = "diffusion") -> str:
+        """Markdown saying what a request would use (the arranger's part model, or the diffusion
+        audio model), or how to get one."""
+        if engine == "arranger":
+            return arranger_engine.status(stem)
         return self.models.status(stem, model, model_folder)
+
+    @staticmethod
+    def engine_controls(engine: str):
+        """Show the arranger's kit/program picker or the diffusion settings, whichever the engine uses."""
+        arranger = engine == "arranger"
+        return gr.update(visible=arranger), gr.update(visible=not arranger)
+
+    @staticmethod
+    def stem_engine_and_sounds(stem: str):
+        """A new stem: its recommended engine, and its kits/programs (back to automatic)."""
+        return (
+            gr.update(value=arranger_engine.default_engine(stem)),
+            gr.update(choices=arranger_engine.sound_choices(stem), value=arranger_engine.AUTO_SOUND),
+        )
 
     @staticmethod
     def instruction_choices(stem: str, current: str):
@@ -67,22 +84,39 @@ class Handlers:
         scheduler: str = DEFAULT_SCHEDULER,
         model: str = "Bundled model",
         model_folder: str = "",
+        engine: str | None = None,
+        sound: str | None = arranger_engine.AUTO_SOUND,
         progress: gr.Progress = gr.Progress(),
-    ) -> tuple[str, str, str, str, list[str], dict[str, Any]]:
+    ) -> tuple[str, str, str, str, list[str], dict[str, Any], str | None]:
         """Add a drum, bass or guitar stem to a song.
+
+        ``engine`` is "arranger" (analysis + part model + sampled instruments) or "diffusion" (the
+        spectrogram model); ``None``: the stem's default (``stemgen.generation.defaults.DEFAULT_ENGINE``).
+        ``sound`` (arranger only) is a kit/program name or GM number, or "auto" (from the instruction).
+        The diffusion settings (guidance, steps, scheduler, model) are ignored by the arranger.
 
         ``model`` is "Bundled model" (the bundled model for the stem) or the name of a model in the
         page's list; ``model_folder`` (a server path) is only accepted with "Local model folder" on a
         page started with ``--allow-any-model-folder``.
 
         Returns the new mix (WAV), the stem alone (WAV), before/after spectrograms (PNG), the files
-        to download and a dict of details (model, settings, timings, gain changes).
+        to download (arranger: stem, mix and the part's .mid), a dict of details (engine, settings,
+        timings; arranger: tempo, meter, key) and the new part as a piano roll over the song's beats
+        (PNG; ``None`` for diffusion).
         """
         name = display_name(audio)
         with user_errors("generate the stem", name), discard_if_rejected(audio, self.upload_root):
             s = self.settings
             path = check_upload(audio, AUDIO_SUFFIXES, s.max_file_mb, "audio")
             stem, instruction = self._check_common(stem, instruction)
+            engine = engine or arranger_engine.default_engine(stem)
+            if engine == "arranger":
+                seed = _bounded_int(seed, "seed", 0, 2**31 - 1)
+                sound = arranger_engine.checked_sound(stem, sound)
+                original, sr = _load_limited(path, s.max_audio_seconds)
+                return self._arrange(path, name, original, sr, stem, instruction, sound, seed, progress)
+            if engine != "diffusion":
+                raise StemgenInputError(None, f"engine must be arranger or diffusion, not {engine!r}")
             steps, seed = _bounded_int(steps, "steps", 1, MAX_STEPS), _bounded_int(seed, "seed", 0, 2**31 - 1)
             audio_guidance = _bounded_float(audio_guidance, "audio guidance", 0.0, MAX_GUIDANCE)
             text_guidance = _bounded_float(text_guidance, "text guidance", 0.0, MAX_GUIDANCE)
@@ -129,6 +163,7 @@ class Handlers:
                 ]
             )
             details = {
+                "engine": "diffusion",
                 "model": chosen.name,
                 **result.info,
                 "timings": result.timings,
@@ -138,7 +173,40 @@ class Handlers:
             details["source"] = name  # never the server's path
             if result.mix_gain:
                 gr.Warning(f"The new mix was turned down by {-result.mix_gain.gain_db:.1f} dB so it does not clip.")
-        return str(mix_path), str(stem_path), str(before), str(after), [str(mix_path), str(stem_path)], details
+        downloads = [str(mix_path), str(stem_path)]
+        return str(mix_path), str(stem_path), str(before), str(after), downloads, details, None
+
+    def _arrange(self, path: Path, name: str, original, sr: int, stem: str, instruction: str,
+                 sound: str | None, seed: int, progress: gr.Progress):
+        """The arranger's path of ``insert_audio_stem`` (inside its error handling)."""
+        from stemgen.arranger import write_outputs
+
+        s = self.settings
+        progress(0.0, desc="Finding the beat, writing and playing the part")
+        arrangement = arranger_engine.arrange(original, sr, stem, instruction, sound, seed, source=path)
+        progress(0.9, desc="Writing the results")
+        out = RequestFolder(s.work_dir, s.keep_outputs_s)
+        files = write_outputs(arrangement.part, out.root, "song")  # fixed names: never the upload's
+        a = arrangement.analysis
+        before, after = spectrogram_pngs(
+            [
+                (original, sr, "Before: the input", out.path("spectrogram_before.png")),
+                (arrangement.mix_audio, sr, f"After: the input + new {stem}", out.path("spectrogram_after.png")),
+            ]
+        )
+        roll = part_on_beats_png(
+            arrangement.part.notes,
+            a.beat_times,
+            a.downbeat_times,
+            original.shape[-1] / sr,
+            stem == "drums",
+            f"New {stem} part on the song's beats ({a.tempo_bpm:.0f} BPM, {int(a.meter)}/4)",
+            out.path("part_on_beats.png"),
+        )
+        details = arranger_engine.details(arrangement, sound)
+        details["source"] = name  # never the server's path
+        mix, stem_wav, midi = (str(files[k]) for k in ("mix", "stem", "midi"))
+        return mix, stem_wav, str(before), str(after), [stem_wav, mix, midi], details, str(roll)
 
     # ------------------------------------------------------------------ MIDI
     def insert_midi_part(

@@ -10,6 +10,7 @@ import gradio as gr
 
 from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_TEXT_GUIDANCE
 
+from . import arranger_engine
 from .handlers import Handlers
 from .settings import (
     EXAMPLE_MIDIS,
@@ -54,8 +55,11 @@ def stem_radio(settings: UISettings, elem_id: str) -> gr.Radio:
 
 
 def audio_tab(settings: UISettings, h: Handlers) -> None:
-    """Upload or pick a song, choose the stem and instruction, tune the sampler, get the new mix."""
-    status = gr.Markdown(h.model_status(settings.stems[0], MODEL_BUNDLED, ""), elem_id="audio-model-status")
+    """Upload or pick a song, choose the stem, engine and instruction, get the new mix, stem and (with
+    the arranger) the part's MIDI file and its piano roll over the song's beats."""
+    first = settings.stems[0]
+    first_engine = arranger_engine.default_engine(first)
+    status = gr.Markdown(h.model_status(first, MODEL_BUNDLED, "", first_engine), elem_id="audio-model-status")
     with gr.Row():
         with gr.Column():
             audio_in = gr.Audio(
@@ -66,33 +70,56 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
                 elem_id="audio-input",
             )
             stem = stem_radio(settings, "audio-stem")
-            instruction, picker = instruction_inputs(settings.stems[0], "audio")
+            engine = gr.Radio(
+                arranger_engine.engine_choices(),
+                value=first_engine,
+                label="Engine",
+                info="The arranger follows the song's beat and also gives a MIDI file; the stem sets the recommended one",
+                elem_id="audio-engine",
+            )
+            instruction, picker = instruction_inputs(first, "audio")
+            sound = gr.Dropdown(
+                arranger_engine.sound_choices(first),
+                value=arranger_engine.AUTO_SOUND,
+                label="Kit / instrument",
+                info="Or type a General MIDI program number (0-127)",
+                allow_custom_value=True,
+                visible=first_engine == "arranger",
+                elem_id="audio-sound",
+            )
             with gr.Accordion("Advanced settings", open=False, elem_id="audio-advanced"):
-                with gr.Row():
-                    audio_guidance = gr.Slider(
-                        0.0, 5.0, value=DEFAULT_AUDIO_GUIDANCE, step=0.1, label="Audio guidance", info="How closely to follow the song"
+                seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+                diffusion = gr.Column(visible=first_engine != "arranger", elem_id="audio-diffusion-settings")
+                with diffusion:
+                    with gr.Row():
+                        audio_guidance = gr.Slider(
+                            0.0,
+                            5.0,
+                            value=DEFAULT_AUDIO_GUIDANCE,
+                            step=0.1,
+                            label="Audio guidance",
+                            info="How closely to follow the song",
+                        )
+                        text_guidance = gr.Slider(
+                            0.0,
+                            15.0,
+                            value=DEFAULT_TEXT_GUIDANCE,
+                            step=0.5,
+                            label="Text guidance",
+                            info="How closely to follow the instruction",
+                        )
+                    with gr.Row():
+                        steps = gr.Slider(1, 100, value=25, step=1, label="Steps", elem_id="audio-steps")
+                        scheduler = gr.Dropdown(list(SCHEDULERS), value=SCHEDULERS[0], label="Sampler")
+                    model = gr.Radio(h.models.choices(), value=MODEL_BUNDLED, label="Model", elem_id="audio-model")
+                    # Only on a page started with --allow-any-model-folder: a server path typed by the user.
+                    model_folder = gr.Textbox(
+                        value="",
+                        label=MODEL_LOCAL,
+                        placeholder="/path/to/model (made by stemgen train)",
+                        visible=settings.allow_any_model_folder,
+                        elem_id="audio-model-folder",
                     )
-                    text_guidance = gr.Slider(
-                        0.0,
-                        15.0,
-                        value=DEFAULT_TEXT_GUIDANCE,
-                        step=0.5,
-                        label="Text guidance",
-                        info="How closely to follow the instruction",
-                    )
-                with gr.Row():
-                    steps = gr.Slider(1, 100, value=25, step=1, label="Steps", elem_id="audio-steps")
-                    seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-                    scheduler = gr.Dropdown(list(SCHEDULERS), value=SCHEDULERS[0], label="Sampler")
-                model = gr.Radio(h.models.choices(), value=MODEL_BUNDLED, label="Model", elem_id="audio-model")
-                # Only on a page started with --allow-any-model-folder: a server path typed by the user.
-                model_folder = gr.Textbox(
-                    value="",
-                    label=MODEL_LOCAL,
-                    placeholder="/path/to/model (made by stemgen train)",
-                    visible=settings.allow_any_model_folder,
-                    elem_id="audio-model-folder",
-                )
             run = gr.Button("Generate", variant="primary", elem_id="audio-generate")
             gr.Examples(
                 [[str(EXAMPLE_MIX), "drums", INSTRUCTIONS["drums"][2]]],
@@ -110,6 +137,13 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
                 buttons=["download"],
                 elem_id="audio-stem-output",
             )
+            roll = gr.Image(
+                label="The new part on the song's beats (arranger)",
+                type="filepath",
+                interactive=False,
+                buttons=IMAGE_BUTTONS,
+                elem_id="audio-part-roll",
+            )
             before = gr.Image(
                 label="Before", type="filepath", interactive=False, buttons=IMAGE_BUTTONS, elem_id="audio-before"
             )
@@ -119,16 +153,22 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
             files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="audio-downloads")
             details = gr.JSON(label="Details", elem_id="audio-details")
 
-    model_inputs = [stem, model, model_folder]
-    for trigger in (stem.change, model.change, model_folder.blur):
-        trigger(h.model_status, model_inputs, status, api_visibility="private", queue=False)
-    stem.change(
-        h.instruction_choices, [stem, instruction], [picker, instruction], api_visibility="private", queue=False
-    )
+    private = dict(api_visibility="private", queue=False)
+    # A new stem first sets its recommended engine and kits; the status then follows the engine.
+    stem.change(h.stem_engine_and_sounds, stem, [engine, sound], **private)
+    engine.change(h.engine_controls, engine, [sound, diffusion], **private)
+    model_inputs = [stem, model, model_folder, engine]
+    for trigger in (stem.change, model.change, model_folder.blur, engine.change):
+        trigger(h.model_status, model_inputs, status, **private)
+    stem.change(h.instruction_choices, [stem, instruction], [picker, instruction], **private)
+    # New inputs and outputs go last: gradio_client calls written before them keep working.
     run.click(
         h.insert_audio_stem,
-        [audio_in, stem, instruction, audio_guidance, text_guidance, steps, seed, scheduler, model, model_folder],
-        [mix_out, stem_out, before, after, files, details],
+        [
+            audio_in, stem, instruction, audio_guidance, text_guidance, steps, seed, scheduler, model, model_folder,
+            engine, sound,
+        ],
+        [mix_out, stem_out, before, after, files, details, roll],
         api_name="insert_audio_stem",
         concurrency_id=GENERATE,
     )

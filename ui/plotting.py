@@ -1,4 +1,5 @@
-"""Pictures for the results: mel spectrograms of audio and piano rolls of MIDI files (PNG).
+"""Pictures for the results: mel spectrograms of audio, piano rolls of MIDI files and of the arranger's
+new part over the song's beats (PNG).
 
 Before/after pictures share one colour scale (spectrograms) or one pitch range (piano rolls), so
 what changed is what looks different.
@@ -14,6 +15,7 @@ PLOT_SR = 22050  # enough for a picture; keeps long songs cheap
 N_MELS = 128
 HOP = 512
 FIGSIZE = (10, 3)
+DRUM_MARK_S = 0.06  # width of a drum hit in the new-part picture
 
 
 def _figure():
@@ -106,3 +108,55 @@ def piano_roll_pngs(items: list[tuple[Path, str, Path]], highlight_new: bool = T
         plt.close(fig)
         out.append(Path(png))
     return out
+
+
+def part_on_beats_png(
+    notes,
+    beat_times: np.ndarray,
+    downbeat_times: np.ndarray,
+    duration_s: float,
+    is_drums: bool,
+    title: str,
+    png: Path,
+) -> Path:
+    """The new part as a piano roll over the song's beats (thin lines) and bar starts (thick lines).
+
+    ``notes``: the rendered part's notes (``onset_s``, ``offset_s``, ``pitch``, ``velocity`` arrays,
+    as ``stemgen.arranger.RenderedPart.notes``), so the picture shows what plays. Drums get one row
+    per key, named by its drum class (kick, snare, ...), and short marks (a hit has no musical
+    length); brighter marks are louder notes.
+    """
+    plt, fig, ax = _figure()
+    for t in np.asarray(beat_times, dtype=float):
+        ax.axvline(t, color="0.75", linewidth=0.6, zorder=0)
+    for t in np.asarray(downbeat_times, dtype=float):
+        ax.axvline(t, color="0.3", linewidth=1.6, zorder=0)
+    pitch = np.asarray(notes.pitch, dtype=int)
+    start = np.asarray(notes.onset_s, dtype=float)
+    velocity = np.asarray(notes.velocity, dtype=float)
+    keys = np.unique(pitch)
+    if is_drums:
+        row = np.searchsorted(keys, pitch)  # rows 0..k-1, one per drum key
+        length = np.full(start.shape, DRUM_MARK_S)
+    else:
+        row = pitch
+        length = np.maximum(np.asarray(notes.offset_s, dtype=float) - start, 0.03)
+    cmap = plt.get_cmap("viridis")
+    for r in np.unique(row):
+        sel = row == r
+        shade = [cmap(0.2 + 0.75 * v / 127.0) for v in velocity[sel]]
+        ax.broken_barh(list(zip(start[sel].tolist(), length[sel].tolist())), (r - 0.4, 0.8), color=shade)
+    low, high = (int(row.min()), int(row.max())) if row.size else (0, 1)
+    ax.set(title=title, xlabel="time (s); thin lines: beats, thick lines: bar starts",
+           xlim=(0, max(duration_s, 1e-3)), ylim=(low - 0.8, high + 0.8))
+    if is_drums and keys.size:
+        from stemgen.midi.lanes import DRUM_CLASS_OF_PITCH, DRUM_CLASSES
+
+        ax.set_yticks(range(keys.size), [f"{DRUM_CLASSES[DRUM_CLASS_OF_PITCH[k]]} ({k})" for k in keys],
+                      fontsize="small")
+    else:
+        ax.set_ylabel("MIDI pitch")
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+    return Path(png)

@@ -1,0 +1,112 @@
+"""The Audio tab's arranger engine: ``stemgen.arranger.engine.Arranger`` (analysis -> part model ->
+sampled instruments) with its loaded part models cached per stem.
+
+Loading a part model takes seconds; a request only changes the kit/program, so each request gets a
+shallow copy of the cached ``Arranger`` with its own ``sound`` (the loaded model is shared, never
+mutated).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stemgen.generation.defaults import DEFAULT_ENGINE, ENGINES
+
+# (value, label) of each engine on the page; values are what the API takes.
+ENGINE_LABELS = {"arranger": "Arranger (sampled instruments)", "diffusion": "Diffusion (spectrogram model)"}
+AUTO_SOUND = "auto"  # the kit/program follows the instruction (else the stem's default)
+
+_lock = threading.Lock()
+_arrangers: dict[str, Any] = {}
+
+
+def engine_choices() -> list[tuple[str, str]]:
+    return [(ENGINE_LABELS[e], e) for e in ENGINES]
+
+
+def default_engine(stem: str) -> str:
+    return DEFAULT_ENGINE.get(stem, ENGINES[0])
+
+
+def sound_choices(stem: str) -> list[tuple[str, str]]:
+    """``(label, value)`` pairs for the kit/program picker of ``stem`` ("auto" first)."""
+    from stemgen.arranger.sounds import SOUNDS
+
+    what = "kit" if stem == "drums" else "sound"
+    auto = (f"Automatic ({what} from the instruction)", AUTO_SOUND)
+    return [auto, *((s.label, s.name) for s in SOUNDS.get(stem, ()))]
+
+
+def checked_sound(stem: str, sound: str | int | None) -> str | None:
+    """``None`` for automatic, else the user's kit/program (a name or GM number), checked now so a
+    typo fails before the song is analysed."""
+    from stemgen.arranger.sounds import choose_sound
+
+    text = str(sound).strip() if sound is not None else ""
+    if text.lower() in ("", AUTO_SOUND):
+        return None
+    choose_sound(stem, "", text)  # StemgenInputError naming the valid choices
+    return text
+
+
+def part_model_dir(stem: str) -> Path:
+    from stemgen.arranger.engine import default_model_dir
+
+    return default_model_dir(stem)
+
+
+def status(stem: str) -> str:
+    """One Markdown line for the page: what the arranger will use."""
+    folder = part_model_dir(stem)
+    if not (folder / "config.json").is_file():
+        return f"⚠️ No {stem} part model is installed (`models/midi` or `models/arranger`); reinstall from a full checkout."
+    return (
+        f"Engine: arranger, part model `{folder.name}` and sampled instruments (SoundFont); "
+        "the song needs a steady beat."
+    )
+
+
+def arranger_for(stem: str, sound: str | None):
+    """A ready ``Arranger`` for ``stem`` playing ``sound`` (``None``: from the instruction)."""
+    from stemgen.arranger.engine import Arranger
+
+    with _lock:
+        if stem not in _arrangers:
+            _arrangers[stem] = Arranger(stem)
+        arranger = copy.copy(_arrangers[stem])
+    arranger.sound = sound
+    return arranger
+
+
+def arrange(audio: np.ndarray, sample_rate: int, stem: str, instruction: str, sound: str | None, seed: int,
+            source: str | Path):
+    """The ``Arrangement`` for the song; ``BeatTrackingError`` (naming ``source``) without a steady beat."""
+    return arranger_for(stem, sound)(audio, sample_rate, instruction, seed=seed, source=source)
+
+
+def details(arrangement, sound: str | None) -> dict[str, Any]:
+    """What the page shows about an arrangement: the song's tempo, meter and key, the sound, timings."""
+    a, info = arrangement.analysis, arrangement.part.info
+    return {
+        "engine": "arranger",
+        "stem": arrangement.part.stem,
+        "instruction": arrangement.instruction,
+        "seed": info.get("seed"),
+        "part_model": part_model_dir(arrangement.part.stem).name,
+        "sound": {**info["sound"], "played": info.get("played"), "asked": sound or AUTO_SOUND},
+        "notes": len(arrangement.notes),
+        "tempo_bpm": round(float(a.tempo_bpm), 1),
+        "meter": f"{int(a.meter)}/4",
+        "key": a.key.name if a.key is not None else None,
+        "beats": int(a.beat_times.size),
+        "bars": int(a.downbeat_times.size),
+        "beat_confidence": round(float(a.beat_confidence), 3),
+        "loudness": info.get("loudness"),
+        "limiter": info.get("limiter"),
+        "timings": arrangement.timings,
+    }
