@@ -182,7 +182,8 @@ def test_client_adds_an_arranger_stem_with_its_midi_file(client, site):
 
 def test_client_gets_a_clear_message_for_a_song_without_a_beat(client, site, tmp_path):
     noise = H.write_white_noise(tmp_path / f"noise-{uuid.uuid4().hex[:8]}.wav", 4.0)
-    message = app_error(arrange, client, noise)
+    # a bass sound: the API takes any stem's kit/program names, not just the first stem's
+    message = app_error(arrange, client, noise, stem="bass", instruction="Add a bass line", sound="slap")
     assert message.startswith(f"{noise.name}: no reliable beat"), message
     assert "Traceback" not in message
     H.assert_no_server_path(message, site["root"], site["uploads"])

@@ -1,4 +1,5 @@
-"""stemgen.ui: the web page (Gradio) for adding a drum, bass or guitar stem to audio or MIDI.
+"""stemgen.ui: the web page (Gradio) for adding a drum, bass or guitar stem (and, with the arranger
+engine, its MIDI part) to audio, or a part to MIDI.
 
 Public API::
 
@@ -7,7 +8,8 @@ Public API::
     UISettings(max_file_mb, max_audio_seconds, concurrency, model_folders, allow_any_model_folder, ...)
 
 Modules: ``settings`` (limits, choices), ``layout`` (the page), ``handlers`` (what the buttons do),
-``audio_models`` and ``midi_engine`` (calls into the library), ``plotting`` (pictures),
+``audio_models`` (the diffusion engine's model list), ``arranger_engine`` (the arranger engine) and
+``midi_engine`` (calls into the library), ``plotting`` (pictures),
 ``workspace`` (per-request folders, upload checks), ``errors`` (messages instead of tracebacks),
 ``server`` (launching).
 """
