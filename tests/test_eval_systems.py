@@ -104,6 +104,7 @@ def test_evaluate_without_model_reports_baselines_and_the_missing_row(synthetic_
     assert cells[("context_only", "silent")]["mean"] == 1.0
     assert cells[("oracle", "context_error")]["mean"] < 1e-4
     assert cells[("tempo_retrieval", "onset_grid")]["mean"] > cells[("random_stem", "onset_grid")]["mean"]
+    assert cells[("oracle", "onset_f")]["mean"] == 1.0 and cells[("context_only", "onset_f")]["mean"] == 0.0
     for name in ("report.md", "metrics.png", "spectrograms.png", "audio/fast-0000/tempo_retrieval_stem.flac"):
         assert (tmp_path / "report" / name).is_file(), name
     assert "| oracle |" in (tmp_path / "report" / "report.md").read_text()

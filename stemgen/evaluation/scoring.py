@@ -17,6 +17,9 @@ AUDIO_METRICS = [
     MetricSpec("onset_grid", "Onsets on grid", f"share of the generated stem's onsets within ±{rhythm.GRID_TOLERANCE:.1f} "
                "of a 16th of the 16th-note grid from the context's analysed beats (random onsets: "
                f"{2 * rhythm.GRID_TOLERANCE:.2f}; undefined for a stem without onsets)."),
+    MetricSpec("onset_f", "Onset F", f"mir_eval onset F-measure (±{int(rhythm.ONSET_WINDOW_S * 1000)} ms) of the "
+               "generated stem's onsets against the real stem's (both detected the same way): does the part play "
+               "where the real part plays."),
     MetricSpec("tempo_strict", "Tempo ok", f"generated mix tempo within {_TEMPO_PCT}% of the real mix tempo."),
     MetricSpec("tempo_octave", "Tempo ok (×2, ½)", f"as Tempo ok, also accepting double or half tempo."),
     MetricSpec("fd_mix", "FD mix", "Fréchet distance of the generated mixes to the real mixes on the embedding "
@@ -41,6 +44,7 @@ def score_output(example: EvalExample, reference: ReferenceAnalysis, output: Sys
     return {
         "beat_f": rhythm.beat_f_measure(reference.mix_beats.beats, gen_beats.beats),
         "onset_grid": rhythm.onset_grid_share(onsets, reference.context_beats.beats),
+        "onset_f": rhythm.onset_f_measure(reference.stem_onsets, onsets),
         "tempo_strict": tempo["strict"],
         "tempo_octave": tempo["octave"],
         "stem_level_db": presence.stem_level_db(output.stem, example.stem),

@@ -30,6 +30,23 @@ GRID_SUBDIVISIONS = 4  # 16th notes in 4/4
 TEMPO_TOLERANCE = 0.04
 
 
+ONSET_WINDOW_S = 0.05  # mir_eval.onset's default tolerance
+
+
+def onset_f_measure(reference_onsets: np.ndarray, estimated_onsets: np.ndarray, window: float = ONSET_WINDOW_S) -> float:
+    """mir_eval onset F-measure of ``estimated_onsets`` against ``reference_onsets`` (seconds);
+    both empty -> 1.0, one empty -> 0.0."""
+    import mir_eval
+
+    ref = np.unique(np.asarray(reference_onsets, dtype=np.float64))
+    est = np.unique(np.asarray(estimated_onsets, dtype=np.float64))
+    if ref.size == 0 and est.size == 0:
+        return 1.0
+    if ref.size == 0 or est.size == 0:
+        return 0.0
+    return float(mir_eval.onset.f_measure(ref, est, window=window)[0])
+
+
 def beat_f_measure(reference_beats: np.ndarray, estimated_beats: np.ndarray, window: float = BEAT_WINDOW_S) -> float:
     """F-measure of ``estimated_beats`` against ``reference_beats`` (seconds).
 

@@ -22,11 +22,15 @@ class ReferenceAnalysis:
 
     context_beats: signals.BeatAnalysis
     mix_beats: signals.BeatAnalysis
+    stem_onsets: np.ndarray  # onsets of the real stem (seconds)
 
     @classmethod
     def of(cls, example: "EvalExample") -> "ReferenceAnalysis":
+        from stemgen.evaluation.metrics import presence
+
         sr = example.sample_rate
-        return cls(signals.track_beats(example.context, sr), signals.track_beats(example.mix, sr))
+        return cls(signals.track_beats(example.context, sr), signals.track_beats(example.mix, sr),
+                   signals.detect_onsets(example.stem, sr, silence_db=presence.SILENT_DB))
 
 
 @dataclass
