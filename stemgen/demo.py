@@ -2,9 +2,11 @@
 
 Builds a small drums dataset from the bundled Slakh stems and MIDI (rendered with the SoundFont
 synthesizer), then adds drums to the opening of a bundled CC BY mix with no drums (Tchaikovsky's
-Dance of the Sugar Plum Fairy, Kevin MacLeod) using the bundled default drums model, and writes
-the stem, the new mix and a before/after spectrogram PNG. Generation uses fewer sampler steps
-than ``stemgen generate``'s default so the demo stays within a few minutes on a 2-core CPU.
+Dance of the Sugar Plum Fairy, Kevin MacLeod) with the default engine for drums
+(``DEFAULT_ENGINE``: the arranger, which also writes the part as a .mid whose tempo map follows
+the detected beats; ``--engine diffusion`` uses the bundled spectrogram model, with fewer sampler
+steps than ``stemgen generate``'s default so the demo stays within a few minutes on a 2-core CPU),
+and writes the stem, the new mix and a before/after spectrogram PNG.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ def build_demo_dataset(out_dir: Path) -> dict:
     return summary.to_dict()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from stemgen.generation.defaults import DEFAULT_ENGINE, ENGINES
+
+    ap = argparse.ArgumentParser(description="make demo: build a small dataset, then add drums to a bundled mix")
+    ap.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE["drums"])
+    args = ap.parse_args(argv)
     print(f"stemgen demo: building a drums dataset from {EXAMPLES.relative_to(REPO)}/ ...", flush=True)
     summary = build_demo_dataset(OUT / "dataset")
     print(json.dumps({k: summary[k] for k in ("manifest", "items", "splits", "skipped", "instructions", "errors")}, indent=1))
@@ -42,48 +51,62 @@ def main() -> int:
     if not summary["items"]:
         return 1
     print(f"\nstemgen demo: adding drums to {DEMO_MIX.relative_to(REPO)} (first {DEMO_SECONDS:.0f} s) "
-          "with the bundled model ...", flush=True)
-    outputs = insert_drums(DEMO_MIX, OUT / "generate")
+          f"with the {args.engine} engine ...", flush=True)
+    outputs = insert_drums(DEMO_MIX, OUT / "generate", engine=args.engine)
     for label, path in outputs.items():
         print(f"  {label}: {path}")
     return 0
 
 
-def insert_drums(mix_path: Path, out_dir: Path, seconds: float = DEMO_SECONDS, steps: int = DEMO_STEPS) -> dict:
-    """Add drums to the first ``seconds`` of ``mix_path`` with the default model; returns the written paths."""
+def insert_drums(mix_path: Path, out_dir: Path, seconds: float = DEMO_SECONDS, steps: int = DEMO_STEPS,
+                 engine: str = "arranger") -> dict:
+    """Add drums to the first ``seconds`` of ``mix_path`` with ``engine``; returns the written paths."""
     import time
 
     from stemgen.audio.io import load_audio, write_audio
-    from stemgen.generation import generate_stem
-    from stemgen.generation.defaults import find_default_model
-    from stemgen.pipelines import load_pipeline
 
     audio, sr = load_audio(mix_path)
     audio = audio[:, : int(seconds * sr)]
-    model_dir = find_default_model("drums")
-    t0 = time.perf_counter()
-    pipe = load_pipeline(model_dir)
-    result = generate_stem(pipe, audio, "drums", DEMO_INSTRUCTION, sample_rate=sr, num_inference_steps=steps,
-                           seed=0, source=str(mix_path))
     out_dir.mkdir(parents=True, exist_ok=True)
     name = mix_path.stem
-    paths = {
-        "input": out_dir / f"{name}_input.wav",
-        "stem": out_dir / f"{name}_drums.wav",
-        "mix": out_dir / f"{name}_mix.wav",
-        "spectrogram": out_dir / f"{name}_before_after.png",
-    }
+    paths = {"input": out_dir / f"{name}_input.wav"}
+    t0 = time.perf_counter()
+    if engine == "arranger":
+        from stemgen.arranger import write_outputs
+        from stemgen.arranger.engine import Arranger
+
+        arranger = Arranger("drums")
+        result = arranger(audio, sr, DEMO_INSTRUCTION, seed=0, source=mix_path)
+        paths |= write_outputs(result.part, out_dir, name)
+        stem_audio, mix_audio, what = result.stem_audio, result.mix_audio, (
+            f"part model {_shown(arranger.model_dir)}, {result.part.info['played']}, "
+            f"{result.analysis.tempo_bpm:.0f} BPM, {len(result.notes)} notes")
+    else:
+        from stemgen.generation import generate_stem
+        from stemgen.generation.defaults import find_default_model
+        from stemgen.pipelines import load_pipeline
+
+        model_dir = find_default_model("drums")
+        pipe = load_pipeline(model_dir)
+        result = generate_stem(pipe, audio, "drums", DEMO_INSTRUCTION, sample_rate=sr, num_inference_steps=steps,
+                               seed=0, source=str(mix_path))
+        paths |= {"stem": out_dir / f"{name}_drums.wav", "mix": out_dir / f"{name}_mix.wav"}
+        write_audio(paths["stem"], result.stem_audio, result.sample_rate)
+        write_audio(paths["mix"], result.mix_audio, result.sample_rate)
+        stem_audio, mix_audio, what = result.stem_audio, result.mix_audio, f"model {_shown(model_dir)}, {steps} steps"
     write_audio(paths["input"], audio, sr)
-    write_audio(paths["stem"], result.stem_audio, result.sample_rate)
-    write_audio(paths["mix"], result.mix_audio, result.sample_rate)
-    before_after_png(pipe, audio, sr, result, paths["spectrogram"])
-    print(f"  model {model_dir.relative_to(REPO) if model_dir.is_relative_to(REPO) else model_dir}; "
-          f"{seconds:.0f} s of audio in {time.perf_counter() - t0:.0f} s, {steps} steps; instruction: {DEMO_INSTRUCTION!r}")
+    paths["spectrogram"] = before_after_png(audio, sr, stem_audio, mix_audio, out_dir / f"{name}_before_after.png")
+    print(f"  {engine} engine: {what}; {seconds:.0f} s of audio in {time.perf_counter() - t0:.0f} s; "
+          f"instruction: {DEMO_INSTRUCTION!r}")
     return paths
 
 
-def before_after_png(pipe, audio, sr: int, result, png: Path) -> Path:
-    """Log-mel spectrograms of the input, the generated stem and the new mix, side by side."""
+def _shown(path: Path) -> Path:
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
+
+
+def before_after_png(audio, sr: int, stem_audio, mix_audio, png: Path) -> Path:
+    """Log-mel spectrograms (the compact codec's) of the input, the generated stem and the new mix."""
     import numpy as np
     import torch
 
@@ -91,8 +114,11 @@ def before_after_png(pipe, audio, sr: int, result, png: Path) -> Path:
     from stemgen.codec import SpectrogramCodec
     from stemgen.evaluation.report import image_grid
 
-    codec = SpectrogramCodec(pipe.codec_config)
-    rate = pipe.codec_config.sample_rate
+    from stemgen.codec.config import get_preset
+
+    config = get_preset("compact")
+    codec = SpectrogramCodec(config)
+    rate = config.sample_rate
 
     def mel_db(x: np.ndarray, x_sr: int) -> np.ndarray:
         x = resample(np.atleast_2d(np.asarray(x, dtype=np.float32)), x_sr, rate)
@@ -100,8 +126,8 @@ def before_after_png(pipe, audio, sr: int, result, png: Path) -> Path:
         mag = codec.audio_to_magnitude(mono[None])[0].numpy()
         return 20 * np.log10(np.maximum(mag, 1e-4))
 
-    cells = [("before (input)", mel_db(audio, sr)), ("generated drums", mel_db(result.stem_audio, result.sample_rate)),
-             ("after (mix)", mel_db(result.mix_audio, result.sample_rate))]
+    cells = [("before (input)", mel_db(audio, sr)), ("generated drums", mel_db(stem_audio, sr)),
+             ("after (mix)", mel_db(mix_audio, sr))]
     return image_grid([("log-mel", cells)], png)
 
 
