@@ -70,7 +70,7 @@ probable pitches. Use: `stemgen midi generate SONG.mid --stem {cfg['stem']} --mo
 - {use}
 
 ## Training
-- Command: `{cmd}`
+- Command: `{cmd}`{(chr(10) + "- " + meta["note"]) if meta.get("note") else ""}
 - Split: {data.get('split', 'song-level')}. Songs: {meta.get('train_songs')} train, {meta.get('valid_songs')} valid
   (the test split is never used in training).
 - Augmentation: random transposition (±{st.get('transpose', '?')} semitones, context and target together),

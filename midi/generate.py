@@ -15,7 +15,7 @@ import numpy as np
 from stemgen.errors import StemgenInputError
 from stemgen.fileio import atomic_write_bytes
 
-from .context import context_from_grid
+from .context import SLICES, context_from_grid
 from .features import decode_output
 from .grid import SongGrid, song_to_grid
 from .io import MidiSong, append_track_bytes, encode_track, load_midi
@@ -96,7 +96,10 @@ class MidiGenerator:
 
     def notes_for(self, grid: SongGrid, instruction: str) -> list[tuple[int, int, int, int]]:
         """Notes ``(start_step, end_step, pitch, velocity)`` of the new part."""
-        out = self.predict(context_from_grid(grid, self.stem), instruction)
+        context = context_from_grid(grid, self.stem)
+        if not self.meta.get("hears_other_parts", True):  # trained on one instrument: meter only
+            context[: SLICES["downbeat"].start] = 0.0
+        out = self.predict(context, instruction)
         scale = self.meta.get("decode", {}).get("density_scale")
         return decode_output(out, self.stem, self.density, scale)
 

@@ -260,6 +260,8 @@ def train_stem_model(
         "valid_songs": len(valid.songs) if valid else 0,
         "metrics": metrics,
         "decode": decode,
+        # A model that never heard other parts (Groove MIDI: drums only) is given only the meter.
+        "hears_other_parts": any(r != stem for s in sampler.songs for r in s.roles),
         "loss_curve": [round(float(np.mean(losses[i:i + 100])), 4) for i in range(0, len(losses), 100)],
         "parameters": sum(p.numel() for p in final.parameters()),
         **(extra_meta or {}),
