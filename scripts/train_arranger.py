@@ -171,17 +171,40 @@ def evaluate(models: dict, examples, stem: str, root: Path) -> dict:
         # The real part one 16th late: a check that the scores punish a misplaced part.
         shifted = [(a + 1, b + 1, p, v) for a, b, p, v in real if b + 1 <= ex.n_steps]
         rows["real_shifted"].append(score_part(shifted, real, stem, ex.n_steps, ctx))
+    from stemgen.evaluation.report.summary import bootstrap_mean
+
     table = {}
     for name, rs in rows.items():
         table[name] = {}
         for c in COLUMNS:
             vals = [r[c] for r in rs if not math.isnan(r[c])]
             table[name][c] = round(float(np.mean(vals)), 4) if vals else None
-    return {"songs": len(examples), "table": table}
+    # Paired per-song differences to the MIDI model as is, with a 95% bootstrap interval over songs.
+    key = key_metric(stem)
+    diffs = {}
+    for name in models:
+        if name != "midi_as_is" and "midi_as_is" in rows:
+            d = [a[key] - b[key] for a, b in zip(rows[name], rows["midi_as_is"])]
+            mean, low, high = bootstrap_mean(d)
+            diffs[name] = {"metric": key, "mean": round(mean, 4), "low": round(low, 4), "high": round(high, 4)}
+    return {"songs": len(examples), "table": table, "vs_midi_as_is": diffs,
+            "per_song": {"songs": [e.record.song for e in examples],
+                         **{n: [round(r[key], 4) for r in rs] for n, rs in rows.items()}}}
 
 
 def key_metric(stem: str) -> str:
     return "drum_f1" if stem == "drums" else "note_f1"
+
+
+def _init_note(init: str) -> str:
+    """What else the starting MIDI model was trained on (its config's data roots)."""
+    try:
+        roots = json.loads((Path(init) / "config.json").read_text()).get("data", {}).get("roots", [])
+    except (OSError, ValueError):
+        return ""
+    if any("groove_midi" in str(r) for r in roots):
+        return f" (The starting MIDI model, `{init}`, was also trained on Groove MIDI, CC BY 4.0.)"
+    return ""
 
 
 def write_card(out: Path, stem: str, meta: dict) -> None:
@@ -209,7 +232,7 @@ grid. Same architecture, channels and output format as the MIDI engine's part mo
 ## Training data and license
 
 Band MIDI set (`tegridy_band_midi_nc`), **CC BY-NC-SA 4.0: non-commercial use only** — these weights
-are trained on it and inherit that restriction. Subtractive training on audio: each song rendered
+are trained on it and inherit that restriction.{_init_note(meta['init'])} Subtractive training on audio: each song rendered
 with the project's SoundFont renderer and seeded augmentation (SoundFont, program within its GM
 family, velocity, stem gain; {meta['data']['variants']} variant per song, first {meta['data']['max_seconds']} s of each song),
 the {stem} removed, the other stems' mix analysed by `stemgen.analysis` exactly as at generation
@@ -244,12 +267,19 @@ part).
 
 {chr(10).join(lines)}
 
-Means without intervals: {ev['songs']} songs are few, read differences under ~0.03 as noise.
+{_diff_lines(ev)}
 Limitations: targets and scores are on the *detected* grid: where beat tracking misplaces the grid,
 the real part itself sits off it (see `grid_match` in the data summary). Rendered MIDI is cleaner than
 produced recordings; numbers on real recordings will be lower.
 """
     (out / "README.md").write_text(text)
+
+
+def _diff_lines(ev: dict) -> str:
+    """Paired differences to the MIDI model as is (mean and 95% bootstrap interval over songs)."""
+    lines = [f"- {name} - midi_as_is, {d['metric']}: {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] (paired over songs)"
+             for name, d in ev.get("vs_midi_as_is", {}).items()]
+    return "\n".join(lines)
 
 
 def _grid_lines(per_split: dict) -> str:
@@ -279,6 +309,8 @@ def main(argv=None) -> int:
     ap.add_argument("--time-limit", type=float, default=None, help="CPU seconds")
     ap.add_argument("--min-grid-match", type=float, default=0.0, help="leave out training songs below this grid match")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--evaluate-only", action="store_true",
+                    help="evaluate the saved model in --out again (its weights as saved) and rewrite its card")
     args = ap.parse_args(argv)
 
     import torch
@@ -301,6 +333,8 @@ def main(argv=None) -> int:
     if base.config.stem != args.stem:
         raise SystemExit(f"{args.init}: a {base.config.stem} model, not {args.stem}")
     base_scale = base_meta.get("decode", {}).get("density_scale")
+    if args.evaluate_only:
+        return reevaluate(args, base, base_scale, valid, test, log)
     model = copy.deepcopy(base)
     sampler = AudioWindowSampler(train, args.stem, base.config.window, args.seed)
     c0 = time.process_time()
@@ -341,6 +375,26 @@ def main(argv=None) -> int:
     save_model(chosen, out, meta)
     write_card(out, args.stem, meta)
     print(json.dumps({"stem": args.stem, "selected": selected, "steps": steps, "cpu_s": cpu, "evaluation": ev}))
+    return 0
+
+
+def reevaluate(args, base, base_scale, valid, test, log) -> int:
+    """The saved ``--out`` model (fp16 weights as shipped) against the MIDI model, card rewritten."""
+    from stemgen.fileio import atomic_write_text
+    from stemgen.midi.model import load_model
+
+    out = Path(args.out)
+    saved, meta = load_model(out)
+    models = {"midi_as_is": (base, base_scale)}
+    if valid:
+        models["midi_recalibrated"] = (base, density_scale(base, valid, args.stem))
+    models[meta["selected"] if meta["selected"] == "fine_tuned" else "saved"] = (saved, meta["decode"]["density_scale"])
+    ev = evaluate(models, test, args.stem, Path(args.root))
+    meta["evaluation"] = ev
+    atomic_write_text(out / "config.json", json.dumps(meta, indent=2))
+    write_card(out, args.stem, meta)
+    log(json.dumps(ev["vs_midi_as_is"]))
+    print(json.dumps({"stem": args.stem, "evaluation": ev}))
     return 0
 
 

@@ -123,12 +123,12 @@ def test_builder_keeps_songs_in_their_split(tmp_path):
     out = tmp_path / "data"
     proc = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "build_arranger_data.py"), "--root", str(root), "--out", str(out),
-         "--max-seconds", "12", "--workers", "1", "--stems", "bass", "--json"],
+         "--max-seconds", "20", "--workers", "1", "--stems", "bass", "--json"],
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout)
-    assert summary["songs"] == 2 and summary["failed"] == [] and summary["max_seconds"] == 12
+    assert summary["songs"] == 2 and summary["failed"] == [] and summary["max_seconds"] == 20
     for split, song in (("train", train), ("test", test)):
         assert record_path(out, split, song.stem, 0).is_file()
         other = "test" if split == "train" else "train"
@@ -137,3 +137,23 @@ def test_builder_keeps_songs_in_their_split(tmp_path):
     test_songs = {e.record.song for e in load_examples(out, "test", "bass", min_notes=1)}
     assert test.stem not in train_songs and train.stem not in test_songs
     assert math.isfinite(summary["wall_s"])
+
+    # The fine-tuning script on these examples: starts from the bundled MIDI model, evaluates on the
+    # test song, writes a loadable model with a card.
+    init = REPO / "models" / "midi" / "band-bass"
+    model_out = tmp_path / "model"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "train_arranger.py"), "--data", str(out), "--stem", "bass",
+         "--init", str(init), "--out", str(model_out), "--steps", "3", "--batch-size", "2", "--root", str(BAND)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    table = result["evaluation"]["table"]
+    assert result["evaluation"]["songs"] == 1
+    assert table["real"]["note_f1"] == 1.0 and table["real_shifted"]["note_f1"] < 0.5
+    from stemgen.midi.model import load_model
+
+    _, meta = load_model(model_out)
+    assert meta["selected"] in ("fine_tuned", "midi_as_is", "midi_recalibrated") and meta["license"] == "CC-BY-NC-SA-4.0"
+    assert "non-commercial" in (model_out / "README.md").read_text()
