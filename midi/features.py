@@ -86,13 +86,13 @@ def pitch_logits(out: np.ndarray, stem: str):
     return out[..., PC0 + pcs, :] + out[..., REG0 : REG0 + N_PITCHES, :]
 
 
-def _top_steps(prob: np.ndarray, density: float) -> np.ndarray:
-    """Bool mask of the ``round(density * sum(prob))`` most probable steps."""
+def _top_steps(prob: np.ndarray, density: float, floor: float = 0.0) -> np.ndarray:
+    """Bool mask of the ``round(density * sum(prob))`` most probable steps, those above ``floor``."""
     k = int(round(density * float(prob.sum())))
     keep = np.zeros(prob.shape, bool)
     if k > 0:
         keep[np.argsort(-prob, kind="stable")[: min(k, prob.size)]] = True
-    return keep
+    return keep & (prob > floor)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -100,12 +100,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def decode_output(
-    out: np.ndarray, stem: str, density: float = 1.0, scale: list[float] | None = None
+    out: np.ndarray, stem: str, density: float = 1.0, scale: list[float] | None = None, floor: float = 0.0
 ) -> list[tuple[int, int, int, int]]:
     """Notes ``(start_step, end_step, pitch, velocity)`` from model outputs ``out`` (C, T) (logits).
 
     ``scale``: the model's calibration of its onset counts (per drum class, or one value; see
-    ``train.density_scale``); ``density``: the user's factor on top.
+    ``train.density_scale``); ``density``: the user's factor on top; ``floor``: a kept onset must
+    also be more probable than this (F1-optimal decoding keeps hits above about half the
+    achievable F1, Lipton et al. 2014; set per model in ``config.json`` ``decode.floor``).
     """
     out = np.asarray(out, dtype=np.float32)
     T = out.shape[1]
@@ -115,10 +117,10 @@ def decode_output(
         vel = np.clip(_sigmoid(out[N_DRUM:]) * 127, 20, 127).astype(np.uint8)
         onset = np.zeros((T, 128), np.uint8)
         for c in range(N_DRUM):
-            hit = _top_steps(prob[c], density * scale[c])
+            hit = _top_steps(prob[c], density * scale[c], floor)
             onset[hit, DRUM_OUT_PITCH[c]] = vel[c, hit]
         return roll_to_notes(onset, None, drum_steps=1)
-    hit = _top_steps(_sigmoid(out[ONSET]), density * scale[0])
+    hit = _top_steps(_sigmoid(out[ONSET]), density * scale[0], floor)
     steps = np.flatnonzero(hit)
     if steps.size == 0:
         return []

@@ -100,8 +100,8 @@ class MidiGenerator:
         if not self.meta.get("hears_other_parts", True):  # trained on one instrument: meter only
             context[: SLICES["downbeat"].start] = 0.0
         out = self.predict(context, instruction)
-        scale = self.meta.get("decode", {}).get("density_scale")
-        return decode_output(out, self.stem, self.density, scale)
+        decode = self.meta.get("decode", {})
+        return decode_output(out, self.stem, self.density, decode.get("density_scale"), decode.get("floor", 0.0))
 
     def generate(self, song: MidiSong, song_bytes: bytes, instruction: str | None = None, seed: int = 0) -> GenerationResult:
         """The new track's notes (ticks), program and channel for ``song`` (``seed``: decoding is

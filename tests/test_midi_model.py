@@ -133,3 +133,15 @@ def test_drum_lanes_keep_the_loudest_hit_per_class():
     onset[0, 36], onset[0, 35], onset[2, 42] = 100, 120, 70
     lanes = drum_lanes(onset)
     assert lanes[0, 0] == 120 and lanes[2, 2] == 70 and lanes.sum() == 190
+
+
+def test_floor_drops_unlikely_hits_but_keeps_the_count_rule():
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    out = np.full((2 * N_DRUM, 40), logit(0.001), np.float32)
+    out[0, :4] = logit(0.9)  # four sure kicks
+    out[1, :] = logit(0.2)  # snare: 8 expected hits, none likely
+    plain = decode_output(out, "drums")
+    floored = decode_output(out, "drums", floor=0.25)
+    kicks = lambda notes: [n for n in notes if DRUM_CLASS_OF_PITCH[n[2]] == 0]  # noqa: E731
+    assert len(kicks(plain)) == len(kicks(floored)) == 4
+    assert len(plain) == 4 + 8 and len(floored) == 4
