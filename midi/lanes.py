@@ -52,19 +52,11 @@ def track_role(program: int, is_drum: bool) -> str:
 
 
 def program_for(stem: str, instruction: str = "") -> int:
-    """GM program of the new track; a guitar follows obvious words in the instruction."""
-    text = instruction.lower()
-    if stem == "guitar":
-        if any(w in text for w in ("distort", "metal", "heavy", "overdrive", "grunge", "punk")):
-            return 30
-        if "acoustic" in text or "folk" in text:
-            return 25
-    if stem == "bass":
-        if "synth" in text:
-            return 38
-        if "acoustic" in text or "upright" in text or "jazz" in text:
-            return 32
-    return DEFAULT_PROGRAM[stem]
+    """GM program of the new track (the drum kit's program on channel 10): the same choice from the
+    instruction's words as the arranger's ("distorted guitar", "slap bass", "brushed jazz kit")."""
+    from stemgen.arranger.sounds import choose_sound
+
+    return choose_sound(stem, instruction).sound.program
 
 
 def fold_into_range(pitch: np.ndarray, low: int, n: int = N_PITCHES) -> np.ndarray:
