@@ -157,8 +157,10 @@ def train(
 
     from .cards import write_model_card
 
-    meta["command"] = shlex.join(["stemgen", *sys.argv[1:]])  # recorded for the model card
-    (out / "config.json").write_text(json.dumps(meta, indent=2))
+    saved = json.loads((out / "config.json").read_text())
+    saved["command"] = shlex.join(["stemgen", *sys.argv[1:]])  # recorded for the model card
+    (out / "config.json.part").write_text(json.dumps(saved, indent=2))
+    (out / "config.json.part").replace(out / "config.json")
     write_model_card(out)
     emit_summary({k: v for k, v in meta.items() if k not in ("train_files", "loss_curve")} | {"out": str(out)}, as_json)
 

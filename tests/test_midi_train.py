@@ -93,3 +93,21 @@ def test_a_model_that_never_heard_other_parts_gets_only_the_meter(songs, band_mi
     meta = train_stem_model(songs[:2], [], MidiModelConfig("drums", width=16, n_blocks=2, window=64), settings,
                             tmp_path / "band", progress=False)
     assert meta["hears_other_parts"] is True
+
+
+def test_cli_train_writes_model_command_and_card(band_midi_dir, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from stemgen.cli.main import app
+
+    out = tmp_path / "m"
+    res = CliRunner().invoke(app, ["midi", "train", str(band_midi_dir), "--stem", "guitar", "--out", str(out),
+                                   "--steps", "3", "--batch-size", "2", "--width", "16", "--blocks", "2",
+                                   "--max-songs", "3", "--cache", str(tmp_path / "cache"), "--json"])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["steps"] == 3 and meta["command"].startswith("stemgen ") and meta["kind"] == "stemgen-part-model-v1"
+    assert "Non-commercial use only" in (out / "README.md").read_text()
+    load_model(out)
