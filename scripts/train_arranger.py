@@ -141,6 +141,34 @@ def density_scale(model, examples, stem: str) -> list[float]:
     return [round(float(r / e), 3) if e > 0 else 1.0 for r, e in zip(real, expected)]
 
 
+FLOORS = (0.0, 0.1, 0.2, 0.3)
+
+
+def decode_part(out, stem: str, decode: dict) -> list:
+    """Notes from model outputs with a model's ``decode`` settings (density scale, onset floor), as
+    the MIDI engine decodes them."""
+    from stemgen.midi.features import decode_output
+
+    floor = decode.get("floor") or 0.0
+    return decode_output(out, stem, 1.0, decode.get("density_scale"), **({"floor": floor} if floor else {}))
+
+
+def choose_floor(model, scale, valid, stem: str, root: Path) -> tuple[float, dict]:
+    """The onset floor (a kept onset must be more probable than it) with the best validation score,
+    as the MIDI engine chooses its own on its validation split."""
+    import inspect
+
+    from stemgen.midi.features import decode_output
+
+    if "floor" not in inspect.signature(decode_output).parameters or not valid:
+        return 0.0, {}
+    models = {f"floor_{f:g}": (model, {"density_scale": scale, "floor": f}) for f in FLOORS}
+    table = evaluate(models, valid, stem, root)["table"]
+    key = key_metric(stem)
+    scores = {f: table[f"floor_{f:g}"][key] or 0.0 for f in FLOORS}
+    return max(FLOORS, key=lambda f: (scores[f], -f)), {f"{f:g}": round(v, 4) for f, v in scores.items()}
+
+
 def context_notes(song, stem: str, bounds) -> list:
     """The other pitched tracks' notes on the detected grid (for in-chord)."""
     from stemgen.arranger.training_data import notes_on_steps, stem_notes
@@ -156,7 +184,6 @@ def context_notes(song, stem: str, bounds) -> list:
 def evaluate(models: dict, examples, stem: str, root: Path) -> dict:
     """Mean (and per-song) scores of each model on ``examples``; the real part as the ceiling check."""
     from stemgen.arranger.part_scores import COLUMNS, score_part, target_notes
-    from stemgen.midi.features import decode_output
     from stemgen.midi.io import load_midi
 
     rows = {name: [] for name in [*models, "real", "real_shifted"]}
@@ -164,8 +191,8 @@ def evaluate(models: dict, examples, stem: str, root: Path) -> dict:
         real = target_notes(ex.target, stem)
         song = load_midi(root / "midi" / f"{ex.record.song}.mid")
         ctx = context_notes(song, stem, ex.step_times) if stem != "drums" else None
-        for name, (model, scale) in models.items():
-            part = decode_output(predict(model, ex), stem, 1.0, scale)
+        for name, (model, decode) in models.items():
+            part = decode_part(predict(model, ex), stem, decode)
             rows[name].append(score_part(part, real, stem, ex.n_steps, ctx))
         rows["real"].append(score_part(real, real, stem, ex.n_steps, ctx))
         # The real part one 16th late: a check that the scores punish a misplaced part.
@@ -249,7 +276,10 @@ Data command: `{DATA_COMMAND}`
 
 Initialised from `{meta['init']}` (the MIDI engine's model, {meta['init_steps']} steps on MIDI contexts), fine-tuned
 {meta['fine_tune_steps']} steps (batch {meta['batch_size']}, lr {meta['lr']}, EMA) on audio contexts on a CPU
-({meta['train_cpu_seconds']} CPU s); the weights here are the **{meta['selected']}** model. Command:
+({meta['train_cpu_seconds']} CPU s); the weights here are the **{meta['selected']}** model. Decoding
+(`config.json` `decode`): onset counts scaled by `density_scale` {meta['decode'].get('density_scale')} (real / expected
+onsets on the validation songs' audio contexts), onset floor {meta['decode'].get('floor', 0.0)} (chosen on the
+validation songs among {', '.join(f'{f:g}' for f in FLOORS)}: {meta['decode'].get('floor_valid_' + key_metric(stem), 'n/a')}). Command:
 
 ```
 {meta['command']}
@@ -332,35 +362,35 @@ def main(argv=None) -> int:
     base, base_meta = load_model(args.init)
     if base.config.stem != args.stem:
         raise SystemExit(f"{args.init}: a {base.config.stem} model, not {args.stem}")
-    base_scale = base_meta.get("decode", {}).get("density_scale")
+    base_decode = dict(base_meta.get("decode", {}))
     if args.evaluate_only:
-        return reevaluate(args, base, base_scale, valid, test, log)
+        return reevaluate(args, base, base_decode, valid, test, log)
     model = copy.deepcopy(base)
     sampler = AudioWindowSampler(train, args.stem, base.config.window, args.seed)
     c0 = time.process_time()
     tuned, losses, steps = fine_tune(model, sampler, args.steps, args.batch_size, args.lr, args.text_drop,
                                      args.ema_decay, args.time_limit, log)
     cpu = round(time.process_time() - c0, 1)
-    tuned_scale = density_scale(tuned, valid, args.stem) if valid else base_scale
+    tuned_decode = tuned_decoding(tuned, base_decode, valid, args.stem, Path(args.root))
     # Density calibration of the MIDI model on audio contexts too, so that (a) is not penalised for
     # a calibration made on MIDI contexts alone; both rows are reported.
-    base_audio_scale = density_scale(base, valid, args.stem) if valid else base_scale
-    ev = evaluate({"midi_as_is": (base, base_scale), "midi_recalibrated": (base, base_audio_scale),
-                   "fine_tuned": (tuned, tuned_scale)}, test, args.stem, Path(args.root))
+    base_audio = recalibrated(base, base_decode, valid, args.stem)
+    ev = evaluate({"midi_as_is": (base, base_decode), "midi_recalibrated": (base, base_audio),
+                   "fine_tuned": (tuned, tuned_decode)}, test, args.stem, Path(args.root))
     key = key_metric(args.stem)
     t = ev["table"]
     summary = _data_summary(data)
-    candidates = {"fine_tuned": (tuned, tuned_scale), "midi_as_is": (base, base_scale),
-                  "midi_recalibrated": (base, base_audio_scale)}
+    candidates = {"fine_tuned": (tuned, tuned_decode), "midi_as_is": (base, base_decode),
+                  "midi_recalibrated": (base, base_audio)}
     selected = max(candidates, key=lambda n: t[n][key] or 0.0)
-    chosen, scale = candidates[selected]
+    chosen, decode = candidates[selected]
     meta = {
         "stem": args.stem, "engine": "arranger", "selected": selected,
         "init": str(Path(args.init)), "init_steps": base_meta.get("steps"),
         "steps": steps if selected == "fine_tuned" else 0, "fine_tune_steps": steps,
         "batch_size": args.batch_size, "lr": args.lr, "min_grid_match": args.min_grid_match, "train_cpu_seconds": cpu,
         "loss_curve": [round(float(np.mean(losses[i:i + 50])), 4) for i in range(0, len(losses), 50)],
-        "decode": {"density_scale": scale},
+        "decode": decode,
         "data": {"cache": str(data), "train_songs": len(train), "train_unique_songs": len({e.record.song for e in train}), "valid_songs": len(valid), "test_songs": len(test),
                  "variants": 1, "max_seconds": summary.get("max_seconds"), "analysis": summary.get("analysis"),
                  "per_split": {sp: v.get(args.stem) for sp, v in summary.get("cache", {}).items()},
@@ -378,17 +408,35 @@ def main(argv=None) -> int:
     return 0
 
 
-def reevaluate(args, base, base_scale, valid, test, log) -> int:
+def recalibrated(base, base_decode: dict, valid, stem: str) -> dict:
+    return {**base_decode, "density_scale": density_scale(base, valid, stem)} if valid else dict(base_decode)
+
+
+def tuned_decoding(model, base_decode: dict, valid, stem: str, root: Path) -> dict:
+    """Density scale and onset floor of a fine-tuned model, both from the validation songs."""
+    if not valid:
+        return {k: v for k, v in base_decode.items() if k in ("density_scale", "floor")}
+    scale = density_scale(model, valid, stem)
+    floor, scores = choose_floor(model, scale, valid, stem, root)
+    out = {"density_scale": scale, "floor": floor}
+    if scores:
+        out["floor_valid_" + key_metric(stem)] = scores
+    return out
+
+
+def reevaluate(args, base, base_decode, valid, test, log) -> int:
     """The saved ``--out`` model (fp16 weights as shipped) against the MIDI model, card rewritten."""
     from stemgen.fileio import atomic_write_text
     from stemgen.midi.model import load_model
 
     out = Path(args.out)
     saved, meta = load_model(out)
-    models = {"midi_as_is": (base, base_scale)}
+    models = {"midi_as_is": (base, base_decode)}
     if valid:
-        models["midi_recalibrated"] = (base, density_scale(base, valid, args.stem))
-    models[meta["selected"] if meta["selected"] == "fine_tuned" else "saved"] = (saved, meta["decode"]["density_scale"])
+        models["midi_recalibrated"] = (base, recalibrated(base, base_decode, valid, args.stem))
+    if meta["selected"] == "fine_tuned":
+        meta["decode"] = tuned_decoding(saved, base_decode, valid, args.stem, Path(args.root))
+    models[meta["selected"] if meta["selected"] == "fine_tuned" else "saved"] = (saved, meta["decode"])
     ev = evaluate(models, test, args.stem, Path(args.root))
     meta["evaluation"] = ev
     atomic_write_text(out / "config.json", json.dumps(meta, indent=2))
