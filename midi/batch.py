@@ -28,8 +28,7 @@ class BatchSettings:
     model_dir: str | None = None
     instruction: str | None = None
     seed: int = 0
-    steps: int = 8
-    guidance: float = 1.5
+    density: float = 1.0
     render: bool = False
     soundfont: str | None = None
 
@@ -76,7 +75,7 @@ def _init_worker(settings: BatchSettings) -> None:
     torch.set_num_threads(1)
     from .generate import MidiGenerator
 
-    _WORKER["gen"] = MidiGenerator(settings.stem, settings.model_dir, settings.steps, settings.guidance)
+    _WORKER["gen"] = MidiGenerator(settings.stem, settings.model_dir, density=settings.density)
     _WORKER["settings"] = settings
 
 

@@ -34,8 +34,7 @@ def generate(
     instruction: Optional[str] = typer.Option(None, help="Text instruction; default: written from the song's descriptors."),
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
     seed: int = typer.Option(0, help="Random seed (same seed, same output)."),
-    steps: int = typer.Option(8, help="Diffusion sampling steps."),
-    guidance: float = typer.Option(1.5, help="Classifier-free guidance scale on the instruction (1 = off)."),
+    density: float = typer.Option(1.0, min=0.1, max=4.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
     threads: int = typer.Option(0, help="torch CPU threads (0 = torch's default)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
@@ -57,7 +56,7 @@ def generate(
             import torch
 
             torch.set_num_threads(threads)
-        gen = MidiGenerator(stem, model, steps, guidance)
+        gen = MidiGenerator(stem, model, density=density)
         t0 = time.perf_counter()
         result = generate_file(song, out, gen, instruction, seed)
     except (StemgenError, ValueError) as exc:
@@ -84,8 +83,7 @@ def batch(
     instruction: Optional[str] = typer.Option(None, help="One instruction for every file; default: per song."),
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
     seed: int = typer.Option(0, help="Random seed."),
-    steps: int = typer.Option(8, help="Diffusion sampling steps."),
-    guidance: float = typer.Option(1.5, help="Classifier-free guidance scale."),
+    density: float = typer.Option(1.0, min=0.1, max=4.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
     render: bool = typer.Option(False, "--render", help="Also write a WAV of each output (SoundFont renderer)."),
     soundfont: Optional[str] = typer.Option(None, help="SoundFont name or path for --render."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
@@ -102,7 +100,7 @@ def batch(
     from .batch import BatchSettings, run_batch
 
     stem = _check_stem(stem)
-    settings = BatchSettings(stem, str(model) if model else None, instruction, seed, steps, guidance, render, soundfont)
+    settings = BatchSettings(stem, str(model) if model else None, instruction, seed, density, render, soundfont)
     t0 = time.perf_counter()
     try:
         summary = run_batch(in_dir, out_dir, settings, workers or None, progress=progress_enabled(as_json))
@@ -172,8 +170,6 @@ def _model_description(stem: str, model: Optional[Path], gen) -> str:
     meta = getattr(gen, "meta", None) or {}
     folder = resolve_model_dir(stem, model)
     text = f"the diffusion model in {folder.parent.name}/{folder.name}"
-    if getattr(gen, "steps", None) is not None:
-        text += f", {gen.steps} sampling steps, guidance {getattr(gen, 'guidance', '?')}"
     if meta.get("steps"):
         text += f"; trained {meta['steps']} steps on {meta.get('train_songs', '?')} songs"
     return text
@@ -187,7 +183,7 @@ def evaluate_cmd(
     model_dir: Optional[Path] = typer.Option(None, help="Folder holding <stem>/ model folders; default: bundled."),
     max_songs: Optional[int] = typer.Option(None, help="Evaluate at most this many songs."),
     seed: int = typer.Option(0),
-    steps: int = typer.Option(8, help="Diffusion sampling steps."),
+    density: float = typer.Option(1.0, min=0.1, max=4.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
     pool_data: Optional[Path] = typer.Option(None, help="Songs the retrieval baseline retrieves from (their train "
                                              "split only, never an evaluated song); default: DATA."),
     baselines: str = typer.Option("rule,other_song,retrieval", help="Comma-separated baselines ('' for none)."),
@@ -220,7 +216,7 @@ def evaluate_cmd(
         if not no_model:
             from .generate import MidiGenerator
 
-            gens = {s: MidiGenerator(s, model_dir / s if model_dir else None, steps) for s in chosen}
+            gens = {s: MidiGenerator(s, model_dir / s if model_dir else None, density=density) for s in chosen}
             for s, gen in gens.items():
                 if not getattr(gen, "description", None):
                     gen.description = _model_description(s, model_dir / s if model_dir else None, gen)
@@ -237,7 +233,7 @@ def evaluate_cmd(
     # The command that reproduces this report (from the options, whoever called us).
     args = [str(data), "--split", split, "--stems", ",".join(chosen), "--baselines", ",".join(chosen_baselines),
             "--seed", str(seed)]
-    args += ["--no-model"] if no_model else ["--steps", str(steps)] + (["--model-dir", str(model_dir)] if model_dir else [])
+    args += ["--no-model"] if no_model else ["--density", str(density)] + (["--model-dir", str(model_dir)] if model_dir else [])
     args += (["--max-songs", str(max_songs)] if max_songs else []) + (["--pool-data", str(pool_data)] if pool_data else [])
     report["command"] = "stemgen midi eval " + shlex.join(args + (["--out", str(out)] if out else []))
     if out is not None:

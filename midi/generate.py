@@ -47,12 +47,10 @@ def resolve_model_dir(stem: str, model: str | Path | None) -> Path:
 class MidiGenerator:
     """A loaded part model plus the decoding settings; reusable across songs (one per batch worker).
 
-    ``steps`` and ``guidance`` are accepted for the callers written for the diffusion model this
-    replaced and have no effect; ``density`` scales the number of onsets (1 = as the model expects).
+    ``density`` scales the number of onsets (1 = as the model expects).
     """
 
-    def __init__(self, stem: str, model_dir: str | Path | None = None, steps: int | None = None,
-                 guidance: float | None = None, density: float = 1.0):
+    def __init__(self, stem: str, model_dir: str | Path | None = None, density: float = 1.0):
         from .model import load_model
 
         if stem not in STEMS:
@@ -96,8 +94,13 @@ class MidiGenerator:
 
     def notes_for(self, grid: SongGrid, instruction: str) -> list[tuple[int, int, int, int]]:
         """Notes ``(start_step, end_step, pitch, velocity)`` of the new part."""
-        context = context_from_grid(grid, self.stem)
+        return self.notes_from_context(context_from_grid(grid, self.stem), instruction)
+
+    def notes_from_context(self, context: np.ndarray, instruction: str) -> list[tuple[int, int, int, int]]:
+        """Notes on the steps of a ``(34, T)`` context, from MIDI or from audio analysis alike, decoded
+        with the model's own calibration (density scale, onset floor)."""
         if not self.meta.get("hears_other_parts", True):  # trained on one instrument: meter only
+            context = context.copy()
             context[: SLICES["downbeat"].start] = 0.0
         out = self.predict(context, instruction)
         decode = self.meta.get("decode", {})

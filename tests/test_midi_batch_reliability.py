@@ -36,7 +36,7 @@ def songs(band_midi_dir, tmp_path_factory):
 
 def batch_args(tiny_models, src, out, *extra):
     return ["midi", "batch", str(src), str(out), "--stem", "guitar", "--model", str(tiny_models / "guitar"),
-            "--steps", "2", *extra]
+            *extra]
 
 
 def summary_of(output: str) -> dict:

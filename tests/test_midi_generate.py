@@ -51,7 +51,7 @@ def test_generate_keeps_input_and_covers_song(tiny_models, slakh_track, tmp_path
     data = strip_role(src.read_bytes(), "drums")
     inp = tmp_path / "nodrums.mid"
     inp.write_bytes(data)
-    gen = MidiGenerator("drums", tiny_models / "drums", steps=2, guidance=1.0)
+    gen = MidiGenerator("drums", tiny_models / "drums", )
     out = tmp_path / "out.mid"
     result = generate_file(inp, out, gen, "Add funk drums", seed=1)
     new = out.read_bytes()
@@ -72,7 +72,7 @@ def test_generate_keeps_input_and_covers_song(tiny_models, slakh_track, tmp_path
 def test_generate_pitched_picks_free_channel(tiny_models, tmp_path):
     inp = tmp_path / "song.mid"
     make_midi(inp, notes=[n for n in band_song_notes(6) if n[0] != 1])  # no bass
-    gen = MidiGenerator("bass", tiny_models / "bass", steps=2, guidance=2.0)
+    gen = MidiGenerator("bass", tiny_models / "bass", )
     result = generate_file(inp, tmp_path / "out.mid", gen)
     assert result.channel not in (0, 2, 9) and 32 <= result.program <= 39 and result.instruction
 
@@ -120,7 +120,7 @@ def test_cli_generate_and_batch(tiny_models, band_midi_dir, tmp_path):
     before = {p: p.read_bytes() for p in src.rglob("*.mid")}
     out = tmp_path / "out"
     args = ["midi", "batch", str(src), str(out), "--stem", "guitar", "--model", str(tiny_models / "guitar"),
-            "--steps", "2", "--workers", "1", "--json"]
+            "--workers", "1", "--json"]
     res = runner.invoke(app, args)
     assert res.exit_code == 3, res.output  # 3: some files failed
     summary = json.loads(res.stdout.strip().splitlines()[-1])
@@ -137,7 +137,7 @@ def test_cli_generate_and_batch(tiny_models, band_midi_dir, tmp_path):
 
     one = tmp_path / "one.mid"
     res = runner.invoke(app, ["midi", "generate", str(next(src.glob("*Songs*.mid"), next(src.rglob("*_*.mid")))),
-                              "--stem", "guitar", "--model", str(tiny_models / "guitar"), "--steps", "2",
+                              "--stem", "guitar", "--model", str(tiny_models / "guitar"),
                               "--out", str(one), "--instruction", "Add a distorted rock guitar", "--json"])
     assert res.exit_code == 0, res.output
     info = json.loads(res.stdout.strip().splitlines()[-1])
@@ -153,7 +153,7 @@ def test_bundled_models_load_and_generate(groove_dir, tmp_path):
     src = sorted(groove_dir.rglob("*.mid"))[0]
     out = tmp_path / "bass.mid"
     shutil.copy(src, tmp_path / "in.mid")
-    result = generate_file(tmp_path / "in.mid", out, MidiGenerator("bass", steps=4))
+    result = generate_file(tmp_path / "in.mid", out, MidiGenerator("bass"))
     song = load_midi(src)
     assert load_midi(out).n_notes == song.n_notes + len(result.notes) and 32 <= result.program <= 39
     # a bass part, not a token note: between one note every two bars and four a beat
@@ -167,7 +167,7 @@ def test_batch_render_writes_wav(tiny_models, tmp_path):
     src.mkdir()
     make_midi(src / "song.mid", notes=[n for n in band_song_notes(2) if n[0] != 9])
     res = CliRunner().invoke(app, ["midi", "batch", str(src), str(tmp_path / "out"), "--stem", "drums", "--model",
-                                   str(tiny_models / "drums"), "--steps", "2", "--workers", "1", "--render", "--json"])
+                                   str(tiny_models / "drums"), "--workers", "1", "--render", "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["rendered"] == 1 and (tmp_path / "out" / "song.wav").stat().st_size > 10_000
@@ -177,7 +177,7 @@ def test_midi_eval_writes_the_shared_report(band_midi_dir, tmp_path):
     """`stemgen midi eval --out` writes the same report files as the audio eval."""
     out = tmp_path / "report"
     res = CliRunner().invoke(app, ["midi", "eval", str(band_midi_dir), "--stems", "drums", "--max-songs", "2",
-                                   "--steps", "2", "--out", str(out), "--json"])
+                                   "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["songs"]["drums"] == 2 and summary["report"] == str(out)

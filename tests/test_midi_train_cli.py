@@ -48,7 +48,7 @@ def test_midi_train_then_generate_with_the_model(band_midi_dir, tmp_path):
     song = tmp_path / "no_bass.mid"
     song.write_bytes(strip_role(test[0].read_bytes(), "bass"))
     out = tmp_path / "with_bass.mid"
-    res = runner.invoke(app, ["midi", "generate", str(song), "--stem", "bass", "--model", str(model), "--steps", "2",
+    res = runner.invoke(app, ["midi", "generate", str(song), "--stem", "bass", "--model", str(model),
                               "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     assert len(load_midi(out).tracks) == len(load_midi(song).tracks) + 1

@@ -93,11 +93,8 @@ class Arranger:
     def notes_for(self, analysis, instruction: str) -> list[tuple[int, int, int, int]]:
         """The part's notes on ``step_times(analysis)``'s steps."""
         from stemgen.arranger.training_data import context_from_analysis
-        from stemgen.midi.features import decode_output
 
-        out = self.generator.predict(context_from_analysis(analysis), instruction)
-        scale = self.generator.meta.get("decode", {}).get("density_scale")
-        return decode_output(out, self.stem, self.generator.density, scale)
+        return self.generator.notes_from_context(context_from_analysis(analysis), instruction)
 
     def __call__(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, seed: int = 0,
                  source: str | Path | None = None) -> Arrangement:
