@@ -18,10 +18,10 @@ def models(
 
     entries = list_models(search or [Path.cwd()])
     summary = {"models": [e.to_dict() for e in entries]}
-    lines = [f"{'kind':5} {'stem':6} {'preset':13} {'origin':7} {'size':>8}  license / path"]
+    lines = [f"{'kind':8} {'stem':6} {'preset':13} {'origin':7} {'size':>8}  license / path"]
     for e in entries:
         mark = " (default)" if e.default else ""
-        lines.append(f"{e.kind:5} {e.stem or '?':6} {e.preset or '?':13} {e.origin:7} {e.size_bytes / 1e6:7.1f}M  "
+        lines.append(f"{e.kind:8} {e.stem or '?':6} {(e.preset if e.kind == 'audio' else 'part model') or '?':13} {e.origin:7} {e.size_bytes / 1e6:7.1f}M  "
                      f"{e.license or 'unknown'}  {e.path}{mark}")
     if not entries:
         lines.append("no models found (train one with `stemgen train`)")

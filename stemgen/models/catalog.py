@@ -19,7 +19,7 @@ class ModelEntry:
     """One model folder: where it is, what it adds, and what its weights may be used for."""
 
     path: str
-    kind: str  # "audio" | "midi"
+    kind: str  # "audio" (diffusion) | "midi" (MIDI part model) | "arranger" (part model for audio)
     origin: str  # "bundled" | "local" | "env"
     stem: str | None
     preset: str | None
@@ -48,23 +48,24 @@ def read_entry(folder: Path, origin: str) -> ModelEntry | None:
 
 
 def list_models(search: list[Path] | None = None, models_dir: Path = MODELS_DIR) -> list[ModelEntry]:
-    """Bundled models (``models_dir`` and ``models_dir/midi``), ``$STEMGEN_MODEL``, and model folders
+    """Bundled models (``models_dir``, ``models_dir/midi`` and ``models_dir/arranger``), ``$STEMGEN_MODEL``, and model folders
     directly inside each of ``search`` (or ``search`` itself when it is a model folder)."""
     entries: list[ModelEntry] = []
     seen: set[Path] = set()
 
-    def add(folder: Path, origin: str) -> None:
+    def add(folder: Path, origin: str, kind: str | None = None) -> None:
         key = folder.resolve()
         if key in seen or not folder.is_dir():
             return
         entry = read_entry(folder, origin)
         if entry is not None:
+            entry.kind = kind if kind and entry.kind == "midi" else entry.kind
             seen.add(key)
             entries.append(entry)
 
-    for root in (models_dir, models_dir / "midi"):
+    for root, kind in ((models_dir, None), (models_dir / "midi", None), (models_dir / "arranger", "arranger")):
         for folder in _children(root):
-            add(folder, "bundled")
+            add(folder, "bundled", kind)
     if os.environ.get(ENV_VAR):
         add(Path(os.environ[ENV_VAR]), "env")
     for root in search or []:
