@@ -69,7 +69,14 @@ def test_models_command_lists_bundled_models_and_the_default(tmp_path, monkeypat
     result = CliRunner().invoke(app, [str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
     entries = {e["path"]: e for e in json.loads(result.output)["models"]}
+    from stemgen.arranger.engine import default_model_dir
+    from stemgen.generation.defaults import DEFAULT_ENGINE
+
     for folder in ALL_BUNDLED:
         entry = entries[str(folder)]
-        assert entry["default"] and entry["kind"] == "audio" and entry["origin"] == "bundled"
-        assert entry["size_bytes"] < 60e6
+        stem = json.loads((folder / "model_index.json").read_text())["stemgen"]["stem"]
+        assert entry["default"] == (DEFAULT_ENGINE[stem] == "diffusion")
+        assert entry["kind"] == "audio" and entry["origin"] == "bundled" and entry["size_bytes"] < 60e6
+    for stem, engine in DEFAULT_ENGINE.items():  # the default engine's model is the one marked
+        part = entries[str(default_model_dir(stem))]
+        assert part["kind"] == "arranger" and part["stem"] == stem and part["default"] == (engine == "arranger")

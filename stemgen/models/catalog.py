@@ -76,14 +76,18 @@ def list_models(search: list[Path] | None = None, models_dir: Path = MODELS_DIR)
 
 
 def _mark_defaults(entries: list[ModelEntry]) -> None:
-    """Flag the audio model ``stemgen generate`` uses without ``--model`` for each stem."""
-    for stem in sorted({e.stem for e in entries if e.kind == "audio" and e.stem}):
+    """Flag the model ``stemgen generate`` uses without ``--engine``/``--model`` for each stem: the
+    default engine's (``DEFAULT_ENGINE``) bundled part model or diffusion model."""
+    from stemgen.arranger.engine import default_model_dir
+    from stemgen.generation.defaults import DEFAULT_ENGINE
+
+    for stem, engine in DEFAULT_ENGINE.items():
         try:
-            default = find_default_model(stem).resolve()
+            default = (default_model_dir(stem) if engine == "arranger" else find_default_model(stem)).resolve()
         except Exception:  # no default for this stem
             continue
         for entry in entries:
-            if entry.kind == "audio" and Path(entry.path).resolve() == default:
+            if entry.kind in ("audio", "arranger") and Path(entry.path).resolve() == default:
                 entry.default = True
 
 
