@@ -201,6 +201,38 @@ def density_scale(model: PartModel, songs: list[SongExample], texts: list[np.nda
     return [round(float(1.0 / max(ratios.mean(), 1e-6)), 3)]
 
 
+def fit(model: PartModel, next_batch, *, steps: int, lr: float, text_drop: float, ema_decay: float,
+        time_limit_s: float | None = None, warmup: int = 100, on_step=None) -> tuple[PartModel, list[float], int]:
+    """The part models' training recipe, for training from scratch and for fine-tuning alike: AdamW,
+    linear warm-up then cosine decay, gradient clipping at 1, an EMA of the weights with warm-up (early
+    weights do not linger in short runs). ``next_batch()`` gives ``part_loss`` batches; stops after
+    ``steps`` or ``time_limit_s`` CPU seconds. Returns (the EMA model in eval mode, losses, steps done)."""
+    model.train().requires_grad_(True)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min(1.0, (i + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps)))
+    c0, losses, step = time.process_time(), [], 0
+    for step in range(steps):
+        loss, _ = part_loss(model, next_batch(), text_drop)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            decay = min(ema_decay, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - decay)
+        losses.append(float(loss.detach()))
+        if on_step is not None:
+            on_step(step, losses)
+        if time_limit_s and time.process_time() - c0 > time_limit_s:
+            log.info("time limit reached after %d steps", step + 1)
+            break
+    return ema.eval(), losses, step + 1
+
+
 def train_stem_model(
     train_songs: list[SongExample],
     valid_songs: list[SongExample],
@@ -219,32 +251,19 @@ def train_stem_model(
     sampler = WindowSampler(train_songs, stem, config.window, settings.seed, weights)
     valid = WindowSampler(valid_songs, stem, config.window, settings.seed + 1) if any(
         stem in s.targets for s in valid_songs) else None
-    model = PartModel(config)
-    ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: min(1.0, (i + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(i, settings.steps) / settings.steps))
-    )
-    t0, c0, losses, step = time.time(), time.process_time(), [], 0
-    bar = tqdm(range(settings.steps), disable=not progress, desc=f"train {stem}", leave=False)
-    for step in bar:
-        loss, _ = part_loss(model, sampler.batch(settings.batch_size, settings), settings.text_drop)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        with torch.no_grad():  # EMA with warm-up: early weights do not linger in short runs
-            decay = min(settings.ema_decay, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - decay)
-        losses.append(float(loss.detach()))
+    bar = tqdm(total=settings.steps, disable=not progress, desc=f"train {stem}", leave=False)
+
+    def report(step: int, losses: list[float]) -> None:
+        bar.update(1)
         if step % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-        if settings.time_limit_s and time.process_time() - c0 > settings.time_limit_s:
-            log.info("time limit reached after %d steps", step + 1)
-            break
-    final = ema.eval()
+
+    t0, c0 = time.time(), time.process_time()
+    final, losses, n_steps = fit(PartModel(config), lambda: sampler.batch(settings.batch_size, settings),
+                                 steps=settings.steps, lr=settings.lr, text_drop=settings.text_drop,
+                                 ema_decay=settings.ema_decay, time_limit_s=settings.time_limit_s, on_step=report)
+    bar.close()
+    step = n_steps - 1
     metrics = {"train_loss_last100": round(float(np.mean(losses[-100:])), 4)}
     decode = {"density_scale": [1.0] * (N_DRUM if stem == "drums" else 1)}
     if valid is not None:

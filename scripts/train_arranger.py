@@ -88,38 +88,6 @@ def attach_text(examples) -> None:
         e.text_emb = v
 
 
-def fine_tune(model, sampler, steps: int, batch_size: int, lr: float, text_drop: float, ema_decay: float,
-              time_limit_s: float | None, log) -> tuple[object, list[float], int]:
-    """AdamW + warm-up/cosine + gradient clipping + EMA (the MIDI trainer's recipe) on audio windows."""
-    import torch
-
-    from stemgen.midi.train import part_loss
-
-    model.train().requires_grad_(True)
-    ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: min(1.0, (i + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps)))
-    losses, c0, step = [], time.process_time(), 0
-    for step in range(steps):
-        loss, _ = part_loss(model, sampler.batch(batch_size), text_drop)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        with torch.no_grad():
-            decay = min(ema_decay, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - decay)
-        losses.append(float(loss.detach()))
-        if step % 50 == 0:
-            log(f"step {step} loss {np.mean(losses[-50:]):.4f}")
-        if time_limit_s and time.process_time() - c0 > time_limit_s:
-            break
-    return ema.eval(), losses, step + 1
-
-
 def predict(model, ex):
     import torch
 
@@ -368,8 +336,15 @@ def main(argv=None) -> int:
     model = copy.deepcopy(base)
     sampler = AudioWindowSampler(train, args.stem, base.config.window, args.seed)
     c0 = time.process_time()
-    tuned, losses, steps = fine_tune(model, sampler, args.steps, args.batch_size, args.lr, args.text_drop,
-                                     args.ema_decay, args.time_limit, log)
+    from stemgen.midi.train import fit
+
+    def report(step: int, losses: list[float]) -> None:
+        if step % 50 == 0:
+            log(f"step {step} loss {np.mean(losses[-50:]):.4f}")
+
+    tuned, losses, steps = fit(model, lambda: sampler.batch(args.batch_size), steps=args.steps, lr=args.lr,
+                               text_drop=args.text_drop, ema_decay=args.ema_decay, time_limit_s=args.time_limit,
+                               warmup=50, on_step=report)
     cpu = round(time.process_time() - c0, 1)
     tuned_decode = tuned_decoding(tuned, base_decode, valid, args.stem, Path(args.root))
     # Density calibration of the MIDI model on audio contexts too, so that (a) is not penalised for
