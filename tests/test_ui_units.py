@@ -465,5 +465,7 @@ def test_engine_and_sound_controls_follow_the_stem_and_the_engine(tmp_path):
     assert [u["visible"] for u in Handlers.engine_controls("arranger")] == [True, False]
     assert [u["visible"] for u in Handlers.engine_controls("diffusion")] == [False, True]
     h = Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none"))
-    assert "part model `band-drums`" in h.model_status("drums", MODEL_BUNDLED, "", "arranger")
+    from stemgen.arranger.engine import default_model_dir
+
+    assert f"part model `{default_model_dir('drums').name}`" in h.model_status("drums", MODEL_BUNDLED, "", "arranger")
     assert "No drums audio model" in h.model_status("drums", MODEL_BUNDLED, "", "diffusion")
