@@ -113,15 +113,16 @@ def save_model(model: PartModel, folder: str | Path, extra: dict | None = None) 
     """``config.json`` + ``model.safetensors`` (float16 weights), each written atomically."""
     from safetensors.torch import save_file
 
+    from stemgen.fileio import atomic_output, atomic_write_text
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
-    tmp = folder / (WEIGHTS_NAME + ".part")
-    save_file(state, str(tmp), metadata={"stem": model.config.stem, "kind": MODEL_KIND})
-    tmp.replace(folder / WEIGHTS_NAME)
+    # atomic_output's temporary names are the ones a rerun's sweep recognises (a killed save leaves none behind).
+    with atomic_output(folder / WEIGHTS_NAME) as tmp:
+        save_file(state, str(tmp), metadata={"stem": model.config.stem, "kind": MODEL_KIND})
     meta = {"kind": MODEL_KIND, "config": asdict(model.config), **(extra or {})}
-    (folder / (CONFIG_NAME + ".part")).write_text(json.dumps(meta, indent=2))
-    (folder / (CONFIG_NAME + ".part")).replace(folder / CONFIG_NAME)
+    atomic_write_text(folder / CONFIG_NAME, json.dumps(meta, indent=2))
 
 
 def load_model(folder: str | Path) -> tuple[PartModel, dict]:
