@@ -141,7 +141,7 @@ def test_generate_limits_the_input_length(corpus, tmp_path):
 @pytest.fixture
 def immutable_dir(tmp_path):
     """A folder no one can write into: chmod for a normal user; for root (who ignores modes),
-    ``chattr +i`` where the filesystem supports it."""
+    ``chattr +i`` where the filesystem supports it, else sysfs (no one creates files there)."""
     folder = tmp_path / "locked"
     folder.mkdir()
     if os.geteuid() != 0:
@@ -150,7 +150,8 @@ def immutable_dir(tmp_path):
         folder.chmod(0o755)
         return
     if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
-        pytest.skip("running as root and this filesystem has no immutable flag (chattr +i): no unwritable folder")
+        yield Path("/sys/kernel")
+        return
     try:
         yield folder
     finally:
