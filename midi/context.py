@@ -147,3 +147,24 @@ def context_from_grid(grid: SongGrid, stem: str, drop: tuple[str, ...] = ()) -> 
     """(34, T) float32 context of ``grid`` without ``stem`` (and without the roles in ``drop``)."""
     parts = [role_components(grid, r) for r in ROLES if r != stem and r not in drop and grid.role_tracks(r)]
     return combine(parts, position_features(grid))
+
+
+def context_from_features(features: dict[str, np.ndarray]) -> np.ndarray:
+    """(34, T) float32 context in ``CHANNELS`` order from ``stemgen.analysis.step_features`` (the audio side)."""
+    rows = []
+    for name, n in CHANNEL_GROUPS:
+        arr = np.asarray(features[name], dtype=np.float32)
+        arr = arr[None] if arr.ndim == 1 else arr
+        if arr.shape[0] != n:
+            raise ValueError(f"step feature {name!r} has {arr.shape[0]} channels, the context needs {n}")
+        rows.append(arr)
+    out = np.concatenate(rows, axis=0)
+    assert out.shape[0] == N_CONTEXT
+    return out
+
+
+def context_from_analysis(analysis) -> np.ndarray:
+    """(34, T) context of an analysed context mix (raises ``BeatTrackingError`` without beats)."""
+    from stemgen.analysis import step_features
+
+    return context_from_features(step_features(analysis))

@@ -14,9 +14,9 @@ import pytest
 
 from stemgen.arranger.part_scores import score_part, target_notes
 from stemgen.arranger.training_data import (
-    analysis_key, build_song, context_from_features, load_examples, record_path, target_on_steps,
+    analysis_key, build_song, load_examples, record_path, target_on_steps,
 )
-from stemgen.midi.context import CHANNELS, SLICES
+from stemgen.midi.context import CHANNELS, SLICES, context_from_features
 from stemgen.midi.splits import split_of
 
 REPO = Path(__file__).resolve().parents[1]

@@ -92,7 +92,7 @@ class Arranger:
 
     def notes_for(self, analysis, instruction: str) -> list[tuple[int, int, int, int]]:
         """The part's notes on ``step_times(analysis)``'s steps."""
-        from stemgen.arranger.training_data import context_from_analysis
+        from stemgen.midi.context import context_from_analysis
 
         return self.generator.notes_from_context(context_from_analysis(analysis), instruction)
 

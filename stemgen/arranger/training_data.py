@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stemgen.midi.context import CHANNEL_GROUPS, N_CONTEXT
+from stemgen.midi.context import context_from_features
 from stemgen.midi.features import drum_lanes, pitch_lanes
 from stemgen.midi.lanes import STEMS, track_role
 
@@ -40,27 +40,6 @@ MIN_STEM_NOTES = 8  # as the MIDI examples (midi.examples.MIN_STEM_ONSETS): fewe
 FORMAT_VERSION = "arranger-data-v1"
 GRID_TOLERANCE = 0.25  # of the local step length
 LICENSE = "CC-BY-NC-SA-4.0"
-
-
-def context_from_features(features: dict[str, np.ndarray]) -> np.ndarray:
-    """(34, T) float32 context in ``stemgen.midi.context.CHANNELS`` order from ``step_features``."""
-    rows = []
-    for name, n in CHANNEL_GROUPS:
-        arr = np.asarray(features[name], dtype=np.float32)
-        arr = arr[None] if arr.ndim == 1 else arr
-        if arr.shape[0] != n:
-            raise ValueError(f"step feature {name!r} has {arr.shape[0]} channels, the context needs {n}")
-        rows.append(arr)
-    out = np.concatenate(rows, axis=0)
-    assert out.shape[0] == N_CONTEXT
-    return out
-
-
-def context_from_analysis(analysis) -> np.ndarray:
-    """(34, T) context of an analysed context mix (raises ``BeatTrackingError`` without beats)."""
-    from stemgen.analysis import step_features
-
-    return context_from_features(step_features(analysis))
 
 
 @dataclass
