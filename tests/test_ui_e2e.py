@@ -15,7 +15,6 @@ import dataclasses
 import json
 import os
 import shutil
-import threading
 import time
 import uuid
 from pathlib import Path

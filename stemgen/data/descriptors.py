@@ -33,7 +33,7 @@ import numpy as np
 from stemgen.analysis import beats as beatlib
 from stemgen.analysis import spectral
 from stemgen.analysis.key import find_key
-from stemgen.analysis.spectral import LOUDNESS_FLOOR_DB, pick_onsets
+from stemgen.analysis.spectral import pick_onsets
 
 # Chroma wants frequency resolution (5.4 Hz bins at 22.05 kHz) rather than time resolution.
 CHROMA_N_FFT = 4096
