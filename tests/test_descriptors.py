@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from stemgen.analysis.spectral import LOUDNESS_FLOOR_DB
 from stemgen.audio.io import load_audio
 from stemgen.data.descriptors import (
-    LOUDNESS_FLOOR_DB,
     analyze_song,
     describe_window,
     estimate_key,
