@@ -2,7 +2,7 @@
 models and the audio arranger (see docs/CONTRACTS.md, "Part-model context").
 
 Every channel can also be computed from audio analysis (chroma, low-band chroma, band onset
-strengths, loudness, beats and downbeats), so one model family serves both engines:
+strengths, loudness, beats and downbeats, a semitone spectrum), so one model family serves both engines:
 ``context_from_grid`` computes it from the other tracks of a MIDI song; the audio side computes the
 same names from ``stemgen.analysis``.
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .grid import SongGrid
-from .lanes import DRUM_CLASS_OF_PITCH, ROLES
+from .lanes import DRUM_CLASS_OF_PITCH, ROLES, fold_into_range
 
 # (name, number of channels), in order.
 CHANNEL_GROUPS = (
@@ -32,17 +32,25 @@ CHANNEL_GROUPS = (
     ("beat", 1),
     ("beat_phase", 2),
     ("bar_phase", 2),
+    # Appended last so that models trained on the first 34 channels read a prefix of the context.
+    ("pitch", 72),
 )
 CHANNELS: tuple[str, ...] = tuple(
     name if n == 1 else f"{name}_{i}" for name, n in CHANNEL_GROUPS for i in range(n)
 )
-N_CONTEXT = len(CHANNELS)  # 34
+N_CONTEXT = len(CHANNELS)  # 106
+# Absolute pitch salience (the "pitch" group): MIDI pitches PITCH_CONTEXT_LOW + 0..71 (C1..B6); notes
+# outside are folded in by octaves. Chroma says which chord sounds; this says where (a guitar part
+# doubles a context pitch exactly for about half its notes in the band songs).
+PITCH_CONTEXT_LOW = 24
+N_PITCH_CONTEXT = 72
 SLICES: dict[str, slice] = {}
 _start = 0
 for _name, _n in CHANNEL_GROUPS:
     SLICES[_name] = slice(_start, _start + _n)
     _start += _n
 POSITION_GROUPS = ("downbeat", "beat", "beat_phase", "bar_phase")
+HEARING_GROUPS = tuple(name for name, _ in CHANNEL_GROUPS if name not in POSITION_GROUPS)
 NO_PITCH = 128  # "lowest pitch" of a step where no pitched note sounds
 
 # Drum class -> onset band (0 low, 1 mid, 2 high): kick low; snare and toms mid; hats and cymbals high.
@@ -59,6 +67,7 @@ class RoleComponents:
     lowest: np.ndarray  # (T,) int16 lowest sounding pitch, NO_PITCH when none
     onsets: np.ndarray  # (3, T) float32 max onset velocity/127 in the low, mid, high band
     loudness: np.ndarray  # (T,) float32 sum of sounding velocities / 127
+    pitch: np.ndarray  # (72, T) float32 velocity-weighted sounding salience per context pitch
 
 
 def _held_velocity(onset: np.ndarray, sustain: np.ndarray) -> np.ndarray:
@@ -82,6 +91,7 @@ def role_components(grid: SongGrid, role: str) -> RoleComponents:
     lowest = np.full(T, NO_PITCH, np.int16)
     onsets = np.zeros((3, T), np.float32)
     loud = np.zeros(T, np.float32)
+    pitch = np.zeros((N_PITCH_CONTEXT, T), np.float32)
     for tr in grid.role_tracks(role):
         used = np.flatnonzero(tr.onset.any(axis=0) | tr.sustain.any(axis=0))
         if used.size == 0:
@@ -95,6 +105,7 @@ def role_components(grid: SongGrid, role: str) -> RoleComponents:
             held = _held_velocity(tr.onset[:, used], tr.sustain[:, used]) / 127.0
             loud += held.sum(axis=1)
             np.add.at(chroma, used % 12, held.T)
+            np.add.at(pitch, fold_into_range(used, PITCH_CONTEXT_LOW, N_PITCH_CONTEXT) - PITCH_CONTEXT_LOW, held.T)
             sounding = held > 0
             low = np.where(sounding.any(axis=1), used[np.argmax(sounding, axis=1)], NO_PITCH)
             np.minimum(lowest, low.astype(np.int16), out=lowest)
@@ -102,7 +113,7 @@ def role_components(grid: SongGrid, role: str) -> RoleComponents:
             cols = bands == b
             if cols.any():
                 np.maximum(onsets[b], on[:, cols].max(axis=1), out=onsets[b])
-    return RoleComponents(chroma, lowest, onsets, loud)
+    return RoleComponents(chroma, lowest, onsets, loud, pitch)
 
 
 def position_features(grid: SongGrid, n_steps: int | None = None) -> np.ndarray:
@@ -126,31 +137,49 @@ def position_features(grid: SongGrid, n_steps: int | None = None) -> np.ndarray:
     ]).astype(np.float32)
 
 
+def _peak_normalised(x: np.ndarray) -> np.ndarray:
+    """Each column divided by its max (0 where the column is all 0)."""
+    peak = x.max(axis=0)
+    return np.where(peak > 0, x / np.maximum(peak, 1e-9), 0.0)
+
+
+def _shifted(rows: np.ndarray, k: int) -> np.ndarray:
+    """``rows`` moved ``k`` rows up (towards higher pitches), zero-filled (no wrap-around)."""
+    if k == 0:
+        return rows
+    out = np.zeros_like(rows)
+    if k > 0:
+        out[k:] = rows[:-k]
+    else:
+        out[:k] = rows[-k:]
+    return out
+
+
 def combine(parts: list[RoleComponents], position: np.ndarray, transpose: int = 0) -> np.ndarray:
-    """(34, T) context from the components of the roles kept, ``transpose`` semitones up."""
+    """(106, T) context from the components of the roles kept, ``transpose`` semitones up."""
     T = position.shape[1]
     out = np.zeros((N_CONTEXT, T), np.float32)
     if parts:
         chroma = np.sum([p.chroma for p in parts], axis=0)
-        peak = chroma.max(axis=0)
-        out[SLICES["chroma"]] = np.roll(np.where(peak > 0, chroma / np.maximum(peak, 1e-9), 0.0), transpose, axis=0)
+        out[SLICES["chroma"]] = np.roll(_peak_normalised(chroma), transpose, axis=0)
+        out[SLICES["pitch"]] = _shifted(_peak_normalised(np.sum([p.pitch for p in parts], axis=0)), transpose)
         lowest = np.min([p.lowest for p in parts], axis=0).astype(np.int64)
         has = lowest < NO_PITCH
         out[SLICES["bass_chroma"].start + (lowest[has] + transpose) % 12, np.flatnonzero(has)] = 1.0
         out[SLICES["onset_low"].start : SLICES["onset_high"].stop] = np.max([p.onsets for p in parts], axis=0)
         out[SLICES["energy"]] = 1.0 - np.exp(-np.sum([p.loudness for p in parts], axis=0) / 3.0)
-    out[SLICES["downbeat"].start :] = position
+    out[SLICES["downbeat"].start : SLICES["bar_phase"].stop] = position
     return out
 
 
 def context_from_grid(grid: SongGrid, stem: str, drop: tuple[str, ...] = ()) -> np.ndarray:
-    """(34, T) float32 context of ``grid`` without ``stem`` (and without the roles in ``drop``)."""
+    """(106, T) float32 context of ``grid`` without ``stem`` (and without the roles in ``drop``)."""
     parts = [role_components(grid, r) for r in ROLES if r != stem and r not in drop and grid.role_tracks(r)]
     return combine(parts, position_features(grid))
 
 
 def context_from_features(features: dict[str, np.ndarray]) -> np.ndarray:
-    """(34, T) float32 context in ``CHANNELS`` order from ``stemgen.analysis.step_features`` (the audio side)."""
+    """(106, T) float32 context in ``CHANNELS`` order from ``stemgen.analysis.step_features`` (the audio side)."""
     rows = []
     for name, n in CHANNEL_GROUPS:
         arr = np.asarray(features[name], dtype=np.float32)
@@ -164,7 +193,7 @@ def context_from_features(features: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def context_from_analysis(analysis) -> np.ndarray:
-    """(34, T) context of an analysed context mix (raises ``BeatTrackingError`` without beats)."""
+    """(106, T) context of an analysed context mix (raises ``BeatTrackingError`` without beats)."""
     from stemgen.analysis import step_features
 
     return context_from_features(step_features(analysis))

@@ -26,7 +26,7 @@ from .lanes import ROLES
 
 log = logging.getLogger(__name__)
 MIN_STEM_ONSETS = 8  # fewer than this and the "stem" is a stray note, not a part
-CACHE_VERSION = "part-v1"
+CACHE_VERSION = "part-v2"  # v2: components carry the pitch salience
 
 
 @dataclass
@@ -68,7 +68,7 @@ def _cache_path(cache_dir: Path, path: Path, stems: tuple[str, ...], steps_per_b
 def _save(ex: SongExample, out: Path) -> None:
     arrays = {"n_steps": np.array(ex.n_steps), "position": ex.position}
     for role, c in ex.components.items():
-        for name in ("chroma", "lowest", "onsets", "loudness"):
+        for name in ("chroma", "lowest", "onsets", "loudness", "pitch"):
             arrays[f"c/{role}/{name}"] = getattr(c, name)
     for stem, tgt in ex.targets.items():
         for name, arr in tgt.items():

@@ -3,8 +3,8 @@
 Stored targets (compact, transposable):
 - drums: (9, T) uint8, the loudest velocity per drum class and step (0 = no hit);
 - bass / guitar: onset (48, T) uint8 velocity and sustain (48, T) bool over the pitch lanes
-  ``PITCH_LOW[stem] + 0..47`` (notes outside folded by octaves). Transposing rolls the lanes
-  (a wrap moves a pitch by 4 octaves, so its pitch class is kept).
+  ``PITCH_LOW[stem] + 0..47`` (notes outside folded by octaves). Transposing moves the lanes
+  (``train.transpose_lanes``: a note pushed off an end comes back an octave in).
 
 Model outputs per step (see ``model.py``):
 - drums: 9 onset logits, 9 velocities;

@@ -15,7 +15,7 @@ import numpy as np
 from stemgen.errors import StemgenInputError
 from stemgen.fileio import atomic_write_bytes
 
-from .context import SLICES, context_from_grid
+from .context import HEARING_GROUPS, SLICES, context_from_grid
 from .features import decode_output
 from .grid import SongGrid, song_to_grid
 from .io import MidiSong, append_track_bytes, encode_track, load_midi
@@ -84,10 +84,12 @@ class MidiGenerator:
         return write_instructions([(grid, self.stem, path)])[0]
 
     def predict(self, context: np.ndarray, instruction: str) -> np.ndarray:
-        """Model outputs (logits, C x T) for a (34, T) context: MIDI or audio analysis alike."""
+        """Model outputs (logits, C x T) for a (106, T) context: MIDI or audio analysis alike. A model
+        trained on fewer channels (the 34 before the pitch group) reads their prefix."""
         import torch
 
         with torch.inference_mode():
+            context = context[: self.model.config.context_channels]
             ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.float32))[None]
             text = torch.from_numpy(self.embed(instruction))[None]
             return self.model(ctx, text)[0].numpy()
@@ -97,11 +99,12 @@ class MidiGenerator:
         return self.notes_from_context(context_from_grid(grid, self.stem), instruction)
 
     def notes_from_context(self, context: np.ndarray, instruction: str) -> list[tuple[int, int, int, int]]:
-        """Notes on the steps of a ``(34, T)`` context, from MIDI or from audio analysis alike, decoded
+        """Notes on the steps of a ``(106, T)`` context, from MIDI or from audio analysis alike, decoded
         with the model's own calibration (density scale, onset floor)."""
         if not self.meta.get("hears_other_parts", True):  # trained on one instrument: meter only
             context = context.copy()
-            context[: SLICES["downbeat"].start] = 0.0
+            for group in HEARING_GROUPS:
+                context[SLICES[group]] = 0.0
         out = self.predict(context, instruction)
         decode = self.meta.get("decode", {})
         return decode_output(out, self.stem, self.density, decode.get("density_scale"), decode.get("floor", 0.0))

@@ -1,8 +1,9 @@
 """The part model: a per-step predictor of one stem from what a player listens to.
 
 Input: the shared context (``context.py``: harmony, bass note, band onsets, loudness, beat and bar
-position; 34 channels a 16th-note step) and the instruction (MiniLM embedding). Output per step:
-onset, pitch and velocity logits of the stem (``features.py``).
+position, pitch salience; 106 channels a 16th-note step; models trained before the pitch group read
+the first 34) and the instruction (MiniLM embedding). Output per step: onset, pitch and velocity
+logits of the stem (``features.py``).
 
 Network: a 1-D residual stack of dilated convolutions over time (dilations 1..32 twice: a
 receptive field of about 250 steps, 16 bars of 4/4), each block modulated (FiLM) by the instruction.
@@ -12,6 +13,11 @@ part is decided per step from the context, and trained with cross-entropy the on
 are calibrated, so the decoder can keep the expected number of onsets; argmax-style decoding
 maximises agreement with the real part, where sampling scattered notes (twice the real density,
 70 % in key). Why convolutions: a 3-minute song is ~1500 steps, a few milliseconds on a CPU core.
+
+Pitched stems with the pitch group also get a direct path from the context's pitch salience to the
+register logits (a learned 72 -> 48 map, scaled per step by the network): parts often double a
+pitch they hear (half the band guitars' notes sound in the other tracks at the same pitch), which
+a narrow hidden state would otherwise have to carry.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .context import N_CONTEXT
-from .features import output_channels
+from .context import N_CONTEXT, N_PITCH_CONTEXT, SLICES
+from .features import N_PITCHES, REG0, output_channels
 from .text import TEXT_DIM
 
 CONFIG_NAME = "config.json"
@@ -93,6 +99,12 @@ class PartModel(nn.Module):
         self.out = nn.Conv1d(w, config.out_channels, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.copy = self.copy_gain = None
+        if config.stem != "drums" and config.context_channels >= SLICES["pitch"].stop:
+            self.copy = nn.Conv1d(N_PITCH_CONTEXT, N_PITCHES, 1, bias=False)
+            self.copy_gain = nn.Conv1d(w, 1, 1)
+            for p in (self.copy.weight, self.copy_gain.weight, self.copy_gain.bias):
+                nn.init.zeros_(p)
 
     def forward(
         self,
@@ -106,7 +118,13 @@ class PartModel(nn.Module):
         h = self.inp(context)
         for block in self.blocks:
             h = block(h, cond)
-        return self.out(nn.functional.silu(self.out_norm(h)))
+        h = nn.functional.silu(self.out_norm(h))
+        out = self.out(h)
+        if self.copy is None:
+            return out
+        doubled = (1 + self.copy_gain(h)) * self.copy(context[:, SLICES["pitch"]])
+        reg = slice(REG0, REG0 + N_PITCHES)
+        return torch.cat([out[:, : reg.start], out[:, reg] + doubled, out[:, reg.stop :]], dim=1)
 
 
 def save_model(model: PartModel, folder: str | Path, extra: dict | None = None) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .context import RoleComponents, combine
+from .context import N_CONTEXT, RoleComponents, combine
 from .examples import SongExample
 from .features import N_DRUM, N_PITCHES, ONSET, SUSTAIN, VELOCITY, pitch_logits
 from .lanes import STEMS
@@ -48,7 +48,20 @@ class TrainSettings:
 
 
 def _slice(c: RoleComponents, a: int, b: int) -> RoleComponents:
-    return RoleComponents(c.chroma[:, a:b], c.lowest[a:b], c.onsets[:, a:b], c.loudness[a:b])
+    return RoleComponents(c.chroma[:, a:b], c.lowest[a:b], c.onsets[:, a:b], c.loudness[a:b], c.pitch[:, a:b])
+
+
+def transpose_lanes(lanes: np.ndarray, k: int) -> np.ndarray:
+    """Pitch lanes (48, W) moved ``k`` semitones up; a note pushed off either end moves an octave
+    back in (its pitch class is kept and its register stays as close as the lanes allow)."""
+    if k == 0:
+        return lanes
+    n = lanes.shape[0]
+    dest = np.arange(n) + k
+    dest = np.where(dest >= n, dest - 12, np.where(dest < 0, dest + 12, dest))
+    out = np.zeros_like(lanes)
+    np.maximum.at(out, dest, lanes)  # two lanes landing on one keep the louder (bool: either)
+    return out
 
 
 class WindowSampler:
@@ -67,10 +80,10 @@ class WindowSampler:
         self.rng = np.random.default_rng(seed)
 
     def window_of(self, song: SongExample, start: int, roles: list[str], k: int) -> dict[str, np.ndarray]:
-        """Context (34, W), labels and loss mask for ``window`` steps from ``start``, transposed by ``k``."""
+        """Context (N_CONTEXT, W), labels and loss mask for ``window`` steps from ``start``, transposed by ``k``."""
         W, end = self.window, min(start + self.window, song.n_steps)
         n = end - start
-        ctx = np.zeros((34, W), np.float32)
+        ctx = np.zeros((N_CONTEXT, W), np.float32)
         ctx[:, :n] = combine([_slice(song.components[r], start, end) for r in roles],
                              song.position[:, start:end], transpose=k)
         tgt = song.targets[self.stem]
@@ -82,8 +95,8 @@ class WindowSampler:
             return {"context": ctx, "vel": vel, "mask": mask}
         on = np.zeros((N_PITCHES, W), np.float32)
         sus = np.zeros((N_PITCHES, W), bool)
-        on[:, :n] = np.roll(tgt["onset"][:, start:end], k, axis=0) / 127.0
-        sus[:, :n] = np.roll(tgt["sustain"][:, start:end], k, axis=0)
+        on[:, :n] = transpose_lanes(tgt["onset"][:, start:end], k) / 127.0
+        sus[:, :n] = transpose_lanes(tgt["sustain"][:, start:end], k)
         return {"context": ctx, "on": on, "sus": sus, "mask": mask}
 
     def batch(self, size: int, settings: TrainSettings | None = None) -> dict[str, torch.Tensor]:
