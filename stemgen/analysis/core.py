@@ -3,7 +3,8 @@
 One pass over a 22.05 kHz copy: a 1024-point STFT (11.6 ms hop) gives the log-mel spectrogram whose
 spectral flux is the onset envelope (whole band for beats; < 200 Hz, 200 Hz - 2 kHz, > 2 kHz for
 the per-step onset channels); a 4096-point STFT on the same hop gives chroma; a 1.4 kHz copy with
-a 1024-point STFT (1.35 Hz bins) gives the bass chroma. Frame ``i`` of every feature is centred at
+a 1024-point STFT (1.35 Hz bins) gives the bass chroma. The semitone spectrum ``pitch_salience``
+(MIDI 24..95) reuses both: the bass STFT below ``PITCH_SPLIT``, the 4096-point one from there. Frame ``i`` of every feature is centred at
 ``i * hop / feature_sr`` seconds.
 """
 
@@ -25,6 +26,12 @@ CHROMA_N_FFT = 4096
 BASS_DECIMATION = 16  # 22.05 kHz / 16 = 1378 Hz: 1.35 Hz bins at 1024 points, bass fundamentals only
 BASS_N_FFT = 1024
 BASS_FMIN, BASS_FMAX = 27.5, 160.0  # A0 .. ~E3: the bass register of the contract ("below ~150 Hz")
+# Semitone spectrum: MIDI PITCH_LOW .. PITCH_LOW + N_PITCH - 1 (C1..B6), as stemgen.midi.context's
+# PITCH_CONTEXT_LOW / N_PITCH_CONTEXT. The 4096-point STFT's bins are 5.4 Hz apart: below G3 (196 Hz)
+# neighbouring semitones lie under 2 bins apart, inside one Hann main lobe, so lower pitches come
+# from the bass STFT (1.35 Hz bins; its 0.74 s window blurs fast low notes over ~3 16ths at 120 BPM).
+PITCH_LOW, N_PITCH = 24, 72
+PITCH_SPLIT = 55
 LOW_HZ, HIGH_HZ = 200.0, 2000.0  # onset band edges
 # Half librosa's 23 ms hop: the tempo estimate's lag grid and the beat times are twice as fine
 # (beat F 0.67 -> 0.75 on the first 8 test-split songs, measured while choosing it) for twice the STFT cost.
@@ -54,6 +61,7 @@ class Analysis:
     chroma: np.ndarray = field(default_factory=lambda: np.zeros((12, 0)))
     bass_chroma: np.ndarray = field(default_factory=lambda: np.zeros((12, 0)))
     bass_db: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (frames,) bass-band level, dBFS
+    pitch_salience: np.ndarray = field(default_factory=lambda: np.zeros((N_PITCH, 0)))  # (72, frames) MIDI 24..95
     audio: np.ndarray | None = None  # mono feature-rate copy (for exact per-step RMS)
     feature_sr: int = spectral.MAX_FEATURE_SR
 
@@ -82,8 +90,11 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str = "numpy") -> Anal
     env, bands = _onset_envelopes(logmel, fsr)
     chroma_mag = spectral.magnitude_spectrum(y, CHROMA_N_FFT, hop)[:, : env.size]
     tuning = 0.0 if silent else spectral.estimate_tuning(chroma_mag, fsr)
-    chroma = spectral.chroma(chroma_mag**2, fsr, CHROMA_N_FFT, tuning)
-    bass, bass_db = _bass_chroma(y, fsr, hop, tuning, env.size)
+    chroma_power = chroma_mag**2
+    chroma = spectral.chroma(chroma_power, fsr, CHROMA_N_FFT, tuning)
+    low_power = _low_band_power(y, fsr, hop)
+    bass, bass_db = _bass_chroma(low_power, fsr, tuning, env.size)
+    pitch = _pitch_salience(chroma_power, low_power, fsr, tuning, env.size)
     if silent:  # normalised envelopes of near-silence would be all noise
         env, bands = np.zeros_like(env), np.zeros_like(bands)
 
@@ -119,7 +130,7 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str = "numpy") -> Anal
         tempo_bpm=tempo, tempo_curve=beatlib.tempo_curve(beat_times), meter=int(meter), key=key,
         chords=chordlib.chord_labels(beat_chroma, beat_bass=beat_bass), beat_confidence=confidence, backend=backend,
         frame_rate=frame_rate, onset_env=env, band_onsets=bands, chroma=chroma, bass_chroma=bass,
-        bass_db=bass_db, audio=y, feature_sr=fsr,
+        bass_db=bass_db, pitch_salience=pitch, audio=y, feature_sr=fsr,
     )
 
 
@@ -156,24 +167,42 @@ def _onset_envelopes(logmel: np.ndarray, fsr: int) -> tuple[np.ndarray, np.ndarr
     return env, bands[:, : env.size]
 
 
-def _bass_chroma(y: np.ndarray, fsr: int, hop: int, tuning: float, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """(12, frames) chroma of 27.5-160 Hz on a 1.4 kHz copy, and the band's level (dBFS) per frame."""
-    low_sr = fsr / BASS_DECIMATION
-    low = spectral.decimate(y, fsr, low_sr)
-    bass_hop = max(hop // BASS_DECIMATION, 1)
-    mag = spectral.magnitude_spectrum(low, BASS_N_FFT, bass_hop)
-    freqs = np.arange(mag.shape[0]) * low_sr / BASS_N_FFT
+def _low_band_power(y: np.ndarray, fsr: int, hop: int) -> np.ndarray:
+    """|STFT|^2 (bins, frames) of a 1.4 kHz copy (1.35 Hz bins), on the analysis' frame grid."""
+    low = spectral.decimate(y, fsr, fsr / BASS_DECIMATION)
+    return spectral.magnitude_spectrum(low, BASS_N_FFT, max(hop // BASS_DECIMATION, 1)) ** 2
+
+
+def _bass_chroma(low_power: np.ndarray, fsr: int, tuning: float, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """(12, frames) chroma of 27.5-160 Hz from ``_low_band_power``, and the band's level (dBFS) per frame."""
+    freqs = np.arange(low_power.shape[0]) * (fsr / BASS_DECIMATION) / BASS_N_FFT
     band = (freqs >= BASS_FMIN) & (freqs <= BASS_FMAX)
     midi = 69.0 + 12.0 * np.log2(freqs[band] / 440.0) - tuning
     pc = np.rint(midi).astype(int) % 12
     weight = np.clip(1.0 - 2.0 * np.abs(midi - np.rint(midi)), 0.0, 1.0)  # 1 on a note, 0 between
-    power = mag[band] ** 2
-    out = np.zeros((12, mag.shape[1]), dtype=np.float32)
+    power = low_power[band]
+    out = np.zeros((12, low_power.shape[1]), dtype=np.float32)
     np.add.at(out, pc, power * weight[:, None])
     # Parseval: power in the band -> mean square of the band signal (Hann window sum = n/2).
     ms = 2.0 * power.sum(axis=0) / (BASS_N_FFT * (BASS_N_FFT / 2.0))
     level = 10.0 * np.log10(np.maximum(ms, 1e-12))
     return _fit(out, n_frames), _fit(level[None], n_frames)[0]
+
+
+def _pitch_salience(chroma_power: np.ndarray, low_power: np.ndarray, fsr: int, tuning: float,
+                    n_frames: int) -> np.ndarray:
+    """(N_PITCH, frames) RMS amplitude per semitone, MIDI PITCH_LOW.. (bass STFT below PITCH_SPLIT).
+
+    Power (not magnitude) is summed over each semitone's bins, weighted by closeness to its centre
+    (``spectral.semitone_basis``), and scaled by Parseval to a mean square: a sine reads its RMS in
+    its channel in both STFTs, whatever the bin spacing, and broadband noise does not grow with the
+    number of bins a semitone spans as summed magnitudes would. The square root (amplitude) is a
+    mild compression: on 4 rendered test-split songs (tests/test_analysis.py) the per-step profile
+    correlated with the MIDI side's 0.58 (power 0.57, log-amplitude 0.41: lifts harmonics and noise).
+    """
+    low = spectral.semitone_mean_square(low_power, fsr / BASS_DECIMATION, BASS_N_FFT, tuning, PITCH_LOW, PITCH_SPLIT)
+    high = spectral.semitone_mean_square(chroma_power, fsr, CHROMA_N_FFT, tuning, PITCH_SPLIT, PITCH_LOW + N_PITCH)
+    return np.sqrt(np.concatenate([_fit(low, n_frames), _fit(high, n_frames)])).astype(np.float32)
 
 
 def _fit(a: np.ndarray, n: int) -> np.ndarray:

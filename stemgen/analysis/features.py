@@ -1,17 +1,17 @@
-"""Per-16th-note step features of an analysed context mix (docs: /context contract, 34 channels).
+"""Per-16th-note step features of an analysed context mix (docs/CONTRACTS.md, "Part-model context", 106 channels).
 
 Steps: each beat interval cut into 4; the grid is extended before the first and after the last
 tracked beat with the neighbouring beat period, so it covers the whole clip. Step ``k`` spans
 ``[step_times[k], step_times[k+1])``. Every channel is float32 ``(T,)`` or ``(n, T)``, names and
 definitions as in the shared context contract (chroma, bass_chroma, onset_low/mid/high, energy,
-downbeat, beat, beat_phase, bar_phase).
+downbeat, beat, beat_phase, bar_phase, pitch).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from stemgen.analysis.core import SILENT_DB, Analysis
+from stemgen.analysis.core import N_PITCH, SILENT_DB, Analysis
 from stemgen.analysis.reliability import BeatTrackingError
 
 STEPS_PER_BEAT = 4
@@ -19,7 +19,7 @@ ONSET_PERCENTILE = 95.0  # onset channels: divided by the song's 95th percentile
 ENERGY_DB_RANGE = (-60.0, -10.0)  # RMS dB mapped linearly to 0..1
 BASS_MIN_DB = -50.0  # bass chroma is 0 where the bass band is quieter than this
 STEP_FEATURE_NAMES = ("chroma", "bass_chroma", "onset_low", "onset_mid", "onset_high", "energy",
-                      "downbeat", "beat", "beat_phase", "bar_phase")
+                      "downbeat", "beat", "beat_phase", "bar_phase", "pitch")
 
 
 def extended_beats(analysis: Analysis) -> tuple[np.ndarray, int]:
@@ -76,6 +76,7 @@ def step_features(analysis: Analysis) -> dict[str, np.ndarray]:
     energy_db = _step_rms_db(analysis.audio, analysis.feature_sr, bounds)
     sounding = energy_db > SILENT_DB
     chroma = _max_normalised(_mean_over(analysis.chroma, frame_idx)) * sounding
+    pitch = _max_normalised(_mean_over(analysis.pitch_salience, frame_idx)) * sounding
     bass_level = _mean_over(analysis.bass_db[None], frame_idx)[0]
     bass = _max_normalised(_mean_over(analysis.bass_chroma, frame_idx)) * (bass_level > BASS_MIN_DB)
 
@@ -98,6 +99,7 @@ def step_features(analysis: Analysis) -> dict[str, np.ndarray]:
         "beat": beat_flag,
         "beat_phase": _sin_cos(pos_in_beat / STEPS_PER_BEAT),
         "bar_phase": _sin_cos(bar_pos / bar_len),
+        "pitch": pitch.astype(np.float32),
     } if n > 0 else _empty()
 
 
@@ -160,4 +162,5 @@ def _empty() -> dict[str, np.ndarray]:
     z = np.zeros(0, dtype=np.float32)
     return {"chroma": np.zeros((12, 0), np.float32), "bass_chroma": np.zeros((12, 0), np.float32),
             "onset_low": z, "onset_mid": z, "onset_high": z, "energy": z, "downbeat": z, "beat": z,
-            "beat_phase": np.zeros((2, 0), np.float32), "bar_phase": np.zeros((2, 0), np.float32)}
+            "beat_phase": np.zeros((2, 0), np.float32), "bar_phase": np.zeros((2, 0), np.float32),
+            "pitch": np.zeros((N_PITCH, 0), np.float32)}
