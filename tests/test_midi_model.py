@@ -28,8 +28,10 @@ def band_song(band_midi_dir):
 
 
 def test_context_channels_follow_the_contract():
-    assert N_CONTEXT == len(CHANNELS) == 34
-    assert CHANNELS[:2] == ("chroma_0", "chroma_1") and "onset_low" in CHANNELS and CHANNELS[-1] == "bar_phase_1"
+    assert N_CONTEXT == len(CHANNELS) == 106
+    assert CHANNELS[:2] == ("chroma_0", "chroma_1") and "onset_low" in CHANNELS
+    # The 34 channels older models were trained on stay a prefix; the pitch group comes after.
+    assert CHANNELS[33] == "bar_phase_1" and SLICES["pitch"] == slice(34, 106) and CHANNELS[-1] == "pitch_71"
 
 
 def test_context_of_a_chord_and_its_transposition():
@@ -44,8 +46,19 @@ def test_context_of_a_chord_and_its_transposition():
     assert ctx[SLICES["energy"], 0] == pytest.approx(1 - np.exp(-3 * 90 / 127 / 3), abs=1e-5)
     assert ctx[SLICES["downbeat"], 0] == 1 and ctx[SLICES["downbeat"], 1:16].sum() == 0
     assert ctx[SLICES["beat"], :16].sum() == 4
+    pitch = ctx[SLICES["pitch"], 0]  # C3 E3 G3 = context pitches 48, 52, 55 = rows 24, 28, 31
+    assert np.flatnonzero(pitch).tolist() == [24, 28, 31] and np.allclose(pitch[[24, 28, 31]], 1.0)
     up2 = combine([role_components(grid, "other")], position_features(grid), transpose=2)
     assert np.allclose(up2[SLICES["chroma"], 0], np.roll(chroma, 2)) and up2[SLICES["bass_chroma"], 0].argmax() == 2
+    assert np.flatnonzero(up2[SLICES["pitch"], 0]).tolist() == [26, 30, 33]  # shifted, not rolled
+    down30 = combine([role_components(grid, "other")], position_features(grid), transpose=-30)
+    assert np.flatnonzero(down30[SLICES["pitch"], 0]).tolist() == [1]  # C3, E3 fall off the bottom, G3 -> C#1
+
+
+def test_pitch_context_folds_notes_outside_its_range():
+    notes = [(0, 0, 12, 0, 480), (0, 0, 120, 0, 480)]  # C0 and C9: folded to C1 (row 0) and C6 (row 60)
+    grid = song_to_grid(load_midi("x.mid", make_midi(notes=notes)), 4)
+    assert np.flatnonzero(context_from_grid(grid, "drums")[SLICES["pitch"], 0]).tolist() == [0, 60]
 
 
 def test_context_removes_the_stem_like_deleting_its_tracks(band_song):
@@ -145,3 +158,46 @@ def test_floor_drops_unlikely_hits_but_keeps_the_count_rule():
     kicks = lambda notes: [n for n in notes if DRUM_CLASS_OF_PITCH[n[2]] == 0]  # noqa: E731
     assert len(kicks(plain)) == len(kicks(floored)) == 4
     assert len(plain) == 4 + 8 and len(floored) == 4
+
+
+def test_transposed_targets_stay_in_their_octave_when_pushed_off_the_lanes():
+    from stemgen.midi.train import transpose_lanes
+
+    lanes = np.zeros((48, 3), np.uint8)
+    lanes[4, 0], lanes[47, 1], lanes[20, 2] = 90, 50, 70  # E1, B4 and G#2 over the bass lanes (C1..B4)
+    down = transpose_lanes(lanes, -5)  # E1 - 5 = B0, below the lanes: back up an octave to B1 (lane 11)
+    assert list(zip(*np.nonzero(down))) == [(11, 0), (15, 2), (42, 1)] and down[11, 0] == 90
+    up = transpose_lanes(lanes > 0, 3)  # B4 + 3 = D5, above: down an octave to D4 (lane 38)
+    assert up.dtype == bool and list(zip(*np.nonzero(up))) == [(7, 0), (23, 2), (38, 1)]
+
+
+def test_a_model_of_the_first_34_channels_reads_their_prefix(tmp_path):
+    from stemgen.midi.generate import MidiGenerator
+
+    torch.manual_seed(0)
+    old = PartModel(MidiModelConfig("bass", width=16, n_blocks=2, context_channels=34))
+    new = PartModel(MidiModelConfig("bass", width=16, n_blocks=2))
+    assert old.copy is None and new.copy is not None
+    for p in old.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    save_model(old, tmp_path / "old")
+    gen = MidiGenerator("bass", tmp_path / "old")
+    old = load_model(tmp_path / "old")[0]  # the weights as saved (float16)
+    ctx = np.random.default_rng(0).random((N_CONTEXT, 64)).astype(np.float32)
+    with torch.no_grad():
+        want = old(torch.from_numpy(ctx[None, :34]), torch.from_numpy(gen.embed("Add bass."))[None])[0].numpy()
+    assert np.allclose(gen.predict(ctx, "Add bass."), want, atol=1e-5)
+
+
+def test_the_pitch_path_lets_a_context_pitch_raise_that_register_logit():
+    torch.manual_seed(0)
+    model = PartModel(MidiModelConfig("guitar", width=16, n_blocks=2)).eval()
+    with torch.no_grad():
+        model.copy.weight.zero_()
+        model.copy.weight[24, 40, 0] = 5.0  # guitar lane 24 (40 + 24 = E4) copies context row 40 (24 + 40 = E4)
+        ctx = torch.zeros(1, N_CONTEXT, 8)
+        base = model(ctx, torch.zeros(1, 384))
+        ctx[0, SLICES["pitch"].start + 40, 3] = 1.0
+        moved = model(ctx, torch.zeros(1, 384)) - base
+    assert moved[0, REG0 + 24, 3] == pytest.approx(5.0, abs=1e-4)
+    assert moved[0, REG0 + 24].abs().sum() == pytest.approx(5.0, abs=1e-4) and moved[0, : REG0].abs().max() < 1e-4
