@@ -32,6 +32,18 @@ def _dataset(root: str) -> dict:
     return {"name": root, "license": "see the data", "use": ""}
 
 
+def _decoding_text(meta: dict) -> str:
+    """What ``tune.py`` chose on the valid songs, in a sentence ('' when the model was not tuned)."""
+    t = meta.get("decode_tuning")
+    if not t:
+        return ""
+    col, chosen, plain = t["metric"], t["chosen"], t["as_calibrated"]
+    settings = ", ".join(f"{k} {v}" for k, v in chosen["settings"].items())
+    return (f" Decoding settings chosen on {t['songs']} validation songs (`midi/tune.py`): {settings} "
+            f"({col} {chosen[col]:.3f}, density {chosen['density_ratio']:.2f}, groove {chosen['groove']:.2f}; "
+            f"as calibrated: {plain[col]:.3f}).")
+
+
 def write_model_card(folder: str | Path, command: str | None = None) -> Path:
     """Write ``folder/README.md`` describing the model, its data, license, training and figures."""
     folder = Path(folder)
@@ -47,8 +59,10 @@ def write_model_card(folder: str | Path, command: str | None = None) -> Path:
         use += (" The data has drums only, so this model learned drum patterns, the bar grid and the "
                 "instruction, not how to follow the other instruments of a song.")
     size_mb = (folder / "model.safetensors").stat().st_size / 1e6
-    metrics = "\n".join(f"| {k} | {v} |" for k, v in meta.get("metrics", {}).items())
+    metrics = "\n".join(f"| {k} | {v} |" for k, v in meta.get("metrics", {}).items() if k != "valid_loss_curve")
     scale = meta.get("decode", {}).get("density_scale")
+    kept = meta.get("metrics", {}).get("kept_step")
+    kept_text = f"; the weights kept are the EMA at step {kept}, the lowest held-out loss of checks every 250 steps" if kept else ""
     st = meta.get("settings", {})
     cmd = command or meta.get("command") or f"stemgen midi train DATA --stem {cfg['stem']} --out {folder.name}"
     evals = ""
@@ -60,10 +74,10 @@ def write_model_card(folder: str | Path, command: str | None = None) -> Path:
 
 A per-step part model (`midi/model.py`): a dilated 1-D convolution stack ({cfg['n_blocks']} blocks,
 {cfg['width']} channels) over the shared context of 16th-note steps (`midi/context.py`: harmony, bass
-note, band onsets, loudness, beat and bar position; the same channels can be computed from audio),
+note, band onsets, loudness, beat and bar position{", pitch salience" if cfg.get("context_channels", 34) > 34 else ""}; the same channels can be computed from audio),
 FiLM-conditioned on the instruction (all-MiniLM-L6-v2). Trained with cross-entropy; decoding keeps the
 expected number of onsets (calibrated on the validation songs: density scale {scale}) and the most
-probable pitches. Use: `stemgen midi generate SONG.mid --stem {cfg['stem']} --model models/midi/{folder.name} --out OUT.mid`.
+probable pitches.{_decoding_text(meta)} Use: `stemgen midi generate SONG.mid --stem {cfg['stem']} --model models/midi/{folder.name} --out OUT.mid`.
 
 ## License and intended use
 - Training data: {'; '.join(f"{d['name']} ({d['license']})" for d in datasets)}.
@@ -77,7 +91,8 @@ probable pitches. Use: `stemgen midi generate SONG.mid --stem {cfg['stem']} --mo
   each other role dropped with p={st.get('role_drop', '?')}, all of them with p={st.get('solo_prob', '?')},
   instruction dropped with p={st.get('text_drop', '?')}.
 - Steps: {meta.get('steps')} of batch {meta.get('batch_size')} windows of {cfg['window']} steps; {meta.get('train_cpu_seconds')} CPU seconds
-  ({meta.get('train_seconds')} s wall) on a shared 2-core CPU, one thread, AdamW, cosine schedule, EMA weights.
+  ({meta.get('train_seconds')} s wall) on a shared 2-core CPU, one thread, AdamW, cosine schedule, EMA weights{kept_text};
+  dropout {cfg.get('dropout', 0.0)}.
 - Parameters: {meta.get('parameters')}; weights stored as float16 safetensors ({size_mb:.2f} MB).
 
 ## Validation losses (held-out windows)

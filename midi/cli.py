@@ -128,6 +128,7 @@ def train(
     max_songs: Optional[int] = typer.Option(None, help="Use at most this many training songs per folder."),
     width: int = typer.Option(48, help="Channels of the network."),
     blocks: int = typer.Option(10, help="Residual blocks of the network."),
+    dropout: float = typer.Option(0.0, help="Dropout on the blocks' hidden activations (training only)."),
     cache: Optional[Path] = typer.Option(None, help="Folder caching the preprocessed songs (.npz) between runs."),
     threads: int = typer.Option(0, help="torch CPU threads (0 = torch's default)."),
     seed: int = typer.Option(0),
@@ -146,7 +147,7 @@ def train(
     if threads:
         torch.set_num_threads(threads)
     settings = TrainSettings(steps=steps, batch_size=batch_size, lr=lr, time_limit_s=time_limit, seed=seed)
-    config = MidiModelConfig(stem, width=width, n_blocks=blocks)
+    config = MidiModelConfig(stem, width=width, n_blocks=blocks, dropout=dropout)
     meta = train_from_folder(data, stem, out, settings, config, max_songs=max_songs,
                              progress=progress_enabled(as_json), cache_dir=cache)
     import json

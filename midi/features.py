@@ -100,7 +100,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def decode_output(
-    out: np.ndarray, stem: str, density: float = 1.0, scale: list[float] | None = None, floor: float = 0.0
+    out: np.ndarray, stem: str, density: float = 1.0, scale: list[float] | None = None, floor: float = 0.0,
+    chord_threshold: float | None = None,
 ) -> list[tuple[int, int, int, int]]:
     """Notes ``(start_step, end_step, pitch, velocity)`` from model outputs ``out`` (C, T) (logits).
 
@@ -108,6 +109,8 @@ def decode_output(
     ``train.density_scale``); ``density``: the user's factor on top; ``floor``: a kept onset must
     also be more probable than this (F1-optimal decoding keeps hits above about half the
     achievable F1, Lipton et al. 2014; set per model in ``config.json`` ``decode.floor``).
+    ``chord_threshold`` (guitar): besides the most probable pitch, every pitch at least this
+    probable sounds at an onset (up to 6); None: as many as the pitch probabilities add up to.
     """
     out = np.asarray(out, dtype=np.float32)
     T = out.shape[1]
@@ -131,7 +134,11 @@ def decode_output(
         # As many notes as the model expects (the sum of the lanes' probabilities), the most probable.
         prob = _sigmoid(logits)
         order = np.argsort(-prob, axis=0)[: MAX_POLY[stem]]
-        size = np.clip(np.round(prob.sum(axis=0)), 1, MAX_POLY[stem]).astype(int)
+        if chord_threshold is None:
+            size = np.round(prob.sum(axis=0))
+        else:
+            size = (np.take_along_axis(prob, order, axis=0) >= chord_threshold).sum(axis=0)
+        size = np.clip(size, 1, MAX_POLY[stem]).astype(int)
         chosen = [order[: size[j], j] for j in range(steps.size)]
     holds = _sigmoid(out[SUSTAIN]) > 0.5
     vel = np.clip(_sigmoid(out[VELOCITY]) * 127, 30, 127).astype(int)
@@ -146,3 +153,12 @@ def decode_output(
             notes.append((s, max(end, s + 1), PITCH_LOW[stem] + lane, int(vel[s])))
     notes.sort()
     return notes
+
+
+def decode_with(out: np.ndarray, stem: str, decode: dict | None, density: float = 1.0) -> list[tuple[int, int, int, int]]:
+    """``decode_output`` with a model's ``config.json`` ``decode`` settings: ``density_scale``,
+    ``floor``, ``chord_threshold`` and ``onset_factor`` (a factor on the onset count chosen on the
+    valid split, see ``tune.py``; ``density`` is the user's factor on top)."""
+    decode = decode or {}
+    return decode_output(out, stem, density * decode.get("onset_factor", 1.0), decode.get("density_scale"),
+                         decode.get("floor") or 0.0, decode.get("chord_threshold"))

@@ -16,7 +16,7 @@ from stemgen.errors import StemgenInputError
 from stemgen.fileio import atomic_write_bytes
 
 from .context import HEARING_GROUPS, SLICES, context_from_grid
-from .features import decode_output
+from .features import decode_with
 from .grid import SongGrid, song_to_grid
 from .io import MidiSong, append_track_bytes, encode_track, load_midi
 from .lanes import DRUM_CHANNEL, STEMS, program_for
@@ -98,16 +98,19 @@ class MidiGenerator:
         """Notes ``(start_step, end_step, pitch, velocity)`` of the new part."""
         return self.notes_from_context(context_from_grid(grid, self.stem), instruction)
 
-    def notes_from_context(self, context: np.ndarray, instruction: str) -> list[tuple[int, int, int, int]]:
-        """Notes on the steps of a ``(106, T)`` context, from MIDI or from audio analysis alike, decoded
-        with the model's own calibration (density scale, onset floor)."""
-        if not self.meta.get("hears_other_parts", True):  # trained on one instrument: meter only
+    def logits_for(self, context: np.ndarray, instruction: str) -> np.ndarray:
+        """``predict``, with what the model can use of ``context``: a model that never heard other
+        parts (trained on one instrument) is given the meter only."""
+        if not self.meta.get("hears_other_parts", True):
             context = context.copy()
             for group in HEARING_GROUPS:
                 context[SLICES[group]] = 0.0
-        out = self.predict(context, instruction)
-        decode = self.meta.get("decode", {})
-        return decode_output(out, self.stem, self.density, decode.get("density_scale"), decode.get("floor", 0.0))
+        return self.predict(context, instruction)
+
+    def notes_from_context(self, context: np.ndarray, instruction: str) -> list[tuple[int, int, int, int]]:
+        """Notes on the steps of a ``(106, T)`` context, from MIDI or from audio analysis alike, decoded
+        with the model's own decoding settings (``features.decode_with``)."""
+        return decode_with(self.logits_for(context, instruction), self.stem, self.meta.get("decode"), self.density)
 
     def generate(self, song: MidiSong, song_bytes: bytes, instruction: str | None = None, seed: int = 0) -> GenerationResult:
         """The new track's notes (ticks), program and channel for ``song`` (``seed``: decoding is

@@ -49,6 +49,7 @@ class MidiModelConfig:
     steps_per_beat: int = 4
     context_channels: int = N_CONTEXT
     text_dim: int = TEXT_DIM
+    dropout: float = 0.0  # on each block's hidden activations, in training only
 
     @property
     def out_channels(self) -> int:
@@ -67,10 +68,11 @@ class ChannelNorm(nn.Module):
 
 
 class Block(nn.Module):
-    """Norm → FiLM → SiLU → dilated conv → SiLU → 1x1 conv, residual."""
+    """Norm → FiLM → SiLU → dilated conv → SiLU → dropout → 1x1 conv, residual."""
 
-    def __init__(self, width: int, dilation: int):
+    def __init__(self, width: int, dilation: int, dropout: float = 0.0):
         super().__init__()
+        self.drop = nn.Dropout(dropout)
         self.norm = ChannelNorm(width)
         self.film = nn.Linear(width, 2 * width)
         self.conv = nn.Conv1d(width, width, 3, padding=dilation, dilation=dilation)
@@ -81,7 +83,7 @@ class Block(nn.Module):
     def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         scale, shift = self.film(cond)[:, :, None].chunk(2, dim=1)
         y = self.norm(h) * (1 + scale) + shift
-        return h + self.proj(nn.functional.silu(self.conv(nn.functional.silu(y))))
+        return h + self.proj(self.drop(nn.functional.silu(self.conv(nn.functional.silu(y)))))
 
 
 class PartModel(nn.Module):
@@ -94,7 +96,7 @@ class PartModel(nn.Module):
         self.inp = nn.Conv1d(config.context_channels, w, 3, padding=1)
         self.text = nn.Sequential(nn.Linear(config.text_dim, w), nn.SiLU())
         self.null_text = nn.Parameter(torch.zeros(config.text_dim))
-        self.blocks = nn.ModuleList(Block(w, 2 ** (i % 6)) for i in range(config.n_blocks))
+        self.blocks = nn.ModuleList(Block(w, 2 ** (i % 6), config.dropout) for i in range(config.n_blocks))
         self.out_norm = ChannelNorm(w)
         self.out = nn.Conv1d(w, config.out_channels, 1)
         nn.init.zeros_(self.out.weight)

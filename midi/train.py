@@ -154,8 +154,11 @@ def part_loss(model: PartModel, batch: dict, text_drop: float = 0.0) -> tuple[to
     return sum(parts.values()), {k: float(v.detach()) for k, v in parts.items()}
 
 
+CHECK_EVERY = 250  # steps between held-out checks (the saved model is the best one checked)
+
+
 @torch.no_grad()
-def validate(model: PartModel, sampler: WindowSampler, n: int = 64) -> dict:
+def validate(model: PartModel, sampler: WindowSampler, n: int = 96) -> dict:
     """Held-out loss of fixed windows (no role drop, no transposition)."""
     state, sampler.rng = sampler.rng, np.random.default_rng(1234)
     batch = sampler.batch(n, None)
@@ -215,17 +218,30 @@ def density_scale(model: PartModel, songs: list[SongExample], texts: list[np.nda
 
 
 def fit(model: PartModel, next_batch, *, steps: int, lr: float, text_drop: float, ema_decay: float,
-        time_limit_s: float | None = None, warmup: int = 100, on_step=None) -> tuple[PartModel, list[float], int]:
+        time_limit_s: float | None = None, warmup: int = 100, on_step=None, valid_loss=None,
+        check_every: int = 250) -> tuple[PartModel, list[float], int]:
     """The part models' training recipe, for training from scratch and for fine-tuning alike: AdamW,
     linear warm-up then cosine decay, gradient clipping at 1, an EMA of the weights with warm-up (early
     weights do not linger in short runs). ``next_batch()`` gives ``part_loss`` batches; stops after
-    ``steps`` or ``time_limit_s`` CPU seconds. Returns (the EMA model in eval mode, losses, steps done)."""
+    ``steps`` or ``time_limit_s`` CPU seconds. Returns (the EMA model in eval mode, losses, steps done).
+
+    ``valid_loss(model) -> float``: checked on the EMA every ``check_every`` steps and at the end; the
+    EMA with the lowest held-out loss is returned (a few hundred songs overfit a long run: the
+    training loss keeps falling while the held-out loss climbs back)."""
     model.train().requires_grad_(True)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps)))
     c0, losses, step = time.process_time(), [], 0
+    best = (math.inf, None)
+
+    def check() -> None:
+        nonlocal best
+        loss = valid_loss(ema.eval())
+        if loss < best[0]:
+            best = (loss, copy.deepcopy(ema.state_dict()))
+
     for step in range(steps):
         loss, _ = part_loss(model, next_batch(), text_drop)
         opt.zero_grad(set_to_none=True)
@@ -240,9 +256,14 @@ def fit(model: PartModel, next_batch, *, steps: int, lr: float, text_drop: float
         losses.append(float(loss.detach()))
         if on_step is not None:
             on_step(step, losses)
+        if valid_loss is not None and (step + 1) % check_every == 0:
+            check()
         if time_limit_s and time.process_time() - c0 > time_limit_s:
             log.info("time limit reached after %d steps", step + 1)
             break
+    if valid_loss is not None:
+        check()
+        ema.load_state_dict(best[1])
     return ema.eval(), losses, step + 1
 
 
@@ -271,13 +292,24 @@ def train_stem_model(
         if step % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
 
+    checks: list[float] = []  # held-out loss of the EMA every CHECK_EVERY steps (and at the end)
+
+    def valid_loss(model: PartModel) -> float:
+        checks.append(validate(model, valid)["valid_loss"])
+        return checks[-1]
+
     t0, c0 = time.time(), time.process_time()
     final, losses, n_steps = fit(PartModel(config), lambda: sampler.batch(settings.batch_size, settings),
                                  steps=settings.steps, lr=settings.lr, text_drop=settings.text_drop,
-                                 ema_decay=settings.ema_decay, time_limit_s=settings.time_limit_s, on_step=report)
+                                 ema_decay=settings.ema_decay, time_limit_s=settings.time_limit_s, on_step=report,
+                                 valid_loss=valid_loss if valid is not None else None, check_every=CHECK_EVERY)
     bar.close()
     step = n_steps - 1
     metrics = {"train_loss_last100": round(float(np.mean(losses[-100:])), 4)}
+    if checks:
+        kept = int(np.argmin(checks))
+        metrics["kept_step"] = min((kept + 1) * CHECK_EVERY, n_steps)  # the weights saved: the best held-out loss
+        metrics["valid_loss_curve"] = [round(v, 4) for v in checks]
     decode = {"density_scale": [1.0] * (N_DRUM if stem == "drums" else 1)}
     if valid is not None:
         metrics.update(validate(final, valid))
@@ -322,7 +354,7 @@ def train_from_folder(
 
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
     config = config or MidiModelConfig(stem)
-    train_songs, valid_songs, weights, train_files = [], [], [], []
+    train_songs, valid_songs, weights, train_files, valid_files = [], [], [], [], []
     for root in roots:
         tf = files_in_split(root, "train")[:max_songs]
         vf = files_in_split(root, "valid")[: max_songs and max(2, max_songs // 4)]
@@ -333,10 +365,18 @@ def train_from_folder(
         weights += [1.0 / total] * len(songs)
         valid_songs += build_examples(vf, STEMS, config.steps_per_beat, cache_dir=cache_dir)
         train_files += [Path(p).name for p in tf]
+        valid_files += vf
     extra = {
         "data": {"roots": ["/".join(Path(r).resolve().parts[-2:]) for r in roots],
                  "split": "song-level: sha1(file name) % 100 < 10 test, < 20 valid, else train; "
                           "Groove MIDI: its info.csv split"},
         "train_files": train_files,
     }
-    return train_stem_model(train_songs, valid_songs, config, settings, out_dir, extra, progress, weights)
+    meta = train_stem_model(train_songs, valid_songs, config, settings, out_dir, extra, progress, weights)
+    from .tune import tune_model_folder
+
+    # Decoding settings chosen on the valid songs, by the evaluation's metrics (``tune.py``).
+    tuned = tune_model_folder(out_dir, valid_files)
+    if tuned is not None:
+        meta["decode"] |= tuned["chosen"]
+    return meta

@@ -113,12 +113,10 @@ FLOORS = (0.0, 0.1, 0.2, 0.3)
 
 
 def decode_part(out, stem: str, decode: dict) -> list:
-    """Notes from model outputs with a model's ``decode`` settings (density scale, onset floor), as
-    the MIDI engine decodes them."""
-    from stemgen.midi.features import decode_output
+    """Notes from model outputs with a model's ``decode`` settings, as the engines decode them."""
+    from stemgen.midi.features import decode_with
 
-    floor = decode.get("floor") or 0.0
-    return decode_output(out, stem, 1.0, decode.get("density_scale"), **({"floor": floor} if floor else {}))
+    return decode_with(out, stem, decode)
 
 
 def choose_floor(model, scale, valid, stem: str, root: Path) -> tuple[float, dict]:
