@@ -6,7 +6,7 @@ better one to --out with a model card.
         --init models/midi/band-bass --out models/arranger/bass --steps 600
 
 Data: ``scripts/build_arranger_data.py`` (song-level train/valid/test splits). Training batches are
-random windows of the training songs' audio contexts (34 channels from ``stemgen.analysis``) with
+random windows of the training songs' audio contexts (the channels of ``stemgen.analysis`` the model reads) with
 the removed part on the detected grid as the target, transposed by a random interval (context
 chroma and target lanes rolled together, as the MIDI trainer does); the loss is the MIDI trainer's
 ``part_loss``. Starting weights: the MIDI model (same architecture and channels), so a short CPU
@@ -112,6 +112,16 @@ def density_scale(model, examples, stem: str) -> list[float]:
 FLOORS = (0.0, 0.1, 0.2, 0.3)
 
 
+def fit_context(examples, channels: int, data: Path, init: str) -> None:
+    """Give each example the context channels the model reads (a 34-channel model reads the prefix
+    of a 106-channel context); examples built before the pitch group cannot feed a newer model."""
+    for ex in examples:
+        if ex.context.shape[0] < channels:
+            raise SystemExit(f"{data}: its audio contexts have {ex.context.shape[0]} channels and {init} needs "
+                             f"{channels}; rebuild them with scripts/build_arranger_data.py")
+        ex.context = ex.context[:channels]
+
+
 def decode_part(out, stem: str, decode: dict) -> list:
     """Notes from model outputs with a model's ``decode`` settings, as the engines decode them."""
     from stemgen.midi.features import decode_with
@@ -213,7 +223,7 @@ tags: [stemgen, arranger, {stem}]
 ---
 # stemgen arranger part model: {stem}
 
-The audio arranger's part model for **{stem}**: from the 34-channel context that `stemgen.analysis`
+The audio arranger's part model for **{stem}**: from the {meta.get('context_channels', 34)}-channel context that `stemgen.analysis`
 computes on a song's audio (chroma, bass chroma, band onset strengths, loudness, detected beats and
 downbeats, per detected 16th-note step) and an instruction (MiniLM embedding), it predicts the
 {stem} part per step; `stemgen.midi.features.decode_output` turns that into notes on the detected
@@ -329,6 +339,7 @@ def main(argv=None) -> int:
     if base.config.stem != args.stem:
         raise SystemExit(f"{args.init}: a {base.config.stem} model, not {args.stem}")
     base_decode = dict(base_meta.get("decode", {}))
+    fit_context(train + valid + test, base.config.context_channels, data, args.init)
     if args.evaluate_only:
         return reevaluate(args, base, base_decode, valid, test, log)
     model = copy.deepcopy(base)
@@ -360,6 +371,7 @@ def main(argv=None) -> int:
     meta = {
         "stem": args.stem, "engine": "arranger", "selected": selected,
         "init": str(Path(args.init)), "init_steps": base_meta.get("steps"),
+        "context_channels": base.config.context_channels,
         "steps": steps if selected == "fine_tuned" else 0, "fine_tune_steps": steps,
         "batch_size": args.batch_size, "lr": args.lr, "min_grid_match": args.min_grid_match, "train_cpu_seconds": cpu,
         "loss_curve": [round(float(np.mean(losses[i:i + 50])), 4) for i in range(0, len(losses), 50)],

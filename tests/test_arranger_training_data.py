@@ -43,13 +43,14 @@ def test_examples_have_the_contract_context_and_a_target_on_the_detected_grid(bu
         assert rec.refused is None, rec.refused
         z = np.load(out / rec.file)
         ctx, bounds = z["context"].astype(np.float32), z["step_times"]
-        assert ctx.shape == (len(CHANNELS), bounds.size - 1) == (34, rec.n_steps)
+        assert ctx.shape == (len(CHANNELS), bounds.size - 1) == (106, rec.n_steps)
         # 120-ish BPM over 30 s: about 4 steps a beat, 2 beats a second.
         assert 200 < rec.n_steps < 300 and abs(rec.tempo_bpm - rec.true_tempo_bpm) / rec.true_tempo_bpm < 0.04
         phases = np.r_[SLICES["beat_phase"].start : SLICES["bar_phase"].stop]
-        rest = np.setdiff1d(np.arange(34), phases)
+        rest = np.setdiff1d(np.arange(len(CHANNELS)), phases)
         assert ctx[rest].min() >= 0 and ctx[rest].max() <= 1 and ctx[phases].min() >= -1 and ctx[phases].max() <= 1
         assert ctx[SLICES["chroma"]].max() == pytest.approx(1.0, abs=1e-3)  # max-normalised where it sounds
+        assert ctx[SLICES["pitch"]].max() == pytest.approx(1.0, abs=1e-3)
         assert np.all(np.diff(bounds) > 0) and bounds[0] >= 0 and bounds[-1] >= EXCERPT_S - 1e-6
         # A clean render: the removed part's onsets sit on the detected grid.
         assert rec.grid_match >= 0.9, (rec.stem, rec.grid_match)

@@ -37,7 +37,7 @@ from stemgen.midi.lanes import STEMS, track_role
 
 SAMPLE_RATE = 22_050
 MIN_STEM_NOTES = 8  # as the MIDI examples (midi.examples.MIN_STEM_ONSETS): fewer is not a part
-FORMAT_VERSION = "arranger-data-v1"
+FORMAT_VERSION = "arranger-data-v2"  # v2: contexts carry the 72 pitch channels (106 in all)
 GRID_TOLERANCE = 0.25  # of the local step length
 LICENSE = "CC-BY-NC-SA-4.0"
 
@@ -268,7 +268,7 @@ class AudioExample:
     """One saved example, loaded for training or evaluation."""
 
     record: ExampleRecord
-    context: np.ndarray  # (34, T) float32
+    context: np.ndarray  # (channels, T) float32: the part-model context of the analysed mix
     step_times: np.ndarray  # (T + 1,)
     target: dict[str, np.ndarray]
     text_emb: np.ndarray | None = None  # (384,) instruction embedding, filled in by the trainer
