@@ -154,7 +154,7 @@ def part_loss(model: PartModel, batch: dict, text_drop: float = 0.0) -> tuple[to
     return sum(parts.values()), {k: float(v.detach()) for k, v in parts.items()}
 
 
-CHECK_EVERY = 250  # steps between held-out checks (the saved model is the best one checked)
+CHECK_EVERY = 500  # steps between held-out checks (the saved model is the best one checked)
 
 
 @torch.no_grad()
@@ -218,29 +218,28 @@ def density_scale(model: PartModel, songs: list[SongExample], texts: list[np.nda
 
 
 def fit(model: PartModel, next_batch, *, steps: int, lr: float, text_drop: float, ema_decay: float,
-        time_limit_s: float | None = None, warmup: int = 100, on_step=None, valid_loss=None,
+        time_limit_s: float | None = None, warmup: int = 100, on_step=None, held_out_score=None,
         check_every: int = 250) -> tuple[PartModel, list[float], int]:
     """The part models' training recipe, for training from scratch and for fine-tuning alike: AdamW,
     linear warm-up then cosine decay, gradient clipping at 1, an EMA of the weights with warm-up (early
     weights do not linger in short runs). ``next_batch()`` gives ``part_loss`` batches; stops after
     ``steps`` or ``time_limit_s`` CPU seconds. Returns (the EMA model in eval mode, losses, steps done).
 
-    ``valid_loss(model) -> float``: checked on the EMA every ``check_every`` steps and at the end; the
-    EMA with the lowest held-out loss is returned (a few hundred songs overfit a long run: the
-    training loss keeps falling while the held-out loss climbs back)."""
+    ``held_out_score(model) -> float`` (higher is better): checked on the EMA every ``check_every``
+    steps and at the end; the best-scoring EMA is returned."""
     model.train().requires_grad_(True)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps)))
     c0, losses, step = time.process_time(), [], 0
-    best = (math.inf, None)
+    best = (-math.inf, None)
 
     def check() -> None:
         nonlocal best
-        loss = valid_loss(ema.eval())
-        if loss < best[0]:
-            best = (loss, copy.deepcopy(ema.state_dict()))
+        score = held_out_score(ema.eval())
+        if score > best[0]:
+            best = (score, copy.deepcopy(ema.state_dict()))
 
     for step in range(steps):
         loss, _ = part_loss(model, next_batch(), text_drop)
@@ -256,12 +255,12 @@ def fit(model: PartModel, next_batch, *, steps: int, lr: float, text_drop: float
         losses.append(float(loss.detach()))
         if on_step is not None:
             on_step(step, losses)
-        if valid_loss is not None and (step + 1) % check_every == 0:
+        if held_out_score is not None and (step + 1) % check_every == 0:
             check()
         if time_limit_s and time.process_time() - c0 > time_limit_s:
             log.info("time limit reached after %d steps", step + 1)
             break
-    if valid_loss is not None:
+    if held_out_score is not None:
         check()
         ema.load_state_dict(best[1])
     return ema.eval(), losses, step + 1
@@ -292,28 +291,38 @@ def train_stem_model(
         if step % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
 
-    checks: list[float] = []  # held-out loss of the EMA every CHECK_EVERY steps (and at the end)
+    checks: list[float] = []  # held-out F1 of the EMA every CHECK_EVERY steps (and at the end)
+    scorer = texts = None
+    if valid is not None:
+        from .tune import F1_COLUMN, HeldOutScorer
 
-    def valid_loss(model: PartModel) -> float:
-        checks.append(validate(model, valid)["valid_loss"])
+        scorer = HeldOutScorer(stem, [s.path for s in valid.songs], config.steps_per_beat)
+        texts = generation_texts(valid.songs, stem)
+    hears = any(r != stem for s in sampler.songs for r in s.roles)
+
+    def held_out_f1(model: PartModel) -> float:
+        """The evaluation's F1 on the valid songs, decoded with this checkpoint's own calibration."""
+        decode = {"density_scale": density_scale(model, valid.songs, texts)}
+        checks.append(round(scorer.score(scorer.logits(model, hears), decode)[F1_COLUMN[stem]], 4))
         return checks[-1]
 
     t0, c0 = time.time(), time.process_time()
     final, losses, n_steps = fit(PartModel(config), lambda: sampler.batch(settings.batch_size, settings),
                                  steps=settings.steps, lr=settings.lr, text_drop=settings.text_drop,
                                  ema_decay=settings.ema_decay, time_limit_s=settings.time_limit_s, on_step=report,
-                                 valid_loss=valid_loss if valid is not None else None, check_every=CHECK_EVERY)
+                                 held_out_score=held_out_f1 if scorer is not None and len(scorer) else None,
+                                 check_every=CHECK_EVERY)
     bar.close()
     step = n_steps - 1
     metrics = {"train_loss_last100": round(float(np.mean(losses[-100:])), 4)}
     if checks:
-        kept = int(np.argmin(checks))
-        metrics["kept_step"] = min((kept + 1) * CHECK_EVERY, n_steps)  # the weights saved: the best held-out loss
-        metrics["valid_loss_curve"] = [round(v, 4) for v in checks]
+        kept = int(np.argmax(checks))
+        metrics["kept_step"] = min((kept + 1) * CHECK_EVERY, n_steps)  # the weights saved: the best held-out F1
+        metrics["valid_f1_curve"] = checks
     decode = {"density_scale": [1.0] * (N_DRUM if stem == "drums" else 1)}
     if valid is not None:
         metrics.update(validate(final, valid))
-        decode["density_scale"] = density_scale(final, valid.songs, generation_texts(valid.songs, stem))
+        decode["density_scale"] = density_scale(final, valid.songs, texts)
     meta = {
         "steps": step + 1,
         "batch_size": settings.batch_size,
@@ -325,7 +334,7 @@ def train_stem_model(
         "metrics": metrics,
         "decode": decode,
         # A model that never heard other parts (Groove MIDI: drums only) is given only the meter.
-        "hears_other_parts": any(r != stem for s in sampler.songs for r in s.roles),
+        "hears_other_parts": hears,
         "loss_curve": [round(float(np.mean(losses[i:i + 100])), 4) for i in range(0, len(losses), 100)],
         "parameters": sum(p.numel() for p in final.parameters()),
         **(extra_meta or {}),

@@ -23,7 +23,7 @@ import numpy as np
 from stemgen.errors import StemgenInputError
 
 from .context import context_from_grid
-from .evaluate import MIN_NOTES, SongData, load_song, part_metrics, steps_to_notes
+from .evaluate import MIN_NOTES, load_song, part_metrics, steps_to_notes
 from .features import decode_with
 from .grid import song_to_grid
 
@@ -50,17 +50,63 @@ def candidates(stem: str) -> list[dict]:
     return out
 
 
-def _model_outputs(gen, songs: list[SongData]) -> list[tuple[SongData, np.ndarray]]:
-    """(song, logits) for each song with a real part, the model given the song without the stem."""
-    out = []
-    for song in songs:
-        if len(song.real[gen.stem]) < MIN_NOTES:
-            continue
-        ctx_song, _ = song.without(gen.stem)
-        grid = song_to_grid(ctx_song, gen.model.config.steps_per_beat)
-        text = gen.default_instruction(grid, song.path)
-        out.append((song, gen.logits_for(context_from_grid(grid, gen.stem), text)))
-    return out
+class HeldOutScorer:
+    """Held-out songs ready to score a part model as ``stemgen midi eval`` does: each song's context
+    without the stem and its default instruction are computed once; ``logits`` runs a model on
+    them, ``score`` decodes and averages ``evaluate.part_metrics``. Used to choose decoding
+    settings and, during training, the checkpoint (the held-out F1, not the loss: a longer run
+    keeps ranking onsets better while its probabilities grow overconfident and its loss climbs)."""
+
+    def __init__(self, stem: str, files: list[Path], steps_per_beat: int = 4):
+        from .descriptors import write_instructions
+        from .text import embed_texts
+
+        self.stem, self.items, grids = stem, [], []
+        for f in files:
+            try:
+                song = load_song(f)
+            except StemgenInputError:
+                continue
+            has_context = any(len(v) for r, v in song.real.items() if r != stem) or song.grid.role_tracks("other")
+            if len(song.real[stem]) < MIN_NOTES or not has_context:
+                continue
+            grid = song_to_grid(song.without(stem)[0], steps_per_beat)
+            grids.append((grid, stem, song.path))
+            self.items.append([song, context_from_grid(grid, stem)])
+        texts = embed_texts(write_instructions(grids)) if grids else []
+        for item, text in zip(self.items, texts):
+            item.append(np.asarray(text, np.float32))
+        self.real = [steps_to_notes(song.real[stem], stem == "drums") for song, *_ in self.items]
+        rows = [part_metrics(r, r, song, stem) for r, (song, *_) in zip(self.real, self.items)]
+        self.real_groove = _mean(r["groove"] for r in rows)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def logits(self, model, hears_other_parts: bool = True) -> list[np.ndarray]:
+        """The model's outputs for every song (a model that never heard other parts gets the meter only)."""
+        import torch
+
+        from .context import HEARING_GROUPS, SLICES
+
+        out = []
+        with torch.inference_mode():
+            for _, context, text in self.items:
+                ctx = context[: model.config.context_channels].copy()
+                if not hears_other_parts:
+                    for group in HEARING_GROUPS:
+                        ctx[SLICES[group]] = 0.0
+                out.append(model(torch.from_numpy(ctx)[None], torch.from_numpy(text)[None])[0].numpy())
+        return out
+
+    def score(self, logits: list[np.ndarray], decode: dict) -> dict[str, float]:
+        """Mean F1 (``F1_COLUMN``), density ratio and groove over the songs, decoded with ``decode``."""
+        is_drum = self.stem == "drums"
+        rows = []
+        for (song, *_), real, out in zip(self.items, self.real, logits):
+            part = steps_to_notes(decode_with(out, self.stem, decode), is_drum)
+            rows.append(part_metrics(part, real, song, self.stem))
+        return {c: _mean(r[c] for r in rows) for c in (F1_COLUMN[self.stem], "density_ratio", "groove")}
 
 
 def _mean(values) -> float:
@@ -72,36 +118,22 @@ def tune_decoding(gen, files: list[Path]) -> dict | None:
     """The best decoding settings for ``gen`` (a ``MidiGenerator``) on ``files`` and the scores of
     every candidate; None when no file has the stem and something to accompany."""
     stem = gen.stem
-    songs = []
-    for f in files:
-        try:
-            song = load_song(f)
-        except StemgenInputError:
-            continue
-        if any(len(v) for r, v in song.real.items() if r != stem) or song.grid.role_tracks("other"):
-            songs.append(song)
-    outputs = _model_outputs(gen, songs)
-    if not outputs:
+    scorer = HeldOutScorer(stem, files, gen.model.config.steps_per_beat)
+    if not len(scorer):
         return None
-    is_drum, col = stem == "drums", F1_COLUMN[stem]
-    real_rows = [part_metrics(steps_to_notes(s.real[stem], is_drum), steps_to_notes(s.real[stem], is_drum), s, stem)
-                 for s, _ in outputs]
-    real_groove = _mean(r["groove"] for r in real_rows)
+    logits = scorer.logits(gen.model, gen.meta.get("hears_other_parts", True))
+    col = F1_COLUMN[stem]
     base = {k: v for k, v in (gen.meta.get("decode") or {}).items() if k == "density_scale"}
     scored = []
     for cand in candidates(stem):
-        decode = base | cand
-        rows = []
-        for song, logits in outputs:
-            part = steps_to_notes(decode_with(logits, stem, decode), is_drum)
-            rows.append(part_metrics(part, steps_to_notes(song.real[stem], is_drum), song, stem))
-        f1, density, groove = (_mean(r[c] for r in rows) for c in (col, "density_ratio", "groove"))
-        ok = abs(density - 1) <= MAX_DENSITY_ERROR and abs(groove / real_groove - 1) <= MAX_GROOVE_ERROR
+        m = scorer.score(logits, base | cand)
+        f1, density, groove = m[col], m["density_ratio"], m["groove"]
+        ok = abs(density - 1) <= MAX_DENSITY_ERROR and abs(groove / scorer.real_groove - 1) <= MAX_GROOVE_ERROR
         scored.append({"settings": cand, col: round(f1, 4), "density_ratio": round(density, 3),
                        "groove": round(groove, 3), "within_limits": bool(ok)})
     allowed = [s for s in scored if s["within_limits"]] or [s for s in scored if s["settings"] == {"onset_factor": 1.0}]
     best = max(allowed, key=lambda s: s[col])
-    return {"chosen": best["settings"], "songs": len(outputs), "metric": col, "real_groove": round(real_groove, 3),
+    return {"chosen": best["settings"], "songs": len(scorer), "metric": col, "real_groove": round(scorer.real_groove, 3),
             "limits": {"density": MAX_DENSITY_ERROR, "groove": MAX_GROOVE_ERROR}, "candidates": scored}
 
 

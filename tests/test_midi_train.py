@@ -62,6 +62,8 @@ def test_short_run_saves_a_calibrated_model_that_generates(songs, band_midi_dir,
     meta = train_stem_model(songs[:3], songs[3:], config, settings, tmp_path / "bass", progress=False,
                             extra_meta={"data": {"roots": ["tegridy_band_midi_nc"]}})
     assert meta["steps"] == 25 and meta["valid_songs"] == 1 and meta["decode"]["density_scale"][0] > 0
+    # The held-out F1 was checked at the end (25 < CHECK_EVERY) and those weights kept.
+    assert meta["metrics"]["kept_step"] == 25 and len(meta["metrics"]["valid_f1_curve"]) == 1
     model, saved = load_model(tmp_path / "bass")
     assert saved["metrics"]["valid_loss"] == meta["metrics"]["valid_loss"]
     card = write_model_card(tmp_path / "bass").read_text()
