@@ -124,6 +124,7 @@ def train(
     steps: int = typer.Option(2600, help="Optimizer steps."),
     batch_size: int = typer.Option(12, help="Windows per step."),
     lr: float = typer.Option(2e-3, help="Peak learning rate."),
+    text_drop: float = typer.Option(0.15, help="Share of training windows given no instruction."),
     time_limit: Optional[float] = typer.Option(None, help="Stop after this many CPU seconds."),
     max_songs: Optional[int] = typer.Option(None, help="Use at most this many training songs per folder."),
     width: int = typer.Option(48, help="Channels of the network."),
@@ -146,7 +147,8 @@ def train(
         raise fail(f"{missing[0]}: not a folder")
     if threads:
         torch.set_num_threads(threads)
-    settings = TrainSettings(steps=steps, batch_size=batch_size, lr=lr, time_limit_s=time_limit, seed=seed)
+    settings = TrainSettings(steps=steps, batch_size=batch_size, lr=lr, text_drop=text_drop, time_limit_s=time_limit,
+                             seed=seed)
     config = MidiModelConfig(stem, width=width, n_blocks=blocks, dropout=dropout)
     meta = train_from_folder(data, stem, out, settings, config, max_songs=max_songs,
                              progress=progress_enabled(as_json), cache_dir=cache)
