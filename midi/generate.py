@@ -67,8 +67,11 @@ class MidiGenerator:
     @property
     def description(self) -> str:
         """One line for evaluation reports."""
-        return (f"part model {self.model_dir.name} ({self.meta.get('steps', '?')} training steps), "
-                f"density x{self.density:g}, deterministic decoding")
+        kept = self.meta.get("metrics", {}).get("kept_step")
+        steps = f"{self.meta.get('steps', '?')} training steps" + (f", weights of step {kept}" if kept else "")
+        settings = ", ".join(f"{k} {v}" for k, v in self.meta.get("decode", {}).items() if k != "density_scale")
+        return (f"part model {self.model_dir.name} ({steps}), density x{self.density:g}, deterministic decoding"
+                + (f" ({settings}, chosen on the valid split)" if settings else ""))
 
     def embed(self, text: str) -> np.ndarray:
         from .text import embed_texts

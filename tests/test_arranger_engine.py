@@ -60,11 +60,17 @@ def test_midi_part_lines_up_with_the_rendered_stem(tmp_path, drums):
     assert sr == SR and stem.shape[0] == drums.stem_audio.shape[1]
 
 
-def test_bass_follows_the_song(rock_without_drums, musdb_song, one_torch_thread):
-    """A bass part for the song without its bass: notes in the bass register, on the grid."""
+@pytest.mark.parametrize("model", [None, "midi"])
+def test_bass_follows_the_song(rock_without_drums, musdb_song, one_torch_thread, model):
+    """A bass part for the song without its bass: notes in the bass register, on the grid. "midi": the
+    MIDI engine's model on the audio context (it reads all 106 channels, the pitch group included)."""
+    from stemgen.midi.generate import DEFAULT_MODEL_DIR
+
     ctx = np.ascontiguousarray(sum(sf.read(musdb_song / f"{k}.wav", always_2d=True, dtype="float32")[0].T
                                    for k in ("drums", "other", "vocals")))
-    bass = Arranger("bass")(ctx, SR, "Add a fingered bass line", source="rock.wav")
+    arranger = Arranger("bass", DEFAULT_MODEL_DIR / "band-bass" if model else None)
+    assert arranger.generator.model.config.context_channels == (106 if model else 34)
+    bass = arranger(ctx, SR, "Add a fingered bass line", source="rock.wav")
     pitches = np.array([p for _, _, p, _ in bass.notes])
     assert pitches.size >= 4 and 24 <= pitches.min() and pitches.max() <= 67
     assert bass.part.info["sound"]["name"] == "fingered"
