@@ -39,6 +39,7 @@ COLUMNS = ("note_f1", "pc_f1", "drum_f1", "onset_f1", "harmony", "in_scale", "de
 PITCHED_ONLY = {"note_f1", "pc_f1", "harmony", "in_scale", "polyphony"}
 DRUMS_ONLY = {"drum_f1"}
 BASELINES = ("rule", "other_song", "retrieval")
+F1_COLUMN = {"drums": "drum_f1", "bass": "note_f1", "guitar": "note_f1"}  # each stem's headline F1
 DESCRIPTIONS = {
     "real": "the song's own part (the ceiling: every F1 is 1 by definition)",
     "drums: rule": "a rock beat: kick on 1 and 3, snare on 2 and 4, closed hi-hat on every eighth",

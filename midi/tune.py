@@ -23,7 +23,7 @@ import numpy as np
 from stemgen.errors import StemgenInputError
 
 from .context import context_from_grid
-from .evaluate import MIN_NOTES, load_song, part_metrics, steps_to_notes
+from .evaluate import F1_COLUMN, MIN_NOTES, load_song, part_metrics, steps_to_notes
 from .features import decode_with
 from .grid import song_to_grid
 
@@ -32,7 +32,6 @@ FLOORS = (0.0, 0.1, 0.2, 0.3)  # drums
 CHORD_THRESHOLDS = (None, 0.15, 0.2, 0.25, 0.3, 0.4)  # guitar; None: the probabilities' sum
 MAX_DENSITY_ERROR = 0.2  # the targets allow ±30 % on held-out songs; leave room for the shift
 MAX_GROOVE_ERROR = 0.05
-F1_COLUMN = {"drums": "drum_f1", "bass": "note_f1", "guitar": "note_f1"}
 
 
 def candidates(stem: str) -> list[dict]:

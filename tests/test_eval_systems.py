@@ -156,3 +156,20 @@ def test_arranger_row_is_scored_on_the_same_windows(synthetic_dataset, tmp_path,
     assert cells[("arranger", "silent")]["mean"] == 0.0
     assert cells[("arranger", "onset_grid")]["mean"] > cells[("random_stem", "onset_grid")]["mean"]
     assert cells[("arranger", "context_error")]["mean"] < 1e-3  # input + stem: the context is kept
+
+
+def test_midi_report_pairs_the_model_with_each_baseline_per_song():
+    from stemgen.evaluation.report.midi import midi_report, paired_leads
+
+    rows = {"bass": {
+        "real": [{"note_f1": 1.0}] * 3,
+        "generated": [{"note_f1": 0.5}, {"note_f1": 0.2}, {"note_f1": float("nan")}],
+        "rule": [{"note_f1": 0.3}, {"note_f1": 0.4}, {"note_f1": 0.1}],
+        "retrieval": [{"note_f1": 0.1}, {"note_f1": 0.1}, {"note_f1": 0.1}],
+    }}
+    lines = paired_leads(rows)
+    # The third song has no model F1: two pairs; +0.2 and -0.2 average to 0, one won and one lost.
+    assert lines[0].startswith("bass: model minus rule, Note F1: +0.000 [") and "2 songs (1 won, 1 lost)" in lines[0]
+    assert lines[1].startswith("bass: model minus retrieval, Note F1: +0.250 [+0.100, +0.400]")
+    assert "(2 won, 0 lost)" in lines[1] and len(lines) == 2
+    assert lines[0] in midi_report({"rows": rows}).notes

@@ -15,6 +15,8 @@ intervals; with only the means of ``result["table"]`` it shows the means (no int
 
 from __future__ import annotations
 
+import math
+
 from stemgen.evaluation.report.spec import MetricSpec, Report
 
 # What the MIDI metrics mean (from midi/evaluate.py and midi/metrics.py); unknown columns get a plain spec.
@@ -66,6 +68,7 @@ def midi_report(result: dict, title: str = "stemgen midi eval", notes: list[str]
     extra += [f"skipped (unreadable): {reason}" for reason in result.get("skipped", [])]
     extra += [f"{f['stem']}: {f['source']} raised on {f['song']} ({f['reason']}): scored as an empty part"
               for f in result.get("generation_failures", [])]
+    extra += paired_leads(per_song) if per_song else []
     songs = result.get("songs", {})
     config = {"songs per stem": songs} if songs else {}
     for key in ("command", "retrieval_pool", "seconds"):
@@ -77,6 +80,33 @@ def midi_report(result: dict, title: str = "stemgen midi eval", notes: list[str]
     return Report(title=title, systems=systems, metrics=metrics, rows=rows,
                   system_descriptions={s: system_description(s, result.get("descriptions", {})) for s in systems},
                   notes=(notes or []) + extra, config=config)
+
+
+def paired_leads(per_song: dict) -> list[str]:
+    """One line per (generated source, baseline) and stem: the mean per-song difference of the
+    stem's F1 with its bootstrap interval, and how many songs each side won. Per-song pairing
+    removes the song-to-song spread that makes the systems' own intervals overlap."""
+    from stemgen.midi.evaluate import BASELINES, F1_COLUMN
+
+    from .summary import bootstrap_mean
+
+    lines = []
+    for stem, by_source in per_song.items():
+        col = F1_COLUMN.get(stem)
+        label = MIDI_METRICS[col].label if col in MIDI_METRICS else col
+        generated = [s for s in by_source if s != "real" and s not in BASELINES]
+        for gen in generated:
+            for base in (b for b in BASELINES if b in by_source):
+                diff = [a[col] - b[col] for a, b in zip(by_source[gen], by_source[base])
+                        if a[col] is not None and b[col] is not None and math.isfinite(a[col] - b[col])]
+                if not diff:
+                    continue
+                mean, low, high = bootstrap_mean(diff)
+                won, lost = sum(d > 0 for d in diff), sum(d < 0 for d in diff)
+                lines.append(f"{stem}: {SOURCE_NAMES.get(gen, gen)} minus {SOURCE_NAMES.get(base, base)}, {label}: "
+                             f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] paired over {len(diff)} songs "
+                             f"({won} won, {lost} lost)")
+    return lines
 
 
 def system_description(system: str, descriptions: dict) -> str:
