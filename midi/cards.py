@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .train import CHECK_EVERY
-
 DATASETS = {
     "tegridy_band_midi_nc": {
         "name": "Tegridy band MIDI subset (Project Los Angeles / Tegridy Code): songs with drums, bass and guitar",
@@ -61,11 +59,11 @@ def write_model_card(folder: str | Path, command: str | None = None) -> Path:
         use += (" The data has drums only, so this model learned drum patterns, the bar grid and the "
                 "instruction, not how to follow the other instruments of a song.")
     size_mb = (folder / "model.safetensors").stat().st_size / 1e6
-    metrics = "\n".join(f"| {k} | {v} |" for k, v in meta.get("metrics", {}).items() if k != "valid_f1_curve")
+    metrics = "\n".join(f"| {k} | {v} |" for k, v in meta.get("metrics", {}).items() if k not in ("valid_f1_curve", "check_every"))
     scale = meta.get("decode", {}).get("density_scale")
-    kept = meta.get("metrics", {}).get("kept_step")
+    kept, every = (meta.get("metrics", {}).get(k) for k in ("kept_step", "check_every"))
     kept_text = (f"; the weights kept are the EMA at step {kept}, the best validation F1 of checks every "
-                 f"{CHECK_EVERY} steps" if kept else "")
+                 f"{every} steps" if kept else "")
     st = meta.get("settings", {})
     cmd = command or meta.get("command") or f"stemgen midi train DATA --stem {cfg['stem']} --out {folder.name}"
     evals = ""

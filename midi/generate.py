@@ -87,28 +87,16 @@ class MidiGenerator:
         return write_instructions([(grid, self.stem, path)])[0]
 
     def predict(self, context: np.ndarray, instruction: str) -> np.ndarray:
-        """Model outputs (logits, C x T) for a (106, T) context: MIDI or audio analysis alike. A model
-        trained on fewer channels (the 34 before the pitch group) reads their prefix."""
-        import torch
-
-        with torch.inference_mode():
-            context = context[: self.model.config.context_channels]
-            ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.float32))[None]
-            text = torch.from_numpy(self.embed(instruction))[None]
-            return self.model(ctx, text)[0].numpy()
+        """Model outputs (logits, C x T) for a (106, T) context: MIDI or audio analysis alike."""
+        return model_logits(self.model, context, self.embed(instruction))
 
     def notes_for(self, grid: SongGrid, instruction: str) -> list[tuple[int, int, int, int]]:
         """Notes ``(start_step, end_step, pitch, velocity)`` of the new part."""
         return self.notes_from_context(context_from_grid(grid, self.stem), instruction)
 
     def logits_for(self, context: np.ndarray, instruction: str) -> np.ndarray:
-        """``predict``, with what the model can use of ``context``: a model that never heard other
-        parts (trained on one instrument) is given the meter only."""
-        if not self.meta.get("hears_other_parts", True):
-            context = context.copy()
-            for group in HEARING_GROUPS:
-                context[SLICES[group]] = 0.0
-        return self.predict(context, instruction)
+        """``predict``, with what the model can use of ``context`` (see ``model_logits``)."""
+        return model_logits(self.model, context, self.embed(instruction), self.meta.get("hears_other_parts", True))
 
     def notes_from_context(self, context: np.ndarray, instruction: str) -> list[tuple[int, int, int, int]]:
         """Notes on the steps of a ``(106, T)`` context, from MIDI or from audio analysis alike, decoded
@@ -124,6 +112,22 @@ class MidiGenerator:
         notes = [(int(round(s * st)), int(round(e * st)), p, v) for s, e, p, v in self.notes_for(grid, text)]
         channel = DRUM_CHANNEL if self.stem == "drums" else free_channel(song_bytes)
         return GenerationResult(notes, text, program_for(self.stem, text), channel, 1)
+
+
+def model_logits(model, context: np.ndarray, text_emb: np.ndarray, hears_other_parts: bool = True) -> np.ndarray:
+    """A part model's outputs (logits, C x T) for a (106, T) context and an instruction embedding. A model
+    trained on fewer channels (the 34 before the pitch group) reads their prefix; one that never heard
+    other parts (trained on one instrument) is given the meter only."""
+    import torch
+
+    context = context[: model.config.context_channels]
+    if not hears_other_parts:
+        context = context.copy()
+        for group in HEARING_GROUPS:
+            context[SLICES[group]] = 0.0
+    with torch.inference_mode():
+        ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.float32))[None]
+        return model(ctx, torch.from_numpy(np.asarray(text_emb, np.float32))[None])[0].numpy()
 
 
 def free_channel(song_bytes: bytes, program: int | None = None) -> int:

@@ -261,7 +261,8 @@ def fit(model: PartModel, next_batch, *, steps: int, lr: float, text_drop: float
             log.info("time limit reached after %d steps", step + 1)
             break
     if held_out_score is not None:
-        check()
+        if (step + 1) % check_every:  # the last step was not checked yet
+            check()
         ema.load_state_dict(best[1])
     return ema.eval(), losses, step + 1
 
@@ -319,6 +320,7 @@ def train_stem_model(
         kept = int(np.argmax(checks))
         metrics["kept_step"] = min((kept + 1) * CHECK_EVERY, n_steps)  # the weights saved: the best held-out F1
         metrics["valid_f1_curve"] = checks
+        metrics["check_every"] = CHECK_EVERY
     decode = {"density_scale": [1.0] * (N_DRUM if stem == "drums" else 1)}
     if valid is not None:
         metrics.update(validate(final, valid))

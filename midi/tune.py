@@ -83,20 +83,10 @@ class HeldOutScorer:
         return len(self.items)
 
     def logits(self, model, hears_other_parts: bool = True) -> list[np.ndarray]:
-        """The model's outputs for every song (a model that never heard other parts gets the meter only)."""
-        import torch
+        """The model's outputs for every song (as ``generate.model_logits`` gives them)."""
+        from .generate import model_logits
 
-        from .context import HEARING_GROUPS, SLICES
-
-        out = []
-        with torch.inference_mode():
-            for _, context, text in self.items:
-                ctx = context[: model.config.context_channels].copy()
-                if not hears_other_parts:
-                    for group in HEARING_GROUPS:
-                        ctx[SLICES[group]] = 0.0
-                out.append(model(torch.from_numpy(ctx)[None], torch.from_numpy(text)[None])[0].numpy())
-        return out
+        return [model_logits(model, context, text, hears_other_parts) for _, context, text in self.items]
 
     def score(self, logits: list[np.ndarray], decode: dict) -> dict[str, float]:
         """Mean F1 (``F1_COLUMN``), density ratio and groove over the songs, decoded with ``decode``."""
