@@ -47,7 +47,7 @@ def random_riffusion_pipeline():
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from stemgen.models import pipeline_metadata
+    from stemgen.pipelines import pipeline_metadata
     from stemgen.pipelines.stem_insertion import StemInsertionPipeline
 
     torch.manual_seed(0)
@@ -75,7 +75,7 @@ def random_riffusion_pipeline():
 def make_pipeline(preset: str):
     if preset == "riffusion":
         return random_riffusion_pipeline()
-    from stemgen.models import build_pipeline
+    from stemgen.pipelines import build_pipeline
 
     return build_pipeline(preset)
 

@@ -34,7 +34,7 @@ BAND = DATA / "tegridy_band_midi_nc" / "midi"
 def prepare(n: int, stem: str, folder: Path) -> list[Path]:
     """Copies of the first ``n`` test-split band songs with ``stem`` removed."""
     from stemgen.midi.splits import files_in_split
-    from stemgen.midi.subtract import strip_role
+    from stemgen.midifile.subtract import strip_role
 
     out = []
     for src in files_in_split(BAND, "test")[:n]:
@@ -48,7 +48,7 @@ def bench_latency(files: list[Path], stem: str, threads: int) -> None:
     import torch
 
     from stemgen.midi.generate import MidiGenerator, generate_file
-    from stemgen.midi.io import load_midi
+    from stemgen.midifile.io import load_midi
 
     torch.set_num_threads(threads)
     gen = MidiGenerator(stem)
@@ -89,8 +89,8 @@ def bench_batch(files: list[Path], stem: str, workers: int) -> None:
 
 def bench_note_loss(steps_per_beat: int) -> None:
     """Notes lost by MIDI -> grid -> MIDI over the whole band set (collisions of one pitch in one step)."""
-    from stemgen.midi.grid import song_to_grid, track_to_tick_notes
-    from stemgen.midi.io import load_midi
+    from stemgen.midifile.grid import song_to_grid, track_to_tick_notes
+    from stemgen.midifile.io import load_midi
 
     total = lost = 0
     files = sorted(BAND.glob("*.mid"))

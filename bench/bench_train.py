@@ -64,7 +64,7 @@ def bench_preset(preset: str, args) -> None:
     from accelerate import Accelerator
     from diffusers import DDPMScheduler
 
-    from stemgen.models import build_pipeline
+    from stemgen.pipelines import build_pipeline
     from stemgen.training.ema import ExponentialMovingAverage
     from stemgen.training.model import add_lora, trainable_parameters
     from stemgen.training.objective import DropoutProbs, diffusion_loss

@@ -24,10 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from stemgen.midifile.grid import SongGrid, roll_to_notes, song_to_grid
+from stemgen.midifile.io import load_midi
+from stemgen.midifile.lanes import DRUM_OUT_PITCH, PITCH_LOW, fold_into_range
+from stemgen.stems import OTHER, PITCHED_STEMS, ROLES, STEMS
+
 from .features import drum_lanes, role_rolls
-from .grid import SongGrid, roll_to_notes, song_to_grid
-from .io import load_midi
-from .lanes import DRUM_OUT_PITCH, PITCH_LOW, ROLES, fold_into_range
 from .splits import split_of
 
 StepNotes = list[tuple[int, int, int, int]]
@@ -54,7 +56,7 @@ def other_song_part(notes: StepNotes, src_steps: int, n_steps: int) -> StepNotes
 def context_chroma(grid: SongGrid, stem: str) -> np.ndarray:
     """``(T, 12)`` count of sounding pitched notes per pitch class, every pitched role but ``stem``."""
     chroma = np.zeros((grid.n_steps, 12), np.float32)
-    for role in ("bass", "guitar", "other"):
+    for role in (*PITCHED_STEMS, OTHER):
         if role == stem:
             continue
         sustain = role_rolls(grid, role)[1]
@@ -208,7 +210,7 @@ class RetrievalPool:
                 continue
             parts, bars = {}, {}
             lengths = {e - s for s, e in bar_spans(grid)}
-            for stem in ("drums", "bass", "guitar"):
+            for stem in STEMS:
                 onset, sustain = role_rolls(grid, stem)
                 notes = roll_to_notes(onset, sustain, drum_steps=1 if stem == "drums" else None)
                 parts[stem] = np.array(notes, np.int64).reshape(-1, 4)

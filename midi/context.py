@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .grid import SongGrid
-from .lanes import DRUM_CLASS_OF_PITCH, ROLES, fold_into_range
+from stemgen.midifile.grid import SongGrid
+from stemgen.midifile.lanes import DRUM_CLASS_OF_PITCH, fold_into_range
+from stemgen.stems import ROLES
 
 # (name, number of channels), in order.
 CHANNEL_GROUPS = (

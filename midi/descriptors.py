@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from stemgen.analysis.key import PITCH_CLASSES, find_key
+from stemgen.midifile.grid import SongGrid
 
 from .features import role_rolls
-from .grid import SongGrid
 
 # Groove MIDI names: "<n>_<style>[-<sub>]_<bpm>_<beat|fill>_<num>-<den>.mid".
 _GROOVE_NAME = re.compile(r"^\d+_(?P<style>[a-z]+(?:-[a-z0-9]+)?)_(?P<bpm>\d+)_(?P<kind>beat|fill)_\d+-\d+$", re.I)

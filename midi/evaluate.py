@@ -18,17 +18,26 @@ from pathlib import Path
 import numpy as np
 
 from stemgen.errors import StemgenError, StemgenInputError
+from stemgen.midifile.grid import SongGrid, roll_to_notes, song_to_grid
+from stemgen.midifile.io import MidiSong, load_midi
+from stemgen.midifile.subtract import strip_role
+from stemgen.stems import REGISTRY, ROLES, STEMS
 
 from .baselines import RetrievalPool, other_song_part, rule_part
 from .descriptors import estimate_key
 from .features import role_rolls
-from .grid import SongGrid, roll_to_notes, song_to_grid
-from .io import MidiSong, load_midi
 from .metrics import (
-    Notes, empty_beat_rate, groove_consistency, harmony_fit, note_f1, onset_agreement, onsets_per_beat,
-    pitch_in_scale_rate, polyphony, sounding_pitch_classes,
+    Notes,
+    empty_beat_rate,
+    groove_consistency,
+    harmony_fit,
+    note_f1,
+    onset_agreement,
+    onsets_per_beat,
+    pitch_in_scale_rate,
+    polyphony,
+    sounding_pitch_classes,
 )
-from .subtract import strip_role
 
 RES = 12
 STEPS_PER_BEAT = 4
@@ -39,7 +48,7 @@ COLUMNS = ("note_f1", "pc_f1", "drum_f1", "onset_f1", "harmony", "in_scale", "de
 PITCHED_ONLY = {"note_f1", "pc_f1", "harmony", "in_scale", "polyphony"}
 DRUMS_ONLY = {"drum_f1"}
 BASELINES = ("rule", "other_song", "retrieval")
-F1_COLUMN = {"drums": "drum_f1", "bass": "note_f1", "guitar": "note_f1"}  # each stem's headline F1
+F1_COLUMN = {s: "drum_f1" if spec.is_drum else "note_f1" for s, spec in REGISTRY.items()}  # each stem's headline F1
 DESCRIPTIONS = {
     "real": "the song's own part (the ceiling: every F1 is 1 by definition)",
     "drums: rule": "a rock beat: kick on 1 and 3, snare on 2 and 4, closed hi-hat on every eighth",
@@ -82,7 +91,7 @@ class SongData:
         """``(context notes, sounding pitch classes per tick, key)`` of the song without ``stem``."""
         key = ("context", stem)
         if key not in self._cache:
-            ctx = Notes.concat([self.role_notes(r) for r in ("drums", "bass", "guitar", "other") if r != stem])
+            ctx = Notes.concat([self.role_notes(r) for r in ROLES if r != stem])
             length = self.grid.n_steps * RES // STEPS_PER_BEAT + 1
             self._cache[key] = (ctx, sounding_pitch_classes(ctx, length),
                                 estimate_key(self.grid, exclude=("drums", stem)))
@@ -102,7 +111,7 @@ def load_song(path: str | Path) -> SongData:
         raise StemgenInputError(path, f"cannot read: {exc.strerror or exc}") from None
     grid = song_to_grid(load_midi(path, data), STEPS_PER_BEAT)
     real = {}
-    for stem in ("drums", "bass", "guitar"):
+    for stem in STEMS:
         onset, sustain = role_rolls(grid, stem)
         real[stem] = roll_to_notes(onset, sustain, drum_steps=1 if stem == "drums" else None)
     return SongData(path, data, grid, real)
@@ -263,7 +272,7 @@ def _nanmean(values: list[float]) -> float | None:
 
 def format_table(report: dict) -> str:
     """Markdown table: one row per (stem, source), ``mean [95% bootstrap interval over songs]``."""
-    from stemgen.evaluation.report.summary import bootstrap_mean
+    from stemgen.stats import bootstrap_mean
 
     stems = list(report["table"])
     used = [c for c in COLUMNS if any(report["table"][s][src][c] is not None for s in stems for src in report["table"][s])]

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from stemgen.errors import StemgenInputError
+from stemgen.midifile.grid import SongGrid, song_to_grid
+from stemgen.midifile.io import load_midi
+from stemgen.stems import ROLES
 
 from .context import RoleComponents, position_features, role_components
 from .descriptors import describe, instruction_requests
 from .features import encode_target
-from .grid import SongGrid, song_to_grid
-from .io import load_midi
-from .lanes import ROLES
 
 log = logging.getLogger(__name__)
 MIN_STEM_ONSETS = 8  # fewer than this and the "stem" is a stray note, not a part

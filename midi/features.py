@@ -22,12 +22,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grid import SongGrid, roll_to_notes
-from .lanes import DRUM_CLASS_OF_PITCH, DRUM_OUT_PITCH, N_PITCHES, PITCH_LOW, fold_into_range
+from stemgen.midifile.grid import SongGrid, roll_to_notes
+from stemgen.midifile.lanes import (
+    DRUM_CLASS_OF_PITCH,
+    DRUM_OUT_PITCH,
+    N_PITCHES,
+    PITCH_LOW,
+    fold_into_range,
+)
+from stemgen.stems import PITCHED_STEMS, REGISTRY
 
 N_DRUM = len(DRUM_OUT_PITCH)
 N_PC = 12
-MAX_POLY = {"bass": 1, "guitar": 6}
+MAX_POLY = {s: REGISTRY[s].max_polyphony for s in PITCHED_STEMS}
 # Output layout of the pitched heads.
 ONSET, SUSTAIN, VELOCITY, PC0 = 0, 1, 2, 3
 REG0 = PC0 + N_PC

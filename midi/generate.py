@@ -14,15 +14,16 @@ import numpy as np
 
 from stemgen.errors import StemgenInputError
 from stemgen.fileio import atomic_write_bytes
+from stemgen.midifile.grid import SongGrid, song_to_grid
+from stemgen.midifile.io import MidiSong, append_track_bytes, encode_track, load_midi
+from stemgen.render.sounds import program_for
+from stemgen.stems import DRUM_CHANNEL, REGISTRY, STEMS
 
 from .context import HEARING_GROUPS, SLICES, context_from_grid
 from .features import decode_with
-from .grid import SongGrid, song_to_grid
-from .io import MidiSong, append_track_bytes, encode_track, load_midi
-from .lanes import DRUM_CHANNEL, STEMS, program_for
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "midi"
-DEFAULT_MODELS = {"drums": "band-drums", "bass": "band-bass", "guitar": "band-guitar"}
+DEFAULT_MODELS = {s: spec.part_model for s, spec in REGISTRY.items()}
 
 
 @dataclass
@@ -147,7 +148,7 @@ def free_channel(song_bytes: bytes, program: int | None = None) -> int:
 
 def channel_use(song_bytes: bytes) -> dict[int, dict]:
     """Per channel used in the file: ``{"tracks", "notes", "programs"}`` (programs as sets)."""
-    from .smf import chunks, events
+    from stemgen.midifile.smf import chunks, events
 
     use: dict[int, dict] = {}
     for track, (kind, body) in enumerate(c for c in chunks(song_bytes) if c[0] == b"MTrk"):

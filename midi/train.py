@@ -24,10 +24,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from stemgen.stems import STEMS
+
 from .context import N_CONTEXT, RoleComponents, combine
 from .examples import SongExample
 from .features import N_DRUM, N_PITCHES, ONSET, SUSTAIN, VELOCITY, pitch_logits
-from .lanes import STEMS
 from .model import MidiModelConfig, PartModel, save_model
 
 log = logging.getLogger(__name__)
@@ -170,9 +171,10 @@ def validate(model: PartModel, sampler: WindowSampler, n: int = 96) -> dict:
 def generation_texts(songs: list[SongExample], stem: str) -> list[np.ndarray]:
     """The instruction embedding ``MidiGenerator`` gives each song by default: written from the
     song without ``stem`` (training instructions also describe the real part, e.g. its density)."""
+    from stemgen.midifile.grid import song_to_grid
+    from stemgen.midifile.io import load_midi
+
     from .descriptors import write_instructions
-    from .grid import song_to_grid
-    from .io import load_midi
     from .text import embed_texts
 
     items = []

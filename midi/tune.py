@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from stemgen.errors import StemgenInputError
+from stemgen.midifile.grid import song_to_grid
 
 from .context import context_from_grid
 from .evaluate import F1_COLUMN, MIN_NOTES, load_song, part_metrics, steps_to_notes
 from .features import decode_with
-from .grid import song_to_grid
 
 ONSET_FACTORS = (0.9, 1.0, 1.1, 1.2)
 FLOORS = (0.0, 0.1, 0.2, 0.3)  # drums

@@ -15,7 +15,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from stemgen.models.bundle import DEFAULT_MAX_SHARD, export_bundled
+    from stemgen.pipelines.bundle import DEFAULT_MAX_SHARD, export_bundled
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("src", help="trained model folder (stemgen train --out)")

@@ -39,8 +39,14 @@ from pathlib import Path
 
 import numpy as np
 
-from stemgen.analysis import analyze, beats as beatlib, spectral
-from stemgen.analysis.ground_truth import REAL_EXCERPT_BEATS, REAL_EXCERPT_DOWNBEATS, midi_truth, notes_on_tempo_map
+from stemgen.analysis import analyze, spectral
+from stemgen.analysis import beats as beatlib
+from stemgen.evaluation.ground_truth import (
+    REAL_EXCERPT_BEATS,
+    REAL_EXCERPT_DOWNBEATS,
+    midi_truth,
+    notes_on_tempo_map,
+)
 
 DATA = Path(os.environ.get("STEMGEN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 BAND_DIR = DATA / "tegridy_band_midi_nc" / "midi"
@@ -146,9 +152,9 @@ def grid_rows(drums: np.ndarray, context: np.ndarray, sr: int, true_beats: np.nd
 def rendered_songs(n: int, seconds: float, min_on_grid: float, skipped: list):
     """Yield (name, {variant: audio}, sr, truth, drums) for the first ``n`` test-split band songs."""
     from stemgen.midi.descriptors import estimate_key
-    from stemgen.midi.grid import song_to_grid
-    from stemgen.midi.io import load_midi
     from stemgen.midi.splits import files_in_split
+    from stemgen.midifile.grid import song_to_grid
+    from stemgen.midifile.io import load_midi
     from stemgen.render import render_stems
 
     used = 0

@@ -160,7 +160,7 @@ def context_notes(song, stem: str, bounds) -> list:
 def evaluate(models: dict, examples, stem: str, root: Path) -> dict:
     """Mean (and per-song) scores of each model on ``examples``; the real part as the ceiling check."""
     from stemgen.arranger.part_scores import COLUMNS, score_part, target_notes
-    from stemgen.midi.io import load_midi
+    from stemgen.midifile.io import load_midi
 
     rows = {name: [] for name in [*models, "real", "real_shifted"]}
     for ex in examples:

@@ -6,4 +6,6 @@ was removed. See README.md for the command line and the Python API.
 
 __version__ = "0.1.0"
 
-STEMS = ("drums", "bass", "guitar")
+from stemgen.stems import STEMS
+
+__all__ = ["STEMS", "__version__"]

@@ -7,8 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stemgen.analysis import STEP_FEATURE_NAMES, analyze, find_key, step_features, step_times
-from stemgen.analysis.ground_truth import midi_truth
+from stemgen.analysis import (
+    STEP_FEATURE_NAMES,
+    analyze,
+    find_key,
+    step_features,
+    step_times,
+)
+from stemgen.evaluation.ground_truth import midi_truth
 from stemgen.evaluation.metrics.rhythm import beat_f_measure
 
 SR = 22050
@@ -34,8 +40,8 @@ def tones(pitches_per_beat: list[list[int]], bpm: float = 120.0, sr: int = SR) -
 @pytest.fixture(scope="module")
 def rendered(band_midi_dir):
     """The first held-out (test split) band songs, rendered: (truth, mix, context without drums)."""
-    from stemgen.midi.io import load_midi
     from stemgen.midi.splits import files_in_split
+    from stemgen.midifile.io import load_midi
     from stemgen.render import render_stems
 
     songs = []
@@ -64,8 +70,8 @@ def test_key_of_rendered_audio_agrees_with_the_midi_key(rendered, band_midi_dir)
     Measured on these 4 songs: 2 exact, 2 a fifth away (the chroma's 3rd harmonics weigh the
     dominant); 13 of 16 validation songs exact."""
     from stemgen.midi.descriptors import estimate_key
-    from stemgen.midi.grid import song_to_grid
-    from stemgen.midi.io import load_midi
+    from stemgen.midifile.grid import song_to_grid
+    from stemgen.midifile.io import load_midi
 
     exact = near = 0
     for _, _, ctx, name in rendered:
@@ -126,9 +132,9 @@ def test_madmom_backend_is_optional_and_says_how_to_get_it(musdb_song):
     """madmom (CC BY-NC-SA models) is not a dependency: without it a clear error, with it its beats."""
     import soundfile as sf
 
-    from stemgen.analysis.ground_truth import REAL_EXCERPT_BEATS
     from stemgen.analysis.madmom_backend import import_madmom
     from stemgen.errors import MissingDependencyError
+    from stemgen.evaluation.ground_truth import REAL_EXCERPT_BEATS
 
     mix, sr = sf.read(musdb_song / "mixture.wav", dtype="float32")
     try:
@@ -217,7 +223,7 @@ def test_pitch_of_rendered_songs_names_the_sounding_notes(rendered, band_midi_di
     the context without drums. Measured on these 4 songs: a sounding pitch on 0.58, 0.91, 0.39,
     0.76 of the steps (mean 0.66; chance 0.05, the share of channels sounding), a sounding pitch
     class on 0.88; against the notes a semitone up 0.01."""
-    from stemgen.midi.io import load_midi
+    from stemgen.midifile.io import load_midi
 
     exact, octave, chance, shifted = [], [], [], []
     for _, _, ctx, name in rendered:

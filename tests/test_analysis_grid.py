@@ -8,9 +8,13 @@ import pytest
 import soundfile as sf
 
 from stemgen.analysis import analyze
-from stemgen.analysis.ground_truth import REAL_EXCERPT_BEATS, midi_truth
 from stemgen.analysis.onsets import detect_onsets
-from stemgen.evaluation.metrics.rhythm import GRID_TOLERANCE, grid_chance_level, onset_grid_share
+from stemgen.evaluation.ground_truth import REAL_EXCERPT_BEATS, midi_truth
+from stemgen.evaluation.metrics.rhythm import (
+    GRID_TOLERANCE,
+    grid_chance_level,
+    onset_grid_share,
+)
 
 SR = 22050
 
@@ -24,8 +28,8 @@ def real(musdb_song):
 
 @pytest.fixture(scope="module")
 def rendered(band_midi_dir):
-    from stemgen.midi.io import load_midi
     from stemgen.midi.splits import files_in_split
+    from stemgen.midifile.io import load_midi
     from stemgen.render import render_stems
 
     path = files_in_split(band_midi_dir, "test")[2]  # a held-out song

@@ -10,7 +10,7 @@ import soundfile as sf
 from stemgen.analysis import BeatTrackingError
 from stemgen.arranger import write_outputs
 from stemgen.arranger.engine import Arranger
-from stemgen.midi.io import load_midi
+from stemgen.midifile.io import load_midi
 
 SR = 44100
 

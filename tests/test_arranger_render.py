@@ -13,11 +13,11 @@ from stemgen.arranger.limiter import limit_peaks, mix_with_limiter
 from stemgen.arranger.loudness import DEFAULT_LEVEL_DB, loudness_lufs
 from stemgen.arranger.midifile import build_tempo_map, part_midi
 from stemgen.arranger.placement import DRUM_MAX_BEATS, place_notes
-from stemgen.arranger.presets import soundfont_presets
-from stemgen.arranger.sounds import SOUNDS, default_sound
 from stemgen.errors import StemgenInputError
-from stemgen.midi.io import load_midi
+from stemgen.midifile.io import load_midi
+from stemgen.render.presets import soundfont_presets
 from stemgen.render.soundfonts import find_soundfonts
+from stemgen.render.sounds import SOUNDS, default_sound
 
 # Beats of a drifting, slightly irregular performance (like a tracker's output), 0.45-0.62 s apart.
 BEATS = np.cumsum(np.r_[0.37, 0.5 + 0.06 * np.sin(np.arange(40) / 3) + 0.02 * np.cos(np.arange(40) * 1.7)])

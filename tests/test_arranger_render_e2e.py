@@ -11,7 +11,7 @@ import soundfile as sf
 from stemgen.arranger import render_part, write_outputs
 from stemgen.arranger.loudness import DEFAULT_LEVEL_DB, loudness_lufs
 from stemgen.audio.io import load_audio
-from stemgen.midi.io import load_midi
+from stemgen.midifile.io import load_midi
 
 SR = 44100
 
@@ -172,11 +172,11 @@ def test_analysis_beats_and_downbeats_drive_the_midi_bars(tmp_path, rock):
 def test_stereo_input_gets_a_stereo_kit_whose_mean_is_the_mono_render(rock, drums):
     """The kit keeps the SoundFont's panning (hats and toms off centre): left and right differ, and
     their mean is exactly what the engine renders in mono."""
-    from stemgen.arranger.synthesis import render_notes
-    from stemgen.arranger.placement import place_notes
     from stemgen.arranger.grid import BeatGrid
     from stemgen.arranger.humanize import Humanization
-    from stemgen.arranger.sounds import choose_sound
+    from stemgen.arranger.placement import place_notes
+    from stemgen.arranger.synthesis import render_notes
+    from stemgen.render.sounds import choose_sound
 
     left, right = drums.stem_audio
     assert np.abs(left - right).max() > 0.05 * np.abs(drums.stem_audio).max()

@@ -7,7 +7,7 @@ import soundfile as sf
 
 from stemgen.demo import DEMO_MIX, insert_drums
 from stemgen.generation.defaults import DEFAULT_ENGINE
-from stemgen.midi.io import load_midi
+from stemgen.midifile.io import load_midi
 
 
 def test_demo_adds_drums_with_the_default_engine(tmp_path, one_torch_thread):

@@ -42,7 +42,7 @@ def tiny_dataset(tmp_path_factory, musdb_song, slakh_track):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from stemgen.models.factory import build_pipeline
+    from stemgen.pipelines.factory import build_pipeline
 
     out = tmp_path_factory.mktemp("tiny_model")
     build_pipeline("tiny", stem="drums").save_pretrained(out)

@@ -9,7 +9,6 @@ import pytest
 import soundfile as sf
 import torch
 
-
 SONG = "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"  # 61 s, 44.1 kHz stereo, CC BY
 FAST = dict(num_inference_steps=2, batch_size=8)
 
@@ -19,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from stemgen.models import build_pipeline
+    from stemgen.pipelines import build_pipeline
 
     path = tmp_path_factory.mktemp("tiny_model") / "drums"
     build_pipeline("tiny", stem="drums").save_pretrained(path)

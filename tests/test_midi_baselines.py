@@ -10,14 +10,20 @@ import numpy as np
 import pytest
 
 from midi_helpers import make_midi
-from stemgen.midi.baselines import RetrievalPool, beat_chords, file_digest, other_song_part, rule_part
+from stemgen.midi.baselines import (
+    RetrievalPool,
+    beat_chords,
+    file_digest,
+    other_song_part,
+    rule_part,
+)
 from stemgen.midi.evaluate import evaluate, format_table, load_song, steps_to_notes
-from stemgen.midi.grid import song_to_grid
-from stemgen.midi.io import load_midi
-from stemgen.midi.lanes import DRUM_OUT_PITCH, track_role
 from stemgen.midi.metrics import note_f1
 from stemgen.midi.splits import split_of
-from stemgen.midi.subtract import strip_role
+from stemgen.midifile.grid import song_to_grid
+from stemgen.midifile.io import load_midi
+from stemgen.midifile.lanes import DRUM_OUT_PITCH, track_role
+from stemgen.midifile.subtract import strip_role
 
 # C major, A minor, F major, G major: one bar each, played twice.
 CHORDS = [(0, (0, 4, 7)), (9, (0, 3, 7)), (5, (0, 4, 7)), (7, (0, 4, 7))]

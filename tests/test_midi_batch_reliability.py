@@ -15,10 +15,17 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from process_helpers import cleanup, descendants, kill_all_while_writing, start_cli, survivors, wait_for
+from process_helpers import (
+    cleanup,
+    descendants,
+    kill_all_while_writing,
+    start_cli,
+    survivors,
+    wait_for,
+)
 from stemgen.cli.main import app
-from stemgen.midi.io import load_midi
-from stemgen.midi.subtract import strip_role
+from stemgen.midifile.io import load_midi
+from stemgen.midifile.subtract import strip_role
 from test_midi_generate import tiny_models  # noqa: F401 - the shared tiny-model fixture
 
 runner = CliRunner()

@@ -5,12 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from midi_helpers import band_song_notes, make_midi
-from stemgen.midi.descriptors import describe, estimate_key, instruction_requests, style_tags
+from stemgen.midi.descriptors import (
+    describe,
+    estimate_key,
+    instruction_requests,
+    style_tags,
+)
 from stemgen.midi.examples import build_examples
-from stemgen.midi.grid import song_to_grid
-from stemgen.midi.io import load_midi
 from stemgen.midi.splits import files_in_split, hashed_split, split_of
-from stemgen.midi.subtract import strip_role
+from stemgen.midifile.grid import song_to_grid
+from stemgen.midifile.io import load_midi
+from stemgen.midifile.subtract import strip_role
 
 
 def test_strip_role_removes_only_that_role(band_midi_dir):

@@ -12,10 +12,15 @@ from typer.testing import CliRunner
 
 from midi_helpers import band_song_notes, make_midi, type2_bytes
 from stemgen.cli.main import app
-from stemgen.midi.generate import DEFAULT_MODEL_DIR, DEFAULT_MODELS, MidiGenerator, generate_file
-from stemgen.midi.io import load_midi
+from stemgen.midi.generate import (
+    DEFAULT_MODEL_DIR,
+    DEFAULT_MODELS,
+    MidiGenerator,
+    generate_file,
+)
 from stemgen.midi.model import MidiModelConfig, PartModel, load_model, save_model
-from stemgen.midi.subtract import strip_role
+from stemgen.midifile.io import load_midi
+from stemgen.midifile.subtract import strip_role
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import pytest
 
 from midi_helpers import band_song_notes, make_midi
 from stemgen.midi.features import encode_target
-from stemgen.midi.grid import song_to_grid, track_to_tick_notes
-from stemgen.midi.io import load_midi
-from stemgen.midi.lanes import DRUM_CLASS_OF_PITCH, DRUM_OUT_PITCH
+from stemgen.midifile.grid import song_to_grid, track_to_tick_notes
+from stemgen.midifile.io import load_midi
+from stemgen.midifile.lanes import DRUM_CLASS_OF_PITCH, DRUM_OUT_PITCH
 
 
 def _roundtrip_loss(song, spb):

@@ -8,7 +8,7 @@ import pytest
 
 from midi_helpers import make_midi, type2_bytes
 from stemgen.errors import StemgenInputError
-from stemgen.midi.io import append_track_bytes, encode_track, load_midi
+from stemgen.midifile.io import append_track_bytes, encode_track, load_midi
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_smf_scanner_matches_mido(band_midi_dir, slakh_track):
 
     import mido
 
-    from stemgen.midi.smf import used_channels
+    from stemgen.midifile.smf import used_channels
 
     for path in [sorted(band_midi_dir.glob("*.mid"))[1], slakh_track / "all_src.mid"]:
         data = path.read_bytes()

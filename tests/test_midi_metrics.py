@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import math
 
+import muspy  # noqa: E402  (a dev dependency: the reference the metrics are checked against)
 import numpy as np
 import pytest
 
-from stemgen.midi.io import load_midi
 from stemgen.midi.metrics import (
-    Notes, drum_pattern_consistency, empty_beat_rate, groove_consistency, onset_agreement, pitch_in_scale_rate,
+    Notes,
+    drum_pattern_consistency,
+    empty_beat_rate,
+    groove_consistency,
+    onset_agreement,
+    pitch_in_scale_rate,
     polyphony,
 )
-
-import muspy  # noqa: E402  (a dev dependency: the reference the metrics are checked against)
+from stemgen.midifile.io import load_midi
 
 
 def _files(band_midi_dir, groove_dir, slakh_track):
@@ -72,7 +76,11 @@ import mir_eval  # noqa: E402
 
 from stemgen.midi.evaluate import load_song, part_metrics, steps_to_notes  # noqa: E402
 from stemgen.midi.metrics import (  # noqa: E402
-    harmony_fit, note_keys, note_prf, onset_cells, sounding_pitch_classes,
+    harmony_fit,
+    note_keys,
+    note_prf,
+    onset_cells,
+    sounding_pitch_classes,
 )
 
 # Small real band songs (train, test and valid splits; a few hundred notes per part).

@@ -10,15 +10,33 @@ import torch
 
 from midi_helpers import make_midi
 from stemgen.errors import StemgenInputError
-from stemgen.midi.context import CHANNELS, N_CONTEXT, SLICES, combine, context_from_grid, position_features, role_components
-from stemgen.midi.features import (
-    N_DRUM, ONSET, PC0, REG0, SUSTAIN, VELOCITY, decode_output, drum_lanes, encode_target, output_channels, role_rolls,
+from stemgen.midi.context import (
+    CHANNELS,
+    N_CONTEXT,
+    SLICES,
+    combine,
+    context_from_grid,
+    position_features,
+    role_components,
 )
-from stemgen.midi.grid import roll_to_notes, song_to_grid
-from stemgen.midi.io import load_midi
-from stemgen.midi.lanes import DRUM_CLASS_OF_PITCH, PITCH_LOW, fold_into_range
+from stemgen.midi.features import (
+    N_DRUM,
+    ONSET,
+    PC0,
+    REG0,
+    SUSTAIN,
+    VELOCITY,
+    decode_output,
+    drum_lanes,
+    encode_target,
+    output_channels,
+    role_rolls,
+)
 from stemgen.midi.model import MidiModelConfig, PartModel, load_model, save_model
-from stemgen.midi.subtract import strip_role
+from stemgen.midifile.grid import roll_to_notes, song_to_grid
+from stemgen.midifile.io import load_midi
+from stemgen.midifile.lanes import DRUM_CLASS_OF_PITCH, PITCH_LOW, fold_into_range
+from stemgen.midifile.subtract import strip_role
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,15 @@ import pytest
 
 from midi_helpers import band_song_notes, make_midi, type2_bytes
 from stemgen.errors import StemgenInputError
-from stemgen.midi.io import load_midi
-from stemgen.render.score import CONTROL, NOTE_OFF, NOTE_ON, PITCH_BEND, PROGRAM, read_midi
+from stemgen.midifile.io import load_midi
+from stemgen.render.score import (
+    CONTROL,
+    NOTE_OFF,
+    NOTE_ON,
+    PITCH_BEND,
+    PROGRAM,
+    read_midi,
+)
 from stemgen.ui.plotting import piano_roll_pngs
 
 

@@ -10,10 +10,16 @@ from stemgen.midi.cards import write_model_card
 from stemgen.midi.context import SLICES
 from stemgen.midi.examples import build_examples
 from stemgen.midi.generate import MidiGenerator
-from stemgen.midi.grid import song_to_grid
-from stemgen.midi.io import load_midi
 from stemgen.midi.model import MidiModelConfig, PartModel, load_model
-from stemgen.midi.train import TrainSettings, WindowSampler, part_loss, train_stem_model, transpose_lanes
+from stemgen.midi.train import (
+    TrainSettings,
+    WindowSampler,
+    part_loss,
+    train_stem_model,
+    transpose_lanes,
+)
+from stemgen.midifile.grid import song_to_grid
+from stemgen.midifile.io import load_midi
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

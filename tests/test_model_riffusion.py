@@ -13,7 +13,6 @@ import pytest
 import torch
 
 
-
 def _write_clip_tokenizer(folder) -> None:
     """A hand-made byte-level BPE vocabulary: lowercase letters (plain and word-final) and a few merges."""
     folder.mkdir(parents=True)
@@ -59,7 +58,7 @@ def tiny_sd_folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def riffusion_pipe(tiny_sd_folder):
-    from stemgen.models import build_pipeline
+    from stemgen.pipelines import build_pipeline
 
     pipe = build_pipeline("riffusion", base_model=tiny_sd_folder, stem="drums")
     pipe.set_progress_bar_config(disable=True)

@@ -7,14 +7,12 @@ import json
 import pytest
 import torch
 
-
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def pipe():
-    from stemgen.models import build_pipeline
+    from stemgen.pipelines import build_pipeline
 
     p = build_pipeline("tiny", stem="bass", training={"songs": 3, "source": "unit test"})
     p.set_progress_bar_config(disable=True)
@@ -35,7 +33,7 @@ def test_tiny_shapes_and_latent_space(pipe):
 
 
 def test_latent_normalization_is_applied_and_inverted():
-    from stemgen.models import build_pipeline
+    from stemgen.pipelines import build_pipeline
 
     p = build_pipeline("tiny", stem="drums")
     assert p.latent_normalization == (0.0, 1.0)  # models saved without it behave as before
@@ -129,7 +127,7 @@ def test_load_pipeline_rejects_non_models(tmp_path):
 
 
 def test_update_metadata_and_mix_target():
-    from stemgen.models import build_pipeline
+    from stemgen.pipelines import build_pipeline
 
     p = build_pipeline("tiny", target="mix")
     assert p.target == "mix"
@@ -142,7 +140,7 @@ def test_update_metadata_and_mix_target():
 
 
 def test_compact_preset_minilm_offline_and_patches(monkeypatch):
-    from stemgen.models import build_pipeline
+    from stemgen.pipelines import build_pipeline
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     p = build_pipeline("compact", stem="guitar")

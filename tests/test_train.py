@@ -155,7 +155,7 @@ def test_resume_after_kill_matches_uninterrupted_run(dataset, tmp_path):
 
 
 def test_lora_run_saves_and_loads(dataset, tmp_path):
-    from stemgen.models import build_pipeline
+    from stemgen.pipelines import build_pipeline
     from stemgen.pipelines.stem_insertion import StemInsertionPipeline
     from stemgen.training import TrainConfig, train_model
 

@@ -8,7 +8,11 @@ import torch
 from stemgen.training.config import TrainConfig
 from stemgen.training.ema import ExponentialMovingAverage
 from stemgen.training.objective import DropoutProbs, dropout_masks
-from stemgen.training.order import ResumableBatchSampler, global_positions, step_generator
+from stemgen.training.order import (
+    ResumableBatchSampler,
+    global_positions,
+    step_generator,
+)
 
 
 def test_every_example_once_per_epoch_and_epochs_differ():
@@ -85,7 +89,7 @@ def test_objective_on_the_riffusion_path(tiny_sd_folder):  # noqa: F811
     """VAE latents, CLIP without mask, dropout and the widened conv_in: one loss + backward."""
     from diffusers import DDPMScheduler
 
-    from stemgen.models import build_pipeline
+    from stemgen.pipelines import build_pipeline
     from stemgen.training.objective import diffusion_loss
 
     pipe = build_pipeline("riffusion", base_model=tiny_sd_folder, stem="drums")
@@ -101,7 +105,7 @@ def test_objective_on_the_riffusion_path(tiny_sd_folder):  # noqa: F811
 
 
 def test_prompt_cache_matches_the_encoder_and_encodes_each_instruction_once():
-    from stemgen.models import build_pipeline
+    from stemgen.pipelines import build_pipeline
     from stemgen.training.objective import PromptCache
 
     pipe = build_pipeline("tiny", stem="drums")

@@ -19,10 +19,9 @@ import time
 import uuid
 from pathlib import Path
 
+import gradio_client  # noqa: E402
 import numpy as np
 import pytest
-
-import gradio_client  # noqa: E402
 
 import ui_helpers as H  # noqa: E402
 from stemgen.ui import UISettings  # noqa: E402
@@ -158,7 +157,7 @@ def arrange(client, audio: Path, **kw):
 
 def test_client_adds_an_arranger_stem_with_its_midi_file(client, site):
     from stemgen.audio.io import load_audio
-    from stemgen.midi.io import load_midi
+    from stemgen.midifile.io import load_midi
 
     mix, stem, before, after, downloads, details, roll = arrange(client, site["band"], sound="power")
     assert sorted(Path(p).name for p in downloads) == ["song_drums.mid", "song_drums.wav", "song_mix.wav"]
@@ -537,7 +536,7 @@ def test_browser_arranger_offers_the_midi_file_and_the_piano_roll(browser, site,
     )
     import httpx
 
-    from stemgen.midi.io import load_midi
+    from stemgen.midifile.io import load_midi
 
     midi = load_midi("song_drums.mid", data=httpx.get(link, timeout=30).content)  # what the browser downloads
     assert midi.n_notes > 0

@@ -7,10 +7,10 @@ import os
 import time
 from pathlib import Path
 
+import gradio as gr  # noqa: E402
 import pytest
 
-import gradio as gr  # noqa: E402
-
+from stemgen.errors import MissingDependencyError, StemgenInputError  # noqa: E402
 from stemgen.ui.audio_models import FOLDERS_OFF, ModelChoices, unique_names  # noqa: E402
 from stemgen.ui.errors import hide_paths, user_errors  # noqa: E402
 from stemgen.ui.handlers import Handlers  # noqa: E402
@@ -24,8 +24,6 @@ from stemgen.ui.workspace import (  # noqa: E402
     display_name,
 )
 from ui_helpers import EXAMPLE_MIDI, write_clip  # noqa: E402
-
-from stemgen.errors import MissingDependencyError, StemgenInputError  # noqa: E402
 
 
 def fake_model(folder: Path, stem: str) -> Path:
@@ -298,9 +296,9 @@ def test_audio_length_limit_is_checked_before_generating(tmp_path):
 # ---------------------------------------------------------------- pictures
 def test_spectrogram_and_piano_roll_pictures(tmp_path):
     from PIL import Image
-    from stemgen.ui.plotting import piano_roll_pngs, spectrogram_pngs
 
     from stemgen.audio.io import load_audio
+    from stemgen.ui.plotting import piano_roll_pngs, spectrogram_pngs
 
     audio, sr = load_audio(write_clip(tmp_path / "clip.wav", 1.0))
     pngs = spectrogram_pngs([(audio, sr, "before", tmp_path / "a.png"), (audio * 0.5, sr, "after", tmp_path / "b.png")])
@@ -380,7 +378,7 @@ def test_arranger_request_gives_stem_mix_midi_and_details(arranged):
     import numpy as np
 
     from stemgen.audio.io import load_audio
-    from stemgen.midi.io import load_midi
+    from stemgen.midifile.io import load_midi
 
     mix, stem, before, after, downloads, details, roll = arranged["out"]
     assert [Path(p).name for p in downloads] == ["song_bass.wav", "song_mix.wav", "song_bass.mid"]

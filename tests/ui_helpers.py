@@ -63,7 +63,7 @@ def write_noise_wav(path: Path, megabytes: float, sample_rate: int = 16000) -> P
 
 def tiny_audio_model(folder: Path, stem: str = "drums") -> Path:
     """An untrained ``tiny`` stem-insertion pipeline saved like a trained one (same code path)."""
-    from stemgen.models.factory import build_pipeline
+    from stemgen.pipelines.factory import build_pipeline
 
     build_pipeline("tiny", stem=stem).save_pretrained(folder)
     return folder

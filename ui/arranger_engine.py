@@ -1,21 +1,20 @@
-"""The Audio tab's arranger engine: ``stemgen.arranger.engine.Arranger`` (analysis -> part model ->
+"""The Audio tab's arranger engine: ``stemgen.api.ArrangerInserter`` (analysis -> part model ->
 sampled instruments) with its loaded part models cached per stem.
 
 Loading a part model takes seconds; a request only changes the kit/program, so each request gets a
-shallow copy of the cached ``Arranger`` with its own ``sound`` (the loaded model is shared, never
-mutated).
+copy of the cached inserter with its own ``sound`` (``with_sound``: the loaded model is shared,
+never mutated).
 """
 
 from __future__ import annotations
 
-import copy
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stemgen.generation.defaults import DEFAULT_ENGINE, ENGINES
+from stemgen import api
 
 # (value, label) of each engine on the page; values are what the API takes.
 ENGINE_LABELS = {"arranger": "Arranger (sampled instruments)", "diffusion": "Diffusion (spectrogram model)"}
@@ -26,16 +25,16 @@ _arrangers: dict[str, Any] = {}
 
 
 def engine_choices() -> list[tuple[str, str]]:
-    return [(ENGINE_LABELS[e], e) for e in ENGINES]
+    return [(ENGINE_LABELS[e], e) for e in api.ENGINES]
 
 
 def default_engine(stem: str) -> str:
-    return DEFAULT_ENGINE.get(stem, ENGINES[0])
+    return api.default_engine(stem) if stem in api.STEMS else api.ENGINES[0]
 
 
 def sound_choices(stem: str) -> list[tuple[str, str]]:
     """``(label, value)`` pairs for the kit/program picker of ``stem`` ("auto" first)."""
-    from stemgen.arranger.sounds import SOUNDS
+    from stemgen.render.sounds import SOUNDS
 
     what = "kit" if stem == "drums" else "sound"
     auto = (f"Automatic ({what} from the instruction)", AUTO_SOUND)
@@ -45,7 +44,7 @@ def sound_choices(stem: str) -> list[tuple[str, str]]:
 def checked_sound(stem: str, sound: str | int | None) -> str | None:
     """``None`` for automatic, else the user's kit/program (a name or GM number), checked now so a
     typo fails before the song is analysed."""
-    from stemgen.arranger.sounds import choose_sound
+    from stemgen.render.sounds import choose_sound
 
     text = str(sound).strip() if sound is not None else ""
     if text.lower() in ("", AUTO_SOUND):
@@ -55,9 +54,7 @@ def checked_sound(stem: str, sound: str | int | None) -> str | None:
 
 
 def part_model_dir(stem: str) -> Path:
-    from stemgen.arranger.engine import default_model_dir
-
-    return default_model_dir(stem)
+    return api.resolve_model(stem, "arranger")
 
 
 def status(stem: str) -> str:
@@ -71,22 +68,20 @@ def status(stem: str) -> str:
     )
 
 
-def arranger_for(stem: str, sound: str | None):
-    """A ready ``Arranger`` for ``stem`` playing ``sound`` (``None``: from the instruction)."""
-    from stemgen.arranger.engine import Arranger
-
+def arranger_for(stem: str, sound: str | None) -> api.ArrangerInserter:
+    """A ready arranger for ``stem`` playing ``sound`` (``None``: from the instruction); the part
+    model is loaded once per stem and shared."""
     with _lock:
         if stem not in _arrangers:
-            _arrangers[stem] = Arranger(stem)
-        arranger = copy.copy(_arrangers[stem])
-    arranger.sound = sound
-    return arranger
+            _arrangers[stem] = api.load_inserter(stem, "arranger")
+        return _arrangers[stem].with_sound(sound)
 
 
 def arrange(audio: np.ndarray, sample_rate: int, stem: str, instruction: str, sound: str | None, seed: int,
-            source: str | Path):
-    """The ``Arrangement`` for the song; ``BeatTrackingError`` (naming ``source``) without a steady beat."""
-    return arranger_for(stem, sound)(audio, sample_rate, instruction, seed=seed, source=source)
+            source: str | Path) -> api.AudioResult:
+    """The song with its new part (``details``: the ``Arrangement``); ``BeatTrackingError`` (naming
+    ``source``) without a steady beat."""
+    return arranger_for(stem, sound).add(audio, sample_rate, instruction, seed=seed, source=source)
 
 
 def details(arrangement, sound: str | None) -> dict[str, Any]:

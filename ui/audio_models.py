@@ -94,7 +94,7 @@ class ModelChoices:
     @classmethod
     def from_settings(cls, settings: UISettings, upload_root: Path | None = None) -> ModelChoices:
         """The list ``stemgen models`` makes from the settings' folders (audio models of the page's stems)."""
-        from stemgen.models.catalog import list_models
+        from stemgen.api import list_models
 
         found = []
         for entry in list_models(list(settings.model_folders), models_dir=settings.models_dir):
@@ -207,27 +207,22 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 class PipelineCache:
-    """Keeps the most recently used pipeline loaded; reloads when the folder's index changes."""
+    """Keeps the most recently used diffusion model loaded (``stemgen.api.DiffusionInserter``);
+    reloads when the folder's index changes."""
 
     def __init__(self, device: str | None = None):
         self._device = device
         self._lock = threading.Lock()
-        self._key: tuple[str, float] | None = None
-        self._pipe = None
+        self._key: tuple[str, float, str] | None = None
+        self._inserter = None
 
-    def get(self, folder: Path):
-        key = (str(folder.resolve()), (folder / "model_index.json").stat().st_mtime)
+    def get(self, folder: Path, stem: str):
+        key = (str(folder.resolve()), (folder / "model_index.json").stat().st_mtime, stem)
         with self._lock:
             if key != self._key:
-                from stemgen.pipelines import load_pipeline
+                from stemgen import api
 
-                self._pipe = None  # free the old model before loading the new one
-                self._pipe = load_pipeline(folder, device=self._device or _default_device())
+                self._inserter = None  # free the old model before loading the new one
+                self._inserter = api.load_inserter(stem, "diffusion", folder, device=self._device or "auto")
                 self._key = key
-            return self._pipe
-
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+            return self._inserter

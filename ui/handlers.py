@@ -11,8 +11,8 @@ from typing import Any
 
 import gradio as gr
 
+from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 from stemgen.errors import StemgenInputError
-from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 
 from . import arranger_engine, midi_engine
 from .audio_models import ModelChoices, PipelineCache
@@ -127,23 +127,20 @@ class Handlers:
             original, sr = _load_limited(path, s.max_audio_seconds)
 
             progress(0.0, desc="Loading the model")
-            pipe = self.pipelines.get(chosen.path)
+            inserter = self.pipelines.get(chosen.path, stem)
             progress((0, None), desc="Generating", unit="windows")
-            from stemgen.generation import generate_stem
-
-            result = generate_stem(
-                pipe,
+            result = inserter.add(
                 original,
-                stem,
+                sr,
                 instruction,
-                sample_rate=sr,
-                audio_guidance_scale=audio_guidance,
-                text_guidance_scale=text_guidance,
-                num_inference_steps=steps,
-                scheduler=scheduler,
                 seed=seed,
+                audio_guidance=audio_guidance,
+                text_guidance=text_guidance,
+                steps=steps,
+                scheduler=scheduler,
                 progress=lambda done, total: progress((done, total), desc="Generating", unit="windows"),
             )
+            generated = result.details
 
             progress(1.0, desc="Writing the results")
             from stemgen.audio.io import write_audio
@@ -165,28 +162,27 @@ class Handlers:
             details = {
                 "engine": "diffusion",
                 "model": chosen.name,
-                **result.info,
-                "timings": result.timings,
-                "mix_gain_db": result.mix_gain.gain_db if result.mix_gain else 0.0,
-                "stem_gain_db": result.stem_gain.gain_db if result.stem_gain else 0.0,
+                **generated.info,
+                "timings": generated.timings,
+                "mix_gain_db": generated.mix_gain.gain_db if generated.mix_gain else 0.0,
+                "stem_gain_db": generated.stem_gain.gain_db if generated.stem_gain else 0.0,
             }
             details["source"] = name  # never the server's path
-            if result.mix_gain:
-                gr.Warning(f"The new mix was turned down by {-result.mix_gain.gain_db:.1f} dB so it does not clip.")
+            if generated.mix_gain:
+                gr.Warning(f"The new mix was turned down by {-generated.mix_gain.gain_db:.1f} dB so it does not clip.")
         downloads = [str(mix_path), str(stem_path)]
         return str(mix_path), str(stem_path), str(before), str(after), downloads, details, None
 
     def _arrange(self, path: Path, name: str, original, sr: int, stem: str, instruction: str,
                  sound: str | None, seed: int, progress: gr.Progress):
         """The arranger's path of ``insert_audio_stem`` (inside its error handling)."""
-        from stemgen.arranger import write_outputs
-
         s = self.settings
         progress(0.0, desc="Finding the beat, writing and playing the part")
-        arrangement = arranger_engine.arrange(original, sr, stem, instruction, sound, seed, source=path)
+        result = arranger_engine.arrange(original, sr, stem, instruction, sound, seed, source=path)
+        arrangement = result.details
         progress(0.9, desc="Writing the results")
         out = RequestFolder(s.work_dir, s.keep_outputs_s)
-        files = write_outputs(arrangement.part, out.root, "song")  # fixed names: never the upload's
+        files = result.write(out.root, "song")  # fixed names: never the upload's
         a = arrangement.analysis
         before, after = spectrogram_pngs(
             [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_TEXT_GUIDANCE
+from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_TEXT_GUIDANCE
 
 from . import arranger_engine
 from .handlers import Handlers

@@ -18,14 +18,15 @@ _generators: dict[Path, Any] = {}
 
 def model_folder(stem: str, models_dir: Path | None = None) -> Path:
     """The MIDI model for ``stem``: the bundled one, or the one of the same name under ``models_dir``."""
-    from stemgen.midi.generate import DEFAULT_MODELS, resolve_model_dir
+    from stemgen import api
+    from stemgen.stems import get_stem
 
-    return resolve_model_dir(stem, models_dir / DEFAULT_MODELS[stem] if models_dir else None)
+    return api.resolve_model(stem, "midi", models_dir / get_stem(stem).part_model if models_dir else None)
 
 
 def generator_for(stem: str, models_dir: Path | None = None):
-    """A loaded generator for ``stem`` (cached: loading takes longer than generating)."""
-    from stemgen.midi.generate import MidiGenerator
+    """A loaded part writer (``stemgen.api.PartWriter``) for ``stem`` (cached: loading takes longer than generating)."""
+    from stemgen import api
 
     folder = model_folder(stem, models_dir)
     with _lock:
@@ -35,7 +36,7 @@ def generator_for(stem: str, models_dir: Path | None = None):
                     f"no MIDI model for {stem} (expected {folder.parent.name}/{folder.name} under models/); "
                     "reinstall stemgen from a full checkout"
                 )
-            _generators[folder] = MidiGenerator(stem, folder)
+            _generators[folder] = api.load_part_writer(stem, folder)
         return _generators[folder]
 
 
@@ -43,14 +44,12 @@ def generate_part(
     path: Path, out: Path, stem: str, instruction: str, seed: int, max_seconds: float, models_dir: Path | None = None
 ) -> dict:
     """Write ``out``: the input file plus a generated ``stem`` track; return details for the page."""
-    from stemgen.midi.generate import generate_file
-
     from stemgen.render import read_midi
 
     score = read_midi(path)  # validates the file (type 2, no notes, over an hour) with a clear reason
     if score.end_s > max_seconds:
         raise StemgenInputError(path, f"song is {score.end_s:.0f} s long; this server accepts up to {max_seconds:g} s")
-    result = generate_file(path, out, generator_for(stem, models_dir), instruction, seed)
+    result = generator_for(stem, models_dir).add_to_midi(path, out, instruction, seed)
     return {
         "model": model_folder(stem, models_dir).name,
         "stem": stem,

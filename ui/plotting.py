@@ -77,11 +77,11 @@ def _track_label(track) -> str:
 def piano_roll_pngs(items: list[tuple[Path, str, Path]], highlight_new: bool = True) -> list[Path]:
     """One PNG per ``(midi_path, title, png_path)``: notes as bars, one colour per track.
 
-    Files are read with ``stemgen.midi.io.load_midi`` (the project's one MIDI reader; times in
+    Files are read with ``stemgen.midifile.io.load_midi`` (the project's one MIDI reader; times in
     seconds through its tempo map). With ``highlight_new``, tracks that only the later files have
     are drawn thicker, so the new part stands out in the "after" picture.
     """
-    from stemgen.midi.io import load_midi
+    from stemgen.midifile.io import load_midi
 
     songs = [load_midi(p) for p, _, _ in items]
     end = max((s.duration_s for s in songs), default=1.0) or 1.0
@@ -150,7 +150,7 @@ def part_on_beats_png(
     ax.set(title=title, xlabel="time (s); thin lines: beats, thick lines: bar starts",
            xlim=(0, max(duration_s, 1e-3)), ylim=(low - 0.8, high + 0.8))
     if is_drums and keys.size:
-        from stemgen.midi.lanes import DRUM_CLASS_OF_PITCH, DRUM_CLASSES
+        from stemgen.midifile.lanes import DRUM_CLASS_OF_PITCH, DRUM_CLASSES
 
         ax.set_yticks(range(keys.size), [f"{DRUM_CLASSES[DRUM_CLASS_OF_PITCH[k]]} ({k})" for k in keys],
                       fontsize="small")

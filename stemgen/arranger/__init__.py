@@ -19,7 +19,7 @@ mix), ``midifile`` (SMF with a beat-following tempo map), ``part`` (the pipeline
 from stemgen.arranger.grid import STEPS_PER_BEAT, BeatGrid
 from stemgen.arranger.humanize import Humanization
 from stemgen.arranger.part import RenderedPart, render_part, write_outputs
-from stemgen.arranger.sounds import SOUNDS, SoundChoice, choose_sound
+from stemgen.render.sounds import SOUNDS, SoundChoice, choose_sound
 
 __all__ = ["STEPS_PER_BEAT", "BeatGrid", "Humanization", "RenderedPart", "render_part", "write_outputs",
            "SOUNDS", "SoundChoice", "choose_sound"]

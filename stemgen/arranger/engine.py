@@ -23,6 +23,7 @@ import numpy as np
 
 from stemgen.arranger.part import RenderedPart, render_part
 from stemgen.errors import StemgenInputError
+from stemgen.stems import REGISTRY
 
 ARRANGER_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "arranger"
 
@@ -32,7 +33,7 @@ def default_model_dir(stem: str) -> Path:
     engine's bundled model for it when no arranger model is bundled (same family and context)."""
     from stemgen.midi.generate import resolve_model_dir
 
-    own = ARRANGER_MODEL_DIR / stem
+    own = ARRANGER_MODEL_DIR / REGISTRY[stem].arranger_model
     return own if (own / "config.json").is_file() else resolve_model_dir(stem, None)
 
 
@@ -82,8 +83,8 @@ class Arranger:
 
     def __init__(self, stem: str, model: str | Path | None = None, sound: str | int | None = None,
                  density: float = 1.0, level_db: float | None = None, soundfont: str | Path | None = None):
-        from stemgen.arranger.sounds import choose_sound
         from stemgen.midi.generate import MidiGenerator
+        from stemgen.render.sounds import choose_sound
 
         choose_sound(stem, "", sound)  # an unknown kit/program fails here, before any work
         self.stem, self.sound, self.level_db, self.soundfont = stem, sound, level_db, soundfont

@@ -15,7 +15,7 @@ import numpy as np
 
 STEPS_PER_BEAT = 4
 EDGE_INTERVALS = 4
-# Beat periods outside what a MIDI reader accepts (stemgen.midi.io: 10-400 quarter notes a minute).
+# Beat periods outside what a MIDI reader accepts (stemgen.midifile.io: 10-400 quarter notes a minute).
 MIN_PERIOD_S = 60.0 / 400.0
 MAX_PERIOD_S = 60.0 / 10.0
 

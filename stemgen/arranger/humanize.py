@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stemgen.midi.lanes import DRUM_CLASS_OF_PITCH
+from stemgen.midifile.lanes import DRUM_CLASS_OF_PITCH
 
-TIGHT_DRUM_CLASSES = (0, 1)  # kick, snare (stemgen.midi.lanes.DRUM_CLASSES)
+TIGHT_DRUM_CLASSES = (0, 1)  # kick, snare (stemgen.midifile.lanes.DRUM_CLASSES)
 
 
 @dataclass(frozen=True)

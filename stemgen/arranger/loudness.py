@@ -14,8 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from stemgen.errors import MissingDependencyError
+from stemgen.stems import REGISTRY
 
-DEFAULT_LEVEL_DB = {"drums": -7.8, "bass": -8.4, "guitar": -4.8}
+DEFAULT_LEVEL_DB = {s: spec.default_level_db for s, spec in REGISTRY.items()}
 # Below this a signal counts as silent (BS.1770's absolute gate is -70 LUFS).
 SILENT_LUFS = -70.0
 # Level for a stem whose context is silent (nothing to match): EBU R128's programme target plus 3.

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from stemgen.arranger.grid import BeatGrid
-from stemgen.arranger.sounds import Sound
-from stemgen.midi.io import MAX_QPM, MIN_QPM, _varlen, encode_track
+from stemgen.midifile.io import MAX_QPM, MIN_QPM, _varlen, encode_track
+from stemgen.render.sounds import Sound
 
 BASE_TPQ = 960
 MAX_TICK_S = 0.001  # tick length cap: half a tick <= 0.5 ms

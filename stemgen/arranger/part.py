@@ -18,13 +18,18 @@ import numpy as np
 from stemgen.arranger.grid import BeatGrid
 from stemgen.arranger.humanize import Humanization
 from stemgen.arranger.limiter import mix_with_limiter
-from stemgen.arranger.loudness import DEFAULT_LEVEL_DB, channel_sum_db, loudness_lufs, matching_gain_db
+from stemgen.arranger.loudness import (
+    DEFAULT_LEVEL_DB,
+    channel_sum_db,
+    loudness_lufs,
+    matching_gain_db,
+)
 from stemgen.arranger.midifile import build_tempo_map, part_midi
 from stemgen.arranger.placement import TimedNotes, place_notes
-from stemgen.arranger.sounds import SoundChoice, choose_sound
 from stemgen.arranger.synthesis import render_notes, to_block_grid
 from stemgen.audio.mixing import fit_headroom
 from stemgen.render.soundfonts import SoundFont
+from stemgen.render.sounds import SoundChoice, choose_sound
 from stemgen.render.synth import SynthSettings
 
 
@@ -69,7 +74,7 @@ def render_part(
     beat_times: detected beats in seconds (the grid's beats; at least two).
     context_audio: the input song, ``(channels, samples)`` or ``(samples,)``, at ``sample_rate``;
         never modified. The stem and mix get its channel count, length and rate.
-    sound: user's kit/program (a name from ``stemgen.arranger.sounds`` or a GM number); else
+    sound: user's kit/program (a name from ``stemgen.render.sounds`` or a GM number); else
         chosen from ``instruction``; else the stem's default.
     seed: humanisation seed (same seed, same part). ``humanization=Humanization.off()`` for none.
     meter, downbeat_times: beats a bar and where bars start, for the MIDI file's time signature and

@@ -15,9 +15,15 @@ import math
 import numpy as np
 
 from stemgen.midi.features import N_DRUM, N_PITCHES
-from stemgen.midi.grid import roll_to_notes
-from stemgen.midi.lanes import DRUM_OUT_PITCH, PITCH_LOW
-from stemgen.midi.metrics import Notes, harmony_fit, note_f1, onsets_per_beat, sounding_pitch_classes
+from stemgen.midi.metrics import (
+    Notes,
+    harmony_fit,
+    note_f1,
+    onsets_per_beat,
+    sounding_pitch_classes,
+)
+from stemgen.midifile.grid import roll_to_notes
+from stemgen.midifile.lanes import DRUM_OUT_PITCH, PITCH_LOW
 
 STEPS_PER_BEAT = 4
 COLUMNS = ("note_f1", "pc_f1", "drum_f1", "onset_f1", "density_ratio", "in_chord")

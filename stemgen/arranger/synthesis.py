@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from stemgen.arranger.placement import TimedNotes
-from stemgen.arranger.presets import soundfont_presets
-from stemgen.arranger.sounds import Sound, default_sound
-from stemgen.render.families import DRUM_CHANNEL
+from stemgen.stems import DRUM_CHANNEL
+from stemgen.render.presets import soundfont_presets
 from stemgen.render.score import NOTE_OFF, NOTE_ON, PROGRAM
 from stemgen.render.soundfonts import SoundFont, get_soundfont
+from stemgen.render.sounds import Sound, default_sound
 from stemgen.render.synth import BLOCK, SynthSettings, get_engine
 
 

@@ -33,7 +33,8 @@ import numpy as np
 
 from stemgen.midi.context import context_from_features
 from stemgen.midi.features import drum_lanes, pitch_lanes
-from stemgen.midi.lanes import STEMS, track_role
+from stemgen.midifile.lanes import track_role
+from stemgen.stems import STEMS
 
 SAMPLE_RATE = 22_050
 MIN_STEM_NOTES = 8  # as the MIDI examples (midi.examples.MIN_STEM_ONSETS): fewer is not a part
@@ -189,7 +190,7 @@ def _instructions(song, path: Path, stems: list[str]) -> dict[str, str]:
     """One instruction per stem from the MIDI descriptors of the removed part (the MIDI engine's
     writer: offline unless an LLM endpoint is configured)."""
     from stemgen.midi.descriptors import write_instructions
-    from stemgen.midi.grid import song_to_grid
+    from stemgen.midifile.grid import song_to_grid
 
     grid = song_to_grid(song, 4)
     return dict(zip(stems, write_instructions([(grid, s, path) for s in stems])))
@@ -206,7 +207,7 @@ def build_song(path: str | Path, split: str, cache_dir: str | Path, variant: int
 
     from stemgen.analysis import analyze, refusal_reason, step_features, step_times
     from stemgen.fileio import atomic_output, atomic_write_text
-    from stemgen.midi.io import load_midi
+    from stemgen.midifile.io import load_midi
     from stemgen.render import Augmentation, render_stems
 
     path, cache_dir = Path(path), Path(cache_dir)

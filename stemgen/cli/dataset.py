@@ -7,7 +7,15 @@ from pathlib import Path
 
 import typer
 
-from stemgen.cli.common import EXIT_FAILED, EXIT_USAGE, JSON_OPTION_HELP, batch_exit_code, emit_summary, fail, progress_enabled
+from stemgen.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    JSON_OPTION_HELP,
+    batch_exit_code,
+    emit_summary,
+    fail,
+    progress_enabled,
+)
 
 app = typer.Typer(help="Build Subtractive Training datasets.", no_args_is_help=True)
 
@@ -37,13 +45,13 @@ def build(
 
     Exit code 0: done; 3: some songs failed (listed); 1: no examples, or an error before any work.
     """
-    from stemgen import STEMS
     from stemgen.data.builder import BuildConfig, build_dataset
     from stemgen.data.splits import parse_ratios
     from stemgen.data.windows import SilencePolicy
     from stemgen.errors import StemgenError
     from stemgen.fileio import ensure_writable_folder
     from stemgen.instructions import make_writer
+    from stemgen.stems import STEMS
 
     if stem not in STEMS:
         raise fail(f"--stem must be one of {', '.join(STEMS)}, not '{stem}'", EXIT_USAGE, as_json=as_json)

@@ -13,8 +13,8 @@ from typing import Optional
 
 import typer
 
+from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 from stemgen.cli.common import EXIT_FAILED, JSON_OPTION_HELP, batch_exit_code, emit_summary, fail, progress_enabled
-from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 
 DEFAULT_SYSTEMS = "model,arranger,context_only,random_stem,tempo_retrieval,oracle"
 

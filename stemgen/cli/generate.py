@@ -13,9 +13,9 @@ from pathlib import Path
 
 import typer
 
+from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 from stemgen.audio.io import DEFAULT_MAX_DURATION_S, MAX_DURATION_S
 from stemgen.cli.common import JSON_OPTION_HELP, emit_summary, fail, progress_enabled
-from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 
 
 def generate(
@@ -46,18 +46,14 @@ def generate(
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Generate a stem for INPUT and write the stem and the new mix to --out."""
-    from stemgen import STEMS
+    from stemgen import api
     from stemgen.errors import StemgenError
 
-    from stemgen.generation.defaults import DEFAULT_ENGINE, ENGINES
-
-    if stem not in STEMS:
-        raise fail(f"--stem must be one of {', '.join(STEMS)}, not '{stem}'", code=2, as_json=as_json)
-    if engine is None and model is not None:  # a model folder tells its engine: diffusion models have model_index.json
-        engine = "diffusion" if (Path(model) / "model_index.json").is_file() else "arranger"
-    engine = engine or DEFAULT_ENGINE[stem]
-    if engine not in ENGINES:
-        raise fail(f"--engine must be one of {', '.join(ENGINES)}, not '{engine}'", code=2, as_json=as_json)
+    if stem not in api.STEMS:
+        raise fail(f"--stem must be one of {', '.join(api.STEMS)}, not '{stem}'", code=2, as_json=as_json)
+    engine = engine or api.engine_of_model(model, stem)
+    if engine not in api.ENGINES:
+        raise fail(f"--engine must be one of {', '.join(api.ENGINES)}, not '{engine}'", code=2, as_json=as_json)
     stem_path = out / f"{input.stem}_{stem}.wav"
     mix_path = out / f"{input.stem}_mix.wav"
     try:
@@ -116,38 +112,23 @@ def _check_input(path: Path, max_duration: float) -> None:
 
 def _run_arranger(input, out, force, stem, instruction, model, sound, density, seed, threads, replace,
                   max_duration) -> dict:
-    import os
-    import time
-
+    from stemgen import api
     from stemgen.audio.io import load_audio
 
     audio, sr = load_audio(input, max_duration_s=max_duration)
     names = [out / f"{input.stem}_{stem}.wav", out / f"{input.stem}_mix.wav", out / f"{input.stem}_{stem}.mid"]
     _check_outputs(out, names, force)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP (see _run)
-    import torch
-
-    from stemgen.arranger import write_outputs
-    from stemgen.arranger.engine import Arranger
-    from stemgen.sources.separation import remove_stem
-
-    if threads:
-        torch.set_num_threads(threads)
-    t0 = time.perf_counter()
-    arranger = Arranger(stem, model, sound=sound, density=density)
-    load_s = time.perf_counter() - t0
-    if replace:
-        audio = remove_stem(audio, sr, stem)
-    result = arranger(audio, sr, instruction, seed=seed, source=input)
-    files = write_outputs(result.part, out, input.stem)  # stem, mix and .mid together or not at all
-    info = result.summary()
-    timings = {"model_load_s": round(load_s, 3), **result.timings}
-    timings["total_s"] = round(timings["total_s"] + load_s, 3)
+    inserter = api.load_inserter(stem, "arranger", model, sound=sound, density=density, threads=threads)
+    result = inserter.add(audio, sr, instruction, seed=seed, source=input, replace=replace)
+    files = result.write(out, input.stem)  # stem, mix and .mid together or not at all
+    info = result.details.summary()
+    timings = {"model_load_s": round(inserter.load_s, 3), **result.timings}
+    timings["total_s"] = round(timings["total_s"] + inserter.load_s, 3)
     timings["realtime_factor"] = round(timings["audio_s"] / timings["total_s"], 2)
     return {
         "input": str(input), "engine": "arranger",
         "stem": str(files["stem"]), "mix": str(files["mix"]), "midi": str(files["midi"]),
-        "model": str(arranger.model_dir), "device": "cpu", "sample_rate": sr,
+        "model": str(inserter.model_dir), "device": "cpu", "sample_rate": sr,
         "channels": int(result.mix_audio.shape[0]), "duration_s": timings["audio_s"],
         "instruction": instruction, "notes": info["notes"], "sound": info["render"]["played"],
         "analysis": info["analysis"], "replaced": replace, "timings": timings, "render": info["render"],
@@ -156,82 +137,45 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
 
 def _run(input, out, force, stem, instruction, model, stem_path, mix_path, audio_guidance, text_guidance, steps, scheduler,
          seed, batch_size, overlap, continuity, device, threads, replace, max_duration, show_progress) -> dict:
-    import os
-    import time
-
-    from stemgen.audio.io import load_audio, write_audio_files
+    from stemgen import api
+    from stemgen.audio.io import load_audio
 
     # The input first (header checked by the caller, now decoded): refusing it changes nothing on
     # disk; then the output location; torch and the model last, so bad input or output fails fast.
     audio, sr = load_audio(input, max_duration_s=max_duration)
     _check_outputs(out, [stem_path, mix_path], force)
-
-    # Before torch loads OpenMP: idle threads sleep rather than spin, which on a busy machine
-    # otherwise makes multi-threaded CPU inference several times slower.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    import torch
-
-    from stemgen.generation import generate_stem
-    from stemgen.generation.defaults import find_default_model
-    from stemgen.sources.separation import remove_stem
-    from stemgen.pipelines import load_pipeline
-    from stemgen.pipelines.schedulers import canonical_scheduler_name
-
-    scheduler = canonical_scheduler_name(scheduler)
-    if threads:
-        torch.set_num_threads(threads)
-    dev = _pick_device(device)
-    t0 = time.perf_counter()
-    model_dir = Path(model) if model is not None else find_default_model(stem)
-    pipe = load_pipeline(model_dir, quiet=not show_progress)
-    # fp16 halves memory and time on a GPU; CPUs are faster (and exact) in fp32.
-    pipe = pipe.to(dev, torch.float16) if dev.type == "cuda" else pipe.to(dev)
-    load_s = time.perf_counter() - t0
-    if replace:
-        audio = remove_stem(audio, sr, stem)
+    inserter = api.load_inserter(stem, "diffusion", model, device=device, threads=threads, quiet=not show_progress)
     bar = _progress_bar(show_progress)
     try:
-        result = generate_stem(
-            pipe, audio, stem, instruction, sample_rate=sr, audio_guidance_scale=audio_guidance,
-            text_guidance_scale=text_guidance, num_inference_steps=steps, scheduler=scheduler, seed=seed,
-            overlap_s=overlap, batch_size=batch_size or (16 if dev.type == "cuda" else 1), continuity=continuity,
-            progress=bar.update if bar else None, source=str(input),
+        result = inserter.add(
+            audio, sr, instruction, seed=seed, source=input, replace=replace, audio_guidance=audio_guidance,
+            text_guidance=text_guidance, steps=steps, scheduler=scheduler, batch_size=batch_size, overlap=overlap,
+            continuity=continuity, progress=bar.update if bar else None,
         )
     finally:
         if bar:
             bar.close()
     del audio  # the input is inside the mix now; long songs peak in memory while writing
-    # Both files or neither: a stem without its mix (or the reverse) is half a result.
-    write_audio_files([(stem_path, result.stem_audio), (mix_path, result.mix_audio)], result.sample_rate)
-    timings = {"model_load_s": round(load_s, 3), **result.timings}
+    files = result.write(out, input.stem)  # both files or neither: a stem without its mix is half a result
+    generated = result.details
+    timings = {"model_load_s": round(inserter.load_s, 3), **result.timings}
     return {
         "input": str(input),
         "engine": "diffusion",
-        "stem": str(stem_path),
-        "mix": str(mix_path),
-        "model": str(model_dir),
-        "device": str(dev),
+        "stem": str(files["stem"]),
+        "mix": str(files["mix"]),
+        "model": str(inserter.model_dir),
+        "device": str(inserter.device),
         "sample_rate": result.sample_rate,
         "channels": int(result.mix_audio.shape[0]),
         "duration_s": result.timings["audio_s"],
-        "mix_gain_db": round(result.mix_gain.gain_db, 2) if result.mix_gain else 0.0,
-        "stem_gain_db": round(result.stem_gain.gain_db, 2) if result.stem_gain else 0.0,
+        "mix_gain_db": round(generated.mix_gain.gain_db, 2) if generated.mix_gain else 0.0,
+        "stem_gain_db": round(generated.stem_gain.gain_db, 2) if generated.stem_gain else 0.0,
         "replaced": replace,
         "timings": timings,
-        "seams": result.seams,
-        "settings": result.info,
+        "seams": generated.seams,
+        "settings": generated.info,
     }
-
-
-def _pick_device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is available (use --device cpu)")
-    return dev
 
 
 class _Bar:

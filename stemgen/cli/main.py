@@ -10,7 +10,7 @@ import typer
 
 from stemgen import __version__
 from stemgen.cli import analyze, dataset, evaluate, generate, models, train, ui
-from stemgen.midi import cli as midi_cli
+from stemgen.cli import midi as midi_cli
 
 app = typer.Typer(
     help="stemgen: generate a missing drum, bass or guitar stem guided by a text instruction.",

@@ -14,7 +14,7 @@ def models(
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """List the bundled models (models/) and the local model folders in SEARCH."""
-    from stemgen.models.catalog import list_models
+    from stemgen.api import list_models
 
     entries = list_models(search or [Path.cwd()])
     summary = {"models": [e.to_dict() for e in entries]}

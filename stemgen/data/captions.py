@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from stemgen.stems import STEMS
+
 # Tempo words (BPM upper bounds); "moderate" spans the usual 90-120 pop range.
 SLOW_BPM = 90.0
 FAST_BPM = 120.0
@@ -197,7 +199,7 @@ def _stem_phrase(d: dict, stem: str) -> str:
     if "onset_density" in d and audible:
         density = density_class(d["onset_density"])
         adjectives.append({"sparse": "sparse", "dense": "busy"}.get(density, ""))
-    if stem in ("drums", "bass", "guitar") and d.get("syncopation", 0.0) >= SYNCOPATED:
+    if stem in STEMS and d.get("syncopation", 0.0) >= SYNCOPATED:
         adjectives.append("syncopated")
     noun = STEM_NOUNS.get(stem, stem)
     adjectives = [a for a in adjectives if a]

@@ -6,20 +6,21 @@ import os
 from pathlib import Path
 
 from stemgen.errors import MissingDependencyError
+from stemgen.stems import REGISTRY
 
 ENV_VAR = "STEMGEN_MODEL"
 # The engine each stem uses unless one is chosen: "arranger" (analysis + part model + sampled
 # instruments, stemgen.arranger.engine) or "diffusion" (the spectrogram model). Set from the evaluation.
 ENGINES = ("arranger", "diffusion")
-DEFAULT_ENGINE = {"drums": "arranger", "bass": "arranger", "guitar": "arranger"}
+DEFAULT_ENGINE = {s: spec.default_engine for s, spec in REGISTRY.items()}
 # The repository's models/ folder (bundled small checkpoints with model cards).
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
 
 def default_model_candidates(stem: str) -> list[Path]:
-    """Folders searched, in order: ``$STEMGEN_MODEL``, ``models/stemgen-<stem>``, ``models/stemgen-default``."""
+    """Folders searched, in order: ``$STEMGEN_MODEL``, ``models/<the stem's diffusion_model>`` (``stemgen-<stem>``), ``models/stemgen-default``."""
     found = [Path(os.environ[ENV_VAR])] if os.environ.get(ENV_VAR) else []
-    return found + [MODELS_DIR / f"stemgen-{stem}", MODELS_DIR / "stemgen-default"]
+    return found + [MODELS_DIR / REGISTRY[stem].diffusion_model, MODELS_DIR / "stemgen-default"]
 
 
 def find_default_model(stem: str) -> Path:

@@ -11,9 +11,21 @@ from __future__ import annotations
 import random
 import re
 
+from stemgen.stems import PITCHED_STEMS
+
 from .base import InstructionWriter, Progress
 from .request import InstructionRequest, InstructionResult, digest
-from .vocab import ADJECTIVES, CLASHES, CLAUSES, GENERIC_ADJECTIVES, NOUNS, PURPOSES, STYLES, SUBSTYLES, VERBS
+from .vocab import (
+    ADJECTIVES,
+    CLASHES,
+    CLAUSES,
+    GENERIC_ADJECTIVES,
+    NOUNS,
+    PURPOSES,
+    STYLES,
+    SUBSTYLES,
+    VERBS,
+)
 
 # (low, high) thresholds: below low → "low", above high → "high", else "mid".
 # Onset density depends on the instrument (a drum kit plays many more onsets than a bass).
@@ -22,7 +34,7 @@ _LOUDNESS = (-30.0, -16.0)
 _DYNAMICS = (4.0, 10.0)
 _BRIGHTNESS = (1200.0, 3000.0)
 _KEY = re.compile(r"^[A-G][#b♯♭]?(?:\s*(?:major|minor|maj|min))?$", re.I)
-_KEYED_STEMS = ("bass", "guitar")  # a key means little for drums
+_KEYED_STEMS = PITCHED_STEMS  # a key means little for drums
 
 
 def _number(descriptors: dict, name: str) -> float | None:

@@ -1,4 +1,5 @@
-"""Diffusion pipelines: ``StemInsertionPipeline`` and sampler selection by name.
+"""Diffusion pipelines: ``StemInsertionPipeline``, building one from a preset (``build_pipeline``),
+loading a saved one (``load_pipeline``), bundling (``bundle``) and sampler selection by name.
 
 Heavy imports (diffusers, torch) happen on first attribute access, so importing
 ``stemgen.pipelines`` for ``load_pipeline``'s signature stays cheap.
@@ -9,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCHEDULER_NAMES", "StemInsertionOutput", "StemInsertionPipeline", "load_pipeline", "make_scheduler"]
+__all__ = ["SCHEDULER_NAMES", "StemInsertionOutput", "StemInsertionPipeline", "build_pipeline", "load_pipeline",
+           "make_scheduler", "pipeline_metadata"]
 
 
 def load_pipeline(path: str | Path, device: str | None = None, dtype: Any = None, quiet: bool = True):
@@ -75,6 +77,10 @@ def __getattr__(name: str):
         from stemgen.pipelines import stem_insertion
 
         return getattr(stem_insertion, name)
+    if name in ("build_pipeline", "pipeline_metadata"):
+        from stemgen.pipelines import factory
+
+        return getattr(factory, name)
     if name in ("make_scheduler", "SCHEDULER_NAMES"):
         from stemgen.pipelines import schedulers
 

@@ -329,11 +329,11 @@ class StemInsertionPipeline(DiffusionPipeline):
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         """Load a saved model; safetensors only (``use_safetensors=True``) unless overridden explicitly.
 
-        Bundled models (``stemgen.models.bundle``) leave the text encoder to its package and store
+        Bundled models (``stemgen.pipelines.bundle``) leave the text encoder to its package and store
         the UNet in fp16: the text encoder is filled in from the package, and without an explicit
         ``torch_dtype`` the pipeline comes back in fp32 like a full model.
         """
-        from stemgen.models.bundle import packaged_components
+        from stemgen.pipelines.bundle import packaged_components
 
         kwargs.setdefault("use_safetensors", True)
         kwargs.update(packaged_components(pretrained_model_name_or_path, kwargs))

@@ -7,28 +7,19 @@ Everything else (pianos, strings, leads, pads...) renders into ``other``.
 
 from __future__ import annotations
 
-FAMILIES = ("drums", "bass", "guitar", "other")
-DRUMS, BASS, GUITAR, OTHER = range(4)
-DRUM_CHANNEL = 9  # "channel 10" in 1-based MIDI speak
+from stemgen.stems import ROLES, role_of_program
 
-GUITAR_PROGRAMS = range(24, 32)
-BASS_PROGRAMS = range(32, 40)
+FAMILIES = ROLES  # drums, bass, guitar (the registry's stems), other
 
 
 def family_index(program: int, is_drum: bool) -> int:
     """Index into ``FAMILIES`` for a note played with ``program`` (0-based GM) on a drum channel or not."""
-    if is_drum:
-        return DRUMS
-    if program in BASS_PROGRAMS:
-        return BASS
-    if program in GUITAR_PROGRAMS:
-        return GUITAR
-    return OTHER
+    return FAMILIES.index(role_of_program(program, is_drum))
 
 
 def family_of(program: int, is_drum: bool = False) -> str:
     """Family name (``drums``/``bass``/``guitar``/``other``) for a GM program."""
-    return FAMILIES[family_index(program, is_drum)]
+    return role_of_program(program, is_drum)
 
 
 def gm_family_programs(program: int) -> range:

@@ -1,11 +1,11 @@
 """A MIDI file as a flat, time-sorted list of synthesizer events tagged with their family.
 
-One reader: the file is parsed and validated by ``stemgen.midi.io.load_midi`` (symusic), the
+One reader: the file is parsed and validated by ``stemgen.midifile.io.load_midi`` (symusic), the
 reader ``stemgen midi`` uses, so the renderer and ``stemgen midi`` accept and refuse the same
 files with the same one-line reasons (not a MIDI file, corrupt, type 2, SMPTE time, no notes,
 absurd tempo, over an hour). Its tempo map turns ticks into seconds. symusic does not keep MIDI
 channels or where controllers apply, which a General MIDI synthesizer needs, so the channel
-events themselves come from ``stemgen.midi.smf``'s byte scanner over the same bytes (no
+events themselves come from ``stemgen.midifile.smf``'s byte scanner over the same bytes (no
 decoding into objects; key signatures and other meta events are never decoded, so an odd one
 cannot reject a song).
 
@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from stemgen.errors import StemgenInputError
-from stemgen.render.families import DRUM_CHANNEL, FAMILIES, family_index
+from stemgen.render.families import FAMILIES, family_index
+from stemgen.stems import DRUM_CHANNEL
 
 # Event kinds (first field after the time).
 NOTE_OFF, NOTE_ON, CONTROL, PITCH_BEND, PROGRAM = range(5)
@@ -64,7 +65,7 @@ class MidiScore:
 
 def read_midi(path: str | Path) -> MidiScore:
     """Parse and validate ``path`` into a ``MidiScore`` (``StemgenInputError`` on bad files)."""
-    from stemgen.midi.io import load_midi
+    from stemgen.midifile.io import load_midi
 
     path = Path(path)
     if not path.is_file():
@@ -83,7 +84,7 @@ def read_midi(path: str | Path) -> MidiScore:
 def _merged_events(data: bytes):
     """``(tick, status, raw)`` of every track, merged in time (ties: track order, then file order),
     as a merged MIDI player plays them."""
-    from stemgen.midi import smf
+    from stemgen.midifile import smf
 
     merged = []
     for i, (kind, body) in enumerate(smf.chunks(data)):

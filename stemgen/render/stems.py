@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from stemgen.render.augmentation import Augmentation
-from stemgen.render.families import DRUM_CHANNEL, FAMILIES
+from stemgen.render.families import FAMILIES
+from stemgen.stems import DRUM_CHANNEL
 from stemgen.render.score import ALL_FAMILIES, NOTE_ON, PROGRAM, MidiScore, read_midi
 from stemgen.render.soundfonts import SoundFont, get_soundfont
 from stemgen.render.synth import BLOCK, SynthSettings, get_engine

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-CANONICAL_STEMS = ("drums", "bass", "guitar", "vocals", "other")
+from stemgen.stems import STEMS
+
+CANONICAL_STEMS = (*STEMS, "vocals", "other")
 
 
 @dataclass(frozen=True)

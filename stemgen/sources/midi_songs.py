@@ -14,6 +14,7 @@ import numpy as np
 
 from stemgen.sources.base import Song, SongRef, song_id_for
 from stemgen.sources.license import guess_license
+from stemgen.stems import STEMS
 
 MIDI_SUFFIXES = {".mid", ".midi", ".kar"}
 VOCALS_REASON = "MIDI has no vocal stem (sung melody lines render into 'other')"
@@ -58,7 +59,7 @@ def load_midi_song(ref: SongRef, sample_rate: int, augmentation=None, *, max_sec
     r = render_stems(ref.path, None, sample_rate, augmentation=augmentation, max_seconds=max_seconds,
                      song_id=ref.song_id)
     in_file = {FAMILIES[i] for i in r.score.families_present()}  # the whole file, even for excerpts
-    missing = {f: f"no {f} track in the MIDI file" for f in ("drums", "bass", "guitar") if f not in in_file}
+    missing = {f: f"no {f} track in the MIDI file" for f in STEMS if f not in in_file}
     missing["vocals"] = VOCALS_REASON
     score = r.score
     metadata = {

@@ -25,6 +25,7 @@ from stemgen.audio.io import READABLE_SUFFIXES, audio_info, load_audio
 from stemgen.audio.mixing import match_length
 from stemgen.errors import MissingDependencyError, StemgenInputError
 from stemgen.sources.base import Song, SongRef
+from stemgen.stems import STEMS
 
 LENGTH_TOLERANCE_S = 0.1
 MUSDB_STEMS = ("drums", "bass", "other", "vocals")
@@ -144,7 +145,7 @@ def _song_from_groups(ref: SongRef, groups: dict[str, list[Path]], sample_rate: 
     if not groups:
         raise StemgenInputError(ref.path, "no stem audio files found")
     stems = _load_and_align(groups, sample_rate)
-    missing = {s: f"no {s} stem in this song" for s in ("drums", "bass", "guitar") if s not in stems}
+    missing = {s: f"no {s} stem in this song" for s in STEMS if s not in stems}
     return Song(ref=ref, sample_rate=sample_rate, stems=stems, missing=missing)
 
 

@@ -37,7 +37,7 @@ def is_stemgen_model(path: str | Path | None) -> bool:
 
 def start_pipeline(preset: str, stem: str, target: str, base_model: str | None, seed: int):
     """The pipeline training starts from (see the module docstring)."""
-    from stemgen.models import build_pipeline
+    from stemgen.pipelines import build_pipeline
     from stemgen.pipelines.stem_insertion import StemInsertionPipeline
 
     if is_stemgen_model(base_model):

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .io import MidiSong, TrackNotes
-from .lanes import track_role
+from stemgen.midifile.io import MidiSong, TrackNotes
+from stemgen.midifile.lanes import track_role
 
 
 @dataclass

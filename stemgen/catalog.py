@@ -1,4 +1,5 @@
-"""Which models are on this machine: bundled ones under ``models/`` and local ones the user trained.
+"""The model registry: which models are on this machine (bundled ones under ``models/`` and local ones
+the user trained), and which folder a stem and engine use (``resolve_model``).
 
 Reads only small JSON files (``model_index.json`` for audio models, ``config.json`` for MIDI
 models), never weights, so listing is instant and works offline.
@@ -78,17 +79,35 @@ def list_models(search: list[Path] | None = None, models_dir: Path = MODELS_DIR)
 def _mark_defaults(entries: list[ModelEntry]) -> None:
     """Flag the model ``stemgen generate`` uses without ``--engine``/``--model`` for each stem: the
     default engine's (``DEFAULT_ENGINE``) bundled part model or diffusion model."""
-    from stemgen.arranger.engine import default_model_dir
     from stemgen.generation.defaults import DEFAULT_ENGINE
 
     for stem, engine in DEFAULT_ENGINE.items():
         try:
-            default = (default_model_dir(stem) if engine == "arranger" else find_default_model(stem)).resolve()
+            default = resolve_model(stem, engine).resolve()
         except Exception:  # no default for this stem
             continue
         for entry in entries:
             if entry.kind in ("audio", "arranger") and Path(entry.path).resolve() == default:
                 entry.default = True
+
+
+def resolve_model(stem: str, engine: str, model: str | Path | None = None) -> Path:
+    """The one model lookup: ``model`` when given, else the bundled default folder for ``stem`` and
+    ``engine`` (``arranger``: its part model, else the MIDI one; ``diffusion``: ``$STEMGEN_MODEL`` or
+    the bundled spectrogram model, ``MissingDependencyError`` saying how to train one; ``midi``: the
+    bundled MIDI part model)."""
+    from stemgen.arranger.engine import default_model_dir
+    from stemgen.midi.generate import resolve_model_dir
+
+    if model is not None and str(model) != "":
+        return Path(model)
+    if engine == "arranger":
+        return default_model_dir(stem)
+    if engine == "diffusion":
+        return find_default_model(stem)
+    if engine == "midi":
+        return resolve_model_dir(stem, None)
+    raise ValueError(f"unknown engine '{engine}' (arranger, diffusion or midi)")
 
 
 def _card_license(folder: Path) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-from .io import _varlen
+from stemgen.midifile.io import _varlen
 
 
 def _read_varlen(data: bytes, pos: int) -> tuple[int, int]:

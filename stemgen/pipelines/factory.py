@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stemgen import STEMS
 from stemgen.codec.config import get_preset
 from stemgen.models.configs import ModelPreset, get_model_preset
+from stemgen.stems import STEMS
 
 
 def build_pipeline(

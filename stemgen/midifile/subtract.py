@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from stemgen.fileio import atomic_write_bytes
-
-from .lanes import DRUM_CHANNEL, track_role
+from stemgen.midifile.lanes import track_role
+from stemgen.stems import DRUM_CHANNEL
 
 
 def strip_role(data: bytes, role: str) -> bytes:
     """MIDI bytes without the notes (and program changes) of ``role``; everything else kept."""
-    from .smf import filter_channel_events
+    from stemgen.midifile.smf import filter_channel_events
 
     def drop(channel: int, program: int, raw: bytes) -> bool:
         kind = raw[0] & 0xF0

@@ -16,7 +16,6 @@ import numpy as np
 
 from stemgen.analysis.chords import chord_labels
 
-
 # Hand annotation of shared/data/real_stems/musdb18_7s_music_delta_80s_rock (6.8 s, 110 BPM): its
 # real drum stem hits every beat, so the beats are the drum stem's 12 onsets
 # (stemgen.analysis.onsets.detect_onsets); downbeats every 4th from the first, where the kick

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-STEMS = ("drums", "bass", "guitar")
-ROLES = ("drums", "bass", "guitar", "other")
+from stemgen.stems import PITCHED_STEMS, REGISTRY, role_of_program
 
 DRUM_CLASSES = ("kick", "snare", "closed_hat", "open_hat", "low_tom", "mid_tom", "high_tom", "crash", "ride")
 # The pitch each class is written back as.
@@ -32,31 +31,16 @@ for _cls, _pitches in _DRUM_TABLE.items():
 
 # Pitch lanes of the generated pitched parts: 48 semitones each, covering nearly all notes in the
 # band set; notes outside are folded by octaves into the range.
-PITCH_LOW = {"bass": 24, "guitar": 40}
+PITCH_LOW = {s: REGISTRY[s].pitch_low for s in PITCHED_STEMS}
 N_PITCHES = 48
 
-# General MIDI program (0-based) and channel (0-based; 9 is the drum channel) of a new track.
-DEFAULT_PROGRAM = {"drums": 0, "bass": 33, "guitar": 27}
-DRUM_CHANNEL = 9
+# General MIDI program (0-based) of a new track (the kit's program for drums).
+DEFAULT_PROGRAM = {s: spec.default_program for s, spec in REGISTRY.items()}
 
 
 def track_role(program: int, is_drum: bool) -> str:
-    """The role of a track from its GM program and drum flag."""
-    if is_drum:
-        return "drums"
-    if 32 <= program <= 39:
-        return "bass"
-    if 24 <= program <= 31:
-        return "guitar"
-    return "other"
-
-
-def program_for(stem: str, instruction: str = "") -> int:
-    """GM program of the new track (the drum kit's program on channel 10): the same choice from the
-    instruction's words as the arranger's ("distorted guitar", "slap bass", "brushed jazz kit")."""
-    from stemgen.arranger.sounds import choose_sound
-
-    return choose_sound(stem, instruction).sound.program
+    """The role of a track from its GM program and drum flag (the registry's rule)."""
+    return role_of_program(program, is_drum)
 
 
 def fold_into_range(pitch: np.ndarray, low: int, n: int = N_PITCHES) -> np.ndarray:

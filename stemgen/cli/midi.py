@@ -11,7 +11,14 @@ from typing import Optional
 
 import typer
 
-from stemgen.cli.common import JSON_OPTION_HELP, check_output_file, emit_summary, fail, progress_enabled
+from stemgen.cli.common import (
+    JSON_OPTION_HELP,
+    check_output_file,
+    emit_summary,
+    fail,
+    progress_enabled,
+)
+from stemgen.stems import STEMS
 
 app = typer.Typer(help="MIDI arrangements: add a drum, bass or guitar part.", no_args_is_help=True)
 
@@ -21,8 +28,8 @@ MODEL_HELP = "Model folder (config.json + model.safetensors); default: the bundl
 
 def _check_stem(stem: str) -> str:
     stem = stem.lower()
-    if stem not in ("drums", "bass", "guitar"):
-        raise fail(f"--stem must be drums, bass or guitar (got {stem!r})", 2)
+    if stem not in STEMS:
+        raise fail(f"--stem must be one of {', '.join(STEMS)} (got {stem!r})", 2)
     return stem
 
 
@@ -41,24 +48,19 @@ def generate(
     """Generate the missing STEM for one MIDI file and write OUT."""
     import time
 
+    from stemgen import api
     from stemgen.errors import StemgenError
-
-    from .generate import MidiGenerator, generate_file, read_song
 
     stem = _check_stem(stem)
     if out.exists() and song.exists() and out.resolve() == song.resolve():
         raise fail(f"{out}: refusing to overwrite the input", as_json=as_json)
     try:
         # Input and output location first (milliseconds, before torch is imported), then the model.
-        read_song(song)
+        api.check_midi_song(song)
         check_output_file(out)
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
-        gen = MidiGenerator(stem, model, density=density)
+        writer = api.load_part_writer(stem, model, density=density, threads=threads or None)
         t0 = time.perf_counter()
-        result = generate_file(song, out, gen, instruction, seed)
+        result = writer.add_to_midi(song, out, instruction, seed)
     except (StemgenError, ValueError) as exc:
         raise fail(str(exc), as_json=as_json)
     except OSError as exc:
@@ -94,16 +96,16 @@ def batch(
     """
     import time
 
+    from stemgen import api
     from stemgen.cli.common import batch_exit_code
     from stemgen.errors import StemgenInputError
 
-    from .batch import BatchSettings, run_batch
-
     stem = _check_stem(stem)
-    settings = BatchSettings(stem, str(model) if model else None, instruction, seed, density, render, soundfont)
     t0 = time.perf_counter()
     try:
-        summary = run_batch(in_dir, out_dir, settings, workers or None, progress=progress_enabled(as_json))
+        summary = api.add_parts_to_folder(in_dir, out_dir, stem, model=model, instruction=instruction, seed=seed,
+                                          density=density, render=render, soundfont=soundfont,
+                                          workers=workers or None, progress=progress_enabled(as_json))
     except StemgenInputError as exc:
         raise fail(str(exc), as_json=as_json)
     result = summary.as_dict() | {"seconds": round(time.perf_counter() - t0, 2)}
@@ -138,8 +140,8 @@ def train(
     """Train a model that adds STEM, on subtractive examples from DATA."""
     import torch
 
-    from .model import MidiModelConfig
-    from .train import TrainSettings, train_from_folder
+    from stemgen.midi.model import MidiModelConfig
+    from stemgen.midi.train import TrainSettings, train_from_folder
 
     stem = _check_stem(stem)
     missing = [d for d in data if not d.is_dir()]
@@ -156,7 +158,7 @@ def train(
     import shlex
     import sys
 
-    from .cards import write_model_card
+    from stemgen.midi.cards import write_model_card
 
     saved = json.loads((out / "config.json").read_text())
     saved["command"] = shlex.join(["stemgen", *sys.argv[1:]])  # recorded for the model card
@@ -168,10 +170,10 @@ def train(
 
 def _model_description(stem: str, model: Optional[Path], gen) -> str:
     """One line for the report: which model folder, how it samples, what it was trained on."""
-    from .generate import resolve_model_dir
+    from stemgen import api
 
     meta = getattr(gen, "meta", None) or {}
-    folder = resolve_model_dir(stem, model)
+    folder = api.resolve_model(stem, "midi", model)
     text = f"the diffusion model in {folder.parent.name}/{folder.name}"
     if meta.get("steps"):
         text += f"; trained {meta['steps']} steps on {meta.get('train_songs', '?')} songs"
@@ -199,10 +201,9 @@ def evaluate_cmd(
     import time
 
     from stemgen.errors import StemgenError
-
-    from .baselines import RetrievalPool
-    from .evaluate import BASELINES, evaluate, format_table
-    from .splits import files_in_split, find_midi_files
+    from stemgen.midi.baselines import RetrievalPool
+    from stemgen.midi.evaluate import BASELINES, evaluate, format_table
+    from stemgen.midi.splits import files_in_split, find_midi_files
 
     t0 = time.perf_counter()
     chosen = tuple(_check_stem(s.strip()) for s in stems.split(",") if s.strip())
@@ -217,9 +218,10 @@ def evaluate_cmd(
     gens = {}
     try:
         if not no_model:
-            from .generate import MidiGenerator
+            from stemgen import api
 
-            gens = {s: MidiGenerator(s, model_dir / s if model_dir else None, density=density) for s in chosen}
+            gens = {s: api.load_part_writer(s, model_dir / s if model_dir else None, density=density).generator
+                    for s in chosen}
             for s, gen in gens.items():
                 if not getattr(gen, "description", None):
                     gen.description = _model_description(s, model_dir / s if model_dir else None, gen)

@@ -4,7 +4,7 @@ Drum kits are the GS/GM2 kits every General MIDI SoundFont shipped here has (ban
 channel 10); basses and guitars are GM programs (bank 0). The instruction is matched against each
 sound's keywords in table order (specific before generic: "brushed jazz kit" is the brush kit,
 "jazz" alone the jazz kit); no match gives the stem's default, the same programs ``stemgen midi``
-writes (``stemgen.midi.lanes.DEFAULT_PROGRAM``): standard kit, fingered bass, clean guitar.
+writes (``stemgen.midifile.lanes.DEFAULT_PROGRAM``): standard kit, fingered bass, clean guitar.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ import re
 from dataclasses import dataclass
 
 from stemgen.errors import StemgenInputError
-from stemgen.midi.lanes import DEFAULT_PROGRAM
-from stemgen.render.families import DRUM_CHANNEL
+from stemgen.midifile.lanes import DEFAULT_PROGRAM
+from stemgen.stems import REGISTRY, STEMS
 
 DRUM_BANK = 128
-STEMS = ("drums", "bass", "guitar")
 # MIDI channel (0-based) of each new part: drums on channel 10; the others apart from each other.
-CHANNELS = {"drums": DRUM_CHANNEL, "bass": 1, "guitar": 2}
+CHANNELS = {s: spec.channel for s, spec in REGISTRY.items()}
 
 
 @dataclass(frozen=True)
@@ -135,3 +134,9 @@ def _user_sound(stem: str, user: str | int) -> Sound:
 def _check_stem(stem: str) -> None:
     if stem not in STEMS:
         raise StemgenInputError(None, f"unknown stem '{stem}': choose one of {', '.join(STEMS)}")
+
+
+def program_for(stem: str, instruction: str = "") -> int:
+    """GM program of a new MIDI track (the drum kit's program on channel 10): the same choice from the
+    instruction's words as the arranger's ("distorted guitar", "slap bass", "brushed jazz kit")."""
+    return choose_sound(stem, instruction).sound.program

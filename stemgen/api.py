@@ -1,0 +1,285 @@
+"""The public face of stemgen: pick a model, add a stem to audio or a part to MIDI, write the files.
+
+    from stemgen import api
+
+    inserter = api.load_inserter("drums")                  # the evaluated best engine and its bundled model
+    result = inserter.add_to_file("song.wav", "Add reggae beats", seed=0)
+    files = result.write("out", "song")                    # {"stem": out/song_drums.wav, "mix": ..., "midi": ...}
+
+    writer = api.load_part_writer("bass")                  # the MIDI part model
+    writer.add_to_midi("song.mid", "with_bass.mid", "Add a walking bass line")
+
+    api.resolve_model("guitar", "arranger")                # the one model registry: folder for stem + engine
+    api.list_models()                                      # bundled and local models, with licenses
+
+Two engines add a stem to audio: ``arranger`` (analysis -> part model -> sampled instruments; also
+writes the part as a .mid) and ``diffusion`` (the spectrogram model). The command line and the web
+page reach engines and models only through this module; heavy imports happen when a model loads.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from stemgen.catalog import ModelEntry, list_models, resolve_model
+from stemgen.generation.defaults import DEFAULT_ENGINE, ENGINES
+from stemgen.pipelines.schedulers import (
+    DEFAULT_AUDIO_GUIDANCE,
+    DEFAULT_SCHEDULER,
+    DEFAULT_TEXT_GUIDANCE,
+    SCHEDULER_NAMES,
+    canonical_scheduler_name,
+)
+from stemgen.stems import STEMS, get_stem
+
+__all__ = [
+    "DEFAULT_AUDIO_GUIDANCE", "DEFAULT_SCHEDULER", "DEFAULT_TEXT_GUIDANCE", "ENGINES", "SCHEDULER_NAMES", "STEMS", "AudioResult", "ArrangerInserter", "DiffusionInserter", "ModelEntry", "PartWriter",
+    "default_engine", "engine_of_model", "list_models", "load_inserter", "load_part_writer", "pick_device",
+    "resolve_model", "add_parts_to_folder", "check_midi_song",
+]
+
+
+def default_engine(stem: str) -> str:
+    """The engine ``stem`` uses unless one is chosen (the evaluated best on held-out songs)."""
+    return DEFAULT_ENGINE[get_stem(stem).name]
+
+
+def engine_of_model(model: str | Path | None, stem: str) -> str:
+    """The engine a model folder belongs to (diffusion folders hold ``model_index.json``), else the stem's default."""
+    if model is None:
+        return default_engine(stem)
+    return "diffusion" if (Path(model) / "model_index.json").is_file() else "arranger"
+
+
+def pick_device(name: str | None = "auto"):
+    """A torch device from ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``."""
+    import torch
+
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA GPU is available (use --device cpu)")
+    return dev
+
+
+def _prepare_torch(threads: int | None) -> None:
+    # Before torch loads OpenMP: idle threads sleep rather than spin, which on a busy machine
+    # otherwise makes multi-threaded CPU inference several times slower.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+
+
+@dataclass
+class AudioResult:
+    """A song with its new stem: the audio, what was done, and the engine's own result (``details``:
+    the arranger's ``Arrangement`` or the diffusion engine's ``GenerationResult``)."""
+
+    engine: str
+    stem: str
+    instruction: str
+    stem_audio: np.ndarray  # (channels, samples)
+    mix_audio: np.ndarray  # the input plus the stem
+    sample_rate: int
+    details: Any
+    timings: dict = field(default_factory=dict)
+
+    def output_paths(self, out: str | Path, name: str) -> dict[str, Path]:
+        """Where ``write`` puts each file: ``<name>_<stem>.wav``, ``<name>_mix.wav`` (and ``<name>_<stem>.mid``)."""
+        out = Path(out)
+        paths = {"stem": out / f"{name}_{self.stem}.wav", "mix": out / f"{name}_mix.wav"}
+        if self.engine == "arranger":
+            paths["midi"] = out / f"{name}_{self.stem}.mid"
+        return paths
+
+    def write(self, out: str | Path, name: str) -> dict[str, Path]:
+        """Write the stem, the mix (and the arranger's .mid) into ``out``: all of them or none."""
+        if self.engine == "arranger":
+            from stemgen.arranger import write_outputs
+
+            return write_outputs(self.details.part, Path(out), name)
+        from stemgen.audio.io import write_audio_files
+
+        paths = self.output_paths(out, name)
+        write_audio_files([(paths["stem"], self.stem_audio), (paths["mix"], self.mix_audio)], self.sample_rate)
+        return paths
+
+
+class _Inserter:
+    """What both engines share: the stem, loading a file, removing an existing stem first."""
+
+    engine: str
+    stem: str
+
+    def add(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, **options) -> AudioResult:
+        raise NotImplementedError
+
+    def add_to_file(self, path: str | Path, instruction: str | None = None, *, max_duration_s: float | None = None,
+                    **options) -> AudioResult:
+        """``add`` on an audio file (any format ``stemgen.audio.io.load_audio`` reads)."""
+        from stemgen.audio.io import load_audio
+
+        kwargs = {} if max_duration_s is None else {"max_duration_s": max_duration_s}
+        audio, sr = load_audio(path, **kwargs)
+        return self.add(audio, sr, instruction, source=path, **options)
+
+    def _instruction(self, instruction: str | None) -> str:
+        return instruction or f"Add {self.stem}"
+
+    def _without_stem(self, audio: np.ndarray, sample_rate: int, replace: bool) -> np.ndarray:
+        if not replace:
+            return audio
+        from stemgen.sources.separation import remove_stem
+
+        return remove_stem(audio, sample_rate, self.stem)
+
+
+class ArrangerInserter(_Inserter):
+    """The arranger engine with its part model loaded: reusable across songs (copy it with ``with_sound``)."""
+
+    engine = "arranger"
+
+    def __init__(self, stem: str, model: str | Path | None = None, *, sound: str | int | None = None,
+                 density: float = 1.0, threads: int | None = None):
+        _prepare_torch(threads)
+        from stemgen.arranger.engine import Arranger
+
+        self.stem = get_stem(stem).name
+        t0 = time.perf_counter()
+        self.arranger = Arranger(self.stem, model, sound=sound, density=density)
+        self.load_s = time.perf_counter() - t0
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.arranger.model_dir)
+
+    def with_sound(self, sound: str | int | None) -> ArrangerInserter:
+        """A copy playing ``sound`` (``None``: from the instruction) that shares the loaded model."""
+        other = copy.copy(self)
+        other.arranger = copy.copy(self.arranger)
+        other.arranger.sound = sound
+        return other
+
+    def add(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, *, seed: int = 0,
+            source: str | Path | None = None, replace: bool = False) -> AudioResult:
+        """The song plus a new part; ``BeatTrackingError`` (naming ``source``) when it has no steady beat."""
+        audio = self._without_stem(audio, sample_rate, replace)
+        instruction = self._instruction(instruction)
+        arrangement = self.arranger(audio, sample_rate, instruction, seed=seed, source=source)
+        return AudioResult("arranger", self.stem, instruction, arrangement.part.stem_audio, arrangement.mix_audio,
+                           sample_rate, arrangement, dict(arrangement.timings))
+
+
+class DiffusionInserter(_Inserter):
+    """The spectrogram diffusion engine with its pipeline loaded on ``device``."""
+
+    engine = "diffusion"
+
+    def __init__(self, stem: str, model: str | Path | None = None, *, device: str | None = "auto",
+                 threads: int | None = None, quiet: bool = True):
+        _prepare_torch(threads)
+        import torch
+
+        from stemgen.pipelines import load_pipeline
+
+        self.stem = get_stem(stem).name
+        self.device = pick_device(device)
+        t0 = time.perf_counter()
+        self.model_dir = resolve_model(self.stem, "diffusion", model)
+        pipe = load_pipeline(self.model_dir, quiet=quiet)
+        # fp16 halves memory and time on a GPU; CPUs are faster (and exact) in fp32.
+        self.pipe = pipe.to(self.device, torch.float16) if self.device.type == "cuda" else pipe.to(self.device)
+        self.load_s = time.perf_counter() - t0
+
+    def add(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, *, seed: int = 0,
+            source: str | Path | None = None, replace: bool = False, audio_guidance: float | None = None,
+            text_guidance: float | None = None, steps: int = 25, scheduler: str | None = None,
+            batch_size: int | None = None, overlap: float | None = None, continuity: str = "inpaint",
+            progress: Callable[[int, int], None] | None = None) -> AudioResult:
+        """The song plus a generated stem (see ``stemgen.generation.generate_stem`` for the options)."""
+        from stemgen.generation import generate_stem
+
+        audio = self._without_stem(audio, sample_rate, replace)
+        instruction = self._instruction(instruction)
+        result = generate_stem(
+            self.pipe, audio, self.stem, instruction, sample_rate=sample_rate,
+            audio_guidance_scale=DEFAULT_AUDIO_GUIDANCE if audio_guidance is None else audio_guidance,
+            text_guidance_scale=DEFAULT_TEXT_GUIDANCE if text_guidance is None else text_guidance,
+            num_inference_steps=steps, scheduler=canonical_scheduler_name(scheduler or DEFAULT_SCHEDULER),
+            seed=seed, overlap_s=overlap, batch_size=batch_size or (16 if self.device.type == "cuda" else 1),
+            continuity=continuity, progress=progress, source=None if source is None else str(source),
+        )
+        return AudioResult("diffusion", self.stem, instruction, result.stem_audio, result.mix_audio,
+                           result.sample_rate, result, dict(result.timings))
+
+
+def load_inserter(stem: str, engine: str | None = None, model: str | Path | None = None, *,
+                  sound: str | int | None = None, density: float = 1.0, device: str | None = "auto",
+                  threads: int | None = None, quiet: bool = True) -> ArrangerInserter | DiffusionInserter:
+    """A loaded engine that adds ``stem`` to songs.
+
+    ``engine``: ``arranger`` or ``diffusion``; default: the engine of ``model``, else the stem's
+    evaluated best. ``model``: a model folder (default: the bundled one). ``sound`` and ``density``
+    are the arranger's (kit or program; how many notes), ``device`` and ``quiet`` the diffusion
+    engine's. Raises ``ValueError`` for an unknown stem or engine.
+    """
+    stem = get_stem(stem).name
+    engine = engine or engine_of_model(model, stem)
+    if engine not in ENGINES:
+        raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, not '{engine}'")
+    if engine == "arranger":
+        return ArrangerInserter(stem, model, sound=sound, density=density, threads=threads)
+    return DiffusionInserter(stem, model, device=device, threads=threads, quiet=quiet)
+
+
+class PartWriter:
+    """The MIDI engine: a part model that adds ``stem`` as a new track to MIDI files (inputs untouched)."""
+
+    def __init__(self, stem: str, model: str | Path | None = None, *, density: float = 1.0,
+                 threads: int | None = None):
+        _prepare_torch(threads)
+        from stemgen.midi.generate import MidiGenerator
+
+        self.stem = get_stem(stem).name
+        self.model_dir = resolve_model(self.stem, "midi", model)
+        self.generator = MidiGenerator(self.stem, model, density=density)
+
+    def add_to_midi(self, song: str | Path, out: str | Path, instruction: str | None = None, seed: int = 0):
+        """Write ``out`` = ``song`` plus the new track; returns the ``GenerationResult`` (notes, program, warnings)."""
+        from stemgen.midi.generate import generate_file
+
+        return generate_file(Path(song), Path(out), self.generator, instruction, seed)
+
+
+def load_part_writer(stem: str, model: str | Path | None = None, *, density: float = 1.0,
+                     threads: int | None = None) -> PartWriter:
+    """A loaded MIDI part model for ``stem`` (default: the bundled one)."""
+    return PartWriter(stem, model, density=density, threads=threads)
+
+
+def check_midi_song(path: str | Path):
+    """Read and validate a MIDI file for part generation (type, notes, length); ``StemgenInputError`` naming it."""
+    from stemgen.midi.generate import read_song
+
+    return read_song(Path(path))
+
+
+def add_parts_to_folder(in_dir: str | Path, out_dir: str | Path, stem: str, *, model: str | Path | None = None,
+                        instruction: str | None = None, seed: int = 0, density: float = 1.0, render: bool = False,
+                        soundfont: str | None = None, workers: int | None = None, progress: bool = False):
+    """``stemgen midi batch``: add ``stem`` to every MIDI file under ``in_dir`` (resumable; a ``BatchSummary``)."""
+    from stemgen.midi.batch import BatchSettings, run_batch
+
+    settings = BatchSettings(get_stem(stem).name, str(model) if model else None, instruction, seed, density, render,
+                             soundfont)
+    return run_batch(Path(in_dir), Path(out_dir), settings, workers, progress=progress)
