@@ -71,7 +71,7 @@ def generate(
     summary = {
         "input": str(song), "output": str(out), "stem": stem, "instruction": result.instruction,
         "notes": len(result.notes), "program": result.program, "channel": result.channel + 1,
-        "windows": result.n_windows, "warnings": warnings, "seconds": round(time.perf_counter() - t0, 3),
+        "warnings": warnings, "seconds": round(time.perf_counter() - t0, 3),
     }
     emit_summary(summary, as_json)
 
