@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from stemgen.analysis import analyze
 from stemgen.analysis.spectral import LOUDNESS_FLOOR_DB
 from stemgen.audio.io import load_audio
 from stemgen.data.descriptors import (
@@ -171,6 +172,10 @@ def test_real_mix_windows_share_one_beat_grid(demo_mixes):
     y, sr = load_audio(demo_mixes / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg", sample_rate=SR, mono=True, duration_s=30.0)
     analysis = analyze_song(y, sr)
     assert 60.0 < analysis.tempo_bpm < 200.0
+    # One song analysis: the dataset's beats, tempo and key are what the arranger finds on this audio.
+    arranger = analyze(y, sr)
+    np.testing.assert_array_equal(analysis.beat_times, arranger.beat_times)
+    assert analysis.tempo_bpm == arranger.tempo_bpm and analysis.key == arranger.key.name
     n = int(WINDOW_S * sr)
     for start in range(0, y.shape[1] - n, n):
         w = y[:, start : start + n]
