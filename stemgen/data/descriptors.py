@@ -31,9 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stemgen.analysis import Analysis, analyze
+from stemgen.analysis import Analysis, analyze, spectral
 from stemgen.analysis import beats as beatlib
-from stemgen.analysis import spectral
 from stemgen.analysis.key import find_key
 from stemgen.analysis.spectral import pick_onsets
 
@@ -49,7 +48,6 @@ class SongAnalysis:
     """The song's ``stemgen.analysis.Analysis`` and what every window of the song reuses from it."""
 
     sample_rate: int  # rate of the song audio (and of the windows passed to describe_window)
-    num_samples: int
     analysis: Analysis  # of the whole mix
     onset_times: np.ndarray  # (n,) mix onsets, seconds from the song start
     tempo_hint_bpm: float | None  # tempo from metadata (MIDI tempo map), if any
@@ -65,15 +63,6 @@ class SongAnalysis:
         return self.analysis.tempo_bpm
 
     @property
-    def chroma(self) -> np.ndarray:
-        """(12, frames) chroma of the mix, C first, ``frame_rate`` frames a second."""
-        return self.analysis.chroma
-
-    @property
-    def frame_rate(self) -> float:
-        return self.analysis.frame_rate
-
-    @property
     def key(self) -> str | None:
         """Key of the whole song."""
         return self.analysis.key.name if self.analysis.key else None
@@ -81,10 +70,6 @@ class SongAnalysis:
     @property
     def key_confidence(self) -> float:
         return self.analysis.key.confidence if self.analysis.key else 0.0
-
-    @property
-    def duration_s(self) -> float:
-        return self.num_samples / self.sample_rate
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,7 +88,6 @@ def analyze_song(mix: np.ndarray, sample_rate: int, tempo_hint_bpm: float | None
     hint = float(tempo_hint_bpm) if tempo_hint_bpm else None
     return SongAnalysis(
         sample_rate=sample_rate,
-        num_samples=spectral.mono(mix).shape[-1],
         analysis=analysis,
         onset_times=pick_onsets(analysis.onset_env, analysis.frame_rate) / analysis.frame_rate,
         tempo_hint_bpm=hint,
@@ -222,12 +206,12 @@ def _window_key(analysis: SongAnalysis, t0: float, t1: float) -> tuple[str | Non
     Five seconds of chroma is a shaky basis for a key, so the song's (normalised) profile is
     added at ``SONG_KEY_PRIOR`` weight; the window still dominates where the song modulates.
     """
-    rate = analysis.frame_rate
+    chroma, rate = analysis.analysis.chroma, analysis.analysis.frame_rate
     a, b = int(t0 * rate), max(int(math.ceil(t1 * rate)), int(t0 * rate) + 1)
-    window = analysis.chroma[:, a:b]
+    window = chroma[:, a:b]
     if window.size == 0:
         return None, 0.0
-    key = find_key(_unit(window.mean(axis=1)) + SONG_KEY_PRIOR * _unit(analysis.chroma.mean(axis=1)))
+    key = find_key(_unit(window.mean(axis=1)) + SONG_KEY_PRIOR * _unit(chroma.mean(axis=1)))
     return (key.name, key.confidence) if key else (None, 0.0)
 
 
