@@ -6,6 +6,10 @@ and the per-16th-note step features the arranger feeds the part model.
     feats = step_features(analysis)      # the context contract's channels, per 16th step
     times = step_times(analysis)         # (T + 1,) step boundaries, seconds
 
+Beats are continued past the tracked ones by one rule (``beat_grid``), for the step grid, the
+arranger's BeatGrid and the rhythm metric; ``key.find_key`` is the one key finder (audio chroma and
+MIDI pitch profiles) and ``chords.triad_templates`` the one set of chord templates.
+
 Validated against MIDI ground truth (tempo maps of rendered songs) by scripts/eval_analysis.py;
 figures in docs/EVALUATION.md ("Audio analysis").
 """
