@@ -1,14 +1,13 @@
 """Analysis of a context mix: beats, downbeats, tempo curve, meter, key, chords, beat reliability,
 and the per-16th-note step features the arranger feeds the part model.
+Beats are continued past the tracked ones by one rule (``beat_grid``), for the step grid, the
+arranger's BeatGrid and the rhythm metric; ``key.find_key`` is the one key finder (audio chroma and
+MIDI pitch profiles) and ``chords.triad_templates`` the one set of chord templates.
 
     analysis = analyze(audio, sr)        # never raises on silence/noise
     require_beats(analysis, file)        # BeatTrackingError with a one-line reason when unusable
     feats = step_features(analysis)      # the context contract's channels, per 16th step
     times = step_times(analysis)         # (T + 1,) step boundaries, seconds
-
-Beats are continued past the tracked ones by one rule (``beat_grid``), for the step grid, the
-arranger's BeatGrid and the rhythm metric; ``key.find_key`` is the one key finder (audio chroma and
-MIDI pitch profiles) and ``chords.triad_templates`` the one set of chord templates.
 
 Validated against MIDI ground truth (tempo maps of rendered songs) by scripts/eval_analysis.py;
 figures in docs/EVALUATION.md ("Audio analysis").
