@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stemgen.analysis.chords import TRIAD_INTERVALS, triad_templates
 from stemgen.midifile.grid import SongGrid, roll_to_notes, song_to_grid
 from stemgen.midifile.io import load_midi
 from stemgen.midifile.lanes import DRUM_OUT_PITCH, PITCH_LOW, fold_into_range
@@ -34,8 +35,6 @@ from .splits import split_of
 
 StepNotes = list[tuple[int, int, int, int]]
 
-# Triad templates (root position pitch classes), rooted on C; rolled to every root.
-_TRIADS = {"major": (0, 4, 7), "minor": (0, 3, 7)}
 BASS_LOW = PITCH_LOW["bass"] + 4  # E1: the bass rule plays roots in E1..D#2
 GUITAR_LOW = 52  # E3: the guitar rule voices triads from E3..D#4
 MIN_PART_NOTES = 8  # a pool song lends a stem only when its part has this many notes
@@ -66,17 +65,6 @@ def context_chroma(grid: SongGrid, stem: str) -> np.ndarray:
     return chroma
 
 
-def _triad_matrix() -> np.ndarray:
-    """(24, 12) templates: 12 major then 12 minor triads."""
-    rows = []
-    for pcs in _TRIADS.values():
-        for root in range(12):
-            row = np.zeros(12, np.float32)
-            row[[(root + i) % 12 for i in pcs]] = 1
-            rows.append(row)
-    return np.stack(rows)
-
-
 def beat_chords(grid: SongGrid, stem: str) -> list[tuple[int, int, int, str]]:
     """``(start_step, end_step, root_pc, "major"|"minor")`` for every beat where the context sounds."""
     spb, n = grid.steps_per_beat, grid.n_steps
@@ -86,7 +74,7 @@ def beat_chords(grid: SongGrid, stem: str) -> list[tuple[int, int, int, str]]:
     cum = np.concatenate([np.zeros((1, 12), np.float32), np.cumsum(chroma, axis=0)])
     per_beat = cum[ends] - cum[beats]
     # Score = template hits minus a penalty for sounding pitch classes outside the triad.
-    templates = _triad_matrix()
+    templates = triad_templates().astype(np.float32)  # the audio chord labeller's triads
     scores = per_beat @ templates.T - 0.5 * per_beat @ (1 - templates).T
     out = []
     for s, e, row, sc in zip(beats, ends, per_beat, scores):
@@ -124,7 +112,7 @@ def rule_part(grid: SongGrid, stem: str) -> StepNotes:
     notes = []
     for s, e, root, quality in chords:
         low = GUITAR_LOW + (root - GUITAR_LOW) % 12
-        notes += [(s, e, low + i, 80) for i in _TRIADS[quality]]
+        notes += [(s, e, low + i, 80) for i in TRIAD_INTERVALS[quality]]
     return sorted(notes)
 
 

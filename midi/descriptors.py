@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stemgen.analysis.key import PITCH_CLASSES, find_key
+from stemgen.analysis.key import find_key
 from stemgen.midifile.grid import SongGrid
 
 from .features import role_rolls
@@ -19,21 +19,17 @@ _BAND_SUBSET = {"children-songs": "children's song", "tiny-karaoke": "pop", "teg
                 "tegridy-original": "pop", "rare-scores": "classic"}
 
 
-def estimate_key(grid: SongGrid, exclude: tuple[str, ...] = ("drums",)) -> tuple[int, str] | None:
-    """``(tonic pitch class, "major"|"minor")`` of the duration-weighted pitch-class profile, by the
-    project's one key finder (``stemgen.analysis.key.find_key``, also used on audio chroma)."""
+def pitch_class_profile(grid: SongGrid, exclude: tuple[str, ...] = ("drums",)) -> np.ndarray:
+    """(12,) duration-weighted pitch classes (C first) of the pitched tracks not in ``exclude``:
+    what the project's one key finder (``stemgen.analysis.key.find_key``) reads, as it reads an
+    audio mix's chroma."""
     hist = np.zeros(12)
     for tr in grid.tracks:
         if tr.role in exclude or tr.is_drum:
             continue
         counts = tr.sustain.sum(axis=0)
         hist += np.bincount(np.arange(128) % 12, weights=counts, minlength=12)
-    key = find_key(hist)
-    return None if key is None else (key.tonic, key.mode)
-
-
-def key_name(key: tuple[int, str] | None) -> str | None:
-    return None if key is None else f"{PITCH_CLASSES[key[0]]} {key[1]}"
+    return hist
 
 
 def syncopation(onset_steps: np.ndarray, grid: SongGrid) -> float:
@@ -60,9 +56,10 @@ def describe(grid: SongGrid, stem: str, path: str | Path = "") -> dict:
     steps = np.flatnonzero(onset.any(axis=1))
     seconds = float(grid.seconds_at_step(grid.n_steps)) or 1.0
     pitches = np.flatnonzero(onset.any(axis=0))
+    key = find_key(pitch_class_profile(grid, exclude=("drums", stem)))
     d = {
         "tempo_bpm": float(np.median(grid.tempo_at_steps())),
-        "key": key_name(estimate_key(grid, exclude=("drums", stem))),
+        "key": key.name if key else None,
         "time_signature": "{}/{}".format(*grid.time_signatures[0][1:]) if grid.time_signatures else "4/4",
     }
     if steps.size:  # the stem is there (training); at generation time it is what we are adding

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stemgen.analysis.key import Key, find_key
 from stemgen.errors import StemgenError, StemgenInputError
 from stemgen.midifile.grid import SongGrid, roll_to_notes, song_to_grid
 from stemgen.midifile.io import MidiSong, load_midi
@@ -24,7 +25,7 @@ from stemgen.midifile.subtract import strip_role
 from stemgen.stems import REGISTRY, ROLES, STEMS
 
 from .baselines import RetrievalPool, other_song_part, rule_part
-from .descriptors import estimate_key
+from .descriptors import pitch_class_profile
 from .features import role_rolls
 from .metrics import (
     Notes,
@@ -87,14 +88,14 @@ class SongData:
             self._cache[key] = steps_to_notes(steps, role == "drums")
         return self._cache[key]
 
-    def context(self, stem: str) -> tuple[Notes, np.ndarray, tuple[int, str] | None]:
+    def context(self, stem: str) -> tuple[Notes, np.ndarray, Key | None]:
         """``(context notes, sounding pitch classes per tick, key)`` of the song without ``stem``."""
         key = ("context", stem)
         if key not in self._cache:
             ctx = Notes.concat([self.role_notes(r) for r in ROLES if r != stem])
             length = self.grid.n_steps * RES // STEPS_PER_BEAT + 1
             self._cache[key] = (ctx, sounding_pitch_classes(ctx, length),
-                                estimate_key(self.grid, exclude=("drums", stem)))
+                                find_key(pitch_class_profile(self.grid, exclude=("drums", stem))))
         return self._cache[key]
 
     def without(self, stem: str) -> tuple[MidiSong, bytes]:
@@ -155,7 +156,7 @@ def part_metrics(part: Notes, real: Notes, song: SongData, stem: str) -> dict[st
             "note_f1": note_f1(part, real, "pitch"),
             "pc_f1": note_f1(part, real, "pitch_class"),
             "harmony": harmony_fit(part, sounding),
-            "in_scale": pitch_in_scale_rate(part, *key) if key else nan,
+            "in_scale": pitch_in_scale_rate(part, key.tonic, key.mode) if key else nan,
             "polyphony": polyphony(part),
         })
     return out

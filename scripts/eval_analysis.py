@@ -151,7 +151,8 @@ def grid_rows(drums: np.ndarray, context: np.ndarray, sr: int, true_beats: np.nd
 
 def rendered_songs(n: int, seconds: float, min_on_grid: float, skipped: list):
     """Yield (name, {variant: audio}, sr, truth, drums) for the first ``n`` test-split band songs."""
-    from stemgen.midi.descriptors import estimate_key
+    from stemgen.analysis.key import find_key
+    from stemgen.midi.descriptors import pitch_class_profile
     from stemgen.midi.splits import files_in_split
     from stemgen.midifile.grid import song_to_grid
     from stemgen.midifile.io import load_midi
@@ -172,7 +173,8 @@ def rendered_songs(n: int, seconds: float, min_on_grid: float, skipped: list):
         r = render_stems(path, max_seconds=seconds)
         mix = r.mix()[0]
         variants = {"mix": mix, "context": mix - r.stems["drums"][0]}
-        truth.key = estimate_key(song_to_grid(load_midi(path)))  # the whole song's, from its MIDI notes
+        key = find_key(pitch_class_profile(song_to_grid(load_midi(path))))  # the whole song's, from its MIDI notes
+        truth.key = (key.tonic, key.mode) if key else None
         yield path.name, variants, r.sample_rate, truth, r.stems["drums"][0]
 
 

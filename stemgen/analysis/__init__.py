@@ -1,5 +1,8 @@
 """Analysis of a context mix: beats, downbeats, tempo curve, meter, key, chords, beat reliability,
 and the per-16th-note step features the arranger feeds the part model.
+Beats are continued past the tracked ones by one rule (``beat_grid``), for the step grid, the
+arranger's BeatGrid and the rhythm metric; ``key.find_key`` is the one key finder (audio chroma and
+MIDI pitch profiles) and ``chords.triad_templates`` the one set of chord templates.
 
     analysis = analyze(audio, sr)        # never raises on silence/noise
     require_beats(analysis, file)        # BeatTrackingError with a one-line reason when unusable

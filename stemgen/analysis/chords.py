@@ -3,7 +3,8 @@
 mir_eval's ``majmin`` vocabulary: 12 major + 12 minor triads and "N" (no chord). Each beat's
 chroma is averaged over the beat and its two neighbours (chords rarely change every beat; this
 stands in for an HMM) and compared with binary triad templates by cosine similarity. The same
-function labels MIDI pitch content for the ground truth (``ground_truth.chords_from_midi``).
+function labels MIDI pitch content for the ground truth (``ground_truth.chords_from_midi``), and
+the MIDI rule baseline (``stemgen.midi.baselines.beat_chords``) scores the same templates.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from stemgen.analysis.key import PITCH_CLASSES
 NO_CHORD = "N"
 # Below this share of the song's median beat chroma energy a beat is "N" (silence, drums only).
 MIN_RELATIVE_ENERGY = 0.05
+TRIAD_INTERVALS = {"major": (0, 4, 7), "minor": (0, 3, 7)}  # semitones above the root
 # Weight of the bass note as the chord root (see chord_labels): on 24 validation contexts, majmin
 # accuracy 0.617 at 0, 0.642 at 0.1, 0.643 at 0.2, 0.632 at 0.3, 0.617 at 0.5.
 BASS_WEIGHT = 0.2
@@ -71,12 +73,19 @@ def _smooth(c: np.ndarray, smooth: bool) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _templates() -> np.ndarray:
-    """(24, 12) unit triad templates: C..B major, then C..B minor."""
-    rows = []
-    for third in (4, 3):
+def triad_templates() -> np.ndarray:
+    """(24, 12) binary (0/1) triad templates, read-only: C..B major, then C..B minor (row ``k``
+    has its root on pitch class ``k % 12``)."""
+    rows = np.zeros((24, 12))
+    for i, intervals in enumerate(TRIAD_INTERVALS.values()):
         for root in range(12):
-            t = np.zeros(12)
-            t[[root, (root + third) % 12, (root + 7) % 12]] = 1.0
-            rows.append(t / np.linalg.norm(t))
-    return np.array(rows)
+            rows[12 * i + root, [(root + s) % 12 for s in intervals]] = 1.0
+    rows.flags.writeable = False
+    return rows
+
+
+@lru_cache(maxsize=1)
+def _templates() -> np.ndarray:
+    """(24, 12) unit triad templates (``triad_templates`` scaled for cosine similarity)."""
+    t = triad_templates()
+    return t / np.linalg.norm(t, axis=1, keepdims=True)

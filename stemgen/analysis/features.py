@@ -1,7 +1,8 @@
 """Per-16th-note step features of an analysed context mix (docs/CONTRACTS.md, "Part-model context", 106 channels).
 
 Steps: each beat interval cut into 4; the grid is extended before the first and after the last
-tracked beat with the neighbouring beat period, so it covers the whole clip. Step ``k`` spans
+tracked beat with the neighbouring beat period (``stemgen.analysis.beat_grid``, one interval), so
+it covers the whole clip. Step ``k`` spans
 ``[step_times[k], step_times[k+1])``. Every channel is float32 ``(T,)`` or ``(n, T)``, names and
 definitions as in the shared context contract (chroma, bass_chroma, onset_low/mid/high, energy,
 downbeat, beat, beat_phase, bar_phase, pitch).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from stemgen.analysis.beat_grid import beats_to_cover, extend_beats, subdivide
 from stemgen.analysis.core import N_PITCH, SILENT_DB, Analysis
 from stemgen.analysis.reliability import BeatTrackingError
 
@@ -27,12 +29,8 @@ def extended_beats(analysis: Analysis) -> tuple[np.ndarray, int]:
     beats = np.asarray(analysis.beat_times, dtype=np.float64)
     if beats.size < 2:
         raise BeatTrackingError(None, f"{beats.size} beats found: cannot lay a 16th-note grid")
-    first_p, last_p = beats[1] - beats[0], beats[-1] - beats[-2]
-    n_before = int(np.ceil(beats[0] / first_p))
-    n_after = int(np.ceil(max(analysis.duration_s - beats[-1], 0.0) / last_p)) + 1
-    before = beats[0] - first_p * np.arange(n_before, 0, -1)
-    after = beats[-1] + last_p * np.arange(1, n_after + 1)
-    return np.concatenate([before, beats, after]), n_before
+    n_before, n_after = beats_to_cover(beats, 0.0, analysis.duration_s)
+    return extend_beats(beats, n_before, n_after), n_before
 
 
 def step_times(analysis: Analysis) -> np.ndarray:
@@ -56,8 +54,7 @@ def step_beats(analysis: Analysis) -> tuple[np.ndarray, int]:
 def _grid(analysis: Analysis) -> tuple[np.ndarray, int, int, int]:
     """(16th positions over the extended beats, first step >= 0, first step >= end, first tracked beat)."""
     ext, first = extended_beats(analysis)
-    sub = np.arange(STEPS_PER_BEAT) / STEPS_PER_BEAT
-    grid = np.append((ext[:-1, None] + np.diff(ext)[:, None] * sub[None, :]).ravel(), ext[-1])
+    grid = subdivide(ext, STEPS_PER_BEAT)
     start = int(np.searchsorted(grid, -1e-9))
     stop = int(np.searchsorted(grid, analysis.duration_s - 1e-9))
     return grid, start, stop, first

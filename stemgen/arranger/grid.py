@@ -3,8 +3,9 @@
 A part is written on a grid of ``STEPS_PER_BEAT`` steps a beat (step ``k`` of beat ``b`` is beat
 position ``b + k / 4``). Between two detected beats time runs linearly (the same map a MIDI file
 with one tempo event per beat makes); before the first and after the last beat it continues with
-the *local* beat period (median of the nearest ``EDGE_INTERVALS`` intervals), so a pickup or a
-ringing last bar keeps the song's tempo rather than one jittery interval's.
+the *local* beat period (median of the nearest ``EDGE_INTERVALS`` intervals: the edge rule of
+``stemgen.analysis.beat_grid``), so a pickup or a ringing last bar keeps the song's tempo rather
+than one jittery interval's.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from stemgen.analysis.beat_grid import edge_periods
 
 STEPS_PER_BEAT = 4
 EDGE_INTERVALS = 4
@@ -47,12 +50,12 @@ class BeatGrid:
     @property
     def period_before(self) -> float:
         """Local beat period used before the first beat."""
-        return float(np.median(np.diff(self.beat_times[: EDGE_INTERVALS + 1])))
+        return edge_periods(self.beat_times, EDGE_INTERVALS)[0]
 
     @property
     def period_after(self) -> float:
         """Local beat period used after the last beat."""
-        return float(np.median(np.diff(self.beat_times[-EDGE_INTERVALS - 1 :])))
+        return edge_periods(self.beat_times, EDGE_INTERVALS)[1]
 
     def seconds_at(self, beats) -> np.ndarray:
         """Seconds at (fractional) beat positions."""

@@ -33,7 +33,7 @@ from stemgen.sources.base import Song, SongRef
 from stemgen.sources.discover import discover, load_song, with_variant
 from stemgen.workers import WorkerCrashed, run_in_workers
 
-BUILD_VERSION = 1
+BUILD_VERSION = 2  # 2: descriptors from stemgen.analysis.analyze (issue 21); a v1 folder is not resumed into
 
 
 @dataclass

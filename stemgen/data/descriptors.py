@@ -2,10 +2,10 @@
 
 Two stages, so that a dataset build pays for the expensive part once per song:
 
-* ``analyze_song(mix, sr)`` runs once per song on a copy of the mix decimated to 22.05 kHz (at
-  most): one STFT for the onset-strength envelope, tempo and beat tracking (Ellis' dynamic
-  programming tracker, as in librosa, over the whole song so that every window shares one beat
-  grid), and one coarse, frequency-fine STFT for chroma (tuning, key per frame).
+* ``analyze_song(mix, sr)`` runs ``stemgen.analysis.analyze`` once on the whole song's mix: the
+  arranger's own analysis (beats, tempo, onset envelope, chroma, key), so a dataset's tempo, beats
+  and key are the ones the arranger finds on the same audio, and every window shares one beat grid.
+  The mix's onsets are picked from that analysis' onset envelope.
 * ``describe_window(analysis, start, mix_w, stem_w, context_w, sr, stem)`` then costs one
   decimation and one small STFT of the stem window (onsets, brightness) plus time-domain
   loudness; tempo, beats, mix onsets and the key are sliced from the song analysis.
@@ -17,10 +17,11 @@ Drums add a nearly flat chroma, which the Krumhansl-Schmuckler correlation ignor
 Everything returned is plain JSON (floats rounded, never NaN): ``tempo_bpm`` is 0.0 when no
 steady pulse is found, ``key`` is ``None`` when there is no tonal content (e.g. silence).
 
-Beat tracking, the key finder and the spectral building blocks live in ``stemgen.analysis`` (the
-same code analyses the arranger's context); this module only slices and summarises them per window.
+Beat tracking, the key finder and the spectral building blocks live in ``stemgen.analysis``; this
+module only slices and summarises them per window.
 
-Speed (bench/bench_descriptors.py): about 2 ms of CPU per second of audio at 44.1 kHz.
+Speed (bench/bench_descriptors.py): 5-10 ms of CPU per second of audio at 44.1 kHz, nearly all of
+it ``analyze`` (the 23 ms-hop analysis this module ran before issue 21 took 1.4-2.4 ms).
 """
 
 from __future__ import annotations
@@ -30,14 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stemgen.analysis import Analysis, analyze, spectral
 from stemgen.analysis import beats as beatlib
-from stemgen.analysis import spectral
 from stemgen.analysis.key import find_key
 from stemgen.analysis.spectral import pick_onsets
-
-# Chroma wants frequency resolution (5.4 Hz bins at 22.05 kHz) rather than time resolution.
-CHROMA_N_FFT = 4096
-CHROMA_HOP = 2048
 
 SILENT_DB = -60.0  # below this a signal has no meaningful onsets, brightness or key
 BLOCK_S = 0.4  # short-term loudness block (EBU R128 "momentary" length)
@@ -48,35 +45,31 @@ SONG_KEY_PRIOR = 0.5  # weight of the whole song's chroma when finding a window'
 
 @dataclass
 class SongAnalysis:
-    """Song-level analysis of the mix, reused by every window of the song."""
+    """The song's ``stemgen.analysis.Analysis`` and what every window of the song reuses from it."""
 
     sample_rate: int  # rate of the song audio (and of the windows passed to describe_window)
-    num_samples: int
-    feature_sr: int  # rate of the decimated copy the features are computed on
-    n_fft: int
-    hop_length: int
-    onset_env: np.ndarray  # (frames,) onset strength of the mix, frame_rate frames/s
+    analysis: Analysis  # of the whole mix
     onset_times: np.ndarray  # (n,) mix onsets, seconds from the song start
-    beat_times: np.ndarray  # (n,) beats, seconds from the song start
-    tempo_bpm: float  # global tempo from the beats (0.0 when no steady pulse)
     tempo_hint_bpm: float | None  # tempo from metadata (MIDI tempo map), if any
     tempo_agrees_with_hint: bool | None  # None without a hint
-    tuning: float  # deviation from A440 in fractions of a semitone
-    chroma: np.ndarray  # (12, frames) chroma power of the mix, C first, every CHROMA_HOP samples
-    key: str | None  # key of the whole song
-    key_confidence: float
 
     @property
-    def frame_rate(self) -> float:
-        return self.feature_sr / self.hop_length
+    def beat_times(self) -> np.ndarray:
+        return self.analysis.beat_times
 
     @property
-    def chroma_rate(self) -> float:
-        return self.feature_sr / CHROMA_HOP
+    def tempo_bpm(self) -> float:
+        """Global tempo from the beats (0.0 when no steady pulse)."""
+        return self.analysis.tempo_bpm
 
     @property
-    def duration_s(self) -> float:
-        return self.num_samples / self.sample_rate
+    def key(self) -> str | None:
+        """Key of the whole song."""
+        return self.analysis.key.name if self.analysis.key else None
+
+    @property
+    def key_confidence(self) -> float:
+        return self.analysis.key.confidence if self.analysis.key else 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,60 +77,22 @@ class SongAnalysis:
 
 
 def analyze_song(mix: np.ndarray, sample_rate: int, tempo_hint_bpm: float | None = None) -> SongAnalysis:
-    """Analyse a whole song's mix once: onset envelope, beats, tempo, tuning, chroma, key.
+    """Analyse a whole song's mix once with ``stemgen.analysis.analyze`` (what the arranger runs).
 
-    ``mix`` is ``(1, n)`` or ``(n,)`` float32 mono. With ``tempo_hint_bpm`` (e.g. from a MIDI tempo
-    map) beats are still tracked from the audio: when the audio's own tempo estimate agrees with
-    the hint up to a factor of 2, the tracker runs at exactly the hinted tempo (so the grid
-    follows the score); otherwise the hint is judged wrong (MIDI files often carry a default
-    120 BPM) and the audio's estimate is used. ``tempo_agrees_with_hint`` records which happened.
+    ``mix`` is ``(1, n)`` or ``(n,)`` float32 mono. ``tempo_hint_bpm`` (e.g. from a MIDI tempo map)
+    does not steer the beats, since the arranger has no such hint: ``tempo_agrees_with_hint``
+    records whether the audio's tempo is the hint, half or double it (MIDI files often carry a
+    default 120 BPM that the music ignores).
     """
-    x = spectral.mono(mix)
-    y = spectral.decimate(x, sample_rate)
-    fsr, n_fft, hop = spectral.feature_params(sample_rate)
-    silent = spectral.rms_db(y) <= SILENT_DB
-    env = spectral.onset_envelope(spectral.magnitude_spectrum(y, n_fft, hop), fsr, n_fft)
-    if silent:  # a normalised envelope of near-silence would be all noise
-        env = np.zeros_like(env)
-    beat_times, tempo, agrees = _beats_and_tempo(env, fsr / hop, tempo_hint_bpm)
-
-    mag = spectral.magnitude_spectrum(y, CHROMA_N_FFT, CHROMA_HOP)
-    tuning = 0.0 if silent else spectral.estimate_tuning(mag, fsr)
-    chroma = spectral.chroma(mag**2, fsr, CHROMA_N_FFT, tuning)
-    key, key_conf = (None, 0.0) if silent else estimate_key(chroma.mean(axis=1))
+    analysis = analyze(mix, sample_rate)
+    hint = float(tempo_hint_bpm) if tempo_hint_bpm else None
     return SongAnalysis(
         sample_rate=sample_rate,
-        num_samples=x.shape[-1],
-        feature_sr=fsr,
-        n_fft=n_fft,
-        hop_length=hop,
-        onset_env=env,
-        onset_times=pick_onsets(env, fsr / hop) * hop / fsr,
-        beat_times=beat_times,
-        tempo_bpm=tempo,
-        tempo_hint_bpm=float(tempo_hint_bpm) if tempo_hint_bpm else None,
-        tempo_agrees_with_hint=agrees,
-        tuning=tuning,
-        chroma=chroma,
-        key=key,
-        key_confidence=key_conf,
+        analysis=analysis,
+        onset_times=pick_onsets(analysis.onset_env, analysis.frame_rate) / analysis.frame_rate,
+        tempo_hint_bpm=hint,
+        tempo_agrees_with_hint=_same_tempo_family(analysis.tempo_bpm, hint) if hint else None,
     )
-
-
-def _beats_and_tempo(
-    env: np.ndarray, frame_rate: float, hint: float | None
-) -> tuple[np.ndarray, float, bool | None]:
-    """Beat times (s), global tempo (BPM, from the beats) and whether the audio agreed with the hint."""
-    if env.size < 8 or not np.any(env > 0):  # silence: no pulse to track
-        return np.zeros(0), 0.0, (False if hint else None)
-    estimate = beatlib.estimate_tempo(env, frame_rate, start_bpm=hint or 120.0)
-    agrees = _same_tempo_family(estimate, hint) if hint else None
-    bpm = float(hint) if agrees else estimate
-    frames = beatlib.track_beats(env, frame_rate, bpm) if bpm > 0 else np.zeros(0, dtype=int)
-    if len(frames) < 2:
-        return np.zeros(0), 0.0, agrees
-    times = frames / frame_rate
-    return times, beatlib.tempo_from_beats(times), agrees
 
 
 def _same_tempo_family(estimate: float, hint: float, tolerance: float = 0.06) -> bool:
@@ -187,7 +142,7 @@ def describe_window(
     mix_db = spectral.rms_db(mix_x)
     onset_times, onset_strengths, brightness = np.zeros(0), np.zeros(0), 0.0
     if stem_db > SILENT_DB:  # a near-silent stem would make normalised onsets out of noise
-        fsr, n_fft, hop = analysis.feature_sr, analysis.n_fft, analysis.hop_length
+        fsr, n_fft, hop = spectral.feature_params(sample_rate)
         mag = spectral.magnitude_spectrum(spectral.decimate(stem_x, sample_rate), n_fft, hop)
         env = spectral.onset_envelope(mag, fsr, n_fft)
         frames = pick_onsets(env, fsr / hop)
@@ -251,19 +206,12 @@ def _window_key(analysis: SongAnalysis, t0: float, t1: float) -> tuple[str | Non
     Five seconds of chroma is a shaky basis for a key, so the song's (normalised) profile is
     added at ``SONG_KEY_PRIOR`` weight; the window still dominates where the song modulates.
     """
-    rate = analysis.chroma_rate
+    chroma, rate = analysis.analysis.chroma, analysis.analysis.frame_rate
     a, b = int(t0 * rate), max(int(math.ceil(t1 * rate)), int(t0 * rate) + 1)
-    window = analysis.chroma[:, a:b]
+    window = chroma[:, a:b]
     if window.size == 0:
         return None, 0.0
-    profile = _unit(window.mean(axis=1)) + SONG_KEY_PRIOR * _unit(analysis.chroma.mean(axis=1))
-    return estimate_key(profile)
-
-
-def estimate_key(chroma: np.ndarray) -> tuple[str | None, float]:
-    """``("A minor", r)`` for a 12-bin chroma vector (the project's one key finder,
-    ``stemgen.analysis.key.find_key``), or ``(None, 0.0)`` for a flat/empty chroma."""
-    key = find_key(chroma)
+    key = find_key(_unit(window.mean(axis=1)) + SONG_KEY_PRIOR * _unit(chroma.mean(axis=1)))
     return (key.name, key.confidence) if key else (None, 0.0)
 
 

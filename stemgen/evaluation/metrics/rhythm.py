@@ -23,6 +23,8 @@ import math
 
 import numpy as np
 
+from stemgen.analysis.beat_grid import extend_beats, subdivide
+
 BEAT_WINDOW_S = 0.07  # mir_eval's default F-measure window
 # ±0.2 of a 16th (±25 ms at 120 BPM): detector jitter and a drummer's flams fit, a 32nd off does not.
 GRID_TOLERANCE = 0.2
@@ -66,11 +68,7 @@ def beat_f_measure(reference_beats: np.ndarray, estimated_beats: np.ndarray, win
 def beat_grid(beats: np.ndarray, subdivisions: int = GRID_SUBDIVISIONS) -> np.ndarray:
     """Grid positions (s): each beat interval cut into ``subdivisions``, one beat extended each side."""
     ext = _extended_beats(beats)
-    if ext.size < 2:
-        return ext
-    steps = np.arange(subdivisions) / subdivisions
-    grid = (ext[:-1, None] + np.diff(ext)[:, None] * steps[None, :]).ravel()
-    return np.append(grid, ext[-1])
+    return subdivide(ext, subdivisions) if ext.size >= 2 else ext
 
 
 def grid_chance_level(beats: np.ndarray, tolerance: float = GRID_TOLERANCE) -> float:
@@ -110,7 +108,7 @@ def _extended_beats(beats: np.ndarray) -> np.ndarray:
     if beats.size < 2:
         return beats
     # One local interval each side so onsets just outside the tracked beats still find a grid.
-    return np.concatenate([[2 * beats[0] - beats[1]], beats, [2 * beats[-1] - beats[-2]]])
+    return extend_beats(beats, 1, 1)
 
 
 def tempo_agreement(estimated_bpm: float, reference_bpm: float, tolerance: float = TEMPO_TOLERANCE) -> dict[str, float]:
