@@ -17,7 +17,7 @@ from stemgen.arranger.training_data import (
     analysis_key, build_song, load_examples, record_path, target_on_steps,
 )
 from stemgen.midi.context import CHANNELS, SLICES, context_from_features
-from stemgen.midi.splits import split_of
+from stemgen.splits import split_of
 
 REPO = Path(__file__).resolve().parents[1]
 BAND = REPO.parent / "shared" / "data" / "tegridy_band_midi_nc"
