@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import stemgen.fileio
@@ -31,13 +32,21 @@ def written(renames, path: Path) -> bool:
     return any(dst == path and is_partial_file(src) and src.parent == path.parent for src, dst in renames)
 
 
-def test_part_model_example_cache_is_written_atomically(renames, band_midi_dir, tmp_path):
-    from stemgen.midi.examples import build_examples
+def test_part_model_example_cache_is_written_atomically(renames, tmp_path):
+    from stemgen.midi.context import RoleComponents
+    from stemgen.midi.examples import SongExample, _load, _save
 
-    build_examples(sorted(band_midi_dir.glob("*.mid"))[:1], ("bass",), cache_dir=tmp_path)
-    caches = list(tmp_path.rglob("*.npz"))
-    assert len(caches) == 1 and written(renames, caches[0])
-    assert not [p for p in tmp_path.rglob("*") if is_partial_file(p)]
+    t = 8
+    role = RoleComponents(np.ones((12, t), np.float32), np.full(t, 40, np.int16), np.zeros((3, t), np.float32),
+                          np.arange(t, dtype=np.float32), np.zeros((72, t), np.float32))
+    ex = SongExample("song.mid", t, np.zeros((6, t), np.float32), {"bass": role},
+                     {"bass": {"onset": np.eye(t, dtype=np.float32)}}, {"bass": "Add bass"},
+                     {"bass": np.full(384, 0.5, np.float32)})
+    out = tmp_path / "cache" / "song.npz"
+    _save(ex, out)
+    assert written(renames, out) and sorted(p.name for p in out.parent.iterdir()) == ["song.npz"]
+    back = _load("song.mid", out)
+    assert np.array_equal(back.components["bass"].loudness, role.loudness) and back.instructions == ex.instructions
 
 
 def test_evaluation_figures_are_written_atomically(renames, tmp_path):
