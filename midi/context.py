@@ -173,6 +173,19 @@ def combine(parts: list[RoleComponents], position: np.ndarray, transpose: int = 
     return out
 
 
+def transpose_context(context: np.ndarray, k: int) -> np.ndarray:
+    """A built context ``k`` semitones up, as ``combine(..., transpose=k)`` builds it: chroma and bass
+    chroma rolled, the pitch group (when present) shifted without wrap-around."""
+    if k == 0:
+        return context
+    out = context.copy()
+    for group in ("chroma", "bass_chroma"):
+        out[SLICES[group]] = np.roll(context[SLICES[group]], k, axis=0)
+    if context.shape[0] >= SLICES["pitch"].stop:
+        out[SLICES["pitch"]] = _shifted(context[SLICES["pitch"]], k)
+    return out
+
+
 def context_from_grid(grid: SongGrid, stem: str, drop: tuple[str, ...] = ()) -> np.ndarray:
     """(106, T) float32 context of ``grid`` without ``stem`` (and without the roles in ``drop``)."""
     parts = [role_components(grid, r) for r in ROLES if r != stem and r not in drop and grid.role_tracks(r)]

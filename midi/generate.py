@@ -34,7 +34,6 @@ class GenerationResult:
     instruction: str
     program: int
     channel: int
-    n_windows: int
     info: dict = field(default_factory=dict)
 
 
@@ -112,7 +111,7 @@ class MidiGenerator:
         st = grid.step_ticks
         notes = [(int(round(s * st)), int(round(e * st)), p, v) for s, e, p, v in self.notes_for(grid, text)]
         channel = DRUM_CHANNEL if self.stem == "drums" else free_channel(song_bytes)
-        return GenerationResult(notes, text, program_for(self.stem, text), channel, 1)
+        return GenerationResult(notes, text, program_for(self.stem, text), channel)
 
 
 def model_logits(model, context: np.ndarray, text_emb: np.ndarray, hears_other_parts: bool = True) -> np.ndarray:

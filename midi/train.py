@@ -83,23 +83,11 @@ class WindowSampler:
 
     def window_of(self, song: SongExample, start: int, roles: list[str], k: int) -> dict[str, np.ndarray]:
         """Context (N_CONTEXT, W), labels and loss mask for ``window`` steps from ``start``, transposed by ``k``."""
-        W, end = self.window, min(start + self.window, song.n_steps)
-        n = end - start
-        ctx = np.zeros((N_CONTEXT, W), np.float32)
-        ctx[:, :n] = combine([_slice(song.components[r], start, end) for r in roles],
-                             song.position[:, start:end], transpose=k)
-        tgt = song.targets[self.stem]
-        mask = np.zeros(W, np.float32)
-        mask[:n] = 1
-        if self.stem == "drums":
-            vel = np.zeros((N_DRUM, W), np.float32)
-            vel[:, :n] = tgt["drums"][:, start:end] / 127.0
-            return {"context": ctx, "vel": vel, "mask": mask}
-        on = np.zeros((N_PITCHES, W), np.float32)
-        sus = np.zeros((N_PITCHES, W), bool)
-        on[:, :n] = transpose_lanes(tgt["onset"][:, start:end], k) / 127.0
-        sus[:, :n] = transpose_lanes(tgt["sustain"][:, start:end], k)
-        return {"context": ctx, "on": on, "sus": sus, "mask": mask}
+        end = min(start + self.window, song.n_steps)
+        ctx = np.zeros((N_CONTEXT, self.window), np.float32)
+        ctx[:, : end - start] = combine([_slice(song.components[r], start, end) for r in roles],
+                                        song.position[:, start:end], transpose=k)
+        return {"context": ctx, **target_window(song.targets[self.stem], self.stem, start, end, self.window, k)}
 
     def batch(self, size: int, settings: TrainSettings | None = None) -> dict[str, torch.Tensor]:
         s = settings
@@ -115,9 +103,32 @@ class WindowSampler:
             k = int(self.rng.integers(-s.transpose + 1, s.transpose + 1)) if s is not None and s.transpose else 0
             items.append(self.window_of(song, start, roles, k))
             texts.append(song.text_emb[self.stem])
-        out = {key: torch.from_numpy(np.stack([it[key] for it in items])) for key in items[0]}
-        out["text"] = torch.from_numpy(np.stack(texts))
-        return out
+        return stack_batch(items, texts)
+
+
+def target_window(target: dict[str, np.ndarray], stem: str, start: int, end: int, window: int,
+                  k: int = 0) -> dict[str, np.ndarray]:
+    """Labels and loss mask of ``window`` steps from ``start`` (zero-padded after ``end``), pitch
+    lanes transposed ``k`` semitones: drums ``vel`` (9, W); pitched ``on`` (48, W) and ``sus``."""
+    n = end - start
+    mask = np.zeros(window, np.float32)
+    mask[:n] = 1
+    if stem == "drums":
+        vel = np.zeros((N_DRUM, window), np.float32)
+        vel[:, :n] = target["drums"][:, start:end] / 127.0
+        return {"vel": vel, "mask": mask}
+    on = np.zeros((N_PITCHES, window), np.float32)
+    sus = np.zeros((N_PITCHES, window), bool)
+    on[:, :n] = transpose_lanes(target["onset"][:, start:end], k) / 127.0
+    sus[:, :n] = transpose_lanes(target["sustain"][:, start:end], k)
+    return {"on": on, "sus": sus, "mask": mask}
+
+
+def stack_batch(items: list[dict[str, np.ndarray]], texts: list[np.ndarray]) -> dict[str, torch.Tensor]:
+    """Windows (``target_window`` plus ``context``) and their text embeddings as one ``part_loss`` batch."""
+    out = {key: torch.from_numpy(np.stack([it[key] for it in items])) for key in items[0]}
+    out["text"] = torch.from_numpy(np.stack(texts))
+    return out
 
 
 def part_loss(model: PartModel, batch: dict, text_drop: float = 0.0) -> tuple[torch.Tensor, dict]:
@@ -211,6 +222,12 @@ def density_scale(model: PartModel, songs: list[SongExample], texts: list[np.nda
         else:
             expected.append(float(torch.sigmoid(out[ONSET]).sum()))
             real.append(int((tgt["onset"].max(axis=0) > 0).sum()))
+    return density_from_counts(stem, real, expected)
+
+
+def density_from_counts(stem: str, real: list, expected: list) -> list[float]:
+    """``density_scale`` from per-song onset counts: ``real`` (drums: per class) and ``expected``
+    (the model's summed onset probabilities), for MIDI and audio contexts alike."""
     if not real:
         return [1.0] * (N_DRUM if stem == "drums" else 1)
     if stem == "drums":

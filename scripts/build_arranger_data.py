@@ -1,5 +1,5 @@
 """Build the arranger's subtractive audio examples from band MIDI songs (see
-``stemgen.arranger.training_data``): one compressed npz per (song, stem, variant) under --out,
+``stemgen.midi.audio_examples``): one compressed npz per (song, stem, variant) under --out,
 resumable (finished songs are read back), a progress bar and a JSON summary (``--out/summary.json``).
 
     nice -n 5 .venv/bin/python scripts/build_arranger_data.py \
@@ -20,7 +20,7 @@ from pathlib import Path
 
 def _build_one(item):
     path, split, out, variant, seed, stems, max_seconds = item
-    from stemgen.arranger.training_data import build_song
+    from stemgen.midi.audio_examples import build_song
 
     return [vars(r) for r in build_song(path, split, out, variant, seed, stems, max_seconds)]
 
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
 
     from tqdm import tqdm
 
-    from stemgen.arranger.training_data import ExampleRecord, analysis_key, read_records, summarize
+    from stemgen.midi.audio_examples import ExampleRecord, analysis_key, read_records, summarize
     from stemgen.errors import StemgenInputError
     from stemgen.fileio import atomic_write_text, ensure_writable_folder, folder_lock, sweep_partial_files
     from stemgen.midi.splits import files_in_split

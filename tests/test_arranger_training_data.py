@@ -1,4 +1,4 @@
-"""Subtractive audio examples for the arranger (stemgen.arranger.training_data), on real band MIDI
+"""Subtractive audio examples for the arranger (stemgen.midi.audio_examples), on real band MIDI
 songs rendered with the real SoundFont synthesizer and analysed by stemgen.analysis."""
 
 from __future__ import annotations
@@ -12,11 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stemgen.arranger.part_scores import score_part, target_notes
-from stemgen.arranger.training_data import (
-    analysis_key, build_song, load_examples, record_path, target_on_steps,
+from stemgen.midi.audio_examples import (
+    analysis_key,
+    build_song,
+    load_examples,
+    record_path,
+    target_on_steps,
 )
 from stemgen.midi.context import CHANNELS, SLICES, context_from_features
+from stemgen.midi.part_scores import score_part, target_notes
 from stemgen.splits import split_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -139,13 +143,14 @@ def test_builder_keeps_songs_in_their_split(tmp_path):
     assert test.stem not in train_songs and train.stem not in test_songs
     assert math.isfinite(summary["wall_s"])
 
-    # The fine-tuning script on these examples: starts from the bundled MIDI model, evaluates on the
+    # The fine-tuning command on these examples: starts from the bundled MIDI model, evaluates on the
     # test song, writes a loadable model with a card.
     init = REPO / "models" / "midi" / "band-bass"
     model_out = tmp_path / "model"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "train_arranger.py"), "--data", str(out), "--stem", "bass",
-         "--init", str(init), "--out", str(model_out), "--steps", "3", "--batch-size", "2", "--root", str(BAND)],
+        [sys.executable, "-m", "stemgen.cli.main", "midi", "train-arranger", str(out), "--stem", "bass",
+         "--init", str(init), "--out", str(model_out), "--steps", "3", "--batch-size", "2", "--root", str(BAND),
+         "--json"],
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -63,7 +63,7 @@ def test_generate_keeps_input_and_covers_song(tiny_models, slakh_track, tmp_path
     assert new[14:len(data)] == data[14:]  # input chunks byte-identical
     song_in, song_out = load_midi(inp), load_midi(out)
     assert len(song_out.tracks) == len(song_in.tracks) + 1 and song_out.tracks[-1].is_drum
-    assert result.channel == 9 and result.n_windows >= 1
+    assert result.channel == 9
     # Same seed → same notes.
     again = generate_file(inp, tmp_path / "again.mid", gen, "Add funk drums", seed=1)
     assert again.notes == result.notes

@@ -58,7 +58,6 @@ def generate_part(
         "notes": len(result.notes),
         "program": result.program,
         "channel": result.channel + 1,
-        "windows": result.n_windows,
         "duration_s": round(score.end_s, 2),
     }
 

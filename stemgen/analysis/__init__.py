@@ -6,7 +6,8 @@ and the per-16th-note step features the arranger feeds the part model.
     feats = step_features(analysis)      # the context contract's channels, per 16th step
     times = step_times(analysis)         # (T + 1,) step boundaries, seconds
 
-Validated against MIDI ground truth (tempo maps of rendered songs) by scripts/eval_analysis.py;
+Validated against MIDI ground truth (tempo maps of rendered songs; ``stemgen.evaluation.ground_truth``)
+by scripts/eval_analysis.py;
 figures in docs/EVALUATION.md ("Audio analysis").
 """
 

@@ -11,7 +11,8 @@ Public API::
     BeatGrid.from_times(beat_times).seconds_at_step(steps)
 
 One module per concern: ``grid`` (steps -> seconds on the detected beats), ``humanize`` and
-``placement`` (timing/velocity variation, note ends), ``sounds`` and ``presets`` (kit or program),
+``placement`` (timing/velocity variation, note ends), the kit or program (``stemgen.render.sounds``
+and ``.presets``, re-exported here),
 ``synthesis`` (FluidSynth through ``stemgen.render``), ``loudness`` and ``limiter`` (level and
 mix), ``midifile`` (SMF with a beat-following tempo map), ``part`` (the pipeline).
 """

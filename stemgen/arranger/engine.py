@@ -2,7 +2,8 @@
 an editable MIDI part.
 
     song audio -> stemgen.analysis (beats, downbeats, meter, per-16th features)
-               -> the shared part-model context (34 channels, stemgen.midi.context)
+               -> the shared part-model context (106 channels, stemgen.midi.context; a model
+                  trained on the first 34 reads their prefix)
                -> part model (stemgen.midi: the MIDI engine's model family) -> notes on the 16th grid
                -> stemgen.arranger.render_part (humanised, on the detected beats, SoundFont)
                -> stem + mix (input untouched) + .mid whose tempo map follows the detected beats

@@ -71,7 +71,7 @@ def generate(
     summary = {
         "input": str(song), "output": str(out), "stem": stem, "instruction": result.instruction,
         "notes": len(result.notes), "program": result.program, "channel": result.channel + 1,
-        "windows": result.n_windows, "warnings": warnings, "seconds": round(time.perf_counter() - t0, 3),
+        "warnings": warnings, "seconds": round(time.perf_counter() - t0, 3),
     }
     emit_summary(summary, as_json)
 
@@ -166,6 +166,55 @@ def train(
     atomic_write_text(out / "config.json", json.dumps(saved, indent=2))
     write_model_card(out)
     emit_summary({k: v for k, v in meta.items() if k not in ("train_files", "loss_curve")} | {"out": str(out)}, as_json)
+
+
+@app.command("train-arranger")
+def train_arranger_cmd(
+    data: Path = typer.Argument(..., help="Audio example cache (scripts/build_arranger_data.py --out)."),
+    stem: str = typer.Option(..., "--stem", help=STEM_HELP),
+    init: Path = typer.Option(..., "--init", help="MIDI part model folder to start from (e.g. models/midi/band-bass)."),
+    out: Path = typer.Option(..., "--out", help="Model folder to write (the arranger's part model)."),
+    root: Path = typer.Option(Path("../shared/data/tegridy_band_midi_nc"), "--root",
+                              help="The band MIDI folder the data were built from (for in-chord)."),
+    steps: int = typer.Option(600, help="Fine-tuning steps."),
+    batch_size: int = typer.Option(16, help="Windows per step."),
+    lr: float = typer.Option(5e-4, help="Peak learning rate."),
+    text_drop: float = typer.Option(0.15, help="Share of training windows given no instruction."),
+    ema_decay: float = typer.Option(0.99, help="Decay of the weights' moving average."),
+    time_limit: Optional[float] = typer.Option(None, help="Stop after this many CPU seconds."),
+    min_grid_match: float = typer.Option(0.0, help="Leave out training songs with fewer of the part's onsets on the detected grid."),
+    seed: int = typer.Option(0),
+    evaluate_only: bool = typer.Option(False, "--evaluate-only", help="Evaluate the model saved in --out again and rewrite its card."),
+    threads: int = typer.Option(1, help="torch CPU threads."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Fine-tune a MIDI part model on audio contexts (the arranger's part model); keep the best of the
+    fine-tuned model and the MIDI model as is on the held-out songs, with a model card."""
+    import shlex
+    import sys
+
+    import torch
+
+    from stemgen.errors import StemgenError
+    from stemgen.midi.arranger_train import ArrangerTrainSettings, reevaluate_arranger, train_arranger
+
+    stem = _check_stem(stem)
+    torch.set_num_threads(max(1, threads))
+    settings = ArrangerTrainSettings(
+        data=data, stem=stem, init=init, out=out, root=root, steps=steps, batch_size=batch_size, lr=lr,
+        text_drop=text_drop, ema_decay=ema_decay, time_limit_s=time_limit, min_grid_match=min_grid_match, seed=seed,
+        command=shlex.join(["stemgen", *sys.argv[1:]]))
+    log = (lambda m: None) if as_json else (lambda m: typer.echo(f"[{stem}] {m}", err=True))
+    try:
+        if evaluate_only:
+            summary = {"stem": stem, "evaluation": reevaluate_arranger(settings, log)}
+        else:
+            meta = train_arranger(settings, log)
+            summary = {"stem": stem, "selected": meta["selected"], "steps": meta["fine_tune_steps"],
+                       "cpu_s": meta["train_cpu_seconds"], "evaluation": meta["evaluation"], "out": str(out)}
+    except (StemgenError, ValueError) as exc:
+        raise fail(str(exc), as_json=as_json)
+    emit_summary(summary, as_json, [f"{name}: {row}" for name, row in summary["evaluation"]["table"].items()])
 
 
 def _model_description(stem: str, model: Optional[Path], gen) -> str:

@@ -7,7 +7,9 @@ and scores them in the same run:
   (Fréchet distance on an audio embedding) and presence (stem level, silence, context preservation);
 * ``systems/``: the model, *context only*, *random stem*, *tempo-aligned retrieval*, *oracle*;
 * ``report/``: generic rows ``{system, example, metric, value}`` -> ``report.json``, ``report.md``,
-  PNG plots and example audio; the MIDI evaluation writes its report with the same code.
+  PNG plots and example audio; the MIDI evaluation writes its report with the same code;
+* ``ground_truth``: beats, downbeats and chords of rendered MIDI songs, to check ``stemgen.analysis``
+  (``scripts/eval_analysis.py``).
 
 Python entry point: ``stemgen.evaluation.runner.evaluate_dataset``.
 """

@@ -7,6 +7,8 @@ Public API::
     render_stems(midi, soundfont=None, sample_rate=44100, augmentation=None) -> StemRender
     Augmentation.draw(seed, song_id) -> Augmentation
     read_midi(path) -> MidiScore   (raises StemgenInputError on bad files)
+    choose_sound(stem, instruction="", user=None) -> SoundChoice   (``sounds``: the kit/program table;
+    ``presets``: which programs and kits a SoundFont has)
 
 Why FluidSynth (libfluidsynth through ctypes) and not TinySoundFont, measured by
 ``bench/bench_render.py`` (FluidR3_GM, 44.1 kHz, band MIDI, CPU time, all four stems):

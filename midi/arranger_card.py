@@ -1,0 +1,118 @@
+"""The model card of an arranger part model (``models/arranger/<stem>/README.md``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from stemgen.fileio import atomic_write_text
+
+from .evaluate import F1_COLUMN
+
+# How the bundled arranger data were built (recorded on cards of models trained before the data
+# command was stored in their metadata).
+DATA_COMMAND = ("nice -n 5 .venv/bin/python scripts/build_arranger_data.py --root ../shared/data/tegridy_band_midi_nc "
+                "--out /tmp/arranger_data2 --splits test,valid,train --max-seconds 60 --workers 2")
+FLOORS = (0.0, 0.1, 0.2, 0.3)  # onset floors the training chooses among on the validation songs
+
+
+def _init_note(init: str) -> str:
+    """What else the starting MIDI model was trained on (its config's data roots)."""
+    try:
+        roots = json.loads((Path(init) / "config.json").read_text()).get("data", {}).get("roots", [])
+    except (OSError, ValueError):
+        return ""
+    if any("groove_midi" in str(r) for r in roots):
+        return f" (The starting MIDI model, `{init}`, was also trained on Groove MIDI, CC BY 4.0.)"
+    return ""
+
+
+def write_arranger_card(out: Path, stem: str, meta: dict) -> None:
+    """The model card (``README.md``) of an arranger part model from its training metadata."""
+    ev = meta["evaluation"]
+    cols = [c for c in ("note_f1", "pc_f1", "drum_f1", "onset_f1", "density_ratio", "in_chord")
+            if any(ev["table"][n].get(c) is not None for n in ev["table"])]
+    lines = ["| system | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
+    for name, row in ev["table"].items():
+        lines.append(f"| {name} | " + " | ".join("-" if row[c] is None else f"{row[c]:.3f}" for c in cols) + " |")
+    text = f"""---
+license: cc-by-nc-sa-4.0
+tags: [stemgen, arranger, {stem}]
+---
+# stemgen arranger part model: {stem}
+
+The audio arranger's part model for **{stem}**: from the {meta.get('context_channels', 34)}-channel context that `stemgen.analysis`
+computes on a song's audio (chroma, bass chroma, band onset strengths, loudness, detected beats and
+downbeats, per detected 16th-note step) and an instruction (MiniLM embedding), it predicts the
+{stem} part per step; `stemgen.midi.features.decode_output` turns that into notes on the detected
+grid. Same architecture, channels and output format as the MIDI engine's part model
+(`stemgen.midi.model.PartModel`, `config.json` kind `stemgen-part-model-v1`).
+
+**Selected: {meta['selected']}** (the best on the held-out songs' {F1_COLUMN[stem]}).
+
+## Training data and license
+
+Band MIDI set (`tegridy_band_midi_nc`), **CC BY-NC-SA 4.0: non-commercial use only** — these weights
+are trained on it and inherit that restriction.{_init_note(meta['init'])} Subtractive training on audio: each song rendered
+with the project's SoundFont renderer and seeded augmentation (SoundFont, program within its GM
+family, velocity, stem gain; {meta['data']['variants']} variant per song, first {meta['data']['max_seconds']} s of each song),
+the {stem} removed, the other stems' mix analysed by `stemgen.analysis` exactly as at generation
+time, the removed part put on the detected 16th grid. Song-level split (`stemgen.midi.splits`):
+{meta['data']['train_songs']} training examples from {meta['data']['train_unique_songs']} songs, {meta['data']['valid_songs']} validation songs
+(density calibration), {ev['songs']} test songs (table below); no song is in two splits.
+Songs whose context has no usable beat (`stemgen.analysis.refusal_reason`) are left out, and so
+are training songs with fewer than {meta.get('min_grid_match', 0.0):g} of the part's onsets on the detected grid (their
+target would teach timing noise) and test songs with fewer than 8 notes of the part in the excerpt.
+Data command: `{meta.get("data_command", DATA_COMMAND)}`
+{_grid_lines(meta['data'].get('per_split') or {})}
+
+## Training
+
+Initialised from `{meta['init']}` (the MIDI engine's model, {meta['init_steps']} steps on MIDI contexts), fine-tuned
+{meta['fine_tune_steps']} steps (batch {meta['batch_size']}, lr {meta['lr']}, EMA) on audio contexts on a CPU
+({meta['train_cpu_seconds']} CPU s); the weights here are the **{meta['selected']}** model. Decoding
+(`config.json` `decode`): onset counts scaled by `density_scale` {meta['decode'].get('density_scale')} (real / expected
+onsets on the validation songs' audio contexts), onset floor {meta['decode'].get('floor', 0.0)} (chosen on the
+validation songs among {', '.join(f'{f:g}' for f in FLOORS)}: {meta['decode'].get('floor_valid_' + F1_COLUMN[stem], 'n/a')}). Command:
+
+```
+{meta['command']}
+```
+
+## Held-out evaluation (test split, audio contexts, detected grid)
+
+Mean over {ev['songs']} test songs; F1s are onset-only on 16th cells (`stemgen.midi.metrics`, mir_eval's
+definition), density ratio = generated / real onsets, in-chord = share of notes whose pitch class
+sounds in the other tracks at the onset. `midi_as_is` = the MIDI model applied to audio contexts
+unchanged, `midi_recalibrated` = the same with its onset-count calibration redone on the validation
+songs' audio contexts, `fine_tuned` = after the audio fine-tuning, `real` = the real part (the ceiling
+check: F1 1), `real_shifted` = the real part one 16th late (a check that the scores punish a misplaced
+part).
+
+{chr(10).join(lines)}
+
+{_diff_lines(ev)}
+Limitations: targets and scores are on the *detected* grid: where beat tracking misplaces the grid,
+the real part itself sits off it (see `grid_match` in the data summary). Rendered MIDI is cleaner than
+produced recordings; numbers on real recordings will be lower.
+"""
+    atomic_write_text(out / "README.md", text)
+
+
+def _diff_lines(ev: dict) -> str:
+    """Paired differences to the MIDI model as is (mean and 95% bootstrap interval over songs)."""
+    lines = [f"- {name} - midi_as_is, {d['metric']}: {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] (paired over songs)"
+             for name, d in ev.get("vs_midi_as_is", {}).items()]
+    return "\n".join(lines)
+
+
+def _grid_lines(per_split: dict) -> str:
+    """What the data summary says about the detected grid, per split."""
+    lines = []
+    for split, v in per_split.items():
+        if v:
+            lines.append(f"- {split}: {v['examples']} examples, {v['refused']} refused (no usable beat); share of the "
+                         f"part's onsets on the detected grid: mean {v.get('grid_match_mean')}, median "
+                         f"{v.get('grid_match_median')}; on the {v.get('quantised_parts')} parts quantised to their MIDI "
+                         f"16ths: mean {v.get('grid_match_mean_quantised')}")
+    return "\n".join(lines)
