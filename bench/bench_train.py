@@ -65,7 +65,7 @@ def bench_preset(preset: str, args) -> None:
     from diffusers import DDPMScheduler
 
     from stemgen.pipelines import build_pipeline
-    from stemgen.training.ema import ExponentialMovingAverage
+    from stemgen.ema import ExponentialMovingAverage
     from stemgen.training.model import add_lora, trainable_parameters
     from stemgen.training.objective import DropoutProbs, diffusion_loss
     from stemgen.training.order import step_generator

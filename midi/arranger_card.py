@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stemgen.fileio import atomic_write_text
+from stemgen.cards import write_card
 
 from .evaluate import F1_COLUMN
 
@@ -96,7 +96,7 @@ Limitations: targets and scores are on the *detected* grid: where beat tracking 
 the real part itself sits off it (see `grid_match` in the data summary). Rendered MIDI is cleaner than
 produced recordings; numbers on real recordings will be lower.
 """
-    atomic_write_text(out / "README.md", text)
+    write_card(out, text)
 
 
 def _diff_lines(ev: dict) -> str:

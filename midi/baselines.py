@@ -28,10 +28,10 @@ from stemgen.analysis.chords import TRIAD_INTERVALS, triad_templates
 from stemgen.midifile.grid import SongGrid, roll_to_notes, song_to_grid
 from stemgen.midifile.io import load_midi
 from stemgen.midifile.lanes import DRUM_OUT_PITCH, PITCH_LOW, fold_into_range
+from stemgen.splits import split_of
 from stemgen.stems import OTHER, PITCHED_STEMS, ROLES, STEMS
 
 from .features import drum_lanes, role_rolls
-from .splits import split_of
 
 StepNotes = list[tuple[int, int, int, int]]
 
@@ -177,7 +177,7 @@ class _PoolSong:
 class RetrievalPool:
     """Training-split songs, their parts and bar features, for the retrieval baseline.
 
-    ``files`` is filtered to the training split (``splits.split_of``) and to files whose bytes
+    ``files`` is filtered to the training split (``stemgen.splits.split_of``) and to files whose bytes
     differ from every file in ``exclude`` (the evaluated songs), so a song can never retrieve
     itself or any held-out song.
     """

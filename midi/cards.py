@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from stemgen.cards import write_card
+
 DATASETS = {
     "tegridy_band_midi_nc": {
         "name": "Tegridy band MIDI subset (Project Los Angeles / Tegridy Code): songs with drums, bass and guitar",
@@ -109,6 +111,4 @@ Command: `{EVAL_COMMAND.format(data='DATA', split='test', stem=cfg['stem'])}`; c
 Trained for minutes on a CPU. Decoding is deterministic (the seed does not change the part);
 micro-timing (swing) and triplets are quantised to sixteenths; one velocity per step.
 """
-    out = folder / "README.md"
-    out.write_text(text)
-    return out
+    return write_card(folder, text)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from stemgen.errors import StemgenInputError
+from stemgen.fileio import atomic_output
 from stemgen.midifile.grid import SongGrid, song_to_grid
 from stemgen.midifile.io import load_midi
 from stemgen.stems import ROLES
@@ -75,9 +76,8 @@ def _save(ex: SongExample, out: Path) -> None:
             arrays[f"t/{stem}/{name}"] = arr
         arrays[f"i/{stem}"] = np.array(ex.instructions[stem])
         arrays[f"e/{stem}"] = ex.text_emb[stem]
-    tmp = out.with_suffix(".part.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(out)
+    with atomic_output(out) as tmp:  # the temporary name keeps .npz: np.savez adds nothing
+        np.savez(tmp, **arrays)
 
 
 def _load(path: str, cached: Path) -> SongExample:

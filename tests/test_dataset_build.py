@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from stemgen.cli.main import app
 from stemgen.data.manifest import load_hf_dataset, read_manifest
+from stemgen.splits import split_of
 
 runner = CliRunner()
 
@@ -70,6 +71,8 @@ def test_summary_and_manifest(built):
     for r in rows:
         splits_of.setdefault(r["song_id"], set()).add(r["split"])
     assert all(len(s) == 1 for s in splits_of.values())
+    # ... and it is the split of stemgen.splits, which the part models use too.
+    assert all(r["split"] == split_of(r["source"], (0.5, 0.25, 0.25)) for r in rows)
 
 
 def test_examples_are_consistent_audio(built):

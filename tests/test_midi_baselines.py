@@ -19,11 +19,11 @@ from stemgen.midi.baselines import (
 )
 from stemgen.midi.evaluate import evaluate, format_table, load_song, steps_to_notes
 from stemgen.midi.metrics import note_f1
-from stemgen.midi.splits import split_of
 from stemgen.midifile.grid import song_to_grid
 from stemgen.midifile.io import load_midi
 from stemgen.midifile.lanes import DRUM_OUT_PITCH, track_role
 from stemgen.midifile.subtract import strip_role
+from stemgen.splits import split_of
 
 # C major, A minor, F major, G major: one bar each, played twice.
 CHORDS = [(0, (0, 4, 7)), (9, (0, 3, 7)), (5, (0, 4, 7)), (7, (0, 4, 7))]

@@ -13,10 +13,11 @@ from stemgen.midi.descriptors import (
     style_tags,
 )
 from stemgen.midi.examples import build_examples
-from stemgen.midi.splits import files_in_split, hashed_split, split_of
+from stemgen.midi.splits import files_in_split
 from stemgen.midifile.grid import song_to_grid
 from stemgen.midifile.io import load_midi
 from stemgen.midifile.subtract import strip_role
+from stemgen.splits import hashed_split, split_of
 
 
 def test_strip_role_removes_only_that_role(band_midi_dir):

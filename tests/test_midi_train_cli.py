@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from stemgen.cli.main import app
-from stemgen.midi.splits import split_of
 from stemgen.midifile.io import load_midi
 from stemgen.midifile.subtract import strip_role
+from stemgen.splits import split_of
 
 runner = CliRunner()
 

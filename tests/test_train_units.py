@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from stemgen.ema import ExponentialMovingAverage
 from stemgen.training.config import TrainConfig
-from stemgen.training.ema import ExponentialMovingAverage
 from stemgen.training.objective import DropoutProbs, dropout_masks
 from stemgen.training.order import (
     ResumableBatchSampler,

@@ -46,7 +46,7 @@ def build(
     Exit code 0: done; 3: some songs failed (listed); 1: no examples, or an error before any work.
     """
     from stemgen.data.builder import BuildConfig, build_dataset
-    from stemgen.data.splits import parse_ratios
+    from stemgen.splits import parse_ratios
     from stemgen.data.windows import SilencePolicy
     from stemgen.errors import StemgenError
     from stemgen.fileio import ensure_writable_folder

@@ -158,12 +158,12 @@ def train(
     import shlex
     import sys
 
+    from stemgen.fileio import atomic_write_text
     from stemgen.midi.cards import write_model_card
 
     saved = json.loads((out / "config.json").read_text())
     saved["command"] = shlex.join(["stemgen", *sys.argv[1:]])  # recorded for the model card
-    (out / "config.json.part").write_text(json.dumps(saved, indent=2))
-    (out / "config.json.part").replace(out / "config.json")
+    atomic_write_text(out / "config.json", json.dumps(saved, indent=2))
     write_model_card(out)
     emit_summary({k: v for k, v in meta.items() if k not in ("train_files", "loss_curve")} | {"out": str(out)}, as_json)
 

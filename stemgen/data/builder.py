@@ -25,15 +25,16 @@ from stemgen.audio.io import write_audio
 from stemgen.audio.mixing import fit_headroom
 from stemgen.codec.config import get_preset
 from stemgen.data.manifest import write_json_atomic, write_split_manifests
-from stemgen.data.splits import SPLITS, assign_split
 from stemgen.data.windows import SilencePolicy, cut, plan_windows
 from stemgen.errors import MissingDependencyError, StemgenInputError
 from stemgen.fileio import ensure_writable_folder, folder_lock, sweep_partial_files
 from stemgen.sources.base import Song, SongRef
 from stemgen.sources.discover import discover, load_song, with_variant
+from stemgen.splits import SPLITS, split_of
 from stemgen.workers import WorkerCrashed, run_in_workers
 
-BUILD_VERSION = 2  # 2: descriptors from stemgen.analysis.analyze (issue 21); a v1 folder is not resumed into
+BUILD_VERSION = 2  # 2: descriptors from stemgen.analysis.analyze and the split from stemgen.splits (song file
+# name), both issue 21; a v1 folder is not resumed into
 
 
 @dataclass
@@ -249,7 +250,7 @@ def process_song(ref: SongRef, config: BuildConfig) -> SongResult:
         _write_marker(out, result)
         return result
 
-    split = assign_split(ref.song_id, config.split_ratios, config.split_seed)
+    split = song_split(ref, config)
     stem_audio = song.stems[config.stem]
     context_audio = song.context(config.stem)
     mix_audio = stem_audio + context_audio
@@ -299,6 +300,12 @@ def process_song(ref: SongRef, config: BuildConfig) -> SongResult:
     result.skipped = dict(skipped)
     _write_marker(out, result)
     return result
+
+
+def song_split(ref: SongRef, config: BuildConfig) -> str:
+    """The song's split: ``stemgen.splits`` on its file (or stem folder) name, the same split the part
+    models give it; its augmented renderings share ``ref.path`` and so the split."""
+    return split_of(ref.path, config.split_ratios, config.split_seed)
 
 
 def _write_marker(out: Path, result: SongResult) -> None:

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from stemgen.data.splits import SPLITS
 from stemgen.fileio import atomic_write_text
+from stemgen.splits import SPLITS
 
 AUDIO_COLUMNS = ("mix_audio", "context_audio", "stem_audio")
 

@@ -1,9 +1,12 @@
-"""The ``README.md`` model card written next to every saved stem-insertion model."""
+"""The text of the ``README.md`` model card written next to every saved stem-insertion model
+(``stemgen.cards`` writes it)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from stemgen.cards import front_matter
 
 
 def render_model_card(meta: dict[str, Any], components: dict[str, str]) -> str:
@@ -14,27 +17,20 @@ def render_model_card(meta: dict[str, Any], components: dict[str, str]) -> str:
     codec = meta.get("codec", {})
     training = meta.get("training") or {}
     base = meta.get("base_model")
-    front = [
-        "---",
-        f"license: {license_ if _is_spdx_like(license_) else 'other'}",
-        "library_name: diffusers",
-        "pipeline_tag: audio-to-audio",
-        "tags:",
-        "- stemgen",
-        "- subtractive-training",
-        "- stem-insertion",
-        f"- {stem}",
-    ]
-    if base:
-        front.append(f"base_model: {base}")
-    front.append("---")
+    front = front_matter({
+        "license": license_ if _is_spdx_like(license_) else "other",
+        "library_name": "diffusers",
+        "pipeline_tag": "audio-to-audio",
+        "tags": ["stemgen", "subtractive-training", "stem-insertion", stem],
+        "base_model": base or None,
+    })
     what = (
         f"generates the **{stem}** stem alone; the input audio is kept as it is and the new mix is input + stem"
         if target == "stem"
         else f"generates the **full mix with {stem}** (the paper's formulation); the stem is mix - input"
     )
     lines = [
-        *front,
+        front,
         "",
         f"# stemgen {meta.get('preset', '')} model: add {stem}",
         "",

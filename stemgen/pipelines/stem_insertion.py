@@ -29,6 +29,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
+from stemgen.cards import write_card
 from stemgen.codec.config import CodecConfig
 from stemgen.models.text import TextEmbeddings, encode_text
 from stemgen.pipelines.model_card import render_model_card
@@ -320,10 +321,7 @@ class StemInsertionPipeline(DiffusionPipeline):
         components = {
             name: type(module).__name__ for name, module in self.components.items() if module is not None
         }
-        card = Path(save_directory) / "README.md"
-        tmp = card.with_suffix(".md.part")
-        tmp.write_text(render_model_card(self.metadata, components), encoding="utf-8")
-        tmp.replace(card)
+        write_card(save_directory, render_model_card(self.metadata, components))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from stemgen.ema import ExponentialMovingAverage
 from stemgen.errors import StemgenInputError
 from stemgen.training import checkpoint as ckpt
 from stemgen.training.config import TrainConfig
@@ -36,7 +37,6 @@ from stemgen.training.data import (
     load_split,
     target_statistics,
 )
-from stemgen.training.ema import ExponentialMovingAverage
 from stemgen.training.metrics import TRAIN_LOG, JsonlLog, Throughput
 from stemgen.training.model import (
     add_lora,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from stemgen.evaluation.report.spec import MetricSpec
+from stemgen.fileio import atomic_output
 
 
 def _pyplot():
@@ -83,9 +84,9 @@ def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.part.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_output(path) as tmp:  # the temporary name keeps .png: matplotlib picks the format from it
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
     return path

@@ -1,4 +1,5 @@
-"""Exponential moving average of the trainable UNet weights.
+"""Exponential moving average of trained weights: the one EMA of every trainer (the diffusion UNet's
+in ``stemgen.training``, the part models' in ``stemgen.midi.train``).
 
 Kept here rather than borrowed from ``diffusers.training_utils.EMAModel`` so that it tracks only
 the parameters that train (LoRA matrices and ``conv_in`` in a LoRA run, everything otherwise) and
