@@ -24,6 +24,8 @@ from stemgen.arranger.placement import TimedNotes, place_notes
 from stemgen.arranger.sounds import SoundChoice, choose_sound
 from stemgen.arranger.synthesis import render_notes, to_block_grid
 from stemgen.audio.mixing import fit_headroom
+from stemgen.render.articulation import articulate_guitar
+from stemgen.render.mix_placement import place
 from stemgen.render.soundfonts import SoundFont
 from stemgen.render.synth import SynthSettings
 
@@ -61,6 +63,7 @@ def render_part(
     level_db: float | None = None,
     soundfont: str | Path | SoundFont | None = None,
     settings: SynthSettings = SynthSettings(),
+    mix_placement: bool = True,
 ) -> RenderedPart:
     """Render ``notes`` for ``stem`` against ``context_audio``.
 
@@ -75,7 +78,9 @@ def render_part(
     meter, downbeat_times: beats a bar and where bars start, for the MIDI file's time signature and
         bar lines (the first downbeat's nearest beat is taken as a bar start).
     level_db: stem loudness relative to the context in LU; default ``DEFAULT_LEVEL_DB[stem]``.
-    soundfont: name or path; default: the renderer's default SoundFont.
+    soundfont: name or path; default: the renderer's default SoundFont (a sound with its own
+        SoundFont, such as the AVL kits, plays from that one).
+    mix_placement: EQ, compression, pan/width and room on the stem (False: the dry render).
     """
     context = np.atleast_2d(np.asarray(context_audio, dtype=np.float32))
     if context.ndim != 2 or context.shape[-1] == 0:
@@ -84,6 +89,9 @@ def render_part(
     grid = BeatGrid.from_times(beat_times)
     choice = choose_sound(stem, instruction, sound)
     timed = place_notes(notes, grid, is_drums=stem == "drums", humanization=humanization, seed=seed)
+    articulation = None
+    if stem == "guitar":  # strums, palm mutes, let-ring (stemgen.render.articulation)
+        articulation = articulate_guitar(timed, grid.period_at(timed.onset_s), instruction, choice.sound.name, seed)
     timed = timed.select(to_block_grid(timed.onset_s, sample_rate) < num_samples)  # none after the song's end
 
     # Stereo input gets the SoundFont's stereo image; any other channel count, one mono signal.
@@ -91,6 +99,10 @@ def render_part(
                          channels=2 if channels == 2 else 1)
     timed.onset_s = synth.onset_samples / sample_rate
     timed.offset_s = synth.offset_samples / sample_rate
+    placement = None
+    if mix_placement:  # EQ, compression, pan/width, room (stemgen.render.mix_placement)
+        placed, placement = place(synth.audio, sample_rate, stem, instruction, seed)
+        synth.audio = placed
     level = DEFAULT_LEVEL_DB[stem] if level_db is None else float(level_db)
     # A mono render is copied to every channel: measured once, in the context's channel count.
     stem_lufs = loudness_lufs(synth.audio, sample_rate)
@@ -116,6 +128,9 @@ def render_part(
         "notes": len(timed),
         "seed": seed,
         "humanization": humanization.__dict__,
+        "articulation": articulation,
+        "onset_delay_compensated": synth.onset_delay_known,
+        "mix_placement": placement,
         "loudness": {"context_lufs": _round(context_lufs), "stem_lufs_rendered": _round(stem_lufs),
                      "level_db": level, "target_lufs": _round(target), "gain_db": round(gain_db, 2),
                      "stem_headroom_gain_db": round(headroom_db, 2),
