@@ -10,7 +10,8 @@ stem is embedded with the offline handcrafted features (``stemgen.evaluation.met
 bass, guitar -> MUSDB's "other", where the guitars live) is reported with a 95 % bootstrap
 interval over windows (``frechet_bootstrap``, paired, 200 resamples). Windows without a steady
 beat are refused by the arranger for every configuration alike. Each configuration is also
-compared with the stem's first one (the sound before this work: FluidR3_GM, dry) as a paired
+compared with the sound before issue 20 (FluidR3_GM's default kit/program, dry, chords struck at
+once, no onset compensation) as a paired
 difference of FDs with its own bootstrap interval (``sound_fd_minus_baseline``; negative = closer).
 
 Control: the real stem's windows against themselves (must be 0). Four or five windows of one song
@@ -37,10 +38,12 @@ WINDOW_S, HOP_S = 5.12, 0.4
 REAL = {"drums": "drums", "bass": "bass", "guitar": "other"}
 FLUID = "FluidR3_GM"
 HQ = "MuseScore_General_Full"
-# (label, sound, soundfont for GM sounds, mix placement)
+# (label, sound, soundfont for GM sounds, mix placement); "before": also without articulation and
+# onset compensation, the arranger's sound before issue 20.
+BEFORE = {"drums": "standard", "bass": "fingered", "guitar": "clean"}
 CONFIGS = {
     "drums": [
-        ("FluidR3_GM standard kit, dry (before)", "standard", FLUID, False),
+        ("FluidR3_GM standard kit, dry", "standard", FLUID, False),
         ("FluidR3_GM standard kit, placed", "standard", FLUID, True),
         ("FluidR3_GM power kit, placed", "power", FLUID, True),
         ("FluidR3_GM room kit, placed", "room", FLUID, True),
@@ -120,18 +123,21 @@ def main() -> None:
         emit("sound_fd_real_vs_itself", round(frechet_bootstrap(reals, reals)[0], 3), "FD", stem=stem,
              windows=len(reals))
         baseline = None
-        for label, sound, sf_name, placed in CONFIGS[stem]:
+        before = (f"{FLUID} {BEFORE[stem]}, before (dry, no articulation or onset compensation)", BEFORE[stem], FLUID, None)
+        for label, sound, sf_name, placed in [before] + CONFIGS[stem]:
             gen = []
             for context, notes, beats, analysis in parts:
                 part = render_part(notes, beats, stem=stem, context_audio=context, sample_rate=sr, sound=sound,
                                    instruction=f"Add {stem}", seed=0, meter=int(analysis.meter),
                                    downbeat_times=analysis.downbeat_times, soundfont=soundfont_path(sf_name),
-                                   mix_placement=placed)
+                                   mix_placement=bool(placed), articulation=placed is not None,
+                                   onset_compensation=placed is not None)
                 gen.append(embed(part.stem_audio[0], sr))
             fd, low, high = frechet_bootstrap(np.stack(gen), reals, resamples=200, seed=0)
             emit("sound_fd_to_real_stem", round(fd, 2), "FD", stem=stem, config=label, sound=sound,
                  played=part.info["played"], soundfont=part.info["soundfont"], placed=placed,
-                 interval=[round(low, 2), round(high, 2)], windows=len(gen), real=f"musdb 80s rock {real_name}")
+                 interval=[round(low, 2), round(high, 2)], windows=len(gen), real=f"musdb 80s rock {real_name}",
+                 articulation=part.info["articulation"])
             gen = np.stack(gen)
             if baseline is None:
                 baseline = (label, gen)

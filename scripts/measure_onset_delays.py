@@ -39,13 +39,16 @@ LEAD_S, NOTE_S, TAIL_S = 0.05, 0.3, 0.3
 
 
 def one_note(sound, sf, key: int, velocity: int, compensate: bool) -> tuple[float | None, int]:
-    """Heard onset minus note time (seconds) of one note rendered alone, and the note's sample."""
+    """Heard onset minus note time (seconds) of one note rendered alone, and the note's sample.
+    The onset is detected from where the note-on was sent (the table's own definition: its
+    peak window starts at the note-on)."""
     notes = TimedNotes(*(np.array([x]) for x in (0, 1, key, velocity)), np.array([LEAD_S]),
                        np.array([LEAD_S + NOTE_S]))
     n = int((LEAD_S + NOTE_S + TAIL_S) * SAMPLE_RATE)
     res = render_notes(notes, sound, SAMPLE_RATE, n, sf, compensate=compensate)
-    start = int(res.onset_samples[0])
-    return onset_delay_s(res.audio, SAMPLE_RATE, start), start
+    start, sent = int(res.onset_samples[0]), int(res.sent_samples[0])
+    delay = onset_delay_s(res.audio, SAMPLE_RATE, sent)
+    return (None if delay is None else (sent - start) / SAMPLE_RATE + delay), start
 
 
 def note_ms(sound, sf, key: int, velocity: int) -> float | None:

@@ -11,6 +11,7 @@ from stemgen.arranger.sounds import SOUNDS
 from stemgen.arranger.synthesis import render_notes, sound_for_table_key
 from stemgen.render import instrument_banks
 from stemgen.render.articulation import guitar_mode, let_ring, palm_mute, stroke_direction
+from stemgen.render.chokes import choke_times
 from stemgen.render.instrument_banks import find_bank
 from stemgen.render.mix_placement import place
 from stemgen.render.onset_delay import delays_s, load_table, onset_delay_s
@@ -99,6 +100,10 @@ def test_without_the_avl_package_the_gm_fallback_plays_and_says_so(monkeypatch):
     assert res.soundfont.name == find_soundfonts()[0].name
     assert res.sound.name == "jazz" and "avldrums.lv2-soundfont" in res.substituted
     assert np.abs(res.audio).max() > 0.01
+    notes.pitch[:] = 52
+    res = render_notes(notes, choose_sound("guitar", "distorted guitar").sound, SR, SR)
+    assert res.sound.program == 30 and res.soundfont.name == find_soundfonts()[0].name
+    assert "musescore-general-soundfont" in res.substituted and np.abs(res.audio).max() > 0.01
 
 
 def _chord_part(steps):
@@ -175,3 +180,44 @@ def test_mix_placement_keeps_shape_centres_the_bass_and_adds_a_room():
     g, gi = place(x, SR, "guitar", "a ballad")
     assert gi["room_rt60_s"] == 1.0 and np.sum(g[1] ** 2) > np.sum(g[0] ** 2)  # guitar a little right
     assert place(x[:1], SR, "drums", "")[0].shape == (1, SR)
+
+
+def _kits():
+    kits = [choose_sound("drums", "", "standard").sound]
+    if find_bank("Black_Pearl_4_LV2") is not None:
+        kits.append(choose_sound("drums", "", "black_pearl").sound)
+    return kits
+
+
+@pytest.mark.parametrize("kit", _kits(), ids=lambda k: k.name)
+def test_a_closed_hat_cuts_the_ringing_open_hat(kit):
+    def tail_db(keys, times):
+        n = len(keys)
+        notes = TimedNotes(np.zeros(n, int), np.ones(n, int), np.array(keys), np.full(n, 100),
+                           np.array(times), np.array(times) + 0.05)
+        audio = render_notes(notes, kit, SR, SR).audio[0]
+        return 20 * np.log10(np.abs(audio[int(0.45 * SR) : int(0.55 * SR)]).max() + 1e-9)
+
+    # 150 ms after the closed hat: its own short tail only, the open hat's is gone.
+    assert tail_db([46, 42], [0.1, 0.3]) < tail_db([46], [0.1]) - 12
+
+
+def test_a_crash_before_a_stop_is_choked_and_one_in_the_groove_rings():
+    pitch = np.array([49, 36, 49, 36])
+    onset = np.array([0.0, 0.0, 0.5, 3.0])  # crash+kick, crash, (2.5 beats of rest), kick
+    chokes = choke_times(onset, pitch, np.full(4, 0.5))
+    assert np.isnan(chokes[0]) and chokes[2] == pytest.approx(1.0) and np.isnan(chokes[1])
+    beats = np.arange(0, 12) * 0.5 + 0.5
+    context = np.random.default_rng(0).standard_normal((2, 7 * SR)).astype(np.float32) * 1e-3
+    kw = dict(stem="drums", context_audio=context, sample_rate=SR, sound="standard", instruction="",
+              humanization=Humanization.off(), mix_placement=False, level_db=0.0)
+    notes = [(0, 1, 49, 110), (8, 9, 36, 100)]  # crash at 0.5 s, two beats of rest, kick at 1.5 s
+    choked = render_part(notes, beats, **kw)
+    ringing = render_part(notes, beats, articulation=False, **kw)
+    assert choked.info["articulation"]["choked_cymbals"] == 1
+
+    def db(part, a, b):
+        return 20 * np.log10(np.abs(part.stem_audio[0, int(a * SR) : int(b * SR)]).max() + 1e-9)
+
+    assert abs(db(choked, 0.5, 0.95) - db(ringing, 0.5, 0.95)) < 1.0  # the hit itself is untouched
+    assert db(choked, 1.1, 1.45) < db(ringing, 1.1, 1.45) - 30  # grabbed one beat after the hit

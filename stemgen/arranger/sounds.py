@@ -58,6 +58,7 @@ def _avl(name, label, *kw):
 
 
 AVL_KITS = {"black_pearl": "Black_Pearl_4_LV2", "red_zeppelin": "Red_Zeppelin_4_LV2"}
+MUSESCORE_HQ = "MuseScore_General_Full"
 DEFAULT_DRUMS = "black_pearl"  # acoustic multi-velocity kit unless the instruction asks otherwise
 
 
@@ -87,8 +88,12 @@ SOUNDS: dict[str, tuple[Sound, ...]] = {
         _gm("bass", "fingered", 33, "Electric Bass (finger)", "finger"),
     ),
     "guitar": (
-        _gm("guitar", "distortion", 30, "Distortion Guitar", "distort", "metal", "heavy", "grunge", "punk"),
-        _gm("guitar", "overdriven", 29, "Overdriven Guitar", "overdrive", "crunch", "driven", "blues rock"),
+        # MuseScore General HQ's driven guitars measured closer to a real rock guitar stem than
+        # FluidR3_GM's (bench/bench_sound_fd.py); its other bass/guitar programs are FluidR3's samples.
+        _gm("guitar", "distortion", 30, "Distortion Guitar", "distort", "metal", "heavy", "grunge", "punk",
+            soundfont=MUSESCORE_HQ),
+        _gm("guitar", "overdriven", 29, "Overdriven Guitar", "overdrive", "crunch", "driven", "blues rock",
+            soundfont=MUSESCORE_HQ),
         _gm("guitar", "muted", 28, "Electric Guitar (muted)", "mute", "palm"),
         _gm("guitar", "nylon", 24, "Acoustic Guitar (nylon)", "nylon", "classical", "flamenco", "bossa", "spanish"),
         _gm("guitar", "steel", 25, "Acoustic Guitar (steel)", "acoustic", "steel", "folk", "country"),
@@ -125,13 +130,12 @@ def gm_default_sound(stem: str) -> Sound:
 
 def _with_fallback(sound: Sound, text: str) -> Sound:
     """``sound`` with its fallback set: for a kit, the GM kit ``text`` picks among the default
-    SoundFont's kits (else the standard kit); for a program, the same program."""
+    SoundFont's kits (else the standard kit); for a program, the same program (its own name)."""
     if sound.soundfont is None or sound.fallback is not None:
         return sound
-    gm_sounds = tuple(s for s in SOUNDS[sound.stem] if s.soundfont is None)
     if sound.stem != "drums":
-        same = next((s for s in gm_sounds if s.program == sound.program), gm_default_sound(sound.stem))
-        return replace(sound, fallback=same.name)
+        return replace(sound, fallback=sound.name)  # the same program from the default SoundFont
+    gm_sounds = tuple(s for s in SOUNDS[sound.stem] if s.soundfont is None)
     found = _match(gm_sounds, text)
     return replace(sound, fallback=(found[0] if found else gm_default_sound(sound.stem)).name)
 
@@ -169,10 +173,10 @@ def _user_sound(stem: str, user: str | int) -> Sound:
             return sound
     if key.isdigit() and 0 <= int(key) <= 127:
         program = int(key)
-        known = next((s for s in SOUNDS[stem] if s.program == program and s.soundfont is None), None)
+        bank = DRUM_BANK if stem == "drums" else 0  # a number means a GM kit/program, never an AVL kit
+        known = next((s for s in SOUNDS[stem] if (s.bank, s.program) == (bank, program)), None)
         if known is not None:
             return known
-        bank = DRUM_BANK if stem == "drums" else 0
         what = "drum kit" if stem == "drums" else "GM program"
         return Sound(stem, str(program), bank, program, f"{what} {program}")
     raise StemgenInputError(

@@ -15,7 +15,7 @@ the note is heard at its time; the reported onsets are those times.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,9 +25,13 @@ from stemgen.arranger.sounds import DRUM_BANK, SOUNDS, Sound, gm_default_sound
 from stemgen.render.instrument_banks import find_bank, missing_hint
 from stemgen.render.onset_delay import delays_s
 from stemgen.render.families import DRUM_CHANNEL
-from stemgen.render.score import NOTE_OFF, NOTE_ON, PROGRAM
+from stemgen.render.chokes import choke_events
+from stemgen.render.score import CONTROL, NOTE_OFF, NOTE_ON, PROGRAM
 from stemgen.render.soundfonts import SoundFont, get_soundfont
 from stemgen.render.synth import BLOCK, SynthSettings, get_engine
+
+
+CHOKE_CHANNEL = 10  # a synth channel no arranger part uses (drums 9, bass 1, guitar 2)
 
 
 @dataclass
@@ -54,8 +58,11 @@ def sound_source(sound: Sound, default: SoundFont) -> tuple[Sound, SoundFont, st
     if own is not None:
         return sound, own, None
     name = sound.fallback or gm_default_sound(sound.stem).name
-    fallback = next((s for s in SOUNDS[sound.stem] if s.name == name and s.soundfont is None),
-                    gm_default_sound(sound.stem))
+    if name == sound.name:  # the same program, from the default SoundFont
+        fallback = replace(sound, soundfont=None, fallback=None)
+    else:
+        fallback = next((s for s in SOUNDS[sound.stem] if s.name == name and s.soundfont is None),
+                        gm_default_sound(sound.stem))
     return fallback, default, f"{missing_hint(sound.soundfont)}; played {fallback.label} from {default.name}"
 
 
@@ -71,8 +78,9 @@ def playable_sound(sound: Sound, soundfont: SoundFont) -> tuple[Sound, str | Non
 
 def render_notes(notes: TimedNotes, sound: Sound, sample_rate: int, num_samples: int,
                  soundfont: str | SoundFont | None = None, settings: SynthSettings = SynthSettings(),
-                 channels: int = 1, compensate: bool = True) -> SynthResult:
-    """``compensate=False`` sends note-ons at the note times (how the delay table is measured)."""
+                 channels: int = 1, compensate: bool = True, choke_s: np.ndarray | None = None) -> SynthResult:
+    """``compensate=False`` sends note-ons at the note times (how the delay table is measured).
+    ``choke_s``: per note, when to choke it (NaN: never; ``stemgen.render.chokes``)."""
     default = soundfont if isinstance(soundfont, SoundFont) else get_soundfont(soundfont)
     asked, sf, missing = sound_source(sound, default)
     played, substituted = playable_sound(asked, sf)
@@ -86,13 +94,19 @@ def render_notes(notes: TimedNotes, sound: Sound, sample_rate: int, num_samples:
     shift = to_block_grid(delay, sample_rate)
     send_on, send_off = np.maximum(on - shift, 0), np.maximum(off - shift, BLOCK)
     channel = played.channel
-    events = [(int(s), NOTE_ON, channel, int(p), int(v)) for s, p, v in zip(send_on, notes.pitch, notes.velocity)]
-    events += [(int(s), NOTE_OFF, channel, int(p), 0) for s, p in zip(send_off, notes.pitch)]
+    # Notes to be choked play on a channel of their own, which the choke silences.
+    choked = np.zeros(len(notes), bool) if choke_s is None else np.isfinite(choke_s)
+    chan = np.where(choked, CHOKE_CHANNEL, channel)
+    events = [(int(s), NOTE_ON, int(c), int(p), int(v))
+              for s, c, p, v in zip(send_on, chan, notes.pitch, notes.velocity)]
+    events += [(int(s), NOTE_OFF, int(c), int(p), 0) for s, c, p in zip(send_off, chan, notes.pitch)]
+    for at in np.unique(to_block_grid(choke_s[choked], sample_rate)) if choked.any() else ():
+        events += choke_events(int(at), CHOKE_CHANNEL, BLOCK, sample_rate, CONTROL)
     events.sort(key=lambda e: (e[0], e[1]))  # NOTE_OFF (0) before NOTE_ON (1) at the same sample
-    events.insert(0, (0, PROGRAM, channel, played.program, 0))
+    events[:0] = [(0, PROGRAM, c, played.program, 0) for c in (channel, CHOKE_CHANNEL)]
     engine = get_engine(sf.path, sample_rate, 1, settings)
     # A kit in bank 128 needs a drum channel; a one-kit SoundFont's bank-0 preset a melodic one.
-    drum_channels = [DRUM_CHANNEL] if played.bank == DRUM_BANK else []
+    drum_channels = [DRUM_CHANNEL, CHOKE_CHANNEL] if played.bank == DRUM_BANK else []
     if channels == 2:
         audio = engine.render(events, num_samples, drum_channels, stereo=True)[0]
     else:
