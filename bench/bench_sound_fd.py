@@ -23,6 +23,7 @@ Prints one JSON line per configuration. Usage: ``python bench/bench_sound_fd.py 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -83,6 +84,23 @@ def paired_difference(gen: np.ndarray, base: np.ndarray, real: np.ndarray, resam
     return float(value), float(low), float(high)
 
 
+@contextlib.contextmanager
+def only_default_soundfont(active: bool):
+    """While active, one-instrument SoundFonts count as missing, so a sound that names one (the
+    MuseScore HQ guitars) plays its same-program fallback from the default SoundFont."""
+    from stemgen.render import instrument_banks
+
+    saved, env = instrument_banks.SEARCH_DIRS, os.environ.pop("STEMGEN_SOUNDFONTS", None) if active else None
+    if active:
+        instrument_banks.SEARCH_DIRS = ()
+    try:
+        yield
+    finally:
+        instrument_banks.SEARCH_DIRS = saved
+        if env is not None:
+            os.environ["STEMGEN_SOUNDFONTS"] = env
+
+
 def soundfont_path(name: str):
     from stemgen.render.instrument_banks import find_bank
     from stemgen.render.soundfonts import get_soundfont
@@ -97,7 +115,7 @@ def main() -> None:
 
     from stemgen.analysis import BeatTrackingError, analyze, require_beats
     from stemgen.analysis.features import step_beats
-    from stemgen.arranger import render_part
+    from stemgen.arranger import choose_sound, render_part
     from stemgen.arranger.engine import Arranger
     from stemgen.evaluation.metrics.embedding import OfflineEmbedding
     from stemgen.evaluation.metrics.frechet import frechet_bootstrap
@@ -126,12 +144,14 @@ def main() -> None:
         before = (f"{FLUID} {BEFORE[stem]}, before (dry, no articulation or onset compensation)", BEFORE[stem], FLUID, None)
         for label, sound, sf_name, placed in [before] + CONFIGS[stem]:
             gen = []
+            own = choose_sound(stem, "", sound).sound.soundfont
             for context, notes, beats, analysis in parts:
-                part = render_part(notes, beats, stem=stem, context_audio=context, sample_rate=sr, sound=sound,
-                                   instruction=f"Add {stem}", seed=0, meter=int(analysis.meter),
-                                   downbeat_times=analysis.downbeat_times, soundfont=soundfont_path(sf_name),
-                                   mix_placement=bool(placed), articulation=placed is not None,
-                                   onset_compensation=placed is not None)
+                with only_default_soundfont(sf_name == FLUID and own is not None and own != sf_name):
+                    part = render_part(notes, beats, stem=stem, context_audio=context, sample_rate=sr, sound=sound,
+                                       instruction=f"Add {stem}", seed=0, meter=int(analysis.meter),
+                                       downbeat_times=analysis.downbeat_times, soundfont=soundfont_path(sf_name),
+                                       mix_placement=bool(placed), articulation=placed is not None,
+                                       onset_compensation=placed is not None)
                 gen.append(embed(part.stem_audio[0], sr))
             fd, low, high = frechet_bootstrap(np.stack(gen), reals, resamples=200, seed=0)
             emit("sound_fd_to_real_stem", round(fd, 2), "FD", stem=stem, config=label, sound=sound,
