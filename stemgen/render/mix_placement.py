@@ -28,6 +28,7 @@ THRESHOLD_DB = 12.0  # compressor threshold under the stem's 95th-percentile RMS
 DETECTOR_S = 0.02
 GAIN_SMOOTH_S = 0.05
 PRE_DELAY_S = 0.008
+HOP = 64  # compressor block (samples)
 
 
 @dataclass(frozen=True)
@@ -77,21 +78,27 @@ def room_impulse(sample_rate: int, rt60: float, seed: int = 0) -> np.ndarray:
 
 def compress(audio: np.ndarray, sample_rate: int, ratio: float) -> tuple[np.ndarray, float]:
     """Gentle compression of ``(channels, n)`` audio (linked channels); returns it and the deepest
-    gain reduction in dB."""
-    mono_power = np.mean(audio.astype(np.float64) ** 2, axis=0)
-    a = np.exp(-1.0 / (DETECTOR_S * sample_rate))
-    env = lfilter([1 - a], [1, -a], mono_power)
+    gain reduction in dB. The detector and gain run on ``HOP``-sample blocks (1.5 ms at 44.1 kHz,
+    far shorter than the 20 ms detector) and the gain is interpolated back to every sample."""
+    n = audio.shape[-1]
+    blocks = -(-n // HOP)
+    power = np.zeros(blocks * HOP, dtype=np.float32)
+    power[:n] = np.mean(np.square(audio, dtype=np.float32), axis=0)
+    power = power.reshape(blocks, HOP).mean(axis=1, dtype=np.float64)
+    block_rate = sample_rate / HOP
+    a = np.exp(-1.0 / (DETECTOR_S * block_rate))
+    env = lfilter([1 - a], [1, -a], power)
     level_db = 10 * np.log10(np.maximum(env, 1e-12))
     loud = level_db[env > 1e-10]
     if loud.size == 0:
         return audio, 0.0
     threshold = float(np.percentile(loud, 95)) - THRESHOLD_DB
-    over = np.maximum(level_db - threshold, 0.0)
-    gain_db = -over * (1 - 1 / ratio)
-    g = np.exp(-1.0 / (GAIN_SMOOTH_S * sample_rate))
-    gain_db = lfilter([1 - g], [1, -g], gain_db)
-    gain_db = np.minimum(gain_db, 0.0)  # the smoothing must never boost
-    return (audio * (10 ** (gain_db / 20))).astype(np.float32), float(-gain_db.min(initial=0.0))
+    gain_db = -np.maximum(level_db - threshold, 0.0) * (1 - 1 / ratio)
+    g = np.exp(-1.0 / (GAIN_SMOOTH_S * block_rate))
+    gain_db = np.minimum(lfilter([1 - g], [1, -g], gain_db), 0.0)  # the smoothing must never boost
+    centres = (np.arange(blocks) + 0.5) * HOP
+    gain = np.interp(np.arange(n, dtype=np.float32), centres, 10 ** (gain_db / 20)).astype(np.float32)
+    return (audio * gain).astype(np.float32), float(-gain_db.min(initial=0.0))
 
 
 def place(audio: np.ndarray, sample_rate: int, stem: str, instruction: str = "", seed: int = 0) -> tuple[np.ndarray, dict]:
