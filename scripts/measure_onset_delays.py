@@ -27,8 +27,15 @@ from stemgen.arranger.placement import TimedNotes
 from stemgen.arranger.sounds import SOUNDS
 from stemgen.arranger.synthesis import render_notes, sound_for_table_key
 from stemgen.render.instrument_banks import find_bank
-from stemgen.render.onset_delay import (VELOCITIES, delays_s, load_table, onset_delay_s, sound_key, summarize_key,
-                                        varies)
+from stemgen.render.onset_delay import (
+    VELOCITIES,
+    delays_s,
+    load_table,
+    onset_delay_s,
+    sound_key,
+    summarize_key,
+    varies,
+)
 from stemgen.render.soundfonts import find_soundfonts, get_soundfont
 
 SAMPLE_RATE = 44100

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.signal import oaconvolve
 
 from stemgen.arranger import Humanization, choose_sound, render_part
 from stemgen.arranger.placement import TimedNotes
-from stemgen.arranger.sounds import SOUNDS
 from stemgen.arranger.synthesis import render_notes, sound_for_table_key
 from stemgen.render import instrument_banks
-from stemgen.render.articulation import guitar_mode, let_ring, palm_mute, stroke_direction
+from stemgen.render.articulation import (
+    guitar_mode,
+    let_ring,
+    palm_mute,
+    stroke_direction,
+)
 from stemgen.render.chokes import choke_times
 from stemgen.render.instrument_banks import find_bank
-from stemgen.render.mix_placement import place
+from stemgen.render.mix_placement import context_decay_s, place, room_for
 from stemgen.render.onset_delay import delays_s, load_table, onset_delay_s
 from stemgen.render.soundfonts import find_soundfonts
 
@@ -209,8 +214,8 @@ def test_a_crash_before_a_stop_is_choked_and_one_in_the_groove_rings():
     assert np.isnan(chokes[0]) and chokes[2] == pytest.approx(1.0) and np.isnan(chokes[1])
     beats = np.arange(0, 12) * 0.5 + 0.5
     context = np.random.default_rng(0).standard_normal((2, 7 * SR)).astype(np.float32) * 1e-3
-    kw = dict(stem="drums", context_audio=context, sample_rate=SR, sound="standard", instruction="",
-              humanization=Humanization.off(), mix_placement=False, level_db=0.0)
+    kw = {"stem": "drums", "context_audio": context, "sample_rate": SR, "sound": "standard", "instruction": "",
+          "humanization": Humanization.off(), "mix_placement": False, "level_db": 0.0}
     notes = [(0, 1, 49, 110), (8, 9, 36, 100)]  # crash at 0.5 s, two beats of rest, kick at 1.5 s
     choked = render_part(notes, beats, **kw)
     ringing = render_part(notes, beats, articulation=False, **kw)
@@ -221,3 +226,25 @@ def test_a_crash_before_a_stop_is_choked_and_one_in_the_groove_rings():
 
     assert abs(db(choked, 0.5, 0.95) - db(ringing, 0.5, 0.95)) < 1.0  # the hit itself is untouched
     assert db(choked, 1.1, 1.45) < db(ringing, 1.1, 1.45) - 30  # grabbed one beat after the hit
+
+
+def test_the_room_follows_the_context_when_the_words_do_not_say():
+    """Clicks in a dry room vs the same clicks in a 1.2 s room: the decay proxy orders them, the
+    room is matched within its range, and style words win."""
+    rng = np.random.default_rng(3)
+    clicks = np.zeros(8 * SR, np.float32)
+    clicks[(np.arange(16) * 0.5 * SR).astype(int) + 1000] = 1.0
+
+    def roomed(rt60):
+        t = np.arange(int(rt60 * SR)) / SR
+        ir = rng.standard_normal(t.size) * np.exp(-6.91 * t / rt60)
+        ir[0] = 30.0
+        return oaconvolve(clicks, ir)[: clicks.size].astype(np.float32)
+
+    dry, wet = context_decay_s(roomed(0.1), SR), context_decay_s(roomed(1.2), SR)
+    assert dry < 0.3
+    assert wet > 0.8
+    assert room_for("add drums", roomed(0.1)[None], SR) == (0.25, "context")
+    assert room_for("add drums", roomed(1.2)[None], SR) == (0.8, "context")
+    assert room_for("a jazz trio", roomed(0.1)[None], SR) == (0.6, "style")
+    assert room_for("add drums", np.zeros((1, SR), np.float32), SR)[1] == "default"

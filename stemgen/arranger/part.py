@@ -110,7 +110,7 @@ def render_part(
     timed.offset_s = synth.offset_samples / sample_rate
     placement = None
     if mix_placement:  # EQ, compression, pan/width, room (stemgen.render.mix_placement)
-        placed, placement = place(synth.audio, sample_rate, stem, instruction, seed)
+        placed, placement = place(synth.audio, sample_rate, stem, instruction, seed, context)
         synth.audio = placed
     level = DEFAULT_LEVEL_DB[stem] if level_db is None else float(level_db)
     # A mono render is copied to every channel: measured once, in the context's channel count.

@@ -22,14 +22,13 @@ import numpy as np
 from stemgen.arranger.placement import TimedNotes
 from stemgen.arranger.presets import soundfont_presets
 from stemgen.arranger.sounds import DRUM_BANK, SOUNDS, Sound, gm_default_sound
+from stemgen.render.chokes import choke_events
+from stemgen.render.families import DRUM_CHANNEL
 from stemgen.render.instrument_banks import find_bank, missing_hint
 from stemgen.render.onset_delay import delays_s
-from stemgen.render.families import DRUM_CHANNEL
-from stemgen.render.chokes import choke_events
 from stemgen.render.score import CONTROL, NOTE_OFF, NOTE_ON, PROGRAM
 from stemgen.render.soundfonts import SoundFont, get_soundfont
 from stemgen.render.synth import BLOCK, SynthSettings, get_engine
-
 
 CHOKE_CHANNEL = 10  # a synth channel no arranger part uses (drums 9, bass 1, guitar 2)
 

@@ -11,7 +11,10 @@ out and sits in a room at a place in the stereo field. Per stem (``PLACEMENTS``)
 3. **Pan and width**: mid/side width (drums keep 80 % of the kit's stereo image, bass is mono in
    the centre, guitar 60 % of its image) and a constant-power pan (guitar slightly right).
 4. **Room**: a convolution send with a short synthetic room (exponentially decaying noise, decorrelated
-   left/right, 8 ms pre-delay, RT60 per style: ``room_for``), mixed ``send_db`` under the dry signal.
+   left/right, 8 ms pre-delay), mixed ``send_db`` under the dry signal. Its RT60 comes from the
+   instruction's style words when it has any (``room_for``), else from the context itself
+   (``context_decay_s``: how fast the song's level falls after its strong onsets, clipped to
+   ``CONTEXT_RT60_RANGE``), so a dry, staccato song gets a small room and a ringing one a larger one.
 
 Mono input gets the mono sum. Deterministic: the room's noise is seeded.
 """
@@ -54,12 +57,53 @@ ROOMS = (
 DEFAULT_RT60 = 0.4
 
 
-def room_for(instruction: str) -> float:
+CONTEXT_RT60_RANGE = (0.25, 0.8)
+FRAME_S = 0.01
+DECAY_WINDOW_S = 0.3
+
+
+def room_for(instruction: str, context: np.ndarray | None = None, sample_rate: int = 44100) -> tuple[float, str]:
+    """RT60 (s) of the room and where it came from (``style`` words, ``context`` decay, ``default``)."""
     text = instruction.lower()
     for words, rt60 in ROOMS:
         if any(re.search(r"(?<![a-z])" + re.escape(w), text) for w in words):
-            return rt60
-    return DEFAULT_RT60
+            return rt60, "style"
+    if context is not None:
+        decay = context_decay_s(context, sample_rate)
+        if decay is not None:
+            return float(np.clip(decay, *CONTEXT_RT60_RANGE)), "context"
+    return DEFAULT_RT60, "default"
+
+
+def context_decay_s(audio: np.ndarray, sample_rate: int) -> float | None:
+    """Median time the song takes to fall 60 dB after its strong onsets (a line fitted to the
+    10 ms frame level over the following 300 ms, or until the next onset); None without onsets.
+
+    A mix's decay is its room *and* its sustained notes, so this is a reverberance proxy, not an
+    RT60 measurement; the room is only ever matched within ``CONTEXT_RT60_RANGE``."""
+    x = np.atleast_2d(np.asarray(audio, dtype=np.float32)).mean(axis=0)
+    frame = max(1, int(FRAME_S * sample_rate))
+    n = x.size // frame
+    if n < 20:
+        return None
+    level = 10 * np.log10(np.mean(np.square(x[: n * frame]).reshape(n, frame), axis=1) + 1e-12)
+    window = int(DECAY_WINDOW_S / FRAME_S)
+    strong = level > level.max() - 30
+    rise = np.zeros(n, bool)
+    rise[3:] = level[3:] - level[:-3] > 6  # an onset: 6 dB up within 30 ms
+    peaks = [i for i in np.flatnonzero(strong & rise) if level[i] >= level[max(0, i - 5) : i + 6].max()]
+    slopes = []
+    for a, b in zip(peaks, peaks[1:] + [n]):
+        end = min(b, a + window)
+        if end - a < 10:
+            continue
+        t = np.arange(end - a - 2) * FRAME_S
+        slope = np.polyfit(t, level[a + 2 : end], 1)[0]  # dB per second
+        if slope < 0:
+            slopes.append(slope)
+    if len(slopes) < 3:
+        return None
+    return float(60.0 / -np.median(slopes))
 
 
 def room_impulse(sample_rate: int, rt60: float, seed: int = 0) -> np.ndarray:
@@ -101,8 +145,10 @@ def compress(audio: np.ndarray, sample_rate: int, ratio: float) -> tuple[np.ndar
     return (audio * gain).astype(np.float32), float(-gain_db.min(initial=0.0))
 
 
-def place(audio: np.ndarray, sample_rate: int, stem: str, instruction: str = "", seed: int = 0) -> tuple[np.ndarray, dict]:
-    """``(channels, n)`` stem (1 or 2 channels) placed in the mix; same shape; and what was done."""
+def place(audio: np.ndarray, sample_rate: int, stem: str, instruction: str = "", seed: int = 0,
+          context: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """``(channels, n)`` stem (1 or 2 channels) placed in the mix; same shape; and what was done.
+    ``context``: the song the stem joins, whose decay sizes the room when the words do not."""
     p = PLACEMENTS[stem]
     x = np.asarray(audio, dtype=np.float32)
     if x.shape[-1] == 0:
@@ -110,7 +156,7 @@ def place(audio: np.ndarray, sample_rate: int, stem: str, instruction: str = "",
     sos = butter(2, p.highpass_hz, btype="highpass", fs=sample_rate, output="sos")
     x = sosfilt(sos, x, axis=-1).astype(np.float32)
     x, reduction_db = compress(x, sample_rate, p.ratio)
-    rt60 = room_for(instruction)
+    rt60, room_source = room_for(instruction, context, sample_rate)
     ir = room_impulse(sample_rate, rt60, seed)
     n = x.shape[-1]
     send = np.float32(10 ** (p.send_db / 20))
@@ -127,5 +173,5 @@ def place(audio: np.ndarray, sample_rate: int, stem: str, instruction: str = "",
     out = (dry + send * wet.astype(np.float32)).astype(np.float32)
     info = {"highpass_hz": p.highpass_hz, "compression_ratio": p.ratio,
             "max_gain_reduction_db": round(reduction_db, 2), "width": p.width, "pan": p.pan,
-            "room_rt60_s": rt60, "room_send_db": p.send_db}
+            "room_rt60_s": round(rt60, 3), "room_from": room_source, "room_send_db": p.send_db}
     return out, info
