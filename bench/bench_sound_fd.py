@@ -39,7 +39,7 @@ WINDOW_S, HOP_S = 5.12, 0.4
 REAL = {"drums": "drums", "bass": "bass", "guitar": "other"}
 FLUID = "FluidR3_GM"
 HQ = "MuseScore_General_Full"
-# (label, sound, soundfont for GM sounds, mix placement); "before": also without articulation and
+# (label, sound, SoundFont it plays from, mix placement); "before": also without articulation and
 # onset compensation, the arranger's sound before issue 20.
 BEFORE = {"drums": "standard", "bass": "fingered", "guitar": "clean"}
 CONFIGS = {
@@ -49,10 +49,10 @@ CONFIGS = {
         ("FluidR3_GM power kit, placed", "power", FLUID, True),
         ("FluidR3_GM room kit, placed", "room", FLUID, True),
         ("MuseScore HQ standard kit, placed", "standard", HQ, True),
-        ("AVL Black Pearl, dry", "black_pearl", FLUID, False),
-        ("AVL Black Pearl, placed (default)", "black_pearl", FLUID, True),
-        ("AVL Red Zeppelin, dry", "red_zeppelin", FLUID, False),
-        ("AVL Red Zeppelin, placed", "red_zeppelin", FLUID, True),
+        ("AVL Black Pearl, dry", "black_pearl", "Black_Pearl_4_LV2", False),
+        ("AVL Black Pearl, placed (default)", "black_pearl", "Black_Pearl_4_LV2", True),
+        ("AVL Red Zeppelin, dry", "red_zeppelin", "Red_Zeppelin_4_LV2", False),
+        ("AVL Red Zeppelin, placed", "red_zeppelin", "Red_Zeppelin_4_LV2", True),
     ],
     "bass": [(f"{sf} {p}, {'placed' if pl else 'dry'}", p, sf, pl)
              for p in ("fingered", "picked") for sf in (FLUID, HQ) for pl in (False, True)],
