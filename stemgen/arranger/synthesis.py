@@ -22,6 +22,7 @@ import numpy as np
 from stemgen.arranger.placement import TimedNotes
 from stemgen.arranger.presets import soundfont_presets
 from stemgen.arranger.sounds import DRUM_BANK, SOUNDS, Sound, gm_default_sound
+from stemgen.render.articulation import next_same_pitch_onset
 from stemgen.render.chokes import choke_events
 from stemgen.render.families import DRUM_CHANNEL
 from stemgen.render.instrument_banks import find_bank, missing_hint
@@ -92,6 +93,9 @@ def render_notes(notes: TimedNotes, sound: Sound, sample_rate: int, num_samples:
     # Sent early by the delay, rounded to FluidSynth's block: heard within half a block of `on`.
     shift = to_block_grid(delay, sample_rate)
     send_on, send_off = np.maximum(on - shift, 0), np.maximum(off - shift, BLOCK)
+    # Keys whose velocity layers differ in delay could send a note-on before the previous note's
+    # note-off of the same key, which would then cut it: never past the next note-on of the key.
+    send_off = np.minimum(send_off, next_same_pitch_onset(send_on.astype(np.float64), notes.pitch)).astype(np.int64)
     channel = played.channel
     # Notes to be choked play on a channel of their own, which the choke silences.
     choked = np.zeros(len(notes), bool) if choke_s is None else np.isfinite(choke_s)
