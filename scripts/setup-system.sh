@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages stemgen uses, when run as root; otherwise says what is missing.
 #   fluidsynth + General MIDI SoundFonts: rendering MIDI to audio (datasets, previews)
+#   avldrums.lv2-soundfont: the arranger's multi-velocity acoustic drum kits (AVL Drumkits, CC BY-SA 3.0)
+#   musescore-general-soundfont: MuseScore General HQ (MIT), single programs for the arranger
 #   ffmpeg: decoding mp3/ogg/mp4 where libsndfile cannot, torchcodec
 #   chromium + chromium-driver: the web page's browser test
 set -euo pipefail
@@ -8,7 +10,8 @@ set -euo pipefail
 need_pkgs=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for pkg in fluidsynth libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont-small \
-           timgm6mb-soundfont ffmpeg chromium chromium-driver; do
+           timgm6mb-soundfont avldrums.lv2-soundfont musescore-general-soundfont \
+           ffmpeg chromium chromium-driver; do
   have "$pkg" || need_pkgs+=("$pkg")
 done
 

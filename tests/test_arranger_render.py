@@ -109,10 +109,12 @@ def test_note_ends():
 
 @pytest.mark.parametrize("stem,text,name", [
     ("drums", "Add a brushed jazz kit, soft and swinging", "brush"),
-    ("drums", "add jazz drums", "jazz"),
+    ("drums", "add jazz drums", "red_zeppelin"),
     ("drums", "Add an 808 beat with trap hats", "tr808"),
-    ("drums", "add driving rock drums", "standard"),
-    ("drums", "heavy metal double kick", "power"),
+    ("drums", "add driving rock drums", "black_pearl"),
+    ("drums", "heavy metal double kick", "black_pearl"),
+    ("drums", "add some drums", "black_pearl"),
+    ("drums", "a house beat", "electronic"),
     ("bass", "Add a fingered bass line", "fingered"),
     ("bass", "add a funky slap bass", "slap"),
     ("bass", "walking upright bass", "acoustic"),

@@ -28,6 +28,9 @@ from stemgen.arranger.midifile import build_tempo_map, part_midi
 from stemgen.arranger.placement import TimedNotes, place_notes
 from stemgen.arranger.synthesis import render_notes, to_block_grid
 from stemgen.audio.mixing import fit_headroom
+from stemgen.render.articulation import articulate_guitar
+from stemgen.render.chokes import choke_times
+from stemgen.render.mix_placement import place
 from stemgen.render.soundfonts import SoundFont
 from stemgen.render.sounds import SoundChoice, choose_sound
 from stemgen.render.synth import SynthSettings
@@ -66,6 +69,9 @@ def render_part(
     level_db: float | None = None,
     soundfont: str | Path | SoundFont | None = None,
     settings: SynthSettings = SynthSettings(),
+    mix_placement: bool = True,
+    articulation: bool = True,
+    onset_compensation: bool = True,
 ) -> RenderedPart:
     """Render ``notes`` for ``stem`` against ``context_audio``.
 
@@ -80,7 +86,11 @@ def render_part(
     meter, downbeat_times: beats a bar and where bars start, for the MIDI file's time signature and
         bar lines (the first downbeat's nearest beat is taken as a bar start).
     level_db: stem loudness relative to the context in LU; default ``DEFAULT_LEVEL_DB[stem]``.
-    soundfont: name or path; default: the renderer's default SoundFont.
+    soundfont: name or path; default: the renderer's default SoundFont (a sound with its own
+        SoundFont, such as the AVL kits, plays from that one).
+    mix_placement: EQ, compression, pan/width and room on the stem (False: the dry render).
+    articulation: guitar strums/palm mutes/let-ring and drum cymbal chokes (False: notes as written).
+    onset_compensation: send each note early by its sample's onset delay (False: at the note time).
     """
     context = np.atleast_2d(np.asarray(context_audio, dtype=np.float32))
     if context.ndim != 2 or context.shape[-1] == 0:
@@ -89,13 +99,24 @@ def render_part(
     grid = BeatGrid.from_times(beat_times)
     choice = choose_sound(stem, instruction, sound)
     timed = place_notes(notes, grid, is_drums=stem == "drums", humanization=humanization, seed=seed)
+    performed = None
+    if articulation and stem == "guitar":  # strums, palm mutes, let-ring (stemgen.render.articulation)
+        performed = articulate_guitar(timed, grid.period_at(timed.onset_s), instruction, choice.sound.name, seed)
     timed = timed.select(to_block_grid(timed.onset_s, sample_rate) < num_samples)  # none after the song's end
+    chokes = None
+    if articulation and stem == "drums":  # cymbals grabbed where the part stops (stemgen.render.chokes)
+        chokes = choke_times(timed.onset_s, timed.pitch, grid.period_at(timed.onset_s))
+        performed = {"choked_cymbals": int(np.isfinite(chokes).sum())}
 
     # Stereo input gets the SoundFont's stereo image; any other channel count, one mono signal.
     synth = render_notes(timed, choice.sound, sample_rate, num_samples, soundfont, settings,
-                         channels=2 if channels == 2 else 1)
+                         channels=2 if channels == 2 else 1, compensate=onset_compensation, choke_s=chokes)
     timed.onset_s = synth.onset_samples / sample_rate
     timed.offset_s = synth.offset_samples / sample_rate
+    placement = None
+    if mix_placement:  # EQ, compression, pan/width, room (stemgen.render.mix_placement)
+        placed, placement = place(synth.audio, sample_rate, stem, instruction, seed, context)
+        synth.audio = placed
     level = DEFAULT_LEVEL_DB[stem] if level_db is None else float(level_db)
     # A mono render is copied to every channel: measured once, in the context's channel count.
     stem_lufs = loudness_lufs(synth.audio, sample_rate)
@@ -121,6 +142,9 @@ def render_part(
         "notes": len(timed),
         "seed": seed,
         "humanization": humanization.__dict__,
+        "articulation": performed,
+        "onset_delay_compensated": synth.onset_delay_known,
+        "mix_placement": placement,
         "loudness": {"context_lufs": _round(context_lufs), "stem_lufs_rendered": _round(stem_lufs),
                      "level_db": level, "target_lufs": _round(target), "gain_db": round(gain_db, 2),
                      "stem_headroom_gain_db": round(headroom_db, 2),

@@ -15,6 +15,7 @@ import numpy as np
 
 from stemgen.arranger.grid import BeatGrid
 from stemgen.arranger.humanize import Humanization, jitter_onsets, tight_mask, vary_velocities
+from stemgen.render.articulation import next_same_pitch_onset
 
 DRUM_MAX_BEATS = 2.0
 MIN_NOTE_S = 0.02  # shortest sounding note after humanisation
@@ -72,15 +73,6 @@ def place_notes(notes, grid: BeatGrid, *, is_drums: bool, humanization: Humaniza
         offset = grid.seconds_at_step(np.maximum(end, start + 1)) + (onset - grid_on)
     # A note-off must come before the next note-on of its key, even if that shortens it below
     # MIN_NOTE_S (notes one 16th apart at a fast tempo).
-    offset = np.minimum(np.maximum(offset, onset + MIN_NOTE_S), _next_same_key_onset(onset, pitch))
+    offset = np.minimum(np.maximum(offset, onset + MIN_NOTE_S), next_same_pitch_onset(onset, pitch))
     onset = np.maximum(onset, 0.0)
     return TimedNotes(start, end, pitch, velocity, onset, offset)
-
-
-def _next_same_key_onset(onset: np.ndarray, pitch: np.ndarray) -> np.ndarray:
-    nxt = np.full(onset.shape, np.inf)
-    for p in np.unique(pitch):
-        idx = np.flatnonzero(pitch == p)
-        idx = idx[np.argsort(onset[idx], kind="stable")]
-        nxt[idx[:-1]] = onset[idx[1:]]
-    return nxt

@@ -17,10 +17,10 @@ import numpy as np
 
 from stemgen.render.augmentation import Augmentation
 from stemgen.render.families import FAMILIES
-from stemgen.stems import DRUM_CHANNEL
 from stemgen.render.score import ALL_FAMILIES, NOTE_ON, PROGRAM, MidiScore, read_midi
 from stemgen.render.soundfonts import SoundFont, get_soundfont
 from stemgen.render.synth import BLOCK, SynthSettings, get_engine
+from stemgen.stems import DRUM_CHANNEL
 
 SILENCE = 1e-4  # -80 dBFS: below this a release tail is over
 DEFAULT_TAIL_S = 2.0
