@@ -54,8 +54,9 @@ class RayCluster:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not (self.temp_dir / "ray_current_cluster").is_file():
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                log = self.log.read_text()[-3000:]
                 self.stop()
-                raise RuntimeError(f"ray start failed or timed out: {self.log.read_text()[-3000:]}")
+                raise RuntimeError(f"ray start failed or timed out: {log}")
             time.sleep(0.2)
 
     def processes(self) -> list[psutil.Process]:
@@ -107,6 +108,7 @@ class RayCluster:
         except subprocess.TimeoutExpired:
             pass
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+        self.log.unlink(missing_ok=True)
         return alive
 
 

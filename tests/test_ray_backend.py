@@ -29,7 +29,8 @@ from stemgen.midi.subtract import strip_role
 from stemgen.workers_ray import STAGE_PREFIX, new_staging_folder, staged_files
 from test_midi_generate import tiny_models  # noqa: F401 - the shared tiny-model fixture
 
-pytest.importorskip("ray", reason="the ray extra is not installed (make test installs it)")
+if not os.environ.get("CI"):  # CI installs the ray extra (make test): there a missing Ray fails the module
+    pytest.importorskip("ray", reason="the ray extra is not installed (make test installs it)")
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
