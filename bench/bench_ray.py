@@ -4,9 +4,9 @@ Starts its own one-node Ray cluster (``ray start --head``, 2 CPUs, 500 MB object
 loopback), then times the same work through ``stemgen.workers.run_jobs`` on both backends,
 alternating backends and keeping each one's fastest of ``--repeats`` runs (the machine is shared):
 
-- seam: n and 2n trivial items (each writes one 4 KB file): what the executor itself costs per
-  item, which on Ray is the overhead every song pays (scheduling, a staging folder, the file's
-  bytes sent back, the driver's atomic write). Per-item cost = (T(2n) - T(n)) / n, so start-up
+- seam: n and 2n trivial items (each writes one 4 KB file, then one 1 MB file): what the executor
+  itself costs per item, which on Ray is the overhead every song pays (scheduling, a staging
+  folder, the file's bytes sent back, the driver's atomic write). Per-item cost = (T(2n) - T(n)) / n, so start-up
   (pool spawn, Ray connect and worker start) drops out; start-up = T(n) - n x per-item.
 - midi batch: ``stemgen.midi.batch.run_batch`` with the bundled model over ``--songs`` band songs
   with the drums removed, 2 workers / 2 Ray CPUs: the whole wall time on each backend (start-up
@@ -14,7 +14,7 @@ alternating backends and keeping each one's fastest of ``--repeats`` runs (the m
 
 On a 2-core machine Ray is not expected to win: the figures are its overhead. Each line records
 the load average (other jobs share the machine).
-Prints one JSON object a line. Usage: ``python bench/bench_ray.py [--items 300] [--songs 8] [--repeats 2]``
+Prints one JSON object a line. Usage: ``python bench/bench_ray.py [--items 300] [--songs 8 (0: no batch)] [--repeats 2]``
 """
 
 from __future__ import annotations
@@ -35,21 +35,22 @@ DATA = Path(os.environ.get("STEMGEN_SHARED_DATA", HERE.parents[1] / "shared" / "
 BAND = DATA / "tegridy_band_midi_nc" / "midi"
 
 
-def write_one(item: int, folder: Path) -> int:
-    """A trivial item: one small file written atomically (as the jobs write theirs)."""
+def write_one(item: tuple[int, int], folder: Path) -> int:
+    """A trivial item: one file of ``size`` bytes written atomically (as the jobs write theirs)."""
     from stemgen.fileio import atomic_write_bytes
 
-    atomic_write_bytes(Path(folder) / f"{item:06d}.bin", b"x" * 4096)
-    return item
+    index, size = item
+    atomic_write_bytes(Path(folder) / f"{index:06d}.bin", os.urandom(size))
+    return index
 
 
-def time_seam(n: int, backend) -> float:
+def time_seam(n: int, backend, size: int) -> float:
     from stemgen.workers import run_jobs
 
     done = []
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        run_jobs(list(range(n)), write_one, out, lambda item, outcome: done.append(outcome), 2, backend)
+        run_jobs([(i, size) for i in range(n)], write_one, out, lambda item, outcome: done.append(outcome), 2, backend)
         wall = time.perf_counter() - t0
         assert len(done) == n and len(os.listdir(out)) == n, (len(done), n)
     return wall
@@ -103,18 +104,23 @@ def main() -> None:
     cluster = RayCluster()
     try:
         backends = {"local": LOCAL, "ray": Backend("ray", cluster.address)}
-        seam: dict[str, list] = {}
-        for _ in range(args.repeats):
-            for name, backend in backends.items():
-                fastest(seam, f"{name}:n", lambda: time_seam(args.items, backend))
-                fastest(seam, f"{name}:2n", lambda: time_seam(2 * args.items, backend))
-        for name in backends:
-            t_n, t_2n = min(seam[f"{name}:n"]), min(seam[f"{name}:2n"])
-            per_item, startup = split_costs(t_n, t_2n, args.items)
-            cfg = dict(backend=name, items=[args.items, 2 * args.items], wall_s=[round(t_n, 2), round(t_2n, 2)],
-                       repeats=args.repeats, load=round(os.getloadavg()[0], 1))
-            emit("workers_seam_per_item", round(1000 * per_item, 2), "ms", **cfg)
-            emit("workers_seam_startup", round(startup, 2), "s", **cfg)
+        # 4 KB: the executor alone; 1 MB: plus the bytes a task sends back (a dataset build's song
+        # sends its FLAC windows, MBs), with fewer items.
+        for size, n in ((4096, args.items), (2**20, max(1, args.items // 3))):
+            seam: dict[str, list] = {}
+            for _ in range(args.repeats):
+                for name, backend in backends.items():
+                    fastest(seam, f"{name}:n", lambda: time_seam(n, backend, size))
+                    fastest(seam, f"{name}:2n", lambda: time_seam(2 * n, backend, size))
+            for name in backends:
+                t_n, t_2n = min(seam[f"{name}:n"]), min(seam[f"{name}:2n"])
+                per_item, startup = split_costs(t_n, t_2n, n)
+                cfg = dict(backend=name, item_bytes=size, items=[n, 2 * n], wall_s=[round(t_n, 2), round(t_2n, 2)],
+                           repeats=args.repeats, load=round(os.getloadavg()[0], 1))
+                emit("workers_seam_per_item", round(1000 * per_item, 2), "ms", **cfg)
+                emit("workers_seam_startup", round(startup, 2), "s", **cfg)
+        if args.songs <= 0:
+            return
         batch: dict[str, list] = {}
         with tempfile.TemporaryDirectory() as tmp:
             songs = prepare(args.songs, Path(tmp) / "songs")
