@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", type=int, default=1, help="augmentation draws per song (one render each)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="local worker processes (with --backend ray the cluster's CPUs decide)")
-    ap.add_argument("--backend", default="local", help="local or ray (a Ray cluster; pip install 'stemgen[ray]')")
+    ap.add_argument("--backend", default="local", choices=("local", "ray"), help="where the songs are processed: ray = a Ray cluster (pip install 'stemgen[ray]')")
     ap.add_argument("--ray-address", default="auto", help="with --backend ray: auto or HOST:PORT")
     ap.add_argument("--max-songs", type=int, default=None, help="per split (for measuring throughput)")
     ap.add_argument("--max-seconds", type=float, default=None, help="render only the beginning of each song")
