@@ -22,7 +22,7 @@ system:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "torch==2.14.1" "torchaudio==2.11.*"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,ray]"  # ray: the suite tests --backend ray on a local cluster
 	@touch $@
 
 demo: setup

@@ -214,10 +214,9 @@ def build_song(path: str | Path, split: str, cache_dir: str | Path, variant: int
     song_id = path.stem
     marker = record_path(cache_dir, split, song_id, variant)
     key = analysis_key()
-    if marker.is_file():
-        done = json.loads(marker.read_text())
-        if done.get("analysis") == key and done.get("max_seconds") == max_seconds:
-            return [ExampleRecord(**r) for r in done["records"]]
+    done = finished_records(path, split, cache_dir, variant, max_seconds, key)
+    if done is not None:
+        return done
     t0 = time.process_time()
     song = load_midi(path)
     wanted = [s for s in song_stems(song) if s in stems]
@@ -262,6 +261,37 @@ def build_song(path: str | Path, split: str, cache_dir: str | Path, variant: int
                                           "augmentation": aug.to_dict() if wanted else None,
                                           "records": [vars(x) for x in records]}, indent=1))
     return records
+
+
+def finished_records(path: str | Path, split: str, cache_dir: str | Path, variant: int, max_seconds: float | None,
+                     key: str | None = None) -> list[ExampleRecord] | None:
+    """The records of a (song, variant) already in the cache, or None when it must be built (no
+    marker, or one made by other analysis code or another ``max_seconds``)."""
+    marker = record_path(Path(cache_dir), split, Path(path).stem, variant)
+    if not marker.is_file():
+        return None
+    done = json.loads(marker.read_text())
+    if done.get("analysis") != (key or analysis_key()) or done.get("max_seconds") != max_seconds:
+        return None
+    return [ExampleRecord(**r) for r in done["records"]]
+
+
+@dataclass(frozen=True)
+class SongJob:
+    """One (song, variant) of a training-data build: the unit of work of a worker or a Ray task."""
+
+    path: str
+    split: str
+    variant: int = 0
+    seed: int = 0
+    stems: tuple[str, ...] = STEMS
+    max_seconds: float | None = None
+
+
+def build_job_into(job: SongJob, folder: Path) -> list[dict]:
+    """``build_song`` for ``job`` with ``folder`` as the cache; the records as dicts (for
+    ``stemgen.workers.run_jobs``)."""
+    return [vars(r) for r in build_song(job.path, job.split, folder, job.variant, job.seed, job.stems, job.max_seconds)]
 
 
 @dataclass

@@ -5,7 +5,8 @@ cores). Outputs mirror the input tree under ``out_dir``; an output that already 
 so a killed batch resumes where it stopped; writes are atomic, and a run starts by sweeping the
 ``.part`` files a killed run left. Workers die with the main process and a crashed worker's
 files are retried (``stemgen.workers``). Bad files are recorded with their reason and the batch
-goes on.
+goes on. On a Ray cluster (``backend``) each file is one task, its output sent back to this
+process, which writes it (``stemgen.workers_ray``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from stemgen.errors import StemgenInputError
 from stemgen.fileio import ensure_writable_folder, folder_lock, sweep_partial_files
+from stemgen.workers import LOCAL, Backend
 
 from .splits import find_midi_files
 
@@ -88,6 +90,17 @@ def _process(pair: tuple[Path, Path]) -> tuple[str, str, dict | None, float]:
     return status, src, record, time.perf_counter() - t0
 
 
+def _process_into(out_dir: Path, pair: tuple[Path, Path], folder: Path) -> tuple[str, str, dict | None, float]:
+    """``_process`` writing under ``folder`` instead of ``out_dir`` (a Ray task's staging folder);
+    an error record still names the file where it belongs."""
+    src, dst = pair
+    staged = Path(folder) / dst.relative_to(out_dir)
+    status, src_name, record, seconds = _process((src, staged))
+    if record and record.get("file") == str(staged):
+        record = record | {"file": str(dst)}
+    return status, src_name, record, seconds
+
+
 def _process_one(pair: tuple[Path, Path]) -> tuple[str, str, dict | None]:
     from .generate import generate_file
 
@@ -111,9 +124,10 @@ def _process_one(pair: tuple[Path, Path]) -> tuple[str, str, dict | None]:
 
 
 def run_batch(
-    in_dir: str | Path, out_dir: str | Path, settings: BatchSettings, workers: int | None = None, progress: bool = True
+    in_dir: str | Path, out_dir: str | Path, settings: BatchSettings, workers: int | None = None, progress: bool = True,
+    backend: Backend = LOCAL,
 ) -> BatchSummary:
-    """Process every MIDI file under ``in_dir`` into ``out_dir``."""
+    """Process every MIDI file under ``in_dir`` into ``out_dir`` (on ``backend``'s workers)."""
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     check_folders(in_dir, out_dir)
     pairs = plan(in_dir, out_dir)
@@ -121,11 +135,11 @@ def run_batch(
         raise StemgenInputError(in_dir, "no MIDI files (.mid, .midi) found")
     with folder_lock(out_dir):
         sweep_partial_files(out_dir)  # left by a killed run; no other batch writes here (we hold the lock)
-        return _run(pairs, out_dir, settings, workers, progress)
+        return _run(pairs, out_dir.resolve(), settings, workers, progress, backend)
 
 
 def _run(pairs: list[tuple[Path, Path]], out_dir: Path, settings: BatchSettings, workers: int | None,
-         progress: bool) -> BatchSummary:
+         progress: bool, backend: Backend = LOCAL) -> BatchSummary:
     from tqdm import tqdm
 
     summary = BatchSummary()
@@ -154,14 +168,16 @@ def _run(pairs: list[tuple[Path, Path]], out_dir: Path, settings: BatchSettings,
                 summary.rendered.append(src)
         bar.update(1)
 
-    if todo and workers == 1:
+    if todo and workers == 1 and backend == LOCAL:
         for pair in todo:
             record(pair, _process(pair))
     elif todo:
-        from stemgen.workers import run_in_workers
+        from functools import partial
 
-        run_in_workers(todo, _process, record, workers, initializer=_init_worker, initargs=(settings,),
-                       start_method="spawn",  # torch and fork do not mix well
-                       on_crash=lambda: sweep_partial_files(out_dir))
+        from stemgen.workers import run_jobs
+
+        run_jobs(todo, partial(_process_into, out_dir), out_dir, record, workers, backend, initializer=_init_worker,
+                 initargs=(settings,), start_method="spawn",  # torch and fork do not mix well
+                 on_crash=lambda: sweep_partial_files(out_dir))
     bar.close()
     return summary

@@ -7,22 +7,19 @@ resumable (finished songs are read back), a progress bar and a JSON summary (``-
 
 Song-level split from ``stemgen.midi.splits`` (sha1 of the file name): a song's examples are all in
 one split. Exit code 0 ok, 3 when some files failed (listed in the summary).
+
+On a Ray cluster (``--backend ray --ray-address auto``) each (song, variant) is one task; its files
+come back to this process, which writes them and the summary (README "Running on a cluster").
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
-
-
-def _build_one(item):
-    path, split, out, variant, seed, stems, max_seconds = item
-    from stemgen.midi.audio_examples import build_song
-
-    return [vars(r) for r in build_song(path, split, out, variant, seed, stems, max_seconds)]
 
 
 def _quiet_worker():
@@ -45,7 +42,9 @@ def main(argv=None) -> int:
     ap.add_argument("--stems", default="drums,bass,guitar")
     ap.add_argument("--variants", type=int, default=1, help="augmentation draws per song (one render each)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="local worker processes (with --backend ray the cluster's CPUs decide)")
+    ap.add_argument("--backend", default="local", choices=("local", "ray"), help="where the songs are processed: ray = a Ray cluster (pip install 'stemgen[ray]')")
+    ap.add_argument("--ray-address", default="auto", help="with --backend ray: auto or HOST:PORT")
     ap.add_argument("--max-songs", type=int, default=None, help="per split (for measuring throughput)")
     ap.add_argument("--max-seconds", type=float, default=None, help="render only the beginning of each song")
     ap.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -53,34 +52,64 @@ def main(argv=None) -> int:
 
     from tqdm import tqdm
 
-    from stemgen.midi.audio_examples import ExampleRecord, analysis_key, read_records, summarize
-    from stemgen.errors import StemgenInputError
+    from stemgen.errors import StemgenError, StemgenInputError
     from stemgen.fileio import atomic_write_text, ensure_writable_folder, folder_lock, sweep_partial_files
+    from stemgen.midi.audio_examples import (
+        ExampleRecord,
+        SongJob,
+        analysis_key,
+        build_job_into,
+        finished_records,
+        read_records,
+        summarize,
+    )
     from stemgen.midi.splits import files_in_split
-    from stemgen.workers import run_in_workers
+    from stemgen.workers import Backend, run_jobs
 
-    out = ensure_writable_folder(args.out)
+    try:
+        backend = Backend(args.backend, args.ray_address)
+        if backend.name == "ray":
+            from stemgen.workers_ray import check_address, require_ray
+
+            require_ray()
+            check_address(backend.ray_address)
+        out = ensure_writable_folder(args.out)
+    except StemgenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     key_at_start = analysis_key()
     stems = tuple(s for s in args.stems.split(",") if s)
     items = []
     for split in args.splits.split(","):
         files = files_in_split(args.root, split)[: args.max_songs]
-        items += [(str(p), split, str(out), v, args.seed, stems, args.max_seconds) for v in range(args.variants) for p in files]
+        items += [SongJob(os.path.abspath(p), split, v, args.seed, stems, args.max_seconds)
+                  for v in range(args.variants) for p in files]
     records, failed = [], []
     t0 = time.time()
     with folder_lock(out):
         sweep_partial_files(out)
-        bar = tqdm(total=len(items), desc="arranger data", unit="song", file=sys.stderr)
+        todo = []
+        for job in items:  # finished songs are read back here, not sent to a worker
+            done = finished_records(job.path, job.split, out, job.variant, job.max_seconds, key_at_start)
+            if done is None:
+                todo.append(job)
+            else:
+                records.extend(done)
+        bar = tqdm(total=len(items), initial=len(items) - len(todo), desc="arranger data", unit="song", file=sys.stderr)
 
-        def on_result(item, outcome):
+        def on_result(job, outcome):
             bar.update(1)
             if isinstance(outcome, BaseException):
                 reason = outcome.reason if isinstance(outcome, StemgenInputError) else f"{type(outcome).__name__}: {outcome}"
-                failed.append({"file": item[0], "reason": str(reason)})
+                failed.append({"file": job.path, "reason": str(reason)})
             else:
                 records.extend(ExampleRecord(**r) for r in outcome)
 
-        run_in_workers(items, _build_one, on_result, args.workers, initializer=_quiet_worker)
+        try:
+            run_jobs(todo, build_job_into, out, on_result, args.workers, backend, initializer=_quiet_worker)
+        except StemgenError as exc:  # e.g. no Ray cluster at --ray-address
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         bar.close()
     summary = {
         "out": str(out), "root": str(Path(args.root).resolve()), "songs": len(items), "variants": args.variants,

@@ -38,6 +38,7 @@ from stemgen.pipelines.schedulers import (
     canonical_scheduler_name,
 )
 from stemgen.stems import STEMS, get_stem
+from stemgen.workers import LOCAL, Backend
 
 __all__ = [
     "DEFAULT_AUDIO_GUIDANCE", "DEFAULT_SCHEDULER", "DEFAULT_TEXT_GUIDANCE", "ENGINES", "SCHEDULER_NAMES", "STEMS", "AudioResult", "ArrangerInserter", "DiffusionInserter", "ModelEntry", "PartWriter",
@@ -276,10 +277,12 @@ def check_midi_song(path: str | Path):
 
 def add_parts_to_folder(in_dir: str | Path, out_dir: str | Path, stem: str, *, model: str | Path | None = None,
                         instruction: str | None = None, seed: int = 0, density: float = 1.0, render: bool = False,
-                        soundfont: str | None = None, workers: int | None = None, progress: bool = False):
-    """``stemgen midi batch``: add ``stem`` to every MIDI file under ``in_dir`` (resumable; a ``BatchSummary``)."""
+                        soundfont: str | None = None, workers: int | None = None, progress: bool = False,
+                        backend: Backend = LOCAL):
+    """``stemgen midi batch``: add ``stem`` to every MIDI file under ``in_dir`` (resumable; a ``BatchSummary``).
+    ``backend``: ``stemgen.workers.Backend`` (the local process pool by default, or a Ray cluster)."""
     from stemgen.midi.batch import BatchSettings, run_batch
 
     settings = BatchSettings(get_stem(stem).name, str(model) if model else None, instruction, seed, density, render,
                              soundfont)
-    return run_batch(Path(in_dir), Path(out_dir), settings, workers, progress=progress)
+    return run_batch(Path(in_dir), Path(out_dir), settings, workers, progress=progress, backend=backend)

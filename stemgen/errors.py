@@ -31,3 +31,11 @@ class StemgenInputError(StemgenError):
 
 class MissingDependencyError(StemgenError):
     """An optional tool, model or system package is not available; the message says how to get it."""
+
+
+class WorkerCrashed(RuntimeError):
+    """The item's worker process died (twice: once in a shared pool, once on its own); here, below
+    ``stemgen.workers`` and its Ray backend, so that both raise the same error."""
+
+    def __init__(self) -> None:
+        super().__init__("the worker process crashed while processing this file")

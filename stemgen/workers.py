@@ -11,6 +11,9 @@ Two guarantees the plain ``ProcessPoolExecutor`` lacks:
 * A crashed worker (a segfault in native code, the OOM killer) breaks the whole pool; the items it
   shared the pool with are run again in a fresh pool, and the ones lost a second time one at a
   time, so only an item that crashes its worker on its own fails (with ``WorkerCrashed``).
+
+``run_jobs`` is the seam batch jobs go through: the same job on this machine's pool (above) or on
+a Ray cluster (``stemgen.workers_ray``), chosen by a ``Backend``.
 """
 
 from __future__ import annotations
@@ -21,17 +24,17 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
+
+from stemgen.errors import WorkerCrashed
+
+__all__ = ["LOCAL", "Backend", "WorkerCrashed", "run_in_workers", "run_jobs"]
 
 PARENT_CHECK_INTERVAL_S = 0.25
 ORPHAN_EXIT_CODE = 70  # the exit status of a worker that ended because its parent died
-
-
-class WorkerCrashed(RuntimeError):
-    """The item's worker process died (twice: once in a shared pool, once on its own)."""
-
-    def __init__(self) -> None:
-        super().__init__("the worker process crashed while processing this file")
 
 
 def _exit_when_orphaned(parent_pid: int) -> None:
@@ -118,3 +121,54 @@ def _run_pool(items: Iterable, workers: int, fn, on_result, initializer, initarg
     if lost and on_crash:
         on_crash()
     return lost
+
+
+BACKENDS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where a batch job's items run: ``local`` (this machine's worker processes) or ``ray`` (the
+    Ray cluster at ``ray_address``: ``auto`` for the one this machine belongs to, or HOST:PORT)."""
+
+    name: str = "local"
+    ray_address: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.name not in BACKENDS:
+            from stemgen.errors import StemgenInputError
+
+            raise StemgenInputError(None, f"--backend must be one of {', '.join(BACKENDS)}, not '{self.name}'")
+
+
+LOCAL = Backend()
+
+
+def run_jobs(
+    items: Sequence[Any],
+    fn_into: Callable[[Any, Path], Any],
+    out_dir: str | Path,
+    on_result: Callable[[Any, Any], None],
+    workers: int,
+    backend: Backend = LOCAL,
+    initializer: Callable | None = None,
+    initargs: tuple = (),
+    start_method: str | None = None,
+    on_crash: Callable[[], None] | None = None,
+) -> None:
+    """``run_in_workers`` for jobs that write files: ``fn_into(item, folder)`` does one item,
+    writing its files under ``folder``. Locally ``folder`` is ``out_dir`` itself; on Ray it is a
+    staging folder on the task's node, whose files come back to this process, which writes them
+    into ``out_dir`` atomically in the order they were written (a resume marker written last
+    lands last) before ``on_result`` sees the item. Every other guarantee is ``run_in_workers``'."""
+    if backend.name == "ray":
+        from stemgen.workers_ray import run_on_ray
+
+        run_on_ray(items, fn_into, Path(out_dir), on_result, backend.ray_address, initializer, initargs, on_crash)
+        return
+    run_in_workers(items, partial(_call_into, fn_into, Path(out_dir)), on_result, workers, initializer, initargs,
+                   start_method, on_crash)
+
+
+def _call_into(fn_into: Callable, folder: Path, item: Any) -> Any:
+    return fn_into(item, folder)

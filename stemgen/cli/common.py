@@ -9,6 +9,10 @@ from typing import Any
 import typer
 
 JSON_OPTION_HELP = "Print one JSON object summarising the run (and nothing else on stdout)."
+BACKEND_HELP = ("Where the songs are processed: local (worker processes here) or ray (a Ray cluster: one task per "
+                "song, outputs sent back to this machine; needs pip install 'stemgen[ray]').")
+RAY_ADDRESS_HELP = ("With --backend ray: the cluster to join, auto (the one this machine belongs to) or HOST:PORT. "
+                    "Inputs must be at the same path on every node.")
 
 # Exit codes, the same for every command (README "Exit codes").
 EXIT_OK = 0  # everything asked for was done
@@ -40,6 +44,27 @@ def fail(message: str, code: int = 1, as_json: bool = False) -> typer.Exit:
     if as_json:
         typer.echo(json.dumps({"error": message}))
     return typer.Exit(code)
+
+
+def backend_from_options(backend: str, ray_address: str, as_json: bool = False):
+    """The ``stemgen.workers.Backend`` of ``--backend``/``--ray-address``: a usage error for an
+    unknown backend, a one-line error when Ray is asked for but not installed or not there."""
+    from stemgen.errors import StemgenError
+    from stemgen.workers import Backend
+
+    try:
+        chosen = Backend(backend, ray_address)
+    except StemgenError as exc:
+        raise fail(str(exc), EXIT_USAGE, as_json=as_json) from None
+    if chosen.name == "ray":  # before any work: Ray installed, something listening at the address
+        from stemgen.workers_ray import check_address, require_ray
+
+        try:
+            require_ray()
+            check_address(chosen.ray_address)
+        except StemgenError as exc:
+            raise fail(str(exc), as_json=as_json) from None
+    return chosen
 
 
 def progress_enabled(as_json: bool) -> bool:

@@ -8,9 +8,12 @@ from pathlib import Path
 import typer
 
 from stemgen.cli.common import (
+    BACKEND_HELP,
     EXIT_FAILED,
     EXIT_USAGE,
     JSON_OPTION_HELP,
+    RAY_ADDRESS_HELP,
+    backend_from_options,
     batch_exit_code,
     emit_summary,
     fail,
@@ -33,7 +36,9 @@ def build(
     min_context_db: float = typer.Option(-60.0, help="Skip windows whose context is quieter than this (RMS dBFS)."),
     variants: int = typer.Option(1, min=1, help="Augmented renderings per MIDI song (SoundFont, program, velocity, gain)."),
     seed: int = typer.Option(0, help="Seed for augmentation and offline instructions."),
-    workers: int = typer.Option(None, help="Worker processes (default: one per core)."),
+    workers: int = typer.Option(None, help="Worker processes (default: one per core; with --backend ray the cluster's CPUs decide)."),
+    backend: str = typer.Option("local", "--backend", help=BACKEND_HELP),
+    ray_address: str = typer.Option("auto", "--ray-address", help=RAY_ADDRESS_HELP),
     max_songs: int = typer.Option(None, help="Use only the first N songs found."),
     llm_base_url: str = typer.Option(None, envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint for instructions (switches the LLM writer on)."),
     llm_model: str = typer.Option(None, envvar="STEMGEN_LLM_MODEL", help="Model name at that endpoint."),
@@ -46,15 +51,16 @@ def build(
     Exit code 0: done; 3: some songs failed (listed); 1: no examples, or an error before any work.
     """
     from stemgen.data.builder import BuildConfig, build_dataset
-    from stemgen.splits import parse_ratios
     from stemgen.data.windows import SilencePolicy
     from stemgen.errors import StemgenError
     from stemgen.fileio import ensure_writable_folder
     from stemgen.instructions import make_writer
+    from stemgen.splits import parse_ratios
     from stemgen.stems import STEMS
 
     if stem not in STEMS:
         raise fail(f"--stem must be one of {', '.join(STEMS)}, not '{stem}'", EXIT_USAGE, as_json=as_json)
+    chosen = backend_from_options(backend, ray_address, as_json)
     try:
         config = BuildConfig(
             out_dir=out,
@@ -68,6 +74,7 @@ def build(
             seed=seed,
             workers=workers or max(1, os.cpu_count() or 1),
             max_songs=max_songs,
+            backend=chosen,
         )
         config.settings()  # validates the preset
         ensure_writable_folder(out)  # a file or an unwritable folder fails before any work

@@ -12,7 +12,9 @@ from typing import Optional
 import typer
 
 from stemgen.cli.common import (
+    BACKEND_HELP,
     JSON_OPTION_HELP,
+    RAY_ADDRESS_HELP,
     check_output_file,
     emit_summary,
     fail,
@@ -81,7 +83,9 @@ def batch(
     in_dir: Path = typer.Argument(..., help="Folder tree of MIDI files."),
     out_dir: Path = typer.Argument(..., help="Output folder (mirrors the input tree)."),
     stem: str = typer.Option(..., "--stem", help=STEM_HELP),
-    workers: int = typer.Option(0, help="Worker processes (0 = one per CPU core)."),
+    workers: int = typer.Option(0, help="Worker processes (0 = one per CPU core; with --backend ray the cluster's CPUs decide)."),
+    backend: str = typer.Option("local", "--backend", help=BACKEND_HELP),
+    ray_address: str = typer.Option("auto", "--ray-address", help=RAY_ADDRESS_HELP),
     instruction: Optional[str] = typer.Option(None, help="One instruction for every file; default: per song."),
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
     seed: int = typer.Option(0, help="Random seed."),
@@ -97,16 +101,17 @@ def batch(
     import time
 
     from stemgen import api
-    from stemgen.cli.common import batch_exit_code
-    from stemgen.errors import StemgenInputError
+    from stemgen.cli.common import backend_from_options, batch_exit_code
+    from stemgen.errors import StemgenError
 
     stem = _check_stem(stem)
+    chosen = backend_from_options(backend, ray_address, as_json)
     t0 = time.perf_counter()
     try:
         summary = api.add_parts_to_folder(in_dir, out_dir, stem, model=model, instruction=instruction, seed=seed,
                                           density=density, render=render, soundfont=soundfont,
-                                          workers=workers or None, progress=progress_enabled(as_json))
-    except StemgenInputError as exc:
+                                          workers=workers or None, progress=progress_enabled(as_json), backend=chosen)
+    except StemgenError as exc:
         raise fail(str(exc), as_json=as_json)
     result = summary.as_dict() | {"seconds": round(time.perf_counter() - t0, 2)}
     lines = [f"processed {result['processed']}, skipped {result['skipped']}, failed {len(result['failed'])}"

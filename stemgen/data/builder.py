@@ -6,6 +6,8 @@ The build runs in two phases:
    ``songs/<song_id>.json`` (the resume marker) atomically. A song killed half-way has no
    marker and is redone; a finished song is never redone. Workers die with the main process
    (``stemgen.workers``), and a run starts by sweeping the ``.part`` files a killed run left.
+   On a Ray cluster (``BuildConfig.backend``) each song is one task whose files come back to
+   this process, which writes them (marker last) and alone writes the manifests.
 2. Instructions, in the main process: one request per example to the instruction writer (LLM
    with a persistent cache, or the offline writer), then the split manifests, atomically.
 """
@@ -16,10 +18,9 @@ import json
 import os
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
-
 
 from stemgen.audio.io import write_audio
 from stemgen.audio.mixing import fit_headroom
@@ -31,7 +32,7 @@ from stemgen.fileio import ensure_writable_folder, folder_lock, sweep_partial_fi
 from stemgen.sources.base import Song, SongRef
 from stemgen.sources.discover import discover, load_song, with_variant
 from stemgen.splits import SPLITS, split_of
-from stemgen.workers import WorkerCrashed, run_in_workers
+from stemgen.workers import LOCAL, Backend, WorkerCrashed, run_jobs
 
 BUILD_VERSION = 2  # 2: descriptors from stemgen.analysis.analyze and the split from stemgen.splits (song file
 # name), both issue 21; a v1 folder is not resumed into
@@ -50,6 +51,7 @@ class BuildConfig:
     seed: int = 0
     workers: int = max(1, os.cpu_count() or 1)
     max_songs: int | None = None
+    backend: Backend = LOCAL  # where the songs are processed (not a setting: any backend resumes a build)
 
     def settings(self) -> dict:
         """What must match for a rerun to resume into the same folder."""
@@ -201,14 +203,15 @@ def _process_songs(jobs: list[SongRef], config: BuildConfig, summary: BuildSumma
         summary.worker_crashes += 1
         _sweep_partial_files(out)  # what the dead worker half-wrote
 
-    run_in_workers([(ref, config) for ref in todo], _process_job, lambda job, outcome: record(job[0], outcome),
-                   config.workers, initializer=_init_worker, on_crash=crashed)
+    run_jobs([(ref, config) for ref in todo], _process_job_into, out, lambda job, outcome: record(job[0], outcome),
+             config.workers, config.backend, initializer=_init_worker, on_crash=crashed)
     results.sort(key=lambda r: r.song_id)
     return results
 
 
-def _process_job(job: tuple[SongRef, BuildConfig]) -> SongResult:
-    return process_song(*job)
+def _process_job_into(job: tuple[SongRef, BuildConfig], folder: Path) -> SongResult:
+    ref, config = job
+    return process_song(ref, config if Path(folder) == Path(config.out_dir) else replace(config, out_dir=Path(folder)))
 
 
 def _sweep_partial_files(out: Path) -> None:
