@@ -78,7 +78,7 @@ def fastest(runs: dict[str, list], name: str, fn) -> None:
 
 def prepare(n: int, folder: Path) -> list[Path]:
     from stemgen.midi.splits import files_in_split
-    from stemgen.midi.subtract import strip_role
+    from stemgen.midifile.subtract import strip_role
 
     folder.mkdir(parents=True, exist_ok=True)
     out = []

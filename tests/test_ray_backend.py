@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from process_helpers import partial_files
 from ray_cluster import LOOPBACK_ENV, RayCluster
 from stemgen.cli.main import app
-from stemgen.midi.subtract import strip_role
+from stemgen.midifile.subtract import strip_role
 from stemgen.workers_ray import STAGE_PREFIX, new_staging_folder, staged_files
 from test_midi_generate import tiny_models  # noqa: F401 - the shared tiny-model fixture
 
