@@ -33,7 +33,7 @@ from stemgen.stems import ROLES
 
 DRUM_COLUMNS = ("rep_share", "patterns_per_8", "crash_on_section", "ride_share", "snares_per_bar", "toms_per_bar",
                 "fill_extra", "vel_spread", "ghost_share", "activity", "rests_kept")
-PITCHED_COLUMNS = ("rep_share", "patterns_per_8", "pitch_diff", "octave_err", "len_ratio", "offbeat",
+PITCHED_COLUMNS = ("rep_share", "patterns_per_8", "pitch_diff", "pitch_off", "octave_err", "len_ratio", "offbeat",
                    "vel_spread", "activity", "rests_kept")
 FORM_COLUMNS = tuple(dict.fromkeys(DRUM_COLUMNS + PITCHED_COLUMNS))
 
@@ -218,7 +218,7 @@ def drum_metrics(notes: np.ndarray, grid: SongGrid, bounds: np.ndarray, sections
 
 
 def pitched_metrics(notes: np.ndarray, real: np.ndarray, steps_per_beat: int) -> dict[str, float]:
-    out = {c: math.nan for c in ("pitch_diff", "octave_err", "len_ratio", "offbeat")}
+    out = {c: math.nan for c in ("pitch_diff", "pitch_off", "octave_err", "len_ratio", "offbeat")}
     if not len(notes):
         return out
     onset_times = np.unique(notes[:, 0])
@@ -226,6 +226,7 @@ def pitched_metrics(notes: np.ndarray, real: np.ndarray, steps_per_beat: int) ->
     if not len(real):
         return out
     out["pitch_diff"] = float(np.median(notes[:, 2]) - np.median(real[:, 2]))
+    out["pitch_off"] = abs(out["pitch_diff"])  # the mean over songs of the signed figure hides a wrong register
     out["len_ratio"] = float(np.median(notes[:, 1] - notes[:, 0]) / max(np.median(real[:, 1] - real[:, 0]), 1e-9))
     # Octave errors: among the part's notes that start with a real note of the same pitch class,
     # the share where no real note there has the same pitch.

@@ -117,7 +117,7 @@ def test_pitched_shuffled_random_and_octave_shifted():
         assert rand["rep_share"] < 0.1 and rand["patterns_per_8"] > 7, stem
         low = [(st, e, p - 12, v) for st, e, p, v in real]
         shifted = metrics(low, s, stem)
-        assert shifted["pitch_diff"] == -12.0, stem
+        assert shifted["pitch_diff"] == -12.0 and shifted["pitch_off"] == 12.0, stem
         # Guitar chords double pitch classes across octaves, so some shifted notes still land on a real pitch.
         assert shifted["octave_err"] == 1.0 if stem == "bass" else shifted["octave_err"] > 0.5, stem
         assert rand["octave_err"] > 0.3, stem
@@ -158,9 +158,9 @@ def test_sections_are_where_real_drummers_crash():
 
 
 def test_crash_on_section_real_vs_shuffled():
-    # A song whose drummer crashes on most detected section starts.
+    # Songs whose drummers crash on many of the detected section starts.
     rates = []
-    for name in ("Tegridy-Select_2439875b93.mid", "Tegridy-Select_9f59302620.mid", "Tiny-Karaoke_5dd6416098.mid"):
+    for name in ("Tiny-Karaoke_53afe92ef0.mid", "Tegridy-Select_9f59302620.mid"):
         s = song(name)
         real = metrics(s.real["drums"], s, "drums")["crash_on_section"]
         shuf = np.mean([metrics(shuffled_bars(s.real["drums"], s.grid, k), s, "drums")["crash_on_section"]

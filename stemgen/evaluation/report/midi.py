@@ -62,6 +62,8 @@ MIDI_METRICS = {
                               "(90th percentile) snare velocity.", better=None),
     "pitch_diff": MetricSpec("pitch_diff", "Pitch vs real", "median pitch minus the real part's (semitones).",
                              better=None),
+    "pitch_off": MetricSpec("pitch_off", "Register error", "|median pitch minus the real part's| (semitones).",
+                            better="lower"),
     "octave_err": MetricSpec("octave_err", "Octave errors", "among notes starting with a real note of the same "
                              "pitch class, the share in another octave.", better="lower"),
     "len_ratio": MetricSpec("len_ratio", "Note length ratio", "median note length over the real part's.",
