@@ -174,8 +174,8 @@ def ticks_to_steps(tick_notes, tpq: int) -> list[tuple[int, int, int, int]]:
     f = STEPS_PER_BEAT / tpq
     out = []
     for n in tick_notes:
-        start = int(math.floor(n[0] * f + 0.5))
-        out.append((start, max(int(math.floor(n[1] * f + 0.5)), start + 1), int(n[2]), int(n[3]) if len(n) > 3 else 100))
+        start = math.floor(n[0] * f + 0.5)
+        out.append((start, max(math.floor(n[1] * f + 0.5), start + 1), int(n[2]), int(n[3]) if len(n) > 3 else 100))
     return out
 
 

@@ -186,3 +186,17 @@ def test_ghost_notes_and_accents_of_a_human_drummer():
     assert human["ghost_share"] > 0.3 and human["vel_spread"] > 30
     # A sequenced part at one velocity has no accents and no ghost notes.
     assert flat["ghost_share"] == 0.0 and flat["vel_spread"] == 0.0
+
+
+def test_midi_eval_reports_form_columns_for_every_source():
+    from stemgen.midi.evaluate import COLUMNS, evaluate, format_tables
+
+    files = [BAND / "midi" / "Tiny-Karaoke_53afe92ef0.mid", BAND / "midi" / "Tegridy-Select_0ee7619ef4.mid"]
+    report = evaluate(files, ("drums", "bass"), {}, progress=False, baselines=("rule",))
+    real, rule = report["table"]["drums"]["real"], report["table"]["drums"]["rule"]
+    assert real["activity"] == 1.0 and real["drum_f1"] == 1.0
+    assert rule["rep_share"] > 0.9 > real["rep_share"]  # the rule is one bar looped
+    assert report["table"]["bass"]["real"]["pitch_off"] == 0.0
+    text = format_tables(report)
+    assert text.index("note_f1") < text.index("Form and feel") < text.index("crash_on_section")
+    assert all(c in report["rows"]["bass"]["rule"][0] for c in COLUMNS)
