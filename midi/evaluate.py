@@ -1,7 +1,8 @@
 """Held-out evaluation: remove a stem from each test song, generate it back, and compare the
 generated part, the real part and the baselines (a rule, another song's part, retrieval from the
-training split) on the metrics of ``metrics``, per song; the report adds bootstrap intervals
-over songs.
+training split) on the metrics of ``metrics`` and of ``form_metrics`` (form and feel: bar
+repetition, cymbals, fills, velocities, register, activity; printed as a second table), per song;
+the report adds bootstrap intervals over songs.
 
 Each song is parsed once; its grid, real parts, key and context pitch classes are computed once
 and shared by every stem and system. Parts are compared at ``RES`` ticks a beat against the real
