@@ -1,7 +1,8 @@
 """Held-out evaluation: remove a stem from each test song, generate it back, and compare the
 generated part, the real part and the baselines (a rule, another song's part, retrieval from the
-training split) on the metrics of ``metrics``, per song; the report adds bootstrap intervals
-over songs.
+training split) on the metrics of ``metrics`` and of ``form_metrics`` (form and feel: bar
+repetition, cymbals, fills, velocities, register, activity; printed as a second table), per song;
+the report adds bootstrap intervals over songs.
 
 Each song is parsed once; its grid, real parts, key and context pitch classes are computed once
 and shared by every stem and system. Parts are compared at ``RES`` ticks a beat against the real
@@ -27,6 +28,7 @@ from stemgen.stems import REGISTRY, ROLES, STEMS
 from .baselines import RetrievalPool, other_song_part, rule_part
 from .descriptors import pitch_class_profile
 from .features import role_rolls
+from .form_metrics import FORM_COLUMNS, form_metrics, section_starts
 from .metrics import (
     Notes,
     empty_beat_rate,
@@ -98,6 +100,13 @@ class SongData:
                                 find_key(pitch_class_profile(self.grid, exclude=("drums", stem))))
         return self._cache[key]
 
+    def sections(self, stem: str) -> np.ndarray:
+        """Section-start bars found in the song without ``stem`` (``form_metrics.section_starts``)."""
+        key = ("sections", stem)
+        if key not in self._cache:
+            self._cache[key] = section_starts(self.grid, stem)
+        return self._cache[key]
+
     def without(self, stem: str) -> tuple[MidiSong, bytes]:
         """The song's bytes without ``stem`` and their parse (what a generator is given)."""
         data = strip_role(self.data, stem)
@@ -159,6 +168,16 @@ def part_metrics(part: Notes, real: Notes, song: SongData, stem: str) -> dict[st
             "in_scale": pitch_in_scale_rate(part, key.tonic, key.mode) if key else nan,
             "polyphony": polyphony(part),
         })
+    return out
+
+
+def ticks_to_steps(tick_notes, tpq: int) -> list[tuple[int, int, int, int]]:
+    """A generator's notes (MIDI ticks) as grid-step notes, velocity kept (for the form metrics)."""
+    f = STEPS_PER_BEAT / tpq
+    out = []
+    for n in tick_notes:
+        start = math.floor(n[0] * f + 0.5)
+        out.append((start, max(math.floor(n[1] * f + 0.5), start + 1), int(n[2]), int(n[3]) if len(n) > 3 else 100))
     return out
 
 
@@ -226,6 +245,7 @@ def evaluate(
         song = songs[i]
         grid, is_drum = song.grid, stem == "drums"
         parts: dict[str, Notes] = {"real": steps_to_notes(song.real[stem], is_drum)}
+        step_parts: dict[str, list] = {"real": song.real[stem]}  # with velocities, for the form metrics
         if gen_sources[stem]:
             ctx_song, ctx_data = song.without(stem)
             for name, gen in gen_sources[stem].items():
@@ -238,21 +258,27 @@ def evaluate(
                                      if isinstance(exc, StemgenInputError) else str(exc)})
                 gen_seconds[stem][name].append(time.perf_counter() - t0)
                 parts[name] = ticks_to_notes(tick_notes, grid.tpq, is_drum)
+                step_parts[name] = ticks_to_steps(tick_notes, grid.tpq)
         if "rule" in baselines:
-            parts["rule"] = steps_to_notes(rule_part(grid, stem), is_drum)
+            step_parts["rule"] = rule_part(grid, stem)
+            parts["rule"] = steps_to_notes(step_parts["rule"], is_drum)
         if "other_song" in baselines:
             # Another song with this stem (the next one in the list) plays the baseline part.
             donors = [j for j, o in enumerate(songs) if j != i and len(o.real[stem]) >= MIN_NOTES]
             donor = songs[donors[(donors.index(i + 1) if i + 1 in donors else 0)]] if donors else song
-            parts["other_song"] = steps_to_notes(
-                other_song_part(donor.real[stem], donor.grid.n_steps, grid.n_steps), is_drum)
+            step_parts["other_song"] = other_song_part(donor.real[stem], donor.grid.n_steps, grid.n_steps)
+            parts["other_song"] = steps_to_notes(step_parts["other_song"], is_drum)
         if "retrieval" in baselines:
-            parts["retrieval"] = steps_to_notes(pool.part_for(grid, stem), is_drum)
+            step_parts["retrieval"] = pool.part_for(grid, stem)
+            parts["retrieval"] = steps_to_notes(step_parts["retrieval"], is_drum)
         real = parts["real"]
+        sections = song.sections(stem) if is_drum else None
         for src in sources[stem]:
-            rows[stem][src].append(part_metrics(parts[src], real, song, stem))
+            rows[stem][src].append(part_metrics(parts[src], real, song, stem)
+                                   | form_metrics(step_parts[src], song.real[stem], grid, stem, sections))
         names[stem].append(song.name)
-    table = {stem: {src: {c: _nanmean([r[c] for r in rows[stem][src]]) for c in COLUMNS} for src in sources[stem]}
+    table = {stem: {src: {c: _nanmean([r[c] for r in rows[stem][src]]) for c in COLUMNS + FORM_COLUMNS}
+                    for src in sources[stem]}
              for stem in stems}
     descriptions = dict(DESCRIPTIONS)
     for stem in stems:
@@ -271,12 +297,12 @@ def _nanmean(values: list[float]) -> float | None:
     return round(float(np.mean(vals)), 3) if vals else None
 
 
-def format_table(report: dict) -> str:
+def format_table(report: dict, columns: tuple[str, ...] = COLUMNS) -> str:
     """Markdown table: one row per (stem, source), ``mean [95% bootstrap interval over songs]``."""
     from stemgen.stats import bootstrap_mean
 
     stems = list(report["table"])
-    used = [c for c in COLUMNS if any(report["table"][s][src][c] is not None for s in stems for src in report["table"][s])]
+    used = [c for c in columns if any(report["table"][s][src].get(c) is not None for s in stems for src in report["table"][s])]
     lines = ["| stem | source | " + " | ".join(used) + " |", "|" + "---|" * (len(used) + 2)]
     for stem, by_src in report["rows"].items():
         for src, song_rows in by_src.items():
@@ -286,3 +312,8 @@ def format_table(report: dict) -> str:
                 cells.append("-" if math.isnan(mean) else f"{mean:.2f} [{low:.2f}, {high:.2f}]")
             lines.append(f"| {stem} (n={report['songs'][stem]}) | {src} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def format_tables(report: dict) -> str:
+    """The note/harmony table, then the form-and-feel table (``form_metrics``)."""
+    return format_table(report) + "\n\nForm and feel:\n\n" + format_table(report, FORM_COLUMNS)

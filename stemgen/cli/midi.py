@@ -256,7 +256,7 @@ def evaluate_cmd(
 
     from stemgen.errors import StemgenError
     from stemgen.midi.baselines import RetrievalPool
-    from stemgen.midi.evaluate import BASELINES, evaluate, format_table
+    from stemgen.midi.evaluate import BASELINES, evaluate, format_tables
     from stemgen.midi.splits import files_in_split, find_midi_files
 
     t0 = time.perf_counter()
@@ -301,4 +301,4 @@ def evaluate_cmd(
 
         write_report(midi_report(report), out)
     summary = {k: v for k, v in report.items() if k != "rows"} | ({"report": str(out)} if out else {})
-    emit_summary(summary, as_json, [format_table(report)] + ([f"report: {out}"] if out else []))
+    emit_summary(summary, as_json, [format_tables(report)] + ([f"report: {out}"] if out else []))

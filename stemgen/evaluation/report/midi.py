@@ -41,6 +41,39 @@ MIDI_METRICS = {
                             "of the other instruments."),
     "empty_beat": MetricSpec("empty_beat", "Empty beats", "share of beats without a note.", better=None),
     "polyphony": MetricSpec("polyphony", "Polyphony", "mean notes sounding together (muspy).", better=None),
+    # Form and feel (midi/form_metrics.py): compare with the real row.
+    "rep_share": MetricSpec("rep_share", "Most common bar", "share of the bars with notes that play the part's most "
+                            "common bar pattern (drums: 16th position x drum class; bass/guitar: 16th positions).",
+                            better=None),
+    "patterns_per_8": MetricSpec("patterns_per_8", "Bar patterns per 8 bars", "distinct bar patterns in each 8 "
+                                 "consecutive bars with notes (1 = a loop, 8 = every bar new).", better=None),
+    "crash_on_section": MetricSpec("crash_on_section", "Crash on section starts", "share of section starts (found "
+                                   "by harmony/texture novelty in the other tracks, on 4-bar phrase boundaries) with "
+                                   "a crash in their first beat.", better=None),
+    "ride_share": MetricSpec("ride_share", "Ride share", "ride hits among ride + hi-hat hits.", better=None),
+    "snares_per_bar": MetricSpec("snares_per_bar", "Snares per bar", "snare hits per bar with drums.", better=None),
+    "toms_per_bar": MetricSpec("toms_per_bar", "Toms per bar", "tom hits per bar with drums.", better=None),
+    "fill_extra": MetricSpec("fill_extra", "Fill hits", "snare/tom hits in the last beat before a section start or "
+                             "8-bar boundary minus those in the last beat of the other bars (0 = no fills there).",
+                            better=None),
+    "vel_spread": MetricSpec("vel_spread", "Velocity spread", "90th minus 10th percentile of the velocities "
+                             "(accent contrast; 0 = all notes equally loud).", better=None),
+    "ghost_share": MetricSpec("ghost_share", "Ghost notes", "share of snare hits softer than 0.6 x the part's loud "
+                              "(90th percentile) snare velocity.", better=None),
+    "pitch_diff": MetricSpec("pitch_diff", "Pitch vs real", "median pitch minus the real part's (semitones).",
+                             better=None),
+    "pitch_off": MetricSpec("pitch_off", "Register error", "|median pitch minus the real part's| (semitones).",
+                            better="lower"),
+    "octave_err": MetricSpec("octave_err", "Octave errors", "among notes starting with a real note of the same "
+                             "pitch class, the share in another octave.", better="lower"),
+    "len_ratio": MetricSpec("len_ratio", "Note length ratio", "median note length over the real part's.",
+                            better=None),
+    "offbeat": MetricSpec("offbeat", "Off-beat share", "share of onset times on the 8th off-beat (the \"&\").",
+                          better=None),
+    "activity": MetricSpec("activity", "Activity", "share of bars where the part plays exactly when the real part "
+                           "plays (1 = plays and rests in the same bars)."),
+    "rests_kept": MetricSpec("rests_kept", "Rests kept", "share of the bars where the real part rests in which the "
+                             "part rests too."),
 }
 SOURCE_NAMES = {"generated": "model"}
 
