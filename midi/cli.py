@@ -34,7 +34,7 @@ def generate(
     instruction: Optional[str] = typer.Option(None, help="Text instruction; default: written from the song's descriptors."),
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
     seed: int = typer.Option(0, help="Random seed (same seed, same output)."),
-    density: float = typer.Option(1.0, min=0.1, max=4.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
+    density: float = typer.Option(1.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
     threads: int = typer.Option(0, help="torch CPU threads (0 = torch's default)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
@@ -83,7 +83,7 @@ def batch(
     instruction: Optional[str] = typer.Option(None, help="One instruction for every file; default: per song."),
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
     seed: int = typer.Option(0, help="Random seed."),
-    density: float = typer.Option(1.0, min=0.1, max=4.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
+    density: float = typer.Option(1.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
     render: bool = typer.Option(False, "--render", help="Also write a WAV of each output (SoundFont renderer)."),
     soundfont: Optional[str] = typer.Option(None, help="SoundFont name or path for --render."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
@@ -186,7 +186,7 @@ def evaluate_cmd(
     model_dir: Optional[Path] = typer.Option(None, help="Folder holding <stem>/ model folders; default: bundled."),
     max_songs: Optional[int] = typer.Option(None, help="Evaluate at most this many songs."),
     seed: int = typer.Option(0),
-    density: float = typer.Option(1.0, min=0.1, max=4.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
+    density: float = typer.Option(1.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
     pool_data: Optional[Path] = typer.Option(None, help="Songs the retrieval baseline retrieves from (their train "
                                              "split only, never an evaluated song); default: DATA."),
     baselines: str = typer.Option("rule,other_song,retrieval", help="Comma-separated baselines ('' for none)."),

@@ -10,6 +10,7 @@ import typer
 
 from stemgen import __version__
 from stemgen.cli import analyze, dataset, evaluate, generate, models, train, ui
+from stemgen.cli.options import CheckedGroup
 from stemgen.midi import cli as midi_cli
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=CheckedGroup,  # every numeric option is checked before any work (stemgen.cli.options)
 )
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(midi_cli.app, name="midi")
