@@ -9,6 +9,7 @@ spectrogram model). Writes ``OUT/<input name>_<stem>.wav`` and ``OUT/<input name
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import typer
@@ -60,21 +61,24 @@ def generate(
         raise fail(f"--engine must be one of {', '.join(ENGINES)}, not '{engine}'", code=2, as_json=as_json)
     stem_path = out / f"{input.stem}_{stem}.wav"
     mix_path = out / f"{input.stem}_mix.wav"
+    held = ExitStack()  # the lock on --out, taken once the input is known good (_check_outputs)
     try:
         # Everything that can be checked without the model is checked first (here and at the start
         # of _run), so bad input or output fails in a second instead of after the whole generation.
         _check_input(input, max_duration)
         if engine == "arranger":
             summary = _run_arranger(input, out, force, stem, instruction or f"Add {stem}", model, sound, density,
-                                    seed, threads, replace, max_duration)
+                                    seed, threads, replace, max_duration, held)
         else:
             summary = _run(input, out, force, stem, instruction or f"Add {stem}", model, stem_path, mix_path,
                            audio_guidance, text_guidance, steps, scheduler, seed, batch_size, overlap, continuity,
-                           device, threads, replace, max_duration, progress_enabled(as_json))
+                           device, threads, replace, max_duration, progress_enabled(as_json), held)
     except (StemgenError, ValueError) as exc:
         raise fail(str(exc), as_json=as_json)
     except OSError as exc:  # e.g. the disk filled up while writing: nothing half-written stays
         raise fail(f"{exc.filename or out}: {exc.strerror or exc}", as_json=as_json)
+    finally:
+        held.close()
     summary["limits"] = {"max_duration_s": max_duration}
     lines = [
         f"stem: {summary['stem']}",
@@ -89,10 +93,12 @@ def generate(
     emit_summary(summary, as_json, lines)
 
 
-def _check_outputs(out: Path, paths: list[Path], force: bool) -> None:
-    """The output folder must be writable and the output names free for files."""
+def _check_outputs(out: Path, paths: list[Path], force: bool, held: ExitStack) -> None:
+    """The output folder must be writable and the output names free for files; then the folder
+    is locked for this run (``held``: a second run into it fails instead of mixing its files with
+    ours) and the temporary files of killed runs are swept."""
     from stemgen.errors import StemgenInputError
-    from stemgen.fileio import ensure_writable_folder
+    from stemgen.fileio import ensure_writable_folder, folder_lock, sweep_partial_files
 
     ensure_writable_folder(out)
     for path in paths:
@@ -100,6 +106,8 @@ def _check_outputs(out: Path, paths: list[Path], force: bool) -> None:
             raise StemgenInputError(path, "a folder has the output's name (remove or rename it, or use another --out)")
         if not force and path.exists():
             raise StemgenInputError(path, "exists (use --overwrite)")
+    held.enter_context(folder_lock(out))
+    sweep_partial_files(out, recursive=False)
 
 
 def _check_input(path: Path, max_duration: float) -> None:
@@ -115,7 +123,7 @@ def _check_input(path: Path, max_duration: float) -> None:
 
 
 def _run_arranger(input, out, force, stem, instruction, model, sound, density, seed, threads, replace,
-                  max_duration) -> dict:
+                  max_duration, held) -> dict:
     import os
     import time
 
@@ -123,7 +131,7 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
 
     audio, sr = load_audio(input, max_duration_s=max_duration)
     names = [out / f"{input.stem}_{stem}.wav", out / f"{input.stem}_mix.wav", out / f"{input.stem}_{stem}.mid"]
-    _check_outputs(out, names, force)
+    _check_outputs(out, names, force, held)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP (see _run)
     import torch
 
@@ -155,7 +163,7 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
 
 
 def _run(input, out, force, stem, instruction, model, stem_path, mix_path, audio_guidance, text_guidance, steps, scheduler,
-         seed, batch_size, overlap, continuity, device, threads, replace, max_duration, show_progress) -> dict:
+         seed, batch_size, overlap, continuity, device, threads, replace, max_duration, show_progress, held) -> dict:
     import os
     import time
 
@@ -164,7 +172,7 @@ def _run(input, out, force, stem, instruction, model, stem_path, mix_path, audio
     # The input first (header checked by the caller, now decoded): refusing it changes nothing on
     # disk; then the output location; torch and the model last, so bad input or output fails fast.
     audio, sr = load_audio(input, max_duration_s=max_duration)
-    _check_outputs(out, [stem_path, mix_path], force)
+    _check_outputs(out, [stem_path, mix_path], force, held)
 
     # Before torch loads OpenMP: idle threads sleep rather than spin, which on a busy machine
     # otherwise makes multi-threaded CPU inference several times slower.

@@ -41,6 +41,9 @@ def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """stemgen: Subtractive Training for drums, bass and guitar."""
+    from stemgen.fileio import handle_termination
+
+    handle_termination()  # SIGTERM removes unfinished outputs instead of leaving .part files
 
 
 if __name__ == "__main__":
