@@ -20,7 +20,7 @@ from stemgen.arranger.sounds import Sound, default_sound
 from stemgen.render.families import DRUM_CHANNEL
 from stemgen.render.score import NOTE_OFF, NOTE_ON, PROGRAM
 from stemgen.render.soundfonts import SoundFont, get_soundfont
-from stemgen.render.synth import BLOCK, SynthSettings, get_engine
+from stemgen.render.synth import BLOCK, SynthSettings, get_engine, synth_rate
 
 
 @dataclass
@@ -52,17 +52,30 @@ def render_notes(notes: TimedNotes, sound: Sound, sample_rate: int, num_samples:
                  channels: int = 1) -> SynthResult:
     sf = soundfont if isinstance(soundfont, SoundFont) else get_soundfont(soundfont)
     played, substituted = playable_sound(sound, sf)
-    on = to_block_grid(notes.onset_s, sample_rate)
-    off = np.maximum(to_block_grid(notes.offset_s, sample_rate), on + BLOCK)
+    rate = synth_rate(sample_rate)  # FluidSynth's own range; resampled to sample_rate below
+    on = to_block_grid(notes.onset_s, rate)
+    off = np.maximum(to_block_grid(notes.offset_s, rate), on + BLOCK)
     channel = played.channel
     events = [(int(s), NOTE_ON, channel, int(p), int(v)) for s, p, v in zip(on, notes.pitch, notes.velocity)]
     events += [(int(s), NOTE_OFF, channel, int(p), 0) for s, p in zip(off, notes.pitch)]
     events.sort(key=lambda e: (e[0], e[1]))  # NOTE_OFF (0) before NOTE_ON (1) at the same sample
     events.insert(0, (0, PROGRAM, channel, played.program, 0))
-    engine = get_engine(sf.path, sample_rate, 1, settings)
+    engine = get_engine(sf.path, rate, 1, settings)
+    n = num_samples if rate == sample_rate else int(np.ceil(num_samples * rate / sample_rate)) + BLOCK
     if channels == 2:
-        audio = engine.render(events, num_samples, [DRUM_CHANNEL], stereo=True)[0]
+        audio = engine.render(events, n, [DRUM_CHANNEL], stereo=True)[0]
     else:
-        audio = engine.render(events, num_samples, [DRUM_CHANNEL])[0][None, :]
+        audio = engine.render(events, n, [DRUM_CHANNEL])[0][None, :]
+    if rate != sample_rate:
+        from stemgen.audio.io import resample
+
+        audio = _fit(resample(np.atleast_2d(audio), rate, sample_rate), num_samples)
+        on, off = (np.rint(x * (sample_rate / rate)).astype(np.int64) for x in (on, off))
     audio = np.ascontiguousarray(audio)
     return SynthResult(audio, on, off, played, sf, substituted)
+
+
+def _fit(audio: np.ndarray, num_samples: int) -> np.ndarray:
+    if audio.shape[-1] >= num_samples:
+        return audio[:, :num_samples]
+    return np.pad(audio, ((0, 0), (0, num_samples - audio.shape[-1])))

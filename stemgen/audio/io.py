@@ -38,7 +38,12 @@ def audio_info(path: str | Path) -> tuple[int, int, float]:
     path = _check_file(Path(path))
     try:
         info = sf.info(str(path))
-        return info.samplerate, info.channels, info.frames / info.samplerate
+        seconds = info.frames / info.samplerate
+        if info.format in ("MP3", "MPEG"):  # the header's length may understate the stream's (stemgen.audio.mp3)
+            from stemgen.audio.mp3 import understated
+
+            seconds = understated(path, seconds) or seconds
+        return info.samplerate, info.channels, seconds
     except Exception as sf_exc:  # libsndfile cannot read it: try librosa (audioread / ffmpeg)
         import warnings
 
@@ -117,6 +122,15 @@ def _decode(path: Path, offset_s: float, duration_s: float | None, max_duration_
             sr = f.samplerate
             if f.frames / max(sr, 1) > max_duration_s:
                 raise StemgenInputError(path, too_long_reason(f.frames / max(sr, 1), max_duration_s))
+            if f.format in ("MP3", "MPEG"):  # decode what the stream holds, not what its header says
+                from stemgen.audio.mp3 import decode_ffmpeg, understated
+
+                real = understated(path, f.frames / max(sr, 1))
+                if real is not None:
+                    if real > max_duration_s:
+                        raise StemgenInputError(path, too_long_reason(real, max_duration_s))
+                    data, sr, _ = decode_ffmpeg(path, f.channels, offset_s, duration_s)
+                    return data, sr
             # FLAC's STREAMINFO and others: libsndfile reports the header's length; WAV: the
             # length of the data present, so the header is read here.
             declared = _wav_declared_frames(path) if f.format == "WAV" else f.frames
