@@ -321,3 +321,54 @@ def test_dataset_build_names_every_bad_file_and_goes_on(corpus, tmp_path):
     for name, reason in want.items():
         assert name in reasons and reason in reasons[name], (name, reasons.get(name))
     assert summary["items"] == 0
+
+
+# --- text that is not valid Unicode (bytes that are not UTF-8, lone surrogates) --------------------
+
+# What Python makes of undecodable argv bytes (surrogateescape): 0xff, a cut 2-byte sequence,
+# an encoded surrogate (CESU), a NUL-free Latin-1 word.
+BAD_TEXT = {"ff": "Add \udcff drums", "cut": "Add drums \udcc3", "cesu": "Add \udced\udca0\udc80 beats",
+            "latin1": "Add caf\udce9 drums"}
+TEXT_COMMANDS = {
+    "generate-arranger": lambda c, t: ["generate", str(c / "good.wav"), "--engine", "arranger", "--out", str(t)],
+    "generate-diffusion": lambda c, t: ["generate", str(c / "good.wav"), "--engine", "diffusion", "--out", str(t)],
+    "midi-generate": lambda c, t: ["midi", "generate", str(c / "good.mid"), "--stem", "bass", "--out", str(t / "o.mid")],
+    "midi-batch": lambda c, t: ["midi", "batch", str(c / "midi"), str(t / "o"), "--stem", "bass"],
+}
+
+
+@pytest.mark.parametrize("text", sorted(BAD_TEXT))
+@pytest.mark.parametrize("command", sorted(TEXT_COMMANDS))
+def test_instructions_that_are_not_utf8_exit_2_naming_the_option(corpus, tmp_path, command, text):
+    res = runner.invoke(app, TEXT_COMMANDS[command](corpus, tmp_path) + ["--instruction", BAD_TEXT[text], "--json"])
+    assert res.exit_code == 2, res.output
+    error = assert_clean_error(res, "--instruction", reason="not valid text")
+    assert json.loads(res.stdout)["error"] == error[len("error: "):]  # valid JSON
+    assert list(tmp_path.iterdir()) == []  # nothing was started
+
+
+def test_undecodable_instruction_bytes_in_a_real_process(corpus, tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.run([sys.executable.encode(), b"-m", b"stemgen.cli.main", b"midi", b"generate",
+                           str(corpus / "good.mid").encode(), b"--stem", b"bass", b"--out",
+                           str(tmp_path / "o.mid").encode(), b"--instruction", b"Add \xff\xfe bass"],
+                          capture_output=True, env=env, timeout=120)
+    assert proc.returncode == 2 and proc.stderr == (
+        b"error: --instruction: not valid text: the byte 0xff, which is not UTF-8, at character 5 (write it in UTF-8)\n")
+
+
+@pytest.mark.parametrize("text", ["Add \ud800 drums", "Add drums \udfff", "\udcff"])
+@pytest.mark.parametrize("handler", ["audio", "midi"])
+def test_the_page_refuses_lone_surrogates_with_a_message(tmp_path, handler, text):
+    import gradio as gr
+
+    from stemgen.ui.handlers import Handlers
+    from stemgen.ui.settings import UISettings
+    from ui_helpers import EXAMPLE_MIDI, write_clip
+
+    h = Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none"))
+    with pytest.raises(gr.Error, match="instruction: not valid text"):
+        if handler == "audio":
+            h.insert_audio_stem(str(write_clip(tmp_path / "clip.wav", 0.5)), engine="arranger", instruction=text)
+        else:
+            h.insert_midi_part(str(EXAMPLE_MIDI), stem="bass", instruction=text)

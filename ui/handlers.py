@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from stemgen.errors import StemgenInputError
+from stemgen.instructions.unicode import unicode_problem
 from stemgen.pipelines.schedulers import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 
 from . import arranger_engine, midi_engine
@@ -257,6 +258,9 @@ class Handlers:
         if stem not in self.settings.stems:
             raise StemgenInputError(None, f"stem must be one of {', '.join(self.settings.stems)}, not {stem!r}")
         instruction = " ".join((instruction or "").split())
+        problem = unicode_problem(instruction)
+        if problem:  # a lone surrogate would fail deep in the tokenizer
+            raise StemgenInputError(None, f"instruction: {problem}")
         if not instruction:
             raise StemgenInputError(None, "write an instruction (or pick one), e.g. 'Add reggae beats'")
         if len(instruction) > MAX_INSTRUCTION_CHARS:

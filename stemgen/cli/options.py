@@ -1,11 +1,13 @@
-"""One place that checks every numeric option of every command before any work.
+"""One place that checks every numeric and text option of every command before any work.
 
 Each numeric option (``int`` or ``float``) of every ``stemgen`` command has a ``Rule`` here: the
 value must be finite and inside the rule's range, else the command stops with a one-line
 ``error: --option: ...`` (and ``{"error": ...}`` with ``--json``), exit 2, before its body runs.
 The root command group installs the check on every subcommand (``CheckedGroup``), and
 ``tests/test_cli_options.py`` walks every command so that a new numeric option without a rule
-fails the suite. The web page and the Python API check their numbers with ``check_number``.
+fails the suite. Text options must be valid Unicode (``stemgen.instructions.unicode``: bytes
+that are not UTF-8 arrive as lone surrogates). The web page checks its numbers with
+``check_number`` and its text with ``unicode_problem``.
 """
 
 from __future__ import annotations
@@ -138,6 +140,15 @@ def numeric_params(command) -> list:
     return out
 
 
+def text_params(command) -> list:
+    """The ``str`` parameters of one (leaf) command (paths are not text: any bytes are allowed)."""
+    return [p for p in command.params if getattr(getattr(p, "type_descriptor", None), "annotation", None) is str]
+
+
+def _display_name(param) -> str:
+    return max(param.opts, key=len) if param.param_type_name == "option" and param.opts else param.name.upper()
+
+
 def leaf_commands(command, path: tuple[str, ...] = ()) -> list[tuple[str, Any]]:
     """Every runnable command under ``command`` with its path ("dataset build")."""
     children = getattr(command, "commands", None)
@@ -146,11 +157,20 @@ def leaf_commands(command, path: tuple[str, ...] = ()) -> list[tuple[str, Any]]:
     return [leaf for name, child in children.items() for leaf in leaf_commands(child, (*path, name))]
 
 
-def _checked(callback: Callable, checks: list[tuple[str, str, Rule]]) -> Callable:
+def check_text(option: str, value: Any) -> str | None:
+    """The one-line complaint about a text option that is not valid Unicode (undecodable bytes)."""
+    from stemgen.instructions.unicode import unicode_problem
+
+    problem = unicode_problem(value) if isinstance(value, str) else None
+    return f"{option}: {problem}" if problem else None
+
+
+def _checked(callback: Callable, checks: list[tuple[str, str, Rule | None]]) -> Callable:
     @wraps(callback)
     def run(*args, **kwargs):
         for name, option, rule in checks:
-            complaint = check_number(option, kwargs.get(name), rule)
+            value = kwargs.get(name)
+            complaint = check_text(option, value) if rule is None else check_number(option, value, rule)
             if complaint:
                 from stemgen.cli.common import EXIT_USAGE, fail
 
@@ -170,8 +190,9 @@ def install_checks(root) -> None:
             continue
         checks = []
         for param in numeric_params(command):
-            option = max(param.opts, key=len) if param.opts else param.name
-            checks.append((param.name, option, rule_for(path, param.name) or Rule()))
+            checks.append((param.name, _display_name(param), rule_for(path, param.name) or Rule()))
+        for param in text_params(command):
+            checks.append((param.name, _display_name(param), None))
         if checks:
             command.callback = _checked(command.callback, checks)
 
