@@ -31,6 +31,7 @@ class BatchSettings:
     density: float = 1.0
     render: bool = False
     soundfont: str | None = None
+    replace: bool = False  # songs that already have the stem: replace it (else they fail, named)
 
 
 @dataclass
@@ -94,7 +95,7 @@ def _process_one(pair: tuple[Path, Path]) -> tuple[str, str, dict | None]:
     src, dst = pair
     settings: BatchSettings = _WORKER["settings"]
     try:
-        generate_file(src, dst, _WORKER["gen"], settings.instruction, settings.seed)
+        generate_file(src, dst, _WORKER["gen"], settings.instruction, settings.seed, settings.replace)
     except StemgenInputError as exc:
         return "failed", str(src), exc.as_record()
     except Exception as exc:  # one broken file must not stop the batch

@@ -36,6 +36,7 @@ def generate(
     seed: int = typer.Option(0, help="Random seed (same seed, same output)."),
     density: float = typer.Option(1.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
     threads: int = typer.Option(0, help="torch CPU threads (0 = torch's default)."),
+    replace: bool = typer.Option(False, "--replace", help="A song that already has the part: write the new part in its place (default: refuse it, naming the track)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Generate the missing STEM for one MIDI file and write OUT."""
@@ -58,7 +59,7 @@ def generate(
             torch.set_num_threads(threads)
         gen = MidiGenerator(stem, model, density=density)
         t0 = time.perf_counter()
-        result = generate_file(song, out, gen, instruction, seed)
+        result = generate_file(song, out, gen, instruction, seed, replace)
     except (StemgenError, ValueError) as exc:
         raise fail(str(exc), as_json=as_json)
     except OSError as exc:
@@ -86,6 +87,7 @@ def batch(
     density: float = typer.Option(1.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
     render: bool = typer.Option(False, "--render", help="Also write a WAV of each output (SoundFont renderer)."),
     soundfont: Optional[str] = typer.Option(None, help="SoundFont name or path for --render."),
+    replace: bool = typer.Option(False, "--replace", help="A song that already has the part: write the new part in its place (default: refuse it, naming the track)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Add STEM to every MIDI file under IN_DIR; resumable (existing outputs are skipped).
@@ -100,7 +102,7 @@ def batch(
     from .batch import BatchSettings, run_batch
 
     stem = _check_stem(stem)
-    settings = BatchSettings(stem, str(model) if model else None, instruction, seed, density, render, soundfont)
+    settings = BatchSettings(stem, str(model) if model else None, instruction, seed, density, render, soundfont, replace)
     t0 = time.perf_counter()
     try:
         summary = run_batch(in_dir, out_dir, settings, workers or None, progress=progress_enabled(as_json))

@@ -372,3 +372,67 @@ def test_the_page_refuses_lone_surrogates_with_a_message(tmp_path, handler, text
             h.insert_audio_stem(str(write_clip(tmp_path / "clip.wav", 0.5)), engine="arranger", instruction=text)
         else:
             h.insert_midi_part(str(EXAMPLE_MIDI), stem="bass", instruction=text)
+
+
+# --- MIDI songs that already have the part --------------------------------------------------------
+
+
+def _brushed_band(path: Path) -> Path:
+    """The band song with its drums on the brush kit (program 40 on channel 10)."""
+    return Path(path if make_midi(path, notes=[(c, 40 if c == 9 else p, n, s, e)
+                                               for c, p, n, s, e in band_song_notes(8)]) is None else path)
+
+
+def _channel_events(path: Path, keep) -> list:
+    import mido
+
+    return [[(m.type, m.bytes()) for m in t if not m.is_meta and keep(m.channel)] for t in mido.MidiFile(path).tracks]
+
+
+@pytest.mark.parametrize("stem,track", [("drums", "track 4"), ("bass", "track 2")])
+def test_midi_generate_refuses_a_part_the_song_already_has(tmp_path, stem, track):
+    song = tmp_path / "band.mid"
+    make_midi(song, notes=band_song_notes(8))
+    out = tmp_path / "out.mid"
+    res = runner.invoke(app, ["midi", "generate", str(song), "--stem", stem, "--out", str(out), "--json"])
+    error = assert_clean_error(res, str(song), reason=f"already has a {stem} part (")
+    assert "use --replace" in error and not out.exists()
+
+
+def test_midi_replace_keeps_every_other_track_and_never_changes_the_kit_of_others(tmp_path):
+    song = _brushed_band(tmp_path / "brushed.mid")
+    out = tmp_path / "out.mid"
+    res = runner.invoke(app, ["midi", "generate", str(song), "--stem", "drums", "--replace", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["warnings"] == [] and summary["channel"] == 10 and summary["notes"] > 0
+    not_drums = lambda ch: ch != 9  # noqa: E731
+    before, after = _channel_events(song, not_drums), _channel_events(out, not_drums)
+    assert after[: len(before)] == before and after[len(before):] == [[]]  # other tracks as they were
+    drums_after = _channel_events(out, lambda ch: ch == 9)
+    assert all(not t for t in drums_after[:-1])  # the old drum part is gone: one drum part, one kit
+    programs = [b[1] for k, b in drums_after[-1] if k == "program_change"]
+    assert len(programs) == 1
+
+
+def test_midi_replace_of_the_only_part_says_nothing_is_left(tmp_path):
+    song = tmp_path / "drums_only.mid"
+    make_midi(song, notes=[n for n in band_song_notes(8) if n[0] == 9])
+    res = runner.invoke(app, ["midi", "generate", str(song), "--stem", "drums", "--replace", "--out", str(tmp_path / "o.mid")])
+    assert_clean_error(res, str(song), reason="has only a drums part")
+
+
+def test_midi_batch_names_songs_that_have_the_part_and_replaces_on_request(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_midi(src / "with_bass.mid", notes=band_song_notes(8))
+    make_midi(src / "no_bass.mid", notes=[n for n in band_song_notes(8) if n[0] != 1])
+    res = runner.invoke(app, ["midi", "batch", str(src), str(tmp_path / "o"), "--stem", "bass", "--workers", "1", "--json"])
+    assert res.exit_code == 3, res.output
+    summary = json.loads(res.stdout)
+    assert [Path(f["file"]).name for f in summary["failed"]] == ["with_bass.mid"]
+    assert "already has a bass part (track 2" in summary["failed"][0]["reason"]
+    res = runner.invoke(app, ["midi", "batch", str(src), str(tmp_path / "o"), "--stem", "bass", "--workers", "1",
+                              "--replace", "--json"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.mid")) == ["no_bass.mid", "with_bass.mid"]
