@@ -142,3 +142,77 @@ def test_generate_at_192_khz_writes_drums_that_match_its_midi(musdb_song, tmp_pa
     # every detected onset is near a note of the .mid (too-high drums would be shorter, and a
     # stem rendered at 44.1 kHz but written as 192 kHz would put its onsets at 0.23x the times)
     assert np.median([np.min(np.abs(np.asarray(note_times) - o)) for o in onsets]) < 0.03
+
+
+# --- refusals that match the music ------------------------------------------------------------------
+
+def _drones(sr: int = SR, seconds: float = 12.0) -> dict[str, np.ndarray]:
+    t = np.arange(int(seconds * sr)) / sr
+    return {
+        "sine_110": 0.3 * np.sin(2 * np.pi * 110 * t),
+        "chord_drone": 0.1 * sum(np.sin(2 * np.pi * f * t) for f in (110, 138.6, 164.8)),  # beats like a pulse
+        "vibrato_drone": 0.3 * np.sin(2 * np.pi * 110 * t + 2 * np.sin(2 * np.pi * 5 * t)),
+        "tremolo_tone": 0.3 * np.sin(2 * np.pi * 220 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t)),
+    }
+
+
+def test_spectral_change_separates_drones_from_music(musdb_song):
+    from stemgen.analysis.reliability import MIN_SPECTRAL_CHANGE, spectral_change
+
+    for name, audio in _drones().items():
+        assert spectral_change(audio, SR) < MIN_SPECTRAL_CHANGE / 1.5, name
+    for part in ("mixture", "bass", "other", "vocals", "drums"):  # the real multitrack and each stem
+        audio, sr = load_audio(musdb_song / f"{part}.wav")
+        assert spectral_change(audio, sr) > MIN_SPECTRAL_CHANGE * 1.4, part
+
+
+@pytest.mark.parametrize("name", sorted(_drones(sr=8000, seconds=0.1)))
+def test_drones_get_no_drums(tmp_path, name):
+    path = tmp_path / f"{name}.wav"
+    sf.write(path, _drones()[name].astype(np.float32), SR)
+    res = runner.invoke(app, ["generate", str(path), "--out", str(tmp_path / "o"), "--json"])
+    assert res.exit_code == 1, res.output
+    error = json.loads(res.stdout)["error"]
+    assert error.startswith(f"{path}: ") and ("steady tone or drone" in error or "no steady pulse" in error
+                                              or "no reliable beat" in error), error
+    assert not list((tmp_path / "o").glob("*.wav")) if (tmp_path / "o").exists() else True
+    if name == "chord_drone":  # its beating passes the beat check: the drone check refuses it
+        assert "steady tone or drone" in error
+
+
+@pytest.fixture(scope="module")
+def piano_waltz(tmp_path_factory):
+    """14 bars of a rendered piano waltz (3/4, 120 BPM: bass note on 1, chord on 2 and 3)."""
+    from midi_helpers import make_midi
+    from stemgen.midi.render import render_midi_file
+
+    root = tmp_path_factory.mktemp("waltz")
+    chords = [(48, (60, 64, 67)), (43, (59, 62, 67)), (45, (60, 64, 69)), (41, (60, 65, 69))]
+    notes = []
+    for bar in range(14):
+        low, chord = chords[bar % 4]
+        b0 = bar * 3 * 480
+        notes.append((0, 0, low, b0, b0 + 400))
+        notes += [(0, 0, p, b0 + beat * 480, b0 + beat * 480 + 300) for beat in (1, 2) for p in chord]
+    make_midi(root / "waltz.mid", notes=notes, time_sig=(3, 4))
+    return render_midi_file(root / "waltz.mid", root / "waltz.wav")
+
+
+def test_a_waltz_whose_model_part_is_empty_gets_the_rule_part_and_says_so(piano_waltz, tmp_path):
+    import mido
+
+    res = runner.invoke(app, ["generate", str(piano_waltz), "--out", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["analysis"]["meter"] == 3 and abs(summary["analysis"]["tempo_bpm"] - 120) < 2
+    assert summary["warnings"] and "played the rule-based drums part instead" in summary["warnings"][0]
+    assert f"warning: {piano_waltz}: the part model wrote" in res.stderr
+    t, kicks = 0.0, []
+    for msg in mido.MidiFile(tmp_path / "waltz_drums.mid"):
+        t += msg.time
+        if msg.type == "note_on" and msg.velocity and msg.note == 36:
+            kicks.append(t)
+    # one kick a bar of three beats at 120 BPM: every 1.5 s
+    assert len(kicks) >= 12 and abs(float(np.median(np.diff(kicks))) - 1.5) < 0.05
+    louder = runner.invoke(app, ["generate", str(piano_waltz), "--density", "2", "--out", str(tmp_path / "d2"), "--json"])
+    assert json.loads(louder.stdout)["notes"] > summary["notes"]  # --density changes the part

@@ -80,6 +80,8 @@ def generate(
     finally:
         held.close()
     summary["limits"] = {"max_duration_s": max_duration}
+    for warning in summary.get("warnings", []):  # e.g. the rule-based part was played instead
+        typer.echo(f"warning: {input}: {warning}", err=True)
     lines = [
         f"stem: {summary['stem']}",
         f"mix:  {summary['mix']}" + (f" (turned down {summary['mix_gain_db']:.1f} dB to fit)" if summary.get("mix_gain_db") else ""),
@@ -159,6 +161,7 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
         "channels": int(result.mix_audio.shape[0]), "duration_s": timings["audio_s"],
         "instruction": instruction, "notes": info["notes"], "sound": info["render"]["played"],
         "analysis": info["analysis"], "replaced": replace, "timings": timings, "render": info["render"],
+        "warnings": info["warnings"],
     }
 
 
