@@ -216,3 +216,15 @@ def test_a_waltz_whose_model_part_is_empty_gets_the_rule_part_and_says_so(piano_
     assert len(kicks) >= 12 and abs(float(np.median(np.diff(kicks))) - 1.5) < 0.05
     louder = runner.invoke(app, ["generate", str(piano_waltz), "--density", "2", "--out", str(tmp_path / "d2"), "--json"])
     assert json.loads(louder.stdout)["notes"] > summary["notes"]  # --density changes the part
+
+
+@pytest.mark.parametrize("channels", [6, 8])
+def test_loudness_of_many_channels_sums_their_powers(musdb_song, channels):
+    """6- and 8-channel input (pyloudnorm stops at 5): the arranger measures it instead of failing
+    after the work; n equal channels are 10*log10(n) dB louder than one."""
+    from stemgen.arranger.loudness import loudness_lufs
+
+    mono, sr = load_audio(musdb_song / "mixture.wav", mono=True)
+    one = loudness_lufs(mono, sr)
+    many = loudness_lufs(np.repeat(mono, channels, axis=0), sr)
+    assert many == pytest.approx(one + 10 * np.log10(channels), abs=0.05)
