@@ -228,3 +228,10 @@ def test_loudness_of_many_channels_sums_their_powers(musdb_song, channels):
     one = loudness_lufs(mono, sr)
     many = loudness_lufs(np.repeat(mono, channels, axis=0), sr)
     assert many == pytest.approx(one + 10 * np.log10(channels), abs=0.05)
+
+
+def test_opus_is_read(tmp_path):
+    path = tmp_path / "tone.opus"
+    sf.write(path, _tone(3, 220, 48000), 48000, format="OGG", subtype="OPUS")
+    audio, sr = load_audio(path)
+    assert sr == 48000 and audio.shape[-1] / sr == pytest.approx(3.0, abs=0.05)

@@ -21,7 +21,7 @@ import soundfile as sf
 from stemgen.errors import StemgenInputError
 from stemgen.fileio import atomic_output, atomic_outputs
 
-READABLE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".m4a", ".mp4"}
+READABLE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".m4a", ".mp4"}
 WRITABLE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 # Longer than this is almost certainly a mistake (or an attack on memory): 2 hours.
 MAX_DURATION_S = 2 * 60 * 60
