@@ -436,3 +436,18 @@ def test_midi_batch_names_songs_that_have_the_part_and_replaces_on_request(tmp_p
                               "--replace", "--json"])
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "o").glob("*.mid")) == ["no_bass.mid", "with_bass.mid"]
+
+
+def test_midi_batch_lists_links_fifos_and_devices_named_mid(corpus, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(corpus / "good.mid", src / "good.mid")
+    (src / "dangling.mid").symlink_to(tmp_path / "nowhere.mid")
+    os.mkfifo(src / "pipe.mid")
+    (src / "null.mid").symlink_to("/dev/null")
+    res = runner.invoke(app, ["midi", "batch", str(src), str(tmp_path / "o"), "--stem", "bass", "--workers", "1", "--json"])
+    assert res.exit_code == 3, res.output  # the good song is done; the three others are named
+    reasons = {Path(f["file"]).name: f["reason"] for f in json.loads(res.stdout)["failed"]}
+    assert reasons == {"dangling.mid": "a link to nothing (dangling symbolic link), not a MIDI file",
+                       "pipe.mid": "a FIFO (named pipe), not a MIDI file", "null.mid": "a device, not a MIDI file"}
+    assert (tmp_path / "o" / "good.mid").is_file()
