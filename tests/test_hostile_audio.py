@@ -130,6 +130,7 @@ def test_generate_at_192_khz_writes_drums_that_match_its_midi(musdb_song, tmp_pa
     assert res.exit_code == 0, res.output
     stem, stem_sr = sf.read(tmp_path / "o" / "song192_drums.wav", dtype="float32", always_2d=True)
     assert stem_sr == 192_000 and stem.shape[0] == audio.shape[-1]
+    assert sf.info(str(tmp_path / "o" / "song192_mix.wav")).subtype == "FLOAT"  # float in, float out
     mid = mido.MidiFile(tmp_path / "o" / "song192_drums.mid")
     t, note_times = 0.0, []
     for msg in mid:
@@ -235,3 +236,19 @@ def test_opus_is_read(tmp_path):
     sf.write(path, _tone(3, 220, 48000), 48000, format="OGG", subtype="OPUS")
     audio, sr = load_audio(path)
     assert sr == 48000 and audio.shape[-1] / sr == pytest.approx(3.0, abs=0.05)
+
+
+@pytest.mark.parametrize("subtype,expected", [("PCM_16", "PCM_16"), ("PCM_24", "PCM_24"), ("PCM_32", "PCM_24"),
+                                              ("FLOAT", "FLOAT"), ("DOUBLE", "FLOAT"), ("PCM_U8", "PCM_16")])
+def test_outputs_keep_the_input_resolution(tmp_path, subtype, expected):
+    from stemgen.audio.io import output_subtype
+
+    path = tmp_path / "in.wav"
+    sf.write(path, _tone(0.5, 220), SR, subtype=subtype)
+    assert output_subtype(path) == expected
+
+
+def test_compressed_input_gives_16_bit_outputs(mp3s):
+    from stemgen.audio.io import output_subtype
+
+    assert output_subtype(mp3s / "a.mp3") == "PCM_16"

@@ -262,7 +262,21 @@ def write_error(name: Path, tmp: Path, exc: Exception) -> OSError:
     return OSError(errno.EIO, f"could not write the audio ({_short(exc)}; nothing was written)", str(name))
 
 
-def write_audio_files(outputs: list[tuple[str | Path, np.ndarray]], sample_rate: int) -> list[Path]:
+def output_subtype(source: str | Path) -> str:
+    """The WAV sample format that keeps ``source``'s resolution: 32-bit float for float input,
+    24-bit for 24-bit (and 32-bit integer) input, 16-bit otherwise (compressed input included),
+    so that the input inside the mix is not requantised to 16 bits."""
+    try:
+        subtype = sf.info(str(source)).subtype
+    except Exception:  # noqa: BLE001 - decoded by the fallback: no subtype to keep
+        return "PCM_16"
+    if subtype in ("FLOAT", "DOUBLE"):
+        return "FLOAT"
+    return "PCM_24" if subtype in ("PCM_24", "PCM_32") else "PCM_16"
+
+
+def write_audio_files(outputs: list[tuple[str | Path, np.ndarray]], sample_rate: int,
+                      subtype: str | None = None) -> list[Path]:
     """Write several files that form one result (a stem and its mix): all of them or none.
 
     Every signal is checked first; each file is then written in full under a temporary name, and
@@ -276,7 +290,7 @@ def write_audio_files(outputs: list[tuple[str | Path, np.ndarray]], sample_rate:
         check_signal(path, audio)
     with atomic_outputs(paths) as tmps:
         for path, tmp, (_, audio) in zip(paths, tmps, outputs):
-            write_audio(tmp, audio, sample_rate, name=path)  # the temp name keeps the suffix: the format is right
+            write_audio(tmp, audio, sample_rate, subtype, name=path)  # the temp name keeps the suffix: the format is right
     return paths
 
 

@@ -129,7 +129,7 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
     import os
     import time
 
-    from stemgen.audio.io import load_audio
+    from stemgen.audio.io import load_audio, output_subtype
 
     audio, sr = load_audio(input, max_duration_s=max_duration)
     names = [out / f"{input.stem}_{stem}.wav", out / f"{input.stem}_mix.wav", out / f"{input.stem}_{stem}.mid"]
@@ -149,7 +149,8 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
     if replace:
         audio = remove_stem(audio, sr, stem)
     result = arranger(audio, sr, instruction, seed=seed, source=input)
-    files = write_outputs(result.part, out, input.stem)  # stem, mix and .mid together or not at all
+    # stem, mix and .mid together or not at all, at the input's resolution (24-bit, float)
+    files = write_outputs(result.part, out, input.stem, output_subtype(input))
     info = result.summary()
     timings = {"model_load_s": round(load_s, 3), **result.timings}
     timings["total_s"] = round(timings["total_s"] + load_s, 3)
@@ -170,7 +171,7 @@ def _run(input, out, force, stem, instruction, model, stem_path, mix_path, audio
     import os
     import time
 
-    from stemgen.audio.io import load_audio, write_audio_files
+    from stemgen.audio.io import load_audio, output_subtype, write_audio_files
 
     # The input first (header checked by the caller, now decoded): refusing it changes nothing on
     # disk; then the output location; torch and the model last, so bad input or output fails fast.
@@ -213,7 +214,8 @@ def _run(input, out, force, stem, instruction, model, stem_path, mix_path, audio
             bar.close()
     del audio  # the input is inside the mix now; long songs peak in memory while writing
     # Both files or neither: a stem without its mix (or the reverse) is half a result.
-    write_audio_files([(stem_path, result.stem_audio), (mix_path, result.mix_audio)], result.sample_rate)
+    write_audio_files([(stem_path, result.stem_audio), (mix_path, result.mix_audio)], result.sample_rate,
+                      output_subtype(input))
     timings = {"model_load_s": round(load_s, 3), **result.timings}
     return {
         "input": str(input),
