@@ -171,6 +171,8 @@ def _run(input, out, force, stem, instruction, model, stem_path, mix_path, audio
     import os
     import time
 
+    import numpy as np
+
     from stemgen.audio.io import load_audio, output_subtype, write_audio_files
 
     # The input first (header checked by the caller, now decoded): refusing it changes nothing on
@@ -214,7 +216,9 @@ def _run(input, out, force, stem, instruction, model, stem_path, mix_path, audio
             bar.close()
     del audio  # the input is inside the mix now; long songs peak in memory while writing
     # Both files or neither: a stem without its mix (or the reverse) is half a result.
-    write_audio_files([(stem_path, result.stem_audio), (mix_path, result.mix_audio)], result.sample_rate,
+    # The model writes one channel: the stem file gets the input's channels, as the mix has.
+    stem_audio = np.broadcast_to(result.stem_audio, (result.mix_audio.shape[0], result.stem_audio.shape[-1]))
+    write_audio_files([(stem_path, stem_audio), (mix_path, result.mix_audio)], result.sample_rate,
                       output_subtype(input))
     timings = {"model_load_s": round(load_s, 3), **result.timings}
     return {
