@@ -109,3 +109,46 @@ def test_values_inside_the_range_pass_the_check():
     assert check_number("--x", 1.0, Rule(0.0, 1.0, hi_open=True)) == "--x: must be >= 0 and < 1 (got 1)"
     assert "finite" in check_number("--x", math.nan, Rule())
     assert check_number("--x", None, Rule(1, 2)) is None  # an unset optional option
+
+
+from stemgen.cli.options import TEXT_RULES, text_params  # noqa: E402
+
+TEXT = [(path, p) for path, cmd in COMMANDS.items() for p in text_params(cmd)]
+
+
+def _text_rule(path, name):
+    return TEXT_RULES.get(f"{path}:{name}", TEXT_RULES.get(name))
+
+
+@pytest.mark.parametrize("path,param", TEXT, ids=[f"{p}:{q.name}" for p, q in TEXT])
+def test_every_text_option_refuses_bytes_that_are_not_utf8(path, param):
+    """Undecodable argv bytes arrive as lone surrogates: refused naming the option, exit 2."""
+    option = _option(param) if param.param_type_name == "option" else param.name.upper()
+    if param.param_type_name == "argument":
+        pytest.skip("text arguments are given as required values")
+    args = path.split() + _required_args(COMMANDS[path])
+    if param.required:  # replace the dummy given by _required_args
+        i = args.index(option)
+        args = args[:i] + args[i + 2:]
+    res = runner.invoke(app, args + [option, "x\udcff"])
+    assert res.exit_code == 2, (args, res.output)
+    assert res.stderr.startswith(f"error: {option}: not valid text: the byte 0xff"), res.stderr
+
+
+RULED = [(path, p) for path, p in TEXT if _text_rule(path, p.name)]
+
+
+@pytest.mark.parametrize("path,param", RULED, ids=[f"{p}:{q.name}" for p, q in RULED])
+def test_text_options_from_a_fixed_set_refuse_other_values(path, param):
+    rule = _text_rule(path, param.name)
+    assert param.default is None or rule(param.default) is None, (path, param.name, param.default)
+    res = runner.invoke(app, path.split() + _required_args(COMMANDS[path]) + [_option(param), "bogus"])
+    assert res.exit_code == 2 and res.stderr.startswith(f"error: {_option(param)}: "), res.output
+
+
+def test_splits_are_checked_before_any_work(tmp_path):
+    for splits in ("nan,0.1,0.1", "1,-1,1", "abc", "0,0,0", "inf,1,1"):
+        res = runner.invoke(app, ["dataset", "build", "x", "--out", str(tmp_path / "ds"), "--stem", "drums",
+                                  "--splits", splits])
+        assert res.exit_code == 2 and res.stderr.startswith("error: --splits: split ratios must be"), res.output
+    assert not (tmp_path / "ds").exists()

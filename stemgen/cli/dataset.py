@@ -48,13 +48,17 @@ def build(
     if stem not in STEMS:
         raise fail(f"--stem must be one of {', '.join(STEMS)}, not '{stem}'", EXIT_USAGE, as_json=as_json)
     try:
+        ratios = parse_ratios(splits)
+    except ValueError as exc:
+        raise fail(f"--splits: {exc}", EXIT_USAGE, as_json=as_json)
+    try:
         _check_hop(hop, preset, as_json)
         config = BuildConfig(
             out_dir=out,
             stem=stem,
             preset=preset,
             hop_seconds=hop,
-            split_ratios=parse_ratios(splits),
+            split_ratios=ratios,
             split_seed=split_seed,
             silence=SilencePolicy(min_stem_db=min_stem_db, min_context_db=min_context_db),
             variants=variants,

@@ -157,20 +157,66 @@ def leaf_commands(command, path: tuple[str, ...] = ()) -> list[tuple[str, Any]]:
     return [leaf for name, child in children.items() for leaf in leaf_commands(child, (*path, name))]
 
 
-def check_text(option: str, value: Any) -> str | None:
-    """The one-line complaint about a text option that is not valid Unicode (undecodable bytes)."""
+def _one_of(*allowed: str) -> Callable[[str], str | None]:
+    return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)} (got {v!r})"
+
+
+def _scheduler(value: str) -> str | None:
+    from stemgen.pipelines.schedulers import canonical_scheduler_name
+
+    try:
+        canonical_scheduler_name(value)
+        return None
+    except ValueError as exc:
+        return str(exc)
+
+
+def _preset(value: str) -> str | None:
+    from stemgen.codec.config import PRESETS
+
+    return None if value in PRESETS else f"unknown preset {value!r} (choose from {', '.join(PRESETS)})"
+
+
+def _device(value: str) -> str | None:
+    import re
+
+    return None if re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value) else f"must be auto, cpu, cuda or cuda:N (got {value!r})"
+
+
+def _model_preset(value: str) -> str | None:
+    from stemgen.models.configs import MODEL_PRESETS
+
+    return None if value in MODEL_PRESETS else f"unknown preset {value!r} (choose from {', '.join(MODEL_PRESETS)})"
+
+
+# Text options whose values come from a fixed set, by parameter name (as RULES).
+TEXT_RULES: dict[str, Callable[[str], str | None]] = {
+    "continuity": _one_of("inpaint", "crossfade"),
+    "scheduler": _scheduler,
+    "device": _device,
+    "preset": _preset,
+    "train:preset": _model_preset,
+    "midi eval:split": _one_of("train", "valid", "test", "all"),
+}
+
+
+def check_text(option: str, value: Any, rule: Callable[[str], str | None] | None = None) -> str | None:
+    """The one-line complaint about a text option that is not valid Unicode (undecodable bytes)
+    or not one of the values ``rule`` allows."""
     from stemgen.instructions.unicode import unicode_problem
 
-    problem = unicode_problem(value) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    problem = unicode_problem(value) or (rule(value) if rule else None)
     return f"{option}: {problem}" if problem else None
 
 
-def _checked(callback: Callable, checks: list[tuple[str, str, Rule | None]]) -> Callable:
+def _checked(callback: Callable, checks: list[tuple[str, str, Any]]) -> Callable:
     @wraps(callback)
     def run(*args, **kwargs):
         for name, option, rule in checks:
             value = kwargs.get(name)
-            complaint = check_text(option, value) if rule is None else check_number(option, value, rule)
+            complaint = check_number(option, value, rule) if isinstance(rule, Rule) else check_text(option, value, rule)
             if complaint:
                 from stemgen.cli.common import EXIT_USAGE, fail
 
@@ -192,7 +238,7 @@ def install_checks(root) -> None:
         for param in numeric_params(command):
             checks.append((param.name, _display_name(param), rule_for(path, param.name) or Rule()))
         for param in text_params(command):
-            checks.append((param.name, _display_name(param), None))
+            checks.append((param.name, _display_name(param), TEXT_RULES.get(f"{path}:{param.name}", TEXT_RULES.get(param.name))))
         if checks:
             command.callback = _checked(command.callback, checks)
 
