@@ -451,3 +451,33 @@ def test_midi_batch_lists_links_fifos_and_devices_named_mid(corpus, tmp_path):
     assert reasons == {"dangling.mid": "a link to nothing (dangling symbolic link), not a MIDI file",
                        "pipe.mid": "a FIFO (named pipe), not a MIDI file", "null.mid": "a device, not a MIDI file"}
     assert (tmp_path / "o" / "good.mid").is_file()
+
+
+# --- the page: hostile settings are refused with a message before any work ------------------------
+
+PAGE_AUDIO_CASES = [
+    ({"engine": "diffusion", "seed": float("inf")}, "seed must be a whole number"),
+    ({"engine": "arranger", "seed": float("-inf")}, "seed must be a whole number"),
+    ({"engine": "diffusion", "seed": float("nan")}, "seed must be a whole number"),
+    ({"engine": "diffusion", "steps": float("inf")}, "steps must be a whole number"),
+    ({"engine": "diffusion", "steps": "1e30"}, "steps must be a whole number"),
+    ({"engine": "diffusion", "audio_guidance": float("inf")}, "audio guidance must be from 0 to"),
+    ({"engine": "diffusion", "text_guidance": -1.0}, "text guidance must be from 0 to"),
+    ({"engine": "diffusion", "audio_guidance": "nan"}, "audio guidance must be from 0 to"),
+    ({"engine": "arranger", "seed": 2**40}, "seed must be a whole number from 0 to"),
+]
+
+
+@pytest.mark.parametrize("kwargs,message", PAGE_AUDIO_CASES, ids=[f"{k}" for k, _ in PAGE_AUDIO_CASES])
+def test_the_page_refuses_hostile_settings(tmp_path, kwargs, message, monkeypatch):
+    import gradio as gr
+
+    from stemgen.ui import arranger_engine
+    from stemgen.ui.handlers import Handlers
+    from stemgen.ui.settings import UISettings
+    from ui_helpers import write_clip
+
+    monkeypatch.setattr(arranger_engine, "arrange", lambda *a, **k: pytest.fail("analysed a refused request"))
+    h = Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none"))
+    with pytest.raises(gr.Error, match=message):
+        h.insert_audio_stem(str(write_clip(tmp_path / "clip.wav", 0.5)), **kwargs)

@@ -285,7 +285,7 @@ def _load_limited(path: Path, max_seconds: float):
 def _bounded_int(value: Any, what: str, low: int, high: int) -> int:
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise StemgenInputError(None, f"{what} must be a whole number") from None
     if not low <= number <= high or number != float(value):
         raise StemgenInputError(None, f"{what} must be a whole number from {low} to {high}")
