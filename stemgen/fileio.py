@@ -138,12 +138,14 @@ def ensure_writable_folder(path: str | Path) -> Path:
 
 
 @contextmanager
-def folder_lock(folder: str | Path, wait_s: float = 3.0) -> Iterator[None]:
+def folder_lock(folder: str | Path, wait_s: float = 3.0, remove: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on ``folder`` (file ``.stemgen.lock`` in it) while one job writes
     there; a second job fails with a clear error instead of sweeping the first one's files.
 
     The lock dies with the process holding it (and with forked workers that inherited it), so a
     killed run never leaves a stale lock; ``wait_s`` lets a killed run's workers finish exiting.
+    ``remove``: delete the lock file when done (for folders of user files, such as ``generate
+    --out``); a waiting job that then holds the deleted file's lock notices and locks anew.
     """
     try:
         import fcntl
@@ -151,22 +153,41 @@ def folder_lock(folder: str | Path, wait_s: float = 3.0) -> Iterator[None]:
         yield
         return
     lock_path = Path(folder) / LOCK_NAME
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, _DEFAULT_MODE)
+    deadline = time.monotonic() + wait_s
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, _DEFAULT_MODE)
+        locked = _lock(fcntl, fd, folder, deadline)
+        if not (remove and locked) or _same_file(fd, lock_path):
+            break
+        os.close(fd)  # the holder removed the file we locked: lock the new one
     try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StemgenInputError(folder, "another stemgen run is writing to this folder") from None
-                time.sleep(0.1)
-            except OSError:  # a filesystem without locks (some network mounts): go on unlocked
-                break
         yield
     finally:
+        if remove and locked:
+            lock_path.unlink(missing_ok=True)  # still holding it: no one else can be inside
         os.close(fd)
+
+
+def _lock(fcntl, fd: int, folder, deadline: float) -> bool:
+    """Lock ``fd`` (True), or find the filesystem has no locks (False); waits until ``deadline``."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise StemgenInputError(folder, "another stemgen run is writing to this folder") from None
+            time.sleep(0.1)
+        except OSError:  # a filesystem without locks (some network mounts): go on unlocked
+            return False
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
 
 
 # --- termination signals ---------------------------------------------------------------------------

@@ -99,6 +99,7 @@ def test_a_later_run_sweeps_stale_partial_files(song, tmp_path):
     assert res.exit_code == 0, res.output
     assert _names(out) == ["notes.part.txt", "song_drums.mid", "song_drums.wav", "song_mix.wav"]
     assert all(is_partial_file(p) for p in stale)
+    assert not (out / ".stemgen.lock").exists()  # no lock file left among the user's files
 
 
 def test_a_second_run_into_a_locked_folder_fails_and_leaves_the_first_alone(song, tmp_path):
@@ -221,3 +222,32 @@ def test_json_summaries_are_always_valid_json(capsys):
     out = capsys.readouterr().out
     assert json.loads(out) == {"loss": None, "rows": [{"x": None}], "ok": 1.5}
     assert "NaN" not in out and "Infinity" not in out
+
+
+def test_a_removed_lock_file_still_excludes_and_hands_over(tmp_path):
+    """``folder_lock(remove=True)``: the holder deletes the file; a job waiting on the deleted
+    file locks the new one, and while it holds that, a third job is refused."""
+    import threading
+    import time
+
+    from stemgen.errors import StemgenInputError
+
+    events = []
+
+    def second():
+        with folder_lock(tmp_path, wait_s=10, remove=True):
+            events.append("second in")
+            time.sleep(0.5)
+            with pytest.raises(StemgenInputError, match="another stemgen run is writing to this folder"):
+                with folder_lock(tmp_path, wait_s=0.2, remove=True):
+                    pass
+            events.append("third refused")
+
+    with folder_lock(tmp_path, remove=True):
+        worker = threading.Thread(target=second)
+        worker.start()
+        time.sleep(0.5)
+        assert events == []  # waiting for us
+    worker.join(timeout=20)
+    assert events == ["second in", "third refused"]
+    assert not (tmp_path / ".stemgen.lock").exists()

@@ -108,7 +108,7 @@ def _check_outputs(out: Path, paths: list[Path], force: bool, held: ExitStack) -
             raise StemgenInputError(path, "a folder has the output's name (remove or rename it, or use another --out)")
         if not force and path.exists():
             raise StemgenInputError(path, "exists (use --overwrite)")
-    held.enter_context(folder_lock(out))
+    held.enter_context(folder_lock(out, remove=True))  # no lock file left among the user's files
     sweep_partial_files(out, recursive=False)
 
 
