@@ -41,13 +41,17 @@ class Rule:
         low_bad = self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo)
         high_bad = self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi)
         if low_bad or high_bad:
-            return f"must be {self.describe()} (got {value:g})"
+            return f"must be {self.describe()} (got {_number(value)})"
         return None
 
     def describe(self) -> str:
-        low = None if self.lo is None else f"{'>' if self.lo_open else '>='} {self.lo:g}"
-        high = None if self.hi is None else f"{'<' if self.hi_open else '<='} {self.hi:g}"
+        low = None if self.lo is None else f"{'>' if self.lo_open else '>='} {_number(self.lo)}"
+        high = None if self.hi is None else f"{'<' if self.hi_open else '<='} {_number(self.hi)}"
         return " and ".join(p for p in (low, high) if p)
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 def _at_least(lo: float, hi: float | None = None) -> Rule:
@@ -236,7 +240,10 @@ def install_checks(root) -> None:
             continue
         checks = []
         for param in numeric_params(command):
-            checks.append((param.name, _display_name(param), rule_for(path, param.name) or Rule()))
+            rule = rule_for(path, param.name) or Rule()
+            checks.append((param.name, _display_name(param), rule))
+            if rule.describe() and not (param.help or "").endswith("]"):  # --help shows the range
+                param.help = f"{param.help or ''} [{rule.describe()}]".strip()
         for param in text_params(command):
             checks.append((param.name, _display_name(param), TEXT_RULES.get(f"{path}:{param.name}", TEXT_RULES.get(param.name))))
         if checks:
