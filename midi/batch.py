@@ -33,6 +33,7 @@ class BatchSettings:
     density: float = 1.0
     render: bool = False
     soundfont: str | None = None
+    replace: bool = False  # songs that already have the stem: replace it (else they fail, named)
 
 
 @dataclass
@@ -107,7 +108,7 @@ def _process_one(pair: tuple[Path, Path]) -> tuple[str, str, dict | None]:
     src, dst = pair
     settings: BatchSettings = _WORKER["settings"]
     try:
-        generate_file(src, dst, _WORKER["gen"], settings.instruction, settings.seed)
+        generate_file(src, dst, _WORKER["gen"], settings.instruction, settings.seed, settings.replace)
     except StemgenInputError as exc:
         return "failed", str(src), exc.as_record()
     except Exception as exc:  # one broken file must not stop the batch
@@ -131,11 +132,33 @@ def run_batch(
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     check_folders(in_dir, out_dir)
     pairs = plan(in_dir, out_dir)
-    if not pairs:
+    odd = not_regular_files(in_dir)
+    if not pairs and not odd:
         raise StemgenInputError(in_dir, "no MIDI files (.mid, .midi) found")
     with folder_lock(out_dir):
         sweep_partial_files(out_dir)  # left by a killed run; no other batch writes here (we hold the lock)
-        return _run(pairs, out_dir.resolve(), settings, workers, progress, backend)
+        summary = _run(pairs, out_dir.resolve(), settings, workers, progress, backend) if pairs else BatchSummary()
+    summary.failed.extend(odd)
+    return summary
+
+
+def not_regular_files(in_dir: Path) -> list[dict]:
+    """Entries named like MIDI files that are no files (a dangling link, a FIFO, a device), as
+    failure records: they are listed, never skipped in silence (nor opened: a FIFO would block)."""
+    import stat
+
+    records = []
+    for p in sorted(in_dir.rglob("*")):
+        if p.suffix.lower() not in (".mid", ".midi") or p.is_file() or p.is_dir():
+            continue
+        try:
+            mode = p.stat().st_mode
+            what = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                    else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        except OSError:
+            what = "a link to nothing (dangling symbolic link)" if p.is_symlink() else "unreadable"
+        records.append({"file": str(p), "reason": f"{what}, not a MIDI file"})
+    return records
 
 
 def _run(pairs: list[tuple[Path, Path]], out_dir: Path, settings: BatchSettings, workers: int | None,

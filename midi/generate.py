@@ -166,7 +166,7 @@ def channel_use(song_bytes: bytes) -> dict[int, dict]:
 def channel_clash(song_bytes: bytes, channel: int, program: int | None) -> str | None:
     """A one-line warning when the new part's ``channel`` is shared with input tracks."""
     entry = channel_use(song_bytes).get(channel)
-    if entry is None:
+    if entry is None or not entry["notes"]:  # controllers alone: no note of theirs to retune
         return None
     n = len(entry["tracks"])
     same = program is not None and entry["programs"] <= {program}
@@ -188,8 +188,15 @@ def generate_file(
     generator: MidiGenerator,
     instruction: str | None = None,
     seed: int = 0,
+    replace: bool = False,
 ) -> GenerationResult:
-    """Read ``path``, generate ``generator.stem``, write ``out`` atomically (never over the input)."""
+    """Read ``path``, generate ``generator.stem``, write ``out`` atomically (never over the input).
+
+    A song that already has the part is refused, naming its track: a second drum part would
+    switch the existing drums' kit with its program change, a second bass would double the
+    first. ``replace`` removes the existing part first (``subtract.strip_role``) and writes the
+    new one in its place; no other track changes.
+    """
     path, out = Path(path), Path(out)
     if out.exists() and out.resolve() == path.resolve():
         raise StemgenInputError(out, "output would overwrite the input")
@@ -198,6 +205,19 @@ def generate_file(
     except OSError as exc:
         raise StemgenInputError(path, f"cannot read: {exc.strerror or exc}") from None
     song = read_song(path, data)
+    present = existing_part(song, generator.stem)
+    if present and not replace:
+        raise StemgenInputError(path, f"already has a {generator.stem} part ({present}); use --replace to "
+                                      f"write a new one in its place, or choose another stem")
+    if present:  # its notes and program changes go; every other event stays where it was
+        from .subtract import strip_role
+
+        data = strip_role(data, generator.stem)
+        try:
+            song = read_song(path, data)
+        except StemgenInputError:
+            raise StemgenInputError(path, f"has only a {generator.stem} part ({present}): nothing left to accompany "
+                                          "once it is replaced") from None
     result = generator.generate(song, data, instruction, seed)
     if not result.notes:
         raise StemgenInputError(path, f"the model generated no {generator.stem} notes for this song; nothing written")
@@ -208,6 +228,15 @@ def generate_file(
         result.info.setdefault("warnings", []).append(warning)
     atomic_write_bytes(out, new_track_bytes(data, result, generator.stem))
     return result
+
+
+def existing_part(song: MidiSong, stem: str) -> str | None:
+    """Which tracks of ``song`` already play ``stem`` (``"track 2 'Bass', 120 notes"``), or None."""
+    from .lanes import track_role
+
+    found = [f"track {i + 1}" + (f" {t.name!r}" if t.name else "") + f", {len(t)} notes"
+             for i, t in enumerate(song.tracks) if len(t) and track_role(t.program, t.is_drum) == stem]
+    return "; ".join(found) or None
 
 
 def read_song(path: str | Path, data: bytes | None = None) -> MidiSong:

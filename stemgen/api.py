@@ -103,16 +103,20 @@ class AudioResult:
             paths["midi"] = out / f"{name}_{self.stem}.mid"
         return paths
 
-    def write(self, out: str | Path, name: str) -> dict[str, Path]:
-        """Write the stem, the mix (and the arranger's .mid) into ``out``: all of them or none."""
+    def write(self, out: str | Path, name: str, subtype: str | None = None) -> dict[str, Path]:
+        """Write the stem, the mix (and the arranger's .mid) into ``out``: all of them or none.
+        ``subtype``: the WAV sample format (e.g. ``stemgen.audio.io.output_subtype(input)`` keeps the
+        input's 24-bit or float resolution; default 16-bit)."""
         if self.engine == "arranger":
             from stemgen.arranger import write_outputs
 
-            return write_outputs(self.details.part, Path(out), name)
+            return write_outputs(self.details.part, Path(out), name, subtype)
         from stemgen.audio.io import write_audio_files
 
         paths = self.output_paths(out, name)
-        write_audio_files([(paths["stem"], self.stem_audio), (paths["mix"], self.mix_audio)], self.sample_rate)
+        # The model writes one channel: the stem file gets the input's channels, as the mix has.
+        stem_audio = np.broadcast_to(self.stem_audio, (self.mix_audio.shape[0], self.stem_audio.shape[-1]))
+        write_audio_files([(paths["stem"], stem_audio), (paths["mix"], self.mix_audio)], self.sample_rate, subtype)
         return paths
 
 
@@ -255,11 +259,14 @@ class PartWriter:
         self.model_dir = resolve_model(self.stem, "midi", model)
         self.generator = MidiGenerator(self.stem, model, density=density)
 
-    def add_to_midi(self, song: str | Path, out: str | Path, instruction: str | None = None, seed: int = 0):
-        """Write ``out`` = ``song`` plus the new track; returns the ``GenerationResult`` (notes, program, warnings)."""
+    def add_to_midi(self, song: str | Path, out: str | Path, instruction: str | None = None, seed: int = 0,
+                    replace: bool = False):
+        """Write ``out`` = ``song`` plus the new track; returns the ``GenerationResult`` (notes, program,
+        warnings). A song that already has the part is refused naming its tracks, unless ``replace``:
+        then the new part takes their place and every other track stays as it is."""
         from stemgen.midi.generate import generate_file
 
-        return generate_file(Path(song), Path(out), self.generator, instruction, seed)
+        return generate_file(Path(song), Path(out), self.generator, instruction, seed, replace)
 
 
 def load_part_writer(stem: str, model: str | Path | None = None, *, density: float = 1.0,
@@ -278,11 +285,11 @@ def check_midi_song(path: str | Path):
 def add_parts_to_folder(in_dir: str | Path, out_dir: str | Path, stem: str, *, model: str | Path | None = None,
                         instruction: str | None = None, seed: int = 0, density: float = 1.0, render: bool = False,
                         soundfont: str | None = None, workers: int | None = None, progress: bool = False,
-                        backend: Backend = LOCAL):
+                        backend: Backend = LOCAL, replace: bool = False):
     """``stemgen midi batch``: add ``stem`` to every MIDI file under ``in_dir`` (resumable; a ``BatchSummary``).
     ``backend``: ``stemgen.workers.Backend`` (the local process pool by default, or a Ray cluster)."""
     from stemgen.midi.batch import BatchSettings, run_batch
 
     settings = BatchSettings(get_stem(stem).name, str(model) if model else None, instruction, seed, density, render,
-                             soundfont)
+                             soundfont, replace)
     return run_batch(Path(in_dir), Path(out_dir), settings, workers, progress=progress, backend=backend)

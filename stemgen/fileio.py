@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,15 +44,43 @@ def atomic_output(path: str | Path, suffix: str | None = None) -> Iterator[Path]
     (soundfile, numpy) see the right extension.
     """
     path = Path(path)
+    tmp = _temporary_beside(path, suffix)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _temporary_beside(path: Path, suffix: str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix if suffix is not None else path.suffix}", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, _DEFAULT_MODE)  # mkstemp makes 0600 files; outputs get the usual permissions
+    return Path(tmp)
+
+
+@contextmanager
+def atomic_outputs(paths: list[str | Path]) -> Iterator[list[Path]]:
+    """Temporary paths for several files that form one result (a stem, its mix, its MIDI): all of
+    them replace ``paths`` when the block succeeds, none of them otherwise.
+
+    The renames run with termination signals held back (``signals_deferred``), so a SIGTERM
+    while they run still leaves the whole set; one during the writing leaves nothing.
+    """
+    paths = [Path(p) for p in paths]
+    tmps: list[Path] = []
     try:
-        yield Path(tmp)
-        os.replace(tmp, path)
+        for path in paths:
+            tmps.append(_temporary_beside(path))
+        yield list(tmps)
+        with signals_deferred():
+            for tmp, path in zip(tmps, paths):
+                os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -107,12 +138,14 @@ def ensure_writable_folder(path: str | Path) -> Path:
 
 
 @contextmanager
-def folder_lock(folder: str | Path, wait_s: float = 3.0) -> Iterator[None]:
+def folder_lock(folder: str | Path, wait_s: float = 3.0, remove: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on ``folder`` (file ``.stemgen.lock`` in it) while one job writes
     there; a second job fails with a clear error instead of sweeping the first one's files.
 
     The lock dies with the process holding it (and with forked workers that inherited it), so a
     killed run never leaves a stale lock; ``wait_s`` lets a killed run's workers finish exiting.
+    ``remove``: delete the lock file when done (for folders of user files, such as ``generate
+    --out``); a waiting job that then holds the deleted file's lock notices and locks anew.
     """
     try:
         import fcntl
@@ -120,19 +153,97 @@ def folder_lock(folder: str | Path, wait_s: float = 3.0) -> Iterator[None]:
         yield
         return
     lock_path = Path(folder) / LOCK_NAME
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, _DEFAULT_MODE)
+    deadline = time.monotonic() + wait_s
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, _DEFAULT_MODE)
+        locked = _lock(fcntl, fd, folder, deadline)
+        if not (remove and locked) or _same_file(fd, lock_path):
+            break
+        os.close(fd)  # the holder removed the file we locked: lock the new one
     try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StemgenInputError(folder, "another stemgen run is writing to this folder") from None
-                time.sleep(0.1)
-            except OSError:  # a filesystem without locks (some network mounts): go on unlocked
-                break
         yield
     finally:
+        if remove and locked:
+            lock_path.unlink(missing_ok=True)  # still holding it: no one else can be inside
         os.close(fd)
+
+
+def _lock(fcntl, fd: int, folder, deadline: float) -> bool:
+    """Lock ``fd`` (True), or find the filesystem has no locks (False); waits until ``deadline``."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise StemgenInputError(folder, "another stemgen run is writing to this folder") from None
+            time.sleep(0.1)
+        except OSError:  # a filesystem without locks (some network mounts): go on unlocked
+            return False
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
+# --- termination signals ---------------------------------------------------------------------------
+# By default SIGTERM ends Python at once: no cleanup, so ``atomic_output``'s temporary files stay.
+# ``handle_termination`` turns SIGTERM/SIGHUP into ``SystemExit`` (and keeps SIGINT's
+# KeyboardInterrupt), so the ``except BaseException`` clean-ups run; ``signals_deferred`` holds
+# them back while a set of renames must finish together.
+_TERMINATION = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"} | (
+    {signal.SIGHUP: "SIGHUP"} if hasattr(signal, "SIGHUP") else {})
+_deferring = 0
+_pending: list[int] = []
+_handler_pid: int | None = None
+
+
+class Terminated(SystemExit):
+    """Raised in the main thread when the process is asked to stop (exit code 128 + signal)."""
+
+
+def _raise_for(signum: int) -> None:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    sys.stderr.write(f"error: stopped by {_TERMINATION.get(signum, signum)}; unfinished outputs were removed\n")
+    raise Terminated(128 + signum)
+
+
+def _on_signal(signum, frame) -> None:
+    if os.getpid() != _handler_pid:  # a forked worker: die as it would have without the handler
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    if _deferring:
+        _pending.append(signum)
+        return
+    _raise_for(signum)
+
+
+def handle_termination() -> None:
+    """Install the handler (main thread of the main process only; a no-op elsewhere)."""
+    global _handler_pid
+    if threading.current_thread() is not threading.main_thread():
+        return
+    _handler_pid = os.getpid()
+    for signum in _TERMINATION:
+        signal.signal(signum, _on_signal)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Termination signals that arrive in the block take effect when it ends."""
+    global _deferring
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+    if not _deferring and _pending:
+        signum = _pending[0]
+        _pending.clear()
+        _raise_for(signum)

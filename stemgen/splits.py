@@ -32,7 +32,7 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
         parts = [float(x) for x in text.split(",")]
     except ValueError:
         raise ValueError(f"split ratios must be three numbers like 0.8,0.1,0.1, got '{text}'") from None
-    if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0:
+    if len(parts) != 3 or any(not 0 <= p < float("inf") for p in parts) or sum(parts) <= 0:  # NaN fails too
         raise ValueError(f"split ratios must be three non-negative numbers like 0.8,0.1,0.1, got '{text}'")
     total = sum(parts)
     return parts[0] / total, parts[1] / total, parts[2] / total

@@ -321,3 +321,163 @@ def test_dataset_build_names_every_bad_file_and_goes_on(corpus, tmp_path):
     for name, reason in want.items():
         assert name in reasons and reason in reasons[name], (name, reasons.get(name))
     assert summary["items"] == 0
+
+
+# --- text that is not valid Unicode (bytes that are not UTF-8, lone surrogates) --------------------
+
+# What Python makes of undecodable argv bytes (surrogateescape): 0xff, a cut 2-byte sequence,
+# an encoded surrogate (CESU), a NUL-free Latin-1 word.
+BAD_TEXT = {"ff": "Add \udcff drums", "cut": "Add drums \udcc3", "cesu": "Add \udced\udca0\udc80 beats",
+            "latin1": "Add caf\udce9 drums"}
+TEXT_COMMANDS = {
+    "generate-arranger": lambda c, t: ["generate", str(c / "good.wav"), "--engine", "arranger", "--out", str(t)],
+    "generate-diffusion": lambda c, t: ["generate", str(c / "good.wav"), "--engine", "diffusion", "--out", str(t)],
+    "midi-generate": lambda c, t: ["midi", "generate", str(c / "good.mid"), "--stem", "bass", "--out", str(t / "o.mid")],
+    "midi-batch": lambda c, t: ["midi", "batch", str(c / "midi"), str(t / "o"), "--stem", "bass"],
+}
+
+
+@pytest.mark.parametrize("text", sorted(BAD_TEXT))
+@pytest.mark.parametrize("command", sorted(TEXT_COMMANDS))
+def test_instructions_that_are_not_utf8_exit_2_naming_the_option(corpus, tmp_path, command, text):
+    res = runner.invoke(app, TEXT_COMMANDS[command](corpus, tmp_path) + ["--instruction", BAD_TEXT[text], "--json"])
+    assert res.exit_code == 2, res.output
+    error = assert_clean_error(res, "--instruction", reason="not valid text")
+    assert json.loads(res.stdout)["error"] == error[len("error: "):]  # valid JSON
+    assert list(tmp_path.iterdir()) == []  # nothing was started
+
+
+def test_undecodable_instruction_bytes_in_a_real_process(corpus, tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.run([sys.executable.encode(), b"-m", b"stemgen.cli.main", b"midi", b"generate",
+                           str(corpus / "good.mid").encode(), b"--stem", b"bass", b"--out",
+                           str(tmp_path / "o.mid").encode(), b"--instruction", b"Add \xff\xfe bass"],
+                          capture_output=True, env=env, timeout=120)
+    assert proc.returncode == 2 and proc.stderr == (
+        b"error: --instruction: not valid text: the byte 0xff, which is not UTF-8, at character 5 (write it in UTF-8)\n")
+
+
+@pytest.mark.parametrize("text", ["Add \ud800 drums", "Add drums \udfff", "\udcff"])
+@pytest.mark.parametrize("handler", ["audio", "midi"])
+def test_the_page_refuses_lone_surrogates_with_a_message(tmp_path, handler, text):
+    import gradio as gr
+
+    from stemgen.ui.handlers import Handlers
+    from stemgen.ui.settings import UISettings
+    from ui_helpers import EXAMPLE_MIDI, write_clip
+
+    h = Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none"))
+    with pytest.raises(gr.Error, match="instruction: not valid text"):
+        if handler == "audio":
+            h.insert_audio_stem(str(write_clip(tmp_path / "clip.wav", 0.5)), engine="arranger", instruction=text)
+        else:
+            h.insert_midi_part(str(EXAMPLE_MIDI), stem="bass", instruction=text)
+
+
+# --- MIDI songs that already have the part --------------------------------------------------------
+
+
+def _brushed_band(path: Path) -> Path:
+    """The band song with its drums on the brush kit (program 40 on channel 10)."""
+    return Path(path if make_midi(path, notes=[(c, 40 if c == 9 else p, n, s, e)
+                                               for c, p, n, s, e in band_song_notes(8)]) is None else path)
+
+
+def _channel_events(path: Path, keep) -> list:
+    import mido
+
+    return [[(m.type, m.bytes()) for m in t if not m.is_meta and keep(m.channel)] for t in mido.MidiFile(path).tracks]
+
+
+@pytest.mark.parametrize("stem,track", [("drums", "track 4"), ("bass", "track 2")])
+def test_midi_generate_refuses_a_part_the_song_already_has(tmp_path, stem, track):
+    song = tmp_path / "band.mid"
+    make_midi(song, notes=band_song_notes(8))
+    out = tmp_path / "out.mid"
+    res = runner.invoke(app, ["midi", "generate", str(song), "--stem", stem, "--out", str(out), "--json"])
+    error = assert_clean_error(res, str(song), reason=f"already has a {stem} part (")
+    assert "use --replace" in error and not out.exists()
+
+
+def test_midi_replace_keeps_every_other_track_and_never_changes_the_kit_of_others(tmp_path):
+    song = _brushed_band(tmp_path / "brushed.mid")
+    out = tmp_path / "out.mid"
+    res = runner.invoke(app, ["midi", "generate", str(song), "--stem", "drums", "--replace", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["warnings"] == [] and summary["channel"] == 10 and summary["notes"] > 0
+    not_drums = lambda ch: ch != 9  # noqa: E731
+    before, after = _channel_events(song, not_drums), _channel_events(out, not_drums)
+    assert after[: len(before)] == before and after[len(before):] == [[]]  # other tracks as they were
+    drums_after = _channel_events(out, lambda ch: ch == 9)
+    assert all(not t for t in drums_after[:-1])  # the old drum part is gone: one drum part, one kit
+    programs = [b[1] for k, b in drums_after[-1] if k == "program_change"]
+    assert len(programs) == 1
+
+
+def test_midi_replace_of_the_only_part_says_nothing_is_left(tmp_path):
+    song = tmp_path / "drums_only.mid"
+    make_midi(song, notes=[n for n in band_song_notes(8) if n[0] == 9])
+    res = runner.invoke(app, ["midi", "generate", str(song), "--stem", "drums", "--replace", "--out", str(tmp_path / "o.mid")])
+    assert_clean_error(res, str(song), reason="has only a drums part")
+
+
+def test_midi_batch_names_songs_that_have_the_part_and_replaces_on_request(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_midi(src / "with_bass.mid", notes=band_song_notes(8))
+    make_midi(src / "no_bass.mid", notes=[n for n in band_song_notes(8) if n[0] != 1])
+    res = runner.invoke(app, ["midi", "batch", str(src), str(tmp_path / "o"), "--stem", "bass", "--workers", "1", "--json"])
+    assert res.exit_code == 3, res.output
+    summary = json.loads(res.stdout)
+    assert [Path(f["file"]).name for f in summary["failed"]] == ["with_bass.mid"]
+    assert "already has a bass part (track 2" in summary["failed"][0]["reason"]
+    res = runner.invoke(app, ["midi", "batch", str(src), str(tmp_path / "o"), "--stem", "bass", "--workers", "1",
+                              "--replace", "--json"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.mid")) == ["no_bass.mid", "with_bass.mid"]
+
+
+def test_midi_batch_lists_links_fifos_and_devices_named_mid(corpus, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(corpus / "good.mid", src / "good.mid")
+    (src / "dangling.mid").symlink_to(tmp_path / "nowhere.mid")
+    os.mkfifo(src / "pipe.mid")
+    (src / "null.mid").symlink_to("/dev/null")
+    res = runner.invoke(app, ["midi", "batch", str(src), str(tmp_path / "o"), "--stem", "bass", "--workers", "1", "--json"])
+    assert res.exit_code == 3, res.output  # the good song is done; the three others are named
+    reasons = {Path(f["file"]).name: f["reason"] for f in json.loads(res.stdout)["failed"]}
+    assert reasons == {"dangling.mid": "a link to nothing (dangling symbolic link), not a MIDI file",
+                       "pipe.mid": "a FIFO (named pipe), not a MIDI file", "null.mid": "a device, not a MIDI file"}
+    assert (tmp_path / "o" / "good.mid").is_file()
+
+
+# --- the page: hostile settings are refused with a message before any work ------------------------
+
+PAGE_AUDIO_CASES = [
+    ({"engine": "diffusion", "seed": float("inf")}, "seed must be a whole number"),
+    ({"engine": "arranger", "seed": float("-inf")}, "seed must be a whole number"),
+    ({"engine": "diffusion", "seed": float("nan")}, "seed must be a whole number"),
+    ({"engine": "diffusion", "steps": float("inf")}, "steps must be a whole number"),
+    ({"engine": "diffusion", "steps": "1e30"}, "steps must be a whole number"),
+    ({"engine": "diffusion", "audio_guidance": float("inf")}, "audio guidance must be from 0 to"),
+    ({"engine": "diffusion", "text_guidance": -1.0}, "text guidance must be from 0 to"),
+    ({"engine": "diffusion", "audio_guidance": "nan"}, "audio guidance must be from 0 to"),
+    ({"engine": "arranger", "seed": 2**40}, "seed must be a whole number from 0 to"),
+]
+
+
+@pytest.mark.parametrize("kwargs,message", PAGE_AUDIO_CASES, ids=[f"{k}" for k, _ in PAGE_AUDIO_CASES])
+def test_the_page_refuses_hostile_settings(tmp_path, kwargs, message, monkeypatch):
+    import gradio as gr
+
+    from stemgen.ui import arranger_engine
+    from stemgen.ui.handlers import Handlers
+    from stemgen.ui.settings import UISettings
+    from ui_helpers import write_clip
+
+    monkeypatch.setattr(arranger_engine, "arrange", lambda *a, **k: pytest.fail("analysed a refused request"))
+    h = Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none"))
+    with pytest.raises(gr.Error, match=message):
+        h.insert_audio_stem(str(write_clip(tmp_path / "clip.wav", 0.5)), **kwargs)

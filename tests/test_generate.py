@@ -238,7 +238,8 @@ def test_cli_generate_json(model_dir, tmp_path, song):
     assert {"total_s", "sample_s", "decode_s", "realtime_factor"} <= set(summary["timings"])
     stem, stem_sr = sf.read(summary["stem"], always_2d=True)
     mix, _ = sf.read(summary["mix"], always_2d=True)
-    assert stem_sr == sr and stem.shape == (3 * sr, 1) and mix.shape == (3 * sr, 2)
+    # the stem file has the input's channels (the model's one channel on each), as the mix has
+    assert stem_sr == sr and stem.shape == mix.shape == (3 * sr, 2) and np.array_equal(stem[:, 0], stem[:, 1])
 
 
 def test_cli_errors(tmp_path, song, model_dir, monkeypatch):

@@ -82,8 +82,8 @@ def test_generate_pitched_picks_free_channel(tiny_models, tmp_path):
     assert result.channel not in (0, 2, 9) and 32 <= result.program <= 39 and result.instruction
 
 
-def test_song_with_every_channel_taken_shares_one_and_says_so(tiny_models, tmp_path):
-    """100 tracks on all 16 channels: the bass goes where a bass already plays, with a warning."""
+def _orchestra(path, program_on_5: int):
+    """100 tracks on all 16 channels; channel 5 (index 4) plays ``program_on_5``."""
     import io
 
     import mido
@@ -91,22 +91,32 @@ def test_song_with_every_channel_taken_shares_one_and_says_so(tiny_models, tmp_p
     mid = mido.MidiFile(type=1, ticks_per_beat=480)
     for t in range(100):
         ch = t % 16
-        prog = 33 if ch == 4 else (0 if ch == 9 else 40 + ch)
+        prog = program_on_5 if ch == 4 else (0 if ch == 9 else 40 + ch)
         track = mido.MidiTrack([mido.Message("program_change", channel=ch, program=prog)])
         for b in range(16):
             track += [mido.Message("note_on", channel=ch, note=40 + ch, velocity=80, time=0 if b == 0 else 80),
                       mido.Message("note_off", channel=ch, note=40 + ch, velocity=0, time=400)]
         mid.tracks.append(track)
-    inp = tmp_path / "orchestra.mid"
     buf = io.BytesIO()
     mid.save(file=buf)
-    inp.write_bytes(buf.getvalue())
-    res = CliRunner().invoke(app, ["midi", "generate", str(inp), "--stem", "bass", "--model", str(tiny_models / "bass"),
-                                   "--instruction", "Add a bass line", "--out", str(tmp_path / "out.mid"), "--json"])
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def test_song_with_every_channel_taken_shares_one_and_says_so(tiny_models, tmp_path):
+    """100 tracks on all 16 channels: the bass shares the least used channel, with a warning; a
+    song whose bass already plays is refused (the second bass would double it)."""
+    args = ["--stem", "bass", "--model", str(tiny_models / "bass"), "--instruction", "Add a bass line",
+            "--out", str(tmp_path / "out.mid"), "--json"]
+    inp = _orchestra(tmp_path / "orchestra.mid", 33)
+    res = CliRunner().invoke(app, ["midi", "generate", str(inp), *args])
+    assert res.exit_code == 1 and "already has a bass part (track 5, 16 notes; track 21, 16 notes" in res.stderr
+    inp = _orchestra(tmp_path / "orchestra.mid", 26)  # a guitar on channel 5 instead
+    res = CliRunner().invoke(app, ["midi", "generate", str(inp), *args])
     assert res.exit_code == 0, res.output
     info = json.loads(res.stdout)
-    assert info["program"] == 33 and info["channel"] == 5  # 1-based: where the program-33 tracks play
-    assert info["warnings"] and "shares channel 5 with 6 input tracks (the same program)" in info["warnings"][0]
+    assert info["program"] == 33 and info["channel"] == 5  # 1-based: the channel with the fewest notes
+    assert info["warnings"] and "shares channel 5 with 6 input tracks (programs [26])" in info["warnings"][0]
     assert res.stderr.startswith(f"warning: {inp}: no free MIDI channel")
     assert len(load_midi(tmp_path / "out.mid").tracks) == 101  # every input track, plus the new one
 

@@ -13,6 +13,7 @@ import gradio as gr
 
 from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 from stemgen.errors import StemgenInputError
+from stemgen.instructions.unicode import unicode_problem
 
 from . import arranger_engine, midi_engine
 from .audio_models import ModelChoices, PipelineCache
@@ -253,6 +254,9 @@ class Handlers:
         if stem not in self.settings.stems:
             raise StemgenInputError(None, f"stem must be one of {', '.join(self.settings.stems)}, not {stem!r}")
         instruction = " ".join((instruction or "").split())
+        problem = unicode_problem(instruction)
+        if problem:  # a lone surrogate would fail deep in the tokenizer
+            raise StemgenInputError(None, f"instruction: {problem}")
         if not instruction:
             raise StemgenInputError(None, "write an instruction (or pick one), e.g. 'Add reggae beats'")
         if len(instruction) > MAX_INSTRUCTION_CHARS:
@@ -277,7 +281,7 @@ def _load_limited(path: Path, max_seconds: float):
 def _bounded_int(value: Any, what: str, low: int, high: int) -> int:
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise StemgenInputError(None, f"{what} must be a whole number") from None
     if not low <= number <= high or number != float(value):
         raise StemgenInputError(None, f"{what} must be a whole number from {low} to {high}")

@@ -47,6 +47,7 @@ class Arrangement:
     instruction: str
     analysis: object  # stemgen.analysis.Analysis
     timings: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # e.g. the rule-based part was played instead
 
     @property
     def stem_audio(self) -> np.ndarray:
@@ -67,6 +68,7 @@ class Arrangement:
                          "key": a.key.name if a.key is not None else None},
             "render": self.part.info,
             "timings": self.timings,
+            "warnings": list(self.warnings),
         }
 
 
@@ -106,13 +108,15 @@ class Arranger:
         """
         from stemgen.analysis import analyze, require_beats
         from stemgen.analysis.features import step_beats
+        from stemgen.analysis.reliability import require_change
 
         text = instruction or f"Add {self.stem}"
         t0 = time.perf_counter()
         analysis = analyze(audio, sample_rate)
         require_beats(analysis, source)
+        require_change(audio, sample_rate, source)  # a drone's slow beating is no beat
         t1 = time.perf_counter()
-        notes = self.notes_for(analysis, text)
+        notes, warnings = self._notes_or_rule(analysis, text)
         if not notes:
             raise StemgenInputError(source, f"the part model wrote no {self.stem} notes for this song; nothing written")
         t2 = time.perf_counter()
@@ -127,4 +131,20 @@ class Arranger:
         timings = {"analysis_s": round(t1 - t0, 3), "part_model_s": round(t2 - t1, 3), "render_s": round(t3 - t2, 3),
                    "total_s": round(total, 3), "audio_s": round(duration, 3),
                    "realtime_factor": round(duration / total, 2) if total > 0 else None}
-        return Arrangement(part, notes, text, analysis, timings)
+        return Arrangement(part, notes, text, analysis, timings, warnings)
+
+    def _notes_or_rule(self, analysis, text: str) -> tuple[list[tuple[int, int, int, int]], list[str]]:
+        """The model's notes; the rule-based part (``fallback``) when the model wrote almost none
+        for a song whose beat the analysis found, with a warning saying so."""
+        from stemgen.arranger.fallback import rule_notes, too_sparse
+        from stemgen.midi.context import context_from_analysis
+
+        context = context_from_analysis(analysis)
+        notes = self.generator.notes_from_context(context, text)
+        if not too_sparse(notes, context):
+            return notes, []
+        rule = rule_notes(context, self.stem, self.generator.density)
+        if not rule:
+            return notes, []
+        return rule, [f"the part model wrote {len(notes)} {self.stem} notes for the whole song; "
+                      f"played the rule-based {self.stem} part instead ({len(rule)} notes)"]

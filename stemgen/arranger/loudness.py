@@ -36,6 +36,10 @@ def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
         return 10 * np.log10(power) - 0.691 if power > 0 else float("-inf")
     import warnings
 
+    if audio.shape[0] > 5:  # pyloudnorm takes up to 5 channels: sum the channels' powers (weight 1 each)
+        groups = [loudness_lufs(channel, sample_rate) for channel in audio]
+        power = sum(10 ** (g / 10) for g in groups if np.isfinite(g))
+        return 10 * np.log10(power) if power > 0 else float("-inf")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pyloudnorm warns on clipping-range input; levels are still right
         value = pyloudnorm.Meter(sample_rate).integrated_loudness(audio.T)

@@ -163,10 +163,8 @@ def write_outputs(part: RenderedPart, out_dir: str | Path, song: str, subtype: s
     done (as ``stemgen.audio.io.write_audio_files``), so a failure leaves no partial set.
     ``subtype``: soundfile's WAV subtype (default 16-bit PCM).
     """
-    from contextlib import ExitStack
-
-    from stemgen.audio.io import write_audio
-    from stemgen.fileio import atomic_output
+    from stemgen.audio.io import check_signal, write_audio
+    from stemgen.fileio import atomic_outputs
 
     out_dir = Path(out_dir)
     paths = {
@@ -174,10 +172,15 @@ def write_outputs(part: RenderedPart, out_dir: str | Path, song: str, subtype: s
         "mix": out_dir / f"{song}_mix.wav",
         "midi": out_dir / f"{song}_{part.stem}.mid",
     }
-    with ExitStack() as stack:
-        for key, audio in (("stem", part.stem_audio), ("mix", part.mix_audio)):
-            write_audio(stack.enter_context(atomic_output(paths[key])), audio, part.sample_rate, subtype)
-        stack.enter_context(atomic_output(paths["midi"])).write_bytes(part.midi_bytes)
+    for key, audio in (("stem", part.stem_audio), ("mix", part.mix_audio)):
+        check_signal(paths[key], audio)
+    with atomic_outputs(list(paths.values())) as (stem_tmp, mix_tmp, midi_tmp):
+        write_audio(stem_tmp, part.stem_audio, part.sample_rate, subtype, name=paths["stem"])
+        write_audio(mix_tmp, part.mix_audio, part.sample_rate, subtype, name=paths["mix"])
+        try:
+            midi_tmp.write_bytes(part.midi_bytes)
+        except OSError as exc:  # name the output, not its temporary file
+            raise OSError(exc.errno, exc.strerror, str(paths["midi"])) from None
     return paths
 
 

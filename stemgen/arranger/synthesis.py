@@ -28,7 +28,7 @@ from stemgen.render.presets import soundfont_presets
 from stemgen.render.score import CONTROL, NOTE_OFF, NOTE_ON, PROGRAM
 from stemgen.render.soundfonts import SoundFont, get_soundfont
 from stemgen.render.sounds import DRUM_BANK, SOUNDS, Sound, gm_default_sound
-from stemgen.render.synth import BLOCK, SynthSettings, get_engine
+from stemgen.render.synth import BLOCK, SynthSettings, get_engine, synth_rate
 from stemgen.stems import DRUM_CHANNEL
 
 CHOKE_CHANNEL = 10  # a synth channel no arranger part uses (drums 9, bass 1, guitar 2)
@@ -80,18 +80,20 @@ def render_notes(notes: TimedNotes, sound: Sound, sample_rate: int, num_samples:
                  soundfont: str | SoundFont | None = None, settings: SynthSettings = SynthSettings(),
                  channels: int = 1, compensate: bool = True, choke_s: np.ndarray | None = None) -> SynthResult:
     """``compensate=False`` sends note-ons at the note times (how the delay table is measured).
-    ``choke_s``: per note, when to choke it (NaN: never; ``stemgen.render.chokes``)."""
+    ``choke_s``: per note, when to choke it (NaN: never; ``stemgen.render.chokes``). FluidSynth renders
+    at a rate of its own range (``synth_rate``), resampled to ``sample_rate``."""
     default = soundfont if isinstance(soundfont, SoundFont) else get_soundfont(soundfont)
     asked, sf, missing = sound_source(sound, default)
     played, substituted = playable_sound(asked, sf)
     substituted = "; ".join(x for x in (missing, substituted) if x) or None
-    on = to_block_grid(notes.onset_s, sample_rate)
-    off = np.maximum(to_block_grid(notes.offset_s, sample_rate), on + BLOCK)
+    rate = synth_rate(sample_rate)
+    on = to_block_grid(notes.onset_s, rate)
+    off = np.maximum(to_block_grid(notes.offset_s, rate), on + BLOCK)
     delay, known = delays_s(sf.name, played.bank, played.program, notes.pitch, notes.velocity)
     if not compensate:
         delay = np.zeros_like(delay)
     # Sent early by the delay, rounded to FluidSynth's block: heard within half a block of `on`.
-    shift = to_block_grid(delay, sample_rate)
+    shift = to_block_grid(delay, rate)
     send_on, send_off = np.maximum(on - shift, 0), np.maximum(off - shift, BLOCK)
     # Keys whose velocity layers differ in delay could send a note-on before the previous note's
     # note-off of the same key, which would then cut it: never past the next note-on of the key.
@@ -103,19 +105,31 @@ def render_notes(notes: TimedNotes, sound: Sound, sample_rate: int, num_samples:
     events = [(int(s), NOTE_ON, int(c), int(p), int(v))
               for s, c, p, v in zip(send_on, chan, notes.pitch, notes.velocity)]
     events += [(int(s), NOTE_OFF, int(c), int(p), 0) for s, c, p in zip(send_off, chan, notes.pitch)]
-    for at in np.unique(to_block_grid(choke_s[choked], sample_rate)) if choked.any() else ():
-        events += choke_events(int(at), CHOKE_CHANNEL, BLOCK, sample_rate, CONTROL)
+    for at in np.unique(to_block_grid(choke_s[choked], rate)) if choked.any() else ():
+        events += choke_events(int(at), CHOKE_CHANNEL, BLOCK, rate, CONTROL)
     events.sort(key=lambda e: (e[0], e[1]))  # NOTE_OFF (0) before NOTE_ON (1) at the same sample
     events[:0] = [(0, PROGRAM, c, played.program, 0) for c in (channel, CHOKE_CHANNEL)]
-    engine = get_engine(sf.path, sample_rate, 1, settings)
+    engine = get_engine(sf.path, rate, 1, settings)
+    n = num_samples if rate == sample_rate else int(np.ceil(num_samples * rate / sample_rate)) + BLOCK
     # A kit in bank 128 needs a drum channel; a one-kit SoundFont's bank-0 preset a melodic one.
     drum_channels = [DRUM_CHANNEL, CHOKE_CHANNEL] if played.bank == DRUM_BANK else []
     if channels == 2:
-        audio = engine.render(events, num_samples, drum_channels, stereo=True)[0]
+        audio = engine.render(events, n, drum_channels, stereo=True)[0]
     else:
-        audio = engine.render(events, num_samples, drum_channels)[0][None, :]
+        audio = engine.render(events, n, drum_channels)[0][None, :]
+    if rate != sample_rate:
+        from stemgen.audio.io import resample
+
+        audio = _fit(resample(np.atleast_2d(audio), rate, sample_rate), num_samples)
+        on, off, send_on = (np.rint(x * (sample_rate / rate)).astype(np.int64) for x in (on, off, send_on))
     audio = np.ascontiguousarray(audio)
     return SynthResult(audio, on, off, played, sf, substituted, known, send_on)
+
+
+def _fit(audio: np.ndarray, num_samples: int) -> np.ndarray:
+    if audio.shape[-1] >= num_samples:
+        return audio[:, :num_samples]
+    return np.pad(audio, ((0, 0), (0, num_samples - audio.shape[-1])))
 
 
 def sound_for_table_key(key: str) -> tuple[Sound | None, SoundFont | None]:

@@ -13,16 +13,15 @@ short stem would then be padded with silence and misaligned against the others.
 from __future__ import annotations
 
 import struct
-from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from stemgen.errors import StemgenInputError
-from stemgen.fileio import atomic_output
+from stemgen.fileio import atomic_output, atomic_outputs
 
-READABLE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".m4a", ".mp4"}
+READABLE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".m4a", ".mp4"}
 WRITABLE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 # Longer than this is almost certainly a mistake (or an attack on memory): 2 hours.
 MAX_DURATION_S = 2 * 60 * 60
@@ -39,7 +38,12 @@ def audio_info(path: str | Path) -> tuple[int, int, float]:
     path = _check_file(Path(path))
     try:
         info = sf.info(str(path))
-        return info.samplerate, info.channels, info.frames / info.samplerate
+        seconds = info.frames / info.samplerate
+        if info.format in ("MP3", "MPEG"):  # the header's length may understate the stream's (stemgen.audio.mp3)
+            from stemgen.audio.mp3 import understated
+
+            seconds = understated(path, seconds) or seconds
+        return info.samplerate, info.channels, seconds
     except Exception as sf_exc:  # libsndfile cannot read it: try librosa (audioread / ffmpeg)
         import warnings
 
@@ -118,6 +122,15 @@ def _decode(path: Path, offset_s: float, duration_s: float | None, max_duration_
             sr = f.samplerate
             if f.frames / max(sr, 1) > max_duration_s:
                 raise StemgenInputError(path, too_long_reason(f.frames / max(sr, 1), max_duration_s))
+            if f.format in ("MP3", "MPEG"):  # decode what the stream holds, not what its header says
+                from stemgen.audio.mp3 import decode_ffmpeg, understated
+
+                real = understated(path, f.frames / max(sr, 1))
+                if real is not None:
+                    if real > max_duration_s:
+                        raise StemgenInputError(path, too_long_reason(real, max_duration_s))
+                    data, sr, _ = decode_ffmpeg(path, f.channels, offset_s, duration_s)
+                    return data, sr
             # FLAC's STREAMINFO and others: libsndfile reports the header's length; WAV: the
             # length of the data present, so the header is read here.
             declared = _wav_declared_frames(path) if f.format == "WAV" else f.frames
@@ -197,40 +210,87 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return np.ascontiguousarray(np.atleast_2d(out.T if out.ndim == 2 else out[None, :]), dtype=np.float32)
 
 
-def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str | None = None) -> Path:
+def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str | None = None,
+                name: str | Path | None = None) -> Path:
     """Write ``(channels, samples)`` or ``(samples,)`` audio as WAV or FLAC, atomically.
 
     Samples outside [-1, 1] would clip in 16/24-bit files; callers must have made room with
     ``stemgen.audio.mixing`` first, so here clipping is an error rather than a silent change.
+    NaN or infinite samples (a generator gone wrong) are refused: nothing is written. A write
+    that fails (a full disk) raises ``OSError`` naming ``name`` (default: ``path``).
     """
     path = Path(path)
     fmt = WRITABLE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: can only write {', '.join(WRITABLE_FORMATS)} files")
-    audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
-    peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0  # no |audio| copy: long songs
-    if peak > 1.0 + 1e-6:
-        raise ValueError(f"{path}: peak {peak:.3f} would clip; apply stemgen.audio.mixing.fit_headroom first")
+    audio = check_signal(name or path, audio)
     subtype = subtype or ("PCM_16" if fmt == "FLAC" else "PCM_16")
     with atomic_output(path) as tmp:
-        sf.write(tmp, audio.T, sample_rate, format=fmt, subtype=subtype)
+        try:
+            sf.write(tmp, audio.T, sample_rate, format=fmt, subtype=subtype)
+        except sf.LibsndfileError as exc:  # libsndfile hides the errno: say what we can find out
+            raise write_error(Path(name or path), tmp, exc) from None
     return path
 
 
-def write_audio_files(outputs: list[tuple[str | Path, np.ndarray]], sample_rate: int) -> list[Path]:
+def check_signal(name: str | Path, audio: np.ndarray) -> np.ndarray:
+    """``audio`` as float32 2-D, after checking it is finite and within [-1, 1]."""
+    audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+    peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0  # no |audio| copy: long songs
+    if not np.isfinite(peak):
+        raise ValueError(f"{name}: the generated audio has NaN or infinite samples; nothing was written")
+    if peak > 1.0 + 1e-6:
+        raise ValueError(f"{name}: peak {peak:.3f} would clip; apply stemgen.audio.mixing.fit_headroom first")
+    return audio
+
+
+def write_error(name: Path, tmp: Path, exc: Exception) -> OSError:
+    """An ``OSError`` for a failed write: a full disk or a file-size limit when that is what it was."""
+    import errno
+    import os
+    import resource
+
+    try:
+        st = os.statvfs(tmp.parent)
+        if st.f_bavail * st.f_frsize < 1 << 20:
+            return OSError(errno.ENOSPC, "no space left on the device (nothing was written)", str(name))
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY and tmp.stat().st_size >= limit:
+            return OSError(errno.EFBIG, "file too large for this process's size limit (nothing was written)", str(name))
+    except OSError:
+        pass
+    return OSError(errno.EIO, f"could not write the audio ({_short(exc)}; nothing was written)", str(name))
+
+
+def output_subtype(source: str | Path) -> str:
+    """The WAV sample format that keeps ``source``'s resolution: 32-bit float for float input,
+    24-bit for 24-bit (and 32-bit integer) input, 16-bit otherwise (compressed input included),
+    so that the input inside the mix is not requantised to 16 bits."""
+    try:
+        subtype = sf.info(str(source)).subtype
+    except Exception:  # noqa: BLE001 - decoded by the fallback: no subtype to keep
+        return "PCM_16"
+    if subtype in ("FLOAT", "DOUBLE"):
+        return "FLOAT"
+    return "PCM_24" if subtype in ("PCM_24", "PCM_32") else "PCM_16"
+
+
+def write_audio_files(outputs: list[tuple[str | Path, np.ndarray]], sample_rate: int,
+                      subtype: str | None = None) -> list[Path]:
     """Write several files that form one result (a stem and its mix): all of them or none.
 
-    Every file is first written in full under a temporary name; only then are they renamed into
-    place, so a failure while writing (a full disk, a clipping check) leaves none of them.
+    Every signal is checked first; each file is then written in full under a temporary name, and
+    only then are they renamed into place (``atomic_outputs``), so a failure while writing (a
+    full disk, a SIGTERM) leaves none of them.
     """
     paths = [Path(p) for p, _ in outputs]
-    for path in paths:
+    for path, (_, audio) in zip(paths, outputs):
         if path.suffix.lower() not in WRITABLE_FORMATS:
             raise ValueError(f"{path}: can only write {', '.join(WRITABLE_FORMATS)} files")
-    with ExitStack() as stack:
-        for path, (_, audio) in zip(paths, outputs):
-            tmp = stack.enter_context(atomic_output(path))
-            write_audio(tmp, audio, sample_rate)  # the temp name keeps the suffix: the format is right
+        check_signal(path, audio)
+    with atomic_outputs(paths) as tmps:
+        for path, tmp, (_, audio) in zip(paths, tmps, outputs):
+            write_audio(tmp, audio, sample_rate, subtype, name=path)  # the temp name keeps the suffix: the format is right
     return paths
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -31,10 +32,24 @@ def batch_exit_code(succeeded: int, failed: int) -> int:
 def emit_summary(summary: dict[str, Any], as_json: bool, human_lines: list[str] | None = None) -> None:
     """Print the run's summary: one JSON object with ``--json``, readable lines otherwise."""
     if as_json:
-        typer.echo(json.dumps(summary, default=str))
+        typer.echo(json.dumps(finite_json(summary), default=str, allow_nan=False))
         return
     for line in human_lines if human_lines is not None else [f"{k}: {v}" for k, v in summary.items()]:
         typer.echo(line)
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with NaN and infinite floats as ``None``: JSON has no NaN (``json.dumps`` would
+    print a bare ``NaN`` that JSON readers reject)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):  # numpy scalars
+        return finite_json(value.item())
+    return value
 
 
 def fail(message: str, code: int = 1, as_json: bool = False) -> typer.Exit:

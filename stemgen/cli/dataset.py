@@ -34,7 +34,7 @@ def build(
     split_seed: int = typer.Option(0, help="Seed of the song-level split."),
     min_stem_db: float = typer.Option(-45.0, help="Skip windows whose stem is quieter than this (RMS dBFS)."),
     min_context_db: float = typer.Option(-60.0, help="Skip windows whose context is quieter than this (RMS dBFS)."),
-    variants: int = typer.Option(1, min=1, help="Augmented renderings per MIDI song (SoundFont, program, velocity, gain)."),
+    variants: int = typer.Option(1, help="Augmented renderings per MIDI song (SoundFont, program, velocity, gain)."),
     seed: int = typer.Option(0, help="Seed for augmentation and offline instructions."),
     workers: int = typer.Option(None, help="Worker processes (default: one per core; with --backend ray the cluster's CPUs decide)."),
     backend: str = typer.Option("local", "--backend", help=BACKEND_HELP),
@@ -43,7 +43,7 @@ def build(
     llm_base_url: str = typer.Option(None, envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint for instructions (switches the LLM writer on)."),
     llm_model: str = typer.Option(None, envvar="STEMGEN_LLM_MODEL", help="Model name at that endpoint."),
     llm_api_key: str = typer.Option(None, envvar="OPENAI_API_KEY", help="API key (never printed).", show_default=False),
-    llm_concurrency: int = typer.Option(8, min=1, help="LLM requests in flight."),
+    llm_concurrency: int = typer.Option(8, help="LLM requests in flight."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Build a split dataset of (mix, context, stem) windows with instructions.
@@ -62,12 +62,17 @@ def build(
         raise fail(f"--stem must be one of {', '.join(STEMS)}, not '{stem}'", EXIT_USAGE, as_json=as_json)
     chosen = backend_from_options(backend, ray_address, as_json)
     try:
+        ratios = parse_ratios(splits)
+    except ValueError as exc:
+        raise fail(f"--splits: {exc}", EXIT_USAGE, as_json=as_json)
+    try:
+        _check_hop(hop, preset, as_json)
         config = BuildConfig(
             out_dir=out,
             stem=stem,
             preset=preset,
             hop_seconds=hop,
-            split_ratios=parse_ratios(splits),
+            split_ratios=ratios,
             split_seed=split_seed,
             silence=SilencePolicy(min_stem_db=min_stem_db, min_context_db=min_context_db),
             variants=variants,
@@ -96,6 +101,21 @@ def build(
     code = EXIT_FAILED if summary.items == 0 else batch_exit_code(summary.items, len(summary.errors))
     if code:
         raise typer.Exit(code)
+
+
+def _check_hop(hop: float | None, preset: str, as_json: bool) -> None:
+    """A hop far below the window writes the same audio over and over (--hop 0.001 turned a 7 s
+    song into 1.2 GB): at least 1/16 of the preset's window."""
+    from stemgen.codec.config import get_preset
+
+    if hop is None:
+        return
+    try:
+        window = get_preset(preset).window_seconds
+    except (KeyError, ValueError):
+        return  # the unknown preset is reported by config.settings()
+    if hop < window / 16:
+        raise fail(f"--hop: must be at least 1/16 of the {preset} window ({window / 16:g} s; got {hop:g})", EXIT_USAGE, as_json)
 
 
 def _human_summary(s: dict) -> list[str]:

@@ -26,7 +26,7 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="Dataset split: train | valid | test."),
     systems: str = typer.Option(DEFAULT_SYSTEMS, "--systems", help="Comma-separated systems: model (diffusion), arranger, context_only, random_stem, tempo_retrieval, oracle."),
     arranger_model: Optional[Path] = typer.Option(None, "--arranger-model", help="Part-model folder for the arranger row (default: the bundled one for the dataset's stem)."),
-    max_examples: Optional[int] = typer.Option(None, "--max-examples", min=1, help="Evaluate at most N windows (spread over the split)."),
+    max_examples: Optional[int] = typer.Option(None, "--max-examples", help="Evaluate at most N windows (spread over the split)."),
     embedding: str = typer.Option("offline", "--embedding", help="'offline' (handcrafted features, always available) or a LOCAL transformers model folder (CLAP, AST, wav2vec2/HuBERT/MERT...); never downloaded."),
     donor_data: Optional[Path] = typer.Option(None, "--donor-data", help="Dataset the random/retrieval baselines take stems from (default: --data)."),
     donor_split: Optional[str] = typer.Option(None, "--donor-split", help="Split of the donor dataset (default: --split)."),
@@ -36,7 +36,7 @@ def evaluate(
     scheduler: str = typer.Option(DEFAULT_SCHEDULER, "--scheduler", help="Model sampler: dpm (DPM-Solver++), ddim or euler_a."),
     device: str = typer.Option("cpu", "--device", help="Torch device for the model and learned embeddings (cpu, cuda)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the model's noise and the baselines' donor choices."),
-    audio_examples: int = typer.Option(3, "--audio-examples", min=0, help="Examples whose audio and spectrograms go into the report."),
+    audio_examples: int = typer.Option(3, "--audio-examples", help="Examples whose audio and spectrograms go into the report."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Score the model and the baselines (context only, random stem, tempo-aligned retrieval, oracle)."""

@@ -9,6 +9,7 @@ spectrogram model). Writes ``OUT/<input name>_<stem>.wav`` and ``OUT/<input name
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import typer
@@ -25,22 +26,22 @@ def generate(
     engine: str = typer.Option(None, "--engine", help="arranger (analysis + part model + sampled instruments, also writes a .mid) or diffusion (spectrogram model); default: the engine of --model, else the evaluated best for --stem."),
     model: Path = typer.Option(None, "--model", help="Model folder: a part model for the arranger, a `stemgen train` model for diffusion; default: the bundled model for --stem."),
     sound: str = typer.Option(None, "--sound", help="Arranger: kit or instrument by name (e.g. brush, tr808, fingered, distortion) or GM program number; default: from the instruction."),
-    density: float = typer.Option(1.0, "--density", min=0.1, max=4.0, help="Arranger: scales how many notes the part plays (1 = as the model expects)."),
+    density: float = typer.Option(1.0, "--density", help="Arranger: scales how many notes the part plays (1 = as the model expects)."),
     out: Path = typer.Option(Path("."), "--out", help="Output folder."),
     audio_guidance: float = typer.Option(DEFAULT_AUDIO_GUIDANCE, "--audio-guidance", help="How closely to follow the input audio (InstructPix2Pix image guidance)."),
     text_guidance: float = typer.Option(DEFAULT_TEXT_GUIDANCE, "--text-guidance", help="How closely to follow the instruction."),
-    steps: int = typer.Option(25, "--steps", min=1, help="Denoising steps."),
+    steps: int = typer.Option(25, "--steps", help="Denoising steps."),
     scheduler: str = typer.Option(DEFAULT_SCHEDULER, "--scheduler", help="Sampler: dpm (DPM-Solver++), ddim or euler_a."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output."),
-    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Windows per model call (default: 1 on CPU, 16 on GPU)."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Windows per model call (default: 1 on CPU, 16 on GPU)."),
     overlap: float = typer.Option(None, "--overlap", help="Seconds of overlap between windows (default 0.64)."),
     continuity: str = typer.Option("inpaint", "--continuity", help="Joining windows: inpaint (the previous window constrains the overlap) or crossfade."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: torch's choice)."),
+    threads: int = typer.Option(None, "--threads", help="CPU threads for torch (default: torch's choice)."),
     replace: bool = typer.Option(False, "--replace", help="The input already has this stem: remove it first (needs Demucs with weights on disk)."),
     force: bool = typer.Option(True, "--overwrite/--no-overwrite", help="Overwrite existing outputs."),
     max_duration: float = typer.Option(
-        DEFAULT_MAX_DURATION_S, "--max-duration", min=1.0, max=MAX_DURATION_S,
+        DEFAULT_MAX_DURATION_S, "--max-duration",
         help=f"Refuse inputs longer than this many seconds (at most {MAX_DURATION_S // 3600} h). Memory grows "
              "with the input's length (the whole song is held as audio); raise it for long pieces."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
@@ -56,22 +57,27 @@ def generate(
         raise fail(f"--engine must be one of {', '.join(api.ENGINES)}, not '{engine}'", code=2, as_json=as_json)
     stem_path = out / f"{input.stem}_{stem}.wav"
     mix_path = out / f"{input.stem}_mix.wav"
+    held = ExitStack()  # the lock on --out, taken once the input is known good (_check_outputs)
     try:
         # Everything that can be checked without the model is checked first (here and at the start
         # of _run), so bad input or output fails in a second instead of after the whole generation.
         _check_input(input, max_duration)
         if engine == "arranger":
             summary = _run_arranger(input, out, force, stem, instruction or f"Add {stem}", model, sound, density,
-                                    seed, threads, replace, max_duration)
+                                    seed, threads, replace, max_duration, held)
         else:
             summary = _run(input, out, force, stem, instruction or f"Add {stem}", model, stem_path, mix_path,
                            audio_guidance, text_guidance, steps, scheduler, seed, batch_size, overlap, continuity,
-                           device, threads, replace, max_duration, progress_enabled(as_json))
+                           device, threads, replace, max_duration, progress_enabled(as_json), held)
     except (StemgenError, ValueError) as exc:
         raise fail(str(exc), as_json=as_json)
     except OSError as exc:  # e.g. the disk filled up while writing: nothing half-written stays
         raise fail(f"{exc.filename or out}: {exc.strerror or exc}", as_json=as_json)
+    finally:
+        held.close()
     summary["limits"] = {"max_duration_s": max_duration}
+    for warning in summary.get("warnings", []):  # e.g. the rule-based part was played instead
+        typer.echo(f"warning: {input}: {warning}", err=True)
     lines = [
         f"stem: {summary['stem']}",
         f"mix:  {summary['mix']}" + (f" (turned down {summary['mix_gain_db']:.1f} dB to fit)" if summary.get("mix_gain_db") else ""),
@@ -85,10 +91,12 @@ def generate(
     emit_summary(summary, as_json, lines)
 
 
-def _check_outputs(out: Path, paths: list[Path], force: bool) -> None:
-    """The output folder must be writable and the output names free for files."""
+def _check_outputs(out: Path, paths: list[Path], force: bool, held: ExitStack) -> None:
+    """The output folder must be writable and the output names free for files; then the folder
+    is locked for this run (``held``: a second run into it fails instead of mixing its files with
+    ours) and the temporary files of killed runs are swept."""
     from stemgen.errors import StemgenInputError
-    from stemgen.fileio import ensure_writable_folder
+    from stemgen.fileio import ensure_writable_folder, folder_lock, sweep_partial_files
 
     ensure_writable_folder(out)
     for path in paths:
@@ -96,6 +104,8 @@ def _check_outputs(out: Path, paths: list[Path], force: bool) -> None:
             raise StemgenInputError(path, "a folder has the output's name (remove or rename it, or use another --out)")
         if not force and path.exists():
             raise StemgenInputError(path, "exists (use --overwrite)")
+    held.enter_context(folder_lock(out, remove=True))  # no lock file left among the user's files
+    sweep_partial_files(out, recursive=False)
 
 
 def _check_input(path: Path, max_duration: float) -> None:
@@ -111,16 +121,17 @@ def _check_input(path: Path, max_duration: float) -> None:
 
 
 def _run_arranger(input, out, force, stem, instruction, model, sound, density, seed, threads, replace,
-                  max_duration) -> dict:
+                  max_duration, held) -> dict:
     from stemgen import api
-    from stemgen.audio.io import load_audio
+    from stemgen.audio.io import load_audio, output_subtype
 
     audio, sr = load_audio(input, max_duration_s=max_duration)
     names = [out / f"{input.stem}_{stem}.wav", out / f"{input.stem}_mix.wav", out / f"{input.stem}_{stem}.mid"]
-    _check_outputs(out, names, force)
+    _check_outputs(out, names, force, held)
     inserter = api.load_inserter(stem, "arranger", model, sound=sound, density=density, threads=threads)
     result = inserter.add(audio, sr, instruction, seed=seed, source=input, replace=replace)
-    files = result.write(out, input.stem)  # stem, mix and .mid together or not at all
+    # stem, mix and .mid together or not at all, at the input's resolution (24-bit, float)
+    files = result.write(out, input.stem, output_subtype(input))
     info = result.details.summary()
     timings = {"model_load_s": round(inserter.load_s, 3), **result.timings}
     timings["total_s"] = round(timings["total_s"] + inserter.load_s, 3)
@@ -132,18 +143,19 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
         "channels": int(result.mix_audio.shape[0]), "duration_s": timings["audio_s"],
         "instruction": instruction, "notes": info["notes"], "sound": info["render"]["played"],
         "analysis": info["analysis"], "replaced": replace, "timings": timings, "render": info["render"],
+        "warnings": info["warnings"],
     }
 
 
 def _run(input, out, force, stem, instruction, model, stem_path, mix_path, audio_guidance, text_guidance, steps, scheduler,
-         seed, batch_size, overlap, continuity, device, threads, replace, max_duration, show_progress) -> dict:
+         seed, batch_size, overlap, continuity, device, threads, replace, max_duration, show_progress, held) -> dict:
     from stemgen import api
-    from stemgen.audio.io import load_audio
+    from stemgen.audio.io import load_audio, output_subtype
 
     # The input first (header checked by the caller, now decoded): refusing it changes nothing on
     # disk; then the output location; torch and the model last, so bad input or output fails fast.
     audio, sr = load_audio(input, max_duration_s=max_duration)
-    _check_outputs(out, [stem_path, mix_path], force)
+    _check_outputs(out, [stem_path, mix_path], force, held)
     inserter = api.load_inserter(stem, "diffusion", model, device=device, threads=threads, quiet=not show_progress)
     bar = _progress_bar(show_progress)
     try:
@@ -156,7 +168,8 @@ def _run(input, out, force, stem, instruction, model, stem_path, mix_path, audio
         if bar:
             bar.close()
     del audio  # the input is inside the mix now; long songs peak in memory while writing
-    files = result.write(out, input.stem)  # both files or neither: a stem without its mix is half a result
+    # Both files or neither, at the input's resolution; the stem gets the input's channels, as the mix has.
+    files = result.write(out, input.stem, output_subtype(input))
     generated = result.details
     timings = {"model_load_s": round(inserter.load_s, 3), **result.timings}
     return {

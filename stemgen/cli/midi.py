@@ -43,8 +43,9 @@ def generate(
     instruction: Optional[str] = typer.Option(None, help="Text instruction; default: written from the song's descriptors."),
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
     seed: int = typer.Option(0, help="Random seed (same seed, same output)."),
-    density: float = typer.Option(1.0, min=0.1, max=4.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
+    density: float = typer.Option(1.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
     threads: int = typer.Option(0, help="torch CPU threads (0 = torch's default)."),
+    replace: bool = typer.Option(False, "--replace", help="A song that already has the part: write the new part in its place (default: refuse it, naming the track)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Generate the missing STEM for one MIDI file and write OUT."""
@@ -62,7 +63,7 @@ def generate(
         check_output_file(out)
         writer = api.load_part_writer(stem, model, density=density, threads=threads or None)
         t0 = time.perf_counter()
-        result = writer.add_to_midi(song, out, instruction, seed)
+        result = writer.add_to_midi(song, out, instruction, seed, replace)
     except (StemgenError, ValueError) as exc:
         raise fail(str(exc), as_json=as_json)
     except OSError as exc:
@@ -89,9 +90,10 @@ def batch(
     instruction: Optional[str] = typer.Option(None, help="One instruction for every file; default: per song."),
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
     seed: int = typer.Option(0, help="Random seed."),
-    density: float = typer.Option(1.0, min=0.1, max=4.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
+    density: float = typer.Option(1.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
     render: bool = typer.Option(False, "--render", help="Also write a WAV of each output (SoundFont renderer)."),
     soundfont: Optional[str] = typer.Option(None, help="SoundFont name or path for --render."),
+    replace: bool = typer.Option(False, "--replace", help="A song that already has the part: write the new part in its place (default: refuse it, naming the track)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Add STEM to every MIDI file under IN_DIR; resumable (existing outputs are skipped).
@@ -110,7 +112,8 @@ def batch(
     try:
         summary = api.add_parts_to_folder(in_dir, out_dir, stem, model=model, instruction=instruction, seed=seed,
                                           density=density, render=render, soundfont=soundfont,
-                                          workers=workers or None, progress=progress_enabled(as_json), backend=chosen)
+                                          workers=workers or None, progress=progress_enabled(as_json), backend=chosen,
+                                          replace=replace)
     except StemgenError as exc:
         raise fail(str(exc), as_json=as_json)
     result = summary.as_dict() | {"seconds": round(time.perf_counter() - t0, 2)}
@@ -242,7 +245,7 @@ def evaluate_cmd(
     model_dir: Optional[Path] = typer.Option(None, help="Folder holding <stem>/ model folders; default: bundled."),
     max_songs: Optional[int] = typer.Option(None, help="Evaluate at most this many songs."),
     seed: int = typer.Option(0),
-    density: float = typer.Option(1.0, min=0.1, max=4.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
+    density: float = typer.Option(1.0, help="Scales how many notes the new part plays (1 = as many as the model expects for the song)."),
     pool_data: Optional[Path] = typer.Option(None, help="Songs the retrieval baseline retrieves from (their train "
                                              "split only, never an evaluated song); default: DATA."),
     baselines: str = typer.Option("rule,other_song,retrieval", help="Comma-separated baselines ('' for none)."),

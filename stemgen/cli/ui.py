@@ -18,10 +18,10 @@ def ui(
     auth: str = typer.Option(
         None, envvar="STEMGEN_UI_AUTH", help="Ask for a password: user:password (or set STEMGEN_UI_AUTH)."
     ),
-    max_file_mb: float = typer.Option(50.0, min=0.1, help="Largest upload accepted, in MB."),
-    max_audio_seconds: float = typer.Option(300.0, min=1.0, help="Longest audio accepted, in seconds."),
-    max_midi_seconds: float = typer.Option(900.0, min=1.0, help="Longest MIDI song accepted, in seconds."),
-    concurrency: int = typer.Option(1, min=1, help="Generations running at once; further requests wait in the queue."),
+    max_file_mb: float = typer.Option(50.0, help="Largest upload accepted, in MB."),
+    max_audio_seconds: float = typer.Option(300.0, help="Longest audio accepted, in seconds."),
+    max_midi_seconds: float = typer.Option(900.0, help="Longest MIDI song accepted, in seconds."),
+    concurrency: int = typer.Option(1, help="Generations running at once; further requests wait in the queue."),
     models: list[Path] = typer.Option(
         None,
         "--models",

@@ -74,6 +74,8 @@ class BuildConfig:
         codec = get_preset(self.preset)
         if self.hop_seconds is None:
             return codec.window_samples
+        if not 0 < self.hop_seconds < float("inf"):  # 0 or NaN would never end (the CLI checks first)
+            raise ValueError(f"hop_seconds must be a positive number (got {self.hop_seconds})")
         return max(1, int(round(self.hop_seconds * codec.sample_rate)))
 
 

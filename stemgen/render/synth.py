@@ -46,10 +46,30 @@ class SynthSettings:
                 "interpolation": self.interpolation, "gain": self.gain, "reverb": False, "chorus": False}
 
 
+# FluidSynth's synth.sample-rate range: outside it FluidSynth silently renders at 44.1 kHz, so a
+# 192 kHz song got drums 4.35x too high. Callers render at ``synth_rate`` and resample.
+MIN_SYNTH_RATE, MAX_SYNTH_RATE = 8_000, 96_000
+
+
+def synth_rate(sample_rate: int) -> int:
+    """The rate to render at for audio at ``sample_rate``: itself where FluidSynth renders well,
+    else a supported rate to resample from: 96 kHz above the range; below 16 kHz (where
+    FluidSynth's own resampling of the SoundFont's samples shifts drum timbres) a whole multiple
+    of at least 16 kHz."""
+    if sample_rate > MAX_SYNTH_RATE:
+        return MAX_SYNTH_RATE
+    if sample_rate < 16_000:
+        return int(sample_rate) * -(-16_000 // int(sample_rate))
+    return int(sample_rate)
+
+
 class FluidSynthEngine:
     """One loaded SoundFont at one sample rate with ``groups`` output groups. Not thread-safe."""
 
     def __init__(self, soundfont: str | Path, sample_rate: int, groups: int, settings: SynthSettings):
+        if not MIN_SYNTH_RATE <= sample_rate <= MAX_SYNTH_RATE:
+            raise ValueError(f"FluidSynth renders at {MIN_SYNTH_RATE}-{MAX_SYNTH_RATE} Hz, not {sample_rate} Hz "
+                             "(render at synth_rate() and resample)")
         self.sample_rate, self.groups, self.settings = sample_rate, groups, settings
         lib = self._lib = fl.lib()
         self._settings = lib.new_fluid_settings()
