@@ -43,7 +43,7 @@ from stemgen.workers import LOCAL, Backend
 __all__ = [
     "DEFAULT_AUDIO_GUIDANCE", "DEFAULT_SCHEDULER", "DEFAULT_TEXT_GUIDANCE", "ENGINES", "SCHEDULER_NAMES", "STEMS", "AudioResult", "ArrangerInserter", "DiffusionInserter", "ModelEntry", "PartWriter",
     "default_engine", "engine_of_model", "list_models", "load_inserter", "load_part_writer", "pick_device",
-    "resolve_model", "add_parts_to_folder", "check_midi_song",
+    "resolve_model", "add_parts_to_folder", "check_midi_song", "canonical_scheduler_name",
 ]
 
 

@@ -113,6 +113,8 @@ RULES: dict[str, Rule] = {
     "midi train:threads": _THREADS_OR_DEFAULT,
     "midi batch:workers": Rule(0, 1024),  # 0 = one per core
     "midi train:steps": Rule(1, 10**8),
+    "midi train-arranger:steps": Rule(1, 10**8),
+    "min_grid_match": _SHARE,
     "text_drop": _SHARE,
     "time_limit": Rule(0.0, 10**8, lo_open=True),
     "width": Rule(1, 4096),
@@ -166,7 +168,7 @@ def _one_of(*allowed: str) -> Callable[[str], str | None]:
 
 
 def _scheduler(value: str) -> str | None:
-    from stemgen.pipelines.schedulers import canonical_scheduler_name
+    from stemgen.api import canonical_scheduler_name
 
     try:
         canonical_scheduler_name(value)
