@@ -117,21 +117,26 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str = "numpy") -> Anal
         accents = dblib.beat_accents(beat_frames, bands[0], chroma)
         meter, phase, _ = dblib.meter_and_phase(accents)
         downbeat_times = beat_times[dblib.downbeat_indices(beat_times.size, meter, phase)]
-    frame_times = np.arange(env.size) / frame_rate
-    if beat_times.size:
-        beat_chroma = chordlib.beat_synchronous(chroma, frame_times, beat_times, duration)
-        beat_bass = chordlib.beat_synchronous(bass, frame_times, beat_times, duration)
-    else:
-        beat_chroma = beat_bass = chroma[:, :0]
     key = None if silent else find_key(chroma.sum(axis=1))
     return Analysis(
         sample_rate=sample_rate, duration_s=duration, silent=silent,
         beat_times=beat_times, downbeat_times=np.asarray(downbeat_times, dtype=np.float64),
         tempo_bpm=tempo, tempo_curve=beatlib.tempo_curve(beat_times), meter=int(meter), key=key,
-        chords=chordlib.chord_labels(beat_chroma, beat_bass=beat_bass), beat_confidence=confidence, backend=backend,
-        frame_rate=frame_rate, onset_env=env, band_onsets=bands, chroma=chroma, bass_chroma=bass,
-        bass_db=bass_db, pitch_salience=pitch, audio=y, feature_sr=fsr,
+        chords=beat_chords(chroma, bass, frame_rate, beat_times, duration), beat_confidence=confidence,
+        backend=backend, frame_rate=frame_rate, onset_env=env, band_onsets=bands, chroma=chroma,
+        bass_chroma=bass, bass_db=bass_db, pitch_salience=pitch, audio=y, feature_sr=fsr,
     )
+
+
+def beat_chords(chroma: np.ndarray, bass: np.ndarray, frame_rate: float, beat_times: np.ndarray,
+                duration: float) -> list[str]:
+    """Chord label per beat interval from frame chroma and bass chroma."""
+    if not beat_times.size:
+        return []
+    frame_times = np.arange(chroma.shape[1]) / frame_rate
+    beat_chroma = chordlib.beat_synchronous(chroma, frame_times, beat_times, duration)
+    beat_bass = chordlib.beat_synchronous(bass, frame_times, beat_times, duration)
+    return chordlib.chord_labels(beat_chroma, beat_bass=beat_bass)
 
 
 def analysis_params() -> tuple[int, int, int]:
