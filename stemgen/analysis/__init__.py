@@ -5,6 +5,8 @@ and the per-16th-note step features the arranger feeds the part model.
     require_beats(analysis, file)        # BeatTrackingError with a one-line reason when unusable
     feats = step_features(analysis)      # the context contract's channels, per 16th step
     times = step_times(analysis)         # (T + 1,) step boundaries, seconds
+    analysis = apply_correction(analysis, GridCorrection(bpm=116, downbeat_s=0.5))  # the user's grid
+                                         # (stemgen.analysis.overrides: --bpm, --meter, --downbeat, --beats)
 
 Validated against MIDI ground truth (tempo maps of rendered songs) by scripts/eval_analysis.py;
 figures in docs/EVALUATION.md ("Audio analysis").

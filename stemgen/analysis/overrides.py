@@ -13,8 +13,9 @@ the arranger engine and the API go through):
   from the time signatures, beat unit as in ``ground_truth.beat_ticks``).
 * ``bpm`` and ``downbeat_s`` together: a constant grid from that downbeat at that tempo over the
   whole clip (the user has said all a steady grid needs, detection is not consulted).
-* ``bpm`` alone: the beats tracked again at that tempo (the tracker then only finds the phase and
-  follows small drifts), the beat-vs-"&" phase checked as in detection.
+* ``bpm`` alone: the detected beats when that is their tempo, doubled or halved when it is twice or
+  half theirs, else tracked again at that tempo (beat or "&" decided as in detection,
+  ``grid_decisions``).
 * ``downbeat_s`` alone: the detected beat nearest it starts a bar; when it is nearer the "&" than
   a beat, the whole grid moves by half a beat first.
 * ``meter``: beats a bar; ``3/4``, ``4/4``, ``6/8`` (2 dotted-quarter beats, compound) or a
@@ -284,9 +285,9 @@ def retempo(analysis, bpm: float, downbeat_s: float | None = None) -> np.ndarray
             accents = dblib.beat_accents(frames, analysis.band_onsets[0], analysis.chroma)
             phase = int(np.argmax([dblib.bar_contrast(accents, 2, p) for p in (0, 1)]))
         return beats[phase::2]
-    frames = beatlib.track_beats(analysis.onset_env, analysis.frame_rate, bpm)
-    tracked, _ = beatlib.fix_offbeat_phase(frames / analysis.frame_rate, analysis.band_onsets[0], analysis.frame_rate)
-    return tracked
+    from stemgen.analysis import grid_decisions
+
+    return grid_decisions.choose_grid(grid_decisions.GridFeatures(analysis), bpm, factors=(1.0,))
 
 
 def constant_grid(bpm: float, downbeat_s: float, duration: float) -> np.ndarray:

@@ -62,6 +62,7 @@ class Arrangement:
             "notes": len(self.notes),
             "analysis": {"tempo_bpm": round(float(a.tempo_bpm), 2), "meter": int(a.meter),
                          "beats": int(a.beat_times.size), "beat_confidence": round(float(a.beat_confidence), 3),
+                         "grid": a.backend,
                          "key": a.key.name if a.key is not None else None},
             "render": self.part.info,
             "timings": self.timings,
