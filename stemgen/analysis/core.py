@@ -120,7 +120,9 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str = "numpy") -> Anal
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
     tempo = beatlib.tempo_from_beats(beat_times)
     period = frame_rate * 60.0 / tempo if tempo > 0 else 0.0
-    confidence = pulse_clarity(env, period) if beat_times.size >= 2 else 0.0
+    # Whether there is a pulse, not whether the grid chose its octave well: the clearest of the
+    # beat's level and its double and half (a wrong octave must not turn into a refusal).
+    confidence = max(pulse_clarity(env, period * f) for f in (1.0, 2.0, 0.5)) if beat_times.size >= 2 else 0.0
 
     if downbeat_times is None:
         accents = dblib.beat_accents(beat_frames, bands[0], chroma)
