@@ -15,7 +15,8 @@ figures in docs/EVALUATION.md ("Audio analysis").
 from stemgen.analysis.core import Analysis, analyze
 from stemgen.analysis.features import STEP_FEATURE_NAMES, step_features, step_times
 from stemgen.analysis.key import Key, find_key
+from stemgen.analysis.overrides import GridCorrection, apply_correction
 from stemgen.analysis.reliability import BeatTrackingError, refusal_reason, require_beats
 
 __all__ = ["Analysis", "analyze", "STEP_FEATURE_NAMES", "step_features", "step_times", "Key", "find_key",
-           "BeatTrackingError", "refusal_reason", "require_beats"]
+           "BeatTrackingError", "refusal_reason", "require_beats", "GridCorrection", "apply_correction"]
