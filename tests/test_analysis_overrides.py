@@ -204,3 +204,17 @@ def test_cli_corrections_and_their_errors(tmp_path, musdb_song):
     assert not (tmp_path / "out" / "mixture_drums.wav").exists()
     res = CliRunner().invoke(app, ["analyze", song, "--meter", "4/5"])
     assert res.exit_code == 2 and "--meter" in res.stderr
+
+
+def test_a_songs_own_midi_gives_its_true_beats(band_midi_dir):
+    """A band song's .mid (notes and all, several tempo events) as --beats: the beats and bar lines
+    of its tempo map, as the validation's ground truth computes them."""
+    from stemgen.analysis.ground_truth import midi_truth
+    from stemgen.midi.io import load_midi
+
+    path = band_midi_dir / "Children-Songs_f5ef831910.mid"  # 19 tempo events, 75-79 BPM
+    truth = midi_truth(load_midi(path), 0.0, 30.0)
+    got = read_beats_file(path, 30.0)
+    inside = got.beat_times[(got.beat_times >= truth.beat_times[0]) & (got.beat_times < truth.end_s)]
+    np.testing.assert_allclose(inside, truth.beat_times, atol=1e-9)
+    assert set(np.round(truth.downbeat_times, 6)) <= set(np.round(got.downbeat_times, 6)) and got.meter == 4
