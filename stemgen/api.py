@@ -176,11 +176,13 @@ class ArrangerInserter(_Inserter):
         return other
 
     def add(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, *, seed: int = 0,
-            source: str | Path | None = None, replace: bool = False) -> AudioResult:
-        """The song plus a new part; ``BeatTrackingError`` (naming ``source``) when it has no steady beat."""
+            source: str | Path | None = None, replace: bool = False, correction=None) -> AudioResult:
+        """The song plus a new part; ``BeatTrackingError`` (naming ``source``) when it has no steady beat.
+        ``correction``: the user's beat grid (``stemgen.analysis.GridCorrection``: BPM, meter, first
+        downbeat or a beats file), which the part then follows exactly; ``None``: the detected grid."""
         audio = self._without_stem(audio, sample_rate, replace)
         instruction = self._instruction(instruction)
-        arrangement = self.arranger(audio, sample_rate, instruction, seed=seed, source=source)
+        arrangement = self.arranger(audio, sample_rate, instruction, seed=seed, source=source, correction=correction)
         return AudioResult("arranger", self.stem, instruction, arrangement.part.stem_audio, arrangement.mix_audio,
                            sample_rate, arrangement, dict(arrangement.timings))
 

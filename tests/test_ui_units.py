@@ -273,6 +273,9 @@ def test_audio_handler_rejects_bad_settings(tmp_path, kwargs, message):
         ({"stem": "bass", "sound": "brush"}, "unknown bass sound 'brush'"),
         ({"sound": "300"}, "unknown drums sound '300'"),
         ({"seed": -1}, "seed must be a whole number"),
+        ({"meter": "4/5"}, "--meter: '4/5' is not a meter"),
+        ({"bpm": 1000}, "--bpm: 1000"),
+        ({"downbeat": -2.0}, "--downbeat: -2.0"),
     ],
 )
 def test_arranger_settings_are_checked_before_the_song_is_analysed(tmp_path, kwargs, message, monkeypatch):
@@ -467,3 +470,32 @@ def test_engine_and_sound_controls_follow_the_stem_and_the_engine(tmp_path):
 
     assert f"part model `{default_model_dir('drums').name}`" in h.model_status("drums", MODEL_BUNDLED, "", "arranger")
     assert "No drums audio model" in h.model_status("drums", MODEL_BUNDLED, "", "diffusion")
+
+
+def test_the_grid_buttons_halve_double_and_move_the_downbeat():
+    from stemgen.ui import arranger_engine as ae
+
+    details = {"tempo_bpm": 152.0, "first_downbeat_s": 0.4}
+    assert ae.scaled_tempo(None, details, 0.5) == 76.0  # blank: from the last analysis
+    assert ae.scaled_tempo(76.0, details, 2.0) == 152.0  # typed: from the field
+    assert ae.scaled_tempo(None, None, 2.0) is None  # nothing to scale yet
+    assert ae.next_downbeat(None, 120.0, details) == 0.9 and ae.next_downbeat(1.0, None, details) == pytest.approx(1.395)
+
+
+def test_a_typed_grid_is_what_the_part_follows(arranged, tmp_path, musdb_song):
+    """BPM and downbeat typed on the page: the part's grid is exactly that tempo from that downbeat."""
+    import shutil
+
+    import numpy as np
+
+    from stemgen.midifile.io import load_midi
+
+    h = arranged["handlers"]
+    song = as_upload(arranged["uploads"], Path(shutil.copy(musdb_song / "mixture.wav", tmp_path / "mix.wav")))
+    out = h.insert_audio_stem(str(song), "drums", "Add rock drums", seed=1, engine="arranger", sound="auto",
+                              bpm=100.0, meter="3/4", downbeat=0.5, progress=lambda *a, **k: None)
+    details = out[5]
+    assert details["tempo_bpm"] == 100.0 and details["meter"] == "3/4" and details["grid"] == "user bpm + downbeat"
+    assert details["correction"] == {"bpm": 100.0, "meter": 3, "downbeat_s": 0.5}
+    midi = load_midi(out[4][2])
+    assert np.allclose([q for _, q in midi.tempos][1:-1], 100.0, atol=0.01)

@@ -78,10 +78,40 @@ def arranger_for(stem: str, sound: str | None) -> api.ArrangerInserter:
 
 
 def arrange(audio: np.ndarray, sample_rate: int, stem: str, instruction: str, sound: str | None, seed: int,
-            source: str | Path) -> api.AudioResult:
+            source: str | Path, correction=None) -> api.AudioResult:
     """The song with its new part (``details``: the ``Arrangement``); ``BeatTrackingError`` (naming
-    ``source``) without a steady beat."""
-    return arranger_for(stem, sound).add(audio, sample_rate, instruction, seed=seed, source=source)
+    ``source``) without a steady beat. ``correction``: the user's grid
+    (``stemgen.analysis.GridCorrection``), or ``None``."""
+    return arranger_for(stem, sound).add(audio, sample_rate, instruction, seed=seed, source=source,
+                                         correction=correction)
+
+
+AUTO_METER = "auto"
+METER_CHOICES = (AUTO_METER, "4/4", "3/4", "6/8", "2/4")
+
+
+def grid_correction(bpm: float | None, meter: str | None, downbeat: float | None):
+    """The page's grid fields as a checked ``GridCorrection`` (blank fields: detected)."""
+    from stemgen.analysis import GridCorrection
+
+    meter = None if meter in (None, "", AUTO_METER) else meter
+    return GridCorrection.from_options(bpm=bpm or None, meter=meter, downbeat_s=downbeat)
+
+
+def scaled_tempo(bpm: float | None, details: dict | None, factor: float) -> float | None:
+    """The tempo field times ``factor`` (halve / double); blank: the last analysis' tempo."""
+    base = bpm or (details or {}).get("tempo_bpm")
+    return round(float(base) * factor, 2) if base else None
+
+
+def next_downbeat(downbeat: float | None, bpm: float | None, details: dict | None) -> float | None:
+    """The downbeat field moved one beat later (at the typed or the last analysis' tempo)."""
+    d = details or {}
+    tempo = bpm or d.get("tempo_bpm")
+    start = downbeat if downbeat is not None else d.get("first_downbeat_s")
+    if not tempo or start is None:
+        return downbeat
+    return round(float(start) + 60.0 / float(tempo), 3)
 
 
 def details(arrangement, sound: str | None) -> dict[str, Any]:
@@ -100,6 +130,8 @@ def details(arrangement, sound: str | None) -> dict[str, Any]:
         "key": a.key.name if a.key is not None else None,
         "beats": int(a.beat_times.size),
         "bars": int(a.downbeat_times.size),
+        "first_downbeat_s": round(float(a.downbeat_times[0]), 3) if a.downbeat_times.size else None,
+        "grid": a.backend,
         "beat_confidence": round(float(a.beat_confidence), 3),
         "loudness": info.get("loudness"),
         "limiter": info.get("limiter"),

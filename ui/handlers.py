@@ -87,6 +87,9 @@ class Handlers:
         model_folder: str = "",
         engine: str | None = None,
         sound: str | None = arranger_engine.AUTO_SOUND,
+        bpm: float | None = None,
+        meter: str | None = arranger_engine.AUTO_METER,
+        downbeat: float | None = None,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[str, str, str, str, list[str], dict[str, Any], str | None]:
         """Add a drum, bass or guitar stem to a song.
@@ -94,6 +97,8 @@ class Handlers:
         ``engine`` is "arranger" (analysis + part model + sampled instruments) or "diffusion" (the
         spectrogram model); ``None``: the stem's default (``stemgen.generation.defaults.DEFAULT_ENGINE``).
         ``sound`` (arranger only) is a kit/program name or GM number, or "auto" (from the instruction).
+        ``bpm``, ``meter``, ``downbeat`` (arranger only; blank / "auto": detected) correct the song's
+        grid as ``stemgen generate --bpm --meter --downbeat`` do.
         The diffusion settings (guidance, steps, scheduler, model) are ignored by the arranger.
 
         ``model`` is "Bundled model" (the bundled model for the stem) or the name of a model in the
@@ -114,8 +119,9 @@ class Handlers:
             if engine == "arranger":
                 seed = _bounded_int(seed, "seed", 0, 2**31 - 1)
                 sound = arranger_engine.checked_sound(stem, sound)
+                correction = arranger_engine.grid_correction(bpm, meter, downbeat)
                 original, sr = _load_limited(path, s.max_audio_seconds)
-                return self._arrange(path, name, original, sr, stem, instruction, sound, seed, progress)
+                return self._arrange(path, name, original, sr, stem, instruction, sound, seed, progress, correction)
             if engine != "diffusion":
                 raise StemgenInputError(None, f"engine must be arranger or diffusion, not {engine!r}")
             steps, seed = _bounded_int(steps, "steps", 1, MAX_STEPS), _bounded_int(seed, "seed", 0, 2**31 - 1)
@@ -175,11 +181,12 @@ class Handlers:
         return str(mix_path), str(stem_path), str(before), str(after), downloads, details, None
 
     def _arrange(self, path: Path, name: str, original, sr: int, stem: str, instruction: str,
-                 sound: str | None, seed: int, progress: gr.Progress):
+                 sound: str | None, seed: int, progress: gr.Progress, correction=None):
         """The arranger's path of ``insert_audio_stem`` (inside its error handling)."""
         s = self.settings
         progress(0.0, desc="Finding the beat, writing and playing the part")
-        result = arranger_engine.arrange(original, sr, stem, instruction, sound, seed, source=path)
+        result = arranger_engine.arrange(original, sr, stem, instruction, sound, seed, source=path,
+                                         correction=correction)
         arrangement = result.details
         progress(0.9, desc="Writing the results")
         out = RequestFolder(s.work_dir, s.keep_outputs_s)
@@ -202,6 +209,8 @@ class Handlers:
         )
         details = arranger_engine.details(arrangement, sound)
         details["source"] = name  # never the server's path
+        if correction is not None and not correction.empty:
+            details["correction"] = correction.to_dict()
         mix, stem_wav, midi = (str(files[k]) for k in ("mix", "stem", "midi"))
         return mix, stem_wav, str(before), str(after), [stem_wav, mix, midi], details, str(roll)
 

@@ -87,6 +87,20 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
                 visible=first_engine == "arranger",
                 elem_id="audio-sound",
             )
+            grid = gr.Accordion("Beat grid (arranger): correct the detected tempo and bars", open=False,
+                                visible=first_engine == "arranger", elem_id="audio-grid")
+            with grid:
+                with gr.Row():
+                    bpm = gr.Number(value=None, label="Tempo (BPM)", info="Blank: detected (see Details)",
+                                    minimum=0, elem_id="audio-bpm")
+                    meter = gr.Dropdown(list(arranger_engine.METER_CHOICES), value=arranger_engine.AUTO_METER,
+                                        label="Meter", elem_id="audio-meter")
+                    downbeat = gr.Number(value=None, label="A downbeat (s)", info="Blank: detected",
+                                         minimum=0, elem_id="audio-downbeat")
+                with gr.Row():
+                    halve = gr.Button("½ tempo", size="sm", elem_id="audio-halve")
+                    double = gr.Button("2× tempo", size="sm", elem_id="audio-double")
+                    later = gr.Button("Downbeat one beat later", size="sm", elem_id="audio-downbeat-later")
             with gr.Accordion("Advanced settings", open=False, elem_id="audio-advanced"):
                 seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
                 diffusion = gr.Column(visible=first_engine != "arranger", elem_id="audio-diffusion-settings")
@@ -157,6 +171,10 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     # A new stem first sets its recommended engine and kits; the status then follows the engine.
     stem.change(h.stem_engine_and_sounds, stem, [engine, sound], **private)
     engine.change(h.engine_controls, engine, [sound, diffusion], **private)
+    engine.change(lambda e: gr.update(visible=e == "arranger"), engine, grid, **private)
+    halve.click(lambda b, d: arranger_engine.scaled_tempo(b, d, 0.5), [bpm, details], bpm, **private)
+    double.click(lambda b, d: arranger_engine.scaled_tempo(b, d, 2.0), [bpm, details], bpm, **private)
+    later.click(arranger_engine.next_downbeat, [downbeat, bpm, details], downbeat, **private)
     model_inputs = [stem, model, model_folder, engine]
     for trigger in (stem.change, model.change, model_folder.blur, engine.change):
         trigger(h.model_status, model_inputs, status, **private)
@@ -166,7 +184,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
         h.insert_audio_stem,
         [
             audio_in, stem, instruction, audio_guidance, text_guidance, steps, seed, scheduler, model, model_folder,
-            engine, sound,
+            engine, sound, bpm, meter, downbeat,
         ],
         [mix_out, stem_out, before, after, files, details, roll],
         api_name="insert_audio_stem",

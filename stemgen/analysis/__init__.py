@@ -8,6 +8,8 @@ MIDI pitch profiles) and ``chords.triad_templates`` the one set of chord templat
     require_beats(analysis, file)        # BeatTrackingError with a one-line reason when unusable
     feats = step_features(analysis)      # the context contract's channels, per 16th step
     times = step_times(analysis)         # (T + 1,) step boundaries, seconds
+    analysis = apply_correction(analysis, GridCorrection(bpm=116, downbeat_s=0.5))  # the user's grid
+                                         # (stemgen.analysis.overrides: --bpm, --meter, --downbeat, --beats)
 
 Validated against MIDI ground truth (tempo maps of rendered songs; ``stemgen.evaluation.ground_truth``)
 by scripts/eval_analysis.py;
@@ -17,7 +19,8 @@ figures in docs/EVALUATION.md ("Audio analysis").
 from stemgen.analysis.core import Analysis, analyze
 from stemgen.analysis.features import STEP_FEATURE_NAMES, step_features, step_times
 from stemgen.analysis.key import Key, find_key
+from stemgen.analysis.overrides import GridCorrection, apply_correction
 from stemgen.analysis.reliability import BeatTrackingError, refusal_reason, require_beats
 
 __all__ = ["Analysis", "analyze", "STEP_FEATURE_NAMES", "step_features", "step_times", "Key", "find_key",
-           "BeatTrackingError", "refusal_reason", "require_beats"]
+           "BeatTrackingError", "refusal_reason", "require_beats", "GridCorrection", "apply_correction"]

@@ -17,6 +17,7 @@ import numpy as np
 from stemgen.analysis import beats as beatlib
 from stemgen.analysis import chords as chordlib
 from stemgen.analysis import downbeats as dblib
+from stemgen.analysis import grid_decisions as decisions
 from stemgen.analysis import spectral
 from stemgen.analysis.key import Key, find_key
 from stemgen.analysis.reliability import pulse_clarity
@@ -73,7 +74,10 @@ class Analysis:
 def analyze(audio: np.ndarray, sample_rate: int, backend: str = "numpy") -> Analysis:
     """Analyse ``audio`` (``(channels, n)`` or ``(n,)`` float) at ``sample_rate``.
 
-    ``backend``: "numpy" (default: the port of librosa's tracker, no numba, no model weights),
+    ``backend``: "numpy" (default: the tempo refined to a fraction of a frame, candidate grids from
+    the port of librosa's tracker and a strictly periodic grid at that tempo and its multiples, the
+    tempo octave, beat phase and bar phase chosen on explicit evidence by ``grid_decisions``; no
+    numba, no model weights),
     "librosa" (librosa.beat.beat_track itself; compiles numba kernels on first use) or "madmom"
     (madmom's RNN+DBN downbeat tracker; model weights CC BY-NC-SA 4.0, see docs/EVALUATION.md).
     Never raises on silence or noise: check ``reliability.require_beats`` before relying on beats.
@@ -104,34 +108,46 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str = "numpy") -> Anal
 
         beat_times, downbeat_times, meter = madmom_downbeats(x, sample_rate)
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
+    elif backend == "numpy" and not silent:
+        feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)
+        beat_times = decisions.choose_grid(feats, _tempo(env, frame_rate))
+        beat_frames = np.rint(beat_times * frame_rate).astype(int)
+        accents = decisions.beat_accent_evidence(feats, beat_times) @ decisions.ACCENT_WEIGHTS
+        meter, phase, _ = dblib.meter_and_phase(_unit_std(accents))
+        downbeat_times = beat_times[dblib.downbeat_indices(beat_times.size, meter, phase)]
     else:
         beat_times = _track(env, frame_rate, hop, backend) / frame_rate
-        if backend == "numpy":
-            beat_times, _ = beatlib.fix_offbeat_phase(beat_times, bands[0], frame_rate)
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
     tempo = beatlib.tempo_from_beats(beat_times)
     period = frame_rate * 60.0 / tempo if tempo > 0 else 0.0
-    confidence = pulse_clarity(env, period) if beat_times.size >= 2 else 0.0
+    # Whether there is a pulse, not whether the grid chose its octave well: the clearest of the
+    # beat's level and its double and half (a wrong octave must not turn into a refusal).
+    confidence = max(pulse_clarity(env, period * f) for f in (1.0, 2.0, 0.5)) if beat_times.size >= 2 else 0.0
 
     if downbeat_times is None:
         accents = dblib.beat_accents(beat_frames, bands[0], chroma)
         meter, phase, _ = dblib.meter_and_phase(accents)
         downbeat_times = beat_times[dblib.downbeat_indices(beat_times.size, meter, phase)]
-    frame_times = np.arange(env.size) / frame_rate
-    if beat_times.size:
-        beat_chroma = chordlib.beat_synchronous(chroma, frame_times, beat_times, duration)
-        beat_bass = chordlib.beat_synchronous(bass, frame_times, beat_times, duration)
-    else:
-        beat_chroma = beat_bass = chroma[:, :0]
     key = None if silent else find_key(chroma.sum(axis=1))
     return Analysis(
         sample_rate=sample_rate, duration_s=duration, silent=silent,
         beat_times=beat_times, downbeat_times=np.asarray(downbeat_times, dtype=np.float64),
         tempo_bpm=tempo, tempo_curve=beatlib.tempo_curve(beat_times), meter=int(meter), key=key,
-        chords=chordlib.chord_labels(beat_chroma, beat_bass=beat_bass), beat_confidence=confidence, backend=backend,
-        frame_rate=frame_rate, onset_env=env, band_onsets=bands, chroma=chroma, bass_chroma=bass,
-        bass_db=bass_db, pitch_salience=pitch, audio=y, feature_sr=fsr,
+        chords=beat_chords(chroma, bass, frame_rate, beat_times, duration), beat_confidence=confidence,
+        backend=backend, frame_rate=frame_rate, onset_env=env, band_onsets=bands, chroma=chroma,
+        bass_chroma=bass, bass_db=bass_db, pitch_salience=pitch, audio=y, feature_sr=fsr,
     )
+
+
+def beat_chords(chroma: np.ndarray, bass: np.ndarray, frame_rate: float, beat_times: np.ndarray,
+                duration: float) -> list[str]:
+    """Chord label per beat interval from frame chroma and bass chroma."""
+    if not beat_times.size:
+        return []
+    frame_times = np.arange(chroma.shape[1]) / frame_rate
+    beat_chroma = chordlib.beat_synchronous(chroma, frame_times, beat_times, duration)
+    beat_bass = chordlib.beat_synchronous(bass, frame_times, beat_times, duration)
+    return chordlib.chord_labels(beat_chroma, beat_bass=beat_bass)
 
 
 def analysis_params() -> tuple[int, int, int]:
@@ -148,11 +164,23 @@ def _track(env: np.ndarray, frame_rate: float, hop: int, backend: str) -> np.nda
         return beatlib.track_beats_librosa(env, frame_rate, hop)
     if backend != "numpy":
         raise ValueError(f"unknown analysis backend {backend!r} (numpy, librosa, madmom)")
-    bpm = beatlib.estimate_tempo(env, frame_rate)
+    return np.zeros(0, dtype=int)  # numpy on silence: nothing to track
+
+
+def _tempo(env: np.ndarray, frame_rate: float) -> float | np.ndarray:
+    """The envelope's tempo: one BPM, or one per frame where the music changes tempo; 0 without a pulse."""
+    if env.size < 8 or not np.any(env > 0):
+        return 0.0
+    bpm = beatlib.refine_tempo(env, frame_rate, beatlib.estimate_tempo(env, frame_rate))
     if bpm <= 0:
-        return np.zeros(0, dtype=int)
+        return 0.0
     varying = beatlib.local_tempo(env, frame_rate, bpm)
-    return beatlib.track_beats(env, frame_rate, bpm if varying is None else varying)
+    return bpm if varying is None else varying
+
+
+def _unit_std(x: np.ndarray) -> np.ndarray:
+    sd = float(x.std()) if x.size else 0.0
+    return x / sd if sd > 1e-12 else x
 
 
 def _onset_envelopes(logmel: np.ndarray, fsr: int) -> tuple[np.ndarray, np.ndarray]:

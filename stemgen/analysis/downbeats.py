@@ -40,7 +40,7 @@ def meter_and_phase(accents: np.ndarray) -> tuple[int, int, float]:
     for m in METERS:
         if accents.size < 2 * m:
             continue
-        scores = [_contrast(accents, m, p) for p in range(m)]
+        scores = [bar_contrast(accents, m, p) for p in range(m)]
         p = int(np.argmax(scores))
         best[m] = (float(scores[p]), p)
     if not best:
@@ -55,7 +55,7 @@ def downbeat_indices(n_beats: int, meter: int, phase: int) -> np.ndarray:
     return np.arange(phase, n_beats, meter)
 
 
-def _contrast(accents: np.ndarray, meter: int, phase: int) -> float:
+def bar_contrast(accents: np.ndarray, meter: int, phase: int) -> float:
     on = np.arange(accents.size) % meter == phase
     return float(accents[on].mean() - accents[~on].mean())
 

@@ -57,7 +57,8 @@ def refusal_reason(analysis) -> str | None:
         return f"only {analysis.beat_times.size} beats found (need {MIN_BEATS}): no steady pulse"
     if analysis.beat_confidence < MIN_BEAT_CONFIDENCE:
         return (f"no reliable beat (confidence {analysis.beat_confidence:.2f} < {MIN_BEAT_CONFIDENCE}): "
-                "free time, speech, noise or too sparse a context")
+                "free time, speech, noise or too sparse a context (if it has a beat, give it: --bpm with "
+                "--downbeat, or --beats FILE)")
     if not MIN_BPM <= analysis.tempo_bpm <= MAX_BPM:
         return f"tempo {analysis.tempo_bpm:.0f} BPM is outside {MIN_BPM:.0f}-{MAX_BPM:.0f} BPM"
     return None

@@ -65,6 +65,7 @@ class Arrangement:
             "notes": len(self.notes),
             "analysis": {"tempo_bpm": round(float(a.tempo_bpm), 2), "meter": int(a.meter),
                          "beats": int(a.beat_times.size), "beat_confidence": round(float(a.beat_confidence), 3),
+                         "grid": a.backend,
                          "key": a.key.name if a.key is not None else None},
             "render": self.part.info,
             "timings": self.timings,
@@ -101,18 +102,22 @@ class Arranger:
         return self.generator.notes_from_context(context_from_analysis(analysis), instruction)
 
     def __call__(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, seed: int = 0,
-                 source: str | Path | None = None) -> Arrangement:
+                 source: str | Path | None = None, correction=None, humanization=None) -> Arrangement:
         """Arrange a part for ``audio`` (``(channels, n)`` or ``(n,)``, the song without the stem).
 
+        ``correction``: the user's grid (``stemgen.analysis.overrides.GridCorrection``: bpm, meter,
+        first downbeat, beats file); the part follows it. ``humanization``: ``render_part``'s
+        (default: its own; ``Humanization.off()`` puts every note exactly on the grid).
         Raises ``BeatTrackingError`` (naming ``source``) when the song has no reliable beat.
         """
         from stemgen.analysis import analyze, require_beats
         from stemgen.analysis.features import step_beats
+        from stemgen.analysis.overrides import apply_correction
         from stemgen.analysis.reliability import require_change
 
         text = instruction or f"Add {self.stem}"
         t0 = time.perf_counter()
-        analysis = analyze(audio, sample_rate)
+        analysis = apply_correction(analyze(audio, sample_rate), correction)
         require_beats(analysis, source)
         require_change(audio, sample_rate, source)  # a drone's slow beating is no beat
         t1 = time.perf_counter()
@@ -124,7 +129,8 @@ class Arranger:
         on_beats = [(s + offset, e + offset, p, v) for s, e, p, v in notes]
         part = render_part(on_beats, beats, stem=self.stem, context_audio=audio, sample_rate=sample_rate,
                            sound=self.sound, instruction=text, seed=seed, meter=int(analysis.meter),
-                           downbeat_times=analysis.downbeat_times, level_db=self.level_db, soundfont=self.soundfont)
+                           downbeat_times=analysis.downbeat_times, level_db=self.level_db, soundfont=self.soundfont,
+                           **({} if humanization is None else {"humanization": humanization}))
         t3 = time.perf_counter()
         duration = analysis.duration_s
         total = t3 - t0

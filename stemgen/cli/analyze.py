@@ -6,26 +6,36 @@ from pathlib import Path
 
 import typer
 
-from stemgen.cli.common import JSON_OPTION_HELP, batch_exit_code, emit_summary
+from stemgen.cli import grid_options
+from stemgen.cli.common import JSON_OPTION_HELP, batch_exit_code, emit_summary, fail
 
 
 def analyze(
     files: list[Path] = typer.Argument(..., help="Audio files (wav, flac, mp3, ogg, ...)."),
     backend: str = typer.Option("numpy", help="numpy (default), librosa, or madmom (optional, CC BY-NC-SA models)."),
-    beats: bool = typer.Option(False, "--beats", help="Also list every beat and downbeat time."),
+    list_beats: bool = typer.Option(False, "--list-beats", help="Also list every beat and downbeat time."),
+    bpm: float = grid_options.BPM,
+    meter: str = grid_options.METER,
+    downbeat: float = grid_options.DOWNBEAT,
+    beats_file: Path = grid_options.BEATS_FILE,
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Analyse each file as the arranger does; say clearly when it has no beat to follow."""
     from stemgen.analysis import analyze as run_analysis
     from stemgen.analysis import refusal_reason
+    from stemgen.analysis.overrides import apply_correction
     from stemgen.audio.io import load_audio
     from stemgen.errors import StemgenError
 
+    try:
+        correction = grid_options.grid_correction(bpm, meter, downbeat, beats_file)
+    except StemgenError as exc:
+        raise fail(str(exc), code=2, as_json=as_json)
     results, failed, lines = [], [], []
     for path in files:
         try:
             audio, sr = load_audio(path)
-            a = run_analysis(audio, sr, backend=backend)
+            a = apply_correction(run_analysis(audio, sr, backend=backend), correction)
         except (StemgenError, ValueError) as exc:
             failed.append({"file": str(path), "reason": getattr(exc, "reason", str(exc))})
             lines.append(f"{path}: error: {failed[-1]['reason']}")
@@ -37,7 +47,9 @@ def analyze(
             "n_beats": int(a.beat_times.size), "usable": reason is None, "refusal": reason,
             "chords": _chord_changes(a.beat_times, a.chords),
         }
-        if beats:
+        if not correction.empty:
+            row["correction"] = correction.to_dict()
+        if list_beats:
             row["beat_times"] = [round(float(t), 3) for t in a.beat_times]
             row["downbeat_times"] = [round(float(t), 3) for t in a.downbeat_times]
         results.append(row)

@@ -16,6 +16,7 @@ import typer
 
 from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 from stemgen.audio.io import DEFAULT_MAX_DURATION_S, MAX_DURATION_S
+from stemgen.cli import grid_options
 from stemgen.cli.common import JSON_OPTION_HELP, emit_summary, fail, progress_enabled
 
 
@@ -27,6 +28,10 @@ def generate(
     model: Path = typer.Option(None, "--model", help="Model folder: a part model for the arranger, a `stemgen train` model for diffusion; default: the bundled model for --stem."),
     sound: str = typer.Option(None, "--sound", help="Arranger: kit or instrument by name (e.g. brush, tr808, fingered, distortion) or GM program number; default: from the instruction."),
     density: float = typer.Option(1.0, "--density", help="Arranger: scales how many notes the part plays (1 = as the model expects)."),
+    bpm: float = grid_options.BPM,
+    meter: str = grid_options.METER,
+    downbeat: float = grid_options.DOWNBEAT,
+    beats_file: Path = grid_options.BEATS_FILE,
     out: Path = typer.Option(Path("."), "--out", help="Output folder."),
     audio_guidance: float = typer.Option(DEFAULT_AUDIO_GUIDANCE, "--audio-guidance", help="How closely to follow the input audio (InstructPix2Pix image guidance)."),
     text_guidance: float = typer.Option(DEFAULT_TEXT_GUIDANCE, "--text-guidance", help="How closely to follow the instruction."),
@@ -61,10 +66,14 @@ def generate(
     try:
         # Everything that can be checked without the model is checked first (here and at the start
         # of _run), so bad input or output fails in a second instead of after the whole generation.
+        correction = grid_options.grid_correction(bpm, meter, downbeat, beats_file)
+        if engine != "arranger" and not correction.empty:
+            raise fail("--bpm, --meter, --downbeat and --beats are for the arranger engine (--engine arranger)",
+                       code=2, as_json=as_json)
         _check_input(input, max_duration)
         if engine == "arranger":
             summary = _run_arranger(input, out, force, stem, instruction or f"Add {stem}", model, sound, density,
-                                    seed, threads, replace, max_duration, held)
+                                    seed, threads, replace, max_duration, held, correction)
         else:
             summary = _run(input, out, force, stem, instruction or f"Add {stem}", model, stem_path, mix_path,
                            audio_guidance, text_guidance, steps, scheduler, seed, batch_size, overlap, continuity,
@@ -121,15 +130,18 @@ def _check_input(path: Path, max_duration: float) -> None:
 
 
 def _run_arranger(input, out, force, stem, instruction, model, sound, density, seed, threads, replace,
-                  max_duration, held) -> dict:
+                  max_duration, held, correction=None) -> dict:
     from stemgen import api
+    from stemgen.analysis.overrides import read_beats_file
     from stemgen.audio.io import load_audio, output_subtype
 
     audio, sr = load_audio(input, max_duration_s=max_duration)
+    if correction is not None and correction.beats_file is not None:  # a bad file fails before the model loads
+        read_beats_file(correction.beats_file, audio.shape[-1] / sr)
     names = [out / f"{input.stem}_{stem}.wav", out / f"{input.stem}_mix.wav", out / f"{input.stem}_{stem}.mid"]
     _check_outputs(out, names, force, held)
     inserter = api.load_inserter(stem, "arranger", model, sound=sound, density=density, threads=threads)
-    result = inserter.add(audio, sr, instruction, seed=seed, source=input, replace=replace)
+    result = inserter.add(audio, sr, instruction, seed=seed, source=input, replace=replace, correction=correction)
     # stem, mix and .mid together or not at all, at the input's resolution (24-bit, float)
     files = result.write(out, input.stem, output_subtype(input))
     info = result.details.summary()
@@ -144,6 +156,7 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
         "instruction": instruction, "notes": info["notes"], "sound": info["render"]["played"],
         "analysis": info["analysis"], "replaced": replace, "timings": timings, "render": info["render"],
         "warnings": info["warnings"],
+        **({"correction": correction.to_dict()} if correction is not None and not correction.empty else {}),
     }
 
 

@@ -36,21 +36,9 @@ class MidiTruth:
 
 def beat_ticks(song) -> tuple[np.ndarray, np.ndarray]:
     """(beat ticks, downbeat ticks) from the song's time signatures (4/4 before the first)."""
-    sigs = list(song.time_signatures) or [(0, 4, 4)]
-    if sigs[0][0] > 0:
-        sigs.insert(0, (0, 4, 4))
-    end = max(int(song.end_tick), 1)
-    beats, downbeats = [], []
-    for i, (tick, num, den) in enumerate(sigs):
-        stop = sigs[i + 1][0] if i + 1 < len(sigs) else end
-        unit = song.tpq * 4.0 / den
-        per_bar = num
-        if den == 8 and num % 3 == 0 and num > 3:  # compound meter: dotted-quarter beats
-            unit, per_bar = unit * 3, num // 3
-        bar = unit * per_bar
-        beats.extend(np.arange(tick, stop, unit))
-        downbeats.extend(np.arange(tick, stop, bar))
-    return np.array(beats), np.array(downbeats)
+    from stemgen.analysis.overrides import bar_beat_ticks
+
+    return bar_beat_ticks(song.tpq, list(song.time_signatures), song.end_tick)
 
 
 def midi_truth(song, start_s: float = 0.0, end_s: float | None = None) -> MidiTruth:

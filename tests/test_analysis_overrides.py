@@ -1,0 +1,220 @@
+"""The user's grid corrections (--bpm, --meter, --downbeat, --beats): file formats, what each does to
+the detected grid, one-line errors, and a given grid followed to the millisecond by the arranger's
+part (its .mid and its rendered onsets)."""
+
+from __future__ import annotations
+
+import json
+
+import mido
+import numpy as np
+import pytest
+import soundfile as sf
+
+from stemgen.analysis import analyze
+from stemgen.analysis.overrides import GridCorrection, apply_correction, constant_grid, parse_meter, read_beats_file
+from stemgen.errors import StemgenInputError
+
+SR = 44100
+# A grid the detector would not find on its own: 100 BPM speeding up to 120 BPM over the excerpt,
+# phase unrelated to the song's (110 BPM, first beat 0.28 s).
+GIVEN = np.cumsum(np.concatenate([[0.15], 60.0 / np.linspace(100.0, 120.0, 12)]))
+
+
+@pytest.fixture(scope="module")
+def context(musdb_song):
+    """The real 80s-rock excerpt without its drums, stereo 44.1 kHz (6.8 s, 110 BPM)."""
+    return np.ascontiguousarray(sum(sf.read(musdb_song / f"{k}.wav", always_2d=True, dtype="float32")[0].T
+                                    for k in ("bass", "other", "vocals")))
+
+
+@pytest.fixture(scope="module")
+def detected(context):
+    return analyze(context, SR)
+
+
+def _write_tempo_map(path, beats, meter=4, den=4):
+    """A tempo-map-only .mid (as a DAW exports one): one tempo event a beat through ``beats``."""
+    tpq = 480
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("time_signature", numerator=meter, denominator=den, time=0))
+    # Beat 0 of the file at 0 s: a lead-in beat of beats[0] seconds, then the given intervals.
+    for period in np.append(np.diff(np.append(0.0, beats)), 0.5):
+        track.append(mido.MetaMessage("set_tempo", tempo=int(round(period * 1e6)), time=0))
+        track.append(mido.MetaMessage("marker", text="", time=tpq))
+    f = mido.MidiFile(ticks_per_beat=tpq)
+    f.tracks.append(track)
+    f.save(path)
+
+
+def test_text_label_and_midi_files_give_the_same_beats(tmp_path):
+    plain = tmp_path / "beats.txt"
+    plain.write_text("# exported beats\n" + "\n".join(f"{t:.6f}" for t in GIVEN) + "\n")
+    audacity = tmp_path / "labels.txt"  # start, end, label; Audacity's spectral lines start with "\"
+    audacity.write_text("".join(f"{t:.6f}\t{t:.6f}\tbeat\n\\\t0\t0\n" for t in GIVEN))
+    sv = tmp_path / "sv.csv"  # Sonic Visualiser bar-and-beat export: time,beat-in-bar
+    sv.write_text("".join(f"{t:.6f},{i % 4 + 1}\n" for i, t in enumerate(GIVEN)))
+    mid = tmp_path / "tempo.mid"
+    _write_tempo_map(mid, GIVEN)
+    for path in (plain, audacity, sv):
+        np.testing.assert_allclose(read_beats_file(path, 10.0).beat_times, GIVEN, atol=1e-6)
+    assert read_beats_file(plain, 10.0).downbeat_times is None
+    labelled = read_beats_file(sv, 10.0)
+    np.testing.assert_allclose(labelled.downbeat_times, GIVEN[::4], atol=1e-6)
+    assert labelled.meter == 4
+    from_midi = read_beats_file(mid, GIVEN[-1] + 0.01)
+    # Beat 0 is the lead-in at 0 s; the given beats follow to microsecond rounding.
+    np.testing.assert_allclose(from_midi.beat_times[1:], GIVEN, atol=1e-5)
+    np.testing.assert_allclose(from_midi.downbeat_times, from_midi.beat_times[::4], atol=1e-9)
+
+
+def test_midi_in_compound_meter_has_dotted_quarter_beats(tmp_path):
+    mid = tmp_path / "six_eight.mid"
+    _write_tempo_map(mid, 0.5 * np.arange(1, 13), meter=6, den=8)  # quarters 0.5 s: dotted quarters 0.75 s
+    got = read_beats_file(mid, 6.0)
+    np.testing.assert_allclose(np.diff(got.beat_times), 0.75, atol=1e-5)
+    assert got.meter == 2
+
+
+@pytest.mark.parametrize("text, words", [
+    ("0.5\n1.0\nabc\n", "line 3: 'abc' is not a time"),
+    ("0.5\n1.0\n0.9\n", "must increase"),
+    ("0.5\n", "at least 2"),
+    ("0.5\n500.0\n", "outside 20-400 beats a minute"),
+    ("", "0 beat time"),
+])
+def test_bad_beat_files_get_one_line_errors(tmp_path, text, words):
+    path = tmp_path / "beats.txt"
+    path.write_text(text)
+    with pytest.raises(StemgenInputError) as err:
+        read_beats_file(path, 10.0)
+    assert words in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_non_midi_mid_and_a_missing_file_are_refused(tmp_path):
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"RIFF not midi")
+    with pytest.raises(StemgenInputError, match="not a MIDI file"):
+        read_beats_file(bad, 10.0)
+    with pytest.raises(StemgenInputError, match="no such file"):
+        read_beats_file(tmp_path / "missing.txt", 10.0)
+
+
+@pytest.mark.parametrize("value, beats", [("4/4", 4), ("3/4", 3), ("6/8", 2), ("12/8", 4), ("7/8", 7), ("5", 5)])
+def test_meters(value, beats):
+    assert parse_meter(value) == beats
+
+
+@pytest.mark.parametrize("options, option", [({"meter": "4/5"}, "--meter"), ({"meter": "x"}, "--meter"),
+                                             ({"bpm": 5}, "--bpm"), ({"downbeat_s": -1.0}, "--downbeat")])
+def test_bad_options_name_themselves(options, option):
+    with pytest.raises(StemgenInputError, match=option):
+        GridCorrection.from_options(**options)
+
+
+def test_halving_and_doubling_keep_the_detected_beats(detected):
+    assert detected.tempo_bpm == pytest.approx(110.0, rel=0.03)  # the excerpt's tempo
+    double = apply_correction(detected, GridCorrection(bpm=220.0))
+    assert double.tempo_bpm == pytest.approx(220.0, rel=0.03)
+    assert np.all(np.isin(np.round(detected.beat_times, 6), np.round(double.beat_times, 6)))
+    half = apply_correction(detected, GridCorrection(bpm=55.0, downbeat_s=float(detected.beat_times[1])))
+    assert half.tempo_bpm == pytest.approx(55.0, rel=1e-6)
+    assert np.min(np.abs(half.beat_times - detected.beat_times[1])) < 1e-6  # the grid goes through the downbeat
+    same = apply_correction(detected, GridCorrection(bpm=112.0))  # within 8 %: the detected beats are kept
+    np.testing.assert_array_equal(same.beat_times, detected.beat_times)
+
+
+def test_bpm_with_downbeat_is_a_fixed_grid_and_downbeat_moves_the_bars(detected):
+    a = apply_correction(detected, GridCorrection(bpm=100.0, downbeat_s=1.0, meter=3))
+    np.testing.assert_allclose(a.beat_times, constant_grid(100.0, 1.0, detected.duration_s))
+    assert a.beat_times[0] == pytest.approx(0.4) and a.meter == 3 and a.beat_confidence == 1.0
+    np.testing.assert_allclose(a.downbeat_times[:2], [1.0, 2.8])
+    assert len(a.chords) == a.beat_times.size
+    # A downbeat on the "&" of the detected beats moves the whole grid by half a beat.
+    amp = float(detected.beat_times[2] + detected.beat_times[3]) / 2
+    moved = apply_correction(detected, GridCorrection(downbeat_s=amp))
+    assert np.min(np.abs(moved.beat_times - amp)) < 0.02
+    assert np.min(np.abs(moved.downbeat_times - amp)) < 0.02
+    waltz = apply_correction(detected, GridCorrection(meter=3))
+    np.testing.assert_array_equal(waltz.beat_times, detected.beat_times)
+    assert waltz.meter == 3 and set(np.diff(np.searchsorted(waltz.beat_times, waltz.downbeat_times))) == {3}
+
+
+@pytest.fixture(scope="module")
+def followed(context, tmp_path_factory, one_torch_thread):
+    from stemgen.arranger import write_outputs
+    from stemgen.arranger.engine import Arranger
+    from stemgen.arranger.humanize import Humanization
+
+    folder = tmp_path_factory.mktemp("given")
+    beats = folder / "beats.txt"
+    beats.write_text("".join(f"{t:.6f}\t{t:.6f}\t{i % 4 + 1}\n" for i, t in enumerate(GIVEN)))
+    part = Arranger("drums")(context, SR, "Add a rock beat", seed=1, source="rock.wav",
+                             correction=GridCorrection(beats_file=beats), humanization=Humanization.off())
+    return part, write_outputs(part.part, folder, "rock")
+
+
+def _sixteenths(beats: np.ndarray) -> np.ndarray:
+    """16th positions of ``beats``, extended by one beat either side at the edge periods."""
+    ext = np.concatenate([[beats[0] - (beats[1] - beats[0])], beats, [beats[-1] + (beats[-1] - beats[-2])]])
+    return np.append((ext[:-1, None] + np.diff(ext)[:, None] * np.arange(4)[None, :] / 4).ravel(), ext[-1])
+
+
+def test_a_given_grid_is_followed_within_a_millisecond(followed, detected):
+    from stemgen.midifile.io import load_midi
+
+    arrangement, files = followed
+    np.testing.assert_allclose(arrangement.analysis.beat_times, GIVEN, atol=1e-6)  # the file's 6 decimals
+    np.testing.assert_allclose(arrangement.analysis.downbeat_times, GIVEN[::4], atol=1e-6)
+    grid = _sixteenths(GIVEN)
+    inside = (arrangement.part.note_times >= GIVEN[0]) & (arrangement.part.note_times <= GIVEN[-1])
+    rendered = arrangement.part.note_times[inside]
+    assert rendered.size > 16
+    assert np.abs(rendered[:, None] - grid[None, :]).min(axis=1).max() < 1e-3  # the render's 64-sample blocks
+    song = load_midi(files["midi"])
+    starts = np.sort(np.concatenate([song.seconds_at(t.start) for t in song.tracks if len(t)]))
+    starts = starts[(starts >= GIVEN[0]) & (starts <= GIVEN[-1])]
+    assert np.abs(starts[:, None] - grid[None, :]).min(axis=1).max() < 1e-3
+    # The .mid's own beats (its tempo map) are the given ones: a DAW shows the user's grid. (The
+    # first, 0.15 s in, lies inside the file's lead-in: too short a gap for a readable tempo there.)
+    tick_beats = song.seconds_at(np.arange(0, song.end_tick + 4 * song.tpq, song.tpq))
+    assert np.abs(GIVEN[1:, None] - tick_beats[None, :]).min(axis=1).max() < 1e-3
+    # The given grid is not the detected one (which would have passed the checks above by itself).
+    assert np.abs(GIVEN[:, None] - detected.beat_times[None, :]).min(axis=1).max() > 0.05
+
+
+def test_cli_corrections_and_their_errors(tmp_path, musdb_song):
+    from typer.testing import CliRunner
+
+    from stemgen.cli.main import app
+
+    song = str(musdb_song / "mixture.wav")
+    res = CliRunner().invoke(app, ["analyze", song, "--bpm", "55", "--meter", "3/4", "--json"])
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.stdout.strip().splitlines()[-1])["files"][0]
+    assert row["tempo_bpm"] == pytest.approx(55.0, rel=0.03) and row["meter"] == 3
+    assert row["correction"] == {"bpm": 55.0, "meter": 3}
+    bad = tmp_path / "beats.txt"
+    bad.write_text("0.5\nnope\n")
+    res = CliRunner().invoke(app, ["generate", song, "--stem", "drums", "--engine", "arranger", "--beats", str(bad),
+                                   "--out", str(tmp_path / "out")])
+    assert res.exit_code == 1
+    err = [line for line in res.stderr.splitlines() if line]
+    assert len(err) == 1 and "line 2: 'nope' is not a time" in err[0] and str(bad) in err[0]
+    assert not (tmp_path / "out" / "mixture_drums.wav").exists()
+    res = CliRunner().invoke(app, ["analyze", song, "--meter", "4/5"])
+    assert res.exit_code == 2 and "--meter" in res.stderr
+
+
+def test_a_songs_own_midi_gives_its_true_beats(band_midi_dir):
+    """A band song's .mid (notes and all, several tempo events) as --beats: the beats and bar lines
+    of its tempo map, as the validation's ground truth computes them."""
+    from stemgen.evaluation.ground_truth import midi_truth
+    from stemgen.midifile.io import load_midi
+
+    path = band_midi_dir / "Children-Songs_f5ef831910.mid"  # 19 tempo events, 75-79 BPM
+    truth = midi_truth(load_midi(path), 0.0, 30.0)
+    got = read_beats_file(path, 30.0)
+    inside = got.beat_times[(got.beat_times >= truth.beat_times[0]) & (got.beat_times < truth.end_s)]
+    np.testing.assert_allclose(inside, truth.beat_times, atol=1e-9)
+    assert set(np.round(truth.downbeat_times, 6)) <= set(np.round(got.downbeat_times, 6)) and got.meter == 4

@@ -1,0 +1,50 @@
+"""The beat-grid error measures on grids that must score perfect, and on wrong grids of each kind."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stemgen.evaluation.metrics.beat_tracking import beat_phase, grid_errors, tempo_class
+
+TRUE = 0.5 + 0.5 * np.arange(40)  # 120 BPM
+DOWN = TRUE[::4]
+
+
+def test_the_truth_is_perfect():
+    row = grid_errors(TRUE, DOWN, TRUE, DOWN)
+    assert row["beat_f"] == 1.0 and row["downbeat_f"] == 1.0
+    assert row["tempo"] == "ok" and row["tempo_octave_error"] == row["offbeat_error"] == row["tempo_error"] == 0.0
+
+
+def test_small_timing_noise_is_still_right():
+    rng = np.random.default_rng(0)
+    row = grid_errors(TRUE, DOWN, TRUE + rng.normal(0, 0.01, TRUE.size), DOWN)
+    assert row["beat_f"] > 0.95 and row["tempo"] == "ok" and row["offbeat_error"] == 0.0
+
+
+def test_beats_on_the_and_are_a_phase_error():
+    row = grid_errors(TRUE, DOWN, TRUE + 0.25, DOWN + 0.25)
+    assert row["beat_f"] == 0.0 and row["tempo"] == "ok" and row["offbeat_error"] == 1.0
+    assert beat_phase(TRUE, TRUE + 0.25)[0] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("est", [TRUE[::2], np.sort(np.concatenate([TRUE, TRUE + 0.25])), TRUE[::3]])
+def test_half_double_and_third_tempo_are_octave_errors(est):
+    row = grid_errors(TRUE, DOWN, est, None)
+    assert row["tempo"] == "octave" and row["tempo_octave_error"] == 1.0 and row["offbeat_error"] == 0.0
+    assert "downbeat_f" not in row
+
+
+def test_random_beats_are_neither_right_nor_on_the_and():
+    rng = np.random.default_rng(1)
+    est = np.sort(rng.uniform(0, 20, 40))
+    row = grid_errors(TRUE, DOWN, est, est[::4])
+    assert row["beat_f"] < 0.5 and row["downbeat_f"] < 0.5 and row["tempo"] == "other"
+    assert beat_phase(TRUE, est)[1] < 0.4  # no consistent phase
+    assert tempo_class(120.0, 0.0) == "other" and tempo_class(120.0, 90.0) == "other"
+
+
+def test_bars_one_beat_late_keep_beats_and_lose_downbeats():
+    row = grid_errors(TRUE, DOWN, TRUE, TRUE[1::4])
+    assert row["beat_f"] == 1.0 and row["downbeat_f"] == 0.0
