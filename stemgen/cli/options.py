@@ -108,6 +108,9 @@ RULES: dict[str, Rule] = {
     "variants": Rule(1, 100),
     "workers": Rule(1, 1024),
     "llm_concurrency": Rule(1, 256),
+    # beat-grid corrections (generate, analyze; stemgen.analysis.overrides)
+    "bpm": Rule(20.0, 400.0),
+    "downbeat": Rule(0.0, MAX_DURATION_S),
     # midi
     "midi generate:threads": _THREADS_OR_DEFAULT,
     "midi train:threads": _THREADS_OR_DEFAULT,
