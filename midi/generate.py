@@ -210,7 +210,7 @@ def generate_file(
         raise StemgenInputError(path, f"already has a {generator.stem} part ({present}); use --replace to "
                                       f"write a new one in its place, or choose another stem")
     if present:  # its notes and program changes go; every other event stays where it was
-        from .subtract import strip_role
+        from stemgen.midifile.subtract import strip_role
 
         data = strip_role(data, generator.stem)
         try:
@@ -232,7 +232,7 @@ def generate_file(
 
 def existing_part(song: MidiSong, stem: str) -> str | None:
     """Which tracks of ``song`` already play ``stem`` (``"track 2 'Bass', 120 notes"``), or None."""
-    from .lanes import track_role
+    from stemgen.midifile.lanes import track_role
 
     found = [f"track {i + 1}" + (f" {t.name!r}" if t.name else "") + f", {len(t)} notes"
              for i, t in enumerate(song.tracks) if len(t) and track_role(t.program, t.is_drum) == stem]

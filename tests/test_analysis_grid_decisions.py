@@ -82,8 +82,6 @@ def oompah_waltz(bpm: float, bars: int = 16, seed: int = 0):
     return y.astype(np.float32), beats, beats[::3]
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness: a waltz reads as 2/3 of its tempo (two dotted beats a "
-                                       "bar); 8 of 96 validation cases are in 3/4 (docs/EVALUATION.md)")
 def test_an_oompah_waltz_keeps_three_beats_a_bar():
     audio, beats, downbeats = oompah_waltz(120.0)
     a = analyze(audio, SR)
@@ -91,8 +89,6 @@ def test_an_oompah_waltz_keeps_three_beats_a_bar():
     assert row["beat_f"] > 0.9 and a.meter == 3 and row["downbeat_f"] > 0.8, (row, a.meter)
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness: 3/4 with chords on every '&' reads as 2/3 of the tempo "
-                                       "(8 of 96 validation cases are in 3/4; docs/EVALUATION.md)")
 def test_a_waltz_with_offbeat_chords():
     audio, beats, downbeats = offbeat_song(120.0, bars=14, meter=3)
     a = analyze(audio, SR)

@@ -261,7 +261,9 @@ def _beat_local_score(env: np.ndarray, fpb: float) -> np.ndarray:
     """Onset envelope smoothed by a Gaussian of width period/32 (librosa's local score)."""
     k = np.arange(-int(fpb), int(fpb) + 1)
     window = np.exp(-0.5 * (k * 32.0 / fpb) ** 2)
-    return np.convolve(env, window, mode="same")
+    # "same" as np.convolve computes it, but always env's length (np's "same" grows to the window's
+    # length when the window is the longer: a clip shorter than two beats)
+    return np.convolve(env, window, mode="full")[k.size // 2 : k.size // 2 + env.size]
 
 
 def _last_beat(cumscore: np.ndarray) -> int:

@@ -30,7 +30,7 @@ import numpy as np
 
 from stemgen.analysis import beats as beatlib
 
-TEMPO_FACTORS = (1.0, 2.0, 0.5, 1.5, 2.0 / 3.0)
+TEMPO_FACTORS = (1.0, 2.0, 0.5)
 REFERENCE_BPM = 110.0
 EVIDENCE_NAMES = ("onset_on_beat", "low_on_beat", "high_on_beat", "mid_on_beat", "chroma_change_on_beat",
                   "bass_change_on_beat", "periodicity", "bar4_contrast", "bar3_contrast", "log_tempo",
