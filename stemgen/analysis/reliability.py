@@ -60,7 +60,7 @@ def refusal_reason(analysis) -> str | None:
                 "free time, speech, noise or too sparse a context (if it has a beat, give it: --bpm with "
                 "--downbeat, or --beats FILE)")
     if not MIN_BPM <= analysis.tempo_bpm <= MAX_BPM:
-        return f"tempo {analysis.tempo_bpm:.0f} BPM is outside {MIN_BPM:.0f}-{MAX_BPM:.0f} BPM"
+        return f"tempo {analysis.tempo_bpm:.1f} BPM is outside {MIN_BPM:.0f}-{MAX_BPM:.0f} BPM"
     return None
 
 

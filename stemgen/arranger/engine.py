@@ -118,8 +118,8 @@ class Arranger:
         text = instruction or f"Add {self.stem}"
         t0 = time.perf_counter()
         analysis = apply_correction(analyze(audio, sample_rate), correction)
-        require_change(audio, sample_rate, source)  # first: a drone's slow beating is no beat, whatever its tempo
         require_beats(analysis, source)
+        require_change(audio, sample_rate, source)  # a drone's slow beating is no beat
         t1 = time.perf_counter()
         notes, warnings = self._notes_or_rule(analysis, text)
         if not notes:
