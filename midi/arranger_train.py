@@ -16,7 +16,6 @@ Run it with ``stemgen midi train-arranger``.
 from __future__ import annotations
 
 import copy
-import inspect
 import json
 import math
 import time
@@ -37,7 +36,8 @@ from .arranger_card import FLOORS, write_arranger_card
 from .audio_examples import load_examples, notes_on_steps, stem_notes
 from .context import transpose_context
 from .evaluate import F1_COLUMN
-from .features import N_DRUM, ONSET, decode_output, decode_with
+from .features import N_DRUM, ONSET, decode_with
+from .generate import model_logits
 from .model import load_model, save_model
 from .part_scores import COLUMNS, score_part, target_notes
 from .text import embed_texts
@@ -101,8 +101,8 @@ def attach_text(examples) -> None:
 
 
 def predict(model, ex) -> np.ndarray:
-    with torch.inference_mode():
-        return model(torch.from_numpy(ex.context)[None], torch.from_numpy(ex.text_emb)[None])[0].numpy()
+    """The model's logits on one audio example (``generate.model_logits``, as the engines call it)."""
+    return model_logits(model, ex.context, ex.text_emb)
 
 
 def density_scale(model, examples, stem: str) -> list[float]:
@@ -134,7 +134,7 @@ def fit_context(examples, channels: int, data: Path, init: Path) -> None:
 def choose_floor(model, scale, valid, stem: str, root: Path) -> tuple[float, dict]:
     """The onset floor (a kept onset must be more probable than it) with the best validation score,
     as the MIDI engine chooses its own on its validation split."""
-    if "floor" not in inspect.signature(decode_output).parameters or not valid:
+    if not valid:
         return 0.0, {}
     models = {f"floor_{f:g}": (model, {"density_scale": scale, "floor": f}) for f in FLOORS}
     table = evaluate(models, valid, stem, root)["table"]

@@ -95,14 +95,6 @@ class AudioResult:
     details: Any
     timings: dict = field(default_factory=dict)
 
-    def output_paths(self, out: str | Path, name: str) -> dict[str, Path]:
-        """Where ``write`` puts each file: ``<name>_<stem>.wav``, ``<name>_mix.wav`` (and ``<name>_<stem>.mid``)."""
-        out = Path(out)
-        paths = {"stem": out / f"{name}_{self.stem}.wav", "mix": out / f"{name}_mix.wav"}
-        if self.engine == "arranger":
-            paths["midi"] = out / f"{name}_{self.stem}.mid"
-        return paths
-
     def write(self, out: str | Path, name: str, subtype: str | None = None) -> dict[str, Path]:
         """Write the stem, the mix (and the arranger's .mid) into ``out``: all of them or none.
         ``subtype``: the WAV sample format (e.g. ``stemgen.audio.io.output_subtype(input)`` keeps the
@@ -113,7 +105,7 @@ class AudioResult:
             return write_outputs(self.details.part, Path(out), name, subtype)
         from stemgen.audio.io import write_audio_files
 
-        paths = self.output_paths(out, name)
+        paths = {"stem": Path(out) / f"{name}_{self.stem}.wav", "mix": Path(out) / f"{name}_mix.wav"}
         # The model writes one channel: the stem file gets the input's channels, as the mix has.
         stem_audio = np.broadcast_to(self.stem_audio, (self.mix_audio.shape[0], self.stem_audio.shape[-1]))
         write_audio_files([(paths["stem"], stem_audio), (paths["mix"], self.mix_audio)], self.sample_rate, subtype)

@@ -113,7 +113,7 @@ def test_values_inside_the_range_pass_the_check():
 
 from stemgen.cli.options import TEXT_RULES, text_params  # noqa: E402
 
-TEXT = [(path, p) for path, cmd in COMMANDS.items() for p in text_params(cmd)]
+TEXT = [(path, p) for path, cmd in COMMANDS.items() for p in text_params(cmd) if p.param_type_name == "option"]
 
 
 def _text_rule(path, name):
@@ -123,9 +123,7 @@ def _text_rule(path, name):
 @pytest.mark.parametrize("path,param", TEXT, ids=[f"{p}:{q.name}" for p, q in TEXT])
 def test_every_text_option_refuses_bytes_that_are_not_utf8(path, param):
     """Undecodable argv bytes arrive as lone surrogates: refused naming the option, exit 2."""
-    option = _option(param) if param.param_type_name == "option" else param.name.upper()
-    if param.param_type_name == "argument":
-        pytest.skip("text arguments are given as required values")
+    option = _option(param)
     args = path.split() + _required_args(COMMANDS[path])
     if param.required:  # replace the dummy given by _required_args
         i = args.index(option)

@@ -137,21 +137,26 @@ def test_two_real_runs_into_one_folder_never_mix_their_files(song, tmp_path):
     assert notes in {r["notes"] for r in ok}
 
 
+CAN_MOUNT = os.geteuid() == 0 and shutil.which("mount") is not None
+needs_root = pytest.mark.skipif(not CAN_MOUNT, reason="mounting a tmpfs needs root and mount(8); the RLIMIT_FSIZE "
+                                                      "test covers the writer without them")
+
+
 @pytest.fixture
 def tiny_disk(tmp_path):
-    """A real 256 KiB filesystem (tmpfs), where the test runs as root and may mount one."""
+    """A real 256 KiB filesystem (tmpfs); the tests that use it are marked ``needs_root``."""
     folder = tmp_path / "tiny"
     folder.mkdir()
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a tmpfs needs root; the RLIMIT_FSIZE test covers the writer")
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True,
+                             text=True)
+    assert mounted.returncode == 0, f"mount tmpfs failed as root: {mounted.stderr.strip()}"
     try:
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
+@needs_root
 @pytest.mark.parametrize("engine", ["arranger", "diffusion"])
 def test_a_full_disk_is_a_one_line_error_and_leaves_nothing(song, tiny_disk, engine):
     res = runner.invoke(app, ["generate", str(song), "--engine", engine, "--steps", "2", "--out", str(tiny_disk), "--json"])
@@ -163,6 +168,7 @@ def test_a_full_disk_is_a_one_line_error_and_leaves_nothing(song, tiny_disk, eng
     assert _names(tiny_disk) == []
 
 
+@needs_root
 def test_midi_generate_on_a_full_disk(tiny_disk, tmp_path):
     from midi_helpers import band_song_notes, make_midi
 
