@@ -174,7 +174,8 @@ class ArrangerInserter(_Inserter):
         """The song plus a new part; ``BeatTrackingError`` (naming ``source``) when it has no steady beat.
         ``correction``: the user's beat grid (``stemgen.analysis.GridCorrection``: BPM, meter, first
         downbeat or a beats file), which the part then follows exactly; ``None``: the detected grid.
-        ``level_db``: the stem's loudness against the song in LU (``None``: the engine's default)."""
+        ``level_db``: the stem's loudness against the song in LU (``None``: predicted from the song,
+        ``stemgen.arranger.level_model``)."""
         audio = self._without_stem(audio, sample_rate, replace)
         instruction = self._instruction(instruction)
         arranger = self.arranger

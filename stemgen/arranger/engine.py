@@ -81,7 +81,8 @@ class Arranger:
         model: a part-model folder (``stemgen midi train`` or the arranger's training); default: bundled.
         sound: kit or program name / GM number (``stemgen.arranger.SOUNDS``); default: from the instruction.
         density: scales how many notes the part plays (1 = as many as the model expects).
-        level_db: stem loudness relative to the context in LU (default: measured on real multitracks).
+        level_db: stem loudness relative to the context in LU (default: predicted from the song,
+            ``stemgen.arranger.level_model``).
         soundfont: SoundFont name or path (default: the renderer's).
     """
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from stemgen.arranger.grid import BeatGrid
 from stemgen.arranger.humanize import Humanization
+from stemgen.arranger.level_model import predicted_level_db
 from stemgen.arranger.limiter import mix_with_limiter
 from stemgen.arranger.loudness import (
     DEFAULT_LEVEL_DB,
@@ -85,7 +86,8 @@ def render_part(
     seed: humanisation seed (same seed, same part). ``humanization=Humanization.off()`` for none.
     meter, downbeat_times: beats a bar and where bars start, for the MIDI file's time signature and
         bar lines (the first downbeat's nearest beat is taken as a bar start).
-    level_db: stem loudness relative to the context in LU; default ``DEFAULT_LEVEL_DB[stem]``.
+    level_db: stem loudness relative to the context in LU; default: predicted from the context
+        (``level_model.predicted_level_db``; ``DEFAULT_LEVEL_DB[stem]`` for a silent context).
     soundfont: name or path; default: the renderer's default SoundFont (a sound with its own
         SoundFont, such as the AVL kits, plays from that one).
     mix_placement: EQ, compression, pan/width and room on the stem (False: the dry render).
@@ -117,7 +119,10 @@ def render_part(
     if mix_placement:  # EQ, compression, pan/width, room (stemgen.render.mix_placement)
         placed, placement = place(synth.audio, sample_rate, stem, instruction, seed, context)
         synth.audio = placed
-    level = DEFAULT_LEVEL_DB[stem] if level_db is None else float(level_db)
+    if level_db is None:  # the level real parts have against a song like this one (level_model.py)
+        level, level_source = predicted_level_db(stem, context, sample_rate, DEFAULT_LEVEL_DB[stem])
+    else:
+        level, level_source = float(level_db), "given"
     # A mono render is copied to every channel: measured once, in the context's channel count.
     stem_lufs = loudness_lufs(synth.audio, sample_rate)
     if synth.audio.shape[0] != channels:
@@ -146,7 +151,7 @@ def render_part(
         "onset_delay_compensated": synth.onset_delay_known,
         "mix_placement": placement,
         "loudness": {"context_lufs": _round(context_lufs), "stem_lufs_rendered": _round(stem_lufs),
-                     "level_db": level, "target_lufs": _round(target), "gain_db": round(gain_db, 2),
+                     "level_db": round(level, 2), "level_source": level_source, "target_lufs": _round(target), "gain_db": round(gain_db, 2),
                      "stem_headroom_gain_db": round(headroom_db, 2),
                      "stem_lufs": _round(stem_lufs + gain_db + headroom_db)},
         "limiter": limiter.to_dict(),

@@ -28,7 +28,7 @@ def generate(
     model: Path = typer.Option(None, "--model", help="Model folder: a part model for the arranger, a `stemgen train` model for diffusion; default: the bundled model for --stem."),
     sound: str = typer.Option(None, "--sound", help="Arranger: kit or instrument by name (e.g. brush, tr808, fingered, distortion) or GM program number; default: from the instruction."),
     density: float = typer.Option(1.0, "--density", help="Arranger: scales how many notes the part plays (1 = as the model expects)."),
-    level: float = typer.Option(None, "--level", help="Arranger: the stem's loudness against the song in LU, e.g. -10 (default: the stem's measured default)."),
+    level: float = typer.Option(None, "--level", help="Arranger: the stem's loudness against the song in LU, e.g. -10 (default: predicted from the song by a regression learned on real band parts)."),
     bpm: float = grid_options.BPM,
     meter: str = grid_options.METER,
     downbeat: float = grid_options.DOWNBEAT,

@@ -1,0 +1,83 @@
+"""Guitar styles (midi/style.py) on real band songs: styles read from the parts' programs and from
+instructions alike; the style-separation metric is 0 for the same rhythm under every style, 1 for
+the real parts, and the rhythm prior moves onsets where the style's real players put them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stemgen.midi.context import context_from_grid
+from stemgen.midi.evaluate import load_song
+from stemgen.midi.features import ONSET, output_channels
+from stemgen.midi.style import (
+    beat_position_share,
+    beat_positions,
+    instruction_for,
+    rhythm_histogram,
+    style_of_grid,
+    style_of_instruction,
+    style_separation,
+    with_style_rhythm,
+)
+
+BAND = Path("/work/shared/data/tegridy_band_midi_nc")
+pytestmark = pytest.mark.skipif(not BAND.is_dir(), reason="shared band MIDI data missing")
+# Valid-split songs whose busiest guitar track is of each group.
+SONGS = {"acoustic": ("Tegridy-Select_93cc0df395.mid", "Tegridy-Original_eccb2b1c10.mid"),
+         "clean": ("Tiny-Karaoke_704b0ae3b4.mid", "Tiny-Karaoke_9880a5298e.mid"),
+         "driven": ("Tiny-Karaoke_4c13c5351b.mid", "Tiny-Karaoke_5d057c8896.mid")}
+_CACHE: dict = {}
+
+
+def song(name):
+    if name not in _CACHE:
+        _CACHE[name] = load_song(BAND / "midi" / name)
+    return _CACHE[name]
+
+
+def test_styles_from_programs_and_words():
+    for style, names in SONGS.items():
+        assert all(style_of_grid(song(n).grid) == style for n in names)
+        assert style_of_instruction(instruction_for(style)) == style
+    assert style_of_instruction("Add a funky muted guitar.") == "muted"
+    assert style_of_instruction("Add some crunchy blues rock guitar") == "driven"
+
+
+def real_histograms():
+    return {s: [rhythm_histogram(song(n).real["guitar"], song(n).grid) for n in names] for s, names in SONGS.items()}
+
+
+def test_style_separation_real_is_one_identical_is_zero():
+    real = real_histograms()
+    assert style_separation(real, real)["ratio"] == pytest.approx(1.0)
+    same = {s: [real["acoustic"][0]] * 2 for s in SONGS}  # one part played whatever the style asked
+    sep = style_separation(same, real)
+    assert sep["ratio"] == 0.0 and sep["real"] > 0.05
+    # Random onsets spread evenly over the bar: far less apart than real styles, never 1.
+    rng = np.random.default_rng(0)
+    noise = {s: [np.bincount(rng.integers(0, 16, 400), minlength=16) / 400 for _ in range(2)] for s in SONGS}
+    assert style_separation(noise, real)["ratio"] < 0.5
+
+
+def test_beat_positions_follow_the_grid():
+    g = song(SONGS["acoustic"][0]).grid
+    pos = beat_positions(context_from_grid(g, "guitar"))
+    assert np.array_equal(pos, np.arange(g.n_steps) % 4)
+    share = beat_position_share(song(SONGS["acoustic"][0]).real["guitar"], pos)
+    assert share.sum() == pytest.approx(1.0)
+
+
+def test_rhythm_prior_moves_onsets_to_the_styles_positions():
+    g = song(SONGS["acoustic"][0]).grid
+    ctx = context_from_grid(g, "guitar")
+    out = np.zeros((output_channels("guitar"), g.n_steps), np.float32)
+    setting = {"strength": 1.0, "log_ratio": {"acoustic": [1.0, -1.0, -1.0, -1.0]}}
+    moved = with_style_rhythm(out, ctx, "guitar", instruction_for("acoustic"), setting)
+    on_beat = np.arange(g.n_steps) % 4 == 0
+    assert np.all(moved[ONSET][on_beat] == 1.0) and np.all(moved[ONSET][~on_beat] == -1.0)
+    assert with_style_rhythm(out, ctx, "guitar", instruction_for("clean"), setting) is out  # no figures
+    assert with_style_rhythm(out, ctx, "bass", instruction_for("acoustic"), setting) is out
+    assert np.all(out == 0)  # the model's outputs are not modified in place
