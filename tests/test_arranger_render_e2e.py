@@ -60,11 +60,15 @@ def test_input_array_is_not_modified(rock):
     assert np.array_equal(ctx, before)
 
 
-def test_stem_loudness_sits_at_the_measured_level_under_the_context(rock, drums):
+def test_stem_loudness_sits_at_the_predicted_level_under_the_context(rock, drums):
+    from stemgen.arranger.level_model import predicted_level_db
+
     ctx, _ = rock
     assert drums.info["loudness"]["stem_headroom_gain_db"] == 0.0  # the stem alone needed no peak cut
+    expected, source = predicted_level_db("drums", ctx, SR, DEFAULT_LEVEL_DB["drums"])
+    assert source.startswith("predicted") and drums.info["loudness"]["level_db"] == pytest.approx(expected, abs=0.01)
     level = loudness_lufs(drums.stem_audio, SR) - loudness_lufs(ctx, SR)
-    assert level == pytest.approx(DEFAULT_LEVEL_DB["drums"], abs=0.1)
+    assert level == pytest.approx(expected, abs=0.1)
 
 
 def test_midi_read_back_matches_the_rendered_onsets(tmp_path, drums):
