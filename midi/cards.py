@@ -46,6 +46,22 @@ def _decoding_text(meta: dict) -> str:
             f"as calibrated: {plain[col]:.3f}).")
 
 
+def _prior_text(meta: dict) -> str:
+    """The register and style-rhythm priors of ``config.json`` (``register.py``, ``style.py``), in a sentence each."""
+    out = ""
+    reg = meta.get("register")
+    if reg:
+        out += (f" Octaves: each note's octave is chosen by the model's register logit plus a Gaussian prior (width "
+                f"{reg['width']:g} semitones) around {reg['intercept']:g} + {reg['slope']:g} x the context's median pitch, "
+                f"fitted on {reg['fitted_on']} (`midi/register.py`; width chosen on the {reg.get('width_chosen', 'valid split')}).")
+    sty = meta.get("style_rhythm")
+    if sty:
+        out += (f" Rhythm per style: the onset logits get {sty['strength']:g} x log(real share / model share) of each 16th "
+                f"of the beat for the style the instruction names ({', '.join(sty['log_ratio'])}; `midi/style.py`; "
+                f"{sty.get('provenance', '')}).")
+    return out
+
+
 def write_model_card(folder: str | Path, command: str | None = None) -> Path:
     """Write ``folder/README.md`` describing the model, its data, license, training and figures."""
     folder = Path(folder)
@@ -80,7 +96,7 @@ A per-step part model (`midi/model.py`): a dilated 1-D convolution stack ({cfg['
 note, band onsets, loudness, beat and bar position{", pitch salience" if cfg.get("context_channels", 34) > 34 else ""}; the same channels can be computed from audio),
 FiLM-conditioned on the instruction (all-MiniLM-L6-v2). Trained with cross-entropy; decoding keeps the
 expected number of onsets (calibrated on the validation songs: density scale {scale}) and the most
-probable pitches.{_decoding_text(meta)} Use: `stemgen midi generate SONG.mid --stem {cfg['stem']} --model models/midi/{folder.name} --out OUT.mid`.
+probable pitches.{_decoding_text(meta)}{_prior_text(meta)} Use: `stemgen midi generate SONG.mid --stem {cfg['stem']} --model models/midi/{folder.name} --out OUT.mid`.
 
 ## License and intended use
 - Training data: {'; '.join(f"{d['name']} ({d['license']})" for d in datasets)}.

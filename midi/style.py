@@ -133,3 +133,118 @@ def log_ratio(real: list[np.ndarray], model: list[np.ndarray]) -> list[float]:
     r = np.mean(real, axis=0) + 0.005
     m = np.mean(model, axis=0) + 0.005
     return [round(float(x), 4) for x in np.log(r / r.sum()) - np.log(m / m.sum())]
+
+
+# --- evaluation: off-beat share per style and style separation --------------------------------------
+
+
+def evaluate_styles(files, generator) -> dict:
+    """Per real style (the song's guitar program group): the real parts' off-beat share and that of
+    ``generator``'s parts asked for that style in words (``instruction_for``), each song's context
+    without its guitar; and the style separation of the generator's parts with every song asked in
+    every style (so only the words differ) against the real parts of those styles."""
+    from stemgen.midifile.grid import song_to_grid
+
+    from .context import context_from_grid
+    from .evaluate import MIN_NOTES, load_song
+    from .form_metrics import as_array, pitched_metrics
+
+    def offbeat(notes) -> float:
+        return pitched_metrics(as_array(notes), as_array([]), 4)["offbeat"] if notes else float("nan")
+
+    real_off: dict[str, list] = {s: [] for s in STYLE_PHRASES}
+    gen_off: dict[str, list] = {s: [] for s in STYLE_PHRASES}
+    real_h: dict[str, list] = {s: [] for s in STYLE_PHRASES}
+    gen_h: dict[str, list] = {s: [] for s in STYLE_PHRASES}
+    for path in files:
+        song = load_song(path)
+        style = style_of_grid(song.grid)
+        if style is None or len(song.real["guitar"]) < MIN_NOTES:
+            continue
+        real_off[style].append(offbeat(song.real["guitar"]))
+        real_h[style].append(rhythm_histogram(song.real["guitar"], song.grid))
+        context = context_from_grid(song_to_grid(song.without("guitar")[0], 4), "guitar")
+        for asked in STYLE_PHRASES:
+            notes = generator.notes_from_context(context, instruction_for(asked))
+            if asked == style:
+                gen_off[style].append(offbeat(notes))
+            hist = rhythm_histogram(notes, song.grid) if notes else None
+            if hist is not None:
+                gen_h[asked].append(hist)
+    table = {s: {"songs": len(real_off[s]), "real": float(np.nanmean(real_off[s])),
+                 "generated": float(np.nanmean(gen_off[s])),
+                 "points": float(100 * (np.nanmean(gen_off[s]) - np.nanmean(real_off[s])))}
+             for s in STYLE_PHRASES if real_off[s]}
+    return {"offbeat": table, "separation": style_separation(gen_h, {s: h for s, h in real_h.items() if h})}
+
+
+def fit_style_rhythm(files, generator, every: int = 4) -> dict:
+    """``log_ratio`` per style: the real guitar parts' shares of the 16ths of the beat (songs of
+    ``files`` whose busiest guitar is of that style) against the model's own shares when asked for
+    that style in words (every ``every``-th song, each asked in every style, the prior off)."""
+    from stemgen.midifile.grid import song_to_grid
+
+    from .context import context_from_grid
+    from .evaluate import MIN_NOTES, load_song
+
+    saved, generator.meta["style_rhythm"] = generator.meta.get("style_rhythm"), None
+    real: dict[str, list] = {s: [] for s in STYLE_PHRASES}
+    model: dict[str, list] = {s: [] for s in STYLE_PHRASES}
+    try:
+        for i, path in enumerate(files):
+            song = load_song(path)
+            if len(song.real["guitar"]) < MIN_NOTES:
+                continue
+            style = style_of_grid(song.grid)
+            share = beat_position_share(song.real["guitar"], beat_positions(context_from_grid(song.grid, "guitar")))
+            if style and share is not None:
+                real[style].append(share)
+            if i % every == 0:
+                context = context_from_grid(song_to_grid(song.without("guitar")[0], 4), "guitar")
+                for asked in STYLE_PHRASES:
+                    share = beat_position_share(generator.notes_from_context(context, instruction_for(asked)),
+                                                beat_positions(context))
+                    if share is not None:
+                        model[asked].append(share)
+    finally:
+        generator.meta["style_rhythm"] = saved
+    return {"log_ratio": {s: log_ratio(real[s], model[s]) for s in STYLE_PHRASES},
+            "songs": {"real": {s: len(real[s]) for s in STYLE_PHRASES}, "model": len(model["acoustic"])}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m stemgen.midi.style DATA [--split valid] [--model DIR]``: the guitar's off-beat share
+    per style against the real parts and the style separation, as JSON. ``--fit STRENGTH --store
+    MODEL_DIR``: fit the rhythm prior on DATA's train split and store it in MODEL_DIR/config.json."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from stemgen.fileio import atomic_write_text
+
+    from .generate import MidiGenerator
+    from .splits import files_in_split
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("data")
+    ap.add_argument("--split", default="valid")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--fit", type=float, default=None, help="strength of the prior to store (chosen on valid)")
+    ap.add_argument("--store", type=Path, default=None)
+    ap.add_argument("--chosen", default="", help="what the strength was chosen on (stored as provenance)")
+    args = ap.parse_args(argv)
+    gen = MidiGenerator("guitar", args.model)
+    if args.fit is not None and args.store:
+        fitted = fit_style_rhythm(files_in_split(args.data, "train"), gen)
+        meta = json.loads((args.store / "config.json").read_text())
+        meta["style_rhythm"] = {"strength": args.fit, **fitted,
+                                "provenance": f"fitted on {args.data} / train; strength {args.fit:g} chosen on "
+                                              f"{args.chosen or 'the valid split'}"}
+        atomic_write_text(args.store / "config.json", json.dumps(meta, indent=2))
+        print(json.dumps(meta["style_rhythm"]))
+        return
+    print(json.dumps(evaluate_styles(files_in_split(args.data, args.split), gen), indent=1))
+
+
+if __name__ == "__main__":
+    main()
