@@ -54,6 +54,10 @@ def _prior_text(meta: dict) -> str:
         out += (f" Octaves: each note's octave is chosen by the model's register logit plus a Gaussian prior (width "
                 f"{reg['width']:g} semitones) around {reg['intercept']:g} + {reg['slope']:g} x the context's median pitch, "
                 f"fitted on {reg['fitted_on']} (`midi/register.py`; width chosen on the {reg.get('width_chosen', 'valid split')}).")
+    length = meta.get("length")
+    if length:
+        out += (f" Note length: the sustain logits are lowered by {length['sustain_bias']:g} (notes end sooner; "
+                f"`midi/priors.py`; chosen on the {length.get('chosen', 'valid split')}).")
     sty = meta.get("style_rhythm")
     if sty:
         out += (f" Rhythm per style: the onset logits get {sty['strength']:g} x log(real share / model share) of each 16th "

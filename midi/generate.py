@@ -21,8 +21,8 @@ from stemgen.stems import DRUM_CHANNEL, REGISTRY, STEMS
 
 from .context import HEARING_GROUPS, SLICES, context_from_grid
 from .features import decode_with
+from .priors import prepare_outputs
 from .register import place_octaves
-from .style import with_style_rhythm
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "midi"
 DEFAULT_MODELS = {s: spec.part_model for s, spec in REGISTRY.items()}
@@ -103,8 +103,7 @@ class MidiGenerator:
     def notes_from_context(self, context: np.ndarray, instruction: str) -> list[tuple[int, int, int, int]]:
         """Notes on the steps of a ``(106, T)`` context, from MIDI or from audio analysis alike, decoded
         with the model's own decoding settings (``features.decode_with``)."""
-        out = with_style_rhythm(self.logits_for(context, instruction), context, self.stem, instruction,
-                                self.meta.get("style_rhythm"))  # style.py
+        out = prepare_outputs(self.logits_for(context, instruction), context, self.stem, instruction, self.meta)
         notes = decode_with(out, self.stem, self.meta.get("decode"), self.density)
         return place_octaves(notes, out, context, self.stem, self.meta.get("register"))  # register.py
 

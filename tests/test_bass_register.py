@@ -73,3 +73,22 @@ def test_shipped_bass_model_plays_in_the_fitted_register(song):
     notes = gen.notes_from_context(ctx, "Add bass.")
     center = register_center(ctx, setting)
     assert notes and all(abs(p - center) <= 6 for _, _, p, _ in notes)
+
+
+def test_length_bias_shortens_the_shipped_bass_notes(song):
+    from stemgen.midi.features import SUSTAIN
+    from stemgen.midi.generate import MidiGenerator
+    from stemgen.midi.priors import with_length_bias
+
+    out = np.zeros((output_channels("bass"), 8), np.float32)
+    assert with_length_bias(out, "bass", None) is out and with_length_bias(out, "drums", {"sustain_bias": 1}) is out
+    assert np.all(with_length_bias(out, "bass", {"sustain_bias": 1.5})[SUSTAIN] == -1.5) and np.all(out == 0)
+    gen = MidiGenerator("bass")
+    ctx = context_from_grid(song.grid, "bass")
+    setting = gen.meta["length"]
+    short = gen.notes_from_context(ctx, "Add bass.")
+    gen.meta["length"] = None
+    long = gen.notes_from_context(ctx, "Add bass.")
+    gen.meta["length"] = setting
+    assert [n[0] for n in short] == [n[0] for n in long]  # the same onsets
+    assert np.median([e - s for s, e, _, _ in short]) < np.median([e - s for s, e, _, _ in long])
