@@ -42,11 +42,11 @@ def context_median_pitch(context: np.ndarray) -> float | None:
 
 
 def register_center(context: np.ndarray, setting: dict) -> float:
-    """The prior's centre for a song: ``intercept + slope * context median`` (just ``intercept`` when
-    the context has no pitch)."""
+    """The prior's centre for a song: ``intercept + slope * context median``; the training parts' mean
+    median (``real_median_mean``) when the context has no pitch (drums alone)."""
     median = context_median_pitch(context)
     if median is None:
-        return float(setting["intercept"])
+        return float(setting.get("real_median_mean", setting["intercept"]))
     return float(setting["intercept"] + setting.get("slope", 0.0) * median)
 
 

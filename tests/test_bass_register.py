@@ -58,7 +58,7 @@ def test_centre_from_the_context(song):
     assert 36 <= median <= 84  # the song's chords and melody
     assert context_median_pitch(ctx[:34]) is None  # a 34-channel context has no pitch group
     assert register_center(ctx, {"intercept": 20.0, "slope": 0.25}) == pytest.approx(20 + 0.25 * median)
-    assert register_center(ctx[:34], {"intercept": 37.0, "slope": 0.25}) == 37.0
+    assert register_center(ctx[:34], {"intercept": 20.0, "slope": 0.25, "real_median_mean": 37.0}) == 37.0
     fit = fit_center([50, 60, 70, None], [30, 35, 40, 33])
     assert fit["slope"] == pytest.approx(0.5) and fit["intercept"] == pytest.approx(5.0)
 
