@@ -1,0 +1,187 @@
+"""Form and feel of the arranger's parts on rendered held-out band songs, where the true part is known
+(issue 19): each song's MIDI is rendered per family (``render.stems.render_stems``), the arranger
+plays the stem into the rendered context (audio in, as a user's song), and the real part's notes
+are put on the arranger's own analysed 16th steps and bars, so ``midi.form_metrics`` compares like
+with like. Rows per song: the arranger, the real part (scores like a real part by definition), the
+real part with its bars shuffled and a random part (the same checks as the MIDI metrics' tests);
+plus the stem's level against the context (LU) for the arranger, the real part and the fixed
+default. The analysis is the arranger's own, so a wrong beat grid shows up as a worse real row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RENDER_RATE = 22_050
+SECONDS = 60.0  # the first minute of each song
+SOURCES = ("arranger", "real", "shuffled", "random")
+
+
+@dataclass
+class StepGrid:
+    """What ``midi.form_metrics`` reads of a grid: steps, bar lines, steps a beat."""
+
+    n_steps: int
+    bar_start: np.ndarray
+    steps_per_beat: int = 4
+
+
+def nearest_steps(times: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """Index of the nearest step boundary (``times``: the T + 1 step boundaries) for each time."""
+    idx = np.clip(np.searchsorted(times, seconds), 1, times.size - 1)
+    return np.where(np.abs(times[idx - 1] - seconds) <= np.abs(times[idx] - seconds), idx - 1, idx)
+
+
+def real_part_on_steps(song, stem: str, times: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The song's ``stem`` notes ``(start_step, end_step, pitch, velocity)`` on the analysed steps
+    (onsets before the last step; a note lasts at least one step)."""
+    from stemgen.midifile.lanes import track_role
+
+    T = times.size - 1
+    out = []
+    for tr in song.tracks:
+        if not len(tr) or track_role(tr.program, tr.is_drum) != stem:
+            continue
+        on, off = song.seconds_at(tr.start), song.seconds_at(tr.start + tr.duration)
+        keep = on < times[-1]
+        s = np.minimum(nearest_steps(times, on[keep]), T - 1)
+        e = np.maximum(np.minimum(nearest_steps(times, off[keep]), T), s + 1)
+        out += list(zip(s.tolist(), e.tolist(), tr.pitch[keep].tolist(), tr.velocity[keep].tolist()))
+    return sorted(out)
+
+
+def bar_grid(analysis, times: np.ndarray) -> StepGrid:
+    """Bar lines at the steps nearest the analysis' downbeats."""
+    T = times.size - 1
+    bar = np.zeros(T, bool)
+    downs = np.asarray(analysis.downbeat_times, float)
+    downs = downs[(downs >= times[0]) & (downs < times[-1])]
+    if downs.size:
+        bar[np.minimum(nearest_steps(times, downs), T - 1)] = True
+    return StepGrid(T, bar)
+
+
+def shuffled_bars(notes, grid: StepGrid, seed: int = 0) -> list[tuple]:
+    """The part with its bars of the most common length in a random order (notes keep their place in the bar)."""
+    from stemgen.midi.form_metrics import as_array, bar_bounds
+
+    arr = as_array(notes)
+    bounds = bar_bounds(grid)
+    lengths = np.diff(bounds)
+    full = np.flatnonzero(lengths == np.bincount(lengths).argmax())
+    perm = dict(zip(full.tolist(), np.random.default_rng(seed).permutation(full).tolist()))
+    bars = np.searchsorted(bounds, arr[:, 0], side="right") - 1
+    return sorted((s + int(bounds[perm.get(b, b)] - bounds[b]), e + int(bounds[perm.get(b, b)] - bounds[b]), p, v)
+                  for (s, e, p, v), b in zip(arr.tolist(), bars.tolist()))
+
+
+def random_part(real, grid: StepGrid, drums: bool, seed: int = 0) -> list[tuple]:
+    """As many notes as the real part at random steps, pitches (drum keys 35-59, or the real range
+    widened by an octave each way), lengths (1-8 steps) and velocities."""
+    from stemgen.midi.form_metrics import as_array
+
+    arr = as_array(real)
+    rng = np.random.default_rng(seed)
+    n = len(arr)
+    start = rng.integers(0, max(grid.n_steps - 1, 1), n)
+    length = rng.integers(1, 9, n)
+    pitch = rng.integers(35, 60, n) if drums else rng.integers(arr[:, 2].min() - 12, arr[:, 2].max() + 13, n)
+    vel = rng.integers(20, 128, n)
+    return sorted(zip(start.tolist(), np.minimum(start + length, grid.n_steps).tolist(), pitch.tolist(), vel.tolist()))
+
+
+def song_rows(path: str | Path, stem: str, arranger) -> dict[str, dict[str, float]] | None:
+    """Form metrics per source (``SOURCES``) for one song, plus ``level`` (LU against the context) for
+    the arranger and the real part; None when the song has no ``stem`` part or the arranger refuses."""
+    from stemgen.analysis.features import step_times
+    from stemgen.arranger.loudness import loudness_lufs
+    from stemgen.errors import StemgenError
+    from stemgen.midi.form_metrics import form_metrics
+    from stemgen.midifile.io import load_midi
+    from stemgen.render.stems import render_stems
+
+    render = render_stems(path, sample_rate=RENDER_RATE, max_seconds=SECONDS)
+    if stem not in render.present:
+        return None
+    context = np.sum([a for k, a in render.stems.items() if k != stem], axis=0)
+    try:
+        arrangement = arranger(context, RENDER_RATE, None, seed=0, source=path)
+    except StemgenError:
+        return None
+    times = step_times(arrangement.analysis)
+    grid = bar_grid(arrangement.analysis, times)
+    real = real_part_on_steps(load_midi(path), stem, times)
+    if len(real) < 8:
+        return None
+    drums = stem == "drums"
+    parts = {"arranger": arrangement.notes, "real": real, "shuffled": shuffled_bars(real, grid),
+             "random": random_part(real, grid, drums)}
+    no_sections = np.zeros(0, np.int64)  # no section finder on audio yet: crash_on_section left out
+    rows = {src: form_metrics(notes, real, grid, stem, no_sections) for src, notes in parts.items()}
+    context_lufs = loudness_lufs(context, RENDER_RATE)
+    rows["arranger"]["level"] = loudness_lufs(arrangement.part.stem_audio, RENDER_RATE) - context_lufs
+    rows["real"]["level"] = loudness_lufs(render.stems[stem], RENDER_RATE) - context_lufs
+    return rows
+
+
+def evaluate(files: list[Path], stem: str, model: str | Path | None = None) -> dict:
+    """Per-song rows and the means over songs for ``stem`` (``level_error``: |arranger - real| LU, and
+    the same for the fixed default level)."""
+    from stemgen.arranger.engine import Arranger
+    from stemgen.arranger.loudness import DEFAULT_LEVEL_DB
+
+    arranger = Arranger(stem, model)
+    songs = {}
+    for path in files:
+        rows = song_rows(path, stem, arranger)
+        if rows is not None:
+            songs[Path(path).name] = rows
+    means: dict[str, dict[str, float]] = {}
+    for src in SOURCES:
+        cols = sorted({c for r in songs.values() for c in r[src]})
+        means[src] = {c: _nanmean([r[src].get(c, math.nan) for r in songs.values()]) for c in cols}
+    real_levels = [r["real"]["level"] for r in songs.values()]
+    level = {"arranger": _nanmedian([abs(r["arranger"]["level"] - r["real"]["level"]) for r in songs.values()]),
+             "fixed_default": _nanmedian([abs(DEFAULT_LEVEL_DB[stem] - x) for x in real_levels])}
+    return {"stem": stem, "songs": len(songs), "means": means, "level_median_abs_error": level, "rows": songs}
+
+
+def _nanmean(values) -> float:
+    vals = [v for v in values if v is not None and np.isfinite(v)]
+    return round(float(np.mean(vals)), 3) if vals else math.nan
+
+
+def _nanmedian(values) -> float:
+    vals = [v for v in values if v is not None and np.isfinite(v)]
+    return round(float(np.median(vals)), 2) if vals else math.nan
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m stemgen.evaluation.arranger_form DATA --stem bass [--split valid] [--max-songs N]``:
+    the arranger's form metrics and level on rendered songs of DATA's split, as JSON (means)."""
+    import argparse
+    import json
+
+    from stemgen.midi.splits import files_in_split
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("data")
+    ap.add_argument("--stem", required=True)
+    ap.add_argument("--split", default="valid")
+    ap.add_argument("--max-songs", type=int, default=None)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--rows", action="store_true", help="print the per-song rows too")
+    args = ap.parse_args(argv)
+    files = files_in_split(args.data, args.split)[: args.max_songs]
+    result = evaluate(files, args.stem, args.model)
+    if not args.rows:
+        result.pop("rows")
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

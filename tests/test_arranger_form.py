@@ -1,0 +1,39 @@
+"""Form metrics for the arranger on a rendered band song (stemgen/evaluation/arranger_form.py): the
+real part put on the arranger's analysed steps scores like a real part, a random part does not, the
+step mapping is exact on a known grid, and the level rows are LU against the context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stemgen.evaluation.arranger_form import StepGrid, nearest_steps, random_part, shuffled_bars, song_rows
+
+BAND = Path("/work/shared/data/tegridy_band_midi_nc")
+SONG = BAND / "midi" / "Tegridy-Select_93cc0df395.mid"  # valid split, 4/4 pop with bass and guitar
+pytestmark = pytest.mark.skipif(not BAND.is_dir(), reason="shared band MIDI data missing")
+
+
+def test_nearest_steps_and_helpers():
+    times = np.arange(0, 4.01, 0.125)  # 32 steps of 1/8 s
+    assert nearest_steps(times, np.array([0.0, 0.06, 0.07, 3.99, 5.0])).tolist() == [0, 0, 1, 32, 32]
+    grid = StepGrid(32, np.arange(32) % 16 == 0)
+    part = [(0, 2, 40, 100), (4, 6, 43, 90), (16, 18, 45, 80)]
+    shuffled = shuffled_bars(part, grid, seed=1)
+    assert sorted(p for _, _, p, _ in shuffled) == [40, 43, 45] and len(shuffled) == 3
+    rand = random_part(part, grid, drums=False)
+    assert len(rand) == 3 and all(0 <= s < e <= 32 for s, e, _, _ in rand)
+
+
+def test_real_scores_like_real_and_random_does_not():
+    from stemgen.arranger.engine import Arranger
+
+    rows = song_rows(SONG, "bass", Arranger("bass"))
+    real, rand, arr = rows["real"], rows["random"], rows["arranger"]
+    assert real["activity"] == 1.0 and real["pitch_off"] == 0 and real["octave_err"] == 0 and real["len_ratio"] == 1
+    assert rand["patterns_per_8"] > real["patterns_per_8"] + 3 and rand["rep_share"] < real["rep_share"] - 0.5
+    assert rand["vel_spread"] > 3 * real["vel_spread"]
+    assert -20 < real["level"] < 5 and -30 < arr["level"] < 10  # LU against the rendered context
+    assert arr["pitch_off"] <= 12 and np.isfinite(arr["rep_share"])
