@@ -20,9 +20,7 @@ from stemgen.render.sounds import program_for
 from stemgen.stems import DRUM_CHANNEL, REGISTRY, STEMS
 
 from .context import HEARING_GROUPS, SLICES, context_from_grid
-from .features import decode_with
-from .priors import prepare_outputs
-from .register import place_octaves
+from .priors import decode_part
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "midi"
 DEFAULT_MODELS = {s: spec.part_model for s, spec in REGISTRY.items()}
@@ -103,9 +101,8 @@ class MidiGenerator:
     def notes_from_context(self, context: np.ndarray, instruction: str) -> list[tuple[int, int, int, int]]:
         """Notes on the steps of a ``(106, T)`` context, from MIDI or from audio analysis alike, decoded
         with the model's own decoding settings (``features.decode_with``)."""
-        out = prepare_outputs(self.logits_for(context, instruction), context, self.stem, instruction, self.meta)
-        notes = decode_with(out, self.stem, self.meta.get("decode"), self.density)
-        return place_octaves(notes, out, context, self.stem, self.meta.get("register"))  # register.py
+        return decode_part(self.logits_for(context, instruction), context, self.stem, instruction, self.meta,
+                           self.density)  # priors.py: the style, length and register priors around decode_with
 
     def generate(self, song: MidiSong, song_bytes: bytes, instruction: str | None = None, seed: int = 0) -> GenerationResult:
         """The new track's notes (ticks), program and channel for ``song`` (``seed``: decoding is

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import SUSTAIN
+from .features import SUSTAIN, decode_with
+from .register import place_octaves
 from .style import with_style_rhythm
 
 
@@ -26,3 +27,12 @@ def prepare_outputs(out: np.ndarray, context: np.ndarray, stem: str, instruction
     """A model's outputs with the priors its ``config.json`` (``meta``) carries, ready for decoding."""
     out = with_style_rhythm(out, context, stem, instruction, meta.get("style_rhythm"))
     return with_length_bias(out, stem, meta.get("length"))
+
+
+def decode_part(out: np.ndarray, context: np.ndarray, stem: str, instruction: str, meta: dict,
+                density: float = 1.0) -> list[tuple[int, int, int, int]]:
+    """Notes from a model's outputs as the generator writes them: the priors of ``meta`` (its
+    ``config.json``), its ``decode`` settings (``features.decode_with``), then the register prior."""
+    out = prepare_outputs(out, context, stem, instruction, meta)
+    notes = decode_with(out, stem, meta.get("decode"), density)
+    return place_octaves(notes, out, context, stem, meta.get("register"))

@@ -25,7 +25,7 @@ from stemgen.midifile.grid import song_to_grid
 
 from .context import context_from_grid
 from .evaluate import F1_COLUMN, MIN_NOTES, load_song, part_metrics, steps_to_notes
-from .features import decode_with
+from .priors import decode_part
 
 ONSET_FACTORS = (0.9, 1.0, 1.1, 1.2)
 FLOORS = (0.0, 0.1, 0.2, 0.3)  # drums
@@ -72,7 +72,8 @@ class HeldOutScorer:
             grid = song_to_grid(song.without(stem)[0], steps_per_beat)
             grids.append((grid, stem, song.path))
             self.items.append([song, context_from_grid(grid, stem)])
-        texts = embed_texts(write_instructions(grids)) if grids else []
+        self.texts = write_instructions(grids) if grids else []  # the style and register priors read the words
+        texts = embed_texts(self.texts) if grids else []
         for item, text in zip(self.items, texts):
             item.append(np.asarray(text, np.float32))
         self.real = [steps_to_notes(song.real[stem], stem == "drums") for song, *_ in self.items]
@@ -88,12 +89,13 @@ class HeldOutScorer:
 
         return [model_logits(model, context, text, hears_other_parts) for _, context, text in self.items]
 
-    def score(self, logits: list[np.ndarray], decode: dict) -> dict[str, float]:
-        """Mean F1 (``F1_COLUMN``), density ratio and groove over the songs, decoded with ``decode``."""
+    def score(self, logits: list[np.ndarray], decode: dict, meta: dict | None = None) -> dict[str, float]:
+        """Mean F1 (``F1_COLUMN``), density ratio and groove over the songs, decoded with ``decode``
+        and the priors of ``meta`` (a model's ``config.json``, as the generator decodes)."""
         is_drum = self.stem == "drums"
         rows = []
-        for (song, *_), real, out in zip(self.items, self.real, logits):
-            part = steps_to_notes(decode_with(out, self.stem, decode), is_drum)
+        for (song, context, _), text, real, out in zip(self.items, self.texts, self.real, logits):
+            part = steps_to_notes(decode_part(out, context, self.stem, text, (meta or {}) | {"decode": decode}), is_drum)
             rows.append(part_metrics(part, real, song, self.stem))
         return {c: _mean(r[c] for r in rows) for c in (F1_COLUMN[self.stem], "density_ratio", "groove")}
 
@@ -115,7 +117,7 @@ def tune_decoding(gen, files: list[Path]) -> dict | None:
     base = {k: v for k, v in (gen.meta.get("decode") or {}).items() if k == "density_scale"}
     scored = []
     for cand in candidates(stem):
-        m = scorer.score(logits, base | cand)
+        m = scorer.score(logits, base | cand, gen.meta)
         f1, density, groove = m[col], m["density_ratio"], m["groove"]
         ok = abs(density - 1) <= MAX_DENSITY_ERROR and abs(groove / scorer.real_groove - 1) <= MAX_GROOVE_ERROR
         scored.append({"settings": cand, col: round(f1, 4), "density_ratio": round(density, 3),
