@@ -640,7 +640,7 @@ def test_browser_musician_path(browser, site, artifacts):
                                                   for kind, ext in (("drums", "wav"), ("mix", "wav"), ("drums", "mid")))
         css(d, "#audio-takes input[value='1']").click()  # back to take 1
         wait_for(d, f"{transport_take()} === '1'", 30, "take 1 again")
-
+        time.sleep(0.5)
         assert d.execute_script(H.ACCESSIBILITY_JS) == []
         d.execute_script("window.scrollTo(0, 0)")
         d.save_screenshot(str(artifacts / "ui_1400.png"))
@@ -651,6 +651,7 @@ def test_browser_musician_path(browser, site, artifacts):
         wait_for(d, f"{transport_take()} === '3'", 150, "take 3 in the player")
         wait_for(d, "document.querySelector('#audio-new-take:not([disabled])')", 10, "New take to be usable again")
         wait_for(d, RESULT_IN_VIEW, 10, "the result scrolled into view on a phone")
+        time.sleep(0.5)  # the buttons' fade back from disabled
         assert d.execute_script(H.ACCESSIBILITY_JS) == []
         d.save_screenshot(str(artifacts / "ui_390.png"))
 

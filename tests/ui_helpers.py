@@ -157,7 +157,8 @@ def chromium(user_data_dir: Path, width: int = 1400, height: int = 2200):
 # WCAG 2.1 AA on the page as rendered: every visible text against its effective background (the first
 # opaque background of it or an ancestor, semi-transparent ones blended over it) has a contrast ratio of at
 # least 4.5:1, or 3:1 for large text (24 px, or 18.66 px bold); every visible image has an alt text (or is
-# marked decorative). Returns the failures, at most 20, each with its text and ratio.
+# marked decorative). Disabled controls are exempt, as in WCAG. Returns the failures, at most 20, each with
+# its text and ratio. (Call it once transitions have ended: a fading button reads as low contrast.)
 ACCESSIBILITY_JS = r"""
 const parse = (c) => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null;
   const v = m[1].split(/[ ,\/]+/).filter(Boolean).map(Number); return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
@@ -184,7 +185,7 @@ while (walker.nextNode()) {
   const node = walker.currentNode, el = node.parentElement;
   if (!el || seen.has(el) || !node.textContent.trim() || ['SCRIPT', 'STYLE', 'NOSCRIPT'].includes(el.tagName)) continue;
   seen.add(el);
-  if (!shown(el)) continue;
+  if (!shown(el) || el.closest(':disabled, [aria-disabled=true]')) continue;  // WCAG exempts inactive controls
   const s = getComputedStyle(el);
   let fg = parse(s.color); if (!fg) continue;
   let opacity = 1; for (let e = el; e; e = e.parentElement) opacity *= Number(getComputedStyle(e).opacity);

@@ -53,8 +53,9 @@ footer, footer * { color: #374151 !important; opacity: 1 !important; }
 .tp { display: flex; flex-direction: column; gap: 8px; }
 .tp-empty p { color: #374151; margin: 1em 0; }
 .dark .tp-empty p { color: #e5e7eb; }
-.tp-roll { position: relative; overflow-x: auto; cursor: pointer; }
-.tp-roll img { display: block; width: 100%; min-width: 560px; height: auto; background: #fff; }
+.tp-roll { overflow-x: auto; }
+.tp-canvas { position: relative; min-width: 560px; cursor: pointer; }
+.tp-canvas img { display: block; width: 100%; height: auto; background: #fff; }
 .tp-head { position: absolute; top: 0; bottom: 0; width: 2px; background: #c2410c; left: 10%; pointer-events: none; }
 .tp-row { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 14px; border: 0; padding: 0; margin: 0; }
 .tp-row legend { font-weight: 600; margin-bottom: 4px; }
@@ -217,6 +218,8 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
                 roll = gr.Image(label="The new part", type="filepath", interactive=False, elem_id="audio-part-roll")
                 api_files = gr.File(file_count="multiple", interactive=False)
                 take_in = gr.Number(value=1, precision=0, label="Take")
+                # blank: the stem's own default level (the page's slider starts at the first stem's)
+                level_in = gr.Number(value=None, label="Level (dB)")
                 api_run = gr.Button("API", elem_id="audio-api-run")
     kept = gr.State([])
 
@@ -250,7 +253,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     # The API: new inputs and outputs go last, so gradio_client calls written before them keep working.
     api_run.click(
         h.insert_audio_stem,
-        [*inputs, density, take_in, level],
+        [*inputs, density, take_in, level_in],
         [mix_out, stem_out, before, after, api_files, details, roll],
         api_name="insert_audio_stem",
         concurrency_id=GENERATE,

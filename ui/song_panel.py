@@ -51,7 +51,7 @@ def panel_markdown(facts: dict, problem: str | None = None) -> str:
     lines = [
         f"**{facts['tempo_bpm']:g} BPM · {facts['meter']} · {facts['key'] or 'key unclear'} · "
         f"{facts['bars']} bars · first bar at {facts['first_downbeat_s']:.2f} s** ({source})",
-        f"Beat confidence: {facts['beat_confidence']:.2f} (0 to 1)",
+        "Grid: as you set it" if facts["corrected"] else f"Beat confidence: {facts['beat_confidence']:.2f} (0 to 1)",
     ]
     if problem:
         lines.append(f"⚠️ **This grid cannot be used:** {problem}.")

@@ -35,8 +35,9 @@ def transport_html(*, original: str | Path, stem_audio: str | Path, roll: str | 
     bars = json.dumps([round(float(t), 3) for t in bar_times])
     last_bar = max(1, len(bar_times))
     picture = (
-        f'<div class="tp-roll" title="Click to move the playhead"><img src="{file_url(roll)}" '
-        f'alt="{html.escape(roll_alt, quote=True)}"><div class="tp-head" aria-hidden="true"></div></div>'
+        f'<div class="tp-roll"><div class="tp-canvas" title="Click to move the playhead"><img src="{file_url(roll)}" '
+        f'alt="{html.escape(roll_alt, quote=True)}"><div class="tp-head" aria-hidden="true" '
+        f'style="left: {100 * left:g}%"></div></div></div>'
         if roll else ""
     )
     part = html.escape(stem)
@@ -83,8 +84,8 @@ function apply() {
   const db = Number(q('.tp-level').value);
   o.muted = mode() === 'part'; s.muted = mode() === 'original';
   s.volume = Math.min(1, Math.pow(10, db / 20));
-  q('.tp-level-out').textContent = db + ' dB';
-  box().dataset.mode = mode();
+  const label = db + ' dB'; if (q('.tp-level-out').textContent !== label) q('.tp-level-out').textContent = label;
+  if (box().dataset.mode !== mode()) box().dataset.mode = mode();
 }
 function loopRange() {
   if (!q('.tp-loop') || !q('.tp-loop').checked) return null;
@@ -110,7 +111,7 @@ element.addEventListener('click', (ev) => {
   const button = ev.target.closest('button');
   const [o, s] = players(); if (!o || !s) return;
   if (!button) {
-    const roll = ev.target.closest('.tp-roll'); if (!roll) return;
+    const roll = ev.target.closest('.tp-canvas'); if (!roll) return;
     const r = roll.getBoundingClientRect(), b = box();
     const x = ((ev.clientX - r.left) / r.width - Number(b.dataset.x0)) / Number(b.dataset.w);
     seek(Math.max(0, Math.min(1, x)) * Number(b.dataset.duration)); return;
@@ -130,4 +131,7 @@ element.addEventListener('click', (ev) => {
 });
 element.addEventListener('input', apply);
 element.addEventListener('change', apply);
+// A new take's markup: its players follow the controls as they stand; the play button resets at the end.
+new MutationObserver(() => apply()).observe(element, {childList: true, subtree: true});
+element.addEventListener('ended', () => { const p = q('.tp-play'); if (p) p.textContent = '▶ Play'; }, true);
 """
