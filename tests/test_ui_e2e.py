@@ -638,8 +638,12 @@ def test_browser_musician_path(browser, site, artifacts):
         with zipfile.ZipFile(io.BytesIO(httpx.get(files["band_drums_all_takes.zip"], timeout=30).content)) as z:
             assert sorted(z.namelist()) == sorted(f"band_{kind}_take{n}.{ext}" for n in (1, 2)
                                                   for kind, ext in (("drums", "wav"), ("mix", "wav"), ("drums", "mid")))
-        css(d, "#audio-takes input[value='1']").click()  # back to take 1
+        css(d, "#audio-takes input[value='1']").click()  # back to take 1: the player keeps its settings
         wait_for(d, f"{transport_take()} === '1'", 30, "take 1 again")
+        wait_for(d, "document.querySelector('.tp-level-out').innerText === "
+                    "document.querySelector('.tp-level').value + ' dB'", 10, "the level label to match its slider")
+        level = float(d.execute_script("return document.querySelector('.tp-level').value"))
+        assert abs(players(d)[1]["volume"] - 10 ** (level / 20)) < 1e-3
         time.sleep(0.5)
         assert d.execute_script(H.ACCESSIBILITY_JS) == []
         d.execute_script("window.scrollTo(0, 0)")

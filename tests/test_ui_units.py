@@ -511,7 +511,7 @@ def test_take_names_are_daw_ready_and_safe():
 
     assert takes.song_slug("/up/load/My Song (final) v2.flac") == "My_Song_final_v2"
     assert takes.song_slug("../..") == "song" and takes.song_slug("..\\x.wav") == "x" and takes.song_slug(None) == "song"
-    assert takes.song_slug("x" * 200 + ".wav") == "x" * 48
+    assert takes.song_slug("x" * 200 + ".wav") == "x" * 64
     assert takes.take_names("My_Song", "drums", 3) == {
         "stem": "My_Song_drums_take3.wav", "mix": "My_Song_mix_take3.wav", "midi": "My_Song_drums_take3.mid"}
     kept = takes.add_take([], {"take": 1, "song": "a", "stem": "drums", "files": []})
@@ -658,3 +658,18 @@ def test_a_new_take_has_its_own_seed_names_density_and_level(arranged):
                             progress=lambda *a, **k: None)
     with pytest.raises(gr.Error, match="take must be a whole number"):
         h.insert_audio_stem(str(song), "bass", "Add bass", engine="arranger", take=0, progress=lambda *a, **k: None)
+
+
+def test_audio_examples_are_bundled_cc_by_songs_without_the_part_they_add():
+    """Each audio example is a bundled file with its CC BY attribution, listed in examples/README.md
+    as lacking the part it demonstrates (the drums example has no drums, the guitar one no guitar)."""
+    from stemgen.ui.settings import EXAMPLE_MIXES, EXAMPLES_DIR, INSTRUCTIONS
+
+    readme = (EXAMPLES_DIR / "README.md").read_text()
+    assert sorted(stem for _, stem, _ in EXAMPLE_MIXES) == ["drums", "guitar"]  # one per stem; bass: none yet
+    for path, stem, text in EXAMPLE_MIXES:
+        assert path.is_file() and text in INSTRUCTIONS[stem]
+        attribution = path.parent / (path.name.split(".")[0] + ".txt")  # Vibe_Ace.hq.ogg -> Vibe_Ace.txt
+        assert "Creative Commons Attribution" in attribution.read_text()
+        row = next(line for line in readme.splitlines() if f"`mixes/{path.name}`" in line)
+        assert "CC BY" in row and f"no {stem}" in row, row

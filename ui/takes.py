@@ -18,7 +18,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 def song_slug(upload: str | Path | None) -> str:
     """The upload's name without its suffix, as a safe file-name part (``"song"`` when nothing is left)."""
     stem = Path(str(upload)).stem if upload else ""
-    slug = _UNSAFE.sub("_", stem).strip("._-")[:48]
+    slug = _UNSAFE.sub("_", stem).strip("._-")[:64]
     return slug or "song"
 
 

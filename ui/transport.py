@@ -132,6 +132,6 @@ element.addEventListener('click', (ev) => {
 element.addEventListener('input', apply);
 element.addEventListener('change', apply);
 // A new take's markup: its players follow the controls as they stand; the play button resets at the end.
-new MutationObserver(() => apply()).observe(element, {childList: true, subtree: true});
+new MutationObserver(() => apply()).observe(element, {childList: true, subtree: true, characterData: true, attributes: true});
 element.addEventListener('ended', () => { const p = q('.tp-play'); if (p) p.textContent = '▶ Play'; }, true);
 """
