@@ -299,7 +299,7 @@ def test_client_adds_a_midi_part(client, site, tmp_path):
 
     midi, before, after, preview, details = insert_midi(client, H.GROOVE_MIDI)
     assert [Path(p).name for p in (midi, before, after, preview)] == [
-        f"with_{MIDI_STEM}.mid",
+        f"{H.GROOVE_MIDI.stem}_with_{MIDI_STEM}.mid",  # the song's own name
         "piano_roll_before.png",
         "piano_roll_after.png",
         "preview.wav",
@@ -310,6 +310,19 @@ def test_client_adds_a_midi_part(client, site, tmp_path):
     new_notes = [m for m in tracks_out[-1] if m.type == "note_on" and m.velocity > 0]
     assert len(new_notes) > 0, "the new part is empty"
     assert details["notes"] == len(new_notes) and 32 <= details["program"] <= 39  # a GM bass
+
+    # a bass on the result, which has one: refused naming its track, unless asked to replace it
+    from gradio_client import handle_file
+
+    with_bass = unique_copy(Path(midi), tmp_path)
+    message = app_error(client.predict, handle_file(str(with_bass)), MIDI_STEM, "Add bass", 0,
+                        api_name="/insert_midi_part")
+    assert message.startswith(with_bass.name) and "bass" in message and "Traceback" not in message, message
+    again, *_, replaced = client.predict(handle_file(str(with_bass)), MIDI_STEM, "Add bass", 1, True,
+                                         api_name="/insert_midi_part")
+    sounding = [t for t in mido.MidiFile(again).tracks if any(m.type == "note_on" and m.velocity for m in t)]
+    assert replaced["replaced"] and len(sounding) == 2  # the drums and one bass: the old bass gave way
+    assert Path(again).name == f"{with_bass.stem}_with_{MIDI_STEM}.mid"
     assert details["source"] == H.GROOVE_MIDI.name
 
 
@@ -368,7 +381,7 @@ def test_generations_share_one_concurrency_limit(site, monkeypatch, tmp_path):
     ends = [i for i, event in enumerate(gate.log) if event == "end"]
     assert all(starts[limit + k] > ends[k] for k in range(jobs_n - limit)), gate.log
     results = [job.result(timeout=0) for job in jobs]
-    assert [Path(r[0]).name for r in results] == ["clip_mix_take1.wav", f"with_{MIDI_STEM}.mid"] * (jobs_n // 2)
+    assert [Path(r[0]).name for r in results] == ["clip_mix_take1.wav", f"{H.GROOVE_MIDI.stem}_with_{MIDI_STEM}.mid"] * (jobs_n // 2)
 
 
 def test_password_protects_page_and_api(site):
@@ -684,7 +697,7 @@ def test_browser_midi_tab(browser, site, artifacts):
     preview, sr = fetch_audio(src)
     assert preview.shape[1] / sr > 1.0 and abs(preview).max() > 0
     wait_for(d, "document.querySelector('#midi-after img')?.complete", 30, "the after piano roll")
-    wait_for(d, shown_text("midi-output", f"with_{MIDI_STEM}.mid"), 30, "the new MIDI file")
+    wait_for(d, shown_text("midi-output", f"_with_{MIDI_STEM}.mid"), 30, "the new MIDI file")
     d.execute_script("window.scrollTo(0, 0)")
     shot = artifacts / "ui_midi_tab.png"
     d.save_screenshot(str(shot))

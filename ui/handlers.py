@@ -246,9 +246,13 @@ class Handlers:
         stem: str = "drums",
         instruction: str = "Add rock drums",
         seed: int = 0,
+        replace: bool = False,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[str, str, str, str | None, dict[str, Any]]:
-        """Add a drum, bass or guitar part to a MIDI file.
+        """Add a drum, bass or guitar part to a MIDI file (``<song>_with_<stem>.mid``).
+
+        A file that has the part already is refused, naming its tracks, unless ``replace``: then the
+        new part takes their place (every other track unchanged).
 
         Returns the new MIDI file (every input track unchanged, the new part appended), before/after
         piano rolls (PNG), an audio preview rendered with a SoundFont (WAV, or ``None`` with a
@@ -263,9 +267,9 @@ class Handlers:
             out = RequestFolder(s.work_dir, s.keep_outputs_s)
 
             progress(0.1, desc="Generating")
-            midi_out = out.path(f"with_{stem}.mid")
+            midi_out = out.path(f"{song_slug(midi)}_with_{stem}.mid")
             details = midi_engine.generate_part(
-                path, midi_out, stem, instruction, seed, s.max_midi_seconds, s.midi_models_dir
+                path, midi_out, stem, instruction, seed, s.max_midi_seconds, s.midi_models_dir, replace
             )
             progress(0.6, desc="Drawing")
             before, after = piano_roll_pngs(

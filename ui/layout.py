@@ -304,6 +304,9 @@ def midi_tab(settings: UISettings, h: Handlers) -> None:
             )
             stem = stem_radio(settings, "midi-stem")
             instruction, picker = instruction_inputs(settings.stems[0], "midi")
+            replace = gr.Checkbox(False, label="Replace the part if the file has one",
+                                  info="Otherwise a file that has the part already is refused, naming its tracks",
+                                  elem_id="midi-replace")
             seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
             run = gr.Button("Generate", variant="primary", elem_id="midi-generate")
             gr.Examples(
@@ -335,7 +338,7 @@ def midi_tab(settings: UISettings, h: Handlers) -> None:
     )
     run.click(
         h.insert_midi_part,
-        [midi_in, stem, instruction, seed],
+        [midi_in, stem, instruction, seed, replace],
         [midi_out, before, after, preview, details],
         api_name="insert_midi_part",
         concurrency_id=GENERATE,
