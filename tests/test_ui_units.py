@@ -583,7 +583,6 @@ def test_song_panel_says_the_facts_and_warns_when_the_beat_is_uncertain():
 def test_song_panel_on_a_real_song_and_a_typed_grid(tmp_path, musdb_song):
     """The panel's analysis of a real song, then the user's tempo and downbeat: the grid drawn and
     clicked is exactly the typed one."""
-    import numpy as np
     from PIL import Image
 
     from stemgen.ui.page import PageActions

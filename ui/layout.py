@@ -6,9 +6,9 @@ Element ids (``elem_id``) are stable so the browser test can find things; API na
 
 from __future__ import annotations
 
-import gradio as gr
-
 from functools import partial
+
+import gradio as gr
 
 from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_TEXT_GUIDANCE
 from stemgen.stems import get_stem

@@ -49,8 +49,8 @@ def panel_markdown(facts: dict, problem: str | None = None) -> str:
                 "or try a song with a steady pulse.")
     source = "your grid" if facts["corrected"] else "detected"
     lines = [
-        f"**{facts['tempo_bpm']:g} BPM · {facts['meter']} · {facts['key'] or 'key unclear'} · "
-        f"{facts['bars']} bars · first bar at {facts['first_downbeat_s']:.2f} s** ({source})",
+        (f"**{facts['tempo_bpm']:g} BPM · {facts['meter']} · {facts['key'] or 'key unclear'} · "
+         f"{facts['bars']} bars · first bar at {facts['first_downbeat_s']:.2f} s** ({source})"),
         "Grid: as you set it" if facts["corrected"] else f"Beat confidence: {facts['beat_confidence']:.2f} (0 to 1)",
     ]
     if problem:
@@ -78,7 +78,7 @@ def click_track(audio: np.ndarray, sample_rate: int, beat_times, downbeat_times)
     envelope = np.exp(-t / (CLICK_S / 5))
     bars = set(np.round(np.asarray(downbeat_times, dtype=float), 4).tolist())
     for beat in np.asarray(beat_times, dtype=float):
-        start = int(round(beat * rate))
+        start = round(beat * rate)
         if start < 0 or start >= out.size:
             continue
         hz = CLICK_HZ[0] if round(float(beat), 4) in bars else CLICK_HZ[1]

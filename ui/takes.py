@@ -64,10 +64,9 @@ def zip_takes(takes: list[dict], zip_path: Path) -> Path:
     """One zip of every take's files (flat, by their take names), written whole or not at all."""
     from stemgen.fileio import atomic_outputs
 
-    with atomic_outputs([zip_path]) as (tmp,):
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for take in takes:
-                for path in take["files"]:
-                    if Path(path).is_file():
-                        archive.write(path, arcname=Path(path).name)
+    with atomic_outputs([zip_path]) as (tmp,), zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for take in takes:
+            for path in take["files"]:
+                if Path(path).is_file():
+                    archive.write(path, arcname=Path(path).name)
     return zip_path
