@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from stemgen.arranger.loudness import check_level_db
 from stemgen.catalog import ModelEntry, list_models, resolve_model
 from stemgen.generation.defaults import DEFAULT_ENGINE, ENGINES
 from stemgen.pipelines.schedulers import (
@@ -176,13 +177,20 @@ class ArrangerInserter(_Inserter):
         return other
 
     def add(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, *, seed: int = 0,
-            source: str | Path | None = None, replace: bool = False, correction=None) -> AudioResult:
+            source: str | Path | None = None, replace: bool = False, correction=None,
+            level_db: float | None = None) -> AudioResult:
         """The song plus a new part; ``BeatTrackingError`` (naming ``source``) when it has no steady beat.
         ``correction``: the user's beat grid (``stemgen.analysis.GridCorrection``: BPM, meter, first
-        downbeat or a beats file), which the part then follows exactly; ``None``: the detected grid."""
+        downbeat or a beats file), which the part then follows exactly; ``None``: the detected grid.
+        ``level_db``: the stem's loudness against the song in LU (``None``: the engine's default)."""
         audio = self._without_stem(audio, sample_rate, replace)
         instruction = self._instruction(instruction)
-        arrangement = self.arranger(audio, sample_rate, instruction, seed=seed, source=source, correction=correction)
+        arranger = self.arranger
+        if level_db is not None:
+            check_level_db(level_db)
+            arranger = copy.copy(arranger)
+            arranger.level_db = float(level_db)
+        arrangement = arranger(audio, sample_rate, instruction, seed=seed, source=source, correction=correction)
         return AudioResult("arranger", self.stem, instruction, arrangement.part.stem_audio, arrangement.mix_audio,
                            sample_rate, arrangement, dict(arrangement.timings))
 

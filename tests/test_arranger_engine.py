@@ -117,3 +117,39 @@ def test_cli_arranger_writes_stem_mix_and_midi(tmp_path, musdb_song):
     assert t["realtime_factor"] == round(t["audio_s"] / t["total_s"], 2)
     mix, sr = sf.read(summary["mix"], always_2d=True)
     assert sr == SR and mix.shape == ctx.shape
+
+
+def test_level_puts_the_stem_that_many_lu_against_the_song(tmp_path, musdb_song):
+    """``--level`` (the API's ``level_db``): the written stem sits the chosen LU against the song,
+    measured with BS.1770 on the files; out-of-range levels and the diffusion engine are refused."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from stemgen.arranger.loudness import LEVEL_DB_RANGE, loudness_lufs
+    from stemgen.cli.main import app
+    from stemgen.cli.options import RULES
+
+    assert (RULES["level"].lo, RULES["level"].hi) == LEVEL_DB_RANGE  # the CLI checks what the API checks
+    src = tmp_path / "rock.wav"
+    ctx = sum(sf.read(musdb_song / f"{k}.wav", always_2d=True, dtype="float32")[0] for k in ("bass", "other", "vocals"))
+    sf.write(src, ctx, SR)
+    levels = {}
+    for level in (-20.0, -4.0):
+        out = tmp_path / f"out{level:g}"
+        res = CliRunner().invoke(app, ["generate", str(src), "--stem", "drums", "--engine", "arranger",
+                                       "--level", str(level), "--out", str(out), "--json"])
+        assert res.exit_code == 0, res.output
+        summary = json.loads(res.stdout.strip().splitlines()[-1])
+        assert summary["render"]["loudness"]["level_db"] == level
+        stem, _ = sf.read(summary["stem"], always_2d=True)
+        levels[level] = loudness_lufs(stem.T, SR) - loudness_lufs(ctx.T, SR)
+    assert levels[-20.0] == pytest.approx(-20.0, abs=1.0)
+    assert levels[-4.0] - levels[-20.0] == pytest.approx(16.0, abs=1.5)  # the limiter may trim the loud one
+    for args, reason in ((["--level", "35"], "--level"), (["--level", "-6", "--engine", "diffusion"], "arranger")):
+        res = CliRunner().invoke(app, ["generate", str(src), "--out", str(tmp_path / "x"), *args])
+        assert res.exit_code == 2 and reason in res.output, res.output
+    with pytest.raises(ValueError, match="--level"):
+        from stemgen import api
+
+        api.load_inserter("drums", "arranger").add(ctx.T, SR, level_db=float("nan"))

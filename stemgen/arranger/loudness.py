@@ -22,6 +22,17 @@ SILENT_LUFS = -70.0
 # Level for a stem whose context is silent (nothing to match): EBU R128's programme target plus 3.
 SILENT_CONTEXT_TARGET_LUFS = -20.0
 MIN_BLOCK_S = 0.4  # BS.1770's gating block: shorter signals are measured by RMS instead
+# A chosen level outside this range is a typo, not a mix: -40 LU is inaudible under the song, +20 drowns it.
+LEVEL_DB_RANGE = (-40.0, 20.0)
+
+
+def check_level_db(level_db: float) -> float:
+    """``level_db`` as a float; ``ValueError`` naming the option when it is not a level a mix can use."""
+    lo, hi = LEVEL_DB_RANGE
+    value = float(level_db)
+    if not lo <= value <= hi:  # also false for NaN
+        raise ValueError(f"--level must be between {lo:g} and {hi:g} LU (the stem against the song), not {level_db}")
+    return value
 
 
 def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:

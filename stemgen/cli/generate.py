@@ -28,6 +28,7 @@ def generate(
     model: Path = typer.Option(None, "--model", help="Model folder: a part model for the arranger, a `stemgen train` model for diffusion; default: the bundled model for --stem."),
     sound: str = typer.Option(None, "--sound", help="Arranger: kit or instrument by name (e.g. brush, tr808, fingered, distortion) or GM program number; default: from the instruction."),
     density: float = typer.Option(1.0, "--density", help="Arranger: scales how many notes the part plays (1 = as the model expects)."),
+    level: float = typer.Option(None, "--level", help="Arranger: the stem's loudness against the song in LU, e.g. -10 (default: the stem's measured default)."),
     bpm: float = grid_options.BPM,
     meter: str = grid_options.METER,
     downbeat: float = grid_options.DOWNBEAT,
@@ -70,10 +71,12 @@ def generate(
         if engine != "arranger" and not correction.empty:
             raise fail("--bpm, --meter, --downbeat and --beats are for the arranger engine (--engine arranger)",
                        code=2, as_json=as_json)
+        if engine != "arranger" and level is not None:
+            raise fail("--level is for the arranger engine (--engine arranger)", code=2, as_json=as_json)
         _check_input(input, max_duration)
         if engine == "arranger":
             summary = _run_arranger(input, out, force, stem, instruction or f"Add {stem}", model, sound, density,
-                                    seed, threads, replace, max_duration, held, correction)
+                                    seed, threads, replace, max_duration, held, correction, level)
         else:
             summary = _run(input, out, force, stem, instruction or f"Add {stem}", model, stem_path, mix_path,
                            audio_guidance, text_guidance, steps, scheduler, seed, batch_size, overlap, continuity,
@@ -130,7 +133,7 @@ def _check_input(path: Path, max_duration: float) -> None:
 
 
 def _run_arranger(input, out, force, stem, instruction, model, sound, density, seed, threads, replace,
-                  max_duration, held, correction=None) -> dict:
+                  max_duration, held, correction=None, level_db=None) -> dict:
     from stemgen import api
     from stemgen.analysis.overrides import read_beats_file
     from stemgen.audio.io import load_audio, output_subtype
@@ -141,7 +144,8 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
     names = [out / f"{input.stem}_{stem}.wav", out / f"{input.stem}_mix.wav", out / f"{input.stem}_{stem}.mid"]
     _check_outputs(out, names, force, held)
     inserter = api.load_inserter(stem, "arranger", model, sound=sound, density=density, threads=threads)
-    result = inserter.add(audio, sr, instruction, seed=seed, source=input, replace=replace, correction=correction)
+    result = inserter.add(audio, sr, instruction, seed=seed, source=input, replace=replace, correction=correction,
+                          level_db=level_db)
     # stem, mix and .mid together or not at all, at the input's resolution (24-bit, float)
     files = result.write(out, input.stem, output_subtype(input))
     info = result.details.summary()

@@ -69,6 +69,7 @@ RULES: dict[str, Rule] = {
     "seed": _SEED,
     "split_seed": _SEED,
     "density": Rule(0.1, 4.0),
+    "level": Rule(-40.0, 20.0),  # = stemgen.arranger.loudness.LEVEL_DB_RANGE (the API checks the same)
     "threads": Rule(1, 1024),
     "max_songs": _at_least(1),
     "batch_size": Rule(1, 4096),
