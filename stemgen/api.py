@@ -161,19 +161,15 @@ class ArrangerInserter(_Inserter):
     def model_dir(self) -> Path:
         return Path(self.arranger.model_dir)
 
-    def with_sound(self, sound: str | int | None, *, density: float | None = None,
-                   level_db: float | None = None) -> ArrangerInserter:
+    def with_sound(self, sound: str | int | None, *, density: float | None = None) -> ArrangerInserter:
         """A copy playing ``sound`` (``None``: from the instruction) that shares the loaded model;
-        ``density`` (how many notes, 1 = as the model expects) and ``level_db`` (the part's loudness
-        against the song, LU; ``None``: measured default) change the copy only."""
+        ``density`` (how many notes, 1 = as the model expects; ``None``: unchanged) changes the copy only."""
         other = copy.copy(self)
         other.arranger = copy.copy(self.arranger)
         other.arranger.sound = sound
         if density is not None:
             other.arranger.generator = copy.copy(self.arranger.generator)
             other.arranger.generator.density = float(density)
-        if level_db is not None:
-            other.arranger.level_db = float(level_db)
         return other
 
     def add(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, *, seed: int = 0,

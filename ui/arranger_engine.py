@@ -68,14 +68,13 @@ def status(stem: str) -> str:
     )
 
 
-def arranger_for(stem: str, sound: str | None, density: float = 1.0,
-                 level_db: float | None = None) -> api.ArrangerInserter:
-    """A ready arranger for ``stem`` playing ``sound`` (``None``: from the instruction) at ``density``
-    and ``level_db``; the part model is loaded once per stem and shared."""
+def arranger_for(stem: str, sound: str | None, density: float = 1.0) -> api.ArrangerInserter:
+    """A ready arranger for ``stem`` playing ``sound`` (``None``: from the instruction) at ``density``;
+    the part model is loaded once per stem and shared."""
     with _lock:
         if stem not in _arrangers:
             _arrangers[stem] = api.load_inserter(stem, "arranger")
-        return _arrangers[stem].with_sound(sound, density=density, level_db=level_db)
+        return _arrangers[stem].with_sound(sound, density=density)
 
 
 def arrange(audio: np.ndarray, sample_rate: int, stem: str, instruction: str, sound: str | None, seed: int,
@@ -84,8 +83,8 @@ def arrange(audio: np.ndarray, sample_rate: int, stem: str, instruction: str, so
     """The song with its new part (``details``: the ``Arrangement``); ``BeatTrackingError`` (naming
     ``source``) without a steady beat. ``correction``: the user's grid
     (``stemgen.analysis.GridCorrection``), or ``None``."""
-    return arranger_for(stem, sound, density, level_db).add(audio, sample_rate, instruction, seed=seed,
-                                                            source=source, correction=correction)
+    return arranger_for(stem, sound, density).add(audio, sample_rate, instruction, seed=seed, source=source,
+                                                  correction=correction, level_db=level_db)
 
 
 AUTO_METER = "auto"

@@ -28,7 +28,7 @@ MAX_STEPS = 200
 MAX_GUIDANCE = 30.0
 MAX_TAKE = 999
 MIN_DENSITY, MAX_DENSITY = 0.1, 4.0  # as stemgen generate --density
-MIN_LEVEL_DB, MAX_LEVEL_DB = -30.0, 12.0
+MIN_LEVEL_DB, MAX_LEVEL_DB = -40.0, 20.0  # as stemgen generate --level
 
 
 class Handlers:
@@ -106,7 +106,7 @@ class Handlers:
         ``sound`` (arranger only) is a kit/program name or GM number, or "auto" (from the instruction).
         ``bpm``, ``meter``, ``downbeat`` (arranger only; blank, 0 / "auto": detected) correct the song's
         grid as ``stemgen generate --bpm --meter --downbeat`` do. ``density`` (arranger; 0.1-4, 1 = as
-        the model expects) scales how many notes the part plays; ``level_db`` (arranger; -30..+12 LU,
+        the model expects) scales how many notes the part plays; ``level_db`` (arranger; -40..+20 LU,
         blank: the measured default) sets the part's loudness against the song.
         ``take`` (1, 2, ...) is the take number: take N uses seed ``seed + N - 1`` and its files are
         named ``<song>_<stem>_take<N>.wav/.mid`` and ``<song>_mix_take<N>.wav`` (WAVs at the input's
