@@ -505,6 +505,10 @@ def download_links(driver) -> dict[str, str]:
 
 def test_browser_audio_tab(browser, site, artifacts):
     d = browser
+    d.get(site["url"] + "?__theme=dark")  # the dark theme meets WCAG AA too
+    css(d, "#audio-input")
+    time.sleep(1)
+    assert d.execute_script(H.ACCESSIBILITY_JS) == []
     d.get(site["url"])
     css(d, "#audio-input")
     assert "follows your song's beat" in css(d, "#audio-model-status").text  # the default engine, in plain words

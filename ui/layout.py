@@ -46,6 +46,7 @@ PAGE_CSS = """
 .gradio-container { --button-primary-background-fill: #c2410c; --button-primary-background-fill-hover: #9a3412;
   --button-primary-text-color: #ffffff; }
 .tab-container button.selected, button.selected[role=tab] { color: #9a3412 !important; }
+.dark .tab-container button.selected, .dark button.selected[role=tab] { color: #fdba74 !important; }
 .timestamps time, .playback, .playback * { color: #374151 !important; }
 .dark .timestamps time, .dark .playback, .dark .playback * { color: #e5e7eb !important; }
 footer, footer * { color: #374151 !important; opacity: 1 !important; }
