@@ -317,7 +317,9 @@ def test_client_adds_a_midi_part(client, site, tmp_path):
     with_bass = unique_copy(Path(midi), tmp_path)
     message = app_error(client.predict, handle_file(str(with_bass)), MIDI_STEM, "Add bass", 0,
                         api_name="/insert_midi_part")
-    assert message.startswith(with_bass.name) and "bass" in message and "Traceback" not in message, message
+    assert message.startswith(with_bass.name) and "already has a bass part" in message, message
+    assert "--replace" not in message and "Traceback" not in message  # no command-line words on the page
+    assert uploads_named(site, with_bass.name)  # a fine file is kept for the next try, with "replace"
     again, *_, replaced = client.predict(handle_file(str(with_bass)), MIDI_STEM, "Add bass", 1, True,
                                          api_name="/insert_midi_part")
     sounding = [t for t in mido.MidiFile(again).tracks if any(m.type == "note_on" and m.velocity for m in t)]
@@ -693,7 +695,12 @@ def test_browser_midi_tab(browser, site, artifacts):
     css(d, "#tab-midi-button").click()
     upload(d, "midi-input", H.GROOVE_MIDI)
     wait_for(d, shown_text("midi-input", H.GROOVE_MIDI.name), 30, "the uploaded MIDI file")
-    css(d, f"#midi-stem input[value='{MIDI_STEM}']").click()
+    css(d, "#midi-stem input[value='drums']").click()  # the groove has drums: refused inline, with the fix
+    css(d, "#midi-generate").click()
+    message = wait_for(d, "document.querySelector('#midi-error')?.offsetParent && "
+                          "document.querySelector('#midi-error').innerText", 60, "the inline refusal")
+    assert "drums part" in message and "What to do" in message, message
+    css(d, f"#midi-stem input[value='{MIDI_STEM}']").click()  # the same upload, kept: another part
     css(d, "#midi-generate").click()
     src = wait_for(d, audio_src("midi-preview"), 120, "the rendered preview in the audio player")
     assert src.endswith("/preview.wav")
@@ -702,6 +709,7 @@ def test_browser_midi_tab(browser, site, artifacts):
     assert preview.shape[1] / sr > 1.0 and abs(preview).max() > 0
     wait_for(d, "document.querySelector('#midi-after img')?.complete", 30, "the after piano roll")
     wait_for(d, shown_text("midi-output", f"_with_{MIDI_STEM}.mid"), 30, "the new MIDI file")
+    assert not visible(d, "midi-error")  # gone with a result
     d.execute_script("window.scrollTo(0, 0)")
     shot = artifacts / "ui_midi_tab.png"
     d.save_screenshot(str(shot))

@@ -268,9 +268,15 @@ class Handlers:
 
             progress(0.1, desc="Generating")
             midi_out = out.path(f"{song_slug(midi)}_with_{stem}.mid")
-            details = midi_engine.generate_part(
-                path, midi_out, stem, instruction, seed, s.max_midi_seconds, s.midi_models_dir, replace
-            )
+            try:
+                details = midi_engine.generate_part(
+                    path, midi_out, stem, instruction, seed, s.max_midi_seconds, s.midi_models_dir, replace
+                )
+            except StemgenInputError as exc:
+                if exc.reason.startswith("already has a"):  # a fine file: keep it for a try with "replace"
+                    reason = exc.reason.split("; use --replace")[0]
+                    raise StemgenInputError(None, f"{name}: {reason}") from None
+                raise
             progress(0.6, desc="Drawing")
             before, after = piano_roll_pngs(
                 [

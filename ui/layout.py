@@ -294,6 +294,7 @@ SHOW_RESULT_JS = "() => { document.querySelector('#audio-result')?.scrollIntoVie
 
 def midi_tab(settings: UISettings, h: Handlers) -> None:
     """Upload a MIDI arrangement, choose the part to add, get the new file, pictures and a preview."""
+    page = PageActions(h)
     gr.Markdown(MIDI_NOTE)
     with gr.Row():
         with gr.Column():
@@ -316,6 +317,7 @@ def midi_tab(settings: UISettings, h: Handlers) -> None:
                 label="Bundled examples (Groove MIDI Dataset, CC BY 4.0)",
             )
         with gr.Column():
+            error = gr.Markdown("", visible=False, elem_id="midi-error")
             preview = gr.Audio(
                 label="Preview (SoundFont render)",
                 type="filepath",
@@ -333,17 +335,15 @@ def midi_tab(settings: UISettings, h: Handlers) -> None:
                 alt_text="Piano roll of the MIDI file with the new part, same pitch range",
             )
             details = gr.JSON(label="Details", elem_id="midi-details")
+            api_run = gr.Button("API", visible=False, elem_id="midi-api-run")
 
     stem.change(
         h.instruction_choices, [stem, instruction], [picker, instruction], api_visibility="private", queue=False
     )
-    run.click(
-        h.insert_midi_part,
-        [midi_in, stem, instruction, seed, replace],
-        [midi_out, before, after, preview, details],
-        api_name="insert_midi_part",
-        concurrency_id=GENERATE,
-    )
+    inputs, outputs = [midi_in, stem, instruction, seed, replace], [midi_out, before, after, preview, details]
+    # The API (gradio_client) raises its errors; the page keeps them inline with the fix.
+    api_run.click(h.insert_midi_part, inputs, outputs, api_name="insert_midi_part", concurrency_id=GENERATE)
+    run.click(page.midi_part, inputs, [error, *outputs], api_visibility="private", concurrency_id=GENERATE)
 
 
 def build_app(settings: UISettings | None = None) -> gr.Blocks:

@@ -29,6 +29,7 @@ FIXES = (
     (re.compile(r"is outside .* beats a minute|--bpm"), "Type a tempo from 20 to 400 BPM, or leave it blank."),
     (re.compile(r"limit is"), "Upload a shorter or compressed file (MP3, OGG or FLAC)."),
     (re.compile(r"No \w+ audio model is installed"), "Choose the Arranger engine, which needs no download."),
+    (re.compile(r"already has a \w+ part"), "Tick \"Replace the part if the file has one\", or pick another part."),
 )
 
 
@@ -83,6 +84,15 @@ class PageActions:
         return (song_panel.panel_markdown(facts, problem),
                 gr.update(value=str(png), visible=True, alt_text=alt),
                 gr.update(value=str(click_wav), visible=True), facts)
+
+    # ------------------------------------------------------------------ the MIDI tab
+    def midi_part(self, midi, stem, instruction, seed, replace, progress: gr.Progress = gr.Progress()):
+        """``Handlers.insert_midi_part`` with its error kept inline (first output: the error box)."""
+        try:
+            outputs = self.h.insert_midi_part(midi, stem, instruction, seed, replace, progress=progress)
+        except gr.Error as exc:
+            return (gr.update(value=error_markdown(*_error_text(exc)), visible=True), *(gr.skip(),) * 5)
+        return (gr.update(value="", visible=False), *outputs)
 
     # ------------------------------------------------------------------ a take
     def generate(self, kept: list[dict] | None, audio, stem, instruction, audio_guidance, text_guidance, steps,
