@@ -43,7 +43,8 @@ from stemgen.workers import LOCAL, Backend
 __all__ = [
     "DEFAULT_AUDIO_GUIDANCE", "DEFAULT_SCHEDULER", "DEFAULT_TEXT_GUIDANCE", "ENGINES", "SCHEDULER_NAMES", "STEMS", "AudioResult", "ArrangerInserter", "DiffusionInserter", "ModelEntry", "PartWriter",
     "default_engine", "engine_of_model", "list_models", "load_inserter", "load_part_writer", "pick_device",
-    "resolve_model", "add_parts_to_folder", "check_midi_song", "canonical_scheduler_name",
+    "resolve_model", "add_parts_to_folder", "check_midi_song", "canonical_scheduler_name", "checked_temperature",
+    "take_name",
 ]
 
 
@@ -168,13 +169,22 @@ class ArrangerInserter(_Inserter):
         return other
 
     def add(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, *, seed: int = 0,
-            source: str | Path | None = None, replace: bool = False, correction=None) -> AudioResult:
+            source: str | Path | None = None, replace: bool = False, correction=None,
+            temperature: float | None = None) -> AudioResult:
         """The song plus a new part; ``BeatTrackingError`` (naming ``source``) when it has no steady beat.
         ``correction``: the user's beat grid (``stemgen.analysis.GridCorrection``: BPM, meter, first
-        downbeat or a beats file), which the part then follows exactly; ``None``: the detected grid."""
+        downbeat or a beats file), which the part then follows exactly; ``None``: the detected grid.
+        ``seed`` picks the take (another seed, another part; the same seed, the same part);
+        ``temperature`` how far a take may stray from the most probable notes (0: always those;
+        ``None``: ``stemgen.midi.sampling.DEFAULT_TEMPERATURE``)."""
         audio = self._without_stem(audio, sample_rate, replace)
         instruction = self._instruction(instruction)
-        arrangement = self.arranger(audio, sample_rate, instruction, seed=seed, source=source, correction=correction)
+        arranger = self.arranger
+        if temperature is not None:  # this call only: a copy sharing the loaded model
+            arranger = copy.copy(self.arranger)
+            arranger.generator = copy.copy(self.arranger.generator)
+            arranger.generator.temperature = checked_temperature(temperature)
+        arrangement = arranger(audio, sample_rate, instruction, seed=seed, source=source, correction=correction)
         return AudioResult("arranger", self.stem, instruction, arrangement.part.stem_audio, arrangement.mix_audio,
                            sample_rate, arrangement, dict(arrangement.timings))
 
@@ -245,28 +255,47 @@ class PartWriter:
     """The MIDI engine: a part model that adds ``stem`` as a new track to MIDI files (inputs untouched)."""
 
     def __init__(self, stem: str, model: str | Path | None = None, *, density: float = 1.0,
-                 threads: int | None = None):
+                 threads: int | None = None, temperature: float | None = None):
         _prepare_torch(threads)
         from stemgen.midi.generate import MidiGenerator
 
         self.stem = get_stem(stem).name
         self.model_dir = resolve_model(self.stem, "midi", model)
-        self.generator = MidiGenerator(self.stem, model, density=density)
+        temperature = None if temperature is None else checked_temperature(temperature)
+        self.generator = MidiGenerator(self.stem, model, density=density, temperature=temperature)
 
     def add_to_midi(self, song: str | Path, out: str | Path, instruction: str | None = None, seed: int = 0,
                     replace: bool = False):
         """Write ``out`` = ``song`` plus the new track; returns the ``GenerationResult`` (notes, program,
         warnings). A song that already has the part is refused naming its tracks, unless ``replace``:
-        then the new part takes their place and every other track stays as it is."""
+        then the new part takes their place and every other track stays as it is. ``seed`` picks
+        the take (at the writer's ``temperature``; the same seed, the same part)."""
         from stemgen.midi.generate import generate_file
 
         return generate_file(Path(song), Path(out), self.generator, instruction, seed, replace)
 
 
 def load_part_writer(stem: str, model: str | Path | None = None, *, density: float = 1.0,
-                     threads: int | None = None) -> PartWriter:
-    """A loaded MIDI part model for ``stem`` (default: the bundled one)."""
-    return PartWriter(stem, model, density=density, threads=threads)
+                     threads: int | None = None, temperature: float | None = None) -> PartWriter:
+    """A loaded MIDI part model for ``stem`` (default: the bundled one). ``temperature``: how far a
+    take (``seed``) may stray from the most probable notes (0: always those; ``None``: the default,
+    ``stemgen.midi.sampling.DEFAULT_TEMPERATURE``)."""
+    return PartWriter(stem, model, density=density, threads=threads, temperature=temperature)
+
+
+def checked_temperature(temperature: float) -> float:
+    """``temperature`` as a float; ``ValueError`` naming the option unless 0 <= it <= MAX_TEMPERATURE."""
+    from stemgen.midi.sampling import MAX_TEMPERATURE
+
+    value = float(temperature)
+    if not 0.0 <= value <= MAX_TEMPERATURE:
+        raise ValueError(f"temperature must be between 0 and {MAX_TEMPERATURE:g}, got {temperature}")
+    return value
+
+
+def take_name(name: str, take: int, takes: int) -> str:
+    """The output name of take ``take`` (1-based) of ``takes``: ``<name>_take<N>``, or ``name`` for a single take."""
+    return name if takes <= 1 else f"{name}_take{take}"
 
 
 def check_midi_song(path: str | Path):

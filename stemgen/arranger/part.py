@@ -72,6 +72,7 @@ def render_part(
     mix_placement: bool = True,
     articulation: bool = True,
     onset_compensation: bool = True,
+    step_offsets: Sequence[float] | np.ndarray | None = None,
 ) -> RenderedPart:
     """Render ``notes`` for ``stem`` against ``context_audio``.
 
@@ -91,6 +92,8 @@ def render_part(
     mix_placement: EQ, compression, pan/width and room on the stem (False: the dry render).
     articulation: guitar strums/palm mutes/let-ring and drum cymbal chokes (False: notes as written).
     onset_compensation: send each note early by its sample's onset delay (False: at the note time).
+    step_offsets: per-note timing in 16ths (a drummer's push, drag and swing, ``midi.feel``), in
+        place of the Gaussian timing jitter; ``None``: the jitter.
     """
     context = np.atleast_2d(np.asarray(context_audio, dtype=np.float32))
     if context.ndim != 2 or context.shape[-1] == 0:
@@ -98,7 +101,8 @@ def render_part(
     channels, num_samples = context.shape
     grid = BeatGrid.from_times(beat_times)
     choice = choose_sound(stem, instruction, sound)
-    timed = place_notes(notes, grid, is_drums=stem == "drums", humanization=humanization, seed=seed)
+    timed = place_notes(notes, grid, is_drums=stem == "drums", humanization=humanization, seed=seed,
+                        step_offsets=step_offsets)
     performed = None
     if articulation and stem == "guitar":  # strums, palm mutes, let-ring (stemgen.render.articulation)
         performed = articulate_guitar(timed, grid.period_at(timed.onset_s), instruction, choice.sound.name, seed)

@@ -1,0 +1,56 @@
+"""Takes: a seed gives another, equally plausible part (issue 19).
+
+The part models are decoded by keeping the most probable notes, as many as the model expects;
+that gives one part per song. ``decode_take`` draws instead: with ``temperature`` > 0 the choice is
+a Gumbel-top-k sample (Kool et al. 2019: adding ``temperature`` x Gumbel noise to the logits and
+keeping the top k draws k items without replacement with weights ``exp(logit / temperature)``),
+with the same number of notes as the deterministic decoding, so a take differs in which notes it
+plays, not in how busy it is. ``temperature`` 0 is the deterministic decoding; the same seed
+always gives the same take.
+
+- drums: ``drum_form.decode_drums`` draws each section's groove bar this way and the fills from the seed;
+- bass / guitar: the onset logits are re-ranked by their Gumbel keys (each step takes the logit
+  of its rank in the perturbed order, so the song's sum of onset probabilities, which sets the note
+  count, is unchanged) and the pitch (register) logits get zero-mean Gumbel noise (the argmax of
+  a Gumbel-perturbed logit is a draw from their softmax).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .features import ONSET, REG0, decode_with
+from stemgen.midifile.lanes import N_PITCHES
+
+DEFAULT_TEMPERATURE = 0.5  # F1 at this temperature stays ahead of every baseline (docs/EVALUATION.md)
+MAX_TEMPERATURE = 3.0  # beyond it a take is noise (F1 falls towards a random part)
+EULER_GAMMA = 0.5772156649  # the mean of a standard Gumbel variable
+
+
+def sample_logits(out: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
+    """Pitched-part outputs (C, T) whose deterministic decoding is a draw (see the module docstring)."""
+    if temperature <= 0:
+        return out
+    out = np.array(out, dtype=np.float32, copy=True)
+    onset = out[ONSET]
+    keys = onset + temperature * rng.gumbel(size=onset.shape)
+    ranked = np.empty_like(onset)
+    ranked[np.argsort(-keys, kind="stable")] = np.sort(onset)[::-1]
+    out[ONSET] = ranked
+    noise = rng.gumbel(size=(N_PITCHES, out.shape[1])) - EULER_GAMMA
+    out[REG0:REG0 + N_PITCHES] += temperature * noise.astype(np.float32)
+    return out
+
+
+def decode_take(out: np.ndarray, context: np.ndarray, stem: str, decode: dict | None, density: float = 1.0,
+                seed: int = 0, temperature: float = DEFAULT_TEMPERATURE) -> list[tuple[int, int, int, int]]:
+    """Notes ``(start_step, end_step, pitch, velocity)`` of one take from a part model's outputs
+    ``out`` (C, T) for ``context`` (106, T): drums with form (``drum_form``), bass/guitar drawn at
+    ``temperature`` (0: the most probable notes)."""
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if stem == "drums":
+        from .drum_form import decode_drums
+
+        return decode_drums(out, context, decode, density, seed, temperature)
+    return decode_with(sample_logits(out, temperature, np.random.default_rng(seed)), stem, decode, density)
