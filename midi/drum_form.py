@@ -65,6 +65,7 @@ class DrumForm:
     fill_every: int = 16
     crash: bool = True
     ride_share: float = 0.15
+    fill_gate: float = 1.0
     rest_energy: float = 0.02
     rest_hits: float = 0.4
     accent: float = 0.3  # share of the human drummers' accent contrast (feel.apply_velocity)
@@ -166,7 +167,7 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
         hits[list(TIMEKEEPING), s] = False
         velocity[CRASH, s] = max(velocity[:, bounds[b]:bounds[b + 1]].max(initial=0), vel[CRASH, s])
         velocity[KICK, s] = max(velocity[KICK, s], vel[KICK, s])
-    _fills(hits, velocity, vel, bounds, sections, playing, form.fill_every, rng)
+    _fills(hits, velocity, vel, bounds, sections, playing, form.fill_every, rng, prob, form.fill_gate)
 
     cls, steps = np.nonzero(hits)
     notes = np.stack([steps, steps + 1, DRUM_OUT_PITCH[cls], np.rint(velocity[cls, steps])], axis=1).astype(np.int64)
@@ -204,17 +205,23 @@ def _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, 
             velocity[CLOSED_HAT, span] = 0.0
 
 
-def _fills(hits, velocity, vel, bounds, sections, playing, every: int, rng) -> None:
+def _fills(hits, velocity, vel, bounds, sections, playing, every: int, rng, prob, gate: float) -> None:
     """A fill at the end of the bar before each section start (two beats) and at the end of every
-    ``every``-th bar of the drums' phrases (one beat), when the next bar plays too."""
+    ``every``-th bar of the drums' phrases (one beat), when the next bar plays too and the model
+    hears one coming: its snare and tom probability in the bar's last beat is at least ``gate``
+    times the song's median for a bar's last beat."""
     n_bars = bounds.size - 1
+    beat = 4
+    last_beat = np.array([prob[[SNARE, LOW_TOM, MID_TOM, HIGH_TOM], max(bounds[b + 1] - beat, bounds[b]):bounds[b + 1]].sum()
+                          for b in range(n_bars)])
+    typical = np.median(last_beat[playing]) if playing.any() else 0.0
     first = int(np.argmax(playing)) if playing.any() else 0
     section_end = set((sections[sections > 0] - 1).tolist())
     for b in range(n_bars - 1):
         if not (playing[b] and playing[b + 1]):
             continue
         phrase_end = every > 0 and (b - first + 1) % every == 0
-        if b not in section_end and not phrase_end:
+        if (b not in section_end and not phrase_end) or last_beat[b] < gate * typical:
             continue
         figures = FILLS_TWO_BEATS if b in section_end else FILLS_ONE_BEAT
         figure = figures[rng.integers(len(figures))]

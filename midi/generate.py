@@ -65,7 +65,7 @@ class MidiGenerator:
         if self.model.config.stem != stem:
             raise StemgenInputError(folder, f"model generates {self.model.config.stem}, not {stem}")
         self.model_dir, self.density = folder, density
-        self.temperature = DEFAULT_TEMPERATURE if temperature is None else float(temperature)
+        self.temperature = DEFAULT_TEMPERATURE[stem] if temperature is None else float(temperature)
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         self._text_cache: dict[str, np.ndarray] = {}

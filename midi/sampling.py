@@ -5,8 +5,9 @@ that gives one part per song. ``decode_take`` draws instead: with ``temperature`
 a Gumbel-top-k sample (Kool et al. 2019: adding ``temperature`` x Gumbel noise to the logits and
 keeping the top k draws k items without replacement with weights ``exp(logit / temperature)``),
 with the same number of notes as the deterministic decoding, so a take differs in which notes it
-plays, not in how busy it is. ``temperature`` 0 is the deterministic decoding; the same seed
-always gives the same take.
+plays, not in how busy it is. The noise is drawn per position in the bar and repeated in every bar
+(a take varies the part the same way in each bar, so its repeats stay). ``temperature`` 0 is the
+deterministic decoding; the same seed always gives the same take.
 
 - drums: ``drum_form.decode_drums`` draws each section's groove bar this way and the fills from the seed;
 - bass / guitar: the onset logits are re-ranked by their Gumbel keys (each step takes the logit
@@ -22,35 +23,48 @@ import numpy as np
 from .features import ONSET, REG0, decode_with
 from stemgen.midifile.lanes import N_PITCHES
 
-DEFAULT_TEMPERATURE = 0.5  # F1 at this temperature stays ahead of every baseline (docs/EVALUATION.md)
+# Per stem, the highest of the temperatures tried on the valid split (0.1-1) at which the part's F1,
+# averaged over seeds, stays ahead of every baseline (docs/EVALUATION.md "Takes").
+DEFAULT_TEMPERATURE = {"drums": 0.5, "bass": 0.3, "guitar": 0.1}
 MAX_TEMPERATURE = 3.0  # beyond it a take is noise (F1 falls towards a random part)
 EULER_GAMMA = 0.5772156649  # the mean of a standard Gumbel variable
 
 
-def sample_logits(out: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
-    """Pitched-part outputs (C, T) whose deterministic decoding is a draw (see the module docstring)."""
+def sample_logits(out: np.ndarray, temperature: float, rng: np.random.Generator,
+                  bar_pos: np.ndarray | None = None) -> np.ndarray:
+    """Pitched-part outputs (C, T) whose deterministic decoding is a draw (see the module docstring).
+    ``bar_pos``: each step's position in its bar; the noise is then drawn per position and the same
+    in every bar, so a take changes the part the same way in each bar and keeps its repeats."""
     if temperature <= 0:
         return out
     out = np.array(out, dtype=np.float32, copy=True)
+    T = out.shape[1]
+    where = np.arange(T) if bar_pos is None else np.asarray(bar_pos, np.int64)
+    n = int(where.max()) + 1 if T else 0
     onset = out[ONSET]
-    keys = onset + temperature * rng.gumbel(size=onset.shape)
+    keys = onset + temperature * rng.gumbel(size=n)[where]
     ranked = np.empty_like(onset)
     ranked[np.argsort(-keys, kind="stable")] = np.sort(onset)[::-1]
     out[ONSET] = ranked
-    noise = rng.gumbel(size=(N_PITCHES, out.shape[1])) - EULER_GAMMA
+    noise = rng.gumbel(size=(N_PITCHES, n))[:, where] - EULER_GAMMA
     out[REG0:REG0 + N_PITCHES] += temperature * noise.astype(np.float32)
     return out
 
 
 def decode_take(out: np.ndarray, context: np.ndarray, stem: str, decode: dict | None, density: float = 1.0,
-                seed: int = 0, temperature: float = DEFAULT_TEMPERATURE) -> list[tuple[int, int, int, int]]:
+                seed: int = 0, temperature: float | None = None) -> list[tuple[int, int, int, int]]:
     """Notes ``(start_step, end_step, pitch, velocity)`` of one take from a part model's outputs
     ``out`` (C, T) for ``context`` (106, T): drums with form (``drum_form``), bass/guitar drawn at
-    ``temperature`` (0: the most probable notes)."""
+    ``temperature`` (0: the most probable notes; ``None``: ``DEFAULT_TEMPERATURE[stem]``)."""
+    temperature = DEFAULT_TEMPERATURE[stem] if temperature is None else temperature
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if stem == "drums":
         from .drum_form import decode_drums
 
         return decode_drums(out, context, decode, density, seed, temperature)
-    return decode_with(sample_logits(out, temperature, np.random.default_rng(seed)), stem, decode, density)
+    from .drum_form import bar_bounds_from_context
+
+    bounds = bar_bounds_from_context(context)
+    bar_pos = np.arange(out.shape[1]) - np.repeat(bounds[:-1], np.diff(bounds))
+    return decode_with(sample_logits(out, temperature, np.random.default_rng(seed), bar_pos), stem, decode, density)
