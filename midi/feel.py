@@ -139,7 +139,10 @@ def apply_velocity(notes: np.ndarray, bar_start_of: np.ndarray, rng: np.random.G
     level = np.zeros(N_CLASS)
     for c in np.unique(cls):
         level[c] = vel[cls == c].mean()
-    shaped = level[cls] * (1.0 + contrast * (ratio - 1.0 + 0.5 * sd * rng.standard_normal(len(notes))))
+    factor = 1.0 + contrast * (ratio - 1.0 + 0.5 * sd * rng.standard_normal(len(notes)))
+    for c in np.unique(cls):  # the class's mean stays the model's level for the song
+        factor[cls == c] /= factor[cls == c].mean()
+    shaped = level[cls] * factor
     out[:, 3] = np.clip(np.rint(shaped), 1, 127).astype(np.int64)
     return out
 
