@@ -137,6 +137,8 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     energy = _per_bar(context[SLICES["energy"]], bounds)[:, 0]
     expected = _per_bar(prob * scale[:, None], bounds).sum(axis=1) * lengths
     sounding = energy >= form.rest_energy
+    if not sounding.any():  # nothing heard (a model given the meter only): no rests to follow
+        sounding[:] = True
     typical = np.median(expected[sounding]) if sounding.any() else 0.0
     playing = sounding & (expected >= form.rest_hits * typical)
     sections = context_sections(context, bounds, sounding)

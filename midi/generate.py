@@ -113,7 +113,8 @@ class MidiGenerator:
         with the model's own decoding settings: the take of ``seed`` (``sampling.decode_take``)."""
         from .sampling import decode_take
 
-        return decode_take(self.logits_for(context, instruction), context, self.stem, self.meta.get("decode"),
+        heard = heard_context(context, self.meta.get("hears_other_parts", True))  # form from what the model hears
+        return decode_take(self.logits_for(context, instruction), heard, self.stem, self.meta.get("decode"),
                            self.density, seed, self.temperature)
 
     def generate(self, song: MidiSong, song_bytes: bytes, instruction: str | None = None, seed: int = 0) -> GenerationResult:
@@ -138,14 +139,20 @@ def model_logits(model, context: np.ndarray, text_emb: np.ndarray, hears_other_p
     other parts (trained on one instrument) is given the meter only."""
     import torch
 
-    context = context[: model.config.context_channels]
-    if not hears_other_parts:
-        context = context.copy()
-        for group in HEARING_GROUPS:
-            context[SLICES[group]] = 0.0
+    context = heard_context(context[: model.config.context_channels], hears_other_parts)
     with torch.inference_mode():
         ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.float32))[None]
         return model(ctx, torch.from_numpy(np.asarray(text_emb, np.float32))[None])[0].numpy()
+
+
+def heard_context(context: np.ndarray, hears_other_parts: bool = True) -> np.ndarray:
+    """``context`` as a model hears it: all of it, or the meter only (a model trained on one instrument)."""
+    if hears_other_parts:
+        return context
+    context = context.copy()
+    for group in HEARING_GROUPS:
+        context[SLICES[group]] = 0.0
+    return context
 
 
 def free_channel(song_bytes: bytes, program: int | None = None) -> int:
