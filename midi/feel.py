@@ -83,8 +83,10 @@ def measure_feel(folder: str | Path, split: str = "train") -> dict:
             use_o = o if o.size >= MIN_HITS else all_o
             row["velocity_ratio_mean"].append(round(float(use_v.mean()), 4) if use_v.size else 1.0)
             row["velocity_ratio_sd"].append(round(float(use_v.std()), 4) if use_v.size else 0.1)
-            row["offset_mean"].append(round(float(use_o.mean()), 4) if use_o.size else 0.0)
-            row["offset_sd"].append(round(float(use_o.std()), 4) if use_o.size else 0.05)
+            row["offset_mean"].append(round(float(np.median(use_o)), 4) if use_o.size else 0.0)
+            # Robust spread (1.4826 x MAD): triplets and 32nds of fills are no 16th played early or late.
+            mad = np.median(np.abs(use_o - np.median(use_o))) * 1.4826 if use_o.size else 0.05
+            row["offset_sd"].append(round(float(mad), 4))
             row["hits"].append(int(v.size))
         for k in cells:
             cells[k].append(row[k])
@@ -96,7 +98,8 @@ def measure_feel(folder: str | Path, split: str = "train") -> dict:
         "classes": list(DRUM_CLASSES),
         "positions": "16th of a 4/4 bar (other bars use their position modulo 16)",
         "velocity": "hit velocity / the performance's mean velocity of that class",
-        "offset": "onset minus the nearest 16th, in 16ths (positive = late); jazz and shuffle left out",
+        "offset": "onset minus the nearest 16th, in 16ths (positive = late), median and 1.4826 x median absolute "
+                  "deviation (robust to triplets and 32nds in fills); jazz and shuffle left out",
         "swing_offset": round(float(np.median(swing)), 4) if swing else 0.0,
         "swing_note": "median lateness of the '&' (in 16ths) in the jazz and shuffle performances",
         **cells,

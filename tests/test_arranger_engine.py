@@ -37,13 +37,14 @@ def test_stem_and_mix_have_the_input_shape_and_the_input_is_kept(rock_without_dr
 
 
 def test_drum_hits_sit_on_the_detected_beats(drums):
-    """Every generated hit lies on a 16th of the detected grid (before humanisation's few ms)."""
+    """Every generated hit lies on a 16th of the detected grid, played with the Groove MIDI drummers'
+    timing (about a fifth of a 16th either way, never half of one: ``stemgen.midi.feel``)."""
     from stemgen.analysis.features import step_times
 
     bounds = step_times(drums.analysis)
     onsets = drums.part.note_times
     nearest = np.abs(onsets[:, None] - bounds[None, :]).min(axis=1)
-    assert np.median(nearest) < 0.010 and nearest.max() < 0.030
+    assert np.median(nearest) < 0.025 and nearest.max() < 0.5 * np.diff(bounds).min()
 
 
 def test_midi_part_lines_up_with_the_rendered_stem(tmp_path, drums):
