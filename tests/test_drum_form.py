@@ -225,3 +225,40 @@ def test_cli_writes_takes_that_differ_and_refuses_a_bad_temperature(tmp_path):
     res = runner.invoke(app, ["midi", "generate", str(song), "--stem", "drums", "--replace", "--out",
                               str(tmp_path / "x.mid"), "--temperature", "-1"])
     assert res.exit_code == 2 and "--temperature" in res.output and not (tmp_path / "x.mid").exists()
+
+
+def test_arranger_takes_on_a_real_recording(musdb_song, one_torch_thread):
+    """The arranger's path on audio (the real 80s-rock excerpt without its drums): the seed picks the
+    take, the same seed gives the same one, ``temperature`` 0 keeps the grooves for every seed, and
+    a per-call temperature leaves the loaded inserter's own setting alone."""
+    import soundfile as sf
+
+    from stemgen import api
+    from stemgen.analysis import analyze
+
+    audio = np.ascontiguousarray(sum(sf.read(musdb_song / f"{k}.wav", always_2d=True, dtype="float32")[0].T
+                                     for k in ("bass", "other", "vocals")))
+    inserter = api.load_inserter("drums", "arranger", threads=1)
+    arranger = inserter.arranger
+    analysis = analyze(audio, 44100)
+    text = "Add a driving rock beat"
+    takes = [arranger.notes_for(analysis, text, seed) for seed in (0, 1, 0)]
+    assert takes[0] == takes[2] and takes[0] != takes[1] and len(takes[0]) > 8
+    # Temperature 0: the same grooves for every seed (the seed still draws the fill figures and the accents).
+    from stemgen.midi.context import context_from_analysis
+
+    bounds = bar_bounds_from_context(context_from_analysis(analysis))
+
+    def groove(notes):
+        arr = as_array(notes)
+        end = bounds[np.searchsorted(bounds, arr[:, 0], side="right")]
+        return {(s, p) for s, p, e in zip(arr[:, 0].tolist(), arr[:, 2].tolist(), end.tolist()) if s < e - 8}
+
+    arranger.generator.temperature = 0.0
+    assert groove(arranger.notes_for(analysis, text, 0)) == groove(arranger.notes_for(analysis, text, 1))
+    arranger.generator.temperature = 0.5
+    assert groove(takes[0]) != groove(takes[1])
+    result = inserter.add(audio, 44100, text, seed=1, temperature=0.0)
+    assert len(result.details.notes) > 8 and inserter.arranger.generator.temperature == 0.5
+    with pytest.raises(ValueError, match="temperature"):
+        inserter.add(audio, 44100, text, temperature=9)
