@@ -17,10 +17,11 @@ This decoder writes that from the model's own probabilities and the context alon
    or a Gumbel-top-k sample at ``temperature`` > 0 for another take), repeated in every bar;
 4. variation: a bar keeps its own decision at a cell where its own probability differs from the
    groove's by more than ``variation`` (the model hears a break or a pushed chord there);
-5. a fill (snare and toms, ``FILLS``) in the last beat before every ``fill_every``-bar phrase end
-   and the last two beats before a section start; a crash with the kick on the first step of each
-   section and after each rest; the ride instead of the closed hi-hat in the loudest sections
-   (up to ``ride_share`` of the bars);
+5. a fill (snare and toms, ``FILLS_*``) in the last beat before every ``fill_every``-bar phrase end
+   and the last two beats before a section start, where the model hears one coming (its snare/tom
+   probability in that beat at least ``fill_gate`` times the song's median); a crash with the kick
+   on the first step of each section and after each rest; the ride instead of the closed hi-hat in
+   the loudest sections (up to ``ride_share`` of the bars);
 6. velocities with the accents of Groove MIDI's drummers (``feel.apply_velocity``).
 """
 
@@ -38,7 +39,7 @@ from .feel import apply_velocity
 from .form_metrics import foote_novelty, pick_section_starts
 
 KICK, SNARE, CLOSED_HAT, OPEN_HAT, LOW_TOM, MID_TOM, HIGH_TOM, CRASH, RIDE = range(9)
-_ = None
+_ = None  # no hit on this 16th
 # Fill figures, one drum class (or none) per 16th, ending on the bar line. Hand-written from the
 # common rock/pop fills (snare runs, descending toms); which one plays is drawn from the seed.
 FILLS_ONE_BEAT = (
@@ -152,7 +153,7 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
             bars = np.flatnonzero(in_sec & (lengths == length))
             cells = np.stack([prob[:, bounds[b]:bounds[b] + length] for b in bars])  # (bars, 9, L)
             mean = cells.mean(axis=0)
-            groove = np.stack([choose_cells(mean[c], int(round(scale[c] * mean[c].sum())), floor, rng, temperature)
+            groove = np.stack([choose_cells(mean[c], round(float(scale[c] * mean[c].sum())), floor, rng, temperature)
                                for c in range(N_DRUM)])
             for b, own in zip(bars, cells):
                 bar = groove.copy()

@@ -88,8 +88,8 @@ def measure_feel(folder: str | Path, split: str = "train") -> dict:
             mad = np.median(np.abs(use_o - np.median(use_o))) * 1.4826 if use_o.size else 0.05
             row["offset_sd"].append(round(float(mad), 4))
             row["hits"].append(int(v.size))
-        for k in cells:
-            cells[k].append(row[k])
+        for k, values in cells.items():
+            values.append(row[k])
     return {
         "source": "Groove MIDI Dataset v1.0.0 (Gillick, Roberts, Engel, Eck, Bamman 2019), "
                   "https://magenta.tensorflow.org/datasets/groove, CC BY 4.0",

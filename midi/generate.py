@@ -54,8 +54,8 @@ class MidiGenerator:
 
     def __init__(self, stem: str, model_dir: str | Path | None = None, density: float = 1.0,
                  temperature: float | None = None):
-        from .sampling import DEFAULT_TEMPERATURE
         from .model import load_model
+        from .sampling import DEFAULT_TEMPERATURE
 
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}")

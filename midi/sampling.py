@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import ONSET, REG0, decode_with
 from stemgen.midifile.lanes import N_PITCHES
+
+from .features import ONSET, REG0, decode_with
 
 # Per stem, the highest of the temperatures tried on the valid split (0.1-1) at which the part's F1,
 # averaged over seeds, stays ahead of every baseline (docs/EVALUATION.md "Takes").

@@ -4,7 +4,7 @@ no text encoder is loaded; each test takes a second or two)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +38,14 @@ RESTING = "Children-Songs_6ed207df39.mid"
 SNARE_TOMS = (1, 4, 5, 6)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _model(stem: str):
     from stemgen.midi.model import load_model
 
     return load_model(DEFAULT_MODEL_DIR / DEFAULT_MODELS[stem])
 
 
-@lru_cache(maxsize=None)
+@cache
 def case(name: str, stem: str):
     """``(song, context, model outputs, decode settings)`` of ``name`` without ``stem``."""
     import torch
@@ -67,7 +67,7 @@ def _bars(context):
 
 
 def test_form_decoding_repeats_a_groove_crashes_into_sections_and_rests_with_the_band():
-    song, context, out, decode = case(SONG, "drums")
+    _, context, out, decode = case(SONG, "drums")
     bounds, energy = _bars(context)
     form = as_array(decode_drums(out, context, decode))
     plain = as_array(decode_with(out, "drums", decode))
@@ -77,7 +77,7 @@ def test_form_decoding_repeats_a_groove_crashes_into_sections_and_rests_with_the
     cls = DRUM_CLASS_OF_PITCH[form[:, 2]]
     sections = context_sections(context, bounds, energy >= DrumForm().rest_energy)
     assert len(sections) >= 3
-    crashed = [np.any((form[cls == CRASH, 0] == bounds[b])) for b in sections]
+    crashed = [np.any(form[cls == CRASH, 0] == bounds[b]) for b in sections]
     assert np.mean(crashed) >= 0.75 and not np.any(DRUM_CLASS_OF_PITCH[plain[:, 2]] == CRASH)
     # No hit in a bar where the band is silent (the plain decoding plays through them).
     bar = np.searchsorted(bounds, form[:, 0], side="right") - 1
