@@ -38,7 +38,8 @@ def test_stem_and_mix_have_the_input_shape_and_the_input_is_kept(rock_without_dr
 
 def test_drum_hits_sit_on_the_detected_beats(drums):
     """Every generated hit lies on a 16th of the detected grid, played with the Groove MIDI drummers'
-    timing (about a fifth of a 16th either way, never half of one: ``stemgen.midi.feel``)."""
+    timing (their push and drag and half their spread: about a tenth of a 16th, never half of one;
+    ``stemgen.midi.feel``)."""
     from stemgen.analysis.features import step_times
 
     bounds = step_times(drums.analysis)
