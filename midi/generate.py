@@ -4,7 +4,8 @@ The part model sees the whole song in one forward pass (its convolutions are len
 so there are no windows to stitch; decoding keeps as many notes as the model expects the real part
 to have, drawn at a temperature from the seed (``sampling.decode_take``: another seed, another
 take; temperature 0, the most probable notes); drums get a groove per section, fills, crashes and
-rests (``drum_form``) and the timing of human drummers (``feel``).
+rests (``drum_form``) and the Groove MIDI drummers' accents, on the grid, swung where the
+instruction asks (``feel``).
 """
 
 from __future__ import annotations
