@@ -17,7 +17,9 @@ This decoder writes that from the model's own probabilities and the context alon
    or a Gumbel-top-k sample at ``temperature`` > 0 for another take), repeated in every bar;
 4. variation: a bar keeps its own decision at a cell where its own probability differs from the
    groove's by more than ``variation`` (the model hears a break or a pushed chord there);
-5. a fill (snare and toms, ``FILLS_*``) in the last beat before every ``fill_every``-bar phrase end
+5. a fill (snare and toms: the figures Groove MIDI's drummers play most at the end of a bar in their
+   fill performances, ``feel.measure_fills``, drawn from the seed by how often they play them) in
+   the last beat before every ``fill_every``-bar phrase end
    and the last two beats before a section start, where the model hears one coming (its snare/tom
    probability in that beat at least ``fill_gate`` times the song's median); a crash with the kick
    on the first step of each section and after each rest; the ride instead of the closed hi-hat in
@@ -35,26 +37,10 @@ from stemgen.midifile.lanes import DRUM_OUT_PITCH
 
 from .context import SLICES
 from .features import N_DRUM
-from .feel import apply_velocity
+from .feel import FILL_CLASSES, apply_velocity, load_feel
 from .form_metrics import foote_novelty, pick_section_starts
 
 KICK, SNARE, CLOSED_HAT, OPEN_HAT, LOW_TOM, MID_TOM, HIGH_TOM, CRASH, RIDE = range(9)
-_ = None  # no hit on this 16th
-# Fill figures, one drum class (or none) per 16th, ending on the bar line. Hand-written from the
-# common rock/pop fills (snare runs, descending toms); which one plays is drawn from the seed.
-FILLS_ONE_BEAT = (
-    (SNARE, SNARE, SNARE, SNARE),
-    (SNARE, SNARE, HIGH_TOM, LOW_TOM),
-    (HIGH_TOM, HIGH_TOM, MID_TOM, LOW_TOM),
-    (SNARE, _, LOW_TOM, LOW_TOM),
-    (SNARE, HIGH_TOM, MID_TOM, LOW_TOM),
-)
-FILLS_TWO_BEATS = (
-    (SNARE, SNARE, SNARE, SNARE, HIGH_TOM, HIGH_TOM, LOW_TOM, LOW_TOM),
-    (SNARE, _, SNARE, SNARE, HIGH_TOM, MID_TOM, LOW_TOM, LOW_TOM),
-    (HIGH_TOM, HIGH_TOM, MID_TOM, MID_TOM, LOW_TOM, LOW_TOM, SNARE, SNARE),
-    (SNARE, SNARE, HIGH_TOM, _, MID_TOM, _, LOW_TOM, _),
-)
 TIMEKEEPING = (CLOSED_HAT, OPEN_HAT, RIDE)
 
 
@@ -208,6 +194,13 @@ def _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, 
             velocity[CLOSED_HAT, span] = 0.0
 
 
+def _draw_figure(kind: str, rng: np.random.Generator) -> list:
+    """A fill figure (a drum class or None per 16th) drawn by how often the drummers play it."""
+    figures = load_feel()[kind]
+    counts = np.array([n for _, n in figures], np.float64)
+    return figures[rng.choice(len(figures), p=counts / counts.sum())][0]
+
+
 def _fills(hits, velocity, vel, bounds, sections, playing, every: int, rng, prob, gate: float) -> None:
     """A fill at the end of the bar before each section start (two beats) and at the end of every
     ``every``-th bar of the drums' phrases (one beat), when the next bar plays too and the model
@@ -215,7 +208,7 @@ def _fills(hits, velocity, vel, bounds, sections, playing, every: int, rng, prob
     times the song's median for a bar's last beat."""
     n_bars = bounds.size - 1
     beat = 4
-    last_beat = np.array([prob[[SNARE, LOW_TOM, MID_TOM, HIGH_TOM], max(bounds[b + 1] - beat, bounds[b]):bounds[b + 1]].sum()
+    last_beat = np.array([prob[list(FILL_CLASSES), max(bounds[b + 1] - beat, bounds[b]):bounds[b + 1]].sum()
                           for b in range(n_bars)])
     typical = np.median(last_beat[playing]) if playing.any() else 0.0
     first = int(np.argmax(playing)) if playing.any() else 0
@@ -226,8 +219,7 @@ def _fills(hits, velocity, vel, bounds, sections, playing, every: int, rng, prob
         phrase_end = every > 0 and (b - first + 1) % every == 0
         if (b not in section_end and not phrase_end) or last_beat[b] < gate * typical:
             continue
-        figures = FILLS_TWO_BEATS if b in section_end else FILLS_ONE_BEAT
-        figure = figures[rng.integers(len(figures))]
+        figure = _draw_figure("fills_two_beats" if b in section_end else "fills_one_beat", rng)
         end = bounds[b + 1]
         start = end - len(figure)
         if start < bounds[b]:  # bar too short for it (a pickup bar)

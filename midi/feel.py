@@ -119,10 +119,52 @@ def measure_feel(folder: str | Path, split: str = "train") -> dict:
     }
 
 
+FILL_CLASSES = (1, 4, 5, 6)  # snare, low/mid/high tom (stemgen.midifile.lanes.DRUM_CLASSES)
+N_FILLS = 8  # the most common figures kept per length
+
+
+def measure_fills(folder: str | Path, split: str = "train") -> dict:
+    """The snare/tom figures Groove MIDI's drummers play at the end of a bar in their fill
+    performances: per bar, the loudest snare/tom class on each of the last 4 (one beat) and last 8
+    (two beats) 16ths (``None``: none there); a one-beat figure counts with at least 2 hits, a
+    two-beat one with at least 2 in each beat. The ``N_FILLS`` most common of each, with counts."""
+    folder = Path(folder)
+    with open(folder / "info.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["split"] == split and r["time_signature"] == "4-4"
+                and r["beat_type"] == "fill"]
+    one: dict[tuple, int] = {}
+    two: dict[tuple, int] = {}
+    for row in rows:
+        hits = _performance_hits(folder / row["midi_filename"])
+        if hits is None:
+            continue
+        cls, pos16, vel = hits
+        step = np.rint(pos16).astype(np.int64)
+        keep = np.isin(cls, FILL_CLASSES)
+        for bar in range(int(step.max()) // N_POS + 1):
+            figure = []
+            for k in range(bar * N_POS + 8, (bar + 1) * N_POS):
+                here = keep & (step == k)
+                figure.append(int(cls[here][np.argmax(vel[here])]) if here.any() else None)
+            first, last = figure[:4], figure[4:]
+            n_first, n_last = sum(x is not None for x in first), sum(x is not None for x in last)
+            if n_last >= 2:
+                one[tuple(last)] = one.get(tuple(last), 0) + 1
+                if n_first >= 2:
+                    two[tuple(figure)] = two.get(tuple(figure), 0) + 1
+    return {"fills_measured_on": f"split {split!r}, 4/4 fill performances: {len(rows)} files",
+            "fills_one_beat": _most_common(one), "fills_two_beats": _most_common(two),
+            "fills_note": "snare/tom class per 16th of the bar's last beat (two beats), null = none; with counts"}
+
+
+def _most_common(counts: dict[tuple, int]) -> list:
+    return [[list(f), n] for f, n in sorted(counts.items(), key=lambda kv: -kv[1])[:N_FILLS]]
+
+
 def write_feel(folder: str | Path, out: str | Path = FEEL_PATH) -> dict:
     from stemgen.fileio import atomic_write_bytes
 
-    feel = measure_feel(folder)
+    feel = {**measure_feel(folder), **measure_fills(folder)}
     atomic_write_bytes(Path(out), (json.dumps(feel, indent=1) + "\n").encode())
     return feel
 
