@@ -507,13 +507,16 @@ def test_a_typed_grid_is_what_the_part_follows(arranged, tmp_path, musdb_song):
 
 # ---------------------------------------------------------------- song panel, takes, transport (issue 24)
 def test_take_names_are_daw_ready_and_safe():
+    from stemgen.output_names import output_names
     from stemgen.ui import takes
 
     assert takes.song_slug("/up/load/My Song (final) v2.flac") == "My_Song_final_v2"
     assert takes.song_slug("../..") == "song" and takes.song_slug("..\\x.wav") == "x" and takes.song_slug(None) == "song"
     assert takes.song_slug("x" * 200 + ".wav") == "x" * 64
-    assert takes.take_names("My_Song", "drums", 3) == {
+    assert output_names("My_Song", "drums", 3) == {
         "stem": "My_Song_drums_take3.wav", "mix": "My_Song_mix_take3.wav", "midi": "My_Song_drums_take3.mid"}
+    assert output_names("My_Song", "drums") == {
+        "stem": "My_Song_drums.wav", "mix": "My_Song_mix.wav", "midi": "My_Song_drums.mid"}
     kept = takes.add_take([], {"take": 1, "song": "a", "stem": "drums", "files": []})
     kept = takes.add_take(kept, {"take": 2, "song": "a", "stem": "drums", "files": []})
     assert takes.next_take(kept, "a", "drums") == 3 and takes.next_take(kept, "a", "bass") == 1
@@ -528,11 +531,12 @@ def test_take_names_are_daw_ready_and_safe():
 def test_zip_of_takes_holds_every_file_by_its_name(tmp_path):
     import zipfile
 
+    from stemgen.output_names import output_names
     from stemgen.ui import takes
 
     files = []
     for n in (1, 2):
-        for name in takes.take_names("s", "bass", n).values():
+        for name in output_names("s", "bass", n).values():
             (tmp_path / name).write_bytes(name.encode())
             files.append(tmp_path / name)
     kept = [{"take": n, "files": [str(f) for f in files if f"take{n}" in f.name]} for n in (1, 2)]

@@ -20,7 +20,7 @@ from .audio_models import ModelChoices, PipelineCache
 from .errors import first_line, user_errors
 from .plotting import part_on_beats_png, piano_roll_pngs, spectrogram_pngs
 from .settings import AUDIO_SUFFIXES, INSTRUCTIONS, MIDI_SUFFIXES, SCHEDULERS, UISettings
-from .takes import rename_to_take, song_slug
+from .takes import song_slug
 from .workspace import RequestFolder, check_upload, discard_if_rejected, display_name
 
 MAX_INSTRUCTION_CHARS = 300
@@ -172,7 +172,7 @@ class Handlers:
             from stemgen.audio.io import output_subtype
 
             out = RequestFolder(s.work_dir, s.keep_outputs_s)
-            files = rename_to_take(result.write(out.root, song, output_subtype(path)), song, stem, take)
+            files = result.write(out.root, song, output_subtype(path), take)
             mix_path, stem_path = files["mix"], files["stem"]
             before, after = spectrogram_pngs(
                 [
@@ -214,7 +214,7 @@ class Handlers:
         progress(0.85, desc="Writing the files and pictures")
         out = RequestFolder(s.work_dir, s.keep_outputs_s)
         # Names from the safe slug of the upload's name and the take number: never a path from the user.
-        files = rename_to_take(result.write(out.root, song, output_subtype(path)), song, stem, take)
+        files = result.write(out.root, song, output_subtype(path), take)
         a = arrangement.analysis
         before, after = spectrogram_pngs(
             [

@@ -22,26 +22,6 @@ def song_slug(upload: str | Path | None) -> str:
     return slug or "song"
 
 
-def take_names(song: str, stem: str, take: int) -> dict[str, str]:
-    """The file names of take ``take``: ``stem`` (WAV), ``mix`` (WAV), ``midi``."""
-    return {
-        "stem": f"{song}_{stem}_take{take}.wav",
-        "mix": f"{song}_mix_take{take}.wav",
-        "midi": f"{song}_{stem}_take{take}.mid",
-    }
-
-
-def rename_to_take(files: dict[str, Path], song: str, stem: str, take: int) -> dict[str, Path]:
-    """Rename written outputs (keys ``stem``, ``mix``, optionally ``midi``) to the take's names."""
-    names = take_names(song, stem, take)
-    renamed = {}
-    for key, path in files.items():
-        target = Path(path).with_name(names[key])
-        Path(path).replace(target)
-        renamed[key] = target
-    return renamed
-
-
 def add_take(takes: list[dict] | None, take: dict) -> list[dict]:
     """The page's list of takes with ``take`` added (a take of another song or stem starts a new list)."""
     kept = [t for t in (takes or []) if t.get("song") == take["song"] and t.get("stem") == take["stem"]]
