@@ -45,7 +45,7 @@ from stemgen.workers import LOCAL, Backend
 __all__ = [
     "DEFAULT_AUDIO_GUIDANCE", "DEFAULT_SCHEDULER", "DEFAULT_TEXT_GUIDANCE", "ENGINES", "SCHEDULER_NAMES", "STEMS", "AudioResult", "ArrangerInserter", "DiffusionInserter", "ModelEntry", "PartWriter",
     "default_engine", "engine_of_model", "list_models", "load_inserter", "load_part_writer", "pick_device",
-    "resolve_model", "add_parts_to_folder", "check_midi_song", "canonical_scheduler_name", "checked_temperature",
+    "resolve_model", "add_parts_to_folder", "check_midi_song", "canonical_scheduler_name", "checked_temperature", "default_temperature", "max_temperature",
     "output_names", "take_name",
 ]
 
@@ -292,6 +292,20 @@ def load_part_writer(stem: str, model: str | Path | None = None, *, density: flo
     take (``seed``) may stray from the most probable notes (0: always those; ``None``: the default,
     ``stemgen.midi.sampling.DEFAULT_TEMPERATURE``)."""
     return PartWriter(stem, model, density=density, threads=threads, temperature=temperature)
+
+
+def default_temperature(stem: str) -> float:
+    """How far a take strays by default for ``stem`` (``stemgen.midi.sampling.DEFAULT_TEMPERATURE``)."""
+    from stemgen.midi.sampling import DEFAULT_TEMPERATURE
+
+    return DEFAULT_TEMPERATURE[get_stem(stem).name]
+
+
+def max_temperature() -> float:
+    """The largest temperature a take accepts (beyond it a part turns to noise)."""
+    from stemgen.midi.sampling import MAX_TEMPERATURE
+
+    return MAX_TEMPERATURE
 
 
 def checked_temperature(temperature: float) -> float:

@@ -114,7 +114,7 @@ def test_api_lists_named_endpoints(client):
     assert set(names) == {"/insert_audio_stem", "/insert_midi_part"}  # the page's own actions stay private
     params = [p["parameter_name"] for p in names["/insert_audio_stem"]["parameters"]]
     # the song's grid, the part's density and level, the take: the page's parameters, by name, last
-    assert params[-6:] == ["bpm", "meter", "downbeat", "density", "take", "level_db"]
+    assert params[-7:] == ["bpm", "meter", "downbeat", "density", "take", "level_db", "temperature"]
 
 
 def test_client_without_a_model_gets_a_clear_message(client, site):

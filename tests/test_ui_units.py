@@ -663,6 +663,31 @@ def test_a_new_take_has_its_own_seed_names_density_and_level(arranged):
         h.insert_audio_stem(str(song), "bass", "Add bass", engine="arranger", take=0, progress=lambda *a, **k: None)
 
 
+def test_variation_zero_repeats_the_part_and_the_default_varies_it(arranged):
+    """The page's "Variation between takes" is the library's temperature: at 0 take 2 plays take 1's
+    notes, at the stem's default another seed gives another part; out-of-range values are refused."""
+    import numpy as np
+
+    from stemgen import api
+    from stemgen.midifile.io import load_midi
+
+    h, song = arranged["handlers"], arranged["song"]
+
+    def notes(take, **kw):
+        out = h.insert_audio_stem(str(song), "bass", "Add a funky slap bass line", seed=3, engine="arranger",
+                                  sound="auto", take=take, progress=lambda *a, **k: None, **kw)
+        track = load_midi(out[4][2]).tracks[-1]  # the pitches in time order (humanised timing follows the seed)
+        return out[5], track.pitch[np.argsort(track.start, kind="stable")].tolist()
+
+    first_details, first = notes(1, temperature=0.0)
+    _, same = notes(2, temperature=0.0)
+    default_details, varied = notes(2)
+    assert first_details["variation"] == 0.0 and default_details["variation"] == api.default_temperature("bass") > 0
+    assert same == first and varied != first
+    with pytest.raises(gr.Error, match="variation must be from 0 to 3"):
+        notes(1, temperature=7)
+
+
 def test_audio_examples_are_bundled_cc_by_songs_without_the_part_they_add():
     """Each audio example is a bundled file with its CC BY attribution, listed in examples/README.md
     as lacking the part it demonstrates (the drums example has no drums, the guitar one no guitar)."""

@@ -79,12 +79,12 @@ def arranger_for(stem: str, sound: str | None, density: float = 1.0) -> api.Arra
 
 def arrange(audio: np.ndarray, sample_rate: int, stem: str, instruction: str, sound: str | None, seed: int,
             source: str | Path, correction=None, density: float = 1.0,
-            level_db: float | None = None) -> api.AudioResult:
+            level_db: float | None = None, temperature: float | None = None) -> api.AudioResult:
     """The song with its new part (``details``: the ``Arrangement``); ``BeatTrackingError`` (naming
     ``source``) without a steady beat. ``correction``: the user's grid
-    (``stemgen.analysis.GridCorrection``), or ``None``."""
+    (``stemgen.analysis.GridCorrection``), or ``None``; ``temperature``: how far the take strays."""
     return arranger_for(stem, sound, density).add(audio, sample_rate, instruction, seed=seed, source=source,
-                                                  correction=correction, level_db=level_db)
+                                                  correction=correction, level_db=level_db, temperature=temperature)
 
 
 AUTO_METER = "auto"

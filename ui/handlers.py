@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from stemgen import api
 from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 from stemgen.errors import StemgenInputError
 from stemgen.instructions.unicode import unicode_problem
@@ -97,6 +98,7 @@ class Handlers:
         density: float = 1.0,
         take: int = 1,
         level_db: float | None = None,
+        temperature: float | None = None,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[str, str, str, str, list[str], dict[str, Any], str | None]:
         """Add a drum, bass or guitar stem to a song.
@@ -107,7 +109,9 @@ class Handlers:
         ``bpm``, ``meter``, ``downbeat`` (arranger only; blank, 0 / "auto": detected) correct the song's
         grid as ``stemgen generate --bpm --meter --downbeat`` do. ``density`` (arranger; 0.1-4, 1 = as
         the model expects) scales how many notes the part plays; ``level_db`` (arranger; -40..+20 LU,
-        blank: the measured default) sets the part's loudness against the song.
+        blank: the measured default) sets the part's loudness against the song; ``temperature``
+        (arranger; 0-3, blank: the stem's default) how far a take strays from the most probable part
+        (0: every take plays the same part).
         ``take`` (1, 2, ...) is the take number: take N uses seed ``seed + N - 1`` and its files are
         named ``<song>_<stem>_take<N>.wav/.mid`` and ``<song>_mix_take<N>.wav`` (WAVs at the input's
         sample rate and bit depth).
@@ -136,10 +140,13 @@ class Handlers:
                 density = _bounded_float(density, "density", MIN_DENSITY, MAX_DENSITY)
                 if level_db is not None:
                     level_db = _bounded_float(level_db, "level (dB)", MIN_LEVEL_DB, MAX_LEVEL_DB)
+                if temperature is not None:
+                    temperature = _bounded_float(temperature, "variation", 0.0, api.max_temperature())
                 correction = arranger_engine.grid_correction(bpm, meter, downbeat)
                 progress(0.05, desc="Reading the song")
                 original, sr = _load_limited(path, s.max_audio_seconds)
-                options = dict(correction=correction, density=density, level_db=level_db, song=song, take=take)
+                options = dict(correction=correction, density=density, level_db=level_db, temperature=temperature,
+                               song=song, take=take)
                 return self._arrange(path, name, original, sr, stem, instruction, sound, seed, progress, **options)
             if engine != "diffusion":
                 raise StemgenInputError(None, f"engine must be arranger or diffusion, not {engine!r}")
@@ -202,14 +209,16 @@ class Handlers:
 
     def _arrange(self, path: Path, name: str, original, sr: int, stem: str, instruction: str,
                  sound: str | None, seed: int, progress: gr.Progress, correction=None, density: float = 1.0,
-                 level_db: float | None = None, song: str = "song", take: int = 1):
+                 level_db: float | None = None, temperature: float | None = None, song: str = "song",
+                 take: int = 1):
         """The arranger's path of ``insert_audio_stem`` (inside its error handling)."""
         from stemgen.audio.io import output_subtype
 
         s = self.settings
         progress(0.15, desc=f"Finding the beat, writing and playing the {stem} (take {take})")
         result = arranger_engine.arrange(original, sr, stem, instruction, sound, seed, source=path,
-                                         correction=correction, density=density, level_db=level_db)
+                                         correction=correction, density=density, level_db=level_db,
+                                         temperature=temperature)
         arrangement = result.details
         progress(0.85, desc="Writing the files and pictures")
         out = RequestFolder(s.work_dir, s.keep_outputs_s)
@@ -232,7 +241,8 @@ class Handlers:
             out.path("part_on_beats.png"),
         )
         details = arranger_engine.details(arrangement, sound)
-        details.update(take=take, density=density, level_db=level_db)
+        details.update(take=take, density=density, level_db=level_db,
+                       variation=api.default_temperature(stem) if temperature is None else temperature)
         details["source"] = name  # never the server's path
         if correction is not None and not correction.empty:
             details["correction"] = correction.to_dict()

@@ -10,6 +10,7 @@ from functools import partial
 
 import gradio as gr
 
+from stemgen import api
 from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_TEXT_GUIDANCE
 from stemgen.stems import get_stem
 
@@ -147,6 +148,10 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
                 level = gr.Slider(MIN_LEVEL_DB, MAX_LEVEL_DB, value=get_stem(first).default_level_db, step=0.5,
                                   label="Part level against the song (dB)",
                                   info="Starts where the part sits in real recordings", elem_id="audio-level")
+                variation = gr.Slider(0.0, 1.5, value=api.default_temperature(first), step=0.05,
+                                      label="Variation between takes",
+                                      info="0: every take plays the same part; higher: takes stray further",
+                                      elem_id="audio-variation")
             with gr.Row():
                 run = gr.Button("Generate", variant="primary", elem_id="audio-generate")
                 again = gr.Button("New take", variant="secondary", elem_id="audio-new-take")
@@ -221,6 +226,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
                 take_in = gr.Number(value=1, precision=0, label="Take")
                 # blank: the stem's own default level (the page's slider starts at the first stem's)
                 level_in = gr.Number(value=None, label="Level (dB)")
+                temperature_in = gr.Number(value=None, label="Temperature")  # blank: the stem's default
                 api_run = gr.Button("API", elem_id="audio-api-run")
     kept = gr.State([])
 
@@ -228,6 +234,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     # A new stem first sets its recommended engine and kits; the status then follows the engine.
     stem.change(h.stem_engine_and_sounds, stem, [engine, sound], **private)
     stem.change(lambda st: get_stem(st).default_level_db, stem, level, **private)
+    stem.change(api.default_temperature, stem, variation, **private)
     engine.change(h.engine_controls, engine, [sound, diffusion], **private)
     engine.change(lambda e: gr.update(visible=e == "arranger"), engine, grid, **private)
     facts = gr.State({})
@@ -254,7 +261,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     # The API: new inputs and outputs go last, so gradio_client calls written before them keep working.
     api_run.click(
         h.insert_audio_stem,
-        [*inputs, density, take_in, level_in],
+        [*inputs, density, take_in, level_in, temperature_in],
         [mix_out, stem_out, before, after, api_files, details, roll],
         api_name="insert_audio_stem",
         concurrency_id=GENERATE,
@@ -266,7 +273,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     for button, new_take in ((run, False), (again, True)):
         started = button.click(lambda: _busy(True), None, busy, **private)
         job = started.then(
-            partial(page.generate, new_take=new_take), [kept, *inputs, density, level], outputs,
+            partial(page.generate, new_take=new_take), [kept, *inputs, density, level, variation], outputs,
             api_visibility="private", concurrency_id=GENERATE, show_progress_on=[player],
         )
         job.then(lambda: _busy(False), None, busy, **private).then(None, js=SHOW_RESULT_JS, **private)
