@@ -128,7 +128,11 @@ Command: `{EVAL_COMMAND.format(data='DATA', split='test', stem=cfg['stem'])}`; c
 {evals or "(not evaluated yet)"}
 
 ## Limitations
-Trained for minutes on a CPU. Decoding is deterministic (the seed does not change the part);
-micro-timing (swing) and triplets are quantised to sixteenths; one velocity per step.
+Trained for minutes on a CPU. The seed picks a take (`midi/sampling.py`: drawn at a temperature, drums
+0.5, bass 0.3, guitar 0.1 by default; `--temperature 0` gives the most probable part); drums are decoded
+with form (`midi/drum_form.py`: a groove per section, fills, crashes, rests) and Groove MIDI accents
+(`midi/feel.py`), and the figures above are of the previous, step-by-step decoding (docs/EVALUATION.md,
+"Drums with form, feel and takes", has the current ones). The model itself sees 16th steps, not bars:
+triplets are quantised to sixteenths (swing is added back where the instruction asks); one velocity per step.
 """
     return write_card(folder, text)

@@ -159,9 +159,14 @@ def section_starts(grid: SongGrid, stem: str) -> np.ndarray:
     active = np.flatnonzero(feats[:, 12:].max(axis=1) > 0)
     if active.size == 0:
         return np.zeros(0, np.int64)
-    first = int(active[0])
-    novelty = foote_novelty(feats)
-    cands = np.arange(first + PHRASE_BARS, bounds.size - 1, PHRASE_BARS)
+    return pick_section_starts(foote_novelty(feats), int(active[0]))
+
+
+def pick_section_starts(novelty: np.ndarray, first: int) -> np.ndarray:
+    """Section-start bars from a per-bar novelty: ``first`` (where the context starts playing) and
+    the 4-bar phrase boundaries after it whose novelty is a peak among the neighbouring boundaries
+    and at least half the song's highest (shared by the evaluation and the drums' decoding)."""
+    cands = np.arange(first + PHRASE_BARS, novelty.size, PHRASE_BARS)
     if cands.size == 0:
         return np.array([first])
     nov = novelty[cands]

@@ -1,8 +1,11 @@
 """Generate a missing track for a whole song and write it next to the untouched input tracks.
 
 The part model sees the whole song in one forward pass (its convolutions are length-independent),
-so there are no windows to stitch; decoding is deterministic (the most probable notes, as many
-as the model expects the real part to have).
+so there are no windows to stitch; decoding keeps as many notes as the model expects the real part
+to have, drawn at a temperature from the seed (``sampling.decode_take``: another seed, another
+take; temperature 0, the most probable notes); drums get a groove per section, fills, crashes and
+rests (``drum_form``) and the Groove MIDI drummers' accents, on the grid, swung where the
+instruction asks (``feel``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from stemgen.render.sounds import program_for
 from stemgen.stems import DRUM_CHANNEL, REGISTRY, STEMS
 
 from .context import HEARING_GROUPS, SLICES, context_from_grid
-from .priors import decode_part
+from .priors import prepare_outputs
+from .register import place_octaves
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "midi"
 DEFAULT_MODELS = {s: spec.part_model for s, spec in REGISTRY.items()}
@@ -47,11 +51,14 @@ def resolve_model_dir(stem: str, model: str | Path | None) -> Path:
 class MidiGenerator:
     """A loaded part model plus the decoding settings; reusable across songs (one per batch worker).
 
-    ``density`` scales the number of onsets (1 = as the model expects).
+    ``density`` scales the number of onsets (1 = as the model expects); ``temperature`` how far a
+    take may stray from the most probable notes (0: always those).
     """
 
-    def __init__(self, stem: str, model_dir: str | Path | None = None, density: float = 1.0):
+    def __init__(self, stem: str, model_dir: str | Path | None = None, density: float = 1.0,
+                 temperature: float | None = None):
         from .model import load_model
+        from .sampling import DEFAULT_TEMPERATURE
 
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}")
@@ -61,6 +68,9 @@ class MidiGenerator:
         if self.model.config.stem != stem:
             raise StemgenInputError(folder, f"model generates {self.model.config.stem}, not {stem}")
         self.model_dir, self.density = folder, density
+        self.temperature = DEFAULT_TEMPERATURE[stem] if temperature is None else float(temperature)
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
         self._text_cache: dict[str, np.ndarray] = {}
         self.embed(f"Add {stem}.")  # loads the text encoder now (worker start-up), not on the first song
 
@@ -70,7 +80,10 @@ class MidiGenerator:
         kept = self.meta.get("metrics", {}).get("kept_step")
         steps = f"{self.meta.get('steps', '?')} training steps" + (f", weights of step {kept}" if kept else "")
         settings = ", ".join(f"{k} {v}" for k, v in self.meta.get("decode", {}).items() if k != "density_scale")
-        return (f"part model {self.model_dir.name} ({steps}), density x{self.density:g}, deterministic decoding"
+        how = f"sampled at temperature {self.temperature:g}" if self.temperature else "deterministic decoding"
+        if self.stem == "drums":
+            how += ", drums with form (drum_form) and Groove MIDI feel"
+        return (f"part model {self.model_dir.name} ({steps}), density x{self.density:g}, {how}"
                 + (f" ({settings}, chosen on the valid split)" if settings else ""))
 
     def embed(self, text: str) -> np.ndarray:
@@ -90,27 +103,37 @@ class MidiGenerator:
         """Model outputs (logits, C x T) for a (106, T) context: MIDI or audio analysis alike."""
         return model_logits(self.model, context, self.embed(instruction))
 
-    def notes_for(self, grid: SongGrid, instruction: str) -> list[tuple[int, int, int, int]]:
-        """Notes ``(start_step, end_step, pitch, velocity)`` of the new part."""
-        return self.notes_from_context(context_from_grid(grid, self.stem), instruction)
+    def notes_for(self, grid: SongGrid, instruction: str, seed: int = 0) -> list[tuple[int, int, int, int]]:
+        """Notes ``(start_step, end_step, pitch, velocity)`` of the new part (the take of ``seed``)."""
+        return self.notes_from_context(context_from_grid(grid, self.stem), instruction, seed)
 
     def logits_for(self, context: np.ndarray, instruction: str) -> np.ndarray:
         """``predict``, with what the model can use of ``context`` (see ``model_logits``)."""
         return model_logits(self.model, context, self.embed(instruction), self.meta.get("hears_other_parts", True))
 
-    def notes_from_context(self, context: np.ndarray, instruction: str) -> list[tuple[int, int, int, int]]:
+    def notes_from_context(self, context: np.ndarray, instruction: str, seed: int = 0) -> list[tuple[int, int, int, int]]:
         """Notes on the steps of a ``(106, T)`` context, from MIDI or from audio analysis alike, decoded
-        with the model's own decoding settings (``features.decode_with``)."""
-        return decode_part(self.logits_for(context, instruction), context, self.stem, instruction, self.meta,
-                           self.density)  # priors.py: the style, length and register priors around decode_with
+        with the model's own decoding settings: the take of ``seed`` (``sampling.decode_take``), with the
+        style, length and register priors of the model's ``config.json`` (``priors.py``, ``register.py``)."""
+        from .sampling import decode_take
+
+        heard = heard_context(context, self.meta.get("hears_other_parts", True))  # form from what the model hears
+        out = prepare_outputs(self.logits_for(context, instruction), context, self.stem, instruction, self.meta)
+        notes = decode_take(out, heard, self.stem, self.meta.get("decode"), self.density, seed, self.temperature)
+        return place_octaves(notes, out, context, self.stem, self.meta.get("register"))
 
     def generate(self, song: MidiSong, song_bytes: bytes, instruction: str | None = None, seed: int = 0) -> GenerationResult:
-        """The new track's notes (ticks), program and channel for ``song`` (``seed``: decoding is
-        deterministic, kept for the callers)."""
+        """The new track's notes (ticks), program and channel for ``song``: the take of ``seed``."""
+        from .feel import performed_ticks
+
         grid = song_to_grid(song, self.model.config.steps_per_beat)
         text = instruction or self.default_instruction(grid, song.path)
         st = grid.step_ticks
-        notes = [(int(round(s * st)), int(round(e * st)), p, v) for s, e, p, v in self.notes_for(grid, text)]
+        steps = self.notes_for(grid, text, seed)
+        if self.stem == "drums":
+            notes = performed_ticks(steps, grid, text, seed)
+        else:
+            notes = [(int(round(s * st)), int(round(e * st)), p, v) for s, e, p, v in steps]
         channel = DRUM_CHANNEL if self.stem == "drums" else free_channel(song_bytes)
         return GenerationResult(notes, text, program_for(self.stem, text), channel)
 
@@ -121,14 +144,20 @@ def model_logits(model, context: np.ndarray, text_emb: np.ndarray, hears_other_p
     other parts (trained on one instrument) is given the meter only."""
     import torch
 
-    context = context[: model.config.context_channels]
-    if not hears_other_parts:
-        context = context.copy()
-        for group in HEARING_GROUPS:
-            context[SLICES[group]] = 0.0
+    context = heard_context(context[: model.config.context_channels], hears_other_parts)
     with torch.inference_mode():
         ctx = torch.from_numpy(np.ascontiguousarray(context, dtype=np.float32))[None]
         return model(ctx, torch.from_numpy(np.asarray(text_emb, np.float32))[None])[0].numpy()
+
+
+def heard_context(context: np.ndarray, hears_other_parts: bool = True) -> np.ndarray:
+    """``context`` as a model hears it: all of it, or the meter only (a model trained on one instrument)."""
+    if hears_other_parts:
+        return context
+    context = context.copy()
+    for group in HEARING_GROUPS:
+        context[SLICES[group]] = 0.0
+    return context
 
 
 def free_channel(song_bytes: bytes, program: int | None = None) -> int:

@@ -30,6 +30,7 @@ import numpy as np
 
 from stemgen.arranger.loudness import check_level_db
 from stemgen.catalog import ModelEntry, list_models, resolve_model
+from stemgen.output_names import output_names, take_name
 from stemgen.generation.defaults import DEFAULT_ENGINE, ENGINES
 from stemgen.pipelines.schedulers import (
     DEFAULT_AUDIO_GUIDANCE,
@@ -44,7 +45,8 @@ from stemgen.workers import LOCAL, Backend
 __all__ = [
     "DEFAULT_AUDIO_GUIDANCE", "DEFAULT_SCHEDULER", "DEFAULT_TEXT_GUIDANCE", "ENGINES", "SCHEDULER_NAMES", "STEMS", "AudioResult", "ArrangerInserter", "DiffusionInserter", "ModelEntry", "PartWriter",
     "default_engine", "engine_of_model", "list_models", "load_inserter", "load_part_writer", "pick_device",
-    "resolve_model", "add_parts_to_folder", "check_midi_song", "canonical_scheduler_name",
+    "resolve_model", "add_parts_to_folder", "check_midi_song", "canonical_scheduler_name", "checked_temperature", "default_temperature", "max_temperature",
+    "output_names", "take_name",
 ]
 
 
@@ -96,17 +98,18 @@ class AudioResult:
     details: Any
     timings: dict = field(default_factory=dict)
 
-    def write(self, out: str | Path, name: str, subtype: str | None = None) -> dict[str, Path]:
-        """Write the stem, the mix (and the arranger's .mid) into ``out``: all of them or none.
-        ``subtype``: the WAV sample format (e.g. ``stemgen.audio.io.output_subtype(input)`` keeps the
-        input's 24-bit or float resolution; default 16-bit)."""
+    def write(self, out: str | Path, name: str, subtype: str | None = None, take: int | None = None) -> dict[str, Path]:
+        """Write the stem, the mix (and the arranger's .mid) into ``out``: all of them or none, named by
+        ``output_names(name, stem, take)``. ``subtype``: the WAV sample format (e.g.
+        ``stemgen.audio.io.output_subtype(input)`` keeps the input's 24-bit or float resolution; default 16-bit)."""
         if self.engine == "arranger":
             from stemgen.arranger import write_outputs
 
-            return write_outputs(self.details.part, Path(out), name, subtype)
+            return write_outputs(self.details.part, Path(out), name, subtype, take)
         from stemgen.audio.io import write_audio_files
 
-        paths = {"stem": Path(out) / f"{name}_{self.stem}.wav", "mix": Path(out) / f"{name}_mix.wav"}
+        names = output_names(name, self.stem, take)
+        paths = {"stem": Path(out) / names["stem"], "mix": Path(out) / names["mix"]}
         # The model writes one channel: the stem file gets the input's channels, as the mix has.
         stem_audio = np.broadcast_to(self.stem_audio, (self.mix_audio.shape[0], self.stem_audio.shape[-1]))
         write_audio_files([(paths["stem"], stem_audio), (paths["mix"], self.mix_audio)], self.sample_rate, subtype)
@@ -161,28 +164,38 @@ class ArrangerInserter(_Inserter):
     def model_dir(self) -> Path:
         return Path(self.arranger.model_dir)
 
-    def with_sound(self, sound: str | int | None) -> ArrangerInserter:
-        """A copy playing ``sound`` (``None``: from the instruction) that shares the loaded model."""
+    def with_sound(self, sound: str | int | None, *, density: float | None = None) -> ArrangerInserter:
+        """A copy playing ``sound`` (``None``: from the instruction) that shares the loaded model;
+        ``density`` (how many notes, 1 = as the model expects; ``None``: unchanged) changes the copy only."""
         other = copy.copy(self)
         other.arranger = copy.copy(self.arranger)
         other.arranger.sound = sound
+        if density is not None:
+            other.arranger.generator = copy.copy(self.arranger.generator)
+            other.arranger.generator.density = float(density)
         return other
 
     def add(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, *, seed: int = 0,
             source: str | Path | None = None, replace: bool = False, correction=None,
-            level_db: float | None = None) -> AudioResult:
+            level_db: float | None = None, temperature: float | None = None) -> AudioResult:
         """The song plus a new part; ``BeatTrackingError`` (naming ``source``) when it has no steady beat.
         ``correction``: the user's beat grid (``stemgen.analysis.GridCorrection``: BPM, meter, first
         downbeat or a beats file), which the part then follows exactly; ``None``: the detected grid.
         ``level_db``: the stem's loudness against the song in LU (``None``: predicted from the song,
-        ``stemgen.arranger.level_model``)."""
+        ``stemgen.arranger.level_model``).
+        ``seed`` picks the take (another seed, another part; the same seed, the same part);
+        ``temperature`` how far a take may stray from the most probable notes (0: always those;
+        ``None``: ``stemgen.midi.sampling.DEFAULT_TEMPERATURE``)."""
         audio = self._without_stem(audio, sample_rate, replace)
         instruction = self._instruction(instruction)
         arranger = self.arranger
+        if level_db is not None or temperature is not None:  # this call only: a copy sharing the loaded model
+            arranger = copy.copy(self.arranger)
         if level_db is not None:
-            check_level_db(level_db)
-            arranger = copy.copy(arranger)
-            arranger.level_db = float(level_db)
+            arranger.level_db = check_level_db(level_db)
+        if temperature is not None:
+            arranger.generator = copy.copy(self.arranger.generator)
+            arranger.generator.temperature = checked_temperature(temperature)
         arrangement = arranger(audio, sample_rate, instruction, seed=seed, source=source, correction=correction)
         return AudioResult("arranger", self.stem, instruction, arrangement.part.stem_audio, arrangement.mix_audio,
                            sample_rate, arrangement, dict(arrangement.timings))
@@ -254,28 +267,56 @@ class PartWriter:
     """The MIDI engine: a part model that adds ``stem`` as a new track to MIDI files (inputs untouched)."""
 
     def __init__(self, stem: str, model: str | Path | None = None, *, density: float = 1.0,
-                 threads: int | None = None):
+                 threads: int | None = None, temperature: float | None = None):
         _prepare_torch(threads)
         from stemgen.midi.generate import MidiGenerator
 
         self.stem = get_stem(stem).name
         self.model_dir = resolve_model(self.stem, "midi", model)
-        self.generator = MidiGenerator(self.stem, model, density=density)
+        temperature = None if temperature is None else checked_temperature(temperature)
+        self.generator = MidiGenerator(self.stem, model, density=density, temperature=temperature)
 
     def add_to_midi(self, song: str | Path, out: str | Path, instruction: str | None = None, seed: int = 0,
                     replace: bool = False):
         """Write ``out`` = ``song`` plus the new track; returns the ``GenerationResult`` (notes, program,
         warnings). A song that already has the part is refused naming its tracks, unless ``replace``:
-        then the new part takes their place and every other track stays as it is."""
+        then the new part takes their place and every other track stays as it is. ``seed`` picks
+        the take (at the writer's ``temperature``; the same seed, the same part)."""
         from stemgen.midi.generate import generate_file
 
         return generate_file(Path(song), Path(out), self.generator, instruction, seed, replace)
 
 
 def load_part_writer(stem: str, model: str | Path | None = None, *, density: float = 1.0,
-                     threads: int | None = None) -> PartWriter:
-    """A loaded MIDI part model for ``stem`` (default: the bundled one)."""
-    return PartWriter(stem, model, density=density, threads=threads)
+                     threads: int | None = None, temperature: float | None = None) -> PartWriter:
+    """A loaded MIDI part model for ``stem`` (default: the bundled one). ``temperature``: how far a
+    take (``seed``) may stray from the most probable notes (0: always those; ``None``: the default,
+    ``stemgen.midi.sampling.DEFAULT_TEMPERATURE``)."""
+    return PartWriter(stem, model, density=density, threads=threads, temperature=temperature)
+
+
+def default_temperature(stem: str) -> float:
+    """How far a take strays by default for ``stem`` (``stemgen.midi.sampling.DEFAULT_TEMPERATURE``)."""
+    from stemgen.midi.sampling import DEFAULT_TEMPERATURE
+
+    return DEFAULT_TEMPERATURE[get_stem(stem).name]
+
+
+def max_temperature() -> float:
+    """The largest temperature a take accepts (beyond it a part turns to noise)."""
+    from stemgen.midi.sampling import MAX_TEMPERATURE
+
+    return MAX_TEMPERATURE
+
+
+def checked_temperature(temperature: float) -> float:
+    """``temperature`` as a float; ``ValueError`` naming the option unless 0 <= it <= MAX_TEMPERATURE."""
+    from stemgen.midi.sampling import MAX_TEMPERATURE
+
+    value = float(temperature)
+    if not 0.0 <= value <= MAX_TEMPERATURE:
+        raise ValueError(f"temperature must be between 0 and {MAX_TEMPERATURE:g}, got {temperature}")
+    return value
 
 
 def check_midi_song(path: str | Path):

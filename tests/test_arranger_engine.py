@@ -37,13 +37,15 @@ def test_stem_and_mix_have_the_input_shape_and_the_input_is_kept(rock_without_dr
 
 
 def test_drum_hits_sit_on_the_detected_beats(drums):
-    """Every generated hit lies on a 16th of the detected grid (before humanisation's few ms)."""
+    """Every generated hit lies on a 16th of the detected grid, played with the Groove MIDI drummers'
+    timing (their push and drag and half their spread: about a tenth of a 16th, never half of one;
+    ``stemgen.midi.feel``)."""
     from stemgen.analysis.features import step_times
 
     bounds = step_times(drums.analysis)
     onsets = drums.part.note_times
     nearest = np.abs(onsets[:, None] - bounds[None, :]).min(axis=1)
-    assert np.median(nearest) < 0.010 and nearest.max() < 0.030
+    assert np.median(nearest) < 0.025 and nearest.max() < 0.5 * np.diff(bounds).min()
 
 
 def test_midi_part_lines_up_with_the_rendered_stem(tmp_path, drums):
@@ -135,17 +137,21 @@ def test_level_puts_the_stem_that_many_lu_against_the_song(tmp_path, musdb_song)
     ctx = sum(sf.read(musdb_song / f"{k}.wav", always_2d=True, dtype="float32")[0] for k in ("bass", "other", "vocals"))
     sf.write(src, ctx, SR)
     levels = {}
-    for level in (-20.0, -4.0):
+    for level, takes in ((-20.0, 2), (-9.0, 1)):
         out = tmp_path / f"out{level:g}"
         res = CliRunner().invoke(app, ["generate", str(src), "--stem", "drums", "--engine", "arranger",
-                                       "--level", str(level), "--out", str(out), "--json"])
+                                       "--level", str(level), "--takes", str(takes), "--out", str(out), "--json"])
         assert res.exit_code == 0, res.output
         summary = json.loads(res.stdout.strip().splitlines()[-1])
+        suffixes = [f"_take{k}" for k in range(1, takes + 1)] if takes > 1 else [""]  # stemgen.output_names
+        assert sorted(p.name for p in out.iterdir()) == sorted(
+            f"rock_{kind}{take}.{ext}" for take in suffixes for kind, ext in (("drums", "wav"), ("mix", "wav"),
+                                                                              ("drums", "mid")))
         assert summary["render"]["loudness"]["level_db"] == level
         stem, _ = sf.read(summary["stem"], always_2d=True)
         levels[level] = loudness_lufs(stem.T, SR) - loudness_lufs(ctx.T, SR)
     assert levels[-20.0] == pytest.approx(-20.0, abs=1.0)
-    assert levels[-4.0] - levels[-20.0] == pytest.approx(16.0, abs=1.5)  # the limiter may trim the loud one
+    assert levels[-9.0] - levels[-20.0] == pytest.approx(11.0, abs=1.5)  # the limiter may trim the loud one
     for args, reason in ((["--level", "35"], "--level"), (["--level", "-6", "--engine", "diffusion"], "arranger")):
         res = CliRunner().invoke(app, ["generate", str(src), "--out", str(tmp_path / "x"), *args])
         assert res.exit_code == 2 and reason in res.output, res.output

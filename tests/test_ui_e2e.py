@@ -111,7 +111,10 @@ def uploads_named(site, name: str) -> list[Path]:
 # ---------------------------------------------------------------- gradio_client
 def test_api_lists_named_endpoints(client):
     names = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/insert_audio_stem", "/insert_midi_part"} <= set(names)
+    assert set(names) == {"/insert_audio_stem", "/insert_midi_part"}  # the page's own actions stay private
+    params = [p["parameter_name"] for p in names["/insert_audio_stem"]["parameters"]]
+    # the song's grid, the part's density and level, the take: the page's parameters, by name, last
+    assert params[-7:] == ["bpm", "meter", "downbeat", "density", "take", "level_db", "temperature"]
 
 
 def test_client_without_a_model_gets_a_clear_message(client, site):
@@ -126,21 +129,21 @@ def test_client_generates_a_stem_with_a_listed_model(client, site):
 
     mix, stem, before, after, downloads, details, roll = insert_audio(client, site["clip"])
     assert roll is None  # the piano roll is the arranger's
-    # fixed output names, whatever the upload was called
+    # DAW-ready names: the upload's own name (made safe), the stem, the take
     assert [Path(p).name for p in (mix, stem, before, after)] == [
-        "mix.wav",
-        "drums.wav",
+        "clip_mix_take1.wav",
+        "clip_drums_take1.wav",
         "spectrogram_before.png",
         "spectrogram_after.png",
     ]
-    assert sorted(Path(p).name for p in downloads) == ["drums.wav", "mix.wav"]
+    assert sorted(Path(p).name for p in downloads) == ["clip_drums_take1.wav", "clip_mix_take1.wav"]
     assert details["source"] == "clip.wav" and details["steps"] == STEPS and details["model"] == "tiny-drums"
     assert details["engine"] == "diffusion"
 
     original, sr = load_audio(site["clip"])
     mix_audio, mix_sr = load_audio(mix)
     stem_audio, _ = load_audio(stem)
-    assert mix_sr == sr and mix_audio.shape == original.shape and stem_audio.shape == (1, original.shape[1])
+    assert mix_sr == sr and mix_audio.shape == original.shape == stem_audio.shape  # the input's channels
     # the rest of the song is untouched: mix = (input + stem), both possibly turned down to fit
     g_mix, g_stem = 10 ** (details["mix_gain_db"] / 20), 10 ** (details["stem_gain_db"] / 20)
     residual = mix_audio / g_mix - stem_audio / g_stem - original
@@ -159,9 +162,13 @@ def test_client_adds_an_arranger_stem_with_its_midi_file(client, site):
     from stemgen.audio.io import load_audio
     from stemgen.midifile.io import load_midi
 
-    mix, stem, before, after, downloads, details, roll = arrange(client, site["band"], sound="power")
-    assert sorted(Path(p).name for p in downloads) == ["song_drums.mid", "song_drums.wav", "song_mix.wav"]
-    assert [Path(p).name for p in (mix, stem, roll)] == ["song_mix.wav", "song_drums.wav", "part_on_beats.png"]
+    mix, stem, before, after, downloads, details, roll = arrange(client, site["band"], sound="power", take=3,
+                                                                 density=1.5, bpm=0, downbeat=0)
+    assert sorted(Path(p).name for p in downloads) == ["band_drums_take3.mid", "band_drums_take3.wav",
+                                                       "band_mix_take3.wav"]
+    assert [Path(p).name for p in (mix, stem, roll)] == ["band_mix_take3.wav", "band_drums_take3.wav",
+                                                         "part_on_beats.png"]
+    assert details["take"] == 3 and details["seed"] == 2 and details["density"] == 1.5 and "correction" not in details
     original, sr = load_audio(site["band"])
     mix_audio, mix_sr = load_audio(mix)
     stem_audio, _ = load_audio(stem)
@@ -292,7 +299,7 @@ def test_client_adds_a_midi_part(client, site, tmp_path):
 
     midi, before, after, preview, details = insert_midi(client, H.GROOVE_MIDI)
     assert [Path(p).name for p in (midi, before, after, preview)] == [
-        f"with_{MIDI_STEM}.mid",
+        f"{H.GROOVE_MIDI.stem}_with_{MIDI_STEM}.mid",  # the song's own name
         "piano_roll_before.png",
         "piano_roll_after.png",
         "preview.wav",
@@ -303,6 +310,21 @@ def test_client_adds_a_midi_part(client, site, tmp_path):
     new_notes = [m for m in tracks_out[-1] if m.type == "note_on" and m.velocity > 0]
     assert len(new_notes) > 0, "the new part is empty"
     assert details["notes"] == len(new_notes) and 32 <= details["program"] <= 39  # a GM bass
+
+    # a bass on the result, which has one: refused naming its track, unless asked to replace it
+    from gradio_client import handle_file
+
+    with_bass = unique_copy(Path(midi), tmp_path)
+    message = app_error(client.predict, handle_file(str(with_bass)), MIDI_STEM, "Add bass", 0,
+                        api_name="/insert_midi_part")
+    assert message.startswith(with_bass.name) and "already has a bass part" in message, message
+    assert "--replace" not in message and "Traceback" not in message  # no command-line words on the page
+    assert uploads_named(site, with_bass.name)  # a fine file is kept for the next try, with "replace"
+    again, *_, replaced = client.predict(handle_file(str(with_bass)), MIDI_STEM, "Add bass", 1, True,
+                                         api_name="/insert_midi_part")
+    sounding = [t for t in mido.MidiFile(again).tracks if any(m.type == "note_on" and m.velocity for m in t)]
+    assert replaced["replaced"] and len(sounding) == 2  # the drums and one bass: the old bass gave way
+    assert Path(again).name == f"{with_bass.stem}_with_{MIDI_STEM}.mid"
     assert details["source"] == H.GROOVE_MIDI.name
 
 
@@ -361,7 +383,7 @@ def test_generations_share_one_concurrency_limit(site, monkeypatch, tmp_path):
     ends = [i for i, event in enumerate(gate.log) if event == "end"]
     assert all(starts[limit + k] > ends[k] for k in range(jobs_n - limit)), gate.log
     results = [job.result(timeout=0) for job in jobs]
-    assert [Path(r[0]).name for r in results] == ["mix.wav", f"with_{MIDI_STEM}.mid"] * (jobs_n // 2)
+    assert [Path(r[0]).name for r in results] == ["clip_mix_take1.wav", f"{H.GROOVE_MIDI.stem}_with_{MIDI_STEM}.mid"] * (jobs_n // 2)
 
 
 def test_password_protects_page_and_api(site):
@@ -468,84 +490,203 @@ def fetch_audio(url: str):
     return data.T, sr
 
 
+def inline_error(driver) -> str:
+    return driver.execute_script("return document.querySelector('#audio-error')?.offsetParent ? "
+                                 "document.querySelector('#audio-error').innerText : ''")
+
+
+def transport_take() -> str:
+    """JS: the take number the A/B transport holds (undefined before a result)."""
+    return "document.querySelector('#audio-transport .tp')?.dataset.take"
+
+
+def download_links(driver) -> dict[str, str]:
+    links = driver.execute_script("return [...document.querySelectorAll('#audio-downloads a')].map(a => a.href)")
+    return {Path(link.split("file=")[-1]).name: link for link in links if "file=" in link}
+
+
 def test_browser_audio_tab(browser, site, artifacts):
     d = browser
+    d.get(site["url"] + "?__theme=dark")  # the dark theme meets WCAG AA too
+    css(d, "#audio-input")
+    time.sleep(1)
+    assert d.execute_script(H.ACCESSIBILITY_JS) == []
     d.get(site["url"])
     css(d, "#audio-input")
-    assert "Engine: arranger" in css(d, "#audio-model-status").text  # the default engine
-    assert visible(d, "audio-sound")
+    assert "follows your song's beat" in css(d, "#audio-model-status").text  # the default engine, in plain words
+    assert visible(d, "audio-sound") and visible(d, "audio-grid")
+    assert not visible(d, "audio-downloads") and not visible(d, "audio-takes")  # nothing empty before a result
 
-    # the diffusion engine without a model: a message in the page, not a stack trace
+    # the diffusion engine without a model: an inline message with the fix, not a toast that vanishes
+    css(d, "#audio-advanced button").click()
     css(d, "#audio-engine input[value='diffusion']").click()
     wait_for(d, f"document.querySelector('#audio-model-status').innerText.includes('No drums audio model')", 30,
              "the status to follow the engine")
-    assert not visible(d, "audio-sound")
+    assert not visible(d, "audio-sound") and not visible(d, "audio-grid")
     upload(d, "audio-input", site["clip"])
     wait_for(d, player_duration("audio-input"), 60, "the uploaded audio to show")
     css(d, "#audio-generate").click()
-    toast = wait_for(
-        d, f"{TOASTS}.join(' ')", 60, "the no-model message"
-    )
-    assert "No drums audio model is installed" in toast and "Traceback" not in toast
+    shown_at = time.monotonic()
+    message = wait_for(d, "document.querySelector('#audio-error')?.offsetParent && "
+                          "document.querySelector('#audio-error').innerText", 60, "the inline no-model message")
+    assert "No drums audio model is installed" in message and "What to do" in message and "Traceback" not in message
+    time.sleep(max(0.0, 10.5 - (time.monotonic() - shown_at)))  # toasts close after 10 s; this stays
+    assert "No drums audio model is installed" in inline_error(d)
+    assert wait_for(d, "document.querySelector('#audio-generate:not([disabled])')", 10, "Generate to be usable again")
 
     # with the tiny model from the page's model list (no box to type a server folder into)
-    css(d, "#audio-advanced button").click()
     css(d, f"#audio-model input[value='{MODEL}']").click()
     assert not d.execute_script("return document.querySelector('#audio-model-folder textarea')?.offsetParent")
     steps = css(d, "#audio-steps input[type=number]")
     steps.clear()
     steps.send_keys(str(STEPS))
     css(d, "#audio-instruction textarea").click()
-    wait_for(
-        d,
-        f"document.querySelector('#audio-model-status').innerText.includes('{MODEL}')",
-        30,
-        "the model status to name the chosen model",
-    )
+    wait_for(d, f"document.querySelector('#audio-model-status').innerText.includes('{MODEL}')", 30,
+             "the model status to name the chosen model")
     css(d, "#audio-generate").click()
-    progress: list[str] = []
-    src = wait_for(d, audio_src("audio-mix-output"), 150, "the new mix in the audio player", progress)
-    # The progress bar showed: its description, or (when the run is quick and polling catches only
-    # the bar's counter) its "windows" unit.
-    assert any(word in text for text in progress for word in ("Generating", "Loading the model", "windows")), progress[-5:]
-    assert src.endswith("/mix.wav")
-    assert wait_for(d, audio_src("audio-stem-output"), 30, "the stem player").endswith("/drums.wav")
-    # the player decoded the 2 s result, and the page serves the real file
-    wait_for(d, f"{player_duration('audio-mix-output')} === '0:02'", 30, "the mix player to show 0:02")
-    mix, sr = fetch_audio(src)
-    assert mix.shape[0] == 2 and abs(mix.shape[1] / sr - 2.0) < 1e-3
-    wait_for(d, "document.querySelector('#audio-after img')?.complete", 30, "the after spectrogram")
-    d.execute_script("window.scrollTo(0, 0)")
-    shot = artifacts / "ui_audio_tab.png"
-    d.save_screenshot(str(shot))
-    print(f"screenshot: {shot}")
+    wait_for(d, f"{transport_take()} === '1'", 150, "take 1 in the player")
+    assert inline_error(d) == ""  # the old error is gone with a result
+    files = download_links(d)
+    assert sorted(files) == ["clip_drums_all_takes.zip", "clip_drums_take1.wav", "clip_mix_take1.wav"]
+    stem, sr = fetch_audio(files["clip_drums_take1.wav"])
+    assert stem.shape[0] == 2 and abs(stem.shape[1] / sr - 2.0) < 1e-3
 
 
-def test_browser_arranger_offers_the_midi_file_and_the_piano_roll(browser, site, artifacts):
-    d = browser
-    d.get(site["url"])
-    upload(d, "audio-input", site["band"])
-    wait_for(d, player_duration("audio-input"), 60, "the uploaded audio to show")
-    css(d, "#audio-generate").click()  # the arranger is the default engine
-    wait_for(d, shown_text("audio-downloads", "song_drums.mid"), 150, "the .mid among the downloads")
-    link = wait_for(
-        d,
-        "[...document.querySelectorAll('#audio-downloads a')].map(a => a.href).find(h => h.endsWith('.mid'))",
-        30,
-        "a download link for the .mid",
-    )
+def set_number(driver, component: str, value) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    field = css(driver, f"#{component} input")
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(str(value), Keys.TAB)
+
+
+def players(driver) -> list[dict]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#audio-transport audio')]"
+        ".map(a => ({t: a.currentTime, paused: a.paused, muted: a.muted, volume: a.volume}))")
+
+
+RESULT_IN_VIEW = ("(() => { const r = document.querySelector('#audio-result').getBoundingClientRect();"
+                  " return r.top >= -2 && r.top < window.innerHeight / 2; })()")
+
+
+def test_browser_musician_path(browser, site, artifacts):
+    """Upload a drumless song, see and correct its tempo and downbeat, generate, A/B at one playhead,
+    a new take, download named files; WCAG AA contrast and alt texts at 1400 and 390 px wide."""
+    import io
+    import zipfile
+
     import httpx
 
     from stemgen.midifile.io import load_midi
 
-    midi = load_midi("song_drums.mid", data=httpx.get(link, timeout=30).content)  # what the browser downloads
-    assert midi.n_notes > 0
-    assert wait_for(d, audio_src("audio-stem-output"), 30, "the stem player").endswith("/song_drums.wav")
-    wait_for(d, "document.querySelector('#audio-part-roll img')?.complete", 30, "the piano roll on the beats")
-    d.execute_script("document.querySelector('#audio-part-roll').scrollIntoView()")
-    shot = artifacts / "ui_audio_arranger.png"
-    d.save_screenshot(str(shot))
-    print(f"screenshot: {shot}")
+    d = browser
+    d.set_window_size(1400, 1000)
+    try:
+        d.get(site["url"])
+        upload(d, "audio-input", site["band"])  # bass + other + vocals of a real song: no drums
+        panel = wait_for(d, "document.querySelector('#song-panel')?.innerText.includes('BPM') && "
+                            "document.querySelector('#song-panel').innerText", 60, "the song panel")
+        assert all(word in panel for word in ("BPM", "bars", "Beat confidence", "(detected)")), panel
+        detected = float(panel.split(" BPM")[0].split()[-1])
+        assert wait_for(d, "document.querySelector('#song-grid img')?.alt", 30, "the grid picture's alt text")
+        assert wait_for(d, f"!['0:00', undefined].includes({player_duration('song-click')})", 30, "the click track")
+
+        # tap tempo (about 120 BPM), halve and double it, then move the bar start one beat later
+        # taps 500 ms apart, timed in the page (a loaded test machine delays selenium's clicks unevenly)
+        d.execute_script("for (let i = 0; i < 5; i++) setTimeout(() => document.querySelector('#audio-tap').click(), 500 * i)")
+        tapped = float(wait_for(d, "Number(document.querySelector('#audio-bpm input').value) > 0 && "
+                                   "window.stemgenTaps?.length === 5 && document.querySelector('#audio-bpm input').value",
+                                10, "the tapped tempo"))
+        assert 115 <= tapped <= 125, tapped
+        css(d, "#audio-halve").click()
+        wait_for(d, f"Number(document.querySelector('#audio-bpm input').value) === {round(tapped / 2, 2)}", 10, "½×")
+        css(d, "#audio-double").click()
+        wait_for(d, f"Number(document.querySelector('#audio-bpm input').value) === {round(tapped, 2)}", 10, "2×")
+        set_number(d, "audio-bpm", 120)
+        css(d, "#audio-downbeat-later").click()
+        wait_for(d, "Number(document.querySelector('#audio-downbeat input').value) > 0", 10, "the bar start moved")
+        css(d, "#audio-check-grid").click()
+        panel = wait_for(d, "document.querySelector('#song-panel')?.innerText.includes('your grid') && "
+                            "document.querySelector('#song-panel').innerText", 60, "the corrected grid")
+        assert "120 BPM" in panel, (panel, detected)
+
+        css(d, "#audio-generate").click()
+        wait_for(d, f"{transport_take()} === '1'", 150, "take 1 in the player")
+        wait_for(d, RESULT_IN_VIEW, 10, "the result scrolled into view")
+        alt = d.execute_script("return document.querySelector('#audio-transport img').alt")
+        assert "drums part, take 1" in alt and "at 120 BPM" in alt  # the part follows the typed tempo
+
+        # A/B at one playhead: both players run together; the modes mute one; the level sets the part's volume
+        css(d, ".tp-play").click()
+        time.sleep(1.5)
+        original, part = players(d)
+        assert not original["paused"] and not part["paused"] and original["t"] > 0.5
+        assert abs(original["t"] - part["t"]) < 0.1
+        assert (original["muted"], part["muted"]) == (False, False)
+        css(d, "input[name=tp-mode][value=original]").click()
+        assert [p["muted"] for p in players(d)] == [False, True]
+        css(d, "input[name=tp-mode][value=part]").click()
+        assert [p["muted"] for p in players(d)] == [True, False]
+        d.execute_script("const l = document.querySelector('.tp-level'); l.value = -12;"
+                         "l.dispatchEvent(new Event('input', {bubbles: true}))")
+        assert abs(players(d)[1]["volume"] - 10 ** (-12 / 20)) < 1e-3
+        # loop bar 1: after longer than a bar, the playhead is still inside it
+        bars = json.loads(d.execute_script("return document.querySelector('.tp').dataset.bars"))
+        css(d, ".tp-stop").click()
+        css(d, ".tp-loop").click()
+        to = css(d, ".tp-to")
+        to.clear()
+        to.send_keys("1")
+        css(d, ".tp-play").click()
+        time.sleep(bars[1] - bars[0] + 0.8)
+        t = players(d)[0]["t"]
+        assert bars[0] - 0.05 <= t <= bars[1] + 0.05, (t, bars)
+        css(d, ".tp-play").click()  # pause
+
+        # a new take: its own files next to the first one's, and a zip of both
+        css(d, "#audio-new-take").click()
+        wait_for(d, f"{transport_take()} === '2'", 150, "take 2 in the player")
+        takes = d.execute_script("return [...document.querySelectorAll('#audio-takes label')].map(l => l.innerText)")
+        assert [t.split(" (")[0] for t in takes] == ["Take 1", "Take 2"]
+        files = download_links(d)
+        assert sorted(files) == ["band_drums_all_takes.zip", "band_drums_take2.mid", "band_drums_take2.wav",
+                                 "band_mix_take2.wav"]
+        midi = load_midi("band_drums_take2.mid", data=httpx.get(files["band_drums_take2.mid"], timeout=30).content)
+        assert midi.n_notes > 0 and abs(np.median([q for _, q in midi.tempos]) - 120) < 0.5
+        with zipfile.ZipFile(io.BytesIO(httpx.get(files["band_drums_all_takes.zip"], timeout=30).content)) as z:
+            assert sorted(z.namelist()) == sorted(f"band_{kind}_take{n}.{ext}" for n in (1, 2)
+                                                  for kind, ext in (("drums", "wav"), ("mix", "wav"), ("drums", "mid")))
+        css(d, "#audio-takes input[value='1']").click()  # back to take 1: the player keeps its settings
+        wait_for(d, f"{transport_take()} === '1'", 30, "take 1 again")
+        wait_for(d, "document.querySelector('.tp-level-out').innerText === "
+                    "document.querySelector('.tp-level').value + ' dB'", 10, "the level label to match its slider")
+        level = float(d.execute_script("return document.querySelector('.tp-level').value"))
+        assert abs(players(d)[1]["volume"] - 10 ** (level / 20)) < 1e-3
+        time.sleep(0.5)
+        assert d.execute_script(H.ACCESSIBILITY_JS) == []
+        d.execute_script("window.scrollTo(0, 0)")
+        d.save_screenshot(str(artifacts / "ui_1400.png"))
+
+        # a phone: the new take's result scrolls into view
+        d.set_window_size(390, 844)
+        css(d, "#audio-new-take").click()
+        wait_for(d, f"{transport_take()} === '3'", 150, "take 3 in the player")
+        wait_for(d, "document.querySelector('#audio-new-take:not([disabled])')", 10, "New take to be usable again")
+        wait_for(d, RESULT_IN_VIEW, 10, "the result scrolled into view on a phone")
+        time.sleep(0.5)  # the buttons' fade back from disabled
+        assert d.execute_script(H.ACCESSIBILITY_JS) == []
+        d.save_screenshot(str(artifacts / "ui_390.png"))
+
+        # Cancel: the run stops and the buttons come back
+        css(d, "#audio-new-take").click()
+        wait_for(d, "document.querySelector('#audio-cancel')?.offsetParent", 10, "the Cancel button")
+        css(d, "#audio-cancel").click()
+        wait_for(d, "!document.querySelector('#audio-cancel')?.offsetParent && "
+                    "document.querySelector('#audio-new-take:not([disabled])')", 30, "the page after Cancel")
+        print(f"screenshots: {artifacts / 'ui_1400.png'}, {artifacts / 'ui_390.png'}")
+    finally:
+        d.set_window_size(1400, 2200)
 
 
 def test_browser_midi_tab(browser, site, artifacts):
@@ -554,7 +695,12 @@ def test_browser_midi_tab(browser, site, artifacts):
     css(d, "#tab-midi-button").click()
     upload(d, "midi-input", H.GROOVE_MIDI)
     wait_for(d, shown_text("midi-input", H.GROOVE_MIDI.name), 30, "the uploaded MIDI file")
-    css(d, f"#midi-stem input[value='{MIDI_STEM}']").click()
+    css(d, "#midi-stem input[value='drums']").click()  # the groove has drums: refused inline, with the fix
+    css(d, "#midi-generate").click()
+    message = wait_for(d, "document.querySelector('#midi-error')?.offsetParent && "
+                          "document.querySelector('#midi-error').innerText", 60, "the inline refusal")
+    assert "drums part" in message and "What to do" in message, message
+    css(d, f"#midi-stem input[value='{MIDI_STEM}']").click()  # the same upload, kept: another part
     css(d, "#midi-generate").click()
     src = wait_for(d, audio_src("midi-preview"), 120, "the rendered preview in the audio player")
     assert src.endswith("/preview.wav")
@@ -562,7 +708,8 @@ def test_browser_midi_tab(browser, site, artifacts):
     preview, sr = fetch_audio(src)
     assert preview.shape[1] / sr > 1.0 and abs(preview).max() > 0
     wait_for(d, "document.querySelector('#midi-after img')?.complete", 30, "the after piano roll")
-    wait_for(d, shown_text("midi-output", f"with_{MIDI_STEM}.mid"), 30, "the new MIDI file")
+    wait_for(d, shown_text("midi-output", f"_with_{MIDI_STEM}.mid"), 30, "the new MIDI file")
+    assert not visible(d, "midi-error")  # gone with a result
     d.execute_script("window.scrollTo(0, 0)")
     shot = artifacts / "ui_midi_tab.png"
     d.save_screenshot(str(shot))

@@ -384,7 +384,8 @@ def test_arranger_request_gives_stem_mix_midi_and_details(arranged):
     from stemgen.midifile.io import load_midi
 
     mix, stem, before, after, downloads, details, roll = arranged["out"]
-    assert [Path(p).name for p in downloads] == ["song_bass.wav", "song_mix.wav", "song_bass.mid"]
+    # DAW-ready names: the upload's name, the stem, the take (take 1 unless asked)
+    assert [Path(p).name for p in downloads] == ["band_bass_take1.wav", "band_mix_take1.wav", "band_bass_take1.mid"]
     assert (Path(stem), Path(mix)) == (Path(downloads[0]), Path(downloads[1]))
     assert all(str(arranged["root"] / "work") in p for p in downloads)  # our request folder, fixed names
     original, sr = load_audio(arranged["song"])
@@ -412,7 +413,9 @@ def test_arranger_piano_roll_is_drawn_over_the_beats(arranged):
     from PIL import Image
 
     *_, roll = arranged["out"]
-    assert Path(roll).name == "part_on_beats.png" and Image.open(roll).size == (1000, 300)
+    from stemgen.ui.plotting import ROLL_SIZE
+
+    assert Path(roll).name == "part_on_beats.png" and Image.open(roll).size == tuple(100 * x for x in ROLL_SIZE)
 
 
 def test_part_roll_draws_beat_and_bar_lines_where_the_beats_are(tmp_path):
@@ -468,7 +471,8 @@ def test_engine_and_sound_controls_follow_the_stem_and_the_engine(tmp_path):
     h = Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none"))
     from stemgen.arranger.engine import default_model_dir
 
-    assert f"part model `{default_model_dir('drums').name}`" in h.model_status("drums", MODEL_BUNDLED, "", "arranger")
+    assert default_model_dir("drums").is_dir()  # the status speaks of the part, not the model folder
+    assert "Writes a drums part" in h.model_status("drums", MODEL_BUNDLED, "", "arranger")
     assert "No drums audio model" in h.model_status("drums", MODEL_BUNDLED, "", "diffusion")
 
 
@@ -499,3 +503,201 @@ def test_a_typed_grid_is_what_the_part_follows(arranged, tmp_path, musdb_song):
     assert details["correction"] == {"bpm": 100.0, "meter": 3, "downbeat_s": 0.5}
     midi = load_midi(out[4][2])
     assert np.allclose([q for _, q in midi.tempos][1:-1], 100.0, atol=0.01)
+
+
+# ---------------------------------------------------------------- song panel, takes, transport (issue 24)
+def test_take_names_are_daw_ready_and_safe():
+    from stemgen.output_names import output_names
+    from stemgen.ui import takes
+
+    assert takes.song_slug("/up/load/My Song (final) v2.flac") == "My_Song_final_v2"
+    assert takes.song_slug("../..") == "song" and takes.song_slug("..\\x.wav") == "x" and takes.song_slug(None) == "song"
+    assert takes.song_slug("x" * 200 + ".wav") == "x" * 64
+    assert output_names("My_Song", "drums", 3) == {
+        "stem": "My_Song_drums_take3.wav", "mix": "My_Song_mix_take3.wav", "midi": "My_Song_drums_take3.mid"}
+    assert output_names("My_Song", "drums") == {
+        "stem": "My_Song_drums.wav", "mix": "My_Song_mix.wav", "midi": "My_Song_drums.mid"}
+    kept = takes.add_take([], {"take": 1, "song": "a", "stem": "drums", "files": []})
+    kept = takes.add_take(kept, {"take": 2, "song": "a", "stem": "drums", "files": []})
+    assert takes.next_take(kept, "a", "drums") == 3 and takes.next_take(kept, "a", "bass") == 1
+    # another song starts a new list
+    assert [t["take"] for t in takes.add_take(kept, {"take": 1, "song": "b", "stem": "drums", "files": []})] == [1]
+    many = kept
+    for n in range(3, 20):
+        many = takes.add_take(many, {"take": n, "song": "a", "stem": "drums", "files": []})
+    assert len(many) == takes.MAX_TAKES and many[-1]["take"] == 19
+
+
+def test_zip_of_takes_holds_every_file_by_its_name(tmp_path):
+    import zipfile
+
+    from stemgen.output_names import output_names
+    from stemgen.ui import takes
+
+    files = []
+    for n in (1, 2):
+        for name in output_names("s", "bass", n).values():
+            (tmp_path / name).write_bytes(name.encode())
+            files.append(tmp_path / name)
+    kept = [{"take": n, "files": [str(f) for f in files if f"take{n}" in f.name]} for n in (1, 2)]
+    archive = takes.zip_takes(kept, tmp_path / "all.zip")
+    with zipfile.ZipFile(archive) as z:
+        assert sorted(z.namelist()) == sorted(f.name for f in files)
+        assert z.read("s_bass_take2.mid") == b"s_bass_take2.mid"
+
+
+def test_click_track_clicks_on_the_beats_and_accents_the_bars():
+    """The clicks are where the beats are (onsets found in the rendered audio), the bar starts higher."""
+    import numpy as np
+
+    from stemgen.ui.song_panel import CLICK_HZ, click_track
+
+    sr = 22050
+    silence = np.zeros((2, 4 * sr), dtype=np.float32)
+    beats, bars = np.array([0.5, 1.0, 1.5, 2.0, 2.5]), np.array([0.5, 2.5])
+    out, rate = click_track(silence, sr, beats, bars)
+    assert rate == sr and out.shape == (1, 4 * sr)
+    loud = np.flatnonzero(np.abs(out[0]) > 0.05)
+    starts = loud[np.r_[True, np.diff(loud) > sr // 10]] / sr
+    assert np.allclose(starts, beats, atol=0.002)
+
+    def pitch(at):
+        seg = out[0, int(at * sr): int(at * sr) + 512]
+        return np.argmax(np.abs(np.fft.rfft(seg, 8192))) * sr / 8192
+
+    assert abs(pitch(0.5) - CLICK_HZ[0]) < 20 and abs(pitch(1.0) - CLICK_HZ[1]) < 20
+    # a song is kept under the clicks, turned down
+    tone = np.full((1, 4 * sr), 0.5, dtype=np.float32)
+    assert abs(float(click_track(tone, sr, [], [])[0][0, 100]) - 0.3) < 1e-6
+
+
+def test_song_panel_says_the_facts_and_warns_when_the_beat_is_uncertain():
+    from stemgen.ui.song_panel import panel_markdown
+
+    facts = {"tempo_bpm": 111.0, "meter": "4/4", "key": "B major", "bars": 53, "first_downbeat_s": 0.4,
+             "beat_confidence": 0.39, "duration_s": 120.0, "corrected": False}
+    text = panel_markdown(facts)
+    assert "111 BPM · 4/4 · B major · 53 bars" in text and "0.39" in text and "uncertain" in text
+    assert "uncertain" not in panel_markdown({**facts, "beat_confidence": 0.8})
+    assert "your grid" in panel_markdown({**facts, "corrected": True})
+    refused = panel_markdown({**facts, "bars": 0}, "the clip is 2.0 s long: at least 4 s are needed to find a beat")
+    assert "No beat to follow" in refused and "at least 4 s" in refused
+
+
+def test_song_panel_on_a_real_song_and_a_typed_grid(tmp_path, musdb_song):
+    """The panel's analysis of a real song, then the user's tempo and downbeat: the grid drawn and
+    clicked is exactly the typed one."""
+    from PIL import Image
+
+    from stemgen.ui.page import PageActions
+
+    page = PageActions(Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none")))
+    song = str(musdb_song / "mixture.wav")
+    text, grid, clicks, facts = page.song_panel(song, 0, "auto", 0)  # blank fields arrive as 0
+    assert "(detected)" in text and 60 <= facts["tempo_bpm"] <= 200 and facts["bars"] >= 2
+    assert grid["visible"] and Image.open(grid["value"]).size == (800, 220) and "numbered bars" in grid["alt_text"]
+    text, grid, clicks, facts = page.song_panel(song, 90.0, "3/4", 0.25)
+    assert "(your grid)" in text and facts["tempo_bpm"] == 90.0 and facts["meter"] == "3/4"
+    assert facts["first_downbeat_s"] == pytest.approx(0.25, abs=0.01)
+    from stemgen.audio.io import load_audio
+
+    click, sr = load_audio(clicks["value"])
+    original, original_sr = load_audio(song)
+    assert sr == original_sr and click.shape[1] == original.shape[1]
+    # a refused upload: the reason and a fix inline, nothing else shown
+    text, grid, clicks, facts = page.song_panel(str(tmp_path / "missing.wav"), 0, "auto", 0)
+    assert "did not arrive" in text and not grid["visible"] and facts == {}
+
+
+def test_grid_buttons_move_the_downbeat_earlier_and_blank_fields_mean_detected():
+    from stemgen.ui import arranger_engine as ae
+
+    facts = {"tempo_bpm": 120.0, "first_downbeat_s": 1.2, "meter": "3/4"}
+    assert ae.previous_downbeat(None, None, facts) == 0.7
+    assert ae.previous_downbeat(0.2, None, facts) == 1.2  # before the start: the same place a bar later
+    assert ae.previous_downbeat(None, None, {}) is None
+    assert ae.grid_correction(0, "auto", 0).empty and not ae.grid_correction(0, "auto", 0.5).empty
+
+
+def test_inline_errors_suggest_the_fix():
+    from stemgen.ui.page import error_markdown
+
+    text = error_markdown("Cannot generate the stem", "a.wav: the clip is 2.0 s long: at least 4 s are needed")
+    assert "Cannot generate the stem" in text and "4 seconds or more" in text
+    assert "steady beat" in error_markdown("x", "noise.wav: no reliable beat (confidence 0.02)")
+    assert "What to do" not in error_markdown("x", "something new")
+
+
+def test_transport_holds_both_players_the_bars_and_an_alt_text(tmp_path):
+    import json
+    import re
+
+    from stemgen.ui.transport import transport_html
+
+    page = transport_html(original=tmp_path / "original.wav", stem_audio=tmp_path / "s_drums_take2.wav",
+                          roll=tmp_path / "roll.png", roll_alt='Piano roll "drums" <take 2>', stem="drums",
+                          bar_times=[0.5, 2.5, 4.5], duration_s=6.0, take=2)
+    assert f'src="/gradio_api/file={tmp_path}/original.wav"' in page
+    assert f'src="/gradio_api/file={tmp_path}/s_drums_take2.wav"' in page
+    assert 'alt="Piano roll &quot;drums&quot; &lt;take 2&gt;"' in page  # escaped
+    bars = json.loads(re.search(r'data-bars="([^"]*)"', page).group(1).replace("&quot;", '"'))
+    assert bars == [0.5, 2.5, 4.5] and 'data-take="2"' in page and 'max="3"' in page
+
+
+def test_a_new_take_has_its_own_seed_names_density_and_level(arranged):
+    """Take 2 at half the density and 6 dB quieter: its own seed, files, fewer notes, the level asked."""
+    h, song = arranged["handlers"], arranged["song"]
+    first = arranged["out"][5]
+    out = h.insert_audio_stem(str(song), "bass", "Add a funky slap bass line", seed=3, engine="arranger",
+                              sound="auto", density=0.3, take=2, level_db=first["loudness"]["level_db"] - 6,
+                              progress=lambda *a, **k: None)
+    details = out[5]
+    assert [Path(p).name for p in out[4]] == ["band_bass_take2.wav", "band_mix_take2.wav", "band_bass_take2.mid"]
+    assert details["take"] == 2 and details["seed"] == 4 and first["seed"] == 3
+    assert details["notes"] < first["notes"]
+    assert details["loudness"]["level_db"] == pytest.approx(first["loudness"]["level_db"] - 6)
+    with pytest.raises(gr.Error, match="density must be from 0.1 to 4"):
+        h.insert_audio_stem(str(song), "bass", "Add bass", engine="arranger", density=9,
+                            progress=lambda *a, **k: None)
+    with pytest.raises(gr.Error, match="take must be a whole number"):
+        h.insert_audio_stem(str(song), "bass", "Add bass", engine="arranger", take=0, progress=lambda *a, **k: None)
+
+
+def test_variation_zero_repeats_the_part_and_the_default_varies_it(arranged):
+    """The page's "Variation between takes" is the library's temperature: at 0 take 2 plays take 1's
+    notes, at the stem's default another seed gives another part; out-of-range values are refused."""
+    import numpy as np
+
+    from stemgen import api
+    from stemgen.midifile.io import load_midi
+
+    h, song = arranged["handlers"], arranged["song"]
+
+    def notes(take, **kw):
+        out = h.insert_audio_stem(str(song), "bass", "Add a funky slap bass line", seed=3, engine="arranger",
+                                  sound="auto", take=take, progress=lambda *a, **k: None, **kw)
+        track = load_midi(out[4][2]).tracks[-1]  # the pitches in time order (humanised timing follows the seed)
+        return out[5], track.pitch[np.argsort(track.start, kind="stable")].tolist()
+
+    first_details, first = notes(1, temperature=0.0)
+    _, same = notes(2, temperature=0.0)
+    default_details, varied = notes(2)
+    assert first_details["variation"] == 0.0 and default_details["variation"] == api.default_temperature("bass") > 0
+    assert same == first and varied != first
+    with pytest.raises(gr.Error, match="variation must be from 0 to 3"):
+        notes(1, temperature=7)
+
+
+def test_audio_examples_are_bundled_cc_by_songs_without_the_part_they_add():
+    """Each audio example is a bundled file with its CC BY attribution, listed in examples/README.md
+    as lacking the part it demonstrates (the drums example has no drums, the guitar one no guitar)."""
+    from stemgen.ui.settings import EXAMPLE_MIXES, EXAMPLES_DIR, INSTRUCTIONS
+
+    readme = (EXAMPLES_DIR / "README.md").read_text()
+    assert sorted(stem for _, stem, _ in EXAMPLE_MIXES) == ["drums", "guitar"]  # one per stem; bass: none yet
+    for path, stem, text in EXAMPLE_MIXES:
+        assert path.is_file() and text in INSTRUCTIONS[stem]
+        attribution = path.parent / (path.name.split(".")[0] + ".txt")  # Vibe_Ace.hq.ogg -> Vibe_Ace.txt
+        assert "Creative Commons Attribution" in attribution.read_text()
+        row = next(line for line in readme.splitlines() if f"`mixes/{path.name}`" in line)
+        assert "CC BY" in row and f"no {stem}" in row, row

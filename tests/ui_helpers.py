@@ -152,3 +152,54 @@ def chromium(user_data_dir: Path, width: int = 1400, height: int = 2200):
     ):
         opts.add_argument(flag)
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+
+
+# WCAG 2.1 AA on the page as rendered: every visible text against its effective background (the first
+# opaque background of it or an ancestor, semi-transparent ones blended over it) has a contrast ratio of at
+# least 4.5:1, or 3:1 for large text (24 px, or 18.66 px bold); every visible image has an alt text (or is
+# marked decorative). Disabled controls are exempt, as in WCAG. Returns the failures, at most 20, each with
+# its text and ratio. (Call it once transitions have ended: a fading button reads as low contrast.)
+ACCESSIBILITY_JS = r"""
+const parse = (c) => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null;
+  const v = m[1].split(/[ ,\/]+/).filter(Boolean).map(Number); return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
+const lum = (c) => { const f = (x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+const blend = (top, under) => { const a = top[3]; return [0, 1, 2].map((i) => top[i] * a + under[i] * (1 - a)).concat([1]); };
+function background(el) {
+  const layers = [];
+  for (let e = el; e; e = e.parentElement) {
+    const c = parse(getComputedStyle(e).backgroundColor);
+    if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+  }
+  let bg = [255, 255, 255, 1];
+  for (let i = layers.length - 1; i >= 0; i--) bg = blend(layers[i], bg);
+  return bg;
+}
+const shown = (el) => { const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
+  return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none' && Number(s.opacity) > 0.01
+    && !el.closest('[aria-hidden=true]'); };
+const failures = [];
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+const seen = new Set();
+while (walker.nextNode()) {
+  const node = walker.currentNode, el = node.parentElement;
+  if (!el || seen.has(el) || !node.textContent.trim() || ['SCRIPT', 'STYLE', 'NOSCRIPT'].includes(el.tagName)) continue;
+  seen.add(el);
+  if (!shown(el) || el.closest(':disabled, [aria-disabled=true]')) continue;  // WCAG exempts inactive controls
+  const s = getComputedStyle(el);
+  let fg = parse(s.color); if (!fg) continue;
+  let opacity = 1; for (let e = el; e; e = e.parentElement) opacity *= Number(getComputedStyle(e).opacity);
+  const bg = background(el);
+  fg = blend([fg[0], fg[1], fg[2], fg[3] * opacity], bg);
+  const [a, b] = [lum(fg), lum(bg)];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const size = parseFloat(s.fontSize), bold = Number(s.fontWeight) >= 700;
+  const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+  if (ratio < need - 0.01) failures.push(`text ${JSON.stringify(node.textContent.trim().slice(0, 40))} ${ratio.toFixed(2)}:1 < ${need}:1`);
+}
+for (const img of document.querySelectorAll('img')) {
+  if (!shown(img) || img.getAttribute('role') === 'presentation') continue;
+  if (!(img.getAttribute('alt') || '').trim()) failures.push(`image without alt text: ${img.src.split('/').pop()}`);
+}
+return failures.slice(0, 20);
+"""

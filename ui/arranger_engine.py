@@ -63,27 +63,28 @@ def status(stem: str) -> str:
     if not (folder / "config.json").is_file():
         return f"⚠️ No {stem} part model is installed (`models/midi` or `models/arranger`); reinstall from a full checkout."
     return (
-        f"Engine: arranger, part model `{folder.name}` and sampled instruments (SoundFont); "
-        "the song needs a steady beat."
+        f"Writes a {stem} part that follows your song's beat and plays it with sampled instruments "
+        "(the song needs a steady beat)."
     )
 
 
-def arranger_for(stem: str, sound: str | None) -> api.ArrangerInserter:
-    """A ready arranger for ``stem`` playing ``sound`` (``None``: from the instruction); the part
-    model is loaded once per stem and shared."""
+def arranger_for(stem: str, sound: str | None, density: float = 1.0) -> api.ArrangerInserter:
+    """A ready arranger for ``stem`` playing ``sound`` (``None``: from the instruction) at ``density``;
+    the part model is loaded once per stem and shared."""
     with _lock:
         if stem not in _arrangers:
             _arrangers[stem] = api.load_inserter(stem, "arranger")
-        return _arrangers[stem].with_sound(sound)
+        return _arrangers[stem].with_sound(sound, density=density)
 
 
 def arrange(audio: np.ndarray, sample_rate: int, stem: str, instruction: str, sound: str | None, seed: int,
-            source: str | Path, correction=None) -> api.AudioResult:
+            source: str | Path, correction=None, density: float = 1.0,
+            level_db: float | None = None, temperature: float | None = None) -> api.AudioResult:
     """The song with its new part (``details``: the ``Arrangement``); ``BeatTrackingError`` (naming
     ``source``) without a steady beat. ``correction``: the user's grid
-    (``stemgen.analysis.GridCorrection``), or ``None``."""
-    return arranger_for(stem, sound).add(audio, sample_rate, instruction, seed=seed, source=source,
-                                         correction=correction)
+    (``stemgen.analysis.GridCorrection``), or ``None``; ``temperature``: how far the take strays."""
+    return arranger_for(stem, sound, density).add(audio, sample_rate, instruction, seed=seed, source=source,
+                                                  correction=correction, level_db=level_db, temperature=temperature)
 
 
 AUTO_METER = "auto"
@@ -95,7 +96,8 @@ def grid_correction(bpm: float | None, meter: str | None, downbeat: float | None
     from stemgen.analysis import GridCorrection
 
     meter = None if meter in (None, "", AUTO_METER) else meter
-    return GridCorrection.from_options(bpm=bpm or None, meter=meter, downbeat_s=downbeat)
+    # The page's number fields send 0 when blank: 0 means "as detected" (a bar at 0.001 s can be typed).
+    return GridCorrection.from_options(bpm=bpm or None, meter=meter, downbeat_s=downbeat or None)
 
 
 def scaled_tempo(bpm: float | None, details: dict | None, factor: float) -> float | None:
@@ -112,6 +114,21 @@ def next_downbeat(downbeat: float | None, bpm: float | None, details: dict | Non
     if not tempo or start is None:
         return downbeat
     return round(float(start) + 60.0 / float(tempo), 3)
+
+
+def previous_downbeat(downbeat: float | None, bpm: float | None, details: dict | None) -> float | None:
+    """The downbeat field moved one beat earlier; before the song starts it wraps a bar later (the
+    same place in the bar)."""
+    d = details or {}
+    tempo = bpm or d.get("tempo_bpm")
+    start = downbeat if downbeat is not None else d.get("first_downbeat_s")
+    if not tempo or start is None:
+        return downbeat
+    beat = 60.0 / float(tempo)
+    moved = float(start) - beat
+    if moved < 0:
+        moved += beat * int(str(d.get("meter") or "4").split("/")[0])
+    return round(moved, 3)
 
 
 def details(arrangement, sound: str | None) -> dict[str, Any]:
@@ -131,6 +148,7 @@ def details(arrangement, sound: str | None) -> dict[str, Any]:
         "beats": int(a.beat_times.size),
         "bars": int(a.downbeat_times.size),
         "first_downbeat_s": round(float(a.downbeat_times[0]), 3) if a.downbeat_times.size else None,
+        "bar_times_s": [round(float(t), 3) for t in a.downbeat_times],
         "grid": a.backend,
         "beat_confidence": round(float(a.beat_confidence), 3),
         "loudness": info.get("loudness"),

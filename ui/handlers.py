@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from stemgen import api
 from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
 from stemgen.errors import StemgenInputError
 from stemgen.instructions.unicode import unicode_problem
@@ -20,11 +21,15 @@ from .audio_models import ModelChoices, PipelineCache
 from .errors import first_line, user_errors
 from .plotting import part_on_beats_png, piano_roll_pngs, spectrogram_pngs
 from .settings import AUDIO_SUFFIXES, INSTRUCTIONS, MIDI_SUFFIXES, SCHEDULERS, UISettings
+from .takes import song_slug
 from .workspace import RequestFolder, check_upload, discard_if_rejected, display_name
 
 MAX_INSTRUCTION_CHARS = 300
 MAX_STEPS = 200
 MAX_GUIDANCE = 30.0
+MAX_TAKE = 999
+MIN_DENSITY, MAX_DENSITY = 0.1, 4.0  # as stemgen generate --density
+MIN_LEVEL_DB, MAX_LEVEL_DB = -40.0, 20.0  # as stemgen generate --level
 
 
 class Handlers:
@@ -90,6 +95,10 @@ class Handlers:
         bpm: float | None = None,
         meter: str | None = arranger_engine.AUTO_METER,
         downbeat: float | None = None,
+        density: float = 1.0,
+        take: int = 1,
+        level_db: float | None = None,
+        temperature: float | None = None,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[str, str, str, str, list[str], dict[str, Any], str | None]:
         """Add a drum, bass or guitar stem to a song.
@@ -97,8 +106,15 @@ class Handlers:
         ``engine`` is "arranger" (analysis + part model + sampled instruments) or "diffusion" (the
         spectrogram model); ``None``: the stem's default (``stemgen.generation.defaults.DEFAULT_ENGINE``).
         ``sound`` (arranger only) is a kit/program name or GM number, or "auto" (from the instruction).
-        ``bpm``, ``meter``, ``downbeat`` (arranger only; blank / "auto": detected) correct the song's
-        grid as ``stemgen generate --bpm --meter --downbeat`` do.
+        ``bpm``, ``meter``, ``downbeat`` (arranger only; blank, 0 / "auto": detected) correct the song's
+        grid as ``stemgen generate --bpm --meter --downbeat`` do. ``density`` (arranger; 0.1-4, 1 = as
+        the model expects) scales how many notes the part plays; ``level_db`` (arranger; -40..+20 LU,
+        blank: the measured default) sets the part's loudness against the song; ``temperature``
+        (arranger; 0-3, blank: the stem's default) how far a take strays from the most probable part
+        (0: every take plays the same part).
+        ``take`` (1, 2, ...) is the take number: take N uses seed ``seed + N - 1`` and its files are
+        named ``<song>_<stem>_take<N>.wav/.mid`` and ``<song>_mix_take<N>.wav`` (WAVs at the input's
+        sample rate and bit depth).
         The diffusion settings (guidance, steps, scheduler, model) are ignored by the arranger.
 
         ``model`` is "Bundled model" (the bundled model for the stem) or the name of a model in the
@@ -116,15 +132,25 @@ class Handlers:
             path = check_upload(audio, AUDIO_SUFFIXES, s.max_file_mb, "audio")
             stem, instruction = self._check_common(stem, instruction)
             engine = engine or arranger_engine.default_engine(stem)
+            take = _bounded_int(take, "take", 1, MAX_TAKE)
+            seed = _bounded_int(seed, "seed", 0, 2**31 - 1 - MAX_TAKE) + take - 1
+            song = song_slug(audio)
             if engine == "arranger":
-                seed = _bounded_int(seed, "seed", 0, 2**31 - 1)
                 sound = arranger_engine.checked_sound(stem, sound)
+                density = _bounded_float(density, "density", MIN_DENSITY, MAX_DENSITY)
+                if level_db is not None:
+                    level_db = _bounded_float(level_db, "level (dB)", MIN_LEVEL_DB, MAX_LEVEL_DB)
+                if temperature is not None:
+                    temperature = _bounded_float(temperature, "variation", 0.0, api.max_temperature())
                 correction = arranger_engine.grid_correction(bpm, meter, downbeat)
+                progress(0.05, desc="Reading the song")
                 original, sr = _load_limited(path, s.max_audio_seconds)
-                return self._arrange(path, name, original, sr, stem, instruction, sound, seed, progress, correction)
+                options = dict(correction=correction, density=density, level_db=level_db, temperature=temperature,
+                               song=song, take=take)
+                return self._arrange(path, name, original, sr, stem, instruction, sound, seed, progress, **options)
             if engine != "diffusion":
                 raise StemgenInputError(None, f"engine must be arranger or diffusion, not {engine!r}")
-            steps, seed = _bounded_int(steps, "steps", 1, MAX_STEPS), _bounded_int(seed, "seed", 0, 2**31 - 1)
+            steps = _bounded_int(steps, "steps", 1, MAX_STEPS)
             audio_guidance = _bounded_float(audio_guidance, "audio guidance", 0.0, MAX_GUIDANCE)
             text_guidance = _bounded_float(text_guidance, "text guidance", 0.0, MAX_GUIDANCE)
             if scheduler not in SCHEDULERS:
@@ -150,11 +176,11 @@ class Handlers:
             generated = result.details
 
             progress(1.0, desc="Writing the results")
-            from stemgen.audio.io import write_audio
+            from stemgen.audio.io import output_subtype
 
             out = RequestFolder(s.work_dir, s.keep_outputs_s)
-            mix_path = write_audio(out.path("mix.wav"), result.mix_audio, result.sample_rate)
-            stem_path = write_audio(out.path(f"{stem}.wav"), result.stem_audio, result.sample_rate)
+            files = result.write(out.root, song, output_subtype(path), take)
+            mix_path, stem_path = files["mix"], files["stem"]
             before, after = spectrogram_pngs(
                 [
                     (original, sr, "Before: the input", out.path("spectrogram_before.png")),
@@ -168,6 +194,7 @@ class Handlers:
             )
             details = {
                 "engine": "diffusion",
+                "take": take,
                 "model": chosen.name,
                 **generated.info,
                 "timings": generated.timings,
@@ -181,16 +208,22 @@ class Handlers:
         return str(mix_path), str(stem_path), str(before), str(after), downloads, details, None
 
     def _arrange(self, path: Path, name: str, original, sr: int, stem: str, instruction: str,
-                 sound: str | None, seed: int, progress: gr.Progress, correction=None):
+                 sound: str | None, seed: int, progress: gr.Progress, correction=None, density: float = 1.0,
+                 level_db: float | None = None, temperature: float | None = None, song: str = "song",
+                 take: int = 1):
         """The arranger's path of ``insert_audio_stem`` (inside its error handling)."""
+        from stemgen.audio.io import output_subtype
+
         s = self.settings
-        progress(0.0, desc="Finding the beat, writing and playing the part")
+        progress(0.15, desc=f"Finding the beat, writing and playing the {stem} (take {take})")
         result = arranger_engine.arrange(original, sr, stem, instruction, sound, seed, source=path,
-                                         correction=correction)
+                                         correction=correction, density=density, level_db=level_db,
+                                         temperature=temperature)
         arrangement = result.details
-        progress(0.9, desc="Writing the results")
+        progress(0.85, desc="Writing the files and pictures")
         out = RequestFolder(s.work_dir, s.keep_outputs_s)
-        files = result.write(out.root, "song")  # fixed names: never the upload's
+        # Names from the safe slug of the upload's name and the take number: never a path from the user.
+        files = result.write(out.root, song, output_subtype(path), take)
         a = arrangement.analysis
         before, after = spectrogram_pngs(
             [
@@ -204,10 +237,12 @@ class Handlers:
             a.downbeat_times,
             original.shape[-1] / sr,
             stem == "drums",
-            f"New {stem} part on the song's beats ({a.tempo_bpm:.0f} BPM, {int(a.meter)}/4)",
+            f"New {stem} part, take {take} ({a.tempo_bpm:.0f} BPM, {int(a.meter)}/4)",
             out.path("part_on_beats.png"),
         )
         details = arranger_engine.details(arrangement, sound)
+        details.update(take=take, density=density, level_db=level_db,
+                       variation=api.default_temperature(stem) if temperature is None else temperature)
         details["source"] = name  # never the server's path
         if correction is not None and not correction.empty:
             details["correction"] = correction.to_dict()
@@ -221,9 +256,13 @@ class Handlers:
         stem: str = "drums",
         instruction: str = "Add rock drums",
         seed: int = 0,
+        replace: bool = False,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[str, str, str, str | None, dict[str, Any]]:
-        """Add a drum, bass or guitar part to a MIDI file.
+        """Add a drum, bass or guitar part to a MIDI file (``<song>_with_<stem>.mid``).
+
+        A file that has the part already is refused, naming its tracks, unless ``replace``: then the
+        new part takes their place (every other track unchanged).
 
         Returns the new MIDI file (every input track unchanged, the new part appended), before/after
         piano rolls (PNG), an audio preview rendered with a SoundFont (WAV, or ``None`` with a
@@ -238,10 +277,16 @@ class Handlers:
             out = RequestFolder(s.work_dir, s.keep_outputs_s)
 
             progress(0.1, desc="Generating")
-            midi_out = out.path(f"with_{stem}.mid")
-            details = midi_engine.generate_part(
-                path, midi_out, stem, instruction, seed, s.max_midi_seconds, s.midi_models_dir
-            )
+            midi_out = out.path(f"{song_slug(midi)}_with_{stem}.mid")
+            try:
+                details = midi_engine.generate_part(
+                    path, midi_out, stem, instruction, seed, s.max_midi_seconds, s.midi_models_dir, replace
+                )
+            except StemgenInputError as exc:
+                if exc.reason.startswith("already has a"):  # a fine file: keep it for a try with "replace"
+                    reason = exc.reason.split("; use --replace")[0]
+                    raise StemgenInputError(None, f"{name}: {reason}") from None
+                raise
             progress(0.6, desc="Drawing")
             before, after = piano_roll_pngs(
                 [

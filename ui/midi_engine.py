@@ -41,15 +41,18 @@ def generator_for(stem: str, models_dir: Path | None = None):
 
 
 def generate_part(
-    path: Path, out: Path, stem: str, instruction: str, seed: int, max_seconds: float, models_dir: Path | None = None
+    path: Path, out: Path, stem: str, instruction: str, seed: int, max_seconds: float, models_dir: Path | None = None,
+    replace: bool = False,
 ) -> dict:
-    """Write ``out``: the input file plus a generated ``stem`` track; return details for the page."""
+    """Write ``out``: the input file plus a generated ``stem`` track; return details for the page.
+    A song that has the part already is refused naming its tracks, unless ``replace``: then the new
+    part takes their place."""
     from stemgen.render import read_midi
 
     score = read_midi(path)  # validates the file (type 2, no notes, over an hour) with a clear reason
     if score.end_s > max_seconds:
         raise StemgenInputError(path, f"song is {score.end_s:.0f} s long; this server accepts up to {max_seconds:g} s")
-    result = generator_for(stem, models_dir).add_to_midi(path, out, instruction, seed)
+    result = generator_for(stem, models_dir).add_to_midi(path, out, instruction, seed, replace=bool(replace))
     return {
         "model": model_folder(stem, models_dir).name,
         "stem": stem,
@@ -59,6 +62,7 @@ def generate_part(
         "program": result.program,
         "channel": result.channel + 1,
         "duration_s": round(score.end_s, 2),
+        "replaced": bool(replace),
     }
 
 

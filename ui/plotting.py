@@ -16,6 +16,11 @@ N_MELS = 128
 HOP = 512
 FIGSIZE = (10, 3)
 DRUM_MARK_S = 0.06  # width of a drum hit in the new-part picture
+ROLL_SIZE = (8, 3.2)  # the new part's roll: 800 px wide, about the width the page shows it at
+# Its axes sit at a fixed place (left, bottom, width, height as figure fractions): the page's
+# playhead is drawn over the picture at left + width * time / duration.
+ROLL_AXES = (0.14, 0.16, 0.84, 0.68)
+MAX_BAR_NUMBERS = 32
 
 
 def _figure():
@@ -127,10 +132,16 @@ def part_on_beats_png(
     length); brighter marks are louder notes.
     """
     plt, fig, ax = _figure()
+    fig.set_size_inches(*ROLL_SIZE)
+    ax.set_position(ROLL_AXES)
     for t in np.asarray(beat_times, dtype=float):
         ax.axvline(t, color="0.75", linewidth=0.6, zorder=0)
-    for t in np.asarray(downbeat_times, dtype=float):
+    downbeats = np.asarray(downbeat_times, dtype=float)
+    every = max(1, int(np.ceil(downbeats.size / MAX_BAR_NUMBERS)))
+    for i, t in enumerate(downbeats):
         ax.axvline(t, color="0.3", linewidth=1.6, zorder=0)
+        if i % every == 0 and t <= duration_s:
+            ax.text(t, 1.01, str(i + 1), transform=ax.get_xaxis_transform(), fontsize=9, ha="center", va="bottom")
     pitch = np.asarray(notes.pitch, dtype=int)
     start = np.asarray(notes.onset_s, dtype=float)
     velocity = np.asarray(notes.velocity, dtype=float)
@@ -147,8 +158,9 @@ def part_on_beats_png(
         shade = [cmap(0.2 + 0.75 * v / 127.0) for v in velocity[sel]]
         ax.broken_barh(list(zip(start[sel].tolist(), length[sel].tolist())), (r - 0.4, 0.8), color=shade)
     low, high = (int(row.min()), int(row.max())) if row.size else (0, 1)
-    ax.set(title=title, xlabel="time (s); thin lines: beats, thick lines: bar starts",
+    ax.set(xlabel="time (s); numbers: bars, thin lines: beats, thick lines: bar starts",
            xlim=(0, max(duration_s, 1e-3)), ylim=(low - 0.8, high + 0.8))
+    fig.suptitle(title, y=0.99, fontsize="medium")
     if is_drums and keys.size:
         from stemgen.midifile.lanes import DRUM_CLASS_OF_PITCH, DRUM_CLASSES
 
@@ -156,7 +168,6 @@ def part_on_beats_png(
                       fontsize="small")
     else:
         ax.set_ylabel("MIDI pitch")
-    fig.tight_layout()
-    fig.savefig(png)
+    fig.savefig(png)  # no tight_layout: the axes stay at ROLL_AXES
     plt.close(fig)
     return Path(png)

@@ -7,7 +7,7 @@ import os
 
 from stemgen.errors import StemgenInputError
 
-from .layout import build_app
+from .layout import PAGE_CSS, build_app
 from .settings import EXAMPLES_DIR, UISettings
 
 log = logging.getLogger("stemgen.ui")
@@ -54,6 +54,7 @@ def launch(
         allowed_paths=[str(settings.work_dir), str(EXAMPLES_DIR)],
         prevent_thread_lock=not block,
         show_error=True,  # gr.Error messages reach the page (our handlers never raise anything else)
+        css=PAGE_CSS,
         quiet=not block,
     )
     return app

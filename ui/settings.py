@@ -15,6 +15,13 @@ from stemgen.stems import STEMS
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = REPO / "examples"
 EXAMPLE_MIX = EXAMPLES_DIR / "mixes" / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"
+# Each audio example lacks the part it adds: Sugar Plum Fairy (celesta and strings) has no drums,
+# Vibe Ace (drums, bass, vibraphone) has no guitar. No bundled CC BY song lacks its bass.
+EXAMPLE_MIXES = (
+    (EXAMPLES_DIR / "mixes" / "Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.ogg", "drums",
+     "Add soft acoustic drums to enhance emotion"),
+    (EXAMPLE_MIX, "guitar", "Add clean strummed acoustic guitar"),
+)
 # Drums-only grooves: the natural inputs for "add a bass/guitar part".
 EXAMPLE_MIDIS = (
     (EXAMPLES_DIR / "midi" / "1_funk-groove1_138_beat_4-4.mid", "bass", "Add a funky slap bass line"),

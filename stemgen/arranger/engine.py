@@ -87,20 +87,21 @@ class Arranger:
     """
 
     def __init__(self, stem: str, model: str | Path | None = None, sound: str | int | None = None,
-                 density: float = 1.0, level_db: float | None = None, soundfont: str | Path | None = None):
+                 density: float = 1.0, level_db: float | None = None, soundfont: str | Path | None = None,
+                 temperature: float | None = None):
         from stemgen.midi.generate import MidiGenerator
         from stemgen.render.sounds import choose_sound
 
         choose_sound(stem, "", sound)  # an unknown kit/program fails here, before any work
         self.stem, self.sound, self.level_db, self.soundfont = stem, sound, level_db, soundfont
         self.model_dir = Path(model) if model else default_model_dir(stem)
-        self.generator = MidiGenerator(stem, self.model_dir, density=density)
+        self.generator = MidiGenerator(stem, self.model_dir, density=density, temperature=temperature)
 
-    def notes_for(self, analysis, instruction: str) -> list[tuple[int, int, int, int]]:
-        """The part's notes on ``step_times(analysis)``'s steps."""
+    def notes_for(self, analysis, instruction: str, seed: int = 0) -> list[tuple[int, int, int, int]]:
+        """The part's notes on ``step_times(analysis)``'s steps (the take of ``seed``)."""
         from stemgen.midi.context import context_from_analysis
 
-        return self.generator.notes_from_context(context_from_analysis(analysis), instruction)
+        return self.generator.notes_from_context(context_from_analysis(analysis), instruction, seed)
 
     def __call__(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, seed: int = 0,
                  source: str | Path | None = None, correction=None, humanization=None) -> Arrangement:
@@ -122,7 +123,7 @@ class Arranger:
         require_beats(analysis, source)
         require_change(audio, sample_rate, source)  # a drone's slow beating is no beat
         t1 = time.perf_counter()
-        notes, warnings = self._notes_or_rule(analysis, text)
+        notes, warnings, timing = self._notes_or_rule(analysis, text, seed)
         if not notes:
             raise StemgenInputError(source, f"the part model wrote no {self.stem} notes for this song; nothing written")
         t2 = time.perf_counter()
@@ -131,6 +132,7 @@ class Arranger:
         part = render_part(on_beats, beats, stem=self.stem, context_audio=audio, sample_rate=sample_rate,
                            sound=self.sound, instruction=text, seed=seed, meter=int(analysis.meter),
                            downbeat_times=analysis.downbeat_times, level_db=self.level_db, soundfont=self.soundfont,
+                           step_offsets=timing,
                            **({} if humanization is None else {"humanization": humanization}))
         t3 = time.perf_counter()
         duration = analysis.duration_s
@@ -140,18 +142,23 @@ class Arranger:
                    "realtime_factor": round(duration / total, 2) if total > 0 else None}
         return Arrangement(part, notes, text, analysis, timings, warnings)
 
-    def _notes_or_rule(self, analysis, text: str) -> tuple[list[tuple[int, int, int, int]], list[str]]:
-        """The model's notes; the rule-based part (``fallback``) when the model wrote almost none
-        for a song whose beat the analysis found, with a warning saying so."""
+    def _notes_or_rule(self, analysis, text: str, seed: int = 0):
+        """``(notes, warnings, drum timing)``: the model's notes (the take of ``seed``); the rule-based
+        part (``fallback``) when the model wrote almost none for a song whose beat the analysis found,
+        with a warning saying so. Drums get the Groove MIDI drummers' timing in 16ths
+        (``midi.feel.step_offsets``) instead of the Gaussian jitter; other stems ``None``."""
         from stemgen.arranger.fallback import rule_notes, too_sparse
         from stemgen.midi.context import context_from_analysis
+        from stemgen.midi.feel import step_offsets
 
         context = context_from_analysis(analysis)
-        notes = self.generator.notes_from_context(context, text)
-        if not too_sparse(notes, context):
-            return notes, []
-        rule = rule_notes(context, self.stem, self.generator.density)
-        if not rule:
-            return notes, []
-        return rule, [f"the part model wrote {len(notes)} {self.stem} notes for the whole song; "
-                      f"played the rule-based {self.stem} part instead ({len(rule)} notes)"]
+        notes = self.generator.notes_from_context(context, text, seed)
+        warnings = []
+        if too_sparse(notes, context):
+            rule = rule_notes(context, self.stem, self.generator.density)
+            if rule:
+                warnings = [f"the part model wrote {len(notes)} {self.stem} notes for the whole song; "
+                            f"played the rule-based {self.stem} part instead ({len(rule)} notes)"]
+                notes = rule
+        timing = step_offsets(notes, context, text, seed) if self.stem == "drums" and notes else None
+        return notes, warnings, timing

@@ -73,6 +73,7 @@ def render_part(
     mix_placement: bool = True,
     articulation: bool = True,
     onset_compensation: bool = True,
+    step_offsets: Sequence[float] | np.ndarray | None = None,
 ) -> RenderedPart:
     """Render ``notes`` for ``stem`` against ``context_audio``.
 
@@ -93,6 +94,8 @@ def render_part(
     mix_placement: EQ, compression, pan/width and room on the stem (False: the dry render).
     articulation: guitar strums/palm mutes/let-ring and drum cymbal chokes (False: notes as written).
     onset_compensation: send each note early by its sample's onset delay (False: at the note time).
+    step_offsets: per-note timing in 16ths (a drummer's push, drag and swing, ``midi.feel``), in
+        place of the Gaussian timing jitter; ``None``: the jitter.
     """
     context = np.atleast_2d(np.asarray(context_audio, dtype=np.float32))
     if context.ndim != 2 or context.shape[-1] == 0:
@@ -100,7 +103,8 @@ def render_part(
     channels, num_samples = context.shape
     grid = BeatGrid.from_times(beat_times)
     choice = choose_sound(stem, instruction, sound)
-    timed = place_notes(notes, grid, is_drums=stem == "drums", humanization=humanization, seed=seed)
+    timed = place_notes(notes, grid, is_drums=stem == "drums", humanization=humanization, seed=seed,
+                        step_offsets=step_offsets)
     performed = None
     if articulation and stem == "guitar":  # strums, palm mutes, let-ring (stemgen.render.articulation)
         performed = articulate_guitar(timed, grid.period_at(timed.onset_s), instruction, choice.sound.name, seed)
@@ -161,8 +165,10 @@ def render_part(
     return RenderedPart(stem, sample_rate, stem_audio, mix, midi, timed, choice, info)
 
 
-def write_outputs(part: RenderedPart, out_dir: str | Path, song: str, subtype: str | None = None) -> dict[str, Path]:
-    """Write ``<song>_<stem>.wav``, ``<song>_mix.wav`` and ``<song>_<stem>.mid``: all three or none.
+def write_outputs(part: RenderedPart, out_dir: str | Path, song: str, subtype: str | None = None,
+                  take: int | None = None) -> dict[str, Path]:
+    """Write ``<song>_<stem>.wav``, ``<song>_mix.wav`` and ``<song>_<stem>.mid`` (take N: each name
+    ending ``_take<N>``, ``stemgen.output_names``): all three or none.
 
     Each file is written in full under a temporary name first and renamed only when all three are
     done (as ``stemgen.audio.io.write_audio_files``), so a failure leaves no partial set.
@@ -171,12 +177,9 @@ def write_outputs(part: RenderedPart, out_dir: str | Path, song: str, subtype: s
     from stemgen.audio.io import check_signal, write_audio
     from stemgen.fileio import atomic_outputs
 
-    out_dir = Path(out_dir)
-    paths = {
-        "stem": out_dir / f"{song}_{part.stem}.wav",
-        "mix": out_dir / f"{song}_mix.wav",
-        "midi": out_dir / f"{song}_{part.stem}.mid",
-    }
+    from stemgen.output_names import output_names
+
+    paths = {key: Path(out_dir) / name for key, name in output_names(song, part.stem, take).items()}
     for key, audio in (("stem", part.stem_audio), ("mix", part.mix_audio)):
         check_signal(paths[key], audio)
     with atomic_outputs(list(paths.values())) as (stem_tmp, mix_tmp, midi_tmp):

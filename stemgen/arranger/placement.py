@@ -52,20 +52,29 @@ def as_note_array(notes) -> np.ndarray:
     return arr
 
 
-def place_notes(notes, grid: BeatGrid, *, is_drums: bool, humanization: Humanization, seed: int) -> TimedNotes:
-    """Timed, humanised notes for ``notes`` on ``grid`` (same seed, same result)."""
+def place_notes(notes, grid: BeatGrid, *, is_drums: bool, humanization: Humanization, seed: int,
+                step_offsets=None) -> TimedNotes:
+    """Timed, humanised notes for ``notes`` on ``grid`` (same seed, same result). ``step_offsets``:
+    each note's timing in 16ths (learned from players), used instead of the Gaussian jitter."""
     arr = as_note_array(notes)
+    offsets = np.zeros(len(arr)) if step_offsets is None else np.asarray(step_offsets, np.float64).reshape(-1)
+    if offsets.size != len(arr):
+        raise ValueError(f"step_offsets has {offsets.size} values for {len(arr)} notes")
     # One note per (step, key): a doubled note-on would be cut by its twin's note-off. Keep the louder.
-    arr = arr[np.lexsort((-arr[:, 3], arr[:, 2], arr[:, 0]))]
+    order = np.lexsort((-arr[:, 3], arr[:, 2], arr[:, 0]))
+    arr, offsets = arr[order], offsets[order]
     if len(arr):
         first = np.ones(len(arr), dtype=bool)
         first[1:] = (arr[1:, 0] != arr[:-1, 0]) | (arr[1:, 2] != arr[:-1, 2])
-        arr = arr[first]
+        arr, offsets = arr[first], offsets[first]
     start, end, pitch, vel = arr.T
     rng = np.random.default_rng(seed)
     tight = tight_mask(pitch, is_drums)
     grid_on = grid.seconds_at_step(start)
-    onset = jitter_onsets(grid_on, tight, humanization, rng)
+    if step_offsets is None:
+        onset = jitter_onsets(grid_on, tight, humanization, rng)
+    else:  # the played timing, unless humanisation is off (every note exactly on the grid)
+        onset = grid.seconds_at_step(start + offsets) if humanization.timing_ms > 0 else grid_on
     velocity = vary_velocities(vel, tight, humanization, rng)
     if is_drums:
         offset = onset + DRUM_MAX_BEATS * grid.period_at(onset)

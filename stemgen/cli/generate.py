@@ -29,6 +29,8 @@ def generate(
     sound: str = typer.Option(None, "--sound", help="Arranger: kit or instrument by name (e.g. brush, tr808, fingered, distortion) or GM program number; default: from the instruction."),
     density: float = typer.Option(1.0, "--density", help="Arranger: scales how many notes the part plays (1 = as the model expects)."),
     level: float = typer.Option(None, "--level", help="Arranger: the stem's loudness against the song in LU, e.g. -10 (default: predicted from the song by a regression learned on real band parts)."),
+    takes: int = typer.Option(1, "--takes", help="Arranger: write N takes (seeds SEED, SEED+1, ...) named <input>_take1 ... <input>_takeN."),
+    temperature: float = typer.Option(None, "--temperature", help="Arranger: how far a take may stray from the most probable notes (0 = always those; default: the model's)."),
     bpm: float = grid_options.BPM,
     meter: str = grid_options.METER,
     downbeat: float = grid_options.DOWNBEAT,
@@ -73,10 +75,13 @@ def generate(
                        code=2, as_json=as_json)
         if engine != "arranger" and level is not None:
             raise fail("--level is for the arranger engine (--engine arranger)", code=2, as_json=as_json)
+        if engine != "arranger" and (takes != 1 or temperature is not None):
+            raise fail("--takes and --temperature are for the arranger engine (--engine arranger); the diffusion "
+                       "engine gives another take with another --seed", code=2, as_json=as_json)
         _check_input(input, max_duration)
         if engine == "arranger":
             summary = _run_arranger(input, out, force, stem, instruction or f"Add {stem}", model, sound, density,
-                                    seed, threads, replace, max_duration, held, correction, level)
+                                    seed, threads, replace, max_duration, held, correction, takes, temperature, level)
         else:
             summary = _run(input, out, force, stem, instruction or f"Add {stem}", model, stem_path, mix_path,
                            audio_guidance, text_guidance, steps, scheduler, seed, batch_size, overlap, continuity,
@@ -133,7 +138,8 @@ def _check_input(path: Path, max_duration: float) -> None:
 
 
 def _run_arranger(input, out, force, stem, instruction, model, sound, density, seed, threads, replace,
-                  max_duration, held, correction=None, level_db=None) -> dict:
+                  max_duration, held, correction=None, takes: int = 1, temperature: float | None = None,
+                  level_db: float | None = None) -> dict:
     from stemgen import api
     from stemgen.analysis.overrides import read_beats_file
     from stemgen.audio.io import load_audio, output_subtype
@@ -141,13 +147,19 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
     audio, sr = load_audio(input, max_duration_s=max_duration)
     if correction is not None and correction.beats_file is not None:  # a bad file fails before the model loads
         read_beats_file(correction.beats_file, audio.shape[-1] / sr)
-    names = [out / f"{input.stem}_{stem}.wav", out / f"{input.stem}_mix.wav", out / f"{input.stem}_{stem}.mid"]
+    numbers = [k if takes > 1 else None for k in range(1, takes + 1)]  # one take: no "_take1" in the names
+    names = [out / name for take in numbers for name in api.output_names(input.stem, stem, take).values()]
     _check_outputs(out, names, force, held)
     inserter = api.load_inserter(stem, "arranger", model, sound=sound, density=density, threads=threads)
-    result = inserter.add(audio, sr, instruction, seed=seed, source=input, replace=replace, correction=correction,
-                          level_db=level_db)
-    # stem, mix and .mid together or not at all, at the input's resolution (24-bit, float)
-    files = result.write(out, input.stem, output_subtype(input))
+    written, results = [], []
+    for k, take in enumerate(numbers):  # take k + 1: seed + k
+        results.append(inserter.add(audio, sr, instruction, seed=seed + k, source=input, replace=replace,
+                                    correction=correction, temperature=temperature,
+                                    level_db=level_db))
+        # stem, mix and .mid together or not at all, at the input's resolution (24-bit, float)
+        written.append((seed + k, results[-1].write(out, input.stem, output_subtype(input), take),
+                        len(results[-1].details.notes)))
+    result, files = results[0], written[0][1]
     info = result.details.summary()
     timings = {"model_load_s": round(inserter.load_s, 3), **result.timings}
     timings["total_s"] = round(timings["total_s"] + inserter.load_s, 3)
@@ -161,6 +173,8 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
         "analysis": info["analysis"], "replaced": replace, "timings": timings, "render": info["render"],
         "warnings": info["warnings"],
         **({"correction": correction.to_dict()} if correction is not None and not correction.empty else {}),
+        **({"takes": [{"seed": s, "notes": n, **{k: str(p) for k, p in f.items()}} for s, f, n in written]}
+           if takes > 1 else {}),
     }
 
 

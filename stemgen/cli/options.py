@@ -70,6 +70,8 @@ RULES: dict[str, Rule] = {
     "split_seed": _SEED,
     "density": Rule(0.1, 4.0),
     "level": Rule(-40.0, 20.0),  # = stemgen.arranger.loudness.LEVEL_DB_RANGE (the API checks the same)
+    "temperature": Rule(0.0, 3.0),  # stemgen.midi.sampling.MAX_TEMPERATURE
+    "takes": Rule(1, 100),
     "threads": Rule(1, 1024),
     "max_songs": _at_least(1),
     "batch_size": Rule(1, 4096),

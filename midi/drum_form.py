@@ -1,0 +1,236 @@
+"""Drums with form (issue 19): groove-plus-variation decoding of the drum model's probabilities.
+
+The drum model predicts each 16th step on its own, so decoding its most probable steps gives bars
+that never repeat, no cymbals or toms (each is rarely probable enough at any one step) and drums
+through the bars where the band rests. A drummer plays a groove per section, varies it where the
+song asks, fills before phrase and section ends, crashes into a new section and rests with the band.
+This decoder writes that from the model's own probabilities and the context alone (the same
+(106, T) context from MIDI or from analysed audio, so the arranger gets it too):
+
+1. bars from the context's downbeat channel; sections from a Foote novelty on per-bar features of
+   the context (harmony, onset bands, energy) picked as ``form_metrics.pick_section_starts`` picks
+   them for the evaluation;
+2. rests: bars where the context is silent, or where the model expects far fewer hits than in the
+   song's other bars;
+3. a groove bar per section: the model's probabilities averaged over the section's bars (bar
+   position by position), decoded to as many hits per class as the model expects per bar (top-k,
+   or a Gumbel-top-k sample at ``temperature`` > 0 for another take), repeated in every bar;
+4. variation: a bar keeps its own decision at a cell where its own probability differs from the
+   groove's by more than ``variation`` (the model hears a break or a pushed chord there);
+5. a fill (snare and toms: the figures Groove MIDI's drummers play most at the end of a bar in their
+   fill performances, ``feel.measure_fills``, drawn from the seed by how often they play them) in
+   the last beat before every ``fill_every``-bar phrase end
+   and the last two beats before a section start, where the model hears one coming (its snare/tom
+   probability in that beat at least ``fill_gate`` times the song's median); a crash with the kick
+   on the first step of each section and after each rest; the ride instead of the closed hi-hat in
+   the loudest sections (up to ``ride_share`` of the bars);
+6. velocities with the accents of Groove MIDI's drummers (``feel.apply_velocity``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stemgen.midifile.lanes import DRUM_OUT_PITCH
+
+from .context import SLICES
+from .features import N_DRUM
+from .feel import FILL_CLASSES, apply_velocity, load_feel
+from .form_metrics import foote_novelty, pick_section_starts
+
+KICK, SNARE, CLOSED_HAT, OPEN_HAT, LOW_TOM, MID_TOM, HIGH_TOM, CRASH, RIDE = range(9)
+TIMEKEEPING = (CLOSED_HAT, OPEN_HAT, RIDE)
+
+
+@dataclass(frozen=True)
+class DrumForm:
+    """Settings of the form decoding (chosen on the valid split, see docs/EVALUATION.md)."""
+
+    variation: float = 0.1
+    fill_every: int = 16
+    crash: bool = True
+    ride_share: float = 0.15
+    fill_gate: float = 1.0
+    rest_energy: float = 0.02
+    rest_hits: float = 0.4
+    accent: float = 0.3  # share of the human drummers' accent contrast (feel.apply_velocity)
+
+
+def bar_bounds_from_context(context: np.ndarray) -> np.ndarray:
+    """Bar start steps (from the downbeat channel) plus the end: bar ``i`` is ``[b[i], b[i+1])``."""
+    T = context.shape[1]
+    down = np.flatnonzero(context[SLICES["downbeat"].start] > 0.5)
+    starts = down if down.size and down[0] == 0 else np.concatenate([[0], down]).astype(np.int64)
+    return np.append(starts, T).astype(np.int64)
+
+
+def _per_bar(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """(n_bars, C) mean of the (C, T) rows ``x`` over each bar."""
+    sums = np.add.reduceat(x, bounds[:-1], axis=1).T
+    return sums / np.maximum(np.diff(bounds), 1)[:, None]
+
+
+def context_bar_features(context: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """(n_bars, 16): pitch-class profile (normalised per bar), onset bands and energy."""
+    chroma = _per_bar(context[SLICES["chroma"]], bounds)
+    chroma /= np.maximum(chroma.sum(axis=1, keepdims=True), 1e-9)
+    texture = _per_bar(context[SLICES["onset_low"].start:SLICES["energy"].stop], bounds)
+    return np.concatenate([chroma, texture], axis=1)
+
+
+def context_sections(context: np.ndarray, bounds: np.ndarray, playing: np.ndarray) -> np.ndarray:
+    """Section-start bars of the context (see the module docstring)."""
+    active = np.flatnonzero(playing)
+    if active.size == 0:
+        return np.zeros(0, np.int64)
+    return pick_section_starts(foote_novelty(context_bar_features(context, bounds)), int(active[0]))
+
+
+def choose_cells(prob: np.ndarray, k: int, floor: float, rng: np.random.Generator | None,
+                 temperature: float) -> np.ndarray:
+    """Bool mask of ``k`` cells of ``prob`` above ``floor``: the most probable, or at ``temperature``
+    > 0 a Gumbel-top-k sample (cells drawn without replacement with weights ``p**(1/temperature)``
+    in logit terms), so another seed gives another plausible choice of the same size."""
+    keep = np.zeros(prob.shape, bool)
+    if k <= 0:
+        return keep
+    logit = np.log(np.clip(prob, 1e-6, 1 - 1e-6)) - np.log1p(-np.clip(prob, 1e-6, 1 - 1e-6))
+    if rng is not None and temperature > 0:
+        logit = logit + temperature * rng.gumbel(size=prob.shape)
+    logit[prob <= floor] = -np.inf  # drawn among the cells above the floor, so a take keeps its count
+    keep[np.argsort(-logit, kind="stable")[:min(k, prob.size)]] = True
+    return keep & (prob > floor)
+
+
+def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, density: float = 1.0,
+                 seed: int = 0, temperature: float = 0.0,
+                 form: DrumForm = DrumForm()) -> list[tuple[int, int, int, int]]:
+    """Notes ``(start_step, end_step, pitch, velocity)`` of a drum part with form from the drum
+    model's outputs ``out`` (18, T) and the ``context`` it heard (see the module docstring).
+    ``decode``: the model's ``config.json`` decode settings (density scale, onset factor, floor)."""
+    decode = decode or {}
+    rng = np.random.default_rng(seed)
+    T = out.shape[1]
+    prob = 1.0 / (1.0 + np.exp(-np.clip(out[:N_DRUM], -30, 30)))
+    vel = np.clip(1.0 / (1.0 + np.exp(-np.clip(out[N_DRUM:2 * N_DRUM], -30, 30))) * 127, 20, 127)
+    scale = np.asarray(decode.get("density_scale") or [1.0], np.float64)
+    scale = np.broadcast_to(scale, (N_DRUM,)) * decode.get("onset_factor", 1.0) * density
+    floor = decode.get("floor") or 0.0
+
+    bounds = bar_bounds_from_context(context)
+    n_bars, lengths = bounds.size - 1, np.diff(bounds)
+    energy = _per_bar(context[SLICES["energy"]], bounds)[:, 0]
+    expected = _per_bar(prob * scale[:, None], bounds).sum(axis=1) * lengths
+    sounding = energy >= form.rest_energy
+    if not sounding.any():  # nothing heard (a model given the meter only): no rests to follow
+        sounding[:] = True
+    typical = np.median(expected[sounding]) if sounding.any() else 0.0
+    playing = sounding & (expected >= form.rest_hits * typical)
+    sections = context_sections(context, bounds, sounding)
+    section_of = np.searchsorted(sections, np.arange(n_bars), side="right") - 1 if sections.size else np.zeros(
+        n_bars, np.int64)
+
+    hits = np.zeros((N_DRUM, T), bool)
+    for sec in np.unique(section_of):
+        in_sec = (section_of == sec) & playing
+        for length in np.unique(lengths[in_sec]):
+            bars = np.flatnonzero(in_sec & (lengths == length))
+            cells = np.stack([prob[:, bounds[b]:bounds[b] + length] for b in bars])  # (bars, 9, L)
+            mean = cells.mean(axis=0)
+            groove = np.stack([choose_cells(mean[c], round(float(scale[c] * mean[c].sum())), floor, rng, temperature)
+                               for c in range(N_DRUM)])
+            for b, own in zip(bars, cells):
+                bar = groove.copy()
+                bar |= (own - mean > form.variation) & (own > floor)
+                bar &= ~(mean - own > form.variation)
+                hits[:, bounds[b]:bounds[b] + length] = bar
+    velocity = np.where(hits, vel, 0.0)
+
+    _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, form.ride_share)
+    starts = _entries(sections, playing) if form.crash else np.zeros(0, np.int64)
+    for b in starts:  # a crash and the kick on the one; the hi-hat gives way to the cymbal
+        s = bounds[b]
+        hits[CRASH, s] = hits[KICK, s] = True
+        hits[list(TIMEKEEPING), s] = False
+        velocity[CRASH, s] = max(velocity[:, bounds[b]:bounds[b + 1]].max(initial=0), vel[CRASH, s])
+        velocity[KICK, s] = max(velocity[KICK, s], vel[KICK, s])
+    _fills(hits, velocity, vel, bounds, sections, playing, form.fill_every, rng, prob, form.fill_gate)
+
+    cls, steps = np.nonzero(hits)
+    notes = np.stack([steps, steps + 1, DRUM_OUT_PITCH[cls], np.rint(velocity[cls, steps])], axis=1).astype(np.int64)
+    notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))]
+    bar_start_of = bounds[np.searchsorted(bounds, notes[:, 0], side="right") - 1]
+    notes = apply_velocity(notes, bar_start_of, rng, form.accent)
+    return [tuple(int(x) for x in n) for n in notes]
+
+
+def _entries(sections: np.ndarray, playing: np.ndarray) -> np.ndarray:
+    """Bars that open a section or follow a rest, where the drums play."""
+    after_rest = np.flatnonzero(playing & ~np.concatenate([[False], playing[:-1]]))
+    both = np.union1d(sections[sections < playing.size], after_rest)
+    return both[playing[both]]
+
+
+def _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, share: float) -> None:
+    """The closed hi-hat moves to the ride in the loudest sections, as long as they hold at most
+    ``share`` of the playing bars and the song has another section to contrast with."""
+    secs = [s for s in np.unique(section_of[playing])]
+    if len(secs) < 2 or share <= 0:
+        return
+    loudness = {s: energy[(section_of == s) & playing].mean() for s in secs}
+    budget, total = share * playing.sum(), 0
+    for s in sorted(secs, key=lambda s: -loudness[s]):
+        n = int(((section_of == s) & playing).sum())
+        if total + n > budget:
+            break
+        total += n
+        for b in np.flatnonzero((section_of == s) & playing):
+            span = slice(bounds[b], bounds[b + 1])
+            hits[RIDE, span] |= hits[CLOSED_HAT, span]
+            velocity[RIDE, span] = np.maximum(velocity[RIDE, span], velocity[CLOSED_HAT, span])
+            hits[CLOSED_HAT, span] = False
+            velocity[CLOSED_HAT, span] = 0.0
+
+
+def _draw_figure(kind: str, rng: np.random.Generator) -> list:
+    """A fill figure (a drum class or None per 16th) drawn by how often the drummers play it."""
+    figures = load_feel()[kind]
+    counts = np.array([n for _, n in figures], np.float64)
+    return figures[rng.choice(len(figures), p=counts / counts.sum())][0]
+
+
+def _fills(hits, velocity, vel, bounds, sections, playing, every: int, rng, prob, gate: float) -> None:
+    """A fill at the end of the bar before each section start (two beats) and at the end of every
+    ``every``-th bar of the drums' phrases (one beat), when the next bar plays too and the model
+    hears one coming: its snare and tom probability in the bar's last beat is at least ``gate``
+    times the song's median for a bar's last beat."""
+    n_bars = bounds.size - 1
+    beat = 4
+    last_beat = np.array([prob[list(FILL_CLASSES), max(bounds[b + 1] - beat, bounds[b]):bounds[b + 1]].sum()
+                          for b in range(n_bars)])
+    typical = np.median(last_beat[playing]) if playing.any() else 0.0
+    first = int(np.argmax(playing)) if playing.any() else 0
+    section_end = set((sections[sections > 0] - 1).tolist())
+    for b in range(n_bars - 1):
+        if not (playing[b] and playing[b + 1]):
+            continue
+        phrase_end = every > 0 and (b - first + 1) % every == 0
+        if (b not in section_end and not phrase_end) or last_beat[b] < gate * typical:
+            continue
+        figure = _draw_figure("fills_two_beats" if b in section_end else "fills_one_beat", rng)
+        end = bounds[b + 1]
+        start = end - len(figure)
+        if start < bounds[b]:  # bar too short for it (a pickup bar)
+            continue
+        level = max(velocity[SNARE, bounds[b]:end].max(initial=0), vel[SNARE, start:end].max(), 90)
+        keep_kick = hits[KICK, start:end].copy()
+        hits[:, start:end] = False
+        velocity[:, start:end] = 0.0
+        hits[KICK, start:end] = keep_kick & (np.arange(len(figure)) % 4 == 0)
+        velocity[KICK, start:end] = np.where(hits[KICK, start:end], vel[KICK, start:end], 0.0)
+        for i, cls in enumerate(figure):
+            if cls is not None:
+                hits[cls, start + i] = True
+                velocity[cls, start + i] = level * (0.8 + 0.2 * i / max(len(figure) - 1, 1))  # crescendo

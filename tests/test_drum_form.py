@@ -1,0 +1,271 @@
+"""Drums with form, Groove MIDI feel and takes (midi/drum_form.py, midi/feel.py, midi/sampling.py) on
+real held-out band songs with the bundled part models (run with the learned "no instruction", so
+no text encoder is loaded; each test takes a second or two)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stemgen.midi.context import SLICES, context_from_grid
+from stemgen.midi.drum_form import (
+    CRASH,
+    DrumForm,
+    _per_bar,
+    bar_bounds_from_context,
+    context_sections,
+    decode_drums,
+)
+from stemgen.midi.evaluate import load_song
+from stemgen.midi.features import decode_with
+from stemgen.midi.feel import apply_velocity, load_feel, performed_ticks, step_offsets, timing_offsets, wants_swing
+from stemgen.midi.form_metrics import as_array, bar_patterns, repetition, section_starts
+from stemgen.midi.generate import DEFAULT_MODEL_DIR, DEFAULT_MODELS
+from stemgen.midi.sampling import decode_take
+from stemgen.midifile.grid import song_to_grid
+from stemgen.midifile.lanes import DRUM_CLASS_OF_PITCH
+
+BAND = Path("/work/shared/data/tegridy_band_midi_nc/midi")
+pytestmark = pytest.mark.skipif(
+    not BAND.is_dir() or not (DEFAULT_MODEL_DIR / DEFAULT_MODELS["drums"] / "model.safetensors").is_file(),
+    reason="shared band MIDI data or bundled models missing")
+# Valid-split songs: 124 bars, 4 context sections, 3 silent context bars; 127 bars, 8 silent bars.
+SONG = "Children-Songs_d31783c191.mid"
+RESTING = "Children-Songs_6ed207df39.mid"
+SNARE_TOMS = (1, 4, 5, 6)
+
+
+@cache
+def _model(stem: str):
+    from stemgen.midi.model import load_model
+
+    return load_model(DEFAULT_MODEL_DIR / DEFAULT_MODELS[stem])
+
+
+@cache
+def case(name: str, stem: str):
+    """``(song, context, model outputs, decode settings)`` of ``name`` without ``stem``."""
+    import torch
+
+    song = load_song(BAND / name)
+    ctx_song, _ = song.without(stem)
+    context = context_from_grid(song_to_grid(ctx_song, 4), stem)
+    model, meta = _model(stem)
+    with torch.inference_mode():
+        out = model(torch.from_numpy(context)[None], torch.zeros(1, model.config.text_dim),
+                    torch.zeros(1, dtype=torch.bool))[0].numpy()
+    return song, context, out, meta.get("decode")
+
+
+def _bars(context):
+    bounds = bar_bounds_from_context(context)
+    energy = _per_bar(context[SLICES["energy"]], bounds)[:, 0]
+    return bounds, energy
+
+
+def test_form_decoding_repeats_a_groove_crashes_into_sections_and_rests_with_the_band():
+    _, context, out, decode = case(SONG, "drums")
+    bounds, energy = _bars(context)
+    form = as_array(decode_drums(out, context, decode))
+    plain = as_array(decode_with(out, "drums", decode))
+    rep_form = repetition(bar_patterns(form, bounds, True))[0]
+    rep_plain = repetition(bar_patterns(plain, bounds, True))[0]
+    assert rep_form > rep_plain + 0.2 and rep_form > 0.4, (rep_form, rep_plain)
+    cls = DRUM_CLASS_OF_PITCH[form[:, 2]]
+    sections = context_sections(context, bounds, energy >= DrumForm().rest_energy)
+    assert len(sections) >= 3
+    crashed = [np.any(form[cls == CRASH, 0] == bounds[b]) for b in sections]
+    assert np.mean(crashed) >= 0.75 and not np.any(DRUM_CLASS_OF_PITCH[plain[:, 2]] == CRASH)
+    # No hit in a bar where the band is silent (the plain decoding plays through them).
+    bar = np.searchsorted(bounds, form[:, 0], side="right") - 1
+    silent = np.flatnonzero(energy < DrumForm().rest_energy)
+    assert silent.size and not np.isin(bar, silent).any()
+    assert np.isin(np.searchsorted(bounds, plain[:, 0], side="right") - 1, silent).any()
+
+
+def test_decoding_sections_find_most_of_the_evaluations_sections():
+    """The decoder's sections (from the 106-channel context, as on audio) against the evaluation's
+    (from the MIDI tracks, ``form_metrics.section_starts``) on two songs."""
+    found = total = 0
+    for name in (SONG, RESTING):
+        song, context, _, _ = case(name, "drums")
+        bounds, energy = _bars(context)
+        mine = set(context_sections(context, bounds, energy >= 0.02).tolist())
+        theirs = section_starts(song.grid, "drums").tolist()
+        found += len(mine & set(theirs))
+        total += len(theirs)
+    assert total >= 6 and found / total >= 0.6, (found, total)
+
+
+def test_fills_go_before_section_starts_not_elsewhere():
+    _, context, out, decode = case(SONG, "drums")
+    bounds, energy = _bars(context)
+    notes = as_array(decode_drums(out, context, decode, form=DrumForm(fill_gate=0.0)))
+    cls = DRUM_CLASS_OF_PITCH[notes[:, 2]]
+    sections = context_sections(context, bounds, energy >= 0.02)
+    hits = notes[np.isin(cls, SNARE_TOMS), 0]
+    bar = np.searchsorted(bounds, hits, side="right") - 1
+    in_last_beat = hits >= bounds[bar + 1] - 4
+    per_bar = np.bincount(bar[in_last_beat], minlength=bounds.size - 1)
+    before = sections[sections > 0] - 1
+    before = before[energy[before] >= 0.02]  # no fill out of a rest
+    other = np.setdiff1d(np.flatnonzero(energy >= 0.02)[:-1], before)
+    assert len(before) >= 2 and per_bar[before].min() >= 2, per_bar[before]
+    assert per_bar[before].mean() >= per_bar[other].mean() + 1.5, (per_bar[before], per_bar[other].mean())
+    assert np.isin(cls, (4, 5, 6)).any()  # the fills use the toms
+
+
+def test_feel_table_has_its_provenance_and_human_accents():
+    feel = load_feel()
+    assert "CC BY 4.0" in feel["source"] and "Groove MIDI" in feel["source"] and feel["command"]
+    ratio, hits = np.asarray(feel["velocity_ratio_mean"]), np.asarray(feel["hits"])
+    assert ratio.shape == (9, 16) and hits[:3].min() > 1000  # kick, snare, closed hat: well measured
+    # Drummers accent the beat and play the in-between 16ths softer (hi-hat: "1" vs "e").
+    assert ratio[2, 0] > ratio[2, 1] + 0.2 and ratio[1, 4] > ratio[1, 5] + 0.2
+    assert 0.1 < feel["swing_offset"] < 0.7
+    # The fill figures: the drummers' most played snare/tom endings, one beat and two, with counts.
+    for kind, length in (("fills_one_beat", 4), ("fills_two_beats", 8)):
+        figures = feel[kind]
+        counts = [n for _, n in figures]
+        assert len(figures) >= 4 and counts == sorted(counts, reverse=True) and counts[-1] >= 2
+        assert all(len(f) == length and set(f) <= {None, 1, 4, 5, 6} for f, _ in figures)
+    assert any(set(f) & {4, 5, 6} for f, _ in feel["fills_one_beat"])  # toms among them
+
+
+def test_human_velocities_add_accent_contrast_to_a_flat_part():
+    _, context, out, decode = case(SONG, "drums")
+    notes = as_array(decode_drums(out, context, decode))
+    flat = notes.copy()
+    flat[:, 3] = 100
+    bounds = bar_bounds_from_context(context)
+    starts = bounds[np.searchsorted(bounds, flat[:, 0], side="right") - 1]
+    shaped = apply_velocity(flat, starts, np.random.default_rng(0), contrast=0.5)
+    assert shaped[:, 3].std() > 5 and abs(shaped[:, 3].mean() - 100) < 3  # accents around the model's level
+    # 16th hi-hats over 8 bars: the beats louder than the "e"s, as the drummers play them.
+    steps = np.arange(128)
+    hats = np.stack([steps, steps + 1, np.full(128, 42), np.full(128, 100)], axis=1)
+    shaped = apply_velocity(hats, steps - steps % 16, np.random.default_rng(0))
+    assert shaped[steps % 4 == 0, 3].mean() > shaped[steps % 4 == 1, 3].mean() + 15
+
+
+def test_swing_moves_the_and_late_in_the_midi_and_the_arranger_timing():
+    song, context, out, decode = case(SONG, "drums")
+    notes = decode_drums(out, context, decode)
+    arr = as_array(notes)
+    st = song.grid.step_ticks
+    straight = np.array(performed_ticks(notes, song.grid, "Add a rock beat"))
+    swung = np.array(performed_ticks(notes, song.grid, "Add a swinging jazz beat"))
+    assert wants_swing("a shuffle groove") and not wants_swing("Add a rock beat")
+    assert np.array_equal(straight[:, 0], arr[:, 0] * st)  # the MIDI part stays on the grid
+    and_ = arr[:, 0] % 4 == 2
+    late = (swung[:, 0] - arr[:, 0] * st) / st
+    assert np.allclose(late[and_], load_feel()["swing_offset"], atol=0.5 / st) and np.all(late[~and_] == 0)
+    # The arranger's timing: human offsets (tenths of a 16th), the same for the same seed.
+    off = step_offsets(notes, context, "Add a rock beat", seed=3)
+    assert off.shape == (len(notes),) and 0.05 < off.std() < 0.4
+    assert np.array_equal(off, step_offsets(notes, context, "Add a rock beat", seed=3))
+    assert not np.array_equal(off, step_offsets(notes, context, "Add a rock beat", seed=4))
+    bounds = bar_bounds_from_context(context)
+    starts = bounds[np.searchsorted(bounds, arr[:, 0], side="right") - 1]
+    swing_only = timing_offsets(arr, starts, np.random.default_rng(0), swing=True, human=False)
+    assert np.all(swing_only[~and_] == 0) and np.all(swing_only[and_] > 0.1)
+
+
+@pytest.mark.parametrize("stem", ["drums", "bass", "guitar"])
+def test_takes_differ_by_seed_repeat_with_the_seed_and_keep_the_part_size(stem):
+    _, context, out, decode = case(SONG, stem)
+    a = decode_take(out, context, stem, decode, seed=0)
+    again = decode_take(out, context, stem, decode, seed=0)
+    b = decode_take(out, context, stem, decode, seed=1)
+    assert a == again
+    changed = len(set(a) ^ set(b)) / max(len(a), 1)
+    assert changed > 0.02, changed
+    assert abs(len(a) - len(b)) <= 0.1 * len(a)
+    if stem != "drums":  # temperature 0 is the deterministic decoding, whatever the seed
+        assert decode_take(out, context, stem, decode, seed=5, temperature=0.0) == decode_with(out, stem, decode)
+        onsets = {n[0] for n in a}
+        assert len(onsets) == len({n[0] for n in decode_with(out, stem, decode)})  # same number of onsets
+    with pytest.raises(ValueError, match="temperature"):
+        decode_take(out, context, stem, decode, temperature=-1)
+
+
+def test_arranger_places_drums_with_the_played_timing():
+    """``place_notes(step_offsets=...)``: each hit moves by its offset in 16ths (the order of the
+    rows does not matter); ``Humanization.off()`` keeps the grid; a wrong length is refused."""
+    from stemgen.arranger import BeatGrid, Humanization
+    from stemgen.arranger.placement import place_notes
+
+    grid = BeatGrid.from_times(np.arange(17) * 0.5)  # 120 BPM: a 16th is 0.125 s
+    rows = [(4 * b + k, 4 * b + k + 1, 42, 80) for b in range(8) for k in (0, 2)][::-1]
+    offsets = np.array([0.3 if r[0] % 4 == 2 else -0.1 for r in rows])
+    timed = place_notes(rows, grid, is_drums=True, humanization=Humanization(), seed=0, step_offsets=offsets)
+    moved = (timed.onset_s - grid.seconds_at_step(timed.start_step)) / 0.125
+    later = timed.start_step > 0  # the first hit cannot come before the song's start
+    assert np.allclose(moved[later], np.where(timed.start_step % 4 == 2, 0.3, -0.1)[later])
+    exact = place_notes(rows, grid, is_drums=True, humanization=Humanization.off(), seed=0, step_offsets=offsets)
+    assert np.allclose(exact.onset_s, grid.seconds_at_step(exact.start_step))
+    with pytest.raises(ValueError, match="step_offsets"):
+        place_notes(rows, grid, is_drums=True, humanization=Humanization(), seed=0, step_offsets=offsets[:-1])
+
+
+def test_cli_writes_takes_that_differ_and_refuses_a_bad_temperature(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from stemgen.cli.main import app
+    from stemgen.midifile.io import load_midi
+
+    song = BAND / RESTING
+    runner = CliRunner()
+    res = runner.invoke(app, ["midi", "generate", str(song), "--stem", "drums", "--replace", "--out",
+                              str(tmp_path / "new.mid"), "--takes", "2", "--seed", "7", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout.strip().splitlines()[-1])
+    assert [t["seed"] for t in info["takes"]] == [7, 8] and info["temperature"] == 0.5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new_take1.mid", "new_take2.mid"]
+    parts = [load_midi(tmp_path / f"new_take{k}.mid").tracks[-1] for k in (1, 2)]
+    assert not np.array_equal(parts[0].start, parts[1].start) or not np.array_equal(parts[0].pitch, parts[1].pitch)
+    res = runner.invoke(app, ["midi", "generate", str(song), "--stem", "drums", "--replace", "--out",
+                              str(tmp_path / "x.mid"), "--temperature", "-1"])
+    assert res.exit_code == 2 and "--temperature" in res.output and not (tmp_path / "x.mid").exists()
+
+
+def test_arranger_takes_on_a_real_recording(musdb_song, one_torch_thread):
+    """The arranger's path on audio (the real 80s-rock excerpt without its drums): the seed picks the
+    take, the same seed gives the same one, ``temperature`` 0 keeps the grooves for every seed, and
+    a per-call temperature leaves the loaded inserter's own setting alone."""
+    import soundfile as sf
+
+    from stemgen import api
+    from stemgen.analysis import analyze
+
+    audio = np.ascontiguousarray(sum(sf.read(musdb_song / f"{k}.wav", always_2d=True, dtype="float32")[0].T
+                                     for k in ("bass", "other", "vocals")))
+    inserter = api.load_inserter("drums", "arranger", threads=1)
+    arranger = inserter.arranger
+    analysis = analyze(audio, 44100)
+    text = "Add a driving rock beat"
+    takes = [arranger.notes_for(analysis, text, seed) for seed in (0, 1, 0)]
+    assert takes[0] == takes[2] and takes[0] != takes[1] and len(takes[0]) > 8
+    # Temperature 0: the same grooves for every seed (the seed still draws the fill figures and the accents).
+    from stemgen.midi.context import context_from_analysis
+
+    bounds = bar_bounds_from_context(context_from_analysis(analysis))
+
+    def groove(notes):
+        arr = as_array(notes)
+        end = bounds[np.searchsorted(bounds, arr[:, 0], side="right")]
+        return {(s, p) for s, p, e in zip(arr[:, 0].tolist(), arr[:, 2].tolist(), end.tolist()) if s < e - 8}
+
+    arranger.generator.temperature = 0.0
+    assert groove(arranger.notes_for(analysis, text, 0)) == groove(arranger.notes_for(analysis, text, 1))
+    arranger.generator.temperature = 0.5
+    assert groove(takes[0]) != groove(takes[1])
+    result = inserter.add(audio, 44100, text, seed=1, temperature=0.0)
+    assert len(result.details.notes) > 8 and inserter.arranger.generator.temperature == 0.5
+    with pytest.raises(ValueError, match="temperature"):
+        inserter.add(audio, 44100, text, temperature=9)
