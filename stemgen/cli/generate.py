@@ -32,6 +32,7 @@ def generate(
     meter: str = grid_options.METER,
     downbeat: float = grid_options.DOWNBEAT,
     beats_file: Path = grid_options.BEATS_FILE,
+    beat_tracker: str = typer.Option(None, "--beat-tracker", help="Arranger: " + grid_options.BEAT_TRACKER_HELP),
     out: Path = typer.Option(Path("."), "--out", help="Output folder."),
     audio_guidance: float = typer.Option(DEFAULT_AUDIO_GUIDANCE, "--audio-guidance", help="How closely to follow the input audio (InstructPix2Pix image guidance)."),
     text_guidance: float = typer.Option(DEFAULT_TEXT_GUIDANCE, "--text-guidance", help="How closely to follow the instruction."),
@@ -70,10 +71,15 @@ def generate(
         if engine != "arranger" and not correction.empty:
             raise fail("--bpm, --meter, --downbeat and --beats are for the arranger engine (--engine arranger)",
                        code=2, as_json=as_json)
+        if beat_tracker is not None:
+            if engine != "arranger":
+                raise fail("--beat-tracker is for the arranger engine (--engine arranger)", code=2, as_json=as_json)
+            if beat_tracker not in ("dsp", "learned"):
+                raise fail(f"--beat-tracker must be dsp or learned, not '{beat_tracker}'", code=2, as_json=as_json)
         _check_input(input, max_duration)
         if engine == "arranger":
             summary = _run_arranger(input, out, force, stem, instruction or f"Add {stem}", model, sound, density,
-                                    seed, threads, replace, max_duration, held, correction)
+                                    seed, threads, replace, max_duration, held, correction, beat_tracker)
         else:
             summary = _run(input, out, force, stem, instruction or f"Add {stem}", model, stem_path, mix_path,
                            audio_guidance, text_guidance, steps, scheduler, seed, batch_size, overlap, continuity,
@@ -130,7 +136,7 @@ def _check_input(path: Path, max_duration: float) -> None:
 
 
 def _run_arranger(input, out, force, stem, instruction, model, sound, density, seed, threads, replace,
-                  max_duration, held, correction=None) -> dict:
+                  max_duration, held, correction=None, beat_tracker=None) -> dict:
     from stemgen import api
     from stemgen.analysis.overrides import read_beats_file
     from stemgen.audio.io import load_audio, output_subtype
@@ -140,7 +146,8 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
         read_beats_file(correction.beats_file, audio.shape[-1] / sr)
     names = [out / f"{input.stem}_{stem}.wav", out / f"{input.stem}_mix.wav", out / f"{input.stem}_{stem}.mid"]
     _check_outputs(out, names, force, held)
-    inserter = api.load_inserter(stem, "arranger", model, sound=sound, density=density, threads=threads)
+    inserter = api.load_inserter(stem, "arranger", model, sound=sound, density=density, threads=threads,
+                                 beat_tracker=beat_tracker)
     result = inserter.add(audio, sr, instruction, seed=seed, source=input, replace=replace, correction=correction)
     # stem, mix and .mid together or not at all, at the input's resolution (24-bit, float)
     files = result.write(out, input.stem, output_subtype(input))
