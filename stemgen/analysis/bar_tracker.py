@@ -123,15 +123,22 @@ def decode(beat_act: np.ndarray, downbeat_act: np.ndarray, frame_rate: float,
     trans = log_t[:, tk].T  # (n_entries, n_tempi_from)
     back = np.empty((n, ent.size), dtype=np.int16)
     delta = np.full(n_states, -np.log(n_states)) + obs[0, ss.obs_class]
-    pred = np.maximum(ss.pred, 0)
+    # Per frame: every state moves one position (a shifted copy), the few beat entries take their best
+    # exit, all add the "no beat" term and the few beat-region states the difference to theirs.
+    beat_states, db_states = np.flatnonzero(ss.obs_class == 1), np.flatnonzero(ss.obs_class == 2)
+    gain = obs[:, 1:] - obs[:, :1]  # (frames, 2): beat and downbeat over "no beat"
+    rows = np.arange(ent.size)
+    new = np.empty_like(delta)
     for t in range(1, n):
         cand = delta[src] + trans  # (n_entries, n_tempi)
         arg = np.argmax(cand, axis=1)
-        new = delta[pred]
-        new[ent] = cand[np.arange(ent.size), arg]
+        new[1:] = delta[:-1]
+        new[ent] = cand[rows, arg]
         back[t] = arg
-        delta = new + obs[t, ss.obs_class]
-        delta -= delta.max()
+        new += obs[t, 0]
+        new[beat_states] += gain[t, 0]
+        new[db_states] += gain[t, 1]
+        delta, new = new - new.max(), delta
     # Backtrack: inside a tempo the pointer came from pos - 1; at an entry from the chosen exit.
     entry_row = -np.ones(n_states, dtype=np.int64)
     entry_row[ent] = np.arange(ent.size)
