@@ -109,3 +109,18 @@ def test_the_arranger_takes_the_tracker_and_refuses_an_unknown_one():
     assert Arranger("drums", beat_tracker="learned").analysis_backend == "learned"
     with pytest.raises(ValueError, match="--beat-tracker"):
         Arranger("drums", beat_tracker="nope")
+
+
+def test_a_given_grid_overrides_the_learned_tracker(tmp_path, held_out):
+    """--beats and --bpm with --downbeat replace what the learned tracker found, exactly."""
+    from stemgen.analysis import GridCorrection, apply_correction
+
+    audio, sr, _, _ = held_out
+    given = np.round(np.cumsum(np.concatenate([[0.15], 60.0 / np.linspace(100.0, 120.0, 30)])), 6)
+    path = tmp_path / "beats.txt"
+    path.write_text("".join(f"{t:.6f}\n" for t in given))
+    a = apply_correction(analyze(audio, sr, "learned"), GridCorrection.from_options(beats_file=path))
+    inside = a.beat_times[(a.beat_times >= given[0]) & (a.beat_times <= given[-1])]
+    np.testing.assert_allclose(inside, given, atol=1e-6)
+    fixed = apply_correction(analyze(audio, sr, "learned"), GridCorrection.from_options(bpm=90.0, downbeat_s=0.5))
+    assert np.allclose(np.diff(fixed.beat_times), 60.0 / 90.0, atol=1e-6) and np.any(np.isclose(fixed.downbeat_times, 0.5))
