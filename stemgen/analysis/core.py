@@ -37,6 +37,22 @@ LOW_HZ, HIGH_HZ = 200.0, 2000.0  # onset band edges
 # Half librosa's 23 ms hop: the tempo estimate's lag grid and the beat times are twice as fine
 # (beat F 0.67 -> 0.75 on the first 8 test-split songs, measured while choosing it) for twice the STFT cost.
 HOP_DIVISOR = 2
+# Beat trackers: "numpy" the DSP tracker (commercial-safe), "learned" the TCN + bar-pointer DBN
+# (stemgen.analysis.learned_beats; weights trained on CC BY-NC-SA data), librosa/madmom references.
+BACKENDS = ("numpy", "learned", "librosa", "madmom")
+# The user-facing names (``--beat-tracker``): "dsp" is the "numpy" backend.
+BEAT_TRACKERS = {"dsp": "numpy", "learned": "learned", "librosa": "librosa", "madmom": "madmom"}
+DEFAULT_BEAT_TRACKER = "dsp"
+
+
+def analysis_backend(beat_tracker: str | None) -> str:
+    """The ``analyze`` backend of a ``--beat-tracker`` name (``None``: the default); backend names pass."""
+    name = DEFAULT_BEAT_TRACKER if beat_tracker is None else beat_tracker
+    if name in BACKENDS:
+        return name
+    if name not in BEAT_TRACKERS:
+        raise ValueError(f"--beat-tracker must be one of {', '.join(BEAT_TRACKERS)}, not {name!r}")
+    return BEAT_TRACKERS[name]
 
 
 @dataclass
@@ -71,17 +87,22 @@ class Analysis:
         return 60.0 / self.tempo_bpm if self.tempo_bpm > 0 else 0.0
 
 
-def analyze(audio: np.ndarray, sample_rate: int, backend: str = "numpy") -> Analysis:
+def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> Analysis:
     """Analyse ``audio`` (``(channels, n)`` or ``(n,)`` float) at ``sample_rate``.
 
-    ``backend``: "numpy" (default: the tempo refined to a fraction of a frame, candidate grids from
+    ``backend``: ``None`` (``DEFAULT_BEAT_TRACKER``'s), "numpy" (the DSP tracker: the tempo refined to a fraction of a frame, candidate grids from
     the port of librosa's tracker and a strictly periodic grid at that tempo and its multiples, the
     tempo octave, beat phase and bar phase chosen on explicit evidence by ``grid_decisions``; no
     numba, no model weights),
+    "learned" (``learned_beats``' TCN activations decoded by ``bar_tracker``'s bar-pointer HMM: beats,
+    downbeats and meter together; weights trained on CC BY-NC-SA renders, non-commercial),
     "librosa" (librosa.beat.beat_track itself; compiles numba kernels on first use) or "madmom"
     (madmom's RNN+DBN downbeat tracker; model weights CC BY-NC-SA 4.0, see docs/EVALUATION.md).
     Never raises on silence or noise: check ``reliability.require_beats`` before relying on beats.
     """
+    backend = analysis_backend(None) if backend is None else backend
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown analysis backend {backend!r} ({', '.join(BACKENDS)})")
     x = spectral.mono(audio)
     duration = x.size / sample_rate
     fsr, n_fft, hop = analysis_params()
@@ -107,6 +128,13 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str = "numpy") -> Anal
         from stemgen.analysis.madmom_backend import madmom_downbeats
 
         beat_times, downbeat_times, meter = madmom_downbeats(x, sample_rate)
+        beat_frames = np.rint(beat_times * frame_rate).astype(int)
+    elif backend == "learned" and not silent:
+        from stemgen.analysis import bar_tracker, learned_beats
+
+        act = learned_beats.activations(logmel)
+        beat_times, numbers, meter = bar_tracker.decode(act[0], act[1], frame_rate)
+        downbeat_times = beat_times[numbers == 1]
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
     elif backend == "numpy" and not silent:
         feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)
@@ -162,9 +190,7 @@ def _track(env: np.ndarray, frame_rate: float, hop: int, backend: str) -> np.nda
         return np.zeros(0, dtype=int)
     if backend == "librosa":
         return beatlib.track_beats_librosa(env, frame_rate, hop)
-    if backend != "numpy":
-        raise ValueError(f"unknown analysis backend {backend!r} (numpy, librosa, madmom)")
-    return np.zeros(0, dtype=int)  # numpy on silence: nothing to track
+    return np.zeros(0, dtype=int)  # numpy or learned on silence: nothing to track
 
 
 def _tempo(env: np.ndarray, frame_rate: float) -> float | np.ndarray:

@@ -88,11 +88,13 @@ class Arranger:
 
     def __init__(self, stem: str, model: str | Path | None = None, sound: str | int | None = None,
                  density: float = 1.0, level_db: float | None = None, soundfont: str | Path | None = None,
-                 temperature: float | None = None):
+                 temperature: float | None = None, beat_tracker: str | None = None):
+        from stemgen.analysis import analysis_backend
         from stemgen.midi.generate import MidiGenerator
         from stemgen.render.sounds import choose_sound
 
         choose_sound(stem, "", sound)  # an unknown kit/program fails here, before any work
+        self.analysis_backend = analysis_backend(beat_tracker)  # an unknown tracker too
         self.stem, self.sound, self.level_db, self.soundfont = stem, sound, level_db, soundfont
         self.model_dir = Path(model) if model else default_model_dir(stem)
         self.generator = MidiGenerator(stem, self.model_dir, density=density, temperature=temperature)
@@ -119,7 +121,7 @@ class Arranger:
 
         text = instruction or f"Add {self.stem}"
         t0 = time.perf_counter()
-        analysis = apply_correction(analyze(audio, sample_rate), correction)
+        analysis = apply_correction(analyze(audio, sample_rate, self.analysis_backend), correction)
         require_beats(analysis, source)
         require_change(audio, sample_rate, source)  # a drone's slow beating is no beat
         t1 = time.perf_counter()

@@ -12,7 +12,8 @@ from stemgen.cli.common import JSON_OPTION_HELP, batch_exit_code, emit_summary, 
 
 def analyze(
     files: list[Path] = typer.Argument(..., help="Audio files (wav, flac, mp3, ogg, ...)."),
-    backend: str = typer.Option("numpy", help="numpy (default), librosa, or madmom (optional, CC BY-NC-SA models)."),
+    backend: str = typer.Option(None, "--beat-tracker", "--backend",
+                                help=grid_options.BEAT_TRACKER_HELP + " References: librosa, madmom (optional, CC BY-NC-SA models)."),
     list_beats: bool = typer.Option(False, "--list-beats", help="Also list every beat and downbeat time."),
     bpm: float = grid_options.BPM,
     meter: str = grid_options.METER,
@@ -21,15 +22,16 @@ def analyze(
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Analyse each file as the arranger does; say clearly when it has no beat to follow."""
+    from stemgen.analysis import analysis_backend, refusal_reason
     from stemgen.analysis import analyze as run_analysis
-    from stemgen.analysis import refusal_reason
     from stemgen.analysis.overrides import apply_correction
     from stemgen.audio.io import load_audio
     from stemgen.errors import StemgenError
 
     try:
         correction = grid_options.grid_correction(bpm, meter, downbeat, beats_file)
-    except StemgenError as exc:
+        backend = analysis_backend(backend)
+    except (StemgenError, ValueError) as exc:
         raise fail(str(exc), code=2, as_json=as_json)
     results, failed, lines = [], [], []
     for path in files:

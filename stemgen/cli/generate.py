@@ -35,6 +35,7 @@ def generate(
     meter: str = grid_options.METER,
     downbeat: float = grid_options.DOWNBEAT,
     beats_file: Path = grid_options.BEATS_FILE,
+    beat_tracker: str = typer.Option(None, "--beat-tracker", help="Arranger: " + grid_options.BEAT_TRACKER_HELP),
     out: Path = typer.Option(Path("."), "--out", help="Output folder."),
     audio_guidance: float = typer.Option(DEFAULT_AUDIO_GUIDANCE, "--audio-guidance", help="How closely to follow the input audio (InstructPix2Pix image guidance)."),
     text_guidance: float = typer.Option(DEFAULT_TEXT_GUIDANCE, "--text-guidance", help="How closely to follow the instruction."),
@@ -78,10 +79,16 @@ def generate(
         if engine != "arranger" and (takes != 1 or temperature is not None):
             raise fail("--takes and --temperature are for the arranger engine (--engine arranger); the diffusion "
                        "engine gives another take with another --seed", code=2, as_json=as_json)
+        if beat_tracker is not None:
+            if engine != "arranger":
+                raise fail("--beat-tracker is for the arranger engine (--engine arranger)", code=2, as_json=as_json)
+            if beat_tracker not in ("dsp", "learned"):
+                raise fail(f"--beat-tracker must be dsp or learned, not '{beat_tracker}'", code=2, as_json=as_json)
         _check_input(input, max_duration)
         if engine == "arranger":
             summary = _run_arranger(input, out, force, stem, instruction or f"Add {stem}", model, sound, density,
-                                    seed, threads, replace, max_duration, held, correction, takes, temperature, level)
+                                    seed, threads, replace, max_duration, held, correction, takes, temperature, level,
+                                    beat_tracker)
         else:
             summary = _run(input, out, force, stem, instruction or f"Add {stem}", model, stem_path, mix_path,
                            audio_guidance, text_guidance, steps, scheduler, seed, batch_size, overlap, continuity,
@@ -139,7 +146,7 @@ def _check_input(path: Path, max_duration: float) -> None:
 
 def _run_arranger(input, out, force, stem, instruction, model, sound, density, seed, threads, replace,
                   max_duration, held, correction=None, takes: int = 1, temperature: float | None = None,
-                  level_db: float | None = None) -> dict:
+                  level_db: float | None = None, beat_tracker: str | None = None) -> dict:
     from stemgen import api
     from stemgen.analysis.overrides import read_beats_file
     from stemgen.audio.io import load_audio, output_subtype
@@ -150,7 +157,8 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
     numbers = [k if takes > 1 else None for k in range(1, takes + 1)]  # one take: no "_take1" in the names
     names = [out / name for take in numbers for name in api.output_names(input.stem, stem, take).values()]
     _check_outputs(out, names, force, held)
-    inserter = api.load_inserter(stem, "arranger", model, sound=sound, density=density, threads=threads)
+    inserter = api.load_inserter(stem, "arranger", model, sound=sound, density=density, threads=threads,
+                                 beat_tracker=beat_tracker)
     written, results = [], []
     for k, take in enumerate(numbers):  # take k + 1: seed + k
         results.append(inserter.add(audio, sr, instruction, seed=seed + k, source=input, replace=replace,

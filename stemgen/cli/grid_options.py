@@ -13,6 +13,9 @@ DOWNBEAT = typer.Option(None, "--downbeat", help="Time (s) of a bar's first beat
 BEATS_FILE = typer.Option(None, "--beats", help="Beat times to follow exactly: a text file (one time in seconds a line; "
                           "Audacity / Sonic Visualiser label exports) or a .mid whose tempo map is the song's.")
 
+BEAT_TRACKER_HELP = ("Beat tracker: dsp (default; commercial-safe) or learned (a small network, weights trained on "
+                     "CC BY-NC-SA data: non-commercial use only; see models/analysis/).")
+
 
 def grid_correction(bpm: float | None, meter: str | None, downbeat: float | None, beats: Path | None):
     """The checked ``GridCorrection`` (a one-line ``StemgenInputError`` naming the bad option)."""

@@ -1,0 +1,201 @@
+"""Train the learned beat/downbeat activation of ``stemgen.analysis.learned_beats`` by subtractive training.
+
+    nice -n 10 .venv/bin/python scripts/train_beat_tracker.py collect --split train --out /tmp/beat_train.npz
+    nice -n 10 .venv/bin/python scripts/train_beat_tracker.py collect --split valid --draws 1 --out /tmp/beat_valid.npz
+    nice -n 10 .venv/bin/python scripts/train_beat_tracker.py train /tmp/beat_train.npz --valid /tmp/beat_valid.npz \\
+        --minutes 20 --out models/analysis/beats-tcn-band
+
+``collect``: songs of the band MIDI set's ``--split`` whose notes follow their tempo map (share of
+note onsets on the map's 16th grid >= 0.8, as ``scripts/eval_analysis.py``; about half the set keeps
+a nominal 120 BPM map its notes ignore), the first ``--seconds`` rendered ``--draws`` times with a
+seeded ``render.Augmentation`` (SoundFont, programs within their GM family, velocities, stem gains),
+each draw as the full mix and with drums, bass and guitar removed in turn (the arranger's inputs).
+Per clip: the analysis' own input features (``learned_beats.network_input``: log-mel and its
+positive difference, the frames of ``stemgen.analysis.core``) and the targets, beat and downbeat
+frames from the exact tempo map.
+``train``: the small dilated TCN of ``learned_beats`` (torch, one thread), binary cross-entropy
+on beat and downbeat frames (the frames next to a target count half, as in Böck et al.), Adam,
+random 12-s crops, learning rate decaying linearly to a tenth, for ``--minutes`` of CPU (or
+``--wall-minutes``); keeps the weights with the lowest valid loss and
+writes ``model.safetensors`` + ``config.json`` to ``--out`` (the model card README is written by hand).
+The test split is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_analysis import BAND_DIR
+
+CONTEXTS = ("mix", "no_drums", "no_bass", "no_guitar")
+
+
+def collect(args) -> None:
+    from stemgen.analysis import learned_beats as lb
+    from stemgen.analysis import spectral
+    from stemgen.evaluation.ground_truth import midi_truth, notes_on_tempo_map
+    from stemgen.midi.splits import files_in_split
+    from stemgen.midifile.io import load_midi
+    from stemgen.render import render_stems
+    from stemgen.render.augmentation import Augmentation
+
+    feats, beats, downbeats, names = [], [], [], []
+    skipped = 0
+    t0 = time.time()
+    for path in files_in_split(BAND_DIR, args.split)[args.first_song : args.max_songs]:
+        song = load_midi(path)
+        truth = midi_truth(song, 0.0, args.seconds)
+        if truth.beat_times.size < 8 or notes_on_tempo_map(song, truth) < 0.8:
+            skipped += 1
+            continue
+        for draw in range(args.draws):
+            aug = Augmentation.draw(draw, path.name) if draw or args.augment_first else None
+            try:
+                r = render_stems(path, augmentation=aug, max_seconds=args.seconds, song_id=path.name)
+            except Exception as exc:  # noqa: BLE001 - a song the synth cannot render is skipped, said so
+                print(f"skip {path.name}: {exc}", file=sys.stderr)
+                continue
+            mix = r.mix()[0]
+            for ctx in CONTEXTS:
+                audio = mix if ctx == "mix" else mix - r.stems[ctx.removeprefix("no_")][0]
+                y = spectral.decimate(spectral.mono(audio), r.sample_rate, spectral.MAX_FEATURE_SR)
+                if spectral.rms_db(y) <= -60:
+                    continue
+                x = lb.network_input(y)
+                feats.append(x.astype(np.float16))
+                beats.append(truth.beat_times)
+                downbeats.append(truth.downbeat_times)
+                names.append(f"{path.name}|{draw}|{ctx}")
+        print(f"{path.name} clips {len(feats)} {time.time() - t0:.0f}s", flush=True)
+    np.savez_compressed(args.out, names=np.array(names), lengths=np.array([f.shape[1] for f in feats]),
+                        feats=np.concatenate(feats, axis=1),
+                        beats=np.array(beats, dtype=object), downbeats=np.array(downbeats, dtype=object))
+    print(json.dumps({"clips": len(feats), "skipped_songs": skipped, "seconds": round(time.time() - t0)}))
+
+
+def load_clips(paths: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(features (bins, frames) float32, targets (2, frames) float32)] of ``collect`` files (comma-separated)."""
+    return [clip for p in str(paths).split(",") for clip in _load_clips(Path(p))]
+
+
+def _load_clips(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    from stemgen.analysis import learned_beats as lb
+
+    z = np.load(path, allow_pickle=True)
+    ends = np.cumsum(z["lengths"])
+    feats, beats, downbeats = z["feats"], z["beats"], z["downbeats"]  # each z[...] reads the file again
+    out = []
+    for i, (a, b) in enumerate(zip(np.concatenate([[0], ends[:-1]]), ends)):
+        x = feats[:, a:b].astype(np.float32)
+        y = np.zeros((2, x.shape[1]), np.float32)
+        for row, times in ((0, beats[i]), (1, downbeats[i])):
+            f = np.rint(np.asarray(times, dtype=np.float64) * lb.FRAME_RATE).astype(int)
+            f = f[(f >= 0) & (f < x.shape[1])]
+            for d, w in ((-1, 0.5), (1, 0.5), (0, 1.0)):  # widened targets: a frame off is half right
+                g = np.clip(f + d, 0, x.shape[1] - 1)
+                y[row, g] = np.maximum(y[row, g], w)
+        out.append((x, y))
+    return out
+
+
+def train(args) -> None:
+    import torch
+
+    from stemgen.analysis import learned_beats as lb
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    clips = load_clips(args.data)
+    valid = load_clips(args.valid) if args.valid else clips[:8]
+    config = lb.NetConfig()
+    net = lb.TorchTCN(config)
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    crop = int(args.crop_s * lb.FRAME_RATE)
+    pos_weight = torch.tensor([[args.beat_weight], [args.downbeat_weight]])
+
+    def loss_of(x, y):
+        logits = net(x)
+        w = 1.0 + (pos_weight - 1.0) * (y > 0)
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=w)
+
+    def valid_loss():
+        net.eval()
+        with torch.no_grad():
+            total = sum(float(loss_of(torch.from_numpy(x)[None], torch.from_numpy(y)[None])) for x, y in valid)
+        net.train()
+        return total / len(valid)
+
+    best, best_state, step, t0, wall0 = np.inf, None, 0, time.process_time(), time.time()
+    history = []
+    while time.process_time() - t0 < args.minutes * 60 and time.time() - wall0 < args.wall_minutes * 60:
+        idx = rng.integers(len(clips), size=args.batch)
+        xs, ys = [], []
+        for i in idx:
+            x, y = clips[i]
+            s = int(rng.integers(max(x.shape[1] - crop, 0) + 1))
+            xc, yc = x[:, s : s + crop], y[:, s : s + crop]
+            if xc.shape[1] < crop:
+                xc = np.pad(xc, ((0, 0), (0, crop - xc.shape[1])), constant_values=xc.min() if xc.size else 0)
+                yc = np.pad(yc, ((0, 0), (0, crop - yc.shape[1])))
+            xs.append(xc)
+            ys.append(yc)
+        done = max((time.process_time() - t0) / (args.minutes * 60), (time.time() - wall0) / (args.wall_minutes * 60))
+        for group in opt.param_groups:  # linear decay to a tenth over the run's budget
+            group["lr"] = args.lr * (1.0 - 0.9 * min(done, 1.0))
+        loss = loss_of(torch.from_numpy(np.stack(xs).astype(np.float32)), torch.from_numpy(np.stack(ys)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % args.eval_every == 0:
+            v = valid_loss()
+            history.append({"step": step, "train": round(loss.item(), 4), "valid": round(v, 4),
+                            "cpu_min": round((time.process_time() - t0) / 60, 1)})
+            print(json.dumps(history[-1]), flush=True)
+            if v < best:
+                best, best_state = v, {k: t.detach().clone() for k, t in net.state_dict().items()}
+    if best_state is None:
+        best_state = net.state_dict()
+    net.load_state_dict(best_state)
+    lb.save_weights(net, config, args.out, {"steps": step, "best_valid_loss": round(float(best), 4),
+                                           "train_clips": len(clips), "history": history[-5:]})
+    print(json.dumps({"out": str(args.out), "steps": step, "best_valid_loss": best}))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect")
+    c.add_argument("--split", default="train", choices=["train", "valid"])
+    c.add_argument("--seconds", type=float, default=45.0)
+    c.add_argument("--draws", type=int, default=2)
+    c.add_argument("--augment-first", action="store_true", help="augment draw 0 too (default: plain FluidR3)")
+    c.add_argument("--first-song", type=int, default=0, help="start at this song of the split (shards)")
+    c.add_argument("--max-songs", type=int, default=None, help="stop before this song of the split")
+    c.add_argument("--out", type=Path, required=True)
+    t = sub.add_parser("train")
+    t.add_argument("data", help="collect files, comma-separated")
+    t.add_argument("--valid")
+    t.add_argument("--minutes", type=float, default=20.0)
+    t.add_argument("--wall-minutes", type=float, default=60.0, help="also stop after this long (a shared machine)")
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--crop-s", type=float, default=12.0)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--beat-weight", type=float, default=4.0)
+    t.add_argument("--downbeat-weight", type=float, default=8.0)
+    t.add_argument("--eval-every", type=int, default=100)
+    t.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    collect(args) if args.cmd == "collect" else train(args)
+
+
+if __name__ == "__main__":
+    main()

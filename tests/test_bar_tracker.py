@@ -1,0 +1,66 @@
+"""The bar-pointer HMM (stemgen.analysis.bar_tracker) on synthetic activations: tempo, meter and
+downbeat found; the right tempo octave when the "&" shows weakly; tempo changes followed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stemgen.analysis.bar_tracker import decode
+from stemgen.analysis.beats import tempo_from_beats as tempo_of
+from stemgen.evaluation.metrics.beat_tracking import f_measure
+
+FR = 22050 / 256
+
+
+def activations(beat_times, meter, seconds, first_bar_beat=0, offbeat=0.0, noise=0.03, seed=0):
+    """(beat act, downbeat act) with peaks at ``beat_times``, 5 frames wide as a network's (trained on
+    targets a frame wide either side); every ``meter``-th beat from ``first_bar_beat`` a downbeat;
+    ``offbeat``: a peak of that height half-way between beats."""
+    n = int(seconds * FR)
+    rng = np.random.default_rng(seed)
+    b, d = noise * rng.random(n), 0.5 * noise * rng.random(n)
+
+    def put(row, times, height):
+        frames = np.rint(np.asarray(times) * FR).astype(int)
+        for off, share in ((0, 1.0), (-1, 0.6), (1, 0.6), (-2, 0.25), (2, 0.25)):
+            f = np.clip(frames + off, 0, n - 1)
+            row[f] = np.maximum(row[f], height * share)
+
+    put(b, beat_times, 0.9)
+    put(d, np.asarray(beat_times)[first_bar_beat::meter], 0.8)
+    if offbeat:
+        put(b, np.asarray(beat_times[:-1]) + np.diff(beat_times) / 2, offbeat)
+    return b, d
+
+
+@pytest.mark.parametrize(("bpm", "meter", "first"), [(120.0, 4, 1), (90.0, 3, 2), (168.0, 4, 0), (66.0, 4, 3)])
+def test_tempo_meter_and_downbeats(bpm, meter, first):
+    beats = 0.4 + np.arange(0, 29.0, 60.0 / bpm)
+    b, d = activations(beats, meter, 30.0, first)
+    got, numbers, got_meter = decode(b, d, FR)
+    assert got_meter == meter
+    assert f_measure(beats, got) > 0.97
+    assert tempo_of(got) == pytest.approx(bpm, rel=0.02)
+    assert f_measure(beats[first::meter], got[numbers == 1]) > 0.95
+
+
+def test_a_weak_offbeat_does_not_double_the_tempo():
+    """Peaks on the "&" a tenth as strong as the beats: 100 BPM, not 200 (nor 50)."""
+    beats = 0.3 + np.arange(0, 29.0, 0.6)
+    b, d = activations(beats, 4, 30.0, offbeat=0.09)
+    got, _, _ = decode(b, d, FR)
+    assert tempo_of(got) == pytest.approx(100.0, rel=0.02) and f_measure(beats, got) > 0.97
+
+
+def test_a_tempo_change_is_followed():
+    intervals = np.concatenate([np.full(30, 0.5), np.full(30, 60.0 / 140)])  # 120 BPM, then 140
+    beats = 0.2 + np.concatenate([[0.0], np.cumsum(intervals)])
+    b, d = activations(beats, 4, float(beats[-1]) + 1.0)
+    got, _, _ = decode(b, d, FR)
+    assert f_measure(beats, got) > 0.95
+
+
+def test_too_short_or_empty_activations_give_no_beats():
+    got, numbers, meter = decode(np.zeros(3), np.zeros(3), FR)
+    assert got.size == 0 and numbers.size == 0 and meter == 4
