@@ -31,8 +31,10 @@ def prepare_outputs(out: np.ndarray, context: np.ndarray, stem: str, instruction
 
 def decode_part(out: np.ndarray, context: np.ndarray, stem: str, instruction: str, meta: dict,
                 density: float = 1.0) -> list[tuple[int, int, int, int]]:
-    """Notes from a model's outputs as the generator writes them: the priors of ``meta`` (its
-    ``config.json``), its ``decode`` settings (``features.decode_with``), then the register prior."""
+    """Notes from a model's outputs as the generator writes them at temperature 0 (what ``tune.py``
+    scores): the priors of ``meta`` (its ``config.json``), its ``decode`` settings
+    (``features.decode_with``), then the register prior. The generator itself draws its take
+    between the two (``sampling.decode_take``)."""
     out = prepare_outputs(out, context, stem, instruction, meta)
     notes = decode_with(out, stem, meta.get("decode"), density)
     return place_octaves(notes, out, context, stem, meta.get("register"))
