@@ -58,6 +58,20 @@ def bar_bounds(grid: SongGrid) -> np.ndarray:
     return np.append(starts, grid.n_steps)
 
 
+def shuffled_bars(notes, grid, seed: int = 0) -> list[tuple]:
+    """The control every form metric is checked against: the part with its bars of the most common
+    length in a random order (notes keep their place in the bar). ``grid``: anything with the
+    ``SongGrid`` fields ``bar_bounds`` reads."""
+    arr = as_array(notes)
+    bounds = bar_bounds(grid)
+    lengths = np.diff(bounds)
+    full = np.flatnonzero(lengths == np.bincount(lengths).argmax())
+    perm = dict(zip(full.tolist(), np.random.default_rng(seed).permutation(full).tolist()))
+    bars = np.searchsorted(bounds, arr[:, 0], side="right") - 1
+    return sorted((s + int(bounds[perm.get(b, b)] - bounds[b]), e + int(bounds[perm.get(b, b)] - bounds[b]), p, v)
+                  for (s, e, p, v), b in zip(arr.tolist(), bars.tolist()))
+
+
 def bar_of(steps: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return np.clip(np.searchsorted(bounds, steps, side="right") - 1, 0, bounds.size - 2)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stemgen.evaluation.arranger_form import StepGrid, nearest_steps, random_part, shuffled_bars, song_rows
+from stemgen.evaluation.arranger_form import StepGrid, nearest_steps, random_part, song_rows
+from stemgen.midi.form_metrics import shuffled_bars
 
 BAND = Path("/work/shared/data/tegridy_band_midi_nc")
 SONG = BAND / "midi" / "Tegridy-Select_93cc0df395.mid"  # valid split, 4/4 pop with bass and guitar

@@ -20,6 +20,7 @@ from stemgen.midi.form_metrics import (
     form_metrics,
     repetition,
     section_starts,
+    shuffled_bars,
 )
 from stemgen.midi.splits import files_in_split
 
@@ -34,21 +35,6 @@ def song(name: str):
     if name not in _SONGS:
         _SONGS[name] = load_song(BAND / "midi" / name)
     return _SONGS[name]
-
-
-def shuffled_bars(notes, grid, seed: int = 0) -> list[tuple]:
-    """The part with its (full-length) bars in a random order; notes keep their place in the bar."""
-    arr = as_array(notes)
-    bounds = bar_bounds(grid)
-    lengths = np.diff(bounds)
-    full = np.flatnonzero(lengths == np.bincount(lengths).argmax())
-    perm = dict(zip(full.tolist(), np.random.default_rng(seed).permutation(full).tolist()))
-    bars = np.searchsorted(bounds, arr[:, 0], side="right") - 1
-    out = []
-    for (s, e, p, v), b in zip(arr.tolist(), bars.tolist()):
-        shift = int(bounds[perm.get(b, b)] - bounds[b])
-        out.append((s + shift, e + shift, p, v))
-    return sorted(out)
 
 
 def random_part(real, grid, drums: bool, seed: int = 0) -> list[tuple]:

@@ -65,20 +65,6 @@ def bar_grid(analysis, times: np.ndarray) -> StepGrid:
     return StepGrid(T, bar)
 
 
-def shuffled_bars(notes, grid: StepGrid, seed: int = 0) -> list[tuple]:
-    """The part with its bars of the most common length in a random order (notes keep their place in the bar)."""
-    from stemgen.midi.form_metrics import as_array, bar_bounds
-
-    arr = as_array(notes)
-    bounds = bar_bounds(grid)
-    lengths = np.diff(bounds)
-    full = np.flatnonzero(lengths == np.bincount(lengths).argmax())
-    perm = dict(zip(full.tolist(), np.random.default_rng(seed).permutation(full).tolist()))
-    bars = np.searchsorted(bounds, arr[:, 0], side="right") - 1
-    return sorted((s + int(bounds[perm.get(b, b)] - bounds[b]), e + int(bounds[perm.get(b, b)] - bounds[b]), p, v)
-                  for (s, e, p, v), b in zip(arr.tolist(), bars.tolist()))
-
-
 def random_part(real, grid: StepGrid, drums: bool, seed: int = 0) -> list[tuple]:
     """As many notes as the real part at random steps, pitches (drum keys 35-59, or the real range
     widened by an octave each way), lengths (1-8 steps) and velocities."""
@@ -100,7 +86,7 @@ def song_rows(path: str | Path, stem: str, arranger) -> dict[str, dict[str, floa
     from stemgen.analysis.features import step_times
     from stemgen.arranger.loudness import loudness_lufs
     from stemgen.errors import StemgenError
-    from stemgen.midi.form_metrics import form_metrics
+    from stemgen.midi.form_metrics import form_metrics, shuffled_bars
     from stemgen.midifile.io import load_midi
     from stemgen.render.stems import render_stems
 
