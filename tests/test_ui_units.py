@@ -738,3 +738,54 @@ def test_audio_examples_are_bundled_cc_by_songs_without_the_part_they_add():
         assert "Creative Commons Attribution" in attribution.read_text()
         row = next(line for line in readme.splitlines() if f"`mixes/{path.name}`" in line)
         assert "CC BY" in row and f"no {stem}" in row, row
+
+
+# ---------------------------------------------------------------- the MIDI tab's controls
+@pytest.fixture(scope="module")
+def midi_handlers(tmp_path_factory):
+    root = tmp_path_factory.mktemp("midi_tab")
+    return Handlers(UISettings(work_dir=root / "work", models_dir=root / "none"), upload_root=root / "uploads")
+
+
+def test_midi_kit_choices_are_what_a_midi_file_can_name():
+    from stemgen.render.sounds import midi_program
+    from stemgen.ui.midi_engine import sound_choices
+
+    drums = [value for _, value in sound_choices("drums")]
+    assert drums[0] == "auto" and {"brush", "jazz", "standard"} <= set(drums)
+    assert "black_pearl" not in drums and "red_zeppelin" not in drums  # kits of their own SoundFont
+    assert [value for _, value in sound_choices("bass")][1:] == ["slap", "fretless", "synth", "acoustic", "picked",
+                                                                 "fingered"]
+    assert (midi_program("drums", "brush"), midi_program("bass", "slap"), midi_program("guitar", "30")) == (40, 36, 30)
+    assert midi_program("drums", "red_zeppelin") == 0  # typed anyway: the General MIDI stand-in (standard kit)
+
+
+def test_midi_part_takes_a_kit_density_and_variation_and_renders_the_part_alone(midi_handlers):
+    from stemgen.audio.io import load_audio
+    from stemgen.midifile.io import load_midi
+
+    quiet = midi_handlers.insert_midi_part(str(GROOVE_MIDI), "bass", "Add a bass line", 0, False, "slap", 0.5, 0.0)
+    busy = midi_handlers.insert_midi_part(str(GROOVE_MIDI), "bass", "Add a bass line", 0, False, "auto", 1.5)
+    midi, before, after, preview, details, solo = quiet
+    assert (details["sound"], details["program"], details["density"], details["variation"]) == ("slap", 36, 0.5, 0.0)
+    assert busy[4]["program"] == 33 and busy[4]["variation"] > 0  # from the instruction, at the stem's default
+    assert 0 < details["notes"] < busy[4]["notes"]  # Busy 0.5 plays fewer notes than 1.5
+    assert load_midi(midi).tracks[-1].program == 36
+    assert Path(solo).name == "preview_bass_alone.wav"
+    alone = load_midi(Path(solo).with_suffix(".mid"))  # what was rendered: the new track only, the song's tempo
+    assert [len(t) for t in alone.tracks] == [details["notes"]] and alone.tempos == load_midi(midi).tempos
+    full, sr = load_audio(preview)
+    part, sr_part = load_audio(solo)
+    assert sr == sr_part and abs(part).max() > 0.01
+    assert part.shape[-1] <= full.shape[-1] + sr  # the part alone lines up with the song's preview
+    assert np.abs(part).mean() < np.abs(full).mean()  # the drums are not in it
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(sound="banjo"), "unknown bass sound 'banjo'"),
+    (dict(density=9), "density must be from 0.1 to 4"),
+    (dict(temperature=7), "variation must be from 0 to"),
+])
+def test_midi_part_refuses_bad_controls_by_name(midi_handlers, kwargs, message):
+    with pytest.raises(gr.Error, match=message):
+        midi_handlers.insert_midi_part(str(GROOVE_MIDI), "bass", "Add a bass line", 0, **kwargs)
