@@ -340,20 +340,9 @@ def midi_tab(settings: UISettings, h: Handlers) -> None:
             )
         with gr.Column():
             error = gr.Markdown("", visible=False, elem_id="midi-error")
-            preview = gr.Audio(
-                label="Preview: the song with the new part (SoundFont render)",
-                type="filepath",
-                interactive=False,
-                buttons=["download"],
-                elem_id="midi-preview",
-            )
-            solo = gr.Audio(
-                label="The new part alone",
-                type="filepath",
-                interactive=False,
-                buttons=["download"],
-                elem_id="midi-solo",
-            )
+            player = partial(gr.Audio, type="filepath", interactive=False, buttons=["download"])
+            preview = player(label="Preview: the song with the new part (SoundFont render)", elem_id="midi-preview")
+            solo = player(label="The new part alone", elem_id="midi-solo")
             midi_out = gr.File(label="New MIDI file", interactive=False, elem_id="midi-output")
             before = gr.Image(
                 label="Before", type="filepath", interactive=False, buttons=IMAGE_BUTTONS, elem_id="midi-before",
