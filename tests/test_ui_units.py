@@ -324,7 +324,7 @@ def test_midi_tab_rolls_keep_track_colours_and_draw_drums_in_their_own_lanes(ban
     from stemgen.midifile.subtract import strip_role
     from stemgen.ui.plotting import piano_roll_pngs, track_colour, track_colours
 
-    song = sorted(band_midi_dir.glob("*.mid"))[0]
+    song = min(band_midi_dir.glob("*.mid"))
     before = load_midi(song)
     bass = next(t for t in before.tracks if not t.is_drum and 32 <= t.program <= 39)
     notes = [(int(s), int(s + d), int(p), 90) for s, d, p in zip(bass.start, bass.duration, bass.pitch)]
@@ -766,7 +766,7 @@ def test_midi_part_takes_a_kit_density_and_variation_and_renders_the_part_alone(
 
     quiet = midi_handlers.insert_midi_part(str(GROOVE_MIDI), "bass", "Add a bass line", 0, False, "slap", 0.5, 0.0)
     busy = midi_handlers.insert_midi_part(str(GROOVE_MIDI), "bass", "Add a bass line", 0, False, "auto", 1.5)
-    midi, before, after, preview, details, solo = quiet
+    midi, _, _, preview, details, solo = quiet
     assert (details["sound"], details["program"], details["density"], details["variation"]) == ("slap", 36, 0.5, 0.0)
     assert busy[4]["program"] == 33 and busy[4]["variation"] > 0  # from the instruction, at the stem's default
     assert 0 < details["notes"] < busy[4]["notes"]  # Busy 0.5 plays fewer notes than 1.5
@@ -782,9 +782,9 @@ def test_midi_part_takes_a_kit_density_and_variation_and_renders_the_part_alone(
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(sound="banjo"), "unknown bass sound 'banjo'"),
-    (dict(density=9), "density must be from 0.1 to 4"),
-    (dict(temperature=7), "variation must be from 0 to"),
+    ({"sound": "banjo"}, "unknown bass sound 'banjo'"),
+    ({"density": 9}, "density must be from 0.1 to 4"),
+    ({"temperature": 7}, "variation must be from 0 to"),
 ])
 def test_midi_part_refuses_bad_controls_by_name(midi_handlers, kwargs, message):
     with pytest.raises(gr.Error, match=message):
