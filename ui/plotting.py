@@ -155,7 +155,10 @@ def piano_roll_pngs(items: list[tuple[Path, str, Path]], highlight_new: bool = T
         ax.set_title(title)
         if song.tracks:  # beside the notes, not over them
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small", borderaxespad=0)
-        fig.tight_layout()
+        # Fixed margins (no tight_layout): the time axis sits at the same place in every picture,
+        # whatever the legend holds, so before and after line up.
+        height_px = fig.get_size_inches()[1] * fig.dpi
+        fig.subplots_adjust(left=0.09, right=0.82, bottom=48 / height_px, top=1 - 28 / height_px, hspace=0.12)
         fig.savefig(png)
         plt.close(fig)
         out.append(Path(png))
