@@ -352,7 +352,8 @@ def midi_tab(settings: UISettings, h: Handlers) -> None:
                 label="After", type="filepath", interactive=False, buttons=IMAGE_BUTTONS, elem_id="midi-after",
                 alt_text="Piano roll of the MIDI file with the new part, same pitch range",
             )
-            details = gr.JSON(label="Details", elem_id="midi-details")
+            with gr.Accordion("Developer details", open=False, elem_id="midi-developer"):
+                details = gr.JSON(label="Details", elem_id="midi-details")
             api_run = gr.Button("API", visible=False, elem_id="midi-api-run")
             temperature_in = gr.Number(value=None, label="Temperature", visible=False)  # blank: the stem's default
 
