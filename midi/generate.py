@@ -219,13 +219,15 @@ def generate_file(
     instruction: str | None = None,
     seed: int = 0,
     replace: bool = False,
+    program: int | None = None,
 ) -> GenerationResult:
     """Read ``path``, generate ``generator.stem``, write ``out`` atomically (never over the input).
 
     A song that already has the part is refused, naming its track: a second drum part would
     switch the existing drums' kit with its program change, a second bass would double the
     first. ``replace`` removes the existing part first (``subtract.strip_role``) and writes the
-    new one in its place; no other track changes.
+    new one in its place; no other track changes. ``program``: the track's GM program (the kit's
+    for drums) instead of the one the instruction picks.
     """
     path, out = Path(path), Path(out)
     if out.exists() and out.resolve() == path.resolve():
@@ -249,6 +251,8 @@ def generate_file(
             raise StemgenInputError(path, f"has only a {generator.stem} part ({present}): nothing left to accompany "
                                           "once it is replaced") from None
     result = generator.generate(song, data, instruction, seed)
+    if program is not None:
+        result.program = int(program)
     if not result.notes:
         raise StemgenInputError(path, f"the model generated no {generator.stem} notes for this song; nothing written")
     if generator.stem != "drums" and result.channel in channel_use(data):

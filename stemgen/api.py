@@ -281,15 +281,29 @@ class PartWriter:
         temperature = None if temperature is None else checked_temperature(temperature)
         self.generator = MidiGenerator(self.stem, model, density=density, temperature=temperature)
 
+    def with_settings(self, *, density: float | None = None, temperature: float | None = None) -> PartWriter:
+        """A copy that shares the loaded model, with its own ``density`` and ``temperature`` (``None``: unchanged)."""
+        other = copy.copy(self)
+        other.generator = copy.copy(self.generator)
+        if density is not None:
+            other.generator.density = float(density)
+        if temperature is not None:
+            other.generator.temperature = checked_temperature(temperature)
+        return other
+
     def add_to_midi(self, song: str | Path, out: str | Path, instruction: str | None = None, seed: int = 0,
-                    replace: bool = False):
+                    replace: bool = False, sound: str | int | None = None):
         """Write ``out`` = ``song`` plus the new track; returns the ``GenerationResult`` (notes, program,
         warnings). A song that already has the part is refused naming its tracks, unless ``replace``:
         then the new part takes their place and every other track stays as it is. ``seed`` picks
-        the take (at the writer's ``temperature``; the same seed, the same part)."""
+        the take (at the writer's ``temperature``; the same seed, the same part). ``sound``: the kit
+        or instrument the track asks for (a name of ``stemgen.render.sounds`` or a GM number; ``None``:
+        from the instruction); a kit with its own SoundFont gets its General MIDI stand-in."""
         from stemgen.midi.generate import generate_file
+        from stemgen.render.sounds import midi_program
 
-        return generate_file(Path(song), Path(out), self.generator, instruction, seed, replace)
+        program = None if sound is None else midi_program(self.stem, sound)
+        return generate_file(Path(song), Path(out), self.generator, instruction, seed, replace, program=program)
 
 
 def load_part_writer(stem: str, model: str | Path | None = None, *, density: float = 1.0,

@@ -115,6 +115,8 @@ def test_api_lists_named_endpoints(client):
     params = [p["parameter_name"] for p in names["/insert_audio_stem"]["parameters"]]
     # the song's grid, the part's density and level, the take: the page's parameters, by name, last
     assert params[-7:] == ["bpm", "meter", "downbeat", "density", "take", "level_db", "temperature"]
+    midi_params = [p["parameter_name"] for p in names["/insert_midi_part"]["parameters"]]
+    assert midi_params == ["midi", "stem", "instruction", "seed", "replace", "sound", "density", "temperature"]
 
 
 def test_client_without_a_model_gets_a_clear_message(client, site):
@@ -297,12 +299,13 @@ def test_client_adds_a_midi_part(client, site, tmp_path):
         H.assert_no_server_path(message, site["root"], site["uploads"])
         assert uploads_named(site, upload.name) == []  # the refused upload is deleted
 
-    midi, before, after, preview, details = insert_midi(client, H.GROOVE_MIDI)
-    assert [Path(p).name for p in (midi, before, after, preview)] == [
+    midi, before, after, preview, details, alone = insert_midi(client, H.GROOVE_MIDI)
+    assert [Path(p).name for p in (midi, before, after, preview, alone)] == [
         f"{H.GROOVE_MIDI.stem}_with_{MIDI_STEM}.mid",  # the song's own name
         "piano_roll_before.png",
         "piano_roll_after.png",
         "preview.wav",
+        f"preview_{MIDI_STEM}_alone.wav",
     ]
     tracks_in, tracks_out = mido.MidiFile(H.GROOVE_MIDI).tracks, mido.MidiFile(midi).tracks
     assert len(tracks_out) == len(tracks_in) + 1
@@ -320,10 +323,11 @@ def test_client_adds_a_midi_part(client, site, tmp_path):
     assert message.startswith(with_bass.name) and "already has a bass part" in message, message
     assert "--replace" not in message and "Traceback" not in message  # no command-line words on the page
     assert uploads_named(site, with_bass.name)  # a fine file is kept for the next try, with "replace"
-    again, *_, replaced = client.predict(handle_file(str(with_bass)), MIDI_STEM, "Add bass", 1, True,
-                                         api_name="/insert_midi_part")
+    again, *_, replaced, _ = client.predict(handle_file(str(with_bass)), MIDI_STEM, "Add bass", 1, True,
+                                            "fretless", 0.7, 0.5, api_name="/insert_midi_part")
     sounding = [t for t in mido.MidiFile(again).tracks if any(m.type == "note_on" and m.velocity for m in t)]
     assert replaced["replaced"] and len(sounding) == 2  # the drums and one bass: the old bass gave way
+    assert (replaced["program"], replaced["density"], replaced["variation"]) == (35, 0.7, 0.5)  # fretless
     assert Path(again).name == f"{with_bass.stem}_with_{MIDI_STEM}.mid"
     assert details["source"] == H.GROOVE_MIDI.name
 
@@ -704,6 +708,7 @@ def test_browser_midi_tab(browser, site, artifacts):
     css(d, "#midi-generate").click()
     src = wait_for(d, audio_src("midi-preview"), 120, "the rendered preview in the audio player")
     assert src.endswith("/preview.wav")
+    assert wait_for(d, audio_src("midi-solo"), 30, "the new part alone").endswith(f"/preview_{MIDI_STEM}_alone.wav")
     wait_for(d, f"!['0:00', undefined].includes({player_duration('midi-preview')})", 30, "the preview's duration")
     preview, sr = fetch_audio(src)
     assert preview.shape[1] / sr > 1.0 and abs(preview).max() > 0

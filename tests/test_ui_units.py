@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import gradio as gr  # noqa: E402
+import numpy as np
 import pytest
 
 from stemgen.errors import MissingDependencyError, StemgenInputError  # noqa: E402
@@ -23,7 +24,7 @@ from stemgen.ui.workspace import (  # noqa: E402
     discard_upload,
     display_name,
 )
-from ui_helpers import EXAMPLE_MIDI, write_clip  # noqa: E402
+from ui_helpers import EXAMPLE_MIDI, GROOVE_MIDI, write_clip  # noqa: E402
 
 
 def fake_model(folder: Path, stem: str) -> Path:
@@ -307,7 +308,43 @@ def test_spectrogram_and_piano_roll_pictures(tmp_path):
     pngs = spectrogram_pngs([(audio, sr, "before", tmp_path / "a.png"), (audio * 0.5, sr, "after", tmp_path / "b.png")])
     assert [Image.open(p).size for p in pngs] == [(1000, 300), (1000, 300)]
     rolls = piano_roll_pngs([(EXAMPLE_MIDI, "before", tmp_path / "r.png")])
-    assert Image.open(rolls[0]).size == (1000, 300)
+    assert Image.open(rolls[0]).size == (1000, 420)  # pitches above, drum lanes below
+    drums_only = piano_roll_pngs([(GROOVE_MIDI, "drums", tmp_path / "d.png")])
+    assert Image.open(drums_only[0]).size == (1000, 300)
+
+
+def test_midi_tab_rolls_keep_track_colours_and_draw_drums_in_their_own_lanes(band_midi_dir, tmp_path):
+    """A replaced bass, as the MIDI tab writes it: the other tracks keep their colours (the old bass
+    track goes, so track numbers shift), the new part gets a colour of its own, and drum hits are
+    drawn only in the lanes under the pitched area."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from stemgen.midifile.io import append_track_bytes, encode_track, load_midi
+    from stemgen.midifile.subtract import strip_role
+    from stemgen.ui.plotting import piano_roll_pngs, track_colour, track_colours
+
+    song = min(band_midi_dir.glob("*.mid"))
+    before = load_midi(song)
+    bass = next(t for t in before.tracks if not t.is_drum and 32 <= t.program <= 39)
+    notes = [(int(s), int(s + d), int(p), 90) for s, d, p in zip(bass.start, bass.duration, bass.pitch)]
+    after_path = tmp_path / "after.mid"
+    stripped = strip_role(song.read_bytes(), "bass")
+    after_path.write_bytes(append_track_bytes(stripped, encode_track(notes, 1, 33, "stemgen bass")))
+    after = load_midi(after_path)
+    colours = track_colours([before, after])
+    kept = {(t.name, t.program, t.is_drum): c for t, c in zip(before.tracks, colours[0]) if t is not bass}
+    assert len(after.tracks) == len(before.tracks) and after.tracks[-1].name == "stemgen bass"
+    assert {(t.name, t.program, t.is_drum): c for t, c in zip(after.tracks[:-1], colours[1][:-1])} == kept
+    assert colours[1][-1] not in colours[0]  # the new part: a colour of its own
+    assert sorted(colours[0]) == list(range(len(before.tracks)))  # no two tracks of one file share one
+
+    _, png = piano_roll_pngs([(song, "before", tmp_path / "b.png"), (after_path, "after", tmp_path / "a.png")])
+    drum_colour = colours[1][[t.is_drum for t in after.tracks].index(True)]
+    shade = 0.75 * np.array(track_colour(plt, drum_colour)[:3]) * 255 + 0.25 * 255  # alpha 0.75 on white
+    pixels = np.asarray(Image.open(png).convert("RGB")).astype(float)
+    rows = np.nonzero((np.abs(pixels - shade).max(axis=2) < 4).any(axis=1))[0]
+    assert rows.size > 0 and rows.min() > 0.55 * pixels.shape[0]  # drum hits: only in the lower area (below 55 %)
 
 
 def test_cli_ui_rejects_bad_auth_without_serving():
@@ -701,3 +738,54 @@ def test_audio_examples_are_bundled_cc_by_songs_without_the_part_they_add():
         assert "Creative Commons Attribution" in attribution.read_text()
         row = next(line for line in readme.splitlines() if f"`mixes/{path.name}`" in line)
         assert "CC BY" in row and f"no {stem}" in row, row
+
+
+# ---------------------------------------------------------------- the MIDI tab's controls
+@pytest.fixture(scope="module")
+def midi_handlers(tmp_path_factory):
+    root = tmp_path_factory.mktemp("midi_tab")
+    return Handlers(UISettings(work_dir=root / "work", models_dir=root / "none"), upload_root=root / "uploads")
+
+
+def test_midi_kit_choices_are_what_a_midi_file_can_name():
+    from stemgen.render.sounds import midi_program
+    from stemgen.ui.midi_engine import sound_choices
+
+    drums = [value for _, value in sound_choices("drums")]
+    assert drums[0] == "auto" and {"brush", "jazz", "standard"} <= set(drums)
+    assert "black_pearl" not in drums and "red_zeppelin" not in drums  # kits of their own SoundFont
+    assert [value for _, value in sound_choices("bass")][1:] == ["slap", "fretless", "synth", "acoustic", "picked",
+                                                                 "fingered"]
+    assert (midi_program("drums", "brush"), midi_program("bass", "slap"), midi_program("guitar", "30")) == (40, 36, 30)
+    assert midi_program("drums", "red_zeppelin") == 0  # typed anyway: the General MIDI stand-in (standard kit)
+
+
+def test_midi_part_takes_a_kit_density_and_variation_and_renders_the_part_alone(midi_handlers):
+    from stemgen.audio.io import load_audio
+    from stemgen.midifile.io import load_midi
+
+    quiet = midi_handlers.insert_midi_part(str(GROOVE_MIDI), "bass", "Add a bass line", 0, False, "slap", 0.5, 0.0)
+    busy = midi_handlers.insert_midi_part(str(GROOVE_MIDI), "bass", "Add a bass line", 0, False, "auto", 1.5)
+    midi, _, _, preview, details, solo = quiet
+    assert (details["sound"], details["program"], details["density"], details["variation"]) == ("slap", 36, 0.5, 0.0)
+    assert busy[4]["program"] == 33 and busy[4]["variation"] > 0  # from the instruction, at the stem's default
+    assert 0 < details["notes"] < busy[4]["notes"]  # Busy 0.5 plays fewer notes than 1.5
+    assert load_midi(midi).tracks[-1].program == 36
+    assert Path(solo).name == "preview_bass_alone.wav"
+    alone = load_midi(Path(solo).with_suffix(".mid"))  # what was rendered: the new track only, the song's tempo
+    assert [len(t) for t in alone.tracks] == [details["notes"]] and alone.tempos == load_midi(midi).tempos
+    full, sr = load_audio(preview)
+    part, sr_part = load_audio(solo)
+    assert sr == sr_part and abs(part).max() > 0.01
+    assert part.shape[-1] <= full.shape[-1] + sr  # the part alone lines up with the song's preview
+    assert np.abs(part).mean() < np.abs(full).mean()  # the drums are not in it
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"sound": "banjo"}, "unknown bass sound 'banjo'"),
+    ({"density": 9}, "density must be from 0.1 to 4"),
+    ({"temperature": 7}, "variation must be from 0 to"),
+])
+def test_midi_part_refuses_bad_controls_by_name(midi_handlers, kwargs, message):
+    with pytest.raises(gr.Error, match=message):
+        midi_handlers.insert_midi_part(str(GROOVE_MIDI), "bass", "Add a bass line", 0, **kwargs)

@@ -257,16 +257,23 @@ class Handlers:
         instruction: str = "Add rock drums",
         seed: int = 0,
         replace: bool = False,
+        sound: str | None = "auto",
+        density: float = 1.0,
+        temperature: float | None = None,
         progress: gr.Progress = gr.Progress(),
-    ) -> tuple[str, str, str, str | None, dict[str, Any]]:
+    ) -> tuple[str, str, str, str | None, dict[str, Any], str | None]:
         """Add a drum, bass or guitar part to a MIDI file (``<song>_with_<stem>.mid``).
 
         A file that has the part already is refused, naming its tracks, unless ``replace``: then the
-        new part takes their place (every other track unchanged).
+        new part takes their place (every other track unchanged). ``sound``: the kit/instrument the
+        new track asks for ("auto": from the instruction; a name or a GM number); ``density``: how
+        busy (1 = as the model expects); ``temperature``: how far a take (seed) strays (blank: the
+        stem's default).
 
         Returns the new MIDI file (every input track unchanged, the new part appended), before/after
         piano rolls (PNG), an audio preview rendered with a SoundFont (WAV, or ``None`` with a
-        warning when no synthesizer is available) and a dict of details.
+        warning when no synthesizer is available), a dict of details and the new part alone
+        rendered the same way (WAV or ``None``).
         """
         name = display_name(midi)
         with user_errors("generate the part", name), discard_if_rejected(midi, self.upload_root):
@@ -274,13 +281,18 @@ class Handlers:
             path = check_upload(midi, MIDI_SUFFIXES, s.max_midi_mb, "MIDI")
             stem, instruction = self._check_common(stem, instruction)
             seed = _bounded_int(seed, "seed", 0, 2**31 - 1)
+            sound = arranger_engine.checked_sound(stem, sound)
+            density = _bounded_float(density, "density", MIN_DENSITY, MAX_DENSITY)
+            if temperature is not None:
+                temperature = _bounded_float(temperature, "variation", 0.0, api.max_temperature())
             out = RequestFolder(s.work_dir, s.keep_outputs_s)
 
             progress(0.1, desc="Generating")
             midi_out = out.path(f"{song_slug(midi)}_with_{stem}.mid")
             try:
                 details = midi_engine.generate_part(
-                    path, midi_out, stem, instruction, seed, s.max_midi_seconds, s.midi_models_dir, replace
+                    path, midi_out, stem, instruction, seed, s.max_midi_seconds, s.midi_models_dir, replace,
+                    sound, density, temperature,
                 )
             except StemgenInputError as exc:
                 if exc.reason.startswith("already has a"):  # a fine file: keep it for a try with "replace"
@@ -294,14 +306,16 @@ class Handlers:
                     (midi_out, f"After: with the new {stem} part", out.path("piano_roll_after.png")),
                 ]
             )
-            progress(0.8, desc="Rendering the preview")
-            preview = None
+            progress(0.8, desc="Rendering the previews")
+            preview = solo = None
             try:
                 preview = midi_engine.render_preview(midi_out, out.path("preview.wav"))
+                solo = midi_engine.render_solo_preview(midi_out, out.path(f"preview_{stem}_alone.wav"))
             except Exception as exc:  # noqa: BLE001 - the MIDI result stands without a preview
                 gr.Warning(f"No audio preview: {first_line(exc)}")
             details["source"] = name
-        return str(midi_out), str(before), str(after), str(preview) if preview else None, details
+        return (str(midi_out), str(before), str(after), str(preview) if preview else None, details,
+                str(solo) if solo else None)
 
     # ------------------------------------------------------------------ shared checks
     def _check_common(self, stem: str, instruction: str | None) -> tuple[str, str]:

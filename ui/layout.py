@@ -14,7 +14,7 @@ from stemgen import api
 from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_TEXT_GUIDANCE
 from stemgen.stems import get_stem
 
-from . import arranger_engine, transport
+from . import arranger_engine, midi_engine, transport
 from .handlers import MAX_LEVEL_DB, MIN_DENSITY, MIN_LEVEL_DB, Handlers
 from .page import PageActions
 from .settings import (
@@ -313,10 +313,25 @@ def midi_tab(settings: UISettings, h: Handlers) -> None:
             )
             stem = stem_radio(settings, "midi-stem")
             instruction, picker = instruction_inputs(settings.stems[0], "midi")
+            sound = gr.Dropdown(
+                midi_engine.sound_choices(settings.stems[0]),
+                value=arranger_engine.AUTO_SOUND,
+                label="Kit / instrument",
+                info="The new track's General MIDI sound; or type a program number (0-127)",
+                allow_custom_value=True,
+                elem_id="midi-sound",
+            )
+            with gr.Row():
+                density = gr.Slider(MIN_DENSITY, 2.0, value=1.0, step=0.1, label="Busy",
+                                    info="Fewer notes ← 1 → more notes", elem_id="midi-density")
+                variation = gr.Slider(0.0, 1.5, value=api.default_temperature(settings.stems[0]), step=0.05,
+                                      label="Variation between takes",
+                                      info="0: every seed plays the same part; higher: takes stray further",
+                                      elem_id="midi-variation")
             replace = gr.Checkbox(False, label="Replace the part if the file has one",
                                   info="Otherwise a file that has the part already is refused, naming its tracks",
                                   elem_id="midi-replace")
-            seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+            seed = gr.Number(value=0, precision=0, minimum=0, label="Seed (another seed, another take)")
             run = gr.Button("Generate", variant="primary", elem_id="midi-generate")
             gr.Examples(
                 [[str(path), ex_stem, text] for path, ex_stem, text in EXAMPLE_MIDIS],
@@ -325,13 +340,9 @@ def midi_tab(settings: UISettings, h: Handlers) -> None:
             )
         with gr.Column():
             error = gr.Markdown("", visible=False, elem_id="midi-error")
-            preview = gr.Audio(
-                label="Preview (SoundFont render)",
-                type="filepath",
-                interactive=False,
-                buttons=["download"],
-                elem_id="midi-preview",
-            )
+            player = partial(gr.Audio, type="filepath", interactive=False, buttons=["download"])
+            preview = player(label="Preview: the song with the new part (SoundFont render)", elem_id="midi-preview")
+            solo = player(label="The new part alone", elem_id="midi-solo")
             midi_out = gr.File(label="New MIDI file", interactive=False, elem_id="midi-output")
             before = gr.Image(
                 label="Before", type="filepath", interactive=False, buttons=IMAGE_BUTTONS, elem_id="midi-before",
@@ -341,16 +352,24 @@ def midi_tab(settings: UISettings, h: Handlers) -> None:
                 label="After", type="filepath", interactive=False, buttons=IMAGE_BUTTONS, elem_id="midi-after",
                 alt_text="Piano roll of the MIDI file with the new part, same pitch range",
             )
-            details = gr.JSON(label="Details", elem_id="midi-details")
+            with gr.Accordion("Developer details", open=False, elem_id="midi-developer"):
+                details = gr.JSON(label="Details", elem_id="midi-details")
             api_run = gr.Button("API", visible=False, elem_id="midi-api-run")
+            temperature_in = gr.Number(value=None, label="Temperature", visible=False)  # blank: the stem's default
 
-    stem.change(
-        h.instruction_choices, [stem, instruction], [picker, instruction], api_visibility="private", queue=False
-    )
-    inputs, outputs = [midi_in, stem, instruction, seed, replace], [midi_out, before, after, preview, details]
-    # The API (gradio_client) raises its errors; the page keeps them inline with the fix.
-    api_run.click(h.insert_midi_part, inputs, outputs, api_name="insert_midi_part", concurrency_id=GENERATE)
-    run.click(page.midi_part, inputs, [error, *outputs], api_visibility="private", concurrency_id=GENERATE)
+    private = dict(api_visibility="private", queue=False)
+    stem.change(h.instruction_choices, [stem, instruction], [picker, instruction], **private)
+    stem.change(lambda st: gr.update(choices=midi_engine.sound_choices(st), value=arranger_engine.AUTO_SOUND),
+                stem, sound, **private)
+    stem.change(api.default_temperature, stem, variation, **private)
+    inputs = [midi_in, stem, instruction, seed, replace, sound, density]
+    outputs = [midi_out, before, after, preview, details, solo]
+    # The API (gradio_client) raises its errors; the page keeps them inline with the fix. New inputs
+    # and outputs go last, so clients written before them keep working.
+    api_run.click(h.insert_midi_part, [*inputs, temperature_in], outputs, api_name="insert_midi_part",
+                  concurrency_id=GENERATE)
+    run.click(page.midi_part, [*inputs, variation], [error, *outputs], api_visibility="private",
+              concurrency_id=GENERATE)
 
 
 def build_app(settings: UISettings | None = None) -> gr.Blocks:

@@ -86,12 +86,14 @@ class PageActions:
                 gr.update(value=str(click_wav), visible=True), facts)
 
     # ------------------------------------------------------------------ the MIDI tab
-    def midi_part(self, midi, stem, instruction, seed, replace, progress: gr.Progress = gr.Progress()):
+    def midi_part(self, midi, stem, instruction, seed, replace, sound="auto", density=1.0, temperature=None,
+                  progress: gr.Progress = gr.Progress()):
         """``Handlers.insert_midi_part`` with its error kept inline (first output: the error box)."""
         try:
-            outputs = self.h.insert_midi_part(midi, stem, instruction, seed, replace, progress=progress)
+            outputs = self.h.insert_midi_part(midi, stem, instruction, seed, replace, sound, density, temperature,
+                                              progress=progress)
         except gr.Error as exc:
-            return (gr.update(value=error_markdown(*_error_text(exc)), visible=True), *(gr.skip(),) * 5)
+            return (gr.update(value=error_markdown(*_error_text(exc)), visible=True), *(gr.skip(),) * 6)
         return (gr.update(value="", visible=False), *outputs)
 
     # ------------------------------------------------------------------ a take

@@ -21,6 +21,7 @@ ROLL_SIZE = (8, 3.2)  # the new part's roll: 800 px wide, about the width the pa
 # playhead is drawn over the picture at left + width * time / duration.
 ROLL_AXES = (0.14, 0.16, 0.84, 0.68)
 MAX_BAR_NUMBERS = 32
+MAX_LABEL = 22  # characters of a track name in a roll's legend
 
 
 def _figure():
@@ -76,39 +77,88 @@ def _track_label(track) -> str:
 
     if track.is_drum:
         return "drums"
-    return track.name.strip() or f"{FAMILIES[family_index(track.program, False)]} (program {track.program + 1})"
+    name = track.name.strip()
+    if not name or "\ufffd" in name or not name.isprintable():  # undecodable names say nothing
+        return f"{FAMILIES[family_index(track.program, False)]} (program {track.program + 1})"
+    return name if len(name) <= MAX_LABEL else name[: MAX_LABEL - 1] + "…"
+
+
+def track_colour(plt, index: int):
+    """Twenty distinct colours: tab20's strong shades first, then its light ones."""
+    return plt.get_cmap("tab20")((2 * index) % 20 + (index // 10) % 2)
+
+
+def track_colours(songs) -> list[list[int]]:
+    """Colour index of each track of each song: one per track identity (name, program, drum flag,
+    and its rank among equal ones), numbered in order of first appearance, so a track keeps its
+    colour from the "before" file to the "after" one even when tracks before it went (a replaced part)."""
+    seen: dict[tuple, int] = {}
+    out = []
+    for song in songs:
+        counts: dict[tuple, int] = {}
+        row = []
+        for track in song.tracks:
+            base = (track.name, track.program, track.is_drum)
+            key = (*base, counts.get(base, 0))
+            counts[base] = key[-1] + 1
+            row.append(seen.setdefault(key, len(seen)))
+        out.append(row)
+    return out
 
 
 def piano_roll_pngs(items: list[tuple[Path, str, Path]], highlight_new: bool = True) -> list[Path]:
-    """One PNG per ``(midi_path, title, png_path)``: notes as bars, one colour per track.
+    """One PNG per ``(midi_path, title, png_path)``: notes as bars, one colour per track, the same
+    in every picture of ``items``.
 
-    Files are read with ``stemgen.midifile.io.load_midi`` (the project's one MIDI reader; times in
-    seconds through its tempo map). With ``highlight_new``, tracks that only the later files have
-    are drawn thicker, so the new part stands out in the "after" picture.
+    Pitched tracks share one pitch range; drums get their own lanes below it, one per drum class
+    (kick, snare, ...), never drawn inside the bass register. Files are read with
+    ``stemgen.midifile.io.load_midi`` (the project's one MIDI reader; times in seconds through its
+    tempo map). With ``highlight_new``, tracks that the first file lacks are drawn thicker, so the
+    new part stands out in the "after" picture.
     """
     from stemgen.midifile.io import load_midi
+    from stemgen.midifile.lanes import DRUM_CLASS_OF_PITCH, DRUM_CLASSES
 
     songs = [load_midi(p) for p, _, _ in items]
     end = max((s.duration_s for s in songs), default=1.0) or 1.0
-    first_tracks = len(songs[0].tracks) if songs else 0
+    colour_of = track_colours(songs)
+    first = set(colour_of[0]) if songs else set()
+    pitched = [t.pitch for s in songs for t in s.tracks if not t.is_drum and len(t)]
+    has_drums = any(t.is_drum for s in songs for t in s.tracks)
+    low, high = (int(min(p.min() for p in pitched)) - 2, int(max(p.max() for p in pitched)) + 2) if pitched else (20, 110)
     out = []
-    for song, (_, title, png) in zip(songs, items, strict=True):
+    for song, colours, (_, title, png) in zip(songs, colour_of, items, strict=True):
         plt, fig, ax = _figure()
-        colors = plt.get_cmap("tab10")
-        for i, track in enumerate(song.tracks):
-            new = highlight_new and i >= first_tracks
+        if has_drums and pitched:  # two areas, time shared: pitches above, drum lanes below
+            fig.set_size_inches(FIGSIZE[0], FIGSIZE[1] + 1.2)
+            ax.remove()
+            ax, drum_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (3, 2)})
+        else:
+            drum_ax = ax if has_drums else None
+        for track, c in zip(song.tracks, colours, strict=True):
+            new = highlight_new and c not in first
             start = song.seconds_at(track.start)
             length = np.maximum(song.seconds_at(track.start + track.duration) - start, 0.02)
-            for pitch in np.unique(track.pitch):
-                sel = track.pitch == pitch
-                ax.broken_barh(list(zip(start[sel].tolist(), length[sel].tolist())), (pitch - 0.4, 0.8),
-                               color=colors(i % 10), alpha=1.0 if new else 0.75)
+            target, rows = (drum_ax, DRUM_CLASS_OF_PITCH[track.pitch]) if track.is_drum else (ax, track.pitch)
+            for r in np.unique(rows):
+                sel = rows == r
+                target.broken_barh(list(zip(start[sel].tolist(), length[sel].tolist())), (r - 0.4, 0.8),
+                                   color=track_colour(plt, c), alpha=1.0 if new else 0.75)
             label = _track_label(track) + (" (new)" if new else "")
-            ax.plot([], [], color=colors(i % 10), linewidth=6 if new else 3, label=label)
-        ax.set(title=title, xlabel="time (s)", ylabel="MIDI pitch", xlim=(0, end), ylim=(20, 110))
-        if song.tracks:
-            ax.legend(loc="upper right", fontsize="small", ncol=min(4, len(song.tracks)))
-        fig.tight_layout()
+            ax.plot([], [], color=track_colour(plt, c), linewidth=6 if new else 3, label=label)
+        if drum_ax is not None:
+            drum_ax.set_yticks(range(len(DRUM_CLASSES)), [c.replace("_", " ") for c in DRUM_CLASSES], fontsize="x-small")
+            drum_ax.set(ylim=(-0.6, len(DRUM_CLASSES) - 0.4), ylabel="drums", xlim=(0, end))
+        if ax is not drum_ax:
+            ax.set(ylabel="MIDI pitch", xlim=(0, end), ylim=(low, high))
+        (drum_ax if drum_ax is not None else ax).set_xlabel("time (s)")
+        ax.set_title(title)
+        if song.tracks:  # beside the notes, not over them
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small", borderaxespad=0)
+        # Fixed margins (no tight_layout): the time axis sits at the same place in every picture,
+        # whatever the legend holds, so before and after line up.
+        height_px = fig.get_size_inches()[1] * fig.dpi
+        fig.subplots_adjust(left=0.09, right=0.82, bottom=48 / height_px, top=1 - 28 / height_px, hspace=0.12)
         fig.savefig(png)
         plt.close(fig)
         out.append(Path(png))

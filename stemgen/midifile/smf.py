@@ -86,3 +86,18 @@ def filter_channel_events(data: bytes, drop) -> bytes:
             last = tick
         out += b"MTrk" + struct.pack(">I", len(new)) + bytes(new)
     return bytes(out)
+
+
+
+def solo_last_track(data: bytes) -> bytes:
+    """The file with the channel events of every track but the last removed: the last track alone,
+    at the song's tempo map and meter (meta and sysex events stay)."""
+    from stemgen.midifile.io import append_track_bytes
+
+    header_len = struct.unpack(">I", data[4:8])[0]
+    fmt, ntrk, division = struct.unpack(">HHh", data[8:14])
+    found = [kind + struct.pack(">I", len(body)) + body for kind, body in chunks(data)]
+    last = max(i for i, chunk in enumerate(found) if chunk[:4] == b"MTrk")
+    header = b"MThd" + struct.pack(">I", header_len) + struct.pack(">HHh", fmt, ntrk - 1, division)
+    rest = header + data[14 : 8 + header_len] + b"".join(c for i, c in enumerate(found) if i != last)
+    return append_track_bytes(filter_channel_events(rest, lambda *_: True), found[last])

@@ -193,3 +193,12 @@ def program_for(stem: str, instruction: str = "") -> int:
     """GM program of a new MIDI track (the drum kit's program on channel 10): the same choice from the
     instruction's words as the arranger's ("distorted guitar", "slap bass", "brushed jazz kit")."""
     return choose_sound(stem, instruction).sound.program
+
+
+def midi_program(stem: str, user: str | int) -> int:
+    """GM program (the kit's on channel 10) a MIDI track asks for to play the user's sound: the
+    sound's own, or for a kit of its own SoundFont (the AVL kits) its General MIDI stand-in."""
+    sound = choose_sound(stem, "", user).sound
+    if sound.stem == "drums" and sound.soundfont is not None:
+        sound = next(s for s in SOUNDS[stem] if s.name == sound.fallback)
+    return sound.program
