@@ -98,14 +98,21 @@ class AudioResult:
     details: Any
     timings: dict = field(default_factory=dict)
 
-    def write(self, out: str | Path, name: str, subtype: str | None = None, take: int | None = None) -> dict[str, Path]:
+    def write(self, out: str | Path, name: str, subtype: str | None = None, take: int | None = None,
+              midi_tempo: str = "map") -> dict[str, Path]:
         """Write the stem, the mix (and the arranger's .mid) into ``out``: all of them or none, named by
         ``output_names(name, stem, take)``. ``subtype``: the WAV sample format (e.g.
-        ``stemgen.audio.io.output_subtype(input)`` keeps the input's 24-bit or float resolution; default 16-bit)."""
+        ``stemgen.audio.io.output_subtype(input)`` keeps the input's 24-bit or float resolution; default 16-bit).
+        ``midi_tempo`` (arranger): ``map``, the .mid's tempo map follows the song's beats, or ``constant``,
+        one tempo (the song's median BPM, in ``details.part.info["midi_constant_tempo"]["bpm"]``) with the
+        notes at their times in seconds: it lines up with the audio when the DAW project is at that tempo
+        and the file and the audio both start at 0 s (``stemgen.arranger.midifile``)."""
         if self.engine == "arranger":
             from stemgen.arranger import write_outputs
 
-            return write_outputs(self.details.part, Path(out), name, subtype, take)
+            return write_outputs(self.details.part, Path(out), name, subtype, take, midi_tempo)
+        if midi_tempo != "map":
+            raise ValueError("midi_tempo is for the arranger engine, which writes a .mid")
         from stemgen.audio.io import write_audio_files
 
         names = output_names(name, self.stem, take)

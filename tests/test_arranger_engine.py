@@ -96,7 +96,8 @@ def test_unknown_sound_fails_before_any_work():
 
 
 def test_cli_arranger_writes_stem_mix_and_midi(tmp_path, musdb_song):
-    """``stemgen generate`` with the default engine (the arranger for drums) on a real song."""
+    """``stemgen generate`` with the default engine (the arranger for drums) on a real song; ``--midi-tempo
+    constant`` writes a .mid with one tempo, the BPM the summary reports."""
     import json
 
     from typer.testing import CliRunner
@@ -107,10 +108,13 @@ def test_cli_arranger_writes_stem_mix_and_midi(tmp_path, musdb_song):
     ctx = sum(sf.read(musdb_song / f"{k}.wav", always_2d=True, dtype="float32")[0] for k in ("bass", "other", "vocals"))
     sf.write(src, ctx, SR)
     res = CliRunner().invoke(app, ["generate", str(src), "--stem", "drums", "--engine", "arranger", "--sound", "tr808",
-                                   "--out", str(tmp_path / "out"), "--json"])
+                                   "--midi-tempo", "constant", "--out", str(tmp_path / "out"), "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["engine"] == "arranger" and summary["sound"].lower().startswith("tr-808")
+    tempos = load_midi(summary["midi"]).tempos
+    assert summary["midi_tempo"] == "constant" and len(tempos) == 1
+    assert tempos[0][1] == pytest.approx(summary["midi_bpm"], abs=1e-3)
     for key in ("stem", "mix", "midi"):
         assert (tmp_path / "out" / f"rock_{ {'stem': 'drums.wav', 'mix': 'mix.wav', 'midi': 'drums.mid'}[key]}").is_file()
     t = summary["timings"]
@@ -152,10 +156,41 @@ def test_level_puts_the_stem_that_many_lu_against_the_song(tmp_path, musdb_song)
         levels[level] = loudness_lufs(stem.T, SR) - loudness_lufs(ctx.T, SR)
     assert levels[-20.0] == pytest.approx(-20.0, abs=1.0)
     assert levels[-9.0] - levels[-20.0] == pytest.approx(11.0, abs=1.5)  # the limiter may trim the loud one
-    for args, reason in ((["--level", "35"], "--level"), (["--level", "-6", "--engine", "diffusion"], "arranger")):
+    for args, reason in ((["--level", "35"], "--level"), (["--level", "-6", "--engine", "diffusion"], "arranger"),
+                         (["--midi-tempo", "constant", "--engine", "diffusion"], "--midi-tempo is for the arranger")):
         res = CliRunner().invoke(app, ["generate", str(src), "--out", str(tmp_path / "x"), *args])
         assert res.exit_code == 2 and reason in res.output, res.output
     with pytest.raises(ValueError, match="--level"):
         from stemgen import api
 
         api.load_inserter("drums", "arranger").add(ctx.T, SR, level_db=float("nan"))
+
+
+def test_constant_tempo_midi_has_one_tempo_and_the_same_note_times(tmp_path, drums):
+    """``midi_tempo="constant"``: one tempo event, the song's median beat period, and every note at the
+    same time in seconds as in the tempo-map file. Each file places a note within half a tick
+    (<= 0.5 ms) of its rendered onset, so the two agree within 1 ms."""
+    import symusic
+
+    from stemgen.analysis.features import step_beats
+
+    mapped = load_midi(write_outputs(drums.part, tmp_path / "map", "rock")["midi"])
+    path = write_outputs(drums.part, tmp_path / "one", "rock", midi_tempo="constant")["midi"]
+    raw = symusic.Score(str(path))
+    assert len(raw.tempos) == 1 and raw.tempos[0].time == 0
+    beats, _ = step_beats(drums.analysis)  # the beats the notes were placed on
+    assert raw.tempos[0].qpm == pytest.approx(60.0 / np.median(np.diff(beats)), rel=1e-5)
+    assert drums.part.info["midi_constant_tempo"]["bpm"] == pytest.approx(raw.tempos[0].qpm, abs=1e-3)
+    assert len(raw.tracks) == 1 and raw.tracks[0].is_drum == mapped.tracks[-1].is_drum
+    one = load_midi(path)
+    a, b = mapped.tracks[-1], one.tracks[-1]
+    assert len(a) == len(b) == len(drums.part.notes)
+    np.testing.assert_array_equal(a.pitch, b.pitch)
+    np.testing.assert_allclose(one.seconds_at(b.start), mapped.seconds_at(a.start), atol=1e-3)
+    np.testing.assert_allclose(one.seconds_at(b.start), np.sort(drums.part.note_times), atol=5e-4)
+
+
+def test_a_bad_midi_tempo_is_refused_before_anything_is_written(tmp_path, drums):
+    with pytest.raises(ValueError, match="midi_tempo must be one of map, constant"):
+        write_outputs(drums.part, tmp_path, "rock", midi_tempo="fixed")
+    assert not any(tmp_path.iterdir())

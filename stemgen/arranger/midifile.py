@@ -10,6 +10,13 @@ against the running total, so the error stays under a microsecond at every beat 
 accumulating. Notes are written at the ticks of their rendered times (grid position plus the
 humanisation as a tick offset), so read back through the tempo map they land within half a tick
 (<= 0.5 ms: ticks a quarter grow with the longest beat, lead-in included) of the rendered onsets.
+
+``constant_tempo_map`` is the other choice (``MIDI_TEMPOS``): one tempo, the song's median beat
+period, with the notes at their rendered times in seconds (within half a tick, <= 0.5 ms, as
+above). The file then lines up with the audio when both start at 0 s and the DAW's project tempo
+is the file's (most DAWs take it from the file on import; else type the BPM reported as
+``info["midi"]["bpm"]``); the DAW's beat and bar lines are then a constant grid that drifts from
+the song's beats where its tempo moves, and its bar 1 is at 0 s, not at the first downbeat.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from stemgen.render.sounds import Sound
 
 BASE_TPQ = 960
 MAX_TICK_S = 0.001  # tick length cap: half a tick <= 0.5 ms
+MIDI_TEMPOS = ("map", "constant")  # the song's beats as the tempo map (default), or one tempo
 
 
 @dataclass(frozen=True)
@@ -60,8 +68,28 @@ class TempoMap:
         return np.rint(self.ticks[i] + (s - starts[i]) / spt).astype(np.int64)
 
     def to_dict(self) -> dict:
-        return {"ticks_per_quarter": self.tpq, "tempo_events": int(self.ticks.size), "lead_in_beats": self.lead_beats,
-                "first_beat_on_grid": self.anchor, "bars_aligned": self.bars_aligned}
+        out = {"ticks_per_quarter": self.tpq, "tempo_events": int(self.ticks.size), "lead_in_beats": self.lead_beats,
+               "first_beat_on_grid": self.anchor, "bars_aligned": self.bars_aligned}
+        if self.ticks.size == 1:  # one tempo: the BPM a DAW project must be set to
+            out["bpm"] = round(60e6 / float(self.us_per_quarter[0]), 4)
+        return out
+
+
+def checked_midi_tempo(value: str) -> str:
+    """``value`` if it is one of ``MIDI_TEMPOS``; else ``ValueError`` naming the option."""
+    if value not in MIDI_TEMPOS:
+        raise ValueError(f"midi_tempo must be one of {', '.join(MIDI_TEMPOS)}, got {value!r}")
+    return value
+
+
+def constant_tempo_map(grid: BeatGrid) -> TempoMap:
+    """One tempo for the whole file: the song's median beat period (whole microseconds a quarter,
+    inside the readable 10-400 BPM). Time 0 is the audio's start; no lead-in, bars unaligned."""
+    t = grid.beat_times
+    period = float(np.median(np.diff(t))) if t.size > 1 else float(grid.period_after)
+    period = min(max(period, 60.0 / MAX_QPM), 60.0 / MIN_QPM)
+    tpq = min(BASE_TPQ * max(1, math.ceil(period / (BASE_TPQ * MAX_TICK_S))), 0x7FFF)
+    return TempoMap(tpq, np.zeros(1, np.int64), np.array([int(round(period * 1e6))], np.int64), 0, 0, False)
 
 
 def build_tempo_map(grid: BeatGrid, meter: int = 4, first_downbeat: int = 0) -> TempoMap:

@@ -4,7 +4,8 @@
 program, renders through FluidSynth at the input's rate, matches the stem's loudness to the input
 (the context), gives it the input's channel count and exact length, and adds it to the input with
 a limiter that changes nothing unless the sum would clip. ``write_outputs`` writes
-``<song>_<stem>.wav``, ``<song>_mix.wav`` and ``<song>_<stem>.mid``, all three or none.
+``<song>_<stem>.wav``, ``<song>_mix.wav`` and ``<song>_<stem>.mid``, all three or none; the .mid
+follows the song's tempo map or has one constant tempo (``midi_tempo``, ``stemgen.arranger.midifile``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from stemgen.arranger.loudness import (
     loudness_lufs,
     matching_gain_db,
 )
-from stemgen.arranger.midifile import build_tempo_map, part_midi
+from stemgen.arranger.midifile import build_tempo_map, checked_midi_tempo, constant_tempo_map, part_midi
 from stemgen.arranger.placement import TimedNotes, place_notes
 from stemgen.arranger.synthesis import render_notes, to_block_grid
 from stemgen.audio.mixing import fit_headroom
@@ -47,6 +48,11 @@ class RenderedPart:
     notes: TimedNotes  # sorted by onset; onset_s/offset_s are the rendered (sample-aligned) times
     sound: SoundChoice  # what was asked for
     info: dict = field(default_factory=dict)
+    constant_tempo_midi_bytes: bytes = b""  # the same notes at one tempo, times in seconds from 0
+
+    def midi(self, tempo: str = "map") -> bytes:
+        """The part's .mid: ``map`` (the song's beats as the tempo map) or ``constant`` (one tempo)."""
+        return self.constant_tempo_midi_bytes if checked_midi_tempo(tempo) == "constant" else self.midi_bytes
 
     @property
     def note_times(self) -> np.ndarray:
@@ -142,6 +148,8 @@ def render_part(
     first_downbeat = _first_downbeat_index(grid, downbeat_times, meter)
     tempo_map = build_tempo_map(grid, meter, first_downbeat)
     midi = part_midi(timed.onset_s, timed.offset_s, timed.pitch, timed.velocity, tempo_map, synth.sound, meter)
+    one_tempo = constant_tempo_map(grid)
+    constant_midi = part_midi(timed.onset_s, timed.offset_s, timed.pitch, timed.velocity, one_tempo, synth.sound, meter)
 
     info = {
         "sound": choice.to_dict(),
@@ -160,25 +168,28 @@ def render_part(
                      "stem_lufs": _round(stem_lufs + gain_db + headroom_db)},
         "limiter": limiter.to_dict(),
         "midi": tempo_map.to_dict(),
+        "midi_constant_tempo": one_tempo.to_dict(),
         "synth": settings.to_dict(),
     }
-    return RenderedPart(stem, sample_rate, stem_audio, mix, midi, timed, choice, info)
+    return RenderedPart(stem, sample_rate, stem_audio, mix, midi, timed, choice, info, constant_midi)
 
 
 def write_outputs(part: RenderedPart, out_dir: str | Path, song: str, subtype: str | None = None,
-                  take: int | None = None) -> dict[str, Path]:
+                  take: int | None = None, midi_tempo: str = "map") -> dict[str, Path]:
     """Write ``<song>_<stem>.wav``, ``<song>_mix.wav`` and ``<song>_<stem>.mid`` (take N: each name
     ending ``_take<N>``, ``stemgen.output_names``): all three or none.
 
     Each file is written in full under a temporary name first and renamed only when all three are
     done (as ``stemgen.audio.io.write_audio_files``), so a failure leaves no partial set.
-    ``subtype``: soundfile's WAV subtype (default 16-bit PCM).
+    ``subtype``: soundfile's WAV subtype (default 16-bit PCM). ``midi_tempo``: ``map`` (the song's
+    tempo map) or ``constant`` (one tempo, the song's median; ``RenderedPart.midi``).
     """
     from stemgen.audio.io import check_signal, write_audio
     from stemgen.fileio import atomic_outputs
 
     from stemgen.output_names import output_names
 
+    midi_bytes = part.midi(midi_tempo)  # a bad choice is refused before anything is written
     paths = {key: Path(out_dir) / name for key, name in output_names(song, part.stem, take).items()}
     for key, audio in (("stem", part.stem_audio), ("mix", part.mix_audio)):
         check_signal(paths[key], audio)
@@ -186,7 +197,7 @@ def write_outputs(part: RenderedPart, out_dir: str | Path, song: str, subtype: s
         write_audio(stem_tmp, part.stem_audio, part.sample_rate, subtype, name=paths["stem"])
         write_audio(mix_tmp, part.mix_audio, part.sample_rate, subtype, name=paths["mix"])
         try:
-            midi_tmp.write_bytes(part.midi_bytes)
+            midi_tmp.write_bytes(midi_bytes)
         except OSError as exc:  # name the output, not its temporary file
             raise OSError(exc.errno, exc.strerror, str(paths["midi"])) from None
     return paths

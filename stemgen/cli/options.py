@@ -204,6 +204,7 @@ def _model_preset(value: str) -> str | None:
 # Text options whose values come from a fixed set, by parameter name (as RULES).
 TEXT_RULES: dict[str, Callable[[str], str | None]] = {
     "continuity": _one_of("inpaint", "crossfade"),
+    "midi_tempo": _one_of("map", "constant"),
     "scheduler": _scheduler,
     "device": _device,
     "preset": _preset,
