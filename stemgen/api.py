@@ -29,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from stemgen.arranger.loudness import check_level_db
+from stemgen.arranger.midifile import MIDI_TEMPOS, checked_midi_tempo
 from stemgen.catalog import ModelEntry, list_models, resolve_model
 from stemgen.output_names import output_names, take_name
 from stemgen.generation.defaults import DEFAULT_ENGINE, ENGINES
@@ -46,6 +47,7 @@ __all__ = [
     "DEFAULT_AUDIO_GUIDANCE", "DEFAULT_SCHEDULER", "DEFAULT_TEXT_GUIDANCE", "ENGINES", "SCHEDULER_NAMES", "STEMS", "AudioResult", "ArrangerInserter", "DiffusionInserter", "ModelEntry", "PartWriter",
     "default_engine", "engine_of_model", "list_models", "load_inserter", "load_part_writer", "pick_device",
     "resolve_model", "add_parts_to_folder", "check_midi_song", "canonical_scheduler_name", "checked_temperature", "default_temperature", "max_temperature",
+    "MIDI_TEMPOS", "checked_midi_tempo",
     "output_names", "take_name",
 ]
 
@@ -111,7 +113,7 @@ class AudioResult:
             from stemgen.arranger import write_outputs
 
             return write_outputs(self.details.part, Path(out), name, subtype, take, midi_tempo)
-        if midi_tempo != "map":
+        if checked_midi_tempo(midi_tempo) != "map":
             raise ValueError("midi_tempo is for the arranger engine, which writes a .mid")
         from stemgen.audio.io import write_audio_files
 

@@ -277,6 +277,7 @@ def test_audio_handler_rejects_bad_settings(tmp_path, kwargs, message):
         ({"meter": "4/5"}, "--meter: '4/5' is not a meter"),
         ({"bpm": 1000}, "--bpm: 1000"),
         ({"downbeat": -2.0}, "--downbeat: -2.0"),
+        ({"midi_tempo": "fixed"}, "MIDI tempo must be one of map, constant, not 'fixed'"),
     ],
 )
 def test_arranger_settings_are_checked_before_the_song_is_analysed(tmp_path, kwargs, message, monkeypatch):
@@ -698,6 +699,27 @@ def test_a_new_take_has_its_own_seed_names_density_and_level(arranged):
                             progress=lambda *a, **k: None)
     with pytest.raises(gr.Error, match="take must be a whole number"):
         h.insert_audio_stem(str(song), "bass", "Add bass", engine="arranger", take=0, progress=lambda *a, **k: None)
+
+
+def test_a_constant_tempo_midi_file_has_the_same_notes_at_one_tempo(arranged):
+    """The Audio tab's "MIDI file tempo": "constant" gives the same take's .mid with one tempo (the BPM
+    the details report) and every note at the same time in seconds as the tempo-map file (each within
+    half a tick of the rendered onset, so within 1 ms of each other)."""
+    import numpy as np
+
+    from stemgen.midifile.io import load_midi
+
+    out = arranged["handlers"].insert_audio_stem(str(arranged["song"]), "bass", "Add a funky slap bass line", seed=3,
+                                                 engine="arranger", sound="auto", midi_tempo="constant",
+                                                 progress=lambda *a, **k: None)
+    details, mapped = out[5], load_midi(arranged["out"][4][2])
+    one = load_midi(out[4][2])
+    assert details["midi_tempo"] == "constant" and arranged["out"][5]["midi_tempo"] == "map"
+    assert len(one.tempos) == 1 and one.tempos[0][1] == pytest.approx(details["midi_bpm"], abs=1e-3)
+    assert "midi_bpm" not in arranged["out"][5]
+    a, b = mapped.tracks[-1], one.tracks[-1]
+    np.testing.assert_array_equal(a.pitch, b.pitch)
+    np.testing.assert_allclose(one.seconds_at(b.start), mapped.seconds_at(a.start), atol=1e-3)
 
 
 def test_variation_zero_repeats_the_part_and_the_default_varies_it(arranged):

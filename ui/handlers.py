@@ -99,6 +99,7 @@ class Handlers:
         take: int = 1,
         level_db: float | None = None,
         temperature: float | None = None,
+        midi_tempo: str | None = "map",
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[str, str, str, str, list[str], dict[str, Any], str | None]:
         """Add a drum, bass or guitar stem to a song.
@@ -111,7 +112,9 @@ class Handlers:
         the model expects) scales how many notes the part plays; ``level_db`` (arranger; -40..+20 LU,
         blank: the measured default) sets the part's loudness against the song; ``temperature``
         (arranger; 0-3, blank: the stem's default) how far a take strays from the most probable part
-        (0: every take plays the same part).
+        (0: every take plays the same part). ``midi_tempo`` (arranger): the .mid's tempo, "map" (follows
+        the song's beats; blank: this) or "constant" (one tempo, the song's median BPM, reported as
+        ``midi_bpm`` in the details: set the DAW project to it and start the .mid and the song at 0 s).
         ``take`` (1, 2, ...) is the take number: take N uses seed ``seed + N - 1`` and its files are
         named ``<song>_<stem>_take<N>.wav/.mid`` and ``<song>_mix_take<N>.wav`` (WAVs at the input's
         sample rate and bit depth).
@@ -142,11 +145,12 @@ class Handlers:
                     level_db = _bounded_float(level_db, "level (dB)", MIN_LEVEL_DB, MAX_LEVEL_DB)
                 if temperature is not None:
                     temperature = _bounded_float(temperature, "variation", 0.0, api.max_temperature())
+                midi_tempo = _midi_tempo(midi_tempo)
                 correction = arranger_engine.grid_correction(bpm, meter, downbeat)
                 progress(0.05, desc="Reading the song")
                 original, sr = _load_limited(path, s.max_audio_seconds)
                 options = dict(correction=correction, density=density, level_db=level_db, temperature=temperature,
-                               song=song, take=take)
+                               song=song, take=take, midi_tempo=midi_tempo)
                 return self._arrange(path, name, original, sr, stem, instruction, sound, seed, progress, **options)
             if engine != "diffusion":
                 raise StemgenInputError(None, f"engine must be arranger or diffusion, not {engine!r}")
@@ -210,7 +214,7 @@ class Handlers:
     def _arrange(self, path: Path, name: str, original, sr: int, stem: str, instruction: str,
                  sound: str | None, seed: int, progress: gr.Progress, correction=None, density: float = 1.0,
                  level_db: float | None = None, temperature: float | None = None, song: str = "song",
-                 take: int = 1):
+                 take: int = 1, midi_tempo: str = "map"):
         """The arranger's path of ``insert_audio_stem`` (inside its error handling)."""
         from stemgen.audio.io import output_subtype
 
@@ -223,7 +227,7 @@ class Handlers:
         progress(0.85, desc="Writing the files and pictures")
         out = RequestFolder(s.work_dir, s.keep_outputs_s)
         # Names from the safe slug of the upload's name and the take number: never a path from the user.
-        files = result.write(out.root, song, output_subtype(path), take)
+        files = result.write(out.root, song, output_subtype(path), take, midi_tempo)
         a = arrangement.analysis
         before, after = spectrogram_pngs(
             [
@@ -242,7 +246,10 @@ class Handlers:
         )
         details = arranger_engine.details(arrangement, sound)
         details.update(take=take, density=density, level_db=level_db,
-                       variation=api.default_temperature(stem) if temperature is None else temperature)
+                       variation=api.default_temperature(stem) if temperature is None else temperature,
+                       midi_tempo=midi_tempo)
+        if midi_tempo == "constant":  # the BPM a DAW project must be set to for the .mid to line up
+            details["midi_bpm"] = arrangement.part.info["midi_constant_tempo"]["bpm"]
         details["source"] = name  # never the server's path
         if correction is not None and not correction.empty:
             details["correction"] = correction.to_dict()
@@ -364,3 +371,12 @@ def _bounded_float(value: Any, what: str, low: float, high: float) -> float:
     if not low <= number <= high:  # also rejects NaN
         raise StemgenInputError(None, f"{what} must be from {low:g} to {high:g}")
     return number
+
+
+def _midi_tempo(value: str | None) -> str:
+    """The .mid's tempo choice (blank: the song's tempo map); a one-line error naming the control."""
+    if value in (None, ""):
+        return "map"
+    if value not in api.MIDI_TEMPOS:
+        raise StemgenInputError(None, f"MIDI tempo must be one of {', '.join(api.MIDI_TEMPOS)}, not {value!r}")
+    return value

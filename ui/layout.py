@@ -165,6 +165,15 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
                     elem_id="audio-engine",
                 )
                 seed = gr.Number(value=0, precision=0, minimum=0, label="Seed (take N uses seed + N - 1)")
+                midi_tempo = gr.Radio(
+                    [("Follows the song's beats", "map"), ("One constant tempo", "constant")],
+                    value="map",
+                    label="MIDI file tempo",
+                    info="Constant: the song's median BPM (in the details as midi_bpm); set your DAW project "
+                         "to it and start the .mid and the song at 0 s",
+                    visible=first_engine == "arranger",
+                    elem_id="audio-midi-tempo",
+                )
                 diffusion = gr.Column(visible=first_engine != "arranger", elem_id="audio-diffusion-settings")
                 with diffusion:
                     with gr.Row():
@@ -237,6 +246,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     stem.change(api.default_temperature, stem, variation, **private)
     engine.change(h.engine_controls, engine, [sound, diffusion], **private)
     engine.change(lambda e: gr.update(visible=e == "arranger"), engine, grid, **private)
+    engine.change(lambda e: gr.update(visible=e == "arranger"), engine, midi_tempo, **private)
     facts = gr.State({})
     grid_inputs = [audio_in, bpm, meter, downbeat]
     grid_outputs = [panel, grid_png, clicks, facts]
@@ -261,7 +271,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     # The API: new inputs and outputs go last, so gradio_client calls written before them keep working.
     api_run.click(
         h.insert_audio_stem,
-        [*inputs, density, take_in, level_in, temperature_in],
+        [*inputs, density, take_in, level_in, temperature_in, midi_tempo],
         [mix_out, stem_out, before, after, api_files, details, roll],
         api_name="insert_audio_stem",
         concurrency_id=GENERATE,
@@ -273,7 +283,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     for button, new_take in ((run, False), (again, True)):
         started = button.click(lambda: _busy(True), None, busy, **private)
         job = started.then(
-            partial(page.generate, new_take=new_take), [kept, *inputs, density, level, variation], outputs,
+            partial(page.generate, new_take=new_take), [kept, *inputs, density, level, variation, midi_tempo], outputs,
             api_visibility="private", concurrency_id=GENERATE, show_progress_on=[player],
         )
         job.then(lambda: _busy(False), None, busy, **private).then(None, js=SHOW_RESULT_JS, **private)

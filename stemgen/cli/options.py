@@ -183,6 +183,12 @@ def _scheduler(value: str) -> str | None:
         return str(exc)
 
 
+def _midi_tempo(value: str) -> str | None:
+    from stemgen.api import MIDI_TEMPOS
+
+    return _one_of(*MIDI_TEMPOS)(value)
+
+
 def _preset(value: str) -> str | None:
     from stemgen.codec.config import PRESETS
 
@@ -204,7 +210,7 @@ def _model_preset(value: str) -> str | None:
 # Text options whose values come from a fixed set, by parameter name (as RULES).
 TEXT_RULES: dict[str, Callable[[str], str | None]] = {
     "continuity": _one_of("inpaint", "crossfade"),
-    "midi_tempo": _one_of("map", "constant"),
+    "midi_tempo": _midi_tempo,
     "scheduler": _scheduler,
     "device": _device,
     "preset": _preset,
