@@ -34,6 +34,8 @@ class BatchSettings:
     render: bool = False
     soundfont: str | None = None
     replace: bool = False  # songs that already have the stem: replace it (else they fail, named)
+    temperature: float | None = None  # how far the take strays (None: the stem's default)
+    program: int | None = None  # the new track's GM program (None: from the instruction)
 
 
 @dataclass
@@ -78,7 +80,8 @@ def _init_worker(settings: BatchSettings) -> None:
     torch.set_num_threads(1)
     from .generate import MidiGenerator
 
-    _WORKER["gen"] = MidiGenerator(settings.stem, settings.model_dir, density=settings.density)
+    _WORKER["gen"] = MidiGenerator(settings.stem, settings.model_dir, density=settings.density,
+                                   temperature=settings.temperature)
     _WORKER["settings"] = settings
 
 
@@ -108,7 +111,8 @@ def _process_one(pair: tuple[Path, Path]) -> tuple[str, str, dict | None]:
     src, dst = pair
     settings: BatchSettings = _WORKER["settings"]
     try:
-        generate_file(src, dst, _WORKER["gen"], settings.instruction, settings.seed, settings.replace)
+        generate_file(src, dst, _WORKER["gen"], settings.instruction, settings.seed, settings.replace,
+                      program=settings.program)
     except StemgenInputError as exc:
         return "failed", str(src), exc.as_record()
     except Exception as exc:  # one broken file must not stop the batch

@@ -47,7 +47,7 @@ __all__ = [
     "DEFAULT_AUDIO_GUIDANCE", "DEFAULT_SCHEDULER", "DEFAULT_TEXT_GUIDANCE", "ENGINES", "SCHEDULER_NAMES", "STEMS", "AudioResult", "ArrangerInserter", "DiffusionInserter", "ModelEntry", "PartWriter",
     "default_engine", "engine_of_model", "list_models", "load_inserter", "load_part_writer", "pick_device",
     "resolve_model", "add_parts_to_folder", "check_midi_song", "canonical_scheduler_name", "checked_temperature", "default_temperature", "max_temperature",
-    "MIDI_TEMPOS", "checked_midi_tempo",
+    "MIDI_TEMPOS", "checked_midi_tempo", "midi_program",
     "output_names", "take_name",
 ]
 
@@ -309,7 +309,6 @@ class PartWriter:
         or instrument the track asks for (a name of ``stemgen.render.sounds`` or a GM number; ``None``:
         from the instruction); a kit with its own SoundFont gets its General MIDI stand-in."""
         from stemgen.midi.generate import generate_file
-        from stemgen.render.sounds import midi_program
 
         program = None if sound is None else midi_program(self.stem, sound)
         return generate_file(Path(song), Path(out), self.generator, instruction, seed, replace, program=program)
@@ -321,6 +320,15 @@ def load_part_writer(stem: str, model: str | Path | None = None, *, density: flo
     take (``seed``) may stray from the most probable notes (0: always those; ``None``: the default,
     ``stemgen.midi.sampling.DEFAULT_TEMPERATURE``)."""
     return PartWriter(stem, model, density=density, threads=threads, temperature=temperature)
+
+
+def midi_program(stem: str, sound: str | int) -> int:
+    """The General MIDI program a new ``stem`` track asks for to play ``sound`` (a name of
+    ``stemgen.render.sounds`` or a GM number; a kit with its own SoundFont: its GM stand-in);
+    ``StemgenInputError`` naming the choices when ``sound`` is unknown."""
+    from stemgen.render.sounds import midi_program as program_of
+
+    return program_of(get_stem(stem).name, sound)
 
 
 def default_temperature(stem: str) -> float:
@@ -357,11 +365,16 @@ def check_midi_song(path: str | Path):
 def add_parts_to_folder(in_dir: str | Path, out_dir: str | Path, stem: str, *, model: str | Path | None = None,
                         instruction: str | None = None, seed: int = 0, density: float = 1.0, render: bool = False,
                         soundfont: str | None = None, workers: int | None = None, progress: bool = False,
-                        backend: Backend = LOCAL, replace: bool = False):
+                        backend: Backend = LOCAL, replace: bool = False, temperature: float | None = None,
+                        sound: str | int | None = None):
     """``stemgen midi batch``: add ``stem`` to every MIDI file under ``in_dir`` (resumable; a ``BatchSummary``).
-    ``backend``: ``stemgen.workers.Backend`` (the local process pool by default, or a Ray cluster)."""
+    ``backend``: ``stemgen.workers.Backend`` (the local process pool by default, or a Ray cluster).
+    ``temperature`` and ``sound`` as ``PartWriter``'s and ``add_to_midi``'s, checked before any file is read."""
     from stemgen.midi.batch import BatchSettings, run_batch
 
-    settings = BatchSettings(get_stem(stem).name, str(model) if model else None, instruction, seed, density, render,
-                             soundfont, replace)
+    name = get_stem(stem).name
+    temperature = None if temperature is None else checked_temperature(temperature)
+    program = None if sound is None else midi_program(name, sound)
+    settings = BatchSettings(name, str(model) if model else None, instruction, seed, density, render,
+                             soundfont, replace, temperature, program)
     return run_batch(Path(in_dir), Path(out_dir), settings, workers, progress=progress, backend=backend)

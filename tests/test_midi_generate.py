@@ -159,6 +159,50 @@ def test_cli_generate_and_batch(tiny_models, band_midi_dir, tmp_path):
     assert info["program"] == 30 and info["instruction"] == "Add a distorted rock guitar" and one.is_file()
 
 
+def test_cli_sound_and_temperature_reach_the_written_file(tiny_models, band_midi_dir, tmp_path):
+    """``midi generate --sound`` and ``midi batch --sound/--temperature`` on a real band song without its
+    guitar: the new track asks for the chosen program (a name or a GM number, overriding the
+    instruction's "distorted"), temperature 0 plays the same part for every seed while a high one does
+    not (the default, 0.1, also gives seeds 0 and 1 different parts here), and bad values are refused before any file is written."""
+    runner = CliRunner()
+    src = tmp_path / "in"
+    src.mkdir()
+    song = src / "song.mid"
+    song.write_bytes(strip_role(sorted(band_midi_dir.glob("*.mid"))[0].read_bytes(), "guitar"))
+    model = ["--model", str(tiny_models / "guitar")]
+    one = tmp_path / "one.mid"
+    res = runner.invoke(app, ["midi", "generate", str(song), "--stem", "guitar", *model, "--out", str(one),
+                              "--instruction", "Add a distorted rock guitar", "--sound", "nylon", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])["program"] == 24 == load_midi(one).tracks[-1].program
+    res = runner.invoke(app, ["midi", "generate", str(song), "--stem", "guitar", *model, "--out",
+                              str(tmp_path / "bad.mid"), "--sound", "banjo"])
+    assert res.exit_code == 1 and "unknown guitar sound 'banjo'" in res.output and not (tmp_path / "bad.mid").exists()
+
+    def batch(out: str, *extra: str):
+        res = runner.invoke(app, ["midi", "batch", str(src), str(tmp_path / out), "--stem", "guitar", *model,
+                                  "--workers", "1", "--json", *extra])
+        return res, tmp_path / out / "song.mid"
+
+    def part(path):
+        track = load_midi(path).tracks[-1]
+        return track.program, track.start.tolist(), track.pitch.tolist()
+
+    parts = {}
+    for temperature in ("0", "3"):
+        for seed in ("0", "1"):
+            res, path = batch(f"t{temperature}s{seed}", "--sound", "25", "--temperature", temperature, "--seed", seed)
+            assert res.exit_code == 0, res.output
+            parts[temperature, seed] = part(path)
+    assert {p[0] for p in parts.values()} == {25}  # --sound 25: steel guitar (without it: 27 for this song)
+    assert parts["0", "0"] == parts["0", "1"] and parts["3", "0"] != parts["3", "1"]
+    res, _ = batch("refused", "--temperature", "5")
+    assert res.exit_code == 2 and "--temperature" in res.output
+    res, _ = batch("refused", "--sound", "banjo")
+    assert res.exit_code == 1 and "unknown guitar sound 'banjo'" in res.output
+    assert not (tmp_path / "refused").exists()
+
+
 @pytest.mark.skipif(not (DEFAULT_MODEL_DIR / DEFAULT_MODELS["drums"] / "model.safetensors").is_file(),
                     reason="bundled models not trained yet")
 def test_bundled_models_load_and_generate(groove_dir, tmp_path):

@@ -28,6 +28,8 @@ STEM_HELP = "Which part to add: drums, bass or guitar."
 TAKES_HELP = "Write N takes (seeds SEED, SEED+1, ...) as <out>_take1 ... <out>_takeN."
 TEMPERATURE_HELP = ("How far a take may stray from the most probable notes (0 = always those; "
                     "default: the model's, chosen so F1 stays ahead of every baseline).")
+SOUND_HELP = ("The new track's kit or instrument: a name (e.g. brush, tr808, fingered, slap, distortion) or a "
+              "General MIDI program number; default: from the instruction.")
 MODEL_HELP = "Model folder (config.json + model.safetensors); default: the bundled model for the stem."
 
 
@@ -51,6 +53,7 @@ def generate(
     replace: bool = typer.Option(False, "--replace", help="A song that already has the part: write the new part in its place (default: refuse it, naming the track)."),
     takes: int = typer.Option(1, "--takes", help=TAKES_HELP),
     temperature: Optional[float] = typer.Option(None, "--temperature", help=TEMPERATURE_HELP),
+    sound: Optional[str] = typer.Option(None, "--sound", help=SOUND_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Generate the missing STEM for one MIDI file and write OUT."""
@@ -65,12 +68,14 @@ def generate(
     try:
         # Input and output location first (milliseconds, before torch is imported), then the model.
         api.check_midi_song(song)
+        if sound is not None:
+            api.midi_program(stem, sound)  # an unknown sound fails before the model loads
         outs = [out.with_name(api.take_name(out.stem, k if takes > 1 else None) + out.suffix) for k in range(1, takes + 1)]
         for path in outs:
             check_output_file(path)
         writer = api.load_part_writer(stem, model, density=density, threads=threads or None, temperature=temperature)
         t0 = time.perf_counter()
-        results = [writer.add_to_midi(song, path, instruction, seed + k, replace) for k, path in enumerate(outs)]
+        results = [writer.add_to_midi(song, path, instruction, seed + k, replace, sound) for k, path in enumerate(outs)]
     except (StemgenError, ValueError) as exc:
         raise fail(str(exc), as_json=as_json)
     except OSError as exc:
@@ -106,6 +111,8 @@ def batch(
     render: bool = typer.Option(False, "--render", help="Also write a WAV of each output (SoundFont renderer)."),
     soundfont: Optional[str] = typer.Option(None, help="SoundFont name or path for --render."),
     replace: bool = typer.Option(False, "--replace", help="A song that already has the part: write the new part in its place (default: refuse it, naming the track)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help=TEMPERATURE_HELP),
+    sound: Optional[str] = typer.Option(None, "--sound", help=SOUND_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Add STEM to every MIDI file under IN_DIR; resumable (existing outputs are skipped).
@@ -125,8 +132,8 @@ def batch(
         summary = api.add_parts_to_folder(in_dir, out_dir, stem, model=model, instruction=instruction, seed=seed,
                                           density=density, render=render, soundfont=soundfont,
                                           workers=workers or None, progress=progress_enabled(as_json), backend=chosen,
-                                          replace=replace)
-    except StemgenError as exc:
+                                          replace=replace, temperature=temperature, sound=sound)
+    except (StemgenError, ValueError) as exc:
         raise fail(str(exc), as_json=as_json)
     result = summary.as_dict() | {"seconds": round(time.perf_counter() - t0, 2)}
     lines = [f"processed {result['processed']}, skipped {result['skipped']}, failed {len(result['failed'])}"
