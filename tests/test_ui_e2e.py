@@ -536,10 +536,13 @@ def test_browser_audio_tab(browser, site, artifacts):
 
     # the diffusion engine without a model: an inline message with the fix, not a toast that vanishes
     css(d, "#audio-advanced button").click()
+    wait_for(d, "document.querySelector('#audio-midi-tempo')?.offsetParent", 10, "the MIDI file tempo choice")
     css(d, "#audio-engine input[value='diffusion']").click()
     wait_for(d, f"document.querySelector('#audio-model-status').innerText.includes('No drums audio model')", 30,
              "the status to follow the engine")
     assert not visible(d, "audio-sound") and not visible(d, "audio-grid")
+    wait_for(d, "!document.querySelector('#audio-midi-tempo')?.offsetParent", 10,
+             "the MIDI file tempo choice to hide (the arranger's .mid only)")
     upload(d, "audio-input", site["clip"])
     wait_for(d, player_duration("audio-input"), 60, "the uploaded audio to show")
     css(d, "#audio-generate").click()
