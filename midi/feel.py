@@ -33,6 +33,12 @@ SWING_STYLES = ("jazz", "shuffle")  # Groove MIDI styles whose "&"s are played l
 # scored no better than random onsets there (tests/test_eval_systems.py). Half keeps their push and
 # drag (the medians) and the shape of the spread across the bar.
 TIMING_SPREAD = 0.5
+# The drummers' overall push against their metronome (the median of the kick, snare and closed-hat
+# cells: about 0.06 of a 16th early) is taken out, keeping each cell's push or drag relative to it.
+# A band on the grid has no metronome to rush: with the push, 60 % of the arranger's hits sat in the
+# on-grid window on 40 valid windows (real drums 72 %); without it 79 %; with no timing at all 100 %
+# (stemgen eval --systems arranger on `stemgen dataset build` of the valid songs, drums).
+PUSH_CLASSES = (0, 1, 2)  # kick, snare, closed hat (stemgen.midifile.lanes.DRUM_CLASSES)
 
 
 def _performance_hits(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -211,18 +217,20 @@ def wants_swing(instruction: str) -> bool:
 
 def timing_offsets(notes: np.ndarray, bar_start_of: np.ndarray, rng: np.random.Generator,
                    swing: bool = False, human: bool = True) -> np.ndarray:
-    """Per-note onset offsets in 16ths: with ``human``, the drummers' mean push/drag at the class
-    and position plus a draw from their spread (cut at 2 SD); with ``swing``, every "&" (the 3rd
-    16th of a beat) late by the swing measured in the jazz/shuffle performances."""
+    """Per-note onset offsets in 16ths: with ``human``, the drummers' push/drag at the class and
+    position (less their overall push, ``PUSH_CLASSES``) plus a draw from their spread (cut at
+    2 SD); with ``swing``, every "&" (the 3rd 16th of a beat) late by the swing measured in the
+    jazz/shuffle performances."""
     if not len(notes):
         return np.zeros(0)
     feel = load_feel()
     cls, pos = _cells(notes, bar_start_of)
     off = np.zeros(len(notes))
     if human:
-        mean = np.asarray(feel["offset_mean"])[cls, pos]
+        means = np.asarray(feel["offset_mean"])
+        push = float(np.median(means[list(PUSH_CLASSES)]))
         sd = np.asarray(feel["offset_sd"])[cls, pos]
-        off += mean + np.clip(rng.standard_normal(len(notes)), -2, 2) * sd * TIMING_SPREAD
+        off += means[cls, pos] - push + np.clip(rng.standard_normal(len(notes)), -2, 2) * sd * TIMING_SPREAD
     if swing:
         off += np.where(pos % 4 == 2, feel["swing_offset"], 0.0)
     return np.clip(off, -0.45, 0.9)

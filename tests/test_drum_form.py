@@ -174,6 +174,25 @@ def test_swing_moves_the_and_late_in_the_midi_and_the_arranger_timing():
     assert np.all(swing_only[~and_] == 0) and np.all(swing_only[and_] > 0.1)
 
 
+def test_the_played_timing_keeps_the_drummers_feel_without_their_overall_push():
+    """The arranger's drums are not early against the band as a whole (the drummers' push against
+    their metronome is taken out: the kick/snare/hat offsets centre on 0), but each cell keeps its
+    push or drag relative to the others, and the spread stays human."""
+    from stemgen.midi.feel import PUSH_CLASSES
+
+    feel = load_feel()
+    means = np.asarray(feel["offset_mean"])
+    assert np.median(means[list(PUSH_CLASSES)]) < -0.02  # the data's push is real: about 0.06 of a 16th early
+    cells = [(c, p) for c in PUSH_CLASSES for p in range(16)]
+    arr = np.array([(p, p + 1, {0: 36, 1: 38, 2: 42}[c], 90) for c, p in cells for _ in range(200)])
+    off = timing_offsets(arr, np.zeros(len(arr), np.int64), np.random.default_rng(0))
+    assert abs(np.median(off)) < 0.02  # centred on the grid
+    per_cell = off.reshape(len(cells), 200).mean(axis=1)
+    want = np.array([means[c, p] for c, p in cells])
+    assert np.corrcoef(per_cell, want)[0, 1] > 0.8  # the relative push and drag survive
+    assert 0.03 < off.std() < 0.2
+
+
 @pytest.mark.parametrize("stem", ["drums", "bass", "guitar"])
 def test_takes_differ_by_seed_repeat_with_the_seed_and_keep_the_part_size(stem):
     _, context, out, decode = case(SONG, stem)
