@@ -58,7 +58,7 @@ class MidiGenerator:
     def __init__(self, stem: str, model_dir: str | Path | None = None, density: float = 1.0,
                  temperature: float | None = None):
         from .model import load_model
-        from .sampling import DEFAULT_TEMPERATURE
+        from .sampling import resolved_temperature
 
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}")
@@ -68,9 +68,7 @@ class MidiGenerator:
         if self.model.config.stem != stem:
             raise StemgenInputError(folder, f"model generates {self.model.config.stem}, not {stem}")
         self.model_dir, self.density = folder, density
-        self.temperature = DEFAULT_TEMPERATURE[stem] if temperature is None else float(temperature)
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        self.temperature = resolved_temperature(stem, temperature)
         self._text_cache: dict[str, np.ndarray] = {}
         self.embed(f"Add {stem}.")  # loads the text encoder now (worker start-up), not on the first song
 

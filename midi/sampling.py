@@ -53,14 +53,25 @@ def sample_logits(out: np.ndarray, temperature: float, rng: np.random.Generator,
     return out
 
 
+def checked_temperature(temperature: float) -> float:
+    """``temperature`` as a float; ``ValueError`` naming the option unless 0 <= it <= ``MAX_TEMPERATURE``."""
+    value = float(temperature)
+    if not 0.0 <= value <= MAX_TEMPERATURE:  # also false for NaN
+        raise ValueError(f"temperature must be between 0 and {MAX_TEMPERATURE:g}, got {temperature}")
+    return value
+
+
+def resolved_temperature(stem: str, temperature: float | None) -> float:
+    """``temperature`` checked, or the stem's default (``DEFAULT_TEMPERATURE``) for ``None``."""
+    return DEFAULT_TEMPERATURE[stem] if temperature is None else checked_temperature(temperature)
+
+
 def decode_take(out: np.ndarray, context: np.ndarray, stem: str, decode: dict | None, density: float = 1.0,
                 seed: int = 0, temperature: float | None = None) -> list[tuple[int, int, int, int]]:
     """Notes ``(start_step, end_step, pitch, velocity)`` of one take from a part model's outputs
     ``out`` (C, T) for ``context`` (106, T): drums with form (``drum_form``), bass/guitar drawn at
     ``temperature`` (0: the most probable notes; ``None``: ``DEFAULT_TEMPERATURE[stem]``)."""
-    temperature = DEFAULT_TEMPERATURE[stem] if temperature is None else temperature
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    temperature = resolved_temperature(stem, temperature)
     if stem == "drums":
         from .drum_form import decode_drums
 

@@ -44,9 +44,9 @@ def style_of_grid(grid: SongGrid) -> str | None:
 
 def style_of_instruction(instruction: str) -> str | None:
     """The style a guitar instruction asks for (the renderer's sound choice from its words)."""
-    from stemgen.render.sounds import choose_sound
+    from stemgen.render.sounds import program_for
 
-    return style_of_program(choose_sound("guitar", instruction).sound.program)
+    return style_of_program(program_for("guitar", instruction))
 
 
 def instruction_for(style: str) -> str:

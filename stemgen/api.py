@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from stemgen.arranger.loudness import check_level_db
+from stemgen.arranger.loudness import LEVEL_DB_RANGE, check_level_db
 from stemgen.arranger.midifile import MIDI_TEMPOS, checked_midi_tempo
 from stemgen.catalog import ModelEntry, list_models, resolve_model
 from stemgen.output_names import output_names, take_name
@@ -47,7 +47,7 @@ __all__ = [
     "DEFAULT_AUDIO_GUIDANCE", "DEFAULT_SCHEDULER", "DEFAULT_TEXT_GUIDANCE", "ENGINES", "SCHEDULER_NAMES", "STEMS", "AudioResult", "ArrangerInserter", "DiffusionInserter", "ModelEntry", "PartWriter",
     "default_engine", "engine_of_model", "list_models", "load_inserter", "load_part_writer", "pick_device",
     "resolve_model", "add_parts_to_folder", "check_midi_song", "canonical_scheduler_name", "checked_temperature", "default_temperature", "max_temperature",
-    "MIDI_TEMPOS", "checked_midi_tempo", "midi_program",
+    "LEVEL_DB_RANGE", "MIDI_TEMPOS", "checked_midi_tempo", "midi_program",
     "output_names", "take_name",
 ]
 
@@ -346,13 +346,10 @@ def max_temperature() -> float:
 
 
 def checked_temperature(temperature: float) -> float:
-    """``temperature`` as a float; ``ValueError`` naming the option unless 0 <= it <= MAX_TEMPERATURE."""
-    from stemgen.midi.sampling import MAX_TEMPERATURE
+    """``temperature`` as a float; ``ValueError`` naming the option unless 0 <= it <= ``max_temperature()``."""
+    from stemgen.midi.sampling import checked_temperature as check
 
-    value = float(temperature)
-    if not 0.0 <= value <= MAX_TEMPERATURE:
-        raise ValueError(f"temperature must be between 0 and {MAX_TEMPERATURE:g}, got {temperature}")
-    return value
+    return check(temperature)
 
 
 def check_midi_song(path: str | Path):

@@ -29,7 +29,7 @@ MAX_STEPS = 200
 MAX_GUIDANCE = 30.0
 MAX_TAKE = 999
 MIN_DENSITY, MAX_DENSITY = 0.1, 4.0  # as stemgen generate --density
-MIN_LEVEL_DB, MAX_LEVEL_DB = -40.0, 20.0  # as stemgen generate --level
+MIN_LEVEL_DB, MAX_LEVEL_DB = api.LEVEL_DB_RANGE  # as stemgen generate --level
 
 
 class Handlers:

@@ -29,7 +29,6 @@ MIN_BPM, MAX_BPM = 55.0, 215.0
 N_TEMPI = 25
 TEMPO_LAMBDA = 30.0
 OBS_LAMBDA = 16.0
-DOWNSAMPLE = 1
 EPS = 1e-7
 
 
@@ -40,8 +39,6 @@ class StateSpace:
     meter: np.ndarray
     period: np.ndarray
     pos: np.ndarray
-    tempo: np.ndarray  # index into periods
-    pred: np.ndarray  # predecessor of each state inside its own tempo (pos - 1); entries point anywhere
     entries: np.ndarray  # (n_meters, max_meter, n_tempi) state index of beat b's first position (-1 unused)
     exits: np.ndarray  # (n_meters, max_meter, n_tempi) state index of beat b's last position
     periods: np.ndarray
@@ -54,7 +51,7 @@ def state_space(frame_rate: float, min_bpm: float = MIN_BPM, max_bpm: float = MA
     lo, hi = 60.0 * frame_rate / max_bpm, 60.0 * frame_rate / min_bpm
     periods = np.unique(np.rint(np.geomspace(lo, hi, n_tempi)).astype(int))
     periods = periods[periods >= 2]
-    meter, period, pos, tempo, obs = [], [], [], [], []
+    meter, period, pos, obs = [], [], [], []
     entries = -np.ones((len(meters), max(meters), periods.size), dtype=np.int64)
     exits = -np.ones_like(entries)
     start = 0
@@ -65,7 +62,6 @@ def state_space(frame_rate: float, min_bpm: float = MIN_BPM, max_bpm: float = MA
             meter.append(np.full(n, m))
             period.append(np.full(n, p))
             pos.append(q)
-            tempo.append(np.full(n, ti))
             region = max(int(p / OBS_LAMBDA), 1)
             cls = np.where(q % p < region, 1, 0)
             cls[:region] = 2
@@ -73,10 +69,8 @@ def state_space(frame_rate: float, min_bpm: float = MIN_BPM, max_bpm: float = MA
             entries[mi, :m, ti] = start + np.arange(m) * p
             exits[mi, :m, ti] = start + (np.arange(m) + 1) * p - 1
             start += n
-    pos_all = np.concatenate(pos)
-    pred = np.arange(start) - 1  # within a tempo block; entry states are set by the beat transition
-    return StateSpace(np.concatenate(meter), np.concatenate(period), pos_all, np.concatenate(tempo), pred,
-                      entries, exits, periods, np.concatenate(obs))
+    return StateSpace(np.concatenate(meter), np.concatenate(period), np.concatenate(pos), entries, exits, periods,
+                      np.concatenate(obs))
 
 
 def tempo_transitions(periods: np.ndarray, lam: float = TEMPO_LAMBDA) -> np.ndarray:
@@ -89,23 +83,17 @@ def tempo_transitions(periods: np.ndarray, lam: float = TEMPO_LAMBDA) -> np.ndar
 
 def decode(beat_act: np.ndarray, downbeat_act: np.ndarray, frame_rate: float,
            meters: tuple[int, ...] = METERS, min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM,
-           tempo_lambda: float = TEMPO_LAMBDA, downsample: int = DOWNSAMPLE,
-           n_tempi: int = N_TEMPI) -> tuple[np.ndarray, np.ndarray, int]:
+           tempo_lambda: float = TEMPO_LAMBDA, n_tempi: int = N_TEMPI) -> tuple[np.ndarray, np.ndarray, int]:
     """(beat times s, beat number in bar 1..meter, meter) of the most likely bar-pointer path.
 
     ``beat_act``: P(a beat at this frame) (downbeats included); ``downbeat_act``: P(a downbeat).
     """
-    b_full = np.clip(np.asarray(beat_act, dtype=np.float64), 0.0, 1.0)
-    d_full = np.clip(np.asarray(downbeat_act, dtype=np.float64), 0.0, 1.0)
-    n_full = b_full.size
-    k = max(int(downsample), 1)
-    n = n_full // k
+    b = np.clip(np.asarray(beat_act, dtype=np.float64), 0.0, 1.0)
+    d = np.clip(np.asarray(downbeat_act, dtype=np.float64), 0.0, 1.0)
+    n = b.size
     if n < 4:
         return np.zeros(0), np.zeros(0, dtype=int), 4
-    b = b_full[: n * k].reshape(n, k).max(axis=1)
-    d = d_full[: n * k].reshape(n, k).max(axis=1)
-    fr = frame_rate / k
-    ss = state_space(round(fr, 6), min_bpm, max_bpm, n_tempi, tuple(meters))
+    ss = state_space(round(frame_rate, 6), min_bpm, max_bpm, n_tempi, tuple(meters))
     log_t = tempo_transitions(ss.periods, tempo_lambda)
     # Observation log-likelihoods per frame and class (none, beat, downbeat).
     d = np.minimum(d, b)
@@ -152,8 +140,7 @@ def decode(beat_act: np.ndarray, downbeat_act: np.ndarray, frame_rate: float,
         s = int(src[r, back[t, r]]) if r >= 0 else s - 1
     period, pos = ss.period[path], ss.pos[path]
     starts = np.flatnonzero((pos % period) == 0)
-    # A run of beat-start frames (region of one frame per entry) is one beat: keep each entry frame.
-    frames = starts * k + np.argmax(b_full[: n * k].reshape(n, k)[starts], axis=1)
+    frames = starts  # one frame per beat entry
     numbers = pos[starts] // period[starts] + 1
     meter = int(ss.meter[path[-1]])
     return frames / frame_rate, numbers.astype(int), meter

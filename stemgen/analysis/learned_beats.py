@@ -20,7 +20,7 @@ remains the commercial-safe choice).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,7 +43,6 @@ class NetConfig:
     channels: int = 32
     dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
     frame_rate: float = FRAME_RATE
-    extra: dict = field(default_factory=dict)
 
 
 def network_input(y: np.ndarray | None = None, logmel: np.ndarray | None = None) -> np.ndarray:
@@ -132,7 +131,7 @@ def save_weights(net, config: NetConfig, out_dir: Path, training: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in net.state_dict().items()}
     atomic_write_bytes(out_dir / "model.safetensors", save(tensors))
-    cfg = {k: v for k, v in asdict(config).items() if k != "extra"}
+    cfg = asdict(config)
     cfg["training"] = training
     atomic_write_bytes(out_dir / "config.json", (json.dumps(cfg, indent=1) + "\n").encode())
 

@@ -119,17 +119,12 @@ def render_notes(notes: TimedNotes, sound: Sound, sample_rate: int, num_samples:
         audio = engine.render(events, n, drum_channels)[0][None, :]
     if rate != sample_rate:
         from stemgen.audio.io import resample
+        from stemgen.audio.mixing import match_length
 
-        audio = _fit(resample(np.atleast_2d(audio), rate, sample_rate), num_samples)
+        audio = match_length(resample(np.atleast_2d(audio), rate, sample_rate), num_samples)
         on, off, send_on = (np.rint(x * (sample_rate / rate)).astype(np.int64) for x in (on, off, send_on))
     audio = np.ascontiguousarray(audio)
     return SynthResult(audio, on, off, played, sf, substituted, known, send_on)
-
-
-def _fit(audio: np.ndarray, num_samples: int) -> np.ndarray:
-    if audio.shape[-1] >= num_samples:
-        return audio[:, :num_samples]
-    return np.pad(audio, ((0, 0), (0, num_samples - audio.shape[-1])))
 
 
 def sound_for_table_key(key: str) -> tuple[Sound | None, SoundFont | None]:

@@ -65,8 +65,8 @@ def generate(
     engine = engine or api.engine_of_model(model, stem)
     if engine not in api.ENGINES:
         raise fail(f"--engine must be one of {', '.join(api.ENGINES)}, not '{engine}'", code=2, as_json=as_json)
-    stem_path = out / f"{input.stem}_{stem}.wav"
-    mix_path = out / f"{input.stem}_mix.wav"
+    names = api.output_names(input.stem, stem)
+    stem_path, mix_path = out / names["stem"], out / names["mix"]
     held = ExitStack()  # the lock on --out, taken once the input is known good (_check_outputs)
     try:
         # Everything that can be checked without the model is checked first (here and at the start

@@ -6,8 +6,8 @@ value must be finite and inside the rule's range, else the command stops with a 
 The root command group installs the check on every subcommand (``CheckedGroup``), and
 ``tests/test_cli_options.py`` walks every command so that a new numeric option without a rule
 fails the suite. Text options must be valid Unicode (``stemgen.instructions.unicode``: bytes
-that are not UTF-8 arrive as lone surrogates). The web page checks its numbers with
-``check_number`` and its text with ``unicode_problem``.
+that are not UTF-8 arrive as lone surrogates). The web page checks its own controls
+(``ui/handlers.py``) and its text with ``unicode_problem``.
 """
 
 from __future__ import annotations
