@@ -32,7 +32,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from eval_analysis import BAND_DIR
+from eval_analysis import BAND_DIR, DATA
+
+GROOVE_DIR = DATA / "groove_midi"
 
 CONTEXTS = ("mix", "no_drums", "no_bass", "no_guitar")
 
@@ -49,29 +51,35 @@ def collect(args) -> None:
     feats, beats, downbeats, names = [], [], [], []
     skipped = 0
     t0 = time.time()
-    for path in files_in_split(BAND_DIR, args.split)[args.first_song : args.max_songs]:
+    paths = groove_files(args.split) if args.groove else files_in_split(BAND_DIR, args.split)
+    for path in paths[args.first_song : args.max_songs]:
         song = load_midi(path)
-        truth = midi_truth(song, 0.0, args.seconds)
-        if truth.beat_times.size < 8 or notes_on_tempo_map(song, truth) < 0.8:
-            skipped += 1
-            continue
         for draw in range(args.draws):
+            # Draws after the first start at a random point of the song (seeded by its name).
+            rng = np.random.default_rng([draw, sum(path.name.encode())])
+            start = float(rng.uniform(0.0, max(min(song.duration_s - args.seconds, 90.0), 0.0))) \
+                if draw and args.random_starts else 0.0
+            truth = midi_truth(song, start, start + args.seconds)
+            if truth.beat_times.size < 8 or notes_on_tempo_map(song, truth) < args.min_on_grid:
+                skipped += 1
+                continue
             aug = Augmentation.draw(draw, path.name) if draw or args.augment_first else None
             try:
-                r = render_stems(path, augmentation=aug, max_seconds=args.seconds, song_id=path.name)
+                r = render_stems(path, augmentation=aug, max_seconds=start + args.seconds, song_id=path.name)
             except Exception as exc:  # noqa: BLE001 - a song the synth cannot render is skipped, said so
                 print(f"skip {path.name}: {exc}", file=sys.stderr)
                 continue
-            mix = r.mix()[0]
-            for ctx in CONTEXTS:
-                audio = mix if ctx == "mix" else mix - r.stems[ctx.removeprefix("no_")][0]
+            first = int(round(start * r.sample_rate))
+            mix = r.mix()[0][first:]
+            for ctx in ("mix",) if args.groove else CONTEXTS:
+                audio = mix if ctx == "mix" else mix - r.stems[ctx.removeprefix("no_")][0][first:]
                 y = spectral.decimate(spectral.mono(audio), r.sample_rate, spectral.MAX_FEATURE_SR)
                 if spectral.rms_db(y) <= -60:
                     continue
                 x = lb.network_input(y)
                 feats.append(x.astype(np.float16))
-                beats.append(truth.beat_times)
-                downbeats.append(truth.downbeat_times)
+                beats.append(truth.beat_times - start)
+                downbeats.append(truth.downbeat_times - start)
                 names.append(f"{path.name}|{draw}|{ctx}")
         print(f"{path.name} clips {len(feats)} {time.time() - t0:.0f}s", flush=True)
     np.savez_compressed(args.out, names=np.array(names), lengths=np.array([f.shape[1] for f in feats]),
@@ -80,29 +88,60 @@ def collect(args) -> None:
     print(json.dumps({"clips": len(feats), "skipped_songs": skipped, "seconds": round(time.time() - t0)}))
 
 
-def load_clips(paths: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[(features (bins, frames) float32, targets (2, frames) float32)] of ``collect`` files (comma-separated)."""
+def groove_files(split: str) -> list[Path]:
+    """Groove MIDI (CC BY 4.0, drums only, played to a click) "beat" files of its own ``split``
+    ("train"/"validation"/"test"; "valid" is its "validation")."""
+    import csv
+
+    split = "validation" if split == "valid" else split
+    with open(GROOVE_DIR / "info.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] == split and r["beat_type"] == "beat"]
+    return [GROOVE_DIR / r["midi_filename"] for r in rows]
+
+
+def load_clips(paths: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """[(features (bins, frames) float32, beat times, downbeat times)] of ``collect`` files (comma-separated)."""
     return [clip for p in str(paths).split(",") for clip in _load_clips(Path(p))]
 
 
-def _load_clips(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
-    from stemgen.analysis import learned_beats as lb
-
+def _load_clips(path: Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     z = np.load(path, allow_pickle=True)
     ends = np.cumsum(z["lengths"])
     feats, beats, downbeats = z["feats"], z["beats"], z["downbeats"]  # each z[...] reads the file again
-    out = []
-    for i, (a, b) in enumerate(zip(np.concatenate([[0], ends[:-1]]), ends)):
-        x = feats[:, a:b].astype(np.float32)
-        y = np.zeros((2, x.shape[1]), np.float32)
-        for row, times in ((0, beats[i]), (1, downbeats[i])):
-            f = np.rint(np.asarray(times, dtype=np.float64) * lb.FRAME_RATE).astype(int)
-            f = f[(f >= 0) & (f < x.shape[1])]
-            for d, w in ((-1, 0.5), (1, 0.5), (0, 1.0)):  # widened targets: a frame off is half right
-                g = np.clip(f + d, 0, x.shape[1] - 1)
-                y[row, g] = np.maximum(y[row, g], w)
-        out.append((x, y))
-    return out
+    return [(feats[:, a:b].astype(np.float32), np.asarray(beats[i], np.float64), np.asarray(downbeats[i], np.float64))
+            for i, (a, b) in enumerate(zip(np.concatenate([[0], ends[:-1]]), ends))]
+
+
+def targets(beat_frames: np.ndarray, downbeat_frames: np.ndarray, n: int) -> np.ndarray:
+    """(2, n) beat/downbeat targets at (fractional) frame positions; the frames next to one count half."""
+    y = np.zeros((2, n), np.float32)
+    for row, pos in ((0, beat_frames), (1, downbeat_frames)):
+        f = np.rint(pos).astype(int)
+        f = f[(f >= 0) & (f < n)]
+        for d, w in ((-1, 0.5), (1, 0.5), (0, 1.0)):  # widened targets: a frame off is half right
+            g = np.clip(f + d, 0, n - 1)
+            y[row, g] = np.maximum(y[row, g], w)
+    return y
+
+
+def crop_clip(clip, start: float, n: int, stretch: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` frames of ``clip`` from frame ``start``, its time axis read ``stretch`` times faster
+    (tempo augmentation: the music ``stretch`` times faster, as a hop ``stretch`` times longer would
+    give): the log-mel rows interpolated, their flux recomputed (``learned_beats.network_input``),
+    the targets moved. Past the clip's end: silence."""
+    from stemgen.analysis import learned_beats as lb
+
+    x, beats, downbeats = clip
+    n_mel = x.shape[0] // 2
+    pos = start + np.arange(n) * stretch
+    i0 = np.clip(np.floor(pos).astype(int), 0, x.shape[1] - 1)
+    i1 = np.clip(i0 + 1, 0, x.shape[1] - 1)
+    frac = (pos - np.floor(pos)).astype(np.float32)
+    m = x[:n_mel, i0] * (1 - frac) + x[:n_mel, i1] * frac
+    m[:, pos > x.shape[1] - 1] = x[:n_mel].min()
+    flux = np.maximum(np.diff(m, axis=1, prepend=m[:, :1]), 0.0)
+    to_frame = lambda t: (t * lb.FRAME_RATE - start) / stretch  # noqa: E731
+    return np.concatenate([m, flux]).astype(np.float32), targets(to_frame(beats), to_frame(downbeats), n)
 
 
 def train(args) -> None:
@@ -114,7 +153,7 @@ def train(args) -> None:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     clips = load_clips(args.data)
-    valid = load_clips(args.valid) if args.valid else clips[:8]
+    valid = [crop_clip(c, 0, c[0].shape[1]) for c in (load_clips(args.valid) if args.valid else clips[:8])]
     config = lb.NetConfig()
     net = lb.TorchTCN(config)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
@@ -139,12 +178,9 @@ def train(args) -> None:
         idx = rng.integers(len(clips), size=args.batch)
         xs, ys = [], []
         for i in idx:
-            x, y = clips[i]
-            s = int(rng.integers(max(x.shape[1] - crop, 0) + 1))
-            xc, yc = x[:, s : s + crop], y[:, s : s + crop]
-            if xc.shape[1] < crop:
-                xc = np.pad(xc, ((0, 0), (0, crop - xc.shape[1])), constant_values=xc.min() if xc.size else 0)
-                yc = np.pad(yc, ((0, 0), (0, crop - yc.shape[1])))
+            stretch = float(np.exp(rng.uniform(-np.log(args.tempo_aug), np.log(args.tempo_aug))))
+            first = int(rng.integers(max(clips[i][0].shape[1] - int(crop * stretch), 0) + 1))
+            xc, yc = crop_clip(clips[i], first, crop, stretch)
             xs.append(xc)
             ys.append(yc)
         done = max((time.process_time() - t0) / (args.minutes * 60), (time.time() - wall0) / (args.wall_minutes * 60))
@@ -178,6 +214,10 @@ def main(argv=None) -> None:
     c.add_argument("--seconds", type=float, default=45.0)
     c.add_argument("--draws", type=int, default=2)
     c.add_argument("--augment-first", action="store_true", help="augment draw 0 too (default: plain FluidR3)")
+    c.add_argument("--groove", action="store_true", help="Groove MIDI drum-only files (the full mix only)")
+    c.add_argument("--min-on-grid", type=float, default=0.8,
+                   help="keep songs with this share of note onsets on the map's 16th grid (0.6 for human drummers)")
+    c.add_argument("--random-starts", action="store_true", help="draws after the first start at a random point")
     c.add_argument("--first-song", type=int, default=0, help="start at this song of the split (shards)")
     c.add_argument("--max-songs", type=int, default=None, help="stop before this song of the split")
     c.add_argument("--out", type=Path, required=True)
@@ -191,6 +231,8 @@ def main(argv=None) -> None:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--beat-weight", type=float, default=4.0)
     t.add_argument("--downbeat-weight", type=float, default=8.0)
+    t.add_argument("--tempo-aug", type=float, default=1.0,
+                   help="stretch each crop's time axis by a factor drawn log-uniformly in [1/x, x] (1: none)")
     t.add_argument("--eval-every", type=int, default=100)
     t.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)

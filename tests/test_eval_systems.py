@@ -173,3 +173,41 @@ def test_midi_report_pairs_the_model_with_each_baseline_per_song():
     assert lines[1].startswith("bass: model minus retrieval, Note F1: +0.250 [+0.100, +0.400]")
     assert "(2 won, 0 lost)" in lines[1] and len(lines) == 2
     assert lines[0] in midi_report({"rows": rows}).notes
+
+
+def test_the_beat_tracker_reaches_every_beat_analysis_of_the_run(synthetic_dataset, tmp_path, monkeypatch):
+    """``EvalConfig.beat_tracker`` (``stemgen eval --beat-tracker``): the references, the generated
+    mixes' beat F, the retrieval baseline's donors and the arranger all use that tracker."""
+    import stemgen.analysis
+
+    used = []
+    real_analyze = stemgen.analysis.analyze
+
+    def recording(audio, sr, backend=None):
+        used.append(backend)
+        return real_analyze(audio, sr, backend=backend)
+
+    monkeypatch.setattr(stemgen.analysis, "analyze", recording)
+    names = ["context_only", "tempo_retrieval", "oracle"]
+    for tracker, backend in ((None, "numpy"), ("learned", "learned")):
+        used.clear()
+        evaluate_dataset(EvalConfig(data_dir=synthetic_dataset, out_dir=tmp_path / str(tracker), systems=names,
+                                    audio_examples=0, bootstrap_resamples=10, beat_tracker=tracker))
+        # per example: context and mix references, 3 generated mixes, the retrieval donor's mix
+        assert len(used) >= 2 * 6 and set(used) == {backend}
+    evaluated, pool = load_split(synthetic_dataset, "test")
+    systems, _ = make_systems(["arranger"], pool, beat_tracker="learned")
+    assert systems[0].beat_tracker == "learned"
+
+
+def test_eval_cli_refuses_an_unknown_beat_tracker(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from stemgen.cli.evaluate import evaluate
+
+    app = typer.Typer()
+    app.command()(evaluate)
+    result = CliRunner().invoke(app, ["--data", str(tmp_path), "--out", str(tmp_path / "r"), "--beat-tracker", "madmom"])
+    assert result.exit_code == 2
+    assert "--beat-tracker must be dsp or learned, not 'madmom'" in result.output

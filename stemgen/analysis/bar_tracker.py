@@ -30,6 +30,9 @@ N_TEMPI = 25
 TEMPO_LAMBDA = 30.0
 OBS_LAMBDA = 16.0
 EPS = 1e-7
+PRIOR_BPM = 115.0  # centre of the log-normal tempo prior on the first state (None: flat)
+PRIOR_OCTAVES = 1.0  # its standard deviation in octaves (None: no prior)
+PRIOR_PER_BEAT = 1.0  # the prior's weight again at every beat (0: on the first state only)
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,20 @@ def tempo_transitions(periods: np.ndarray, lam: float = TEMPO_LAMBDA) -> np.ndar
     return np.log(np.maximum(t, 1e-30))
 
 
+def initial_log_prior(ss: StateSpace, frame_rate: float, prior_octaves: float | None) -> np.ndarray:
+    """log P(first state): uniform, or log-normal in tempo around ``PRIOR_BPM`` (``prior_octaves`` wide)."""
+    n_states = ss.pos.size
+    if prior_octaves is None:
+        return np.full(n_states, -np.log(n_states))
+    octaves = np.log2(60.0 * frame_rate / ss.period / PRIOR_BPM)
+    logp = -0.5 * (octaves / prior_octaves) ** 2 - np.log(ss.period * ss.meter)  # each tempo's states share its mass
+    return logp - np.log(np.exp(logp - logp.max()).sum()) - logp.max()
+
+
 def decode(beat_act: np.ndarray, downbeat_act: np.ndarray, frame_rate: float,
            meters: tuple[int, ...] = METERS, min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM,
-           tempo_lambda: float = TEMPO_LAMBDA, n_tempi: int = N_TEMPI) -> tuple[np.ndarray, np.ndarray, int]:
+           tempo_lambda: float = TEMPO_LAMBDA, n_tempi: int = N_TEMPI,
+           prior_octaves: float | None = PRIOR_OCTAVES, prior_per_beat: float = PRIOR_PER_BEAT) -> tuple[np.ndarray, np.ndarray, int]:
     """(beat times s, beat number in bar 1..meter, meter) of the most likely bar-pointer path.
 
     ``beat_act``: P(a beat at this frame) (downbeats included); ``downbeat_act``: P(a downbeat).
@@ -109,8 +123,11 @@ def decode(beat_act: np.ndarray, downbeat_act: np.ndarray, frame_rate: float,
     mi_idx, bb_idx, tk = np.nonzero(valid)
     src = prev_exit[mi_idx, bb_idx, :]  # (n_entries, n_tempi) exits feeding each entry
     trans = log_t[:, tk].T  # (n_entries, n_tempi_from)
+    if prior_per_beat and prior_octaves is not None:  # every beat pays its tempo's prior again
+        octaves = np.log2(60.0 * frame_rate / ss.periods[tk] / PRIOR_BPM)
+        trans = trans - prior_per_beat * 0.5 * (octaves / prior_octaves)[:, None] ** 2
     back = np.empty((n, ent.size), dtype=np.int16)
-    delta = np.full(n_states, -np.log(n_states)) + obs[0, ss.obs_class]
+    delta = initial_log_prior(ss, frame_rate, prior_octaves) + obs[0, ss.obs_class]
     # Per frame: every state moves one position (a shifted copy), the few beat entries take their best
     # exit, all add the "no beat" term and the few beat-region states the difference to theirs.
     beat_states, db_states = np.flatnonzero(ss.obs_class == 1), np.flatnonzero(ss.obs_class == 2)

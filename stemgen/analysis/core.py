@@ -130,11 +130,10 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
         beat_times, downbeat_times, meter = madmom_downbeats(x, sample_rate)
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
     elif backend == "learned" and not silent:
-        from stemgen.analysis import bar_tracker, learned_beats
+        from stemgen.analysis import learned_beats, learned_grid
 
-        act = learned_beats.activations(logmel)
-        beat_times, numbers, meter = bar_tracker.decode(act[0], act[1], frame_rate)
-        downbeat_times = beat_times[numbers == 1]
+        feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)
+        beat_times, downbeat_times, meter = learned_grid.learned_grid(learned_beats.activations(logmel), feats)
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
     elif backend == "numpy" and not silent:
         feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)

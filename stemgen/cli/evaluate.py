@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 
 from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_GUIDANCE
+from stemgen.cli import grid_options
 from stemgen.cli.common import EXIT_FAILED, JSON_OPTION_HELP, batch_exit_code, emit_summary, fail, progress_enabled
 
 DEFAULT_SYSTEMS = "model,arranger,context_only,random_stem,tempo_retrieval,oracle"
@@ -37,17 +38,20 @@ def evaluate(
     device: str = typer.Option("cpu", "--device", help="Torch device for the model and learned embeddings (cpu, cuda)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the model's noise and the baselines' donor choices."),
     audio_examples: int = typer.Option(3, "--audio-examples", help="Examples whose audio and spectrograms go into the report."),
+    beat_tracker: Optional[str] = typer.Option(None, "--beat-tracker", help="Every beat analysis of the run (the references, the generated mixes' beat F, the arranger, the retrieval baseline). " + grid_options.BEAT_TRACKER_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Score the model and the baselines (context only, random stem, tempo-aligned retrieval, oracle)."""
     from stemgen.errors import StemgenError
     from stemgen.evaluation.runner import EvalConfig, evaluate_dataset
 
+    if error := grid_options.beat_tracker_error(beat_tracker):
+        raise fail(error, code=2, as_json=as_json)
     names = [s.strip() for s in systems.split(",") if s.strip()]
     config = EvalConfig(
         data_dir=data, out_dir=out, split=split, systems=names, model=model, max_examples=max_examples,
         embedding=embedding, seed=seed, device=device, audio_examples=audio_examples,
-        donor_data=donor_data, donor_split=donor_split, arranger_model=arranger_model,
+        donor_data=donor_data, donor_split=donor_split, arranger_model=arranger_model, beat_tracker=beat_tracker,
         model_options={"num_inference_steps": steps, "audio_guidance_scale": audio_guidance,
                        "text_guidance_scale": text_guidance, "scheduler": scheduler},
     )

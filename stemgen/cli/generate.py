@@ -86,8 +86,8 @@ def generate(
         if beat_tracker is not None:
             if engine != "arranger":
                 raise fail("--beat-tracker is for the arranger engine (--engine arranger)", code=2, as_json=as_json)
-            if beat_tracker not in ("dsp", "learned"):
-                raise fail(f"--beat-tracker must be dsp or learned, not '{beat_tracker}'", code=2, as_json=as_json)
+            if error := grid_options.beat_tracker_error(beat_tracker):
+                raise fail(error, code=2, as_json=as_json)
         _check_input(input, max_duration)
         if engine == "arranger":
             summary = _run_arranger(input, out, force, stem, instruction or f"Add {stem}", model, sound, density,

@@ -15,6 +15,14 @@ BEATS_FILE = typer.Option(None, "--beats", help="Beat times to follow exactly: a
 
 BEAT_TRACKER_HELP = ("Beat tracker: dsp (default; commercial-safe) or learned (a small network, weights trained on "
                      "CC BY-NC-SA data: non-commercial use only; see models/analysis/).")
+BEAT_TRACKERS = ("dsp", "learned")
+
+
+def beat_tracker_error(name: str | None) -> str | None:
+    """Why ``name`` is no ``--beat-tracker`` choice (``None`` when it is one or not given)."""
+    if name is None or name in BEAT_TRACKERS:
+        return None
+    return f"--beat-tracker must be {' or '.join(BEAT_TRACKERS)}, not '{name}'"
 
 
 def grid_correction(bpm: float | None, meter: str | None, downbeat: float | None, beats: Path | None):

@@ -46,6 +46,7 @@ class EvalConfig:
     donor_data: Path | None = None  # donors for random/retrieval baselines (default: the evaluated split)
     donor_split: str | None = None
     arranger_model: Path | None = None  # part model of the arranger row (default: the bundled one)
+    beat_tracker: str | None = None  # every beat analysis of the run (``--beat-tracker``; None: the default)
 
 
 @dataclass
@@ -68,7 +69,8 @@ def evaluate_dataset(config: EvalConfig, progress: Callable[[int, int], None] | 
                                  config.donor_data, config.donor_split)
     systems, notes = make_systems(config.systems, pool, model=str(config.model) if config.model else None,
                                   seed=config.seed, device=config.device, model_options=config.model_options,
-                                  arranger_model=str(config.arranger_model) if config.arranger_model else None)
+                                  arranger_model=str(config.arranger_model) if config.arranger_model else None,
+                                  beat_tracker=config.beat_tracker)
     if not systems:
         raise ValueError("no systems to evaluate")
     _check_stem(systems, str(evaluated.rows[0].get("stem", "")))
@@ -86,7 +88,7 @@ def evaluate_dataset(config: EvalConfig, progress: Callable[[int, int], None] | 
                 progress(i + 1, len(evaluated))
             continue
         got.sample_rate = got.sample_rate or example.sample_rate
-        reference = ReferenceAnalysis.of(example)
+        reference = ReferenceAnalysis.of(example, config.beat_tracker)
         chance.append(grid_chance_level(reference.context_beats.beats))
         got.real_mix.append(embed(example.mix, example.sample_rate))
         got.real_stem.append(embed(example.stem, example.sample_rate))

@@ -38,7 +38,7 @@ AUDIO_METRICS = [
 def score_output(example: EvalExample, reference: ReferenceAnalysis, output: SystemOutput) -> dict[str, float]:
     """Per-example metrics (everything except the set-level Fréchet distances)."""
     sr = example.sample_rate
-    gen_beats = signals.track_beats(output.mix, sr)
+    gen_beats = signals.track_beats(output.mix, sr, beat_tracker=reference.beat_tracker)
     onsets = signals.detect_onsets(output.stem, sr, silence_db=presence.SILENT_DB)
     tempo = rhythm.tempo_agreement(gen_beats.tempo_bpm, reference.mix_beats.tempo_bpm)
     return {

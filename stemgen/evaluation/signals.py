@@ -52,14 +52,17 @@ def _analysis_signal(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, i
     return soxr.resample(x, sample_rate, ANALYSIS_SR, quality="LQ").astype(np.float32), ANALYSIS_SR
 
 
-def track_beats(audio: np.ndarray, sample_rate: int, silence_db: float = -60.0) -> BeatAnalysis:
+def track_beats(audio: np.ndarray, sample_rate: int, silence_db: float = -60.0,
+                beat_tracker: str | None = None) -> BeatAnalysis:
     """Beats of ``audio`` by ``stemgen.analysis`` (validated against MIDI ground truth, see
-    docs/EVALUATION.md) and their tempo; empty for silence or no pulse."""
+    docs/EVALUATION.md) and their tempo; empty for silence or no pulse. ``beat_tracker``: a
+    ``--beat-tracker`` name (``None``: the analysis' default)."""
     from stemgen.analysis import analyze
+    from stemgen.analysis.core import analysis_backend
 
     if rms_db(audio) <= silence_db:
         return BeatAnalysis(np.zeros(0), 0.0)
-    analysis = analyze(audio, sample_rate)
+    analysis = analyze(audio, sample_rate, backend=analysis_backend(beat_tracker))
     if analysis.beat_times.size < 2:
         return BeatAnalysis(np.zeros(0), 0.0)
     return BeatAnalysis(analysis.beat_times, analysis.tempo_bpm)

@@ -20,8 +20,8 @@ class ArrangerSystem:
 
     name = "arranger"
 
-    def __init__(self, model: str | Path | None = None, seed: int = 0):
-        self.model, self.seed = model, seed
+    def __init__(self, model: str | Path | None = None, seed: int = 0, beat_tracker: str | None = None):
+        self.model, self.seed, self.beat_tracker = model, seed, beat_tracker
         self._arrangers: dict = {}
         self.description = ("arranger engine: stemgen.analysis beats and features -> part model "
                             f"({Path(model).name if model else 'bundled'}) -> SoundFont render on the detected beats")
@@ -30,7 +30,7 @@ class ArrangerSystem:
         from stemgen.arranger.engine import Arranger
 
         if stem not in self._arrangers:
-            self._arrangers[stem] = Arranger(stem, self.model)
+            self._arrangers[stem] = Arranger(stem, self.model, beat_tracker=self.beat_tracker)
         return self._arrangers[stem]
 
     def generate(self, example: EvalExample, reference: ReferenceAnalysis) -> SystemOutput:

@@ -23,14 +23,16 @@ class ReferenceAnalysis:
     context_beats: signals.BeatAnalysis
     mix_beats: signals.BeatAnalysis
     stem_onsets: np.ndarray  # onsets of the real stem (seconds)
+    beat_tracker: str | None = None  # the tracker of every beat analysis in the run (None: the default)
 
     @classmethod
-    def of(cls, example: "EvalExample") -> "ReferenceAnalysis":
+    def of(cls, example: "EvalExample", beat_tracker: str | None = None) -> "ReferenceAnalysis":
         from stemgen.evaluation.metrics import presence
 
         sr = example.sample_rate
-        return cls(signals.track_beats(example.context, sr), signals.track_beats(example.mix, sr),
-                   signals.detect_onsets(example.stem, sr, silence_db=presence.SILENT_DB))
+        return cls(signals.track_beats(example.context, sr, beat_tracker=beat_tracker),
+                   signals.track_beats(example.mix, sr, beat_tracker=beat_tracker),
+                   signals.detect_onsets(example.stem, sr, silence_db=presence.SILENT_DB), beat_tracker)
 
 
 @dataclass
@@ -71,6 +73,7 @@ def make_systems(
     device: str = "cpu",
     model_options: dict | None = None,
     arranger_model: str | None = None,
+    beat_tracker: str | None = None,
 ) -> tuple[list[System], list[str]]:
     """Systems for ``names`` (report order) and notes on those left out (e.g. no ``model`` given)."""
     from stemgen.evaluation.systems import baselines
@@ -93,7 +96,7 @@ def make_systems(
         elif name == "arranger":
             from stemgen.evaluation.systems.arranger import ArrangerSystem
 
-            systems.append(ArrangerSystem(arranger_model, seed=seed))
+            systems.append(ArrangerSystem(arranger_model, seed=seed, beat_tracker=beat_tracker))
         elif name == "context_only":
             systems.append(baselines.ContextOnly())
         elif name == "random_stem":

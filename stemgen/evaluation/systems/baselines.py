@@ -120,7 +120,8 @@ class TempoAlignedRetrieval:
         donor = self.pool[index]
         sr = example.sample_rate
         stem = balance(_at_rate(donor.stem, donor.sample_rate, sr), donor, example)
-        donor_beats = signals.track_beats(_at_rate(donor.mix, donor.sample_rate, sr), sr)
+        donor_beats = signals.track_beats(_at_rate(donor.mix, donor.sample_rate, sr), sr,
+                                          beat_tracker=reference.beat_tracker)
         if ctx.beats.size < 2 or donor_beats.beats.size < 2:
             notes.append(f"{self.name}: no beats on the context or the donor for some examples, used unaligned")
             return add_to_context(example, stem, notes)
