@@ -156,6 +156,8 @@ def train(args) -> None:
     valid = [crop_clip(c, 0, c[0].shape[1]) for c in (load_clips(args.valid) if args.valid else clips[:8])]
     config = lb.NetConfig()
     net = lb.TorchTCN(config)
+    if args.init:  # continue from trained weights (same architecture)
+        net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in lb.load_model(str(args.init)).w.items()})
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     crop = int(args.crop_s * lb.FRAME_RATE)
     pos_weight = torch.tensor([[args.beat_weight], [args.downbeat_weight]])
@@ -202,7 +204,9 @@ def train(args) -> None:
         best_state = net.state_dict()
     net.load_state_dict(best_state)
     lb.save_weights(net, config, args.out, {"steps": step, "best_valid_loss": round(float(best), 4),
-                                           "train_clips": len(clips), "history": history[-5:]})
+                                           "train_clips": len(clips), "history": history[-5:],
+                                           "init": args.init, "tempo_aug": args.tempo_aug,
+                                           "downbeat_weight": args.downbeat_weight})
     print(json.dumps({"out": str(args.out), "steps": step, "best_valid_loss": best}))
 
 
@@ -231,6 +235,7 @@ def main(argv=None) -> None:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--beat-weight", type=float, default=4.0)
     t.add_argument("--downbeat-weight", type=float, default=8.0)
+    t.add_argument("--init", help="start from this model (a models/analysis name or folder)")
     t.add_argument("--tempo-aug", type=float, default=1.0,
                    help="stretch each crop's time axis by a factor drawn log-uniformly in [1/x, x] (1: none)")
     t.add_argument("--eval-every", type=int, default=100)

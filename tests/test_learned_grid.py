@@ -1,0 +1,47 @@
+"""The learned tracker's grid (stemgen.analysis.learned_grid): the HMM's beats, the bar phase from the
+DSP's fitted accents (bass onsets, bass-note and chord changes on the one) plus the HMM's downbeats."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stemgen.analysis import grid_decisions as decisions
+from stemgen.analysis.learned_grid import learned_grid
+from stemgen.evaluation.metrics.beat_tracking import f_measure
+
+FR = 22050 / 256
+
+
+def _features(beats, bar_starts, n):
+    """Frame features of a context whose bass and chords change on ``bar_starts`` (and only there)."""
+    env = np.full(n, 0.05)
+    bands = np.full((3, n), 0.05)
+    chroma, bass = np.full((12, n), 0.01), np.full((12, n), 0.01)
+    bass_db = np.full(n, -40.0)
+    f = np.rint(np.asarray(beats) * FR).astype(int)
+    env[f] = bands[1, f] = 1.0
+    starts = np.rint(np.asarray(bar_starts) * FR).astype(int)
+    bands[0, starts] = 1.0
+    for k, (a, b) in enumerate(zip(starts, np.append(starts[1:], n))):
+        root = (5 * k) % 12
+        chroma[[root, (root + 4) % 12, (root + 7) % 12], a:b] = 1.0
+        bass[root, a:b] = 1.0
+        bass_db[a : a + 20] = -20.0
+    return decisions.GridFeatures.from_frames(FR, env, bands, chroma, bass, bass_db)
+
+
+def test_bars_start_where_bass_and_chords_change_when_the_network_is_unsure():
+    """Without the DSP's accents the HMM puts the bar on the first beat (the network's weak guess)."""
+    n = int(30 * FR)
+    beats = 0.5 + np.arange(0, 29.0, 0.5)  # 120 BPM
+    bar_starts = beats[2::4]  # the bar starts on the third beat of the clip
+    act = np.zeros((2, n))
+    f = np.rint(beats * FR).astype(int)
+    for off, share in ((0, 1.0), (-1, 0.6), (1, 0.6), (-2, 0.25), (2, 0.25)):  # peaks as wide as a network's
+        act[0, f + off] = 0.9 * share
+        act[1, f + off] = 0.2 * share  # the network is unsure of the downbeats ...
+        act[1, f[0::4] + off] = 0.3 * share  # ... and leans to the wrong ones
+    got_beats, downbeats, meter = learned_grid(act, _features(beats, bar_starts, n))
+    assert f_measure(beats, got_beats) > 0.95
+    assert meter == 4
+    assert f_measure(bar_starts, downbeats) > 0.95
