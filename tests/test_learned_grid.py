@@ -45,3 +45,19 @@ def test_bars_start_where_bass_and_chords_change_when_the_network_is_unsure():
     assert f_measure(beats, got_beats) > 0.95
     assert meter == 4
     assert f_measure(bar_starts, downbeats) > 0.95
+
+
+def test_the_beat_phase_follows_bass_and_chord_changes_over_an_offbeat_network():
+    """The network fires on the "&" (off-beat chords) and the HMM follows it; the bass and chord
+    changes on the beats move the grid back by half a beat (without ``phase_score``: the "&")."""
+    n = int(30 * FR)
+    beats = 0.5 + np.arange(0, 29.0, 0.5)
+    offbeats = beats[:-1] + 0.25
+    act = np.zeros((2, n))
+    for row, times, height in ((0, offbeats, 0.6), (0, beats, 0.25), (1, offbeats[0::4], 0.5)):
+        f = np.rint(times * FR).astype(int)
+        for off, share in ((0, 1.0), (-1, 0.6), (1, 0.6), (-2, 0.25), (2, 0.25)):
+            act[row, f + off] = np.maximum(act[row, f + off], height * share)
+    feats = _features(beats, beats[0::2], n)  # the bass and the chord change on every other beat
+    got_beats, _, _ = learned_grid(act, feats)
+    assert f_measure(beats, got_beats) > 0.9  # the HMM's whole-frame period drifts a little
