@@ -13,9 +13,14 @@ each draw as the full mix and with drums, bass and guitar removed in turn (the a
 Per clip: the analysis' own input features (``learned_beats.network_input``: log-mel and its
 positive difference, the frames of ``stemgen.analysis.core``) and the targets, beat and downbeat
 frames from the exact tempo map.
+``collect --groove``: Groove MIDI (CC BY 4.0, drums only, played to a click) "beat" files of its own
+split, the full mix only (``--min-on-grid 0.6``: human timing); ``--random-starts``: draws after the
+first start at a random point of the song's first 90 s.
 ``train``: the small dilated TCN of ``learned_beats`` (torch, one thread), binary cross-entropy
 on beat and downbeat frames (the frames next to a target count half, as in Böck et al.), Adam,
-random 12-s crops, learning rate decaying linearly to a tenth, for ``--minutes`` of CPU (or
+random 12-s crops (``--tempo-aug X``: each crop's time axis stretched by a factor log-uniform in
+[1/X, X], as a longer or shorter hop would give), optionally from trained weights (``--init``),
+learning rate decaying linearly to a tenth, for ``--minutes`` of CPU (or
 ``--wall-minutes``); keeps the weights with the lowest valid loss and
 writes ``model.safetensors`` + ``config.json`` to ``--out`` (the model card README is written by hand).
 The test split is never read here.
