@@ -67,3 +67,15 @@ def test_shipped_models_rest_where_the_real_players_rest(stem, songs):
 
     assert mean("rests", "rests_kept") > mean("none", "rests_kept") + 0.2
     assert mean("rests", "activity") >= mean("none", "activity")
+
+
+def test_the_model_card_says_where_the_part_rests(tmp_path):
+    import shutil
+
+    from stemgen.midi.cards import write_model_card
+    from stemgen.midi.generate import DEFAULT_MODEL_DIR
+
+    folder = tmp_path / "band-bass"
+    shutil.copytree(DEFAULT_MODEL_DIR / "band-bass", folder)
+    card = write_model_card(folder).read_text()
+    assert "Rests: notes of a bar whose mean onset probability is under 0.65" in card
