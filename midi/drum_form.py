@@ -36,9 +36,9 @@ import numpy as np
 from stemgen.midifile.lanes import DRUM_OUT_PITCH
 
 from .context import SLICES
-from .features import N_DRUM
+from .features import N_DRUM, top_cells
 from .feel import FILL_CLASSES, apply_velocity, load_feel
-from .form_metrics import foote_novelty, pick_section_starts
+from .form_metrics import bounds_from_bar_starts, foote_novelty, pick_section_starts
 
 KICK, SNARE, CLOSED_HAT, OPEN_HAT, LOW_TOM, MID_TOM, HIGH_TOM, CRASH, RIDE = range(9)
 TIMEKEEPING = (CLOSED_HAT, OPEN_HAT, RIDE)
@@ -48,8 +48,8 @@ TIMEKEEPING = (CLOSED_HAT, OPEN_HAT, RIDE)
 class DrumForm:
     """Settings of the form decoding (chosen on the valid split, see docs/EVALUATION.md)."""
 
-    variation: float = 0.1
-    fill_every: int = 16
+    variation: float = 0.15
+    fill_every: int = 4
     crash: bool = True
     ride_share: float = 0.15
     fill_gate: float = 1.0
@@ -60,10 +60,7 @@ class DrumForm:
 
 def bar_bounds_from_context(context: np.ndarray) -> np.ndarray:
     """Bar start steps (from the downbeat channel) plus the end: bar ``i`` is ``[b[i], b[i+1])``."""
-    T = context.shape[1]
-    down = np.flatnonzero(context[SLICES["downbeat"].start] > 0.5)
-    starts = down if down.size and down[0] == 0 else np.concatenate([[0], down]).astype(np.int64)
-    return np.append(starts, T).astype(np.int64)
+    return bounds_from_bar_starts(context[SLICES["downbeat"].start])
 
 
 def _per_bar(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -88,22 +85,6 @@ def context_sections(context: np.ndarray, bounds: np.ndarray, playing: np.ndarra
     return pick_section_starts(foote_novelty(context_bar_features(context, bounds)), int(active[0]))
 
 
-def choose_cells(prob: np.ndarray, k: int, floor: float, rng: np.random.Generator | None,
-                 temperature: float) -> np.ndarray:
-    """Bool mask of ``k`` cells of ``prob`` above ``floor``: the most probable, or at ``temperature``
-    > 0 a Gumbel-top-k sample (cells drawn without replacement with weights ``p**(1/temperature)``
-    in logit terms), so another seed gives another plausible choice of the same size."""
-    keep = np.zeros(prob.shape, bool)
-    if k <= 0:
-        return keep
-    logit = np.log(np.clip(prob, 1e-6, 1 - 1e-6)) - np.log1p(-np.clip(prob, 1e-6, 1 - 1e-6))
-    if rng is not None and temperature > 0:
-        logit = logit + temperature * rng.gumbel(size=prob.shape)
-    logit[prob <= floor] = -np.inf  # drawn among the cells above the floor, so a take keeps its count
-    keep[np.argsort(-logit, kind="stable")[:min(k, prob.size)]] = True
-    return keep & (prob > floor)
-
-
 def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, density: float = 1.0,
                  seed: int = 0, temperature: float = 0.0,
                  form: DrumForm = DrumForm()) -> list[tuple[int, int, int, int]]:
@@ -118,6 +99,7 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     scale = np.asarray(decode.get("density_scale") or [1.0], np.float64)
     scale = np.broadcast_to(scale, (N_DRUM,)) * decode.get("onset_factor", 1.0) * density
     floor = decode.get("floor") or 0.0
+    relative = np.broadcast_to(np.asarray(decode.get("relative_floor") or [1.0], np.float64), (N_DRUM,))
 
     bounds = bar_bounds_from_context(context)
     n_bars, lengths = bounds.size - 1, np.diff(bounds)
@@ -139,7 +121,8 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
             bars = np.flatnonzero(in_sec & (lengths == length))
             cells = np.stack([prob[:, bounds[b]:bounds[b] + length] for b in bars])  # (bars, 9, L)
             mean = cells.mean(axis=0)
-            groove = np.stack([choose_cells(mean[c], round(float(scale[c] * mean[c].sum())), floor, rng, temperature)
+            groove = np.stack([top_cells(mean[c], round(float(scale[c] * mean[c].sum())),
+                                         min(floor, relative[c] * mean[c].max()), rng, temperature)
                                for c in range(N_DRUM)])
             for b, own in zip(bars, cells):
                 bar = groove.copy()

@@ -126,13 +126,15 @@ def test_feel_table_has_its_provenance_and_human_accents():
     # Drummers accent the beat and play the in-between 16ths softer (hi-hat: "1" vs "e").
     assert ratio[2, 0] > ratio[2, 1] + 0.2 and ratio[1, 4] > ratio[1, 5] + 0.2
     assert 0.1 < feel["swing_offset"] < 0.7
-    # The fill figures: the drummers' most played snare/tom endings, one beat and two, with counts.
+    # The fill figures: every snare/tom ending the drummers play, one beat and two, with counts,
+    # most played first; most of what they play uses the toms (the 8 most common alone are mostly snare).
     for kind, length in (("fills_one_beat", 4), ("fills_two_beats", 8)):
         figures = feel[kind]
         counts = [n for _, n in figures]
-        assert len(figures) >= 4 and counts == sorted(counts, reverse=True) and counts[-1] >= 2
+        assert len(figures) >= 50 and counts == sorted(counts, reverse=True) and counts[-1] >= 1
         assert all(len(f) == length and set(f) <= {None, 1, 4, 5, 6} for f, _ in figures)
-    assert any(set(f) & {4, 5, 6} for f, _ in feel["fills_one_beat"])  # toms among them
+        with_toms = sum(n for f, n in figures if set(f) & {4, 5, 6})
+        assert with_toms > 0.5 * sum(counts)
 
 
 def test_human_velocities_add_accent_contrast_to_a_flat_part():
