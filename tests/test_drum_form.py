@@ -290,3 +290,58 @@ def test_arranger_takes_on_a_real_recording(musdb_song, one_torch_thread):
     assert len(result.details.notes) > 8 and inserter.arranger.generator.temperature == 0.5
     with pytest.raises(ValueError, match="temperature"):
         inserter.add(audio, 44100, text, temperature=9)
+
+
+def test_fills_with_toms_come_at_four_bar_phrase_ends():
+    """With the defaults, the drummers' fill figures (toms among them) end 4-bar phrases: almost every
+    tom hit of a real song's part sits in the last two beats of a bar that ends a phrase or a section."""
+    _, context, out, decode = case(SONG, "drums")
+    bounds, energy = _bars(context)
+    notes = as_array(decode_drums(out, context, decode))
+    cls = DRUM_CLASS_OF_PITCH[notes[:, 2]]
+    bar = np.searchsorted(bounds, notes[:, 0], side="right") - 1
+    first = int(bar.min())
+    sections = context_sections(context, bounds, energy >= DrumForm().rest_energy)
+    ends = {b for b in range(bounds.size - 1) if (b - first + 1) % 4 == 0} | set((sections[sections > 0] - 1).tolist())
+    toms = np.isin(cls, (4, 5, 6))
+    at_end = np.array([b in ends for b in bar]) & (notes[:, 0] >= bounds[bar + 1] - 8)
+    assert toms.sum() >= 6 and (toms & at_end).sum() >= 0.8 * toms.sum(), (toms.sum(), (toms & at_end).sum())
+    assert len(set(bar[toms & at_end].tolist())) >= 8  # in many phrase ends (every 16th bar: 4 here)
+    # Without phrase fills the toms leave the phrase ends that are no section's end.
+    plain = as_array(decode_drums(out, context, decode, form=DrumForm(fill_every=0)))
+    plain_bar = np.searchsorted(bounds, plain[:, 0], side="right") - 1
+    phrase_only = np.array(sorted(ends - set((sections[sections > 0] - 1).tolist())))
+    tom_bars = plain_bar[np.isin(DRUM_CLASS_OF_PITCH[plain[:, 2]], (4, 5, 6))]
+    assert np.isin(tom_bars, phrase_only).sum() < np.isin(bar[toms], phrase_only).sum()
+
+
+def test_snare_relative_floor_moves_the_snare_count_toward_the_real_drummers():
+    """Songs whose snare probabilities the model spreads below the floor: with the bundled
+    ``relative_floor`` (snare 0.5) the groove keeps about the snares the model expects, closer to
+    the real part's count than with the plain floor (which left 0.2-0.4 a bar against 1.6-2.2)."""
+    for name in ("Tegridy-Select_93cc0df395.mid", "Tegridy-Original_aa9f8cc00e.mid"):
+        song, context, out, decode = case(name, "drums")
+        assert decode["relative_floor"][1] == 0.5
+        bounds = bar_bounds_from_context(context)
+
+        def snares_per_bar(notes):
+            arr = as_array(notes)
+            bars = np.unique(np.searchsorted(bounds, arr[:, 0], side="right") - 1)
+            return np.sum(DRUM_CLASS_OF_PITCH[arr[:, 2]] == 1) / max(len(bars), 1)
+
+        real = snares_per_bar(song.real["drums"])
+        calibrated = snares_per_bar(decode_drums(out, context, decode))
+        plain = snares_per_bar(decode_drums(out, context, decode | {"relative_floor": [1.0] * 9}))
+        assert abs(calibrated - real) < abs(plain - real) - 0.5, (name, real, calibrated, plain)
+
+
+def test_top_cells_keeps_k_cells_above_the_floor_and_a_take_keeps_the_count():
+    from stemgen.midi.features import top_cells
+
+    prob = np.array([0.9, 0.1, 0.5, 0.35, 0.2, 0.8])
+    assert np.flatnonzero(top_cells(prob, 3)).tolist() == [0, 2, 5]
+    assert np.flatnonzero(top_cells(prob, 5, floor=0.3)).tolist() == [0, 2, 3, 5]  # never below the floor
+    assert not top_cells(prob, 0).any()
+    takes = [top_cells(prob, 3, 0.3, np.random.default_rng(s), 2.0) for s in range(20)]
+    assert all(t.sum() == 3 and not t[[1, 4]].any() for t in takes)
+    assert len({tuple(t) for t in takes}) > 1  # another seed, another choice of the same size
