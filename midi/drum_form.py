@@ -14,10 +14,12 @@ This decoder writes that from the model's own probabilities and the context alon
    song's other bars;
 3. a groove bar per section: the model's probabilities averaged over the section's bars (bar
    position by position), decoded to as many hits per class as the model expects per bar (top-k,
-   or a Gumbel-top-k sample at ``temperature`` > 0 for another take), repeated in every bar;
+   or a Gumbel-top-k sample at ``temperature`` > 0 for another take: ``features.top_cells``) among
+   the cells above the model's floor, or for a class with a ``relative_floor`` (the snare) above
+   that share of its most probable cell where that is lower, repeated in every bar;
 4. variation: a bar keeps its own decision at a cell where its own probability differs from the
    groove's by more than ``variation`` (the model hears a break or a pushed chord there);
-5. a fill (snare and toms: the figures Groove MIDI's drummers play most at the end of a bar in their
+5. a fill (snare and toms: every figure Groove MIDI's drummers play at the end of a bar in their
    fill performances, ``feel.measure_fills``, drawn from the seed by how often they play them) in
    the last beat before every ``fill_every``-bar phrase end
    and the last two beats before a section start, where the model hears one coming (its snare/tom
@@ -90,7 +92,8 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
                  form: DrumForm = DrumForm()) -> list[tuple[int, int, int, int]]:
     """Notes ``(start_step, end_step, pitch, velocity)`` of a drum part with form from the drum
     model's outputs ``out`` (18, T) and the ``context`` it heard (see the module docstring).
-    ``decode``: the model's ``config.json`` decode settings (density scale, onset factor, floor)."""
+    ``decode``: the model's ``config.json`` decode settings (density scale, onset factor, floor, the
+    groove's ``relative_floor`` per class and, where a model has its own, ``variation``)."""
     decode = decode or {}
     rng = np.random.default_rng(seed)
     T = out.shape[1]
@@ -100,6 +103,7 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     scale = np.broadcast_to(scale, (N_DRUM,)) * decode.get("onset_factor", 1.0) * density
     floor = decode.get("floor") or 0.0
     relative = np.broadcast_to(np.asarray(decode.get("relative_floor") or [1.0], np.float64), (N_DRUM,))
+    variation = decode.get("variation", form.variation)  # a model's own (the arranger's: analysed bars vary more)
 
     bounds = bar_bounds_from_context(context)
     n_bars, lengths = bounds.size - 1, np.diff(bounds)
@@ -126,8 +130,8 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
                                for c in range(N_DRUM)])
             for b, own in zip(bars, cells):
                 bar = groove.copy()
-                bar |= (own - mean > form.variation) & (own > floor)
-                bar &= ~(mean - own > form.variation)
+                bar |= (own - mean > variation) & (own > floor)
+                bar &= ~(mean - own > variation)
                 hits[:, bounds[b]:bounds[b] + length] = bar
     velocity = np.where(hits, vel, 0.0)
 
