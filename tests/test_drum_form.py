@@ -345,3 +345,17 @@ def test_top_cells_keeps_k_cells_above_the_floor_and_a_take_keeps_the_count():
     takes = [top_cells(prob, 3, 0.3, np.random.default_rng(s), 2.0) for s in range(20)]
     assert all(t.sum() == 3 and not t[[1, 4]].any() for t in takes)
     assert len({tuple(t) for t in takes}) > 1  # another seed, another choice of the same size
+
+
+def test_a_models_own_variation_sets_how_often_bars_repeat():
+    """``decode.variation`` (the arranger's drum model has 0.25: analysed bars vary more) overrides the
+    default threshold: a higher one repeats the groove in more bars."""
+    _, context, out, decode = case(SONG, "drums")
+    bounds, _ = _bars(context)
+    reps = [repetition(bar_patterns(as_array(decode_drums(out, context, decode | {"variation": v})), bounds, True))[0]
+            for v in (0.05, 0.15, 0.4)]
+    assert reps[0] < reps[1] < reps[2], reps
+    from stemgen.arranger.engine import default_model_dir
+    import json
+
+    assert json.loads((default_model_dir("drums") / "config.json").read_text())["decode"]["variation"] == 0.25
