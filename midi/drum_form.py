@@ -13,7 +13,8 @@ This decoder writes that from the model's own probabilities and the context alon
 2. rests: bars where the context is silent, or where the model expects far fewer hits than in the
    song's other bars;
 3. a groove bar per section: the model's probabilities averaged over the section's bars (bar
-   position by position), decoded to as many hits per class as the model expects per bar (top-k,
+   position by position), decoded to as many hits per class as the model expects per bar (times the
+   model's ``groove_count`` for the class where it under-counts; top-k,
    or a Gumbel-top-k sample at ``temperature`` > 0 for another take: ``features.top_cells``) among
    the cells above the model's floor, or for a class with a ``relative_floor`` (the snare) above
    that share of its most probable cell where that is lower, repeated in every bar;
@@ -93,7 +94,7 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     """Notes ``(start_step, end_step, pitch, velocity)`` of a drum part with form from the drum
     model's outputs ``out`` (18, T) and the ``context`` it heard (see the module docstring).
     ``decode``: the model's ``config.json`` decode settings (density scale, onset factor, floor, the
-    groove's ``relative_floor`` per class and, where a model has its own, ``variation``)."""
+    groove's ``relative_floor`` and ``groove_count`` per class and, where a model has its own, ``variation``)."""
     decode = decode or {}
     rng = np.random.default_rng(seed)
     T = out.shape[1]
@@ -103,6 +104,7 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     scale = np.broadcast_to(scale, (N_DRUM,)) * decode.get("onset_factor", 1.0) * density
     floor = decode.get("floor") or 0.0
     relative = np.broadcast_to(np.asarray(decode.get("relative_floor") or [1.0], np.float64), (N_DRUM,))
+    count = np.broadcast_to(np.asarray(decode.get("groove_count") or [1.0], np.float64), (N_DRUM,))
     variation = decode.get("variation", form.variation)  # a model's own (the arranger's: analysed bars vary more)
 
     bounds = bar_bounds_from_context(context)
@@ -125,7 +127,7 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
             bars = np.flatnonzero(in_sec & (lengths == length))
             cells = np.stack([prob[:, bounds[b]:bounds[b] + length] for b in bars])  # (bars, 9, L)
             mean = cells.mean(axis=0)
-            groove = np.stack([top_cells(mean[c], round(float(scale[c] * mean[c].sum())),
+            groove = np.stack([top_cells(mean[c], round(float(count[c] * scale[c] * mean[c].sum())),
                                          min(floor, relative[c] * mean[c].max()), rng, temperature)
                                for c in range(N_DRUM)])
             for b, own in zip(bars, cells):

@@ -32,7 +32,7 @@ FLOORS = (0.0, 0.1, 0.2, 0.3)  # drums
 CHORD_THRESHOLDS = (None, 0.15, 0.2, 0.25, 0.3, 0.4)  # guitar; None: the probabilities' sum
 MAX_DENSITY_ERROR = 0.2  # the targets allow ±30 % on held-out songs; leave room for the shift
 MAX_GROOVE_ERROR = 0.05
-CALIBRATED = ("density_scale", "relative_floor", "variation")  # decode settings calibrated before tuning, kept as they are
+CALIBRATED = ("density_scale", "relative_floor", "groove_count", "variation")  # decode settings calibrated before tuning, kept as they are
 
 
 def candidates(stem: str) -> list[dict]:

@@ -359,3 +359,20 @@ def test_a_models_own_variation_sets_how_often_bars_repeat():
     import json
 
     assert json.loads((default_model_dir("drums") / "config.json").read_text())["decode"]["variation"] == 0.25
+
+
+def test_groove_count_scales_the_snares_of_the_groove():
+    """``decode.groove_count`` (the arranger's drum model: snare 1.35, as it under-counts snares on
+    analysed audio) scales how many snares the groove bar keeps; other classes stay as they are."""
+    _, context, out, decode = case(SONG, "drums")
+    decode = decode | {"relative_floor": [1.0, 0.0] + [1.0] * 7}  # no floor in the way of the snare's count
+    base = as_array(decode_drums(out, context, decode))
+    more = as_array(decode_drums(out, context, decode | {"groove_count": [1.0, 1.5] + [1.0] * 7}))
+    cls_b, cls_m = DRUM_CLASS_OF_PITCH[base[:, 2]], DRUM_CLASS_OF_PITCH[more[:, 2]]
+    assert (cls_m == 1).sum() > 1.2 * (cls_b == 1).sum()
+    assert (cls_m == 0).sum() == (cls_b == 0).sum()  # the kick untouched
+    from stemgen.arranger.engine import default_model_dir
+    import json
+
+    decode_audio = json.loads((default_model_dir("drums") / "config.json").read_text())["decode"]
+    assert decode_audio["groove_count"][1] > 1 and decode_audio["relative_floor"][1] < 1
