@@ -12,7 +12,8 @@ import pytest
 import soundfile as sf
 
 from stemgen.analysis import analyze
-from stemgen.analysis.overrides import GridCorrection, apply_correction, constant_grid, parse_meter, read_beats_file
+from stemgen.analysis.overrides import GridCorrection, apply_correction, constant_grid, read_beats_file
+from stemgen.midifile.meter import parse_meter
 from stemgen.errors import StemgenInputError
 
 SR = 44100
@@ -102,7 +103,7 @@ def test_a_non_midi_mid_and_a_missing_file_are_refused(tmp_path):
 
 @pytest.mark.parametrize("value, beats", [("4/4", 4), ("3/4", 3), ("6/8", 2), ("12/8", 4), ("7/8", 7), ("5", 5)])
 def test_meters(value, beats):
-    assert parse_meter(value) == beats
+    assert parse_meter(value).beats_per_bar == beats
 
 
 @pytest.mark.parametrize("options, option", [({"meter": "4/5"}, "--meter"), ({"meter": "x"}, "--meter"),

@@ -16,7 +16,7 @@ from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_
 from stemgen.errors import StemgenInputError
 from stemgen.instructions.unicode import unicode_problem
 
-from . import arranger_engine, midi_engine
+from . import arranger_engine, midi_engine, song_panel
 from .audio_models import ModelChoices, PipelineCache
 from .errors import first_line, user_errors
 from .plotting import part_on_beats_png, piano_roll_pngs, spectrogram_pngs
@@ -220,9 +220,10 @@ class Handlers:
 
         s = self.settings
         progress(0.15, desc=f"Finding the beat, writing and playing the {stem} (take {take})")
+        analysis = song_panel.analyse(path, original, sr, correction)  # the song panel's, or a take's before
         result = arranger_engine.arrange(original, sr, stem, instruction, sound, seed, source=path,
-                                         correction=correction, density=density, level_db=level_db,
-                                         temperature=temperature)
+                                         density=density, level_db=level_db, temperature=temperature,
+                                         analysis=analysis)
         arrangement = result.details
         progress(0.85, desc="Writing the files and pictures")
         out = RequestFolder(s.work_dir, s.keep_outputs_s)

@@ -65,7 +65,7 @@ class PageActions:
                 path = check_upload(audio, AUDIO_SUFFIXES, s.max_file_mb, "audio")
                 correction = arranger_engine.grid_correction(bpm, meter, downbeat)
                 original, sr = _load_limited(path, s.max_audio_seconds)
-                analysis = song_panel.analyse(original, sr, correction)
+                analysis = song_panel.analyse(path, original, sr, correction)
                 facts = song_panel.summary(analysis, corrected=not correction.empty)
                 from stemgen.analysis import refusal_reason
 

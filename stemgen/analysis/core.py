@@ -81,6 +81,7 @@ class Analysis:
     pitch_salience: np.ndarray = field(default_factory=lambda: np.zeros((N_PITCH, 0)))  # (72, frames) MIDI 24..95
     audio: np.ndarray | None = None  # mono feature-rate copy (for exact per-step RMS)
     feature_sr: int = spectral.MAX_FEATURE_SR
+    user_grid: bool = False  # the grid is the user's (a beats file, or BPM + downbeat): never refused
 
     @property
     def beat_period_s(self) -> float:
