@@ -217,6 +217,7 @@ class Handlers:
                  take: int = 1, midi_tempo: str = "map"):
         """The arranger's path of ``insert_audio_stem`` (inside its error handling)."""
         from stemgen.audio.io import output_subtype
+        from stemgen.midifile.meter import meter_label
 
         s = self.settings
         progress(0.15, desc=f"Finding the beat, writing and playing the {stem} (take {take})")
@@ -230,6 +231,7 @@ class Handlers:
         # Names from the safe slug of the upload's name and the take number: never a path from the user.
         files = result.write(out.root, song, output_subtype(path), take, midi_tempo)
         a = arrangement.analysis
+        compound = correction is not None and correction.compound
         before, after = spectrogram_pngs(
             [
                 (original, sr, "Before: the input", out.path("spectrogram_before.png")),
@@ -242,10 +244,10 @@ class Handlers:
             a.downbeat_times,
             original.shape[-1] / sr,
             stem == "drums",
-            f"New {stem} part, take {take} ({a.tempo_bpm:.0f} BPM, {int(a.meter)}/4)",
+            f"New {stem} part, take {take} ({a.tempo_bpm:.0f} BPM, {meter_label(a.meter, compound)})",
             out.path("part_on_beats.png"),
         )
-        details = arranger_engine.details(arrangement, sound)
+        details = arranger_engine.details(arrangement, sound, correction)
         details.update(take=take, density=density, level_db=level_db,
                        variation=api.default_temperature(stem) if temperature is None else temperature,
                        midi_tempo=midi_tempo)

@@ -66,7 +66,7 @@ class PageActions:
                 correction = arranger_engine.grid_correction(bpm, meter, downbeat)
                 original, sr = _load_limited(path, s.max_audio_seconds)
                 analysis = song_panel.analyse(path, original, sr, correction)
-                facts = song_panel.summary(analysis, corrected=not correction.empty)
+                facts = song_panel.summary(analysis, correction)
                 from stemgen.analysis import refusal_reason
 
                 problem = refusal_reason(analysis)

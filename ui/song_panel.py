@@ -48,12 +48,16 @@ def analyse(path: str | Path, audio: np.ndarray, sample_rate: int, correction=No
     return analysis
 
 
-def summary(analysis, corrected: bool) -> dict:
-    """The panel's facts, in plain numbers (also the page's memory of the detected grid)."""
+def summary(analysis, correction=None) -> dict:
+    """The panel's facts, in plain numbers (also the page's memory of the detected grid);
+    ``correction``: the user's ``GridCorrection`` applied to ``analysis``, or ``None``."""
+    from stemgen.midifile.meter import meter_label
+
     downbeats = np.asarray(analysis.downbeat_times, dtype=float)
+    corrected = correction is not None and not correction.empty
     return {
         "tempo_bpm": round(float(analysis.tempo_bpm), 1),
-        "meter": f"{int(analysis.meter)}/4" if analysis.meter else None,
+        "meter": meter_label(analysis.meter, corrected and correction.compound) if analysis.meter else None,
         "key": analysis.key.name if analysis.key is not None else None,
         "bars": int(downbeats.size),
         "first_downbeat_s": round(float(downbeats[0]), 3) if downbeats.size else None,
