@@ -21,7 +21,7 @@ CLICK_HZ = (1500.0, 1000.0)  # bar start, other beats
 CLICK_S = 0.03
 SONG_LEVEL = 0.6  # the song under the clicks, so the clicks stay audible
 WAVE_SIZE = (8, 2.2)  # 800 px wide: about the width the page shows it at
-KEPT_ANALYSES = 4  # (song file, grid correction) analyses kept for the next take (~15 MB a 3-min song)
+KEPT_ANALYSES = 4  # (song file, grid correction) analyses kept for the next take (15 MB for a 2-min song)
 
 _lock = threading.Lock()
 _analyses: OrderedDict[tuple, Any] = OrderedDict()
