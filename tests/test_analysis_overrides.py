@@ -376,3 +376,21 @@ def test_the_page_follows_a_typed_grid_on_noise_and_analyses_once_per_correction
     assert len(calls) == 1  # the second take reused the analysis
     take(3, 0.7)
     assert len(calls) == 2  # a new downbeat: analysed again
+
+
+def test_cli_generate_follows_a_typed_grid_over_noise(noise, tmp_path):
+    """``stemgen generate --bpm --downbeat`` over audio with no beat: the user's grid, not a refusal."""
+    from typer.testing import CliRunner
+
+    from stemgen.audio.io import write_audio
+    from stemgen.cli.main import app
+
+    song = write_audio(tmp_path / "noise.wav", noise, SR)
+    res = CliRunner().invoke(app, ["generate", str(song), "--stem", "drums", "--engine", "arranger", "--bpm", "100",
+                                   "--downbeat", "0.5", "--out", str(tmp_path / "out"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert_midi_follows(tmp_path / "out" / "noise_drums.mid", constant_grid(100.0, 0.5, noise.shape[1] / SR), FEEL_S)
+    res = CliRunner().invoke(app, ["generate", str(song), "--stem", "drums", "--engine", "arranger",
+                                   "--out", str(tmp_path / "refused")])
+    assert res.exit_code != 0 and str(song) in res.stderr  # without the grid: refused, naming the file
+    assert any(w in res.stderr for w in ("no reliable beat", "no steady pulse", "tempo", "drone")), res.stderr

@@ -9,20 +9,25 @@ the arranger engine and the API go through):
 * ``beats_file``: the grid is the file's, exactly (beats past the clip's end dropped). A text file
   of beat times in seconds, one a line (Audacity label exports: ``start<TAB>end<TAB>label``;
   Sonic Visualiser: ``time<TAB|,>label``; a label ``1`` marks a downbeat when the labels count
-  beats in the bar), or a ``.mid`` whose tempo map and time signatures are the song's (bar lines
-  from the time signatures, beat unit as in ``ground_truth.beat_ticks``).
+  beats in the bar), or a ``.mid`` whose tempo map and time signatures are the song's (read by
+  ``midifile.io.load_tempo_map``; beats and bar lines by ``midifile.meter.bar_beat_ticks``, as the
+  MIDI ground truth's).
 * ``bpm`` and ``downbeat_s`` together: a constant grid from that downbeat at that tempo over the
   whole clip (the user has said all a steady grid needs, detection is not consulted).
 * ``bpm`` alone: the detected beats when that is their tempo, doubled or halved when it is twice or
-  half theirs, else tracked again at that tempo (beat or "&" decided as in detection,
-  ``grid_decisions``).
+  half theirs (the half ``grid_decisions`` scores as the beat), else tracked again at that tempo
+  (beat or "&" decided as in detection, ``grid_decisions``).
 * ``downbeat_s`` alone: the detected beat nearest it starts a bar; when it is nearer the "&" than
   a beat, the whole grid moves by half a beat first.
-* ``meter``: beats a bar; ``3/4``, ``4/4``, ``6/8`` (2 dotted-quarter beats, compound) or a
-  number of beats. Without a downbeat, the bar phase is chosen from the accents for that meter.
+* ``meter``: beats a bar, as ``midifile.meter.parse_meter`` reads it: ``3/4``, ``4/4``, a number
+  of beats, or compound ``6/8``/``9/8``/``12/8`` (2/3/4 dotted-quarter beats: a detected grid
+  faster than ``COMPOUND_BEAT_MAX_BPM`` is the eighths, and every third is kept,
+  ``compound_beats``). Without a downbeat, the bar phase is chosen from detection's bar accents
+  (``bar_accents``) for that meter.
 
-A grid the user gave (file, or bpm + downbeat) gets beat confidence 1.0: the refusal of
-``reliability.require_beats`` is for detection, not for the user's grid.
+A grid the user gave (file, or bpm + downbeat) gets beat confidence 1.0 and ``user_grid``: the
+refusals of ``reliability`` (``refusal_reason``, ``require_usable``) are for detection, not for the
+user's grid.
 """
 
 from __future__ import annotations
