@@ -260,10 +260,8 @@ def compound_beats(analysis, beats: np.ndarray, downbeat_s: float | None = None)
 
 
 def bar_accents(analysis, beats: np.ndarray) -> np.ndarray:
-    """Per-beat evidence that a beat starts a bar, as detection weighs it (``grid_decisions``), unit std."""
-    accents = decisions.beat_accent_evidence(decisions.GridFeatures(analysis), beats) @ decisions.ACCENT_WEIGHTS
-    sd = float(accents.std())
-    return accents / sd if sd > 1e-12 else accents
+    """Per-beat evidence that a beat starts a bar, as detection weighs it (``grid_decisions.bar_accents``)."""
+    return decisions.bar_accents(decisions.GridFeatures(analysis), beats)
 
 
 def constant_grid(bpm: float, downbeat_s: float, duration: float) -> np.ndarray:
