@@ -394,3 +394,17 @@ def test_cli_generate_follows_a_typed_grid_over_noise(noise, tmp_path):
                                    "--out", str(tmp_path / "refused")])
     assert res.exit_code != 0 and str(song) in res.stderr  # without the grid: refused, naming the file
     assert any(w in res.stderr for w in ("no reliable beat", "no steady pulse", "tempo", "drone")), res.stderr
+
+
+def test_the_page_reads_six_eight_as_two_dotted_quarter_beats(detected):
+    """The page's meter field goes through the one meter reader: 6/8 is 2 beats a bar, shown as 6/8,
+    and "bar start one beat earlier" wraps by a bar of 2 beats."""
+    from stemgen.ui import arranger_engine, song_panel
+
+    correction = arranger_engine.grid_correction(0, "6/8", 0)
+    assert correction.meter == 2 and correction.compound and correction.to_dict() == {"meter": 2, "compound": True}
+    facts = song_panel.summary(apply_correction(detected, correction), correction)
+    assert facts["meter"] == "6/8" and facts["corrected"]
+    assert arranger_engine.previous_downbeat(0.2, 60.0, {"meter": "6/8"}) == pytest.approx(1.2)  # 0.2 - 1 + 2 beats
+    with pytest.raises(StemgenInputError, match="--meter"):
+        arranger_engine.grid_correction(0, "6/7", 0)

@@ -90,7 +90,7 @@ def arrange(audio: np.ndarray, sample_rate: int, stem: str, instruction: str, so
 
 
 AUTO_METER = "auto"
-METER_CHOICES = (AUTO_METER, "4/4", "3/4", "6/8", "2/4")
+METER_CHOICES = (AUTO_METER, "4/4", "3/4", "6/8", "12/8", "2/4")  # read by stemgen.midifile.meter
 
 
 def grid_correction(bpm: float | None, meter: str | None, downbeat: float | None):
