@@ -16,7 +16,7 @@ from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_
 from stemgen.errors import StemgenInputError
 from stemgen.instructions.unicode import unicode_problem
 
-from . import arranger_engine, midi_engine
+from . import arranger_engine, midi_engine, song_panel
 from .audio_models import ModelChoices, PipelineCache
 from .errors import first_line, user_errors
 from .plotting import part_on_beats_png, piano_roll_pngs, spectrogram_pngs
@@ -217,18 +217,21 @@ class Handlers:
                  take: int = 1, midi_tempo: str = "map"):
         """The arranger's path of ``insert_audio_stem`` (inside its error handling)."""
         from stemgen.audio.io import output_subtype
+        from stemgen.midifile.meter import meter_label
 
         s = self.settings
         progress(0.15, desc=f"Finding the beat, writing and playing the {stem} (take {take})")
+        analysis = song_panel.analyse(path, original, sr, correction)  # the song panel's, or a take's before
         result = arranger_engine.arrange(original, sr, stem, instruction, sound, seed, source=path,
-                                         correction=correction, density=density, level_db=level_db,
-                                         temperature=temperature)
+                                         density=density, level_db=level_db, temperature=temperature,
+                                         analysis=analysis)
         arrangement = result.details
         progress(0.85, desc="Writing the files and pictures")
         out = RequestFolder(s.work_dir, s.keep_outputs_s)
         # Names from the safe slug of the upload's name and the take number: never a path from the user.
         files = result.write(out.root, song, output_subtype(path), take, midi_tempo)
         a = arrangement.analysis
+        compound = correction is not None and correction.compound
         before, after = spectrogram_pngs(
             [
                 (original, sr, "Before: the input", out.path("spectrogram_before.png")),
@@ -241,10 +244,10 @@ class Handlers:
             a.downbeat_times,
             original.shape[-1] / sr,
             stem == "drums",
-            f"New {stem} part, take {take} ({a.tempo_bpm:.0f} BPM, {int(a.meter)}/4)",
+            f"New {stem} part, take {take} ({a.tempo_bpm:.0f} BPM, {meter_label(a.meter, compound)})",
             out.path("part_on_beats.png"),
         )
-        details = arranger_engine.details(arrangement, sound)
+        details = arranger_engine.details(arrangement, sound, correction)
         details.update(take=take, density=density, level_db=level_db,
                        variation=api.default_temperature(stem) if temperature is None else temperature,
                        midi_tempo=midi_tempo)

@@ -65,8 +65,8 @@ class PageActions:
                 path = check_upload(audio, AUDIO_SUFFIXES, s.max_file_mb, "audio")
                 correction = arranger_engine.grid_correction(bpm, meter, downbeat)
                 original, sr = _load_limited(path, s.max_audio_seconds)
-                analysis = song_panel.analyse(original, sr, correction)
-                facts = song_panel.summary(analysis, corrected=not correction.empty)
+                analysis = song_panel.analyse(path, original, sr, correction)
+                facts = song_panel.summary(analysis, correction)
                 from stemgen.analysis import refusal_reason
 
                 problem = refusal_reason(analysis)

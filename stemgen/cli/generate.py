@@ -164,11 +164,13 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
     _check_outputs(out, names, force, held)
     inserter = api.load_inserter(stem, "arranger", model, sound=sound, density=density, threads=threads,
                                  beat_tracker=beat_tracker)
+    # Several takes of one song share one analysis (with --replace each take removes the part first).
+    analysis = api.analyse_song(audio, sr, correction, beat_tracker) if takes > 1 and not replace else None
     written, results = [], []
     for k, take in enumerate(numbers):  # take k + 1: seed + k
         results.append(inserter.add(audio, sr, instruction, seed=seed + k, source=input, replace=replace,
                                     correction=correction, temperature=temperature,
-                                    level_db=level_db))
+                                    level_db=level_db, analysis=analysis))
         # stem, mix and .mid together or not at all, at the input's resolution (24-bit, float)
         written.append((seed + k, results[-1].write(out, input.stem, output_subtype(input), take, midi_tempo),
                         len(results[-1].details.notes)))
