@@ -197,7 +197,8 @@ class ArrangerInserter(_Inserter):
 
     def add(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, *, seed: int = 0,
             source: str | Path | None = None, replace: bool = False, correction=None,
-            level_db: float | None = None, temperature: float | None = None, analysis=None) -> AudioResult:
+            level_db: float | None = None, temperature: float | None = None, analysis=None,
+            quantize: bool = False) -> AudioResult:
         """The song plus a new part; ``BeatTrackingError`` (naming ``source``) when it has no steady beat.
         ``correction``: the user's beat grid (``stemgen.analysis.GridCorrection``: BPM, meter, first
         downbeat or a beats file), which the part then follows exactly; ``None``: the detected grid.
@@ -207,7 +208,9 @@ class ArrangerInserter(_Inserter):
         ``temperature`` how far a take may stray from the most probable notes (0: always those;
         ``None``: ``stemgen.midi.sampling.DEFAULT_TEMPERATURE``).
         ``analysis``: this audio's ``analyse_song`` (correction applied; ``correction`` is then
-        ignored), to reuse across takes of one song without analysing it again; ``None``: analysed here."""
+        ignored), to reuse across takes of one song without analysing it again; ``None``: analysed here.
+        ``quantize``: every note exactly on the grid, no human feel (timing and velocity), as a DAW's
+        quantise; the default plays with the feel learned from real drummers around the grid."""
         audio = self._without_stem(audio, sample_rate, replace)
         instruction = self._instruction(instruction)
         arranger = self.arranger
@@ -219,9 +222,15 @@ class ArrangerInserter(_Inserter):
             arranger.generator = copy.copy(self.arranger.generator)
             arranger.generator.temperature = checked_temperature(temperature)
         arrangement = arranger(audio, sample_rate, instruction, seed=seed, source=source, correction=correction,
-                               analysis=analysis)
+                               analysis=analysis, humanization=_on_grid() if quantize else None)
         return AudioResult("arranger", self.stem, instruction, arrangement.part.stem_audio, arrangement.mix_audio,
                            sample_rate, arrangement, dict(arrangement.timings))
+
+
+def _on_grid():
+    from stemgen.arranger.humanize import Humanization
+
+    return Humanization.off()
 
 
 class DiffusionInserter(_Inserter):

@@ -345,6 +345,9 @@ def test_the_api_follows_a_given_grid_and_reuses_one_analysis(context, tmp_path,
         files = take.write(tmp_path / f"take{k}", "rock")
         np.testing.assert_allclose(take.details.analysis.beat_times, GIVEN, atol=1e-6)
         assert_midi_follows(files["midi"], GIVEN, FEEL_S)  # the API humanizes: the drummers' feel around it
+    quantized = inserter.add(context, SR, "Add a rock beat", seed=1, analysis=analysis, quantize=True)
+    assert_follows(quantized.details, quantized.write(tmp_path / "quantized", "rock")["midi"], GIVEN)  # exactly
+    assert len(calls) == 1
     inserter.add(context, SR, "Add a rock beat", seed=1, correction=GridCorrection(bpm=100.0, downbeat_s=0.5))
     assert len(calls) == 2
 
@@ -387,9 +390,11 @@ def test_cli_generate_follows_a_typed_grid_over_noise(noise, tmp_path):
 
     song = write_audio(tmp_path / "noise.wav", noise, SR)
     res = CliRunner().invoke(app, ["generate", str(song), "--stem", "drums", "--engine", "arranger", "--bpm", "100",
-                                   "--downbeat", "0.5", "--out", str(tmp_path / "out"), "--json"])
+                                   "--downbeat", "0.5", "--quantize", "--out", str(tmp_path / "out"), "--json"])
     assert res.exit_code == 0, res.output
-    assert_midi_follows(tmp_path / "out" / "noise_drums.mid", constant_grid(100.0, 0.5, noise.shape[1] / SR), FEEL_S)
+    assert json.loads(res.stdout)["quantize"] is True
+    # --quantize: the notes exactly on the typed grid (1 ms), no feel around it
+    assert_midi_follows(tmp_path / "out" / "noise_drums.mid", constant_grid(100.0, 0.5, noise.shape[1] / SR))
     res = CliRunner().invoke(app, ["generate", str(song), "--stem", "drums", "--engine", "arranger",
                                    "--out", str(tmp_path / "refused")])
     assert res.exit_code != 0 and str(song) in res.stderr  # without the grid: refused, naming the file
