@@ -379,6 +379,11 @@ def test_the_page_follows_a_typed_grid_on_noise_and_analyses_once_per_correction
     assert len(calls) == 1  # the second take reused the analysis
     take(3, 0.7)
     assert len(calls) == 2  # a new downbeat: analysed again
+    out = h.insert_audio_stem(str(song), "drums", "Add rock drums", seed=1, engine="arranger", sound="auto",
+                              bpm=100.0, meter="4/4", downbeat=0.7, take=4, quantize=True,
+                              progress=lambda *a, **k: None)
+    assert out[5]["quantize"] is True and len(calls) == 2
+    assert_midi_follows(out[4][2], constant_grid(100.0, 0.7, noise.shape[1] / SR))  # quantized: within 1 ms
 
 
 def test_cli_generate_follows_a_typed_grid_over_noise(noise, tmp_path):
