@@ -50,12 +50,20 @@ def as_array(notes) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
 
-def bar_bounds(grid: SongGrid) -> np.ndarray:
-    """Bar start steps plus the song's end: bar ``i`` is ``[b[i], b[i+1])``."""
-    starts = np.flatnonzero(grid.bar_start)
+def bounds_from_bar_starts(bar_start: np.ndarray, n_steps: int | None = None) -> np.ndarray:
+    """Bar start steps plus the end from a (T,) bool (or 0/1) bar-start row (the end: ``n_steps``, else T): bar ``i`` is
+    ``[b[i], b[i+1])``; a song that does not open on a bar line gets a pickup bar from step 0.
+    The one way bars are cut, for the metrics (``bar_bounds``) and the drum decoding
+    (``drum_form.bar_bounds_from_context``) alike."""
+    starts = np.flatnonzero(np.asarray(bar_start) > 0.5)
     if starts.size == 0 or starts[0] != 0:
         starts = np.concatenate([[0], starts])
-    return np.append(starts, grid.n_steps)
+    return np.append(starts, len(bar_start) if n_steps is None else n_steps).astype(np.int64)
+
+
+def bar_bounds(grid: SongGrid) -> np.ndarray:
+    """Bar start steps plus the song's end: bar ``i`` is ``[b[i], b[i+1])``."""
+    return bounds_from_bar_starts(grid.bar_start, grid.n_steps)
 
 
 def shuffled_bars(notes, grid, seed: int = 0) -> list[tuple]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import ONSET, SUSTAIN, decode_with
+from .features import ONSET, SUSTAIN
 from .register import place_octaves
+from .sampling import decode_take
 from .style import with_style_rhythm
 
 
@@ -58,11 +59,14 @@ def prepare_outputs(out: np.ndarray, context: np.ndarray, stem: str, instruction
 
 
 def decode_part(out: np.ndarray, context: np.ndarray, stem: str, instruction: str, meta: dict,
-                density: float = 1.0) -> list[tuple[int, int, int, int]]:
-    """Notes from a model's outputs as the generator writes them at temperature 0 (what ``tune.py``
-    scores): the priors of ``meta`` (its ``config.json``), its ``decode`` settings
-    (``features.decode_with``), then the rests and the register prior (``after_decoding``). The
-    generator itself draws its take between the two (``sampling.decode_take``)."""
+                density: float = 1.0, seed: int = 0, temperature: float | None = None,
+                heard: np.ndarray | None = None) -> list[tuple[int, int, int, int]]:
+    """Notes of a part from a model's raw outputs, the one decoding path of the generator and of
+    ``tune.py``: the priors of ``meta`` (its ``config.json``), the take of ``seed`` at
+    ``temperature`` (``sampling.decode_take``: drums with form, ``None``: the stem's default
+    temperature) with its ``decode`` settings, then the rests and the register prior
+    (``after_decoding``). ``heard``: the context as the model hears it (``generate.heard_context``),
+    which sets the drums' bars, sections and rests; ``context`` itself when not given."""
     out = prepare_outputs(out, context, stem, instruction, meta)
-    notes = decode_with(out, stem, meta.get("decode"), density)
+    notes = decode_take(out, context if heard is None else heard, stem, meta.get("decode"), density, seed, temperature)
     return after_decoding(notes, out, context, stem, meta)

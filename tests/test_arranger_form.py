@@ -38,3 +38,14 @@ def test_real_scores_like_real_and_random_does_not():
     assert rand["vel_spread"] > 3 * real["vel_spread"]
     assert -20 < real["level"] < 5 and -30 < arr["level"] < 10  # LU against the rendered context
     assert arr["pitch_off"] <= 12 and np.isfinite(arr["rep_share"])
+
+
+def test_evaluate_reports_means_and_the_per_song_spread():
+    from stemgen.evaluation.arranger_form import evaluate
+
+    result = evaluate([SONG], "drums")
+    assert result["songs"] == 1
+    for src in ("arranger", "real"):
+        for col, (median, low, high) in ((c, v) for c, v in result["spread"][src].items() if v is not None):
+            assert low <= median <= high and median == pytest.approx(result["means"][src][col], abs=1e-3)
+    assert result["spread"]["real"]["activity"] == [1.0, 1.0, 1.0]

@@ -115,7 +115,8 @@ def song_rows(path: str | Path, stem: str, arranger) -> dict[str, dict[str, floa
 
 
 def evaluate(files: list[Path], stem: str, model: str | Path | None = None) -> dict:
-    """Per-song rows and the means over songs for ``stem`` (``level_error``: |arranger - real| LU, and
+    """Per-song rows, the means over songs and their spread (``spread``: per source and column the
+    songs' median, 25th and 75th percentile) for ``stem`` (``level_error``: |arranger - real| LU, and
     the same for the fixed default level)."""
     from stemgen.arranger.engine import Arranger
     from stemgen.arranger.loudness import DEFAULT_LEVEL_DB
@@ -126,14 +127,19 @@ def evaluate(files: list[Path], stem: str, model: str | Path | None = None) -> d
         rows = song_rows(path, stem, arranger)
         if rows is not None:
             songs[Path(path).name] = rows
+    from stemgen.midi.evaluate import spread_of
+
     means: dict[str, dict[str, float]] = {}
+    spread: dict[str, dict[str, list[float] | None]] = {}
     for src in SOURCES:
         cols = sorted({c for r in songs.values() for c in r[src]})
         means[src] = {c: _nanmean([r[src].get(c, math.nan) for r in songs.values()]) for c in cols}
+        spread[src] = spread_of([r[src] for r in songs.values()], tuple(cols))
     real_levels = [r["real"]["level"] for r in songs.values()]
     level = {"arranger": _nanmedian([abs(r["arranger"]["level"] - r["real"]["level"]) for r in songs.values()]),
              "fixed_default": _nanmedian([abs(DEFAULT_LEVEL_DB[stem] - x) for x in real_levels])}
-    return {"stem": stem, "songs": len(songs), "means": means, "level_median_abs_error": level, "rows": songs}
+    return {"stem": stem, "songs": len(songs), "means": means, "spread": spread, "level_median_abs_error": level,
+            "rows": songs}
 
 
 def _nanmean(values) -> float:
