@@ -199,6 +199,22 @@ def pick_section_starts(novelty: np.ndarray, first: int) -> np.ndarray:
     return np.concatenate([[first], cands[keep]]).astype(np.int64)
 
 
+def sections_on_bars(section_times: np.ndarray, bar_times: np.ndarray) -> np.ndarray:
+    """Section starts found on one grid (``section_times``: their bar lines, seconds) as bars of
+    another: ``bar_times`` (n_bars + 1,) its bar lines and end (seconds, ascending). Each goes to
+    the bar whose start is nearest in time, if within half that bar's length; sorted, each bar
+    once. How the arranger's evaluation puts the sections of a song's MIDI on the bars its
+    analysis found in the audio."""
+    section_times, bar_times = np.asarray(section_times, float), np.asarray(bar_times, float)
+    starts = bar_times[:-1]
+    if not section_times.size or not starts.size:
+        return np.zeros(0, np.int64)
+    dist = np.abs(starts[None, :] - section_times[:, None])
+    idx = dist.argmin(axis=1)
+    near = dist[np.arange(idx.size), idx] <= 0.5 * np.diff(bar_times)[idx]
+    return np.unique(idx[near]).astype(np.int64)
+
+
 # --- drums ----------------------------------------------------------------------------------------
 
 

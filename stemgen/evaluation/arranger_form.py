@@ -54,15 +54,51 @@ def real_part_on_steps(song, stem: str, times: np.ndarray) -> list[tuple[int, in
     return sorted(out)
 
 
-def bar_grid(analysis, times: np.ndarray) -> StepGrid:
-    """Bar lines at the steps nearest the analysis' downbeats."""
-    T = times.size - 1
-    bar = np.zeros(T, bool)
-    downs = np.asarray(analysis.downbeat_times, float)
-    downs = downs[(downs >= times[0]) & (downs < times[-1])]
-    if downs.size:
-        bar[np.minimum(nearest_steps(times, downs), T - 1)] = True
-    return StepGrid(T, bar)
+def bar_grid(context: np.ndarray) -> StepGrid:
+    """The arranger's own bars: the analysed context's downbeat channel, as the drum decoder reads
+    them (``drum_form.bar_bounds_from_context``), so the parts are measured on the bars they were
+    written in (the analysis' detected downbeats alone miss the bars it extends before and after them)."""
+    from stemgen.midi.context import SLICES
+
+    bar = np.asarray(context[SLICES["downbeat"].start]) > 0.5
+    return StepGrid(bar.size, bar)
+
+
+def midi_sections(song, stem: str, bar_times: np.ndarray) -> np.ndarray:
+    """The ground truth: the song's section starts as the MIDI metric finds them
+    (``form_metrics.section_starts`` on the whole song without ``stem``), put by time on the
+    analysed bars (``bar_times``: their bar lines and end, seconds; ``form_metrics.sections_on_bars``)."""
+    from stemgen.midi.form_metrics import bar_bounds, section_starts, sections_on_bars
+    from stemgen.midifile.grid import song_to_grid
+
+    midi_grid = song_to_grid(song, 4)
+    bars = section_starts(midi_grid, stem)
+    return sections_on_bars(midi_grid.seconds_at_step(bar_bounds(midi_grid)[bars]), bar_times)
+
+
+def decoder_sections(context: np.ndarray) -> np.ndarray:
+    """The section starts the drum decoder finds in the analysed ``context`` (the context as the
+    model hears it): ``drum_form.context_sections`` over the bars where the context sounds."""
+    from stemgen.midi.context import SLICES
+    from stemgen.midi.drum_form import DrumForm, bar_bounds_from_context, context_sections
+
+    bounds = bar_bounds_from_context(context)
+    energy = np.add.reduceat(context[SLICES["energy"]][0], bounds[:-1]) / np.maximum(np.diff(bounds), 1)
+    sounding = energy >= DrumForm().rest_energy
+    return context_sections(context, bounds, sounding if sounding.any() else np.ones_like(sounding))
+
+
+def section_agreement(truth: np.ndarray, found: np.ndarray) -> dict[str, float]:
+    """How the decoder's sections (``found``) agree with the MIDI's (``truth``), bar for bar:
+    counts, the share of true starts found (``recall``) and of found starts that are true
+    (``precision``), both also within one bar (``..._1bar``)."""
+    out = {"sections_true": float(truth.size), "sections_found": float(found.size)}
+    for name, tol in (("", 0), ("_1bar", 1)):
+        near = np.abs(truth[:, None] - found[None, :]) <= tol if truth.size and found.size else np.zeros(
+            (truth.size, found.size), bool)
+        out["recall" + name] = float(near.any(axis=1).mean()) if truth.size else math.nan
+        out["precision" + name] = float(near.any(axis=0).mean()) if found.size else math.nan
+    return out
 
 
 def random_part(real, grid: StepGrid, drums: bool, seed: int = 0) -> list[tuple]:
@@ -86,7 +122,9 @@ def song_rows(path: str | Path, stem: str, arranger) -> dict[str, dict[str, floa
     from stemgen.analysis.features import step_times
     from stemgen.arranger.loudness import loudness_lufs
     from stemgen.errors import StemgenError
-    from stemgen.midi.form_metrics import form_metrics, shuffled_bars
+    from stemgen.midi.context import context_from_analysis
+    from stemgen.midi.form_metrics import bar_bounds, form_metrics, shuffled_bars
+    from stemgen.midi.generate import heard_context
     from stemgen.midifile.io import load_midi
     from stemgen.render.stems import render_stems
 
@@ -99,15 +137,22 @@ def song_rows(path: str | Path, stem: str, arranger) -> dict[str, dict[str, floa
     except StemgenError:
         return None
     times = step_times(arrangement.analysis)
-    grid = bar_grid(arrangement.analysis, times)
-    real = real_part_on_steps(load_midi(path), stem, times)
+    analysed = context_from_analysis(arrangement.analysis)  # the (106, T) context the part model heard
+    grid = bar_grid(analysed)
+    song = load_midi(path)
+    real = real_part_on_steps(song, stem, times)
     if len(real) < 8:
         return None
     drums = stem == "drums"
     parts = {"arranger": arrangement.notes, "real": real, "shuffled": shuffled_bars(real, grid),
              "random": random_part(real, grid, drums)}
-    no_sections = np.zeros(0, np.int64)  # no section finder on audio yet: crash_on_section left out
-    rows = {src: form_metrics(notes, real, grid, stem, no_sections) for src, notes in parts.items()}
+    sections = np.zeros(0, np.int64)  # bass and guitar have no section column
+    if drums:
+        sections = midi_sections(song, stem, times[bar_bounds(grid)])
+        found = decoder_sections(heard_context(analysed, arranger.generator.meta.get("hears_other_parts", True)))
+    rows = {src: form_metrics(notes, real, grid, stem, sections) for src, notes in parts.items()}
+    if drums:
+        rows["arranger"].update(section_agreement(sections, found))
     context_lufs = loudness_lufs(context, RENDER_RATE)
     rows["arranger"]["level"] = loudness_lufs(arrangement.part.stem_audio, RENDER_RATE) - context_lufs
     rows["real"]["level"] = loudness_lufs(render.stems[stem], RENDER_RATE) - context_lufs
