@@ -202,8 +202,8 @@ def pick_section_starts(novelty: np.ndarray, first: int) -> np.ndarray:
 def sections_on_bars(section_times: np.ndarray, bar_times: np.ndarray) -> np.ndarray:
     """Section starts found on one grid (``section_times``: their bar lines, seconds) as bars of
     another: ``bar_times`` (n_bars + 1,) its bar lines and end (seconds, ascending). Each goes to
-    the bar whose start is nearest in time, if within half that bar's length; sorted, each bar
-    once. How the arranger's evaluation puts the sections of a song's MIDI on the bars its
+    the bar whose start is nearest in time, if within half the grid's median bar length (a short
+    pickup bar is not a bar's length); sorted, each bar once. How the arranger's evaluation puts the sections of a song's MIDI on the bars its
     analysis found in the audio."""
     section_times, bar_times = np.asarray(section_times, float), np.asarray(bar_times, float)
     starts = bar_times[:-1]
@@ -211,7 +211,7 @@ def sections_on_bars(section_times: np.ndarray, bar_times: np.ndarray) -> np.nda
         return np.zeros(0, np.int64)
     dist = np.abs(starts[None, :] - section_times[:, None])
     idx = dist.argmin(axis=1)
-    near = dist[np.arange(idx.size), idx] <= 0.5 * np.diff(bar_times)[idx]
+    near = dist[np.arange(idx.size), idx] <= 0.5 * np.median(np.diff(bar_times))
     return np.unique(idx[near]).astype(np.int64)
 
 

@@ -101,6 +101,19 @@ def section_agreement(truth: np.ndarray, found: np.ndarray) -> dict[str, float]:
     return out
 
 
+def crash_contrast(on_sections: float, notes, real, grid: StepGrid, sections: np.ndarray) -> dict[str, float]:
+    """``crash_elsewhere``: the same crash share (``form_metrics``' ``crash_on_section``) on the other
+    bar starts from the first section on, and ``crash_extra``: ``on_sections`` minus it. A part
+    with crashes everywhere (the random one) scores high on the section starts alone; the
+    contrast tells crashes placed where a section starts."""
+    from stemgen.midi.form_metrics import bar_bounds, form_metrics
+
+    n_bars = bar_bounds(grid).size - 1
+    others = np.setdiff1d(np.arange(sections.min() if sections.size else n_bars, n_bars), sections)
+    elsewhere = form_metrics(notes, real, grid, "drums", others)["crash_on_section"] if others.size else math.nan
+    return {"crash_elsewhere": elsewhere, "crash_extra": on_sections - elsewhere}
+
+
 def random_part(real, grid: StepGrid, drums: bool, seed: int = 0) -> list[tuple]:
     """As many notes as the real part at random steps, pitches (drum keys 35-59, or the real range
     widened by an octave each way), lengths (1-8 steps) and velocities."""
@@ -152,7 +165,11 @@ def song_rows(path: str | Path, stem: str, arranger) -> dict[str, dict[str, floa
         found = decoder_sections(heard_context(analysed, arranger.generator.meta.get("hears_other_parts", True)))
     rows = {src: form_metrics(notes, real, grid, stem, sections) for src, notes in parts.items()}
     if drums:
+        for src, notes in parts.items():
+            rows[src].update(crash_contrast(rows[src]["crash_on_section"], notes, real, grid, sections))
         rows["arranger"].update(section_agreement(sections, found))
+        # the arranger's crashes on the sections its decoder found (crashes dropped by rests show here)
+        rows["arranger"]["crash_on_found"] = form_metrics(parts["arranger"], real, grid, stem, found)["crash_on_section"]
     context_lufs = loudness_lufs(context, RENDER_RATE)
     rows["arranger"]["level"] = loudness_lufs(arrangement.part.stem_audio, RENDER_RATE) - context_lufs
     rows["real"]["level"] = loudness_lufs(render.stems[stem], RENDER_RATE) - context_lufs
