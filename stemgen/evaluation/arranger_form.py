@@ -5,7 +5,17 @@ are put on the arranger's own analysed 16th steps and bars, so ``midi.form_metri
 with like. Rows per song: the arranger, the real part (scores like a real part by definition), the
 real part with its bars shuffled and a random part (the same checks as the MIDI metrics' tests);
 plus the stem's level against the context (LU) for the arranger, the real part and the fixed
-default. The analysis is the arranger's own, so a wrong beat grid shows up as a worse real row.
+default. The analysis is the arranger's own, so a wrong beat grid shows up as a worse real row;
+the bars are the analysed context's (those the part model and the drum decoder work in).
+
+Drums: the section starts are the song's, as the MIDI metric finds them (``form_metrics.
+section_starts`` on the song without the drums), put by time on the analysed bars
+(``midi_sections``); ``crash_on_section`` and ``fill_extra`` use them for every row. The arranger
+row also says how the sections its decoder finds in the analysed context (``decoder_sections``)
+agree with them (``sections_true``/``_found``, ``recall``, ``precision``, exact and within a bar)
+and how often it crashes on its own (``crash_on_found``); every row gets ``crash_elsewhere`` (the
+same share on the other bar starts) and ``crash_extra`` (the difference: a random part with
+crashes everywhere scores high on section starts alone).
 """
 
 from __future__ import annotations
