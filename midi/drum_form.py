@@ -138,7 +138,7 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     velocity = np.where(hits, vel, 0.0)
 
     _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, form.ride_share)
-    starts = _entries(sections, playing) if form.crash else np.zeros(0, np.int64)
+    starts = _entries(sections, playing, sounding) if form.crash else np.zeros(0, np.int64)
     for b in starts:  # a crash and the kick on the one; the hi-hat gives way to the cymbal
         s = bounds[b]
         hits[CRASH, s] = hits[KICK, s] = True
@@ -155,11 +155,17 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     return [tuple(int(x) for x in n) for n in notes]
 
 
-def _entries(sections: np.ndarray, playing: np.ndarray) -> np.ndarray:
-    """Bars that open a section or follow a rest, where the drums play."""
+def _entries(sections: np.ndarray, playing: np.ndarray, sounding: np.ndarray) -> np.ndarray:
+    """Bars whose first step gets the crash: those that open a section or follow a rest, where the
+    drums play; a section start the band plays but the drums rest in (an intro bar, a pickup) when
+    the drums come in on the next bar: the crash marks the section there, not a bar late."""
+    sections = sections[sections < playing.size]
+    nxt = np.concatenate([playing[1:], [False]])
+    early = sections[~playing[sections] & sounding[sections] & nxt[sections]]
     after_rest = np.flatnonzero(playing & ~np.concatenate([[False], playing[:-1]]))
-    both = np.union1d(sections[sections < playing.size], after_rest)
-    return both[playing[both]]
+    after_rest = np.setdiff1d(after_rest, early + 1)
+    both = np.union1d(sections[playing[sections]], after_rest)
+    return np.union1d(both, early)
 
 
 def _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, share: float) -> None:

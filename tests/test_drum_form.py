@@ -376,3 +376,23 @@ def test_groove_count_scales_the_snares_of_the_groove():
 
     decode_audio = json.loads((default_model_dir("drums") / "config.json").read_text())["decode"]
     assert decode_audio["groove_count"][1] > 1 and decode_audio["relative_floor"][1] < 1
+
+
+def test_a_section_start_the_drums_rest_in_still_gets_its_crash_when_they_come_in_next():
+    """Where the band plays a section's first bar but the model would rest in it (an intro bar)
+    and plays from the next bar, the crash and kick mark the section's downbeat, not a bar late,
+    and the rest of that bar stays silent."""
+    _, context, out, decode = case(SONG, "drums")
+    bounds, energy = _bars(context)
+    sections = context_sections(context, bounds, energy >= DrumForm().rest_energy)
+    b = int(sections[1])
+    assert energy[b] >= DrumForm().rest_energy and energy[b + 1] >= DrumForm().rest_energy
+    quiet = out.copy()
+    quiet[:, bounds[b]:bounds[b + 1]] = -30.0  # the model expects no hits in bar b
+    notes = as_array(decode_drums(quiet, context, decode))
+    cls = DRUM_CLASS_OF_PITCH[notes[:, 2]]
+    in_bar = (notes[:, 0] >= bounds[b]) & (notes[:, 0] < bounds[b + 1])
+    assert sorted(cls[in_bar].tolist()) == [0, CRASH]  # the kick and the crash, nothing else
+    assert np.all(notes[in_bar, 0] == bounds[b])
+    assert not np.any((cls == CRASH) & (notes[:, 0] == bounds[b + 1]))  # no second crash a bar late
+    assert np.any((notes[:, 0] >= bounds[b + 1]) & (notes[:, 0] < bounds[b + 2]))  # the drums come in
