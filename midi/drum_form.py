@@ -25,7 +25,8 @@ This decoder writes that from the model's own probabilities and the context alon
    the last beat before every ``fill_every``-bar phrase end
    and the last two beats before a section start, where the model hears one coming (its snare/tom
    probability in that beat at least ``fill_gate`` times the song's median); a crash with the kick
-   on the first step of each section and after each rest; the ride instead of the closed hi-hat in
+   on the first step of each section and after each rest (on a section's first bar itself where
+   the band plays it but the drums rest in it and come in on the next: ``_entries``); the ride instead of the closed hi-hat in
    the loudest sections (up to ``ride_share`` of the bars);
 6. velocities with the accents of Groove MIDI's drummers (``feel.apply_velocity``).
 """
