@@ -47,7 +47,8 @@ def _decoding_text(meta: dict) -> str:
 
 
 def _prior_text(meta: dict) -> str:
-    """The register and style-rhythm priors of ``config.json`` (``register.py``, ``style.py``), in a sentence each."""
+    """The register, length, style-rhythm and rest priors of ``config.json`` (``register.py``, ``priors.py``,
+    ``style.py``), in a sentence each."""
     out = ""
     reg = meta.get("register")
     if reg:
@@ -63,6 +64,10 @@ def _prior_text(meta: dict) -> str:
         out += (f" Rhythm per style: the onset logits get {sty['strength']:g} x log(real share / model share) of each 16th "
                 f"of the beat for the style the instruction names ({', '.join(sty['log_ratio'])}; `midi/style.py`; "
                 f"{sty.get('provenance', '')}).")
+    rests = meta.get("rests")
+    if rests:
+        out += (f" Rests: notes of a bar whose mean onset probability is under {rests['quiet_bar']:g} x the song's median "
+                f"bar's are dropped (`midi/priors.py`; chosen on the {rests.get('chosen', 'valid split')}).")
     return out
 
 

@@ -13,16 +13,20 @@ This decoder writes that from the model's own probabilities and the context alon
 2. rests: bars where the context is silent, or where the model expects far fewer hits than in the
    song's other bars;
 3. a groove bar per section: the model's probabilities averaged over the section's bars (bar
-   position by position), decoded to as many hits per class as the model expects per bar (top-k,
-   or a Gumbel-top-k sample at ``temperature`` > 0 for another take), repeated in every bar;
+   position by position), decoded to as many hits per class as the model expects per bar (times the
+   model's ``groove_count`` for the class where it under-counts; top-k,
+   or a Gumbel-top-k sample at ``temperature`` > 0 for another take: ``features.top_cells``) among
+   the cells above the model's floor, or for a class with a ``relative_floor`` (the snare) above
+   that share of its most probable cell where that is lower, repeated in every bar;
 4. variation: a bar keeps its own decision at a cell where its own probability differs from the
    groove's by more than ``variation`` (the model hears a break or a pushed chord there);
-5. a fill (snare and toms: the figures Groove MIDI's drummers play most at the end of a bar in their
+5. a fill (snare and toms: every figure Groove MIDI's drummers play at the end of a bar in their
    fill performances, ``feel.measure_fills``, drawn from the seed by how often they play them) in
    the last beat before every ``fill_every``-bar phrase end
    and the last two beats before a section start, where the model hears one coming (its snare/tom
    probability in that beat at least ``fill_gate`` times the song's median); a crash with the kick
-   on the first step of each section and after each rest; the ride instead of the closed hi-hat in
+   on the first step of each section and after each rest (on a section's first bar itself where
+   the band plays it but the drums rest in it and come in on the next: ``_entries``); the ride instead of the closed hi-hat in
    the loudest sections (up to ``ride_share`` of the bars);
 6. velocities with the accents of Groove MIDI's drummers (``feel.apply_velocity``).
 """
@@ -36,9 +40,9 @@ import numpy as np
 from stemgen.midifile.lanes import DRUM_OUT_PITCH
 
 from .context import SLICES
-from .features import N_DRUM
+from .features import N_DRUM, top_cells
 from .feel import FILL_CLASSES, apply_velocity, load_feel
-from .form_metrics import foote_novelty, pick_section_starts
+from .form_metrics import bounds_from_bar_starts, foote_novelty, pick_section_starts
 
 KICK, SNARE, CLOSED_HAT, OPEN_HAT, LOW_TOM, MID_TOM, HIGH_TOM, CRASH, RIDE = range(9)
 TIMEKEEPING = (CLOSED_HAT, OPEN_HAT, RIDE)
@@ -48,8 +52,8 @@ TIMEKEEPING = (CLOSED_HAT, OPEN_HAT, RIDE)
 class DrumForm:
     """Settings of the form decoding (chosen on the valid split, see docs/EVALUATION.md)."""
 
-    variation: float = 0.1
-    fill_every: int = 16
+    variation: float = 0.15
+    fill_every: int = 4
     crash: bool = True
     ride_share: float = 0.15
     fill_gate: float = 1.0
@@ -60,10 +64,7 @@ class DrumForm:
 
 def bar_bounds_from_context(context: np.ndarray) -> np.ndarray:
     """Bar start steps (from the downbeat channel) plus the end: bar ``i`` is ``[b[i], b[i+1])``."""
-    T = context.shape[1]
-    down = np.flatnonzero(context[SLICES["downbeat"].start] > 0.5)
-    starts = down if down.size and down[0] == 0 else np.concatenate([[0], down]).astype(np.int64)
-    return np.append(starts, T).astype(np.int64)
+    return bounds_from_bar_starts(context[SLICES["downbeat"].start])
 
 
 def _per_bar(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -88,28 +89,13 @@ def context_sections(context: np.ndarray, bounds: np.ndarray, playing: np.ndarra
     return pick_section_starts(foote_novelty(context_bar_features(context, bounds)), int(active[0]))
 
 
-def choose_cells(prob: np.ndarray, k: int, floor: float, rng: np.random.Generator | None,
-                 temperature: float) -> np.ndarray:
-    """Bool mask of ``k`` cells of ``prob`` above ``floor``: the most probable, or at ``temperature``
-    > 0 a Gumbel-top-k sample (cells drawn without replacement with weights ``p**(1/temperature)``
-    in logit terms), so another seed gives another plausible choice of the same size."""
-    keep = np.zeros(prob.shape, bool)
-    if k <= 0:
-        return keep
-    logit = np.log(np.clip(prob, 1e-6, 1 - 1e-6)) - np.log1p(-np.clip(prob, 1e-6, 1 - 1e-6))
-    if rng is not None and temperature > 0:
-        logit = logit + temperature * rng.gumbel(size=prob.shape)
-    logit[prob <= floor] = -np.inf  # drawn among the cells above the floor, so a take keeps its count
-    keep[np.argsort(-logit, kind="stable")[:min(k, prob.size)]] = True
-    return keep & (prob > floor)
-
-
 def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, density: float = 1.0,
                  seed: int = 0, temperature: float = 0.0,
                  form: DrumForm = DrumForm()) -> list[tuple[int, int, int, int]]:
     """Notes ``(start_step, end_step, pitch, velocity)`` of a drum part with form from the drum
     model's outputs ``out`` (18, T) and the ``context`` it heard (see the module docstring).
-    ``decode``: the model's ``config.json`` decode settings (density scale, onset factor, floor)."""
+    ``decode``: the model's ``config.json`` decode settings (density scale, onset factor, floor, the
+    groove's ``relative_floor`` and ``groove_count`` per class and, where a model has its own, ``variation``)."""
     decode = decode or {}
     rng = np.random.default_rng(seed)
     T = out.shape[1]
@@ -118,6 +104,9 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     scale = np.asarray(decode.get("density_scale") or [1.0], np.float64)
     scale = np.broadcast_to(scale, (N_DRUM,)) * decode.get("onset_factor", 1.0) * density
     floor = decode.get("floor") or 0.0
+    relative = np.broadcast_to(np.asarray(decode.get("relative_floor") or [1.0], np.float64), (N_DRUM,))
+    count = np.broadcast_to(np.asarray(decode.get("groove_count") or [1.0], np.float64), (N_DRUM,))
+    variation = decode.get("variation", form.variation)  # a model's own (the arranger's: analysed bars vary more)
 
     bounds = bar_bounds_from_context(context)
     n_bars, lengths = bounds.size - 1, np.diff(bounds)
@@ -139,17 +128,18 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
             bars = np.flatnonzero(in_sec & (lengths == length))
             cells = np.stack([prob[:, bounds[b]:bounds[b] + length] for b in bars])  # (bars, 9, L)
             mean = cells.mean(axis=0)
-            groove = np.stack([choose_cells(mean[c], round(float(scale[c] * mean[c].sum())), floor, rng, temperature)
+            groove = np.stack([top_cells(mean[c], round(float(count[c] * scale[c] * mean[c].sum())),
+                                         min(floor, relative[c] * mean[c].max()), rng, temperature)
                                for c in range(N_DRUM)])
             for b, own in zip(bars, cells):
                 bar = groove.copy()
-                bar |= (own - mean > form.variation) & (own > floor)
-                bar &= ~(mean - own > form.variation)
+                bar |= (own - mean > variation) & (own > floor)
+                bar &= ~(mean - own > variation)
                 hits[:, bounds[b]:bounds[b] + length] = bar
     velocity = np.where(hits, vel, 0.0)
 
     _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, form.ride_share)
-    starts = _entries(sections, playing) if form.crash else np.zeros(0, np.int64)
+    starts = _entries(sections, playing, sounding) if form.crash else np.zeros(0, np.int64)
     for b in starts:  # a crash and the kick on the one; the hi-hat gives way to the cymbal
         s = bounds[b]
         hits[CRASH, s] = hits[KICK, s] = True
@@ -166,11 +156,17 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     return [tuple(int(x) for x in n) for n in notes]
 
 
-def _entries(sections: np.ndarray, playing: np.ndarray) -> np.ndarray:
-    """Bars that open a section or follow a rest, where the drums play."""
+def _entries(sections: np.ndarray, playing: np.ndarray, sounding: np.ndarray) -> np.ndarray:
+    """Bars whose first step gets the crash: those that open a section or follow a rest, where the
+    drums play; a section start the band plays but the drums rest in (an intro bar, a pickup) when
+    the drums come in on the next bar: the crash marks the section there, not a bar late."""
+    sections = sections[sections < playing.size]
+    nxt = np.concatenate([playing[1:], [False]])
+    early = sections[~playing[sections] & sounding[sections] & nxt[sections]]
     after_rest = np.flatnonzero(playing & ~np.concatenate([[False], playing[:-1]]))
-    both = np.union1d(sections[sections < playing.size], after_rest)
-    return both[playing[both]]
+    after_rest = np.setdiff1d(after_rest, early + 1)
+    both = np.union1d(sections[playing[sections]], after_rest)
+    return np.union1d(both, early)
 
 
 def _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, share: float) -> None:

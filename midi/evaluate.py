@@ -280,6 +280,7 @@ def evaluate(
     table = {stem: {src: {c: _nanmean([r[c] for r in rows[stem][src]]) for c in COLUMNS + FORM_COLUMNS}
                     for src in sources[stem]}
              for stem in stems}
+    spread = {stem: {src: spread_of(rows[stem][src], FORM_COLUMNS) for src in sources[stem]} for stem in stems}
     descriptions = dict(DESCRIPTIONS)
     for stem in stems:
         for name, gen in gen_sources[stem].items():
@@ -287,7 +288,7 @@ def evaluate(
     timing = {stem: {name: {"songs": len(v), "total_s": round(sum(v), 2),
                             "mean_s": round(sum(v) / len(v), 3) if v else None}
                      for name, v in gen_seconds[stem].items()} for stem in stems}
-    return {"songs": {s: len(names[s]) for s in stems}, "table": table, "rows": rows, "names": names,
+    return {"songs": {s: len(names[s]) for s in stems}, "table": table, "spread": spread, "rows": rows, "names": names,
             "descriptions": descriptions, "generation": timing, "skipped": skipped, "generation_failures": failures,
             "retrieval_pool": len(pool.songs) if pool is not None else 0}
 
@@ -297,13 +298,42 @@ def _nanmean(values: list[float]) -> float | None:
     return round(float(np.mean(vals)), 3) if vals else None
 
 
+def _present(by_stem: dict, columns: tuple[str, ...]) -> list[str]:
+    """The columns with a value for some (stem, source) of ``by_stem`` (stem -> source -> column -> value)."""
+    return [c for c in columns if any(v.get(c) is not None for srcs in by_stem.values() for v in srcs.values())]
+
+
+def _header(used: list[str]) -> list[str]:
+    return ["| stem | source | " + " | ".join(used) + " |", "|" + "---|" * (len(used) + 2)]
+
+
+def spread_of(song_rows: list[dict], columns: tuple[str, ...]) -> dict[str, list[float] | None]:
+    """Per column, the songs' ``[median, 25th, 75th percentile]`` (None: no song has a value): how
+    the songs spread, where the table's mean and interval say how sure the mean is."""
+    out = {}
+    for c in columns:
+        vals = [r[c] for r in song_rows if r.get(c) is not None and not math.isnan(r[c])]
+        out[c] = [round(float(v), 3) for v in np.percentile(vals, [50, 25, 75])] if vals else None
+    return out
+
+
+def format_spread(report: dict, columns: tuple[str, ...] = FORM_COLUMNS) -> str:
+    """Markdown table of ``report["spread"]``: per (stem, source), each column's median [IQR] over songs."""
+    used = _present(report["spread"], columns)
+    lines = _header(used)
+    for stem, by_src in report["spread"].items():
+        for src, cols in by_src.items():
+            cells = ["-" if cols.get(c) is None else f"{cols[c][0]:.2f} [{cols[c][1]:.2f}, {cols[c][2]:.2f}]" for c in used]
+            lines.append(f"| {stem} (n={report['songs'][stem]}) | {src} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def format_table(report: dict, columns: tuple[str, ...] = COLUMNS) -> str:
     """Markdown table: one row per (stem, source), ``mean [95% bootstrap interval over songs]``."""
     from stemgen.stats import bootstrap_mean
 
-    stems = list(report["table"])
-    used = [c for c in columns if any(report["table"][s][src].get(c) is not None for s in stems for src in report["table"][s])]
-    lines = ["| stem | source | " + " | ".join(used) + " |", "|" + "---|" * (len(used) + 2)]
+    used = _present(report["table"], columns)
+    lines = _header(used)
     for stem, by_src in report["rows"].items():
         for src, song_rows in by_src.items():
             cells = []
@@ -315,5 +345,9 @@ def format_table(report: dict, columns: tuple[str, ...] = COLUMNS) -> str:
 
 
 def format_tables(report: dict) -> str:
-    """The note/harmony table, then the form-and-feel table (``form_metrics``)."""
-    return format_table(report) + "\n\nForm and feel:\n\n" + format_table(report, FORM_COLUMNS)
+    """The note/harmony table, the form-and-feel table (``form_metrics``), then the form columns'
+    spread over songs (median [interquartile range])."""
+    text = format_table(report) + "\n\nForm and feel:\n\n" + format_table(report, FORM_COLUMNS)
+    if report.get("spread"):
+        text += "\n\nForm and feel per song (median [25th, 75th percentile]):\n\n" + format_spread(report)
+    return text

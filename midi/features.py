@@ -93,12 +93,21 @@ def pitch_logits(out: np.ndarray, stem: str):
     return out[..., PC0 + pcs, :] + out[..., REG0 : REG0 + N_PITCHES, :]
 
 
-def _top_steps(prob: np.ndarray, density: float, floor: float = 0.0) -> np.ndarray:
-    """Bool mask of the ``round(density * sum(prob))`` most probable steps, those above ``floor``."""
-    k = int(round(density * float(prob.sum())))
+def top_cells(prob: np.ndarray, k: int, floor: float = 0.0, rng: np.random.Generator | None = None,
+              temperature: float = 0.0) -> np.ndarray:
+    """Bool mask of ``k`` cells of ``prob`` above ``floor``: the most probable, or at ``temperature``
+    > 0 (with ``rng``) a Gumbel-top-k sample (``temperature`` x Gumbel noise added to the logits, the
+    top k kept: k cells drawn without replacement with weights ``exp(logit / temperature)``, Kool et
+    al. 2019), drawn among the cells above the floor so a take keeps its count."""
     keep = np.zeros(prob.shape, bool)
-    if k > 0:
-        keep[np.argsort(-prob, kind="stable")[: min(k, prob.size)]] = True
+    if k <= 0:
+        return keep
+    key = np.asarray(prob, np.float64)
+    if rng is not None and temperature > 0:
+        p = np.clip(key, 1e-6, 1 - 1e-6)
+        key = np.log(p) - np.log1p(-p) + temperature * rng.gumbel(size=prob.shape)
+    key = np.where(prob > floor, key, -np.inf)
+    keep[np.argsort(-key, kind="stable")[:min(k, prob.size)]] = True
     return keep & (prob > floor)
 
 
@@ -127,10 +136,11 @@ def decode_output(
         vel = np.clip(_sigmoid(out[N_DRUM:]) * 127, 20, 127).astype(np.uint8)
         onset = np.zeros((T, 128), np.uint8)
         for c in range(N_DRUM):
-            hit = _top_steps(prob[c], density * scale[c], floor)
+            hit = top_cells(prob[c], int(round(density * scale[c] * float(prob[c].sum()))), floor)
             onset[hit, DRUM_OUT_PITCH[c]] = vel[c, hit]
         return roll_to_notes(onset, None, drum_steps=1)
-    hit = _top_steps(_sigmoid(out[ONSET]), density * scale[0], floor)
+    onset_prob = _sigmoid(out[ONSET])
+    hit = top_cells(onset_prob, int(round(density * scale[0] * float(onset_prob.sum()))), floor)
     steps = np.flatnonzero(hit)
     if steps.size == 0:
         return []

@@ -126,14 +126,14 @@ def measure_feel(folder: str | Path, split: str = "train") -> dict:
 
 
 FILL_CLASSES = (1, 4, 5, 6)  # snare, low/mid/high tom (stemgen.midifile.lanes.DRUM_CLASSES)
-N_FILLS = 8  # the most common figures kept per length
+N_FILLS = None  # every figure played is kept (with its count), the tom figures among them
 
 
 def measure_fills(folder: str | Path, split: str = "train") -> dict:
     """The snare/tom figures Groove MIDI's drummers play at the end of a bar in their fill
     performances: per bar, the loudest snare/tom class on each of the last 4 (one beat) and last 8
     (two beats) 16ths (``None``: none there); a one-beat figure counts with at least 2 hits, a
-    two-beat one with at least 2 in each beat. The ``N_FILLS`` most common of each, with counts."""
+    two-beat one with at least 2 in each beat. Every figure of each (``N_FILLS``: all), most common first, with counts."""
     folder = Path(folder)
     with open(folder / "info.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["split"] == split and r["time_signature"] == "4-4"

@@ -50,12 +50,20 @@ def as_array(notes) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
 
-def bar_bounds(grid: SongGrid) -> np.ndarray:
-    """Bar start steps plus the song's end: bar ``i`` is ``[b[i], b[i+1])``."""
-    starts = np.flatnonzero(grid.bar_start)
+def bounds_from_bar_starts(bar_start: np.ndarray, n_steps: int | None = None) -> np.ndarray:
+    """Bar start steps plus the end from a (T,) bool (or 0/1) bar-start row (the end: ``n_steps``, else T): bar ``i`` is
+    ``[b[i], b[i+1])``; a song that does not open on a bar line gets a pickup bar from step 0.
+    The one way bars are cut, for the metrics (``bar_bounds``) and the drum decoding
+    (``drum_form.bar_bounds_from_context``) alike."""
+    starts = np.flatnonzero(np.asarray(bar_start) > 0.5)
     if starts.size == 0 or starts[0] != 0:
         starts = np.concatenate([[0], starts])
-    return np.append(starts, grid.n_steps)
+    return np.append(starts, len(bar_start) if n_steps is None else n_steps).astype(np.int64)
+
+
+def bar_bounds(grid: SongGrid) -> np.ndarray:
+    """Bar start steps plus the song's end: bar ``i`` is ``[b[i], b[i+1])``."""
+    return bounds_from_bar_starts(grid.bar_start, grid.n_steps)
 
 
 def shuffled_bars(notes, grid, seed: int = 0) -> list[tuple]:
@@ -189,6 +197,22 @@ def pick_section_starts(novelty: np.ndarray, first: int) -> np.ndarray:
     right = np.concatenate([nov[1:], [-np.inf]])
     keep = (nov >= left) & (nov >= right) & (nov >= 0.5 * top) & (top > 0)
     return np.concatenate([[first], cands[keep]]).astype(np.int64)
+
+
+def sections_on_bars(section_times: np.ndarray, bar_times: np.ndarray) -> np.ndarray:
+    """Section starts found on one grid (``section_times``: their bar lines, seconds) as bars of
+    another: ``bar_times`` (n_bars + 1,) its bar lines and end (seconds, ascending). Each goes to
+    the bar whose start is nearest in time, if within half the grid's median bar length (a short
+    pickup bar is not a bar's length); sorted, each bar once. How the arranger's evaluation puts the sections of a song's MIDI on the bars its
+    analysis found in the audio."""
+    section_times, bar_times = np.asarray(section_times, float), np.asarray(bar_times, float)
+    starts = bar_times[:-1]
+    if not section_times.size or not starts.size:
+        return np.zeros(0, np.int64)
+    dist = np.abs(starts[None, :] - section_times[:, None])
+    idx = dist.argmin(axis=1)
+    near = dist[np.arange(idx.size), idx] <= 0.5 * np.median(np.diff(bar_times))
+    return np.unique(idx[near]).astype(np.int64)
 
 
 # --- drums ----------------------------------------------------------------------------------------

@@ -23,8 +23,7 @@ from stemgen.render.sounds import program_for
 from stemgen.stems import DRUM_CHANNEL, REGISTRY, STEMS
 
 from .context import HEARING_GROUPS, SLICES, context_from_grid
-from .priors import prepare_outputs
-from .register import place_octaves
+from .priors import decode_part
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "midi"
 DEFAULT_MODELS = {s: spec.part_model for s, spec in REGISTRY.items()}
@@ -113,12 +112,9 @@ class MidiGenerator:
         """Notes on the steps of a ``(106, T)`` context, from MIDI or from audio analysis alike, decoded
         with the model's own decoding settings: the take of ``seed`` (``sampling.decode_take``), with the
         style, length and register priors of the model's ``config.json`` (``priors.py``, ``register.py``)."""
-        from .sampling import decode_take
-
         heard = heard_context(context, self.meta.get("hears_other_parts", True))  # form from what the model hears
-        out = prepare_outputs(self.logits_for(context, instruction), context, self.stem, instruction, self.meta)
-        notes = decode_take(out, heard, self.stem, self.meta.get("decode"), self.density, seed, self.temperature)
-        return place_octaves(notes, out, context, self.stem, self.meta.get("register"))
+        return decode_part(self.logits_for(context, instruction), context, self.stem, instruction, self.meta,
+                           self.density, seed, self.temperature, heard)
 
     def generate(self, song: MidiSong, song_bytes: bytes, instruction: str | None = None, seed: int = 0) -> GenerationResult:
         """The new track's notes (ticks), program and channel for ``song``: the take of ``seed``."""

@@ -1,14 +1,16 @@
 """What decoding adds to a part model's outputs from what real players do (issue 19): the style's
 rhythm (``style.with_style_rhythm``) and a note-length bias on the sustain head (``with_length_bias``);
-the register prior comes after decoding (``register.place_octaves``). Each is stored in the model's
+after decoding, rests in the bars the model expects little of (``with_rests``) and the register
+prior (``register.place_octaves``), both in ``after_decoding``. Each is stored in the model's
 ``config.json`` with its provenance and applies to the MIDI engine and the arranger alike."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .features import SUSTAIN, decode_with
+from .features import ONSET, SUSTAIN
 from .register import place_octaves
+from .sampling import decode_take
 from .style import with_style_rhythm
 
 
@@ -23,6 +25,33 @@ def with_length_bias(out: np.ndarray, stem: str, setting: dict | None) -> np.nda
     return out
 
 
+def with_rests(notes: list[tuple[int, int, int, int]], out: np.ndarray, context: np.ndarray, stem: str,
+               setting: dict | None) -> list[tuple[int, int, int, int]]:
+    """``notes`` without those that start in a bar where the model expects far fewer onsets than in
+    the song's typical bar: the bar's mean onset probability (``out``'s onset head, per step) below
+    ``setting["quiet_bar"]`` times the median bar's. Real bassists and guitarists rest in some bars
+    (intros, breaks) where the decoder, which keeps a song-wide number of notes, still spreads a
+    few. ``notes`` unchanged without a setting, for drums or without notes."""
+    if not setting or stem == "drums" or not notes:
+        return notes
+    from .drum_form import bar_bounds_from_context
+
+    bounds = bar_bounds_from_context(context)
+    prob = 1.0 / (1.0 + np.exp(-np.asarray(out[ONSET], np.float64)))
+    per_step = np.add.reduceat(prob, bounds[:-1]) / np.maximum(np.diff(bounds), 1)
+    quiet = per_step < float(setting["quiet_bar"]) * np.median(per_step)
+    bar = np.clip(np.searchsorted(bounds, [n[0] for n in notes], side="right") - 1, 0, quiet.size - 1)
+    return [n for n, b in zip(notes, bar) if not quiet[b]]
+
+
+def after_decoding(notes: list[tuple[int, int, int, int]], out: np.ndarray, context: np.ndarray, stem: str,
+                   meta: dict) -> list[tuple[int, int, int, int]]:
+    """Decoded ``notes`` with the rests and the register prior of ``meta`` (the model's ``config.json``);
+    ``out``: the outputs they were decoded from (after ``prepare_outputs``)."""
+    notes = with_rests(notes, out, context, stem, meta.get("rests"))
+    return place_octaves(notes, out, context, stem, meta.get("register"))
+
+
 def prepare_outputs(out: np.ndarray, context: np.ndarray, stem: str, instruction: str, meta: dict) -> np.ndarray:
     """A model's outputs with the priors its ``config.json`` (``meta``) carries, ready for decoding."""
     out = with_style_rhythm(out, context, stem, instruction, meta.get("style_rhythm"))
@@ -30,11 +59,14 @@ def prepare_outputs(out: np.ndarray, context: np.ndarray, stem: str, instruction
 
 
 def decode_part(out: np.ndarray, context: np.ndarray, stem: str, instruction: str, meta: dict,
-                density: float = 1.0) -> list[tuple[int, int, int, int]]:
-    """Notes from a model's outputs as the generator writes them at temperature 0 (what ``tune.py``
-    scores): the priors of ``meta`` (its ``config.json``), its ``decode`` settings
-    (``features.decode_with``), then the register prior. The generator itself draws its take
-    between the two (``sampling.decode_take``)."""
+                density: float = 1.0, seed: int = 0, temperature: float | None = None,
+                heard: np.ndarray | None = None) -> list[tuple[int, int, int, int]]:
+    """Notes of a part from a model's raw outputs, the one decoding path of the generator and of
+    ``tune.py``: the priors of ``meta`` (its ``config.json``), the take of ``seed`` at
+    ``temperature`` (``sampling.decode_take``: drums with form, ``None``: the stem's default
+    temperature) with its ``decode`` settings, then the rests and the register prior
+    (``after_decoding``). ``heard``: the context as the model hears it (``generate.heard_context``),
+    which sets the drums' bars, sections and rests; ``context`` itself when not given."""
     out = prepare_outputs(out, context, stem, instruction, meta)
-    notes = decode_with(out, stem, meta.get("decode"), density)
-    return place_octaves(notes, out, context, stem, meta.get("register"))
+    notes = decode_take(out, context if heard is None else heard, stem, meta.get("decode"), density, seed, temperature)
+    return after_decoding(notes, out, context, stem, meta)

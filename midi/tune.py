@@ -32,6 +32,7 @@ FLOORS = (0.0, 0.1, 0.2, 0.3)  # drums
 CHORD_THRESHOLDS = (None, 0.15, 0.2, 0.25, 0.3, 0.4)  # guitar; None: the probabilities' sum
 MAX_DENSITY_ERROR = 0.2  # the targets allow ±30 % on held-out songs; leave room for the shift
 MAX_GROOVE_ERROR = 0.05
+CALIBRATED = ("density_scale", "relative_floor", "groove_count", "variation")  # decode settings calibrated before tuning, kept as they are
 
 
 def candidates(stem: str) -> list[dict]:
@@ -89,13 +90,21 @@ class HeldOutScorer:
 
         return [model_logits(model, context, text, hears_other_parts) for _, context, text in self.items]
 
-    def score(self, logits: list[np.ndarray], decode: dict, meta: dict | None = None) -> dict[str, float]:
+    def score(self, logits: list[np.ndarray], decode: dict, meta: dict | None = None,
+              temperature: float | None = None) -> dict[str, float]:
         """Mean F1 (``F1_COLUMN``), density ratio and groove over the songs, decoded with ``decode``
-        and the priors of ``meta`` (a model's ``config.json``, as the generator decodes)."""
+        and the priors of ``meta`` (a model's ``config.json``) exactly as the generator decodes
+        (``priors.decode_part``: the take of seed 0 at ``temperature``, None: the stem's default;
+        drums with form)."""
+        from .generate import heard_context
+
         is_drum = self.stem == "drums"
         rows = []
         for (song, context, _), text, real, out in zip(self.items, self.texts, self.real, logits):
-            part = steps_to_notes(decode_part(out, context, self.stem, text, (meta or {}) | {"decode": decode}), is_drum)
+            meta_d = (meta or {}) | {"decode": decode}
+            heard = heard_context(context, meta_d.get("hears_other_parts", True))
+            part = steps_to_notes(decode_part(out, context, self.stem, text, meta_d, temperature=temperature,
+                                              heard=heard), is_drum)
             rows.append(part_metrics(part, real, song, self.stem))
         return {c: _mean(r[c] for r in rows) for c in (F1_COLUMN[self.stem], "density_ratio", "groove")}
 
@@ -114,10 +123,10 @@ def tune_decoding(gen, files: list[Path]) -> dict | None:
         return None
     logits = scorer.logits(gen.model, gen.meta.get("hears_other_parts", True))
     col = F1_COLUMN[stem]
-    base = {k: v for k, v in (gen.meta.get("decode") or {}).items() if k == "density_scale"}
+    base = {k: v for k, v in (gen.meta.get("decode") or {}).items() if k in CALIBRATED}
     scored = []
     for cand in candidates(stem):
-        m = scorer.score(logits, base | cand, gen.meta)
+        m = scorer.score(logits, base | cand, gen.meta, gen.temperature)
         f1, density, groove = m[col], m["density_ratio"], m["groove"]
         ok = abs(density - 1) <= MAX_DENSITY_ERROR and abs(groove / scorer.real_groove - 1) <= MAX_GROOVE_ERROR
         scored.append({"settings": cand, col: round(f1, 4), "density_ratio": round(density, 3),
@@ -143,7 +152,7 @@ def tune_model_folder(folder: str | Path, files: list[Path]) -> dict | None:
     result = tune_decoding(gen, files)
     if result is None:
         return None
-    decode = {k: v for k, v in meta.get("decode", {}).items() if k == "density_scale"}
+    decode = {k: v for k, v in meta.get("decode", {}).items() if k in CALIBRATED}
     meta["decode"] = decode | result["chosen"]
     col = result["metric"]
     default = next(c for c in result["candidates"] if c["settings"] == {"onset_factor": 1.0})

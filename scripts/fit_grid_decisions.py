@@ -107,7 +107,7 @@ def bar_accuracy(bars: list[dict], w: np.ndarray) -> float:
 
 def meter_accuracy(bars: list[dict], w: np.ndarray) -> float:
     """Share of songs whose meter ``downbeats.meter_and_phase`` finds from the weighted accents."""
-    from stemgen.analysis.core import _unit_std
+    from stemgen.analysis.grid_decisions import unit_std as _unit_std
     from stemgen.analysis.downbeats import meter_and_phase
 
     return float(np.mean([meter_and_phase(_unit_std(r["accents"] @ w))[0] == r["meter"] for r in bars])) if bars else float("nan")

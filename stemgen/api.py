@@ -5,6 +5,8 @@
     inserter = api.load_inserter("drums")                  # the evaluated best engine and its bundled model
     result = inserter.add_to_file("song.wav", "Add reggae beats", seed=0)
     files = result.write("out", "song")                    # {"stem": out/song_drums.wav, "mix": ..., "midi": ...}
+    analysis = api.analyse_song(audio, sr, GridCorrection(bpm=116, downbeat_s=0.5))  # once per song
+    takes = [inserter.add(audio, sr, seed=s, analysis=analysis) for s in range(3)]     # follow that grid
 
     writer = api.load_part_writer("bass")                  # the MIDI part model
     writer.add_to_midi("song.mid", "with_bass.mid", "Add a walking bass line")
@@ -48,7 +50,7 @@ __all__ = [
     "default_engine", "engine_of_model", "list_models", "load_inserter", "load_part_writer", "pick_device",
     "resolve_model", "add_parts_to_folder", "check_midi_song", "canonical_scheduler_name", "checked_temperature", "default_temperature", "max_temperature",
     "LEVEL_DB_RANGE", "MIDI_TEMPOS", "checked_midi_tempo", "midi_program",
-    "output_names", "take_name",
+    "output_names", "take_name", "analyse_song",
 ]
 
 
@@ -154,6 +156,15 @@ class _Inserter:
         return remove_stem(audio, sample_rate, self.stem)
 
 
+def analyse_song(audio: np.ndarray, sample_rate: int, correction=None, beat_tracker: str | None = None):
+    """The song's ``stemgen.analysis.Analysis`` as the arranger makes it (``beat_tracker``: ``None``
+    the default), with the user's ``correction`` (a ``GridCorrection``) applied: analyse once, then
+    pass it to ``ArrangerInserter.add(..., analysis=)`` for every take of the song."""
+    from stemgen.analysis import analysis_backend, analyze, apply_correction
+
+    return apply_correction(analyze(audio, sample_rate, analysis_backend(beat_tracker)), correction)
+
+
 class ArrangerInserter(_Inserter):
     """The arranger engine with its part model loaded: reusable across songs (copy it with ``with_sound``)."""
 
@@ -186,7 +197,8 @@ class ArrangerInserter(_Inserter):
 
     def add(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, *, seed: int = 0,
             source: str | Path | None = None, replace: bool = False, correction=None,
-            level_db: float | None = None, temperature: float | None = None) -> AudioResult:
+            level_db: float | None = None, temperature: float | None = None, analysis=None,
+            quantize: bool = False) -> AudioResult:
         """The song plus a new part; ``BeatTrackingError`` (naming ``source``) when it has no steady beat.
         ``correction``: the user's beat grid (``stemgen.analysis.GridCorrection``: BPM, meter, first
         downbeat or a beats file), which the part then follows exactly; ``None``: the detected grid.
@@ -194,7 +206,11 @@ class ArrangerInserter(_Inserter):
         ``stemgen.arranger.level_model``).
         ``seed`` picks the take (another seed, another part; the same seed, the same part);
         ``temperature`` how far a take may stray from the most probable notes (0: always those;
-        ``None``: ``stemgen.midi.sampling.DEFAULT_TEMPERATURE``)."""
+        ``None``: ``stemgen.midi.sampling.DEFAULT_TEMPERATURE``).
+        ``analysis``: this audio's ``analyse_song`` (correction applied; ``correction`` is then
+        ignored), to reuse across takes of one song without analysing it again; ``None``: analysed here.
+        ``quantize``: every note exactly on the grid, no human feel (timing and velocity), as a DAW's
+        quantise; the default plays with the feel learned from real drummers around the grid."""
         audio = self._without_stem(audio, sample_rate, replace)
         instruction = self._instruction(instruction)
         arranger = self.arranger
@@ -205,9 +221,16 @@ class ArrangerInserter(_Inserter):
         if temperature is not None:
             arranger.generator = copy.copy(self.arranger.generator)
             arranger.generator.temperature = checked_temperature(temperature)
-        arrangement = arranger(audio, sample_rate, instruction, seed=seed, source=source, correction=correction)
+        arrangement = arranger(audio, sample_rate, instruction, seed=seed, source=source, correction=correction,
+                               analysis=analysis, humanization=_on_grid() if quantize else None)
         return AudioResult("arranger", self.stem, instruction, arrangement.part.stem_audio, arrangement.mix_audio,
                            sample_rate, arrangement, dict(arrangement.timings))
+
+
+def _on_grid():
+    from stemgen.arranger.humanize import Humanization
+
+    return Humanization.off()
 
 
 class DiffusionInserter(_Inserter):

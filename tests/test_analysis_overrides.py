@@ -12,7 +12,8 @@ import pytest
 import soundfile as sf
 
 from stemgen.analysis import analyze
-from stemgen.analysis.overrides import GridCorrection, apply_correction, constant_grid, parse_meter, read_beats_file
+from stemgen.analysis.overrides import GridCorrection, apply_correction, constant_grid, read_beats_file
+from stemgen.midifile.meter import parse_meter
 from stemgen.errors import StemgenInputError
 
 SR = 44100
@@ -102,7 +103,7 @@ def test_a_non_midi_mid_and_a_missing_file_are_refused(tmp_path):
 
 @pytest.mark.parametrize("value, beats", [("4/4", 4), ("3/4", 3), ("6/8", 2), ("12/8", 4), ("7/8", 7), ("5", 5)])
 def test_meters(value, beats):
-    assert parse_meter(value) == beats
+    assert parse_meter(value).beats_per_bar == beats
 
 
 @pytest.mark.parametrize("options, option", [({"meter": "4/5"}, "--meter"), ({"meter": "x"}, "--meter"),
@@ -160,25 +161,41 @@ def _sixteenths(beats: np.ndarray) -> np.ndarray:
     return np.append((ext[:-1, None] + np.diff(ext)[:, None] * np.arange(4)[None, :] / 4).ravel(), ext[-1])
 
 
+def assert_follows(arrangement, midi_path, given: np.ndarray) -> None:
+    """The part's rendered onsets and its .mid's notes lie within 1 ms of ``given``'s 16ths."""
+    grid = _sixteenths(given)
+    inside = (arrangement.part.note_times >= given[0]) & (arrangement.part.note_times <= given[-1])
+    rendered = arrangement.part.note_times[inside]
+    assert rendered.size > 16
+    assert np.abs(rendered[:, None] - grid[None, :]).min(axis=1).max() < 1e-3  # the render's 64-sample blocks
+    assert_midi_follows(midi_path, given)
+
+
+FEEL_S = 0.035  # the default humanization's reach (the drummers' feel around the grid; 21 ms seen)
+
+
+def assert_midi_follows(midi_path, given: np.ndarray, notes_within: float = 1e-3) -> None:
+    """The .mid's tempo map puts its beats within 1 ms of ``given`` (a DAW shows the user's grid; the
+    first beat may fall in the file's lead-in) and its note starts lie within ``notes_within`` of
+    ``given``'s 16ths (1 ms without humanization)."""
+    from stemgen.midifile.io import load_midi
+
+    grid = _sixteenths(given)
+    song = load_midi(midi_path)
+    tick_beats = song.seconds_at(np.arange(0, song.end_tick + 4 * song.tpq, song.tpq))
+    assert np.abs(given[1:, None] - tick_beats[None, :]).min(axis=1).max() < 1e-3
+    starts = np.sort(np.concatenate([song.seconds_at(t.start) for t in song.tracks if len(t)]))
+    starts = starts[(starts >= given[0]) & (starts <= given[-1])]
+    assert starts.size > 16 and np.abs(starts[:, None] - grid[None, :]).min(axis=1).max() < notes_within
+
+
 def test_a_given_grid_is_followed_within_a_millisecond(followed, detected):
     from stemgen.midifile.io import load_midi
 
     arrangement, files = followed
     np.testing.assert_allclose(arrangement.analysis.beat_times, GIVEN, atol=1e-6)  # the file's 6 decimals
     np.testing.assert_allclose(arrangement.analysis.downbeat_times, GIVEN[::4], atol=1e-6)
-    grid = _sixteenths(GIVEN)
-    inside = (arrangement.part.note_times >= GIVEN[0]) & (arrangement.part.note_times <= GIVEN[-1])
-    rendered = arrangement.part.note_times[inside]
-    assert rendered.size > 16
-    assert np.abs(rendered[:, None] - grid[None, :]).min(axis=1).max() < 1e-3  # the render's 64-sample blocks
-    song = load_midi(files["midi"])
-    starts = np.sort(np.concatenate([song.seconds_at(t.start) for t in song.tracks if len(t)]))
-    starts = starts[(starts >= GIVEN[0]) & (starts <= GIVEN[-1])]
-    assert np.abs(starts[:, None] - grid[None, :]).min(axis=1).max() < 1e-3
-    # The .mid's own beats (its tempo map) are the given ones: a DAW shows the user's grid. (The
-    # first, 0.15 s in, lies inside the file's lead-in: too short a gap for a readable tempo there.)
-    tick_beats = song.seconds_at(np.arange(0, song.end_tick + 4 * song.tpq, song.tpq))
-    assert np.abs(GIVEN[1:, None] - tick_beats[None, :]).min(axis=1).max() < 1e-3
+    assert_follows(arrangement, files["midi"], GIVEN)
     # The given grid is not the detected one (which would have passed the checks above by itself).
     assert np.abs(GIVEN[:, None] - detected.beat_times[None, :]).min(axis=1).max() > 0.05
 
@@ -218,3 +235,186 @@ def test_a_songs_own_midi_gives_its_true_beats(band_midi_dir):
     inside = got.beat_times[(got.beat_times >= truth.beat_times[0]) & (got.beat_times < truth.end_s)]
     np.testing.assert_allclose(inside, truth.beat_times, atol=1e-9)
     assert set(np.round(truth.downbeat_times, 6)) <= set(np.round(got.downbeat_times, 6)) and got.meter == 4
+
+
+# ---------------------------------------------------------------- compound meters, halving, refusals
+def _eighths(beats: np.ndarray) -> np.ndarray:
+    """Each beat cut in three: the eighth-note level a tracker may lock onto in 6/8."""
+    period = np.diff(beats)
+    return np.sort(np.concatenate([beats, beats[:-1] + period / 3, beats[:-1] + 2 * period / 3]))
+
+
+def test_six_eight_on_a_detected_eighth_note_grid_keeps_every_third_beat(detected):
+    """--meter 6/8 when the detector found the eighths (3 x 110 = 330 BPM): the dotted-quarter beats
+    are every third eighth, the third the song's accents fall on (its real beats), 2 a bar."""
+    import dataclasses
+
+    eighths = dataclasses.replace(detected, beat_times=_eighths(detected.beat_times))
+    got = apply_correction(eighths, GridCorrection.from_options(meter="6/8"))
+    assert got.meter == 2 and got.tempo_bpm == pytest.approx(detected.tempo_bpm, rel=0.02)
+    assert np.abs(got.beat_times[:, None] - detected.beat_times[None, :]).min(axis=1).max() < 1e-9
+    assert set(np.diff(np.searchsorted(got.beat_times, got.downbeat_times))) == {2}
+    # With a downbeat, the third through it.
+    moved = apply_correction(eighths, GridCorrection.from_options(meter="6/8", downbeat_s=float(eighths.beat_times[4])))
+    assert np.min(np.abs(moved.beat_times - eighths.beat_times[4])) < 1e-9
+    assert np.min(np.abs(moved.downbeat_times - eighths.beat_times[4])) < 1e-9
+
+
+def test_six_eight_on_a_detected_dotted_quarter_grid_keeps_the_beats(detected):
+    got = apply_correction(detected, GridCorrection.from_options(meter="6/8"))  # 110 BPM: a dotted quarter's tempo
+    np.testing.assert_array_equal(got.beat_times, detected.beat_times)
+    assert got.meter == 2 and set(np.diff(np.searchsorted(got.beat_times, got.downbeat_times))) == {2}
+    nine = apply_correction(detected, GridCorrection.from_options(meter="9/8"))
+    assert nine.meter == 3
+
+
+@pytest.mark.parametrize("value", ["6/7", "6/8x", "0/4", "51/8", "3/4/4", ""])
+def test_a_bad_meter_is_one_line_naming_the_option(value):
+    with pytest.raises(StemgenInputError) as err:
+        GridCorrection.from_options(meter=value)
+    assert str(err.value).startswith("--meter") and repr(value) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_meter_label_and_parse_agree():
+    from stemgen.midifile.meter import Meter, meter_label
+
+    for text in ("4/4", "3/4", "6/8", "12/8"):
+        m = parse_meter(text)
+        assert meter_label(m.beats_per_bar, m.compound) == text
+    assert Meter(6, 8).beat_quarters == 1.5 and Meter(7, 8).beats_per_bar == 7 and Meter(3, 8).beats_per_bar == 3
+
+
+def test_halving_by_bpm_takes_the_half_grid_decisions_score_higher(detected, monkeypatch):
+    """--bpm at half the detected tempo keeps the half of the beats that ``grid_decisions`` (the
+    detection's own evidence and weights) scores as the beat; the other half is its "&"."""
+    from stemgen.analysis import grid_decisions
+
+    half = apply_correction(detected, GridCorrection(bpm=55.0))
+    assert half.tempo_bpm == pytest.approx(55.0, rel=0.03)
+    feats = grid_decisions.GridFeatures(detected)
+    scores = [grid_decisions.grid_evidence(feats, detected.beat_times[p::2], False) @ grid_decisions.GRID_WEIGHTS
+              for p in (0, 1)]
+    np.testing.assert_array_equal(half.beat_times, detected.beat_times[int(np.argmax(scores))::2])
+    # The decision is grid_decisions': turn its evidence around and the other half wins.
+    real = grid_decisions.grid_evidence
+    monkeypatch.setattr(grid_decisions, "grid_evidence", lambda f, b, *a, **k: -real(f, b, *a, **k))
+    other = apply_correction(detected, GridCorrection(bpm=55.0))
+    np.testing.assert_array_equal(other.beat_times, detected.beat_times[int(np.argmin(scores))::2])
+
+
+@pytest.fixture(scope="module")
+def noise():
+    """White noise: no beat at all (detection is refused)."""
+    return np.random.default_rng(3).uniform(-0.3, 0.3, (2, 8 * SR)).astype(np.float32)
+
+
+def test_a_grid_the_user_gave_is_never_refused(noise, tmp_path):
+    from stemgen.analysis import refusal_reason
+    from stemgen.analysis.reliability import BeatTrackingError, require_usable
+
+    detected_noise = analyze(noise, SR)
+    assert refusal_reason(detected_noise) is not None
+    with pytest.raises(BeatTrackingError):
+        require_usable(detected_noise, noise, SR, "noise.wav")
+    beats = tmp_path / "beats.txt"
+    beats.write_text("\n".join(f"{t:.6f}" for t in GIVEN))
+    for correction in (GridCorrection(bpm=100.0, downbeat_s=0.5), GridCorrection(beats_file=beats)):
+        given = apply_correction(detected_noise, correction)
+        assert given.user_grid and refusal_reason(given) is None
+        require_usable(given, noise, SR, "noise.wav")  # no beat and no notes changing: still the user's grid
+    # A partial correction (tempo only) is still detection: refused as before.
+    assert refusal_reason(apply_correction(detected_noise, GridCorrection(bpm=100.0))) is not None
+
+
+def test_the_api_follows_a_given_grid_and_reuses_one_analysis(context, tmp_path, monkeypatch, one_torch_thread):
+    """Through ``stemgen.api``: a beats file's grid followed within 1 ms; the song analysed once for
+    two takes (``analyse_song`` then ``add(analysis=)``), and a new correction analysed again."""
+    import stemgen.analysis
+    from stemgen import api
+
+    calls = []
+    real = stemgen.analysis.analyze
+    monkeypatch.setattr(stemgen.analysis, "analyze", lambda *a, **k: calls.append(1) or real(*a, **k))
+    beats = tmp_path / "beats.txt"
+    beats.write_text("".join(f"{t:.6f}\n" for t in GIVEN))
+    inserter = api.load_inserter("drums", "arranger")
+    analysis = api.analyse_song(context, SR, GridCorrection(beats_file=beats))
+    takes = [inserter.add(context, SR, "Add a rock beat", seed=s, analysis=analysis) for s in (1, 2)]
+    assert len(calls) == 1
+    for k, take in enumerate(takes):
+        files = take.write(tmp_path / f"take{k}", "rock")
+        np.testing.assert_allclose(take.details.analysis.beat_times, GIVEN, atol=1e-6)
+        assert_midi_follows(files["midi"], GIVEN, FEEL_S)  # the API humanizes: the drummers' feel around it
+    quantized = inserter.add(context, SR, "Add a rock beat", seed=1, analysis=analysis, quantize=True)
+    assert_follows(quantized.details, quantized.write(tmp_path / "quantized", "rock")["midi"], GIVEN)  # exactly
+    assert len(calls) == 1
+    inserter.add(context, SR, "Add a rock beat", seed=1, correction=GridCorrection(bpm=100.0, downbeat_s=0.5))
+    assert len(calls) == 2
+
+
+def test_the_page_follows_a_typed_grid_on_noise_and_analyses_once_per_correction(noise, tmp_path, monkeypatch):
+    """The page's handler: BPM + downbeat typed over noise (no beat of its own) is not refused and the
+    part lies within 1 ms of that grid; another take of the same song and grid does not analyse the
+    song again, a changed grid does."""
+    import stemgen.analysis
+    from stemgen.audio.io import write_audio
+    from stemgen.ui.handlers import Handlers
+    from stemgen.ui.settings import UISettings
+
+    calls = []
+    real = stemgen.analysis.analyze
+    monkeypatch.setattr(stemgen.analysis, "analyze", lambda *a, **k: calls.append(1) or real(*a, **k))
+    song = write_audio(tmp_path / "uploads" / "abc" / "noise.wav", noise, SR)
+    h = Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none"), upload_root=tmp_path / "uploads")
+
+    def take(number, downbeat):
+        return h.insert_audio_stem(str(song), "drums", "Add rock drums", seed=1, engine="arranger", sound="auto",
+                                   bpm=100.0, meter="4/4", downbeat=downbeat, take=number,
+                                   progress=lambda *a, **k: None)
+
+    out = take(1, 0.5)
+    assert out[5]["grid"] == "user bpm + downbeat" and len(calls) == 1
+    assert_midi_follows(out[4][2], constant_grid(100.0, 0.5, noise.shape[1] / SR), FEEL_S)
+    take(2, 0.5)
+    assert len(calls) == 1  # the second take reused the analysis
+    take(3, 0.7)
+    assert len(calls) == 2  # a new downbeat: analysed again
+    out = h.insert_audio_stem(str(song), "drums", "Add rock drums", seed=1, engine="arranger", sound="auto",
+                              bpm=100.0, meter="4/4", downbeat=0.7, take=4, quantize=True,
+                              progress=lambda *a, **k: None)
+    assert out[5]["quantize"] is True and len(calls) == 2
+    assert_midi_follows(out[4][2], constant_grid(100.0, 0.7, noise.shape[1] / SR))  # quantized: within 1 ms
+
+
+def test_cli_generate_follows_a_typed_grid_over_noise(noise, tmp_path):
+    """``stemgen generate --bpm --downbeat`` over audio with no beat: the user's grid, not a refusal."""
+    from typer.testing import CliRunner
+
+    from stemgen.audio.io import write_audio
+    from stemgen.cli.main import app
+
+    song = write_audio(tmp_path / "noise.wav", noise, SR)
+    res = CliRunner().invoke(app, ["generate", str(song), "--stem", "drums", "--engine", "arranger", "--bpm", "100",
+                                   "--downbeat", "0.5", "--quantize", "--out", str(tmp_path / "out"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["quantize"] is True
+    # --quantize: the notes exactly on the typed grid (1 ms), no feel around it
+    assert_midi_follows(tmp_path / "out" / "noise_drums.mid", constant_grid(100.0, 0.5, noise.shape[1] / SR))
+    res = CliRunner().invoke(app, ["generate", str(song), "--stem", "drums", "--engine", "arranger",
+                                   "--out", str(tmp_path / "refused")])
+    assert res.exit_code != 0 and str(song) in res.stderr  # without the grid: refused, naming the file
+    assert any(w in res.stderr for w in ("no reliable beat", "no steady pulse", "tempo", "drone")), res.stderr
+
+
+def test_the_page_reads_six_eight_as_two_dotted_quarter_beats(detected):
+    """The page's meter field goes through the one meter reader: 6/8 is 2 beats a bar, shown as 6/8,
+    and "bar start one beat earlier" wraps by a bar of 2 beats."""
+    from stemgen.ui import arranger_engine, song_panel
+
+    correction = arranger_engine.grid_correction(0, "6/8", 0)
+    assert correction.meter == 2 and correction.compound and correction.to_dict() == {"meter": 2, "compound": True}
+    facts = song_panel.summary(apply_correction(detected, correction), correction)
+    assert facts["meter"] == "6/8" and facts["corrected"]
+    assert arranger_engine.previous_downbeat(0.2, 60.0, {"meter": "6/8"}) == pytest.approx(1.2)  # 0.2 - 1 + 2 beats
+    with pytest.raises(StemgenInputError, match="--meter"):
+        arranger_engine.grid_correction(0, "6/7", 0)

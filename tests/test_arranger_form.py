@@ -1,6 +1,7 @@
 """Form metrics for the arranger on a rendered band song (stemgen/evaluation/arranger_form.py): the
 real part put on the arranger's analysed steps scores like a real part, a random part does not, the
-step mapping is exact on a known grid, and the level rows are LU against the context."""
+step mapping is exact on a known grid, the level rows are LU against the context, and the
+song's MIDI sections put on the analysed bars score crashes where the drummer plays them."""
 
 from __future__ import annotations
 
@@ -38,3 +39,38 @@ def test_real_scores_like_real_and_random_does_not():
     assert rand["vel_spread"] > 3 * real["vel_spread"]
     assert -20 < real["level"] < 5 and -30 < arr["level"] < 10  # LU against the rendered context
     assert arr["pitch_off"] <= 12 and np.isfinite(arr["rep_share"])
+
+
+def test_evaluate_reports_means_and_the_per_song_spread():
+    from stemgen.evaluation.arranger_form import evaluate
+
+    result = evaluate([SONG], "drums")
+    assert result["songs"] == 1
+    for src in ("arranger", "real"):
+        for col, (median, low, high) in ((c, v) for c, v in result["spread"][src].items() if v is not None):
+            assert low <= median <= high and median == pytest.approx(result["means"][src][col], abs=1e-3)
+    assert result["spread"]["real"]["activity"] == [1.0, 1.0, 1.0]
+
+
+def test_sections_on_bars_maps_by_time_within_half_a_bar():
+    from stemgen.midi.form_metrics import sections_on_bars
+
+    bar_times = np.array([0.05, 0.2, 2.2, 4.2, 6.2, 8.2])  # a short pickup bar, 2-s bars, the end (8.2)
+    assert sections_on_bars(np.array([0.0, 4.0, 4.3, 6.5, 7.5, 30.0]), bar_times).tolist() == [0, 3, 4]
+    assert sections_on_bars(np.zeros(0), bar_times).size == 0
+
+
+def test_crash_on_the_midi_sections_put_on_the_analysed_bars():
+    """Drums on a song whose real drummer crashes into its sections: the MIDI's section starts land
+    on the analysed bars where the decoder finds them too, the real part crashes on them and loses
+    that with its bars shuffled, the arranger crashes there and not elsewhere; without sections
+    the column would be NaN."""
+    from stemgen.arranger.engine import Arranger
+
+    rows = song_rows(BAND / "midi" / "Children-Songs_d31783c191.mid", "drums", Arranger("drums"))
+    arr, real, shuffled, rand = (rows[s] for s in ("arranger", "real", "shuffled", "random"))
+    assert arr["sections_true"] == 2 and arr["recall"] == 1.0 and arr["precision"] == 1.0
+    assert real["crash_on_section"] >= 0.5 > shuffled["crash_on_section"]
+    assert arr["crash_on_section"] >= 0.6 and arr["crash_on_found"] >= 0.6
+    assert arr["crash_extra"] > 0.5 > rand["crash_extra"] and real["crash_extra"] > shuffled["crash_extra"]
+    assert np.isfinite(arr["fill_extra"]) and np.isfinite(real["crash_elsewhere"])

@@ -185,4 +185,28 @@ def test_midi_eval_reports_form_columns_for_every_source():
     assert report["table"]["bass"]["real"]["pitch_off"] == 0.0
     text = format_tables(report)
     assert text.index("note_f1") < text.index("Form and feel") < text.index("crash_on_section")
+    # Per song: median and interquartile range of every form column, the real part's activity 1 in every song.
+    spread = report["spread"]["drums"]
+    assert spread["real"]["activity"] == [1.0, 1.0, 1.0] and spread["rule"]["rep_share"][0] > 0.9
+    for cols in spread.values():
+        for v in cols.values():
+            assert v is None or v[1] <= v[0] <= v[2]
+    assert text.index("Form and feel per song") > text.index("crash_on_section")
     assert all(c in report["rows"]["bass"]["rule"][0] for c in COLUMNS)
+
+
+def test_bar_bounds_are_cut_one_way_for_grids_and_contexts():
+    from stemgen.midi.form_metrics import bounds_from_bar_starts
+
+    starts = np.zeros(40, bool)
+    starts[[4, 20, 36]] = True  # a 4-step pickup, two 16-step bars, a last bar of 4
+    assert bounds_from_bar_starts(starts).tolist() == [0, 4, 20, 36, 40]
+    assert bounds_from_bar_starts(starts.astype(np.float32), n_steps=38).tolist() == [0, 4, 20, 36, 38]
+    assert bounds_from_bar_starts(np.zeros(8)).tolist() == [0, 8]  # no bar line: one bar
+    # The drum decoder (from the context's downbeat channel) and the metrics (from the grid) cut the same bars.
+    from stemgen.midi.context import context_from_grid
+    from stemgen.midi.drum_form import bar_bounds_from_context
+
+    song = load_song(BAND / "midi" / "Tiny-Karaoke_53afe92ef0.mid")
+    assert np.array_equal(bar_bounds(song.grid), bar_bounds_from_context(context_from_grid(song.grid, "drums")))
+

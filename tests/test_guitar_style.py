@@ -106,4 +106,34 @@ def test_shipped_guitar_model_strums_nearer_the_real_off_beat_share():
                 gen.meta["style_rhythm"] = value
                 errors[key].append(abs(offbeat(gen.notes_from_context(ctx, instruction_for(style))) - real))
     gen.meta["style_rhythm"] = setting
-    assert np.mean(errors["prior"]) < 0.15 < np.mean(errors["none"])
+    # per song 0.15 with the prior (strength 0.7; per style, the target, see the next test) vs 0.29 without
+    assert np.mean(errors["prior"]) < min(0.16, 0.6 * np.mean(errors["none"]))
+
+
+def test_muted_and_distorted_strum_within_15_points_of_their_real_players():
+    """Issue 19's target per style, for the two styles that missed it, on every valid song of the
+    style with the takes' default sampling: the off-beat share under the style's words within 15
+    points of the real parts' (the stored strength 0.7; at 0.6 the distorted songs came out 17 points
+    too often on the "&", the muted ones 10)."""
+    from stemgen.midi.form_metrics import as_array, pitched_metrics
+    from stemgen.midi.generate import MidiGenerator
+
+    from stemgen.midifile.grid import song_to_grid
+
+    gen = MidiGenerator("guitar")
+
+    def offbeat(notes):
+        return pitched_metrics(as_array(notes), as_array([]), 4)["offbeat"]
+
+    songs = {"driven": SONGS["driven"],
+             "muted": ("Children-Songs_985ab8792b.mid", "Children-Songs_c604b16dd3.mid", "Tiny-Karaoke_562763d727.mid",
+                       "Tiny-Karaoke_c1054defb6.mid", "Tiny-Karaoke_d254575fc5.mid")}
+    for style, names in songs.items():
+        real, made = [], []
+        for name in names:
+            s = song(name)
+            assert style_of_grid(s.grid) == style
+            real.append(offbeat(s.real["guitar"]))
+            ctx = context_from_grid(song_to_grid(s.without("guitar")[0], 4), "guitar")  # as style.evaluate_styles
+            made.append(offbeat(gen.notes_from_context(ctx, instruction_for(style))))
+        assert abs(np.mean(made) - np.mean(real)) < 0.15, (style, made, real)

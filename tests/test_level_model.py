@@ -12,6 +12,7 @@ import pytest
 
 from stemgen.arranger.level_model import (
     FEATURES,
+    LOSS,
     MODEL_PATH,
     context_features,
     fit,
@@ -59,9 +60,24 @@ def test_ridge_recovers_a_linear_relation_and_ignores_noise():
     assert abs(params["coef"][1]) < 0.1 and abs(params["coef"][2]) < 0.1
 
 
+def test_least_absolute_deviations_ignore_a_tail_that_pulls_least_squares():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 2))
+    y = -5 + 2 * x[:, 0] + rng.normal(scale=0.2, size=200)
+    y[:20] -= 15  # a tail of much quieter parts
+    squares, absolute = fit(x, y, ridge=0.01), fit(x, y, ridge=0.01, loss="absolute")
+    assert absolute["loss"] == "absolute" and squares["loss"] == "squares"
+    assert predict(absolute, np.zeros(2)) == pytest.approx(-5.0, abs=0.2)
+    assert predict(squares, np.zeros(2)) < -6.0  # pulled down by the tail
+    with pytest.raises(ValueError, match="loss"):
+        fit(x, y, loss="huber")
+
+
 def test_shipped_model_has_provenance_and_predicts_inside_the_training_range(measured):
     doc = json.loads(MODEL_PATH.read_text())
     assert doc["features"] == list(FEATURES) and "train" in doc["provenance"]["fitted_on"]
+    assert "CC BY-NC-SA" in doc["provenance"]["licence"]  # learned from the non-commercial band songs
+    assert {stem: p["loss"] for stem, p in doc["stems"].items()} == LOSS == doc["loss"]
     assert load_model() == doc
     for stem, row in measured.items():
         params = doc["stems"][stem]

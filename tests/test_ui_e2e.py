@@ -114,7 +114,8 @@ def test_api_lists_named_endpoints(client):
     assert set(names) == {"/insert_audio_stem", "/insert_midi_part"}  # the page's own actions stay private
     params = [p["parameter_name"] for p in names["/insert_audio_stem"]["parameters"]]
     # the song's grid, the part's density and level, the take: the page's parameters, by name, last
-    assert params[-8:] == ["bpm", "meter", "downbeat", "density", "take", "level_db", "temperature", "midi_tempo"]
+    assert params[-9:] == ["bpm", "meter", "downbeat", "density", "take", "level_db", "temperature", "midi_tempo",
+                           "quantize"]
     midi_params = [p["parameter_name"] for p in names["/insert_midi_part"]["parameters"]]
     assert midi_params == ["midi", "stem", "instruction", "seed", "replace", "sound", "density", "temperature"]
 
@@ -188,13 +189,14 @@ def test_client_adds_an_arranger_stem_with_its_midi_file(client, site):
 
 
 def test_client_chooses_a_constant_tempo_midi_file(client, site):
-    """``midi_tempo`` (the API's last parameter): "constant" writes the .mid at one tempo, the BPM the
-    details report; another value is refused (by the page's radio, before the handler's own check)."""
+    """``midi_tempo``: "constant" writes the .mid at one tempo, the BPM the details report; another
+    value is refused (by the page's radio, before the handler's own check). ``quantize`` (last)
+    reaches the arranger: the notes sit on the .mid's beat ticks' 16ths."""
     from stemgen.midifile.io import load_midi
 
-    downloads, details = arrange(client, site["band"], midi_tempo="constant")[4:6]
+    downloads, details = arrange(client, site["band"], midi_tempo="constant", quantize=True)[4:6]
     midi = load_midi(next(p for p in downloads if p.endswith(".mid")))
-    assert details["midi_tempo"] == "constant" and len(midi.tempos) == 1
+    assert details["midi_tempo"] == "constant" and len(midi.tempos) == 1 and details["quantize"] is True
     assert midi.tempos[0][1] == pytest.approx(details["midi_bpm"], abs=1e-3)
     message = app_error(arrange, client, site["band"], midi_tempo="fixed")
     assert "'fixed'" in message and "'map', 'constant'" in message and "Traceback" not in message  # gradio's check

@@ -79,16 +79,20 @@ def arranger_for(stem: str, sound: str | None, density: float = 1.0) -> api.Arra
 
 def arrange(audio: np.ndarray, sample_rate: int, stem: str, instruction: str, sound: str | None, seed: int,
             source: str | Path, correction=None, density: float = 1.0,
-            level_db: float | None = None, temperature: float | None = None) -> api.AudioResult:
+            level_db: float | None = None, temperature: float | None = None, analysis=None,
+            quantize: bool = False) -> api.AudioResult:
     """The song with its new part (``details``: the ``Arrangement``); ``BeatTrackingError`` (naming
     ``source``) without a steady beat. ``correction``: the user's grid
-    (``stemgen.analysis.GridCorrection``), or ``None``; ``temperature``: how far the take strays."""
+    (``stemgen.analysis.GridCorrection``), or ``None``; ``analysis``: the song's, correction applied
+    (``song_panel.analyse``), reused; ``temperature``: how far the take strays; ``quantize``: notes
+    exactly on the grid."""
     return arranger_for(stem, sound, density).add(audio, sample_rate, instruction, seed=seed, source=source,
-                                                  correction=correction, level_db=level_db, temperature=temperature)
+                                                  correction=correction, level_db=level_db, temperature=temperature,
+                                                  analysis=analysis, quantize=quantize)
 
 
 AUTO_METER = "auto"
-METER_CHOICES = (AUTO_METER, "4/4", "3/4", "6/8", "2/4")
+METER_CHOICES = (AUTO_METER, "4/4", "3/4", "6/8", "12/8", "2/4")  # read by stemgen.midifile.meter
 
 
 def grid_correction(bpm: float | None, meter: str | None, downbeat: float | None):
@@ -119,6 +123,8 @@ def next_downbeat(downbeat: float | None, bpm: float | None, details: dict | Non
 def previous_downbeat(downbeat: float | None, bpm: float | None, details: dict | None) -> float | None:
     """The downbeat field moved one beat earlier; before the song starts it wraps a bar later (the
     same place in the bar)."""
+    from stemgen.midifile.meter import parse_meter
+
     d = details or {}
     tempo = bpm or d.get("tempo_bpm")
     start = downbeat if downbeat is not None else d.get("first_downbeat_s")
@@ -127,12 +133,15 @@ def previous_downbeat(downbeat: float | None, bpm: float | None, details: dict |
     beat = 60.0 / float(tempo)
     moved = float(start) - beat
     if moved < 0:
-        moved += beat * int(str(d.get("meter") or "4").split("/")[0])
+        moved += beat * parse_meter(d.get("meter") or "4/4").beats_per_bar
     return round(moved, 3)
 
 
-def details(arrangement, sound: str | None) -> dict[str, Any]:
-    """What the page shows about an arrangement: the song's tempo, meter and key, the sound, timings."""
+def details(arrangement, sound: str | None, correction=None) -> dict[str, Any]:
+    """What the page shows about an arrangement: the song's tempo, meter and key, the sound, timings
+    (``correction``: the user's grid, for the meter's name: 6/8 rather than 2 beats)."""
+    from stemgen.midifile.meter import meter_label
+
     a, info = arrangement.analysis, arrangement.part.info
     return {
         "engine": "arranger",
@@ -143,7 +152,7 @@ def details(arrangement, sound: str | None) -> dict[str, Any]:
         "sound": {**info["sound"], "played": info.get("played"), "asked": sound or AUTO_SOUND},
         "notes": len(arrangement.notes),
         "tempo_bpm": round(float(a.tempo_bpm), 1),
-        "meter": f"{int(a.meter)}/4",
+        "meter": meter_label(a.meter, correction is not None and correction.compound),
         "key": a.key.name if a.key is not None else None,
         "beats": int(a.beat_times.size),
         "bars": int(a.downbeat_times.size),

@@ -16,7 +16,7 @@ from stemgen.api import DEFAULT_AUDIO_GUIDANCE, DEFAULT_SCHEDULER, DEFAULT_TEXT_
 from stemgen.errors import StemgenInputError
 from stemgen.instructions.unicode import unicode_problem
 
-from . import arranger_engine, midi_engine
+from . import arranger_engine, midi_engine, song_panel
 from .audio_models import ModelChoices, PipelineCache
 from .errors import first_line, user_errors
 from .plotting import part_on_beats_png, piano_roll_pngs, spectrogram_pngs
@@ -100,6 +100,7 @@ class Handlers:
         level_db: float | None = None,
         temperature: float | None = None,
         midi_tempo: str | None = "map",
+        quantize: bool | None = False,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[str, str, str, str, list[str], dict[str, Any], str | None]:
         """Add a drum, bass or guitar stem to a song.
@@ -115,6 +116,7 @@ class Handlers:
         (0: every take plays the same part). ``midi_tempo`` (arranger): the .mid's tempo, "map" (follows
         the song's beats; blank: this) or "constant" (one tempo, the song's median BPM, reported as
         ``midi_bpm`` in the details: set the DAW project to it and start the .mid and the song at 0 s).
+        ``quantize`` (arranger; blank: off): every note exactly on the grid, without the drummers' feel.
         ``take`` (1, 2, ...) is the take number: take N uses seed ``seed + N - 1`` and its files are
         named ``<song>_<stem>_take<N>.wav/.mid`` and ``<song>_mix_take<N>.wav`` (WAVs at the input's
         sample rate and bit depth).
@@ -150,7 +152,7 @@ class Handlers:
                 progress(0.05, desc="Reading the song")
                 original, sr = _load_limited(path, s.max_audio_seconds)
                 options = dict(correction=correction, density=density, level_db=level_db, temperature=temperature,
-                               song=song, take=take, midi_tempo=midi_tempo)
+                               song=song, take=take, midi_tempo=midi_tempo, quantize=bool(quantize))
                 return self._arrange(path, name, original, sr, stem, instruction, sound, seed, progress, **options)
             if engine != "diffusion":
                 raise StemgenInputError(None, f"engine must be arranger or diffusion, not {engine!r}")
@@ -214,21 +216,24 @@ class Handlers:
     def _arrange(self, path: Path, name: str, original, sr: int, stem: str, instruction: str,
                  sound: str | None, seed: int, progress: gr.Progress, correction=None, density: float = 1.0,
                  level_db: float | None = None, temperature: float | None = None, song: str = "song",
-                 take: int = 1, midi_tempo: str = "map"):
+                 take: int = 1, midi_tempo: str = "map", quantize: bool = False):
         """The arranger's path of ``insert_audio_stem`` (inside its error handling)."""
         from stemgen.audio.io import output_subtype
+        from stemgen.midifile.meter import meter_label
 
         s = self.settings
         progress(0.15, desc=f"Finding the beat, writing and playing the {stem} (take {take})")
+        analysis = song_panel.analyse(path, original, sr, correction)  # the song panel's, or a take's before
         result = arranger_engine.arrange(original, sr, stem, instruction, sound, seed, source=path,
-                                         correction=correction, density=density, level_db=level_db,
-                                         temperature=temperature)
+                                         density=density, level_db=level_db, temperature=temperature,
+                                         analysis=analysis, quantize=quantize)
         arrangement = result.details
         progress(0.85, desc="Writing the files and pictures")
         out = RequestFolder(s.work_dir, s.keep_outputs_s)
         # Names from the safe slug of the upload's name and the take number: never a path from the user.
         files = result.write(out.root, song, output_subtype(path), take, midi_tempo)
         a = arrangement.analysis
+        compound = correction is not None and correction.compound
         before, after = spectrogram_pngs(
             [
                 (original, sr, "Before: the input", out.path("spectrogram_before.png")),
@@ -241,13 +246,13 @@ class Handlers:
             a.downbeat_times,
             original.shape[-1] / sr,
             stem == "drums",
-            f"New {stem} part, take {take} ({a.tempo_bpm:.0f} BPM, {int(a.meter)}/4)",
+            f"New {stem} part, take {take} ({a.tempo_bpm:.0f} BPM, {meter_label(a.meter, compound)})",
             out.path("part_on_beats.png"),
         )
-        details = arranger_engine.details(arrangement, sound)
+        details = arranger_engine.details(arrangement, sound, correction)
         details.update(take=take, density=density, level_db=level_db,
                        variation=api.default_temperature(stem) if temperature is None else temperature,
-                       midi_tempo=midi_tempo)
+                       midi_tempo=midi_tempo, quantize=quantize)
         if midi_tempo == "constant":  # the BPM a DAW project must be set to for the .mid to line up
             details["midi_bpm"] = arrangement.part.info["midi_constant_tempo"]["bpm"]
         details["source"] = name  # never the server's path

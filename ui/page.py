@@ -65,8 +65,8 @@ class PageActions:
                 path = check_upload(audio, AUDIO_SUFFIXES, s.max_file_mb, "audio")
                 correction = arranger_engine.grid_correction(bpm, meter, downbeat)
                 original, sr = _load_limited(path, s.max_audio_seconds)
-                analysis = song_panel.analyse(original, sr, correction)
-                facts = song_panel.summary(analysis, corrected=not correction.empty)
+                analysis = song_panel.analyse(path, original, sr, correction)
+                facts = song_panel.summary(analysis, correction)
                 from stemgen.analysis import refusal_reason
 
                 problem = refusal_reason(analysis)
@@ -99,7 +99,8 @@ class PageActions:
     # ------------------------------------------------------------------ a take
     def generate(self, kept: list[dict] | None, audio, stem, instruction, audio_guidance, text_guidance, steps,
                  seed, scheduler, model, model_folder, engine, sound, bpm, meter, downbeat, density, level_db,
-                 temperature=None, midi_tempo="map", progress: gr.Progress = gr.Progress(), *, new_take: bool = False):
+                 temperature=None, midi_tempo="map", quantize=False, progress: gr.Progress = gr.Progress(), *,
+                 new_take: bool = False):
         """Generate a take (``new_take``: the next number of this song and stem; else take 1 and a
         fresh list). Returns the page's result components (see ``layout.audio_tab``)."""
         song = takes.song_slug(audio)
@@ -109,7 +110,7 @@ class PageActions:
             outputs = self.h.insert_audio_stem(
                 audio, stem, instruction, audio_guidance, text_guidance, steps, seed, scheduler, model,
                 model_folder, engine, sound, bpm, meter, downbeat, density, number, level_db, temperature,
-                midi_tempo, progress=progress)
+                midi_tempo, quantize, progress=progress)
         except gr.Error as exc:
             return self._failed(kept, *_error_text(exc))
         mix, stem_wav, before, after, files, details, roll = outputs

@@ -2,12 +2,16 @@
 the beat grid drawn over the waveform, and a click track over the song to check the grid by ear.
 
 The grid is the one generation will use: the detected one, or the user's correction applied
-(``stemgen.analysis.apply_correction``, the same as ``stemgen generate --bpm --meter --downbeat``).
+(``stemgen.analysis.apply_correction``, the same as ``stemgen generate --bpm --meter --downbeat``);
+generation reuses this very analysis (``analyse``) rather than analysing the song again.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,21 +21,43 @@ CLICK_HZ = (1500.0, 1000.0)  # bar start, other beats
 CLICK_S = 0.03
 SONG_LEVEL = 0.6  # the song under the clicks, so the clicks stay audible
 WAVE_SIZE = (8, 2.2)  # 800 px wide: about the width the page shows it at
+KEPT_ANALYSES = 4  # (song file, grid correction) analyses kept for the next take (15 MB for a 2-min song)
+
+_lock = threading.Lock()
+_analyses: OrderedDict[tuple, Any] = OrderedDict()
 
 
-def analyse(audio: np.ndarray, sample_rate: int, correction=None):
-    """The song's analysis with the user's grid applied (``correction``: a ``GridCorrection`` or ``None``)."""
-    from stemgen.analysis import analyze, apply_correction
+def analyse(path: str | Path, audio: np.ndarray, sample_rate: int, correction=None):
+    """The song's analysis with the user's grid applied (``correction``: a ``GridCorrection`` or
+    ``None``; ``api.analyse_song``), kept for the last ``KEPT_ANALYSES`` (file, correction) pairs:
+    the panel, the first take and every other take of a song share one analysis; a new correction
+    (or a changed file) analyses again."""
+    from stemgen import api
 
-    return apply_correction(analyze(audio, sample_rate), correction)
+    stat = Path(path).stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns, correction)
+    with _lock:
+        if key in _analyses:
+            _analyses.move_to_end(key)
+            return _analyses[key]
+    analysis = api.analyse_song(audio, sample_rate, correction)
+    with _lock:
+        _analyses[key] = analysis
+        while len(_analyses) > KEPT_ANALYSES:
+            _analyses.popitem(last=False)
+    return analysis
 
 
-def summary(analysis, corrected: bool) -> dict:
-    """The panel's facts, in plain numbers (also the page's memory of the detected grid)."""
+def summary(analysis, correction=None) -> dict:
+    """The panel's facts, in plain numbers (also the page's memory of the detected grid);
+    ``correction``: the user's ``GridCorrection`` applied to ``analysis``, or ``None``."""
+    from stemgen.midifile.meter import meter_label
+
     downbeats = np.asarray(analysis.downbeat_times, dtype=float)
+    corrected = correction is not None and not correction.empty
     return {
         "tempo_bpm": round(float(analysis.tempo_bpm), 1),
-        "meter": f"{int(analysis.meter)}/4" if analysis.meter else None,
+        "meter": meter_label(analysis.meter, corrected and correction.compound) if analysis.meter else None,
         "key": analysis.key.name if analysis.key is not None else None,
         "bars": int(downbeats.size),
         "first_downbeat_s": round(float(downbeats[0]), 3) if downbeats.size else None,

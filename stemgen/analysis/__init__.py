@@ -7,6 +7,7 @@ MIDI pitch profiles) and ``chords.triad_templates`` the one set of chord templat
     analysis = analyze(audio, sr)        # never raises on silence/noise
     analysis = analyze(audio, sr, analysis_backend("learned"))  # --beat-tracker dsp|learned
     require_beats(analysis, file)        # BeatTrackingError with a one-line reason when unusable
+                                         # (never for a grid the user gave: Analysis.user_grid)
     feats = step_features(analysis)      # the context contract's channels, per 16th step
     times = step_times(analysis)         # (T + 1,) step boundaries, seconds
     analysis = apply_correction(analysis, GridCorrection(bpm=116, downbeat_s=0.5))  # the user's grid

@@ -81,6 +81,7 @@ class Analysis:
     pitch_salience: np.ndarray = field(default_factory=lambda: np.zeros((N_PITCH, 0)))  # (72, frames) MIDI 24..95
     audio: np.ndarray | None = None  # mono feature-rate copy (for exact per-step RMS)
     feature_sr: int = spectral.MAX_FEATURE_SR
+    user_grid: bool = False  # the grid is the user's (a beats file, or BPM + downbeat): never refused
 
     @property
     def beat_period_s(self) -> float:
@@ -138,9 +139,8 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
     elif backend == "numpy" and not silent:
         feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)
         beat_times = decisions.choose_grid(feats, _tempo(env, frame_rate))
+        beat_times, meter, phase = decisions.meter_and_beats(feats, beat_times)
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
-        accents = decisions.beat_accent_evidence(feats, beat_times) @ decisions.ACCENT_WEIGHTS
-        meter, phase, _ = dblib.meter_and_phase(_unit_std(accents))
         downbeat_times = beat_times[dblib.downbeat_indices(beat_times.size, meter, phase)]
     else:
         beat_times = _track(env, frame_rate, hop, backend) / frame_rate
@@ -201,11 +201,6 @@ def _tempo(env: np.ndarray, frame_rate: float) -> float | np.ndarray:
         return 0.0
     varying = beatlib.local_tempo(env, frame_rate, bpm)
     return bpm if varying is None else varying
-
-
-def _unit_std(x: np.ndarray) -> np.ndarray:
-    sd = float(x.std()) if x.size else 0.0
-    return x / sd if sd > 1e-12 else x
 
 
 def _onset_envelopes(logmel: np.ndarray, fsr: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,20 +9,25 @@ the arranger engine and the API go through):
 * ``beats_file``: the grid is the file's, exactly (beats past the clip's end dropped). A text file
   of beat times in seconds, one a line (Audacity label exports: ``start<TAB>end<TAB>label``;
   Sonic Visualiser: ``time<TAB|,>label``; a label ``1`` marks a downbeat when the labels count
-  beats in the bar), or a ``.mid`` whose tempo map and time signatures are the song's (bar lines
-  from the time signatures, beat unit as in ``ground_truth.beat_ticks``).
+  beats in the bar), or a ``.mid`` whose tempo map and time signatures are the song's (read by
+  ``midifile.io.load_tempo_map``; beats and bar lines by ``midifile.meter.bar_beat_ticks``, as the
+  MIDI ground truth's).
 * ``bpm`` and ``downbeat_s`` together: a constant grid from that downbeat at that tempo over the
   whole clip (the user has said all a steady grid needs, detection is not consulted).
 * ``bpm`` alone: the detected beats when that is their tempo, doubled or halved when it is twice or
-  half theirs, else tracked again at that tempo (beat or "&" decided as in detection,
-  ``grid_decisions``).
+  half theirs (the half ``grid_decisions`` scores as the beat), else tracked again at that tempo
+  (beat or "&" decided as in detection, ``grid_decisions``).
 * ``downbeat_s`` alone: the detected beat nearest it starts a bar; when it is nearer the "&" than
   a beat, the whole grid moves by half a beat first.
-* ``meter``: beats a bar; ``3/4``, ``4/4``, ``6/8`` (2 dotted-quarter beats, compound) or a
-  number of beats. Without a downbeat, the bar phase is chosen from the accents for that meter.
+* ``meter``: beats a bar, as ``midifile.meter.parse_meter`` reads it: ``3/4``, ``4/4``, a number
+  of beats, or compound ``6/8``/``9/8``/``12/8`` (2/3/4 dotted-quarter beats: a detected grid
+  faster than ``COMPOUND_BEAT_MAX_BPM`` is the eighths, and every third is kept,
+  ``compound_beats``). Without a downbeat, the bar phase is chosen from detection's bar accents
+  (``bar_accents``) for that meter.
 
-A grid the user gave (file, or bpm + downbeat) gets beat confidence 1.0: the refusal of
-``reliability.require_beats`` is for detection, not for the user's grid.
+A grid the user gave (file, or bpm + downbeat) gets beat confidence 1.0 and ``user_grid``: the
+refusals of ``reliability`` (``refusal_reason``, ``require_usable``) are for detection, not for the
+user's grid.
 """
 
 from __future__ import annotations
@@ -36,11 +41,12 @@ import numpy as np
 
 from stemgen.analysis import beats as beatlib
 from stemgen.analysis import downbeats as dblib
+from stemgen.analysis import grid_decisions as decisions
 from stemgen.errors import StemgenInputError
+from stemgen.midifile.io import load_tempo_map
+from stemgen.midifile.meter import MAX_BEATS_PER_BAR, Meter, bar_beat_ticks, parse_meter
 
 MIN_BPM, MAX_BPM = 20.0, 400.0  # what --bpm accepts (a MIDI reader's readable range)
-MAX_BEATS_PER_BAR = 16
-_METER = re.compile(r"^\s*(\d+)\s*(?:/\s*(\d+))?\s*$")
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class GridCorrection:
     meter: int | None = None  # beats a bar (6/8 -> 2)
     downbeat_s: float | None = None
     beats_file: Path | None = None
+    compound: bool = False  # the meter's beats are dotted quarters (6/8, 9/8, 12/8: midifile.meter)
 
     @classmethod
     def from_options(cls, bpm: float | None = None, meter: str | int | None = None, downbeat_s: float | None = None,
@@ -60,29 +67,23 @@ class GridCorrection:
             raise StemgenInputError("--bpm", f"{bpm} is outside {MIN_BPM:.0f}-{MAX_BPM:.0f} beats a minute")
         if downbeat_s is not None and not (np.isfinite(downbeat_s) and downbeat_s >= 0):
             raise StemgenInputError("--downbeat", f"{downbeat_s} is not a time in seconds from the start (>= 0)")
-        return cls(None if bpm is None else float(bpm), None if meter is None else parse_meter(meter),
+        parsed = None if meter is None else parse_meter(meter)
+        return cls(None if bpm is None else float(bpm), None if parsed is None else parsed.beats_per_bar,
                    None if downbeat_s is None else float(downbeat_s),
-                   None if beats_file is None else Path(beats_file))
+                   None if beats_file is None else Path(beats_file), bool(parsed and parsed.compound))
 
     @property
     def empty(self) -> bool:
         return self.bpm is None and self.meter is None and self.downbeat_s is None and self.beats_file is None
 
+    @property
+    def gives_grid(self) -> bool:
+        """The user gave the whole grid (a beats file, or BPM and a downbeat): detection is not consulted."""
+        return self.beats_file is not None or (self.bpm is not None and self.downbeat_s is not None)
+
     def to_dict(self) -> dict:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items() if v is not None}
-
-
-def parse_meter(meter: str | int) -> int:
-    """Beats a bar from ``"3/4"``, ``"4/4"``, ``"6/8"`` (compound: 2 beats), ``"7/8"`` (7) or ``"3"``."""
-    m = _METER.match(str(meter))
-    num = int(m.group(1)) if m else 0
-    den = int(m.group(2)) if m and m.group(2) else 4
-    if not m or not 1 <= num <= 4 * MAX_BEATS_PER_BAR or den not in (1, 2, 4, 8, 16):
-        raise StemgenInputError("--meter", f"{meter!r} is not a meter (e.g. 4/4, 3/4, 6/8 or a number of beats)")
-    beats = num // 3 if den == 8 and num % 3 == 0 and num > 3 else num
-    if not 1 <= beats <= MAX_BEATS_PER_BAR:
-        raise StemgenInputError("--meter", f"{meter!r}: {beats} beats a bar is outside 1-{MAX_BEATS_PER_BAR}")
-    return beats
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()
+                if v is not None and not (k == "compound" and not v)}
 
 
 @dataclass
@@ -166,63 +167,13 @@ def _downbeats_from_labels(beats: np.ndarray, labels: list[str]) -> tuple[np.nda
 
 def _midi_beats(path: Path, until_s: float) -> UserBeats:
     """Beats and bar lines of a MIDI file's tempo map (no notes needed: a DAW's tempo-map export)."""
-    import symusic
-
-    from stemgen.midifile.io import MAX_QPM, MIN_QPM, check_smf_header
-
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise StemgenInputError(path, f"--beats: cannot read: {exc.strerror or exc}") from None
-    check_smf_header(data, path)
-    try:
-        score = symusic.Score.from_midi(data, ttype="tick")
-    except Exception as exc:  # noqa: BLE001 - symusic raises plain RuntimeErrors on corrupt data
-        raise StemgenInputError(path, f"corrupt MIDI: {str(exc).splitlines()[0][:120]}") from None
-    tpq = int(score.ticks_per_quarter)
-    tempos = sorted((int(t.time), float(t.qpm)) for t in score.tempos) or [(0, 120.0)]
-    bad = [q for _, q in tempos if not MIN_QPM <= q <= MAX_QPM]
-    if bad:
-        raise StemgenInputError(path, f"--beats: absurd tempo {bad[0]:.1f} BPM in the tempo map")
-    if tempos[0][0] > 0:
-        tempos.insert(0, (0, tempos[0][1]))
-    sigs = sorted((int(s.time), int(s.numerator), int(s.denominator)) for s in score.time_signatures)
-    sigs = [s for s in sigs if s[1] > 0 and s[2] > 0]
-    starts = np.array([t for t, _ in tempos], dtype=np.float64)
-    spt = np.array([60.0 / (q * tpq) for _, q in tempos])
-    seg = np.concatenate([[0.0], np.cumsum(np.diff(starts) * spt[:-1])])
-    # Ticks reaching until_s: past the last tempo event time runs at its tempo.
-    last = int(np.searchsorted(seg, until_s, side="right") - 1)
-    end_tick = int(starts[last] + (until_s - seg[last]) / spt[last]) + 2
-    b_ticks, d_ticks = bar_beat_ticks(tpq, sigs, end_tick)
-
-    def seconds(ticks):
-        idx = np.clip(np.searchsorted(starts, ticks, side="right") - 1, 0, starts.size - 1)
-        return seg[idx] + (ticks - starts[idx]) * spt[idx]
-
-    beats, downbeats = seconds(b_ticks), seconds(d_ticks)
-    keep = beats <= until_s + 1e-9
-    meters = {num // 3 if den == 8 and num % 3 == 0 and num > 3 else num for _, num, den in sigs or [(0, 4, 4)]}
-    return UserBeats(beats[keep], downbeats[downbeats <= until_s + 1e-9], meters.pop() if len(meters) == 1 else None)
-
-
-def bar_beat_ticks(tpq: int, time_signatures: list[tuple[int, int, int]], end_tick: int) -> tuple[np.ndarray, np.ndarray]:
-    """(beat ticks, downbeat ticks) before ``end_tick`` from ``(tick, num, den)`` time signatures (4/4
-    before the first). Beat unit: the denominator, a dotted quarter in compound meters (6/8, 9/8, 12/8)."""
-    sigs = list(time_signatures) or [(0, 4, 4)]
-    if sigs[0][0] > 0:
-        sigs.insert(0, (0, 4, 4))
-    end = max(int(end_tick), 1)
-    beats, downbeats = [], []
-    for i, (tick, num, den) in enumerate(sigs):
-        stop = sigs[i + 1][0] if i + 1 < len(sigs) else end
-        unit = tpq * 4.0 / den
-        per_bar = num
-        if den == 8 and num % 3 == 0 and num > 3:  # compound meter: dotted-quarter beats
-            unit, per_bar = unit * 3, num // 3
-        beats.extend(np.arange(tick, stop, unit))
-        downbeats.extend(np.arange(tick, stop, unit * per_bar))
-    return np.array(beats), np.array(downbeats)
+    song = load_tempo_map(path)
+    end_tick = int(song.ticks_at(until_s)) + 2
+    b_ticks, d_ticks = bar_beat_ticks(song.tpq, song.time_signatures, end_tick)
+    beats, downbeats = song.seconds_at(b_ticks), song.seconds_at(d_ticks)
+    meters = {Meter(num, den).beats_per_bar for _, num, den in song.time_signatures}
+    return UserBeats(beats[beats <= until_s + 1e-9], downbeats[downbeats <= until_s + 1e-9],
+                     meters.pop() if len(meters) == 1 else None)
 
 
 def apply_correction(analysis, correction: GridCorrection | None):
@@ -252,6 +203,8 @@ def apply_correction(analysis, correction: GridCorrection | None):
         backend = f"{analysis.backend}, user bpm"
     else:
         beats = np.asarray(analysis.beat_times, dtype=np.float64)
+        if correction.compound:
+            beats = compound_beats(analysis, beats, correction.downbeat_s)
         backend = f"{analysis.backend}, user-corrected"
     if correction.downbeat_s is not None and correction.beats_file is None and correction.bpm is None:
         beats = _phase_to(beats, correction.downbeat_s, duration)
@@ -262,7 +215,7 @@ def apply_correction(analysis, correction: GridCorrection | None):
     elif meter is None:  # labelled downbeats without a meter: the commonest bar length in beats
         gaps = np.diff(np.searchsorted(beats, downbeats - 1e-6))
         meter = int(np.bincount(gaps).argmax()) if gaps.size else 4
-    return _with_grid(analysis, beats, downbeats, int(meter or 4), confidence, backend)
+    return _with_grid(analysis, beats, downbeats, int(meter or 4), confidence, backend, correction.gives_grid)
 
 
 OCTAVE_TOLERANCE = 0.08  # a --bpm within 8 % of the detected tempo (or its double/half) keeps its beats
@@ -280,14 +233,35 @@ def retempo(analysis, bpm: float, downbeat_s: float | None = None) -> np.ndarray
     if abs(ratio - 0.5) <= OCTAVE_TOLERANCE / 2:
         if downbeat_s is not None:
             phase = int(np.argmin(np.abs(beats - downbeat_s))) % 2
-        else:  # the half that carries the bass / chord-change accents
-            frames = np.rint(beats * analysis.frame_rate).astype(int)
-            accents = dblib.beat_accents(frames, analysis.band_onsets[0], analysis.chroma)
-            phase = int(np.argmax([dblib.bar_contrast(accents, 2, p) for p in (0, 1)]))
+        else:  # the half detection would call the beat (the other is its "&"): grid_decisions' score
+            feats = decisions.GridFeatures(analysis)
+            phase = int(np.argmax([decisions.grid_evidence(feats, beats[p::2], False) @ decisions.GRID_WEIGHTS
+                                   for p in (0, 1)]))
         return beats[phase::2]
-    from stemgen.analysis import grid_decisions
+    return decisions.choose_grid(decisions.GridFeatures(analysis), bpm, factors=(1.0,))
 
-    return grid_decisions.choose_grid(grid_decisions.GridFeatures(analysis), bpm, factors=(1.0,))
+
+COMPOUND_BEAT_MAX_BPM = 140.0  # a compound meter's dotted-quarter beat is slower; faster: the eighths
+
+
+def compound_beats(analysis, beats: np.ndarray, downbeat_s: float | None = None) -> np.ndarray:
+    """The dotted-quarter beats of a compound meter (6/8, 9/8, 12/8) from detected ``beats``: kept
+    when their tempo is a dotted quarter's (up to ``COMPOUND_BEAT_MAX_BPM``), else they are the
+    eighths and every third is a beat: the third through ``downbeat_s``, or the one whose beats carry
+    the bar accents (``grid_decisions``' accent evidence)."""
+    if beatlib.tempo_from_beats(beats) <= COMPOUND_BEAT_MAX_BPM or beats.size < 6:
+        return beats
+    if downbeat_s is not None:
+        phase = int(np.argmin(np.abs(beats - downbeat_s))) % 3
+    else:
+        accents = bar_accents(analysis, beats)
+        phase = int(np.argmax([dblib.bar_contrast(accents, 3, p) for p in range(3)]))
+    return beats[phase::3]
+
+
+def bar_accents(analysis, beats: np.ndarray) -> np.ndarray:
+    """Per-beat evidence that a beat starts a bar, as detection weighs it (``grid_decisions.bar_accents``)."""
+    return decisions.bar_accents(decisions.GridFeatures(analysis), beats)
 
 
 def constant_grid(bpm: float, downbeat_s: float, duration: float) -> np.ndarray:
@@ -313,23 +287,22 @@ def _phase_to(beats: np.ndarray, downbeat_s: float, duration: float) -> np.ndarr
 
 def _bars(analysis, beats: np.ndarray, meter: int | None, downbeat_s: float | None) -> tuple[int, np.ndarray]:
     """(meter, downbeat times): from the user's downbeat when given, else the accents' best phase."""
-    frames = np.rint(beats * analysis.frame_rate).astype(int)
     if meter is None:
         same = beats.size == analysis.beat_times.size and np.allclose(beats, analysis.beat_times)
         if same and downbeat_s is None:
             return int(analysis.meter), np.asarray(analysis.downbeat_times, dtype=np.float64)
-        accents = dblib.beat_accents(frames, analysis.band_onsets[0], analysis.chroma)
-        meter, phase, _ = dblib.meter_and_phase(accents)
+        meter, phase, _ = dblib.meter_and_phase(bar_accents(analysis, beats))
     if downbeat_s is not None:
         phase = int(np.argmin(np.abs(beats - downbeat_s))) % meter
     else:
-        accents = dblib.beat_accents(frames, analysis.band_onsets[0], analysis.chroma)
+        accents = bar_accents(analysis, beats)
         scores = [dblib.bar_contrast(accents, meter, p) for p in range(meter)] if accents.size >= 2 * meter else [0.0]
         phase = int(np.argmax(scores))
     return int(meter), beats[dblib.downbeat_indices(beats.size, meter, phase)]
 
 
-def _with_grid(analysis, beats: np.ndarray, downbeats: np.ndarray, meter: int, confidence: float, backend: str):
+def _with_grid(analysis, beats: np.ndarray, downbeats: np.ndarray, meter: int, confidence: float, backend: str,
+               user_grid: bool):
     from stemgen.analysis.core import beat_chords
 
     beats = np.asarray(beats, dtype=np.float64)
@@ -337,4 +310,4 @@ def _with_grid(analysis, beats: np.ndarray, downbeats: np.ndarray, meter: int, c
         analysis, beat_times=beats, downbeat_times=np.asarray(downbeats, dtype=np.float64),
         tempo_bpm=beatlib.tempo_from_beats(beats), tempo_curve=beatlib.tempo_curve(beats), meter=meter,
         chords=beat_chords(analysis.chroma, analysis.bass_chroma, analysis.frame_rate, beats, analysis.duration_s),
-        beat_confidence=float(confidence), backend=backend)
+        beat_confidence=float(confidence), backend=backend, user_grid=user_grid)

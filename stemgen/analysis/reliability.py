@@ -46,9 +46,12 @@ def _corr_at(env: np.ndarray, lag: int) -> float:
 
 
 def refusal_reason(analysis) -> str | None:
-    """Why ``analysis`` has no usable beat grid, in one line; ``None`` when it has one."""
+    """Why ``analysis`` has no usable beat grid, in one line; ``None`` when it has one, and always
+    for a grid the user gave (``Analysis.user_grid``: a beats file, or BPM + downbeat)."""
     from stemgen.analysis.beats import MAX_BPM, MIN_BPM
 
+    if analysis.user_grid:
+        return None
     if analysis.silent:
         return "the audio is silent (below -60 dBFS): no beat to follow"
     if analysis.duration_s < MIN_DURATION_S:
@@ -104,3 +107,11 @@ def require_change(audio: np.ndarray, sample_rate: int, file=None) -> None:
     if change < MIN_SPECTRAL_CHANGE:
         raise BeatTrackingError(file, f"a steady tone or drone (spectral change {change:.3f} < {MIN_SPECTRAL_CHANGE}): "
                                       "no notes come and go, so there is no rhythm to follow")
+
+
+def require_usable(analysis, audio: np.ndarray, sample_rate: int, file=None) -> None:
+    """The arranger's check: ``require_beats`` and ``require_change``, neither for a grid the user gave."""
+    if analysis.user_grid:
+        return
+    require_beats(analysis, file)
+    require_change(audio, sample_rate, file)

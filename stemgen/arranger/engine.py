@@ -106,24 +106,26 @@ class Arranger:
         return self.generator.notes_from_context(context_from_analysis(analysis), instruction, seed)
 
     def __call__(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, seed: int = 0,
-                 source: str | Path | None = None, correction=None, humanization=None) -> Arrangement:
+                 source: str | Path | None = None, correction=None, humanization=None, analysis=None) -> Arrangement:
         """Arrange a part for ``audio`` (``(channels, n)`` or ``(n,)``, the song without the stem).
 
         ``correction``: the user's grid (``stemgen.analysis.overrides.GridCorrection``: bpm, meter,
         first downbeat, beats file); the part follows it. ``humanization``: ``render_part``'s
-        (default: its own; ``Humanization.off()`` puts every note exactly on the grid).
+        (default: its own; ``Humanization.off()`` puts every note exactly on the grid). ``analysis``:
+        the song's ``Analysis`` with the correction already applied (``analysis_for``), reused across
+        takes; ``None``: analysed here (``correction`` is then applied; with ``analysis`` it is ignored).
         Raises ``BeatTrackingError`` (naming ``source``) when the song has no reliable beat.
         """
-        from stemgen.analysis import analyze, require_beats
+        from stemgen.analysis import analyze
         from stemgen.analysis.features import step_beats
         from stemgen.analysis.overrides import apply_correction
-        from stemgen.analysis.reliability import require_change
+        from stemgen.analysis.reliability import require_usable
 
         text = instruction or f"Add {self.stem}"
         t0 = time.perf_counter()
-        analysis = apply_correction(analyze(audio, sample_rate, self.analysis_backend), correction)
-        require_beats(analysis, source)
-        require_change(audio, sample_rate, source)  # a drone's slow beating is no beat
+        if analysis is None:
+            analysis = apply_correction(analyze(audio, sample_rate, self.analysis_backend), correction)
+        require_usable(analysis, audio, sample_rate, source)  # no beat, or a drone; never the user's grid
         t1 = time.perf_counter()
         notes, warnings, timing = self._notes_or_rule(analysis, text, seed)
         if not notes:

@@ -6,14 +6,20 @@ a minute. A song with a beat is not refused for that: the arranger plays this pa
 says so. It reads the same ``(106, T)`` context the model reads (``stemgen.midi.context``): beats
 and bar starts from the analysis, chroma and low-band chroma for the harmony; the rules are those
 of the MIDI rule baseline (``stemgen.midi.baselines.rule_part``): drums hats on the 8ths, kick on
-the bar's first beat (and the middle one in even meters), snare on the others; bass the beat's
-low-band root; guitar the bar's triad.
+the bar's first beat (and the middle one in even meters), snare on the others; bass the root of
+the beat's chord; guitar the bar's chord as a triad. The chords are the analysis's own chord finder
+(``stemgen.analysis.chords.chord_labels``: triad templates on the beat's chroma, smoothed over its
+neighbours, the low-band chroma deciding the root), so the fallback bass plays the root the chord
+labels name; the strongest pitch class of the beat's low band, as before, matched the real bass
+on fewer beats (docs/EVALUATION.md, issue 19).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from stemgen.analysis.chords import NO_CHORD, chord_labels
+from stemgen.analysis.key import PITCH_CLASSES
 from stemgen.midi.baselines import BASS_LOW, GUITAR_LOW
 from stemgen.midi.context import SLICES
 from stemgen.midifile.lanes import DRUM_OUT_PITCH
@@ -49,22 +55,17 @@ def rule_notes(context: np.ndarray, stem: str, density: float = 1.0) -> list[tup
             on_kick = pos == 0 or (meter % 2 == 0 and pos == meter // 2)
             notes.append((int(s), int(s) + 1, KICK if on_kick else SNARE, 100 if on_kick else 90))
         return sorted(notes)
+    chords = _beat_chords(context, beats, ends)
     if stem == "bass":
-        chroma = context[SLICES["bass_chroma"]] + 0.25 * context[SLICES["chroma"]]
-        for s, e in zip(beats, ends):
-            root = _root(chroma[:, s:e])
-            if root is not None:
-                notes.append((int(s), int(e), BASS_LOW + (root - BASS_LOW) % 12, 90))
-        return notes
-    chroma = context[SLICES["chroma"]]
+        return [(int(s), int(e), BASS_LOW + (chord[0] - BASS_LOW) % 12, 90)
+                for s, e, chord in zip(beats, ends, chords) if chord is not None]
     bar_starts = sorted(downbeats) or beats[::4].tolist()
     bar_ends = bar_starts[1:] + [n_steps]
     for s, e in zip(bar_starts, bar_ends):
-        root = _root(chroma[:, s:e])
-        if root is None:
+        in_bar = [c for b, c in zip(beats, chords) if s <= b < e and c is not None]
+        if not in_bar:
             continue
-        energy = chroma[:, s:e].sum(axis=1)
-        third = 4 if energy[(root + 4) % 12] >= energy[(root + 3) % 12] else 3
+        root, third = in_bar[0]  # the chord the bar starts with
         low = GUITAR_LOW + (root - GUITAR_LOW) % 12
         notes += [(int(s), int(e), low + i, 80) for i in (0, third, 7)]
     return sorted(notes)
@@ -83,6 +84,12 @@ def _beat_in_bar(beats: np.ndarray, downbeats: set[int]) -> np.ndarray:
     return out
 
 
-def _root(chroma: np.ndarray) -> int | None:
-    energy = chroma.sum(axis=1)
-    return int(np.argmax(energy)) if energy.max() > 0 else None
+def _beat_chords(context: np.ndarray, beats: np.ndarray, ends: np.ndarray) -> list[tuple[int, int] | None]:
+    """``(root pitch class, third in semitones)`` of each beat's chord (``chord_labels`` on the
+    context's chroma and low-band chroma averaged over the beat); None where no chord sounds."""
+    def per_beat(rows: np.ndarray) -> np.ndarray:
+        return np.stack([rows[:, s:max(e, s + 1)].mean(axis=1) for s, e in zip(beats, ends)], axis=1)
+
+    labels = chord_labels(per_beat(context[SLICES["chroma"]]), beat_bass=per_beat(context[SLICES["bass_chroma"]]))
+    return [None if label == NO_CHORD else (PITCH_CLASSES.index(label.split(":")[0]), 3 if label.endswith("min") else 4)
+            for label in labels]

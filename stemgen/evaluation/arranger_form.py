@@ -5,7 +5,17 @@ are put on the arranger's own analysed 16th steps and bars, so ``midi.form_metri
 with like. Rows per song: the arranger, the real part (scores like a real part by definition), the
 real part with its bars shuffled and a random part (the same checks as the MIDI metrics' tests);
 plus the stem's level against the context (LU) for the arranger, the real part and the fixed
-default. The analysis is the arranger's own, so a wrong beat grid shows up as a worse real row.
+default. The analysis is the arranger's own, so a wrong beat grid shows up as a worse real row;
+the bars are the analysed context's (those the part model and the drum decoder work in).
+
+Drums: the section starts are the song's, as the MIDI metric finds them (``form_metrics.
+section_starts`` on the song without the drums), put by time on the analysed bars
+(``midi_sections``); ``crash_on_section`` and ``fill_extra`` use them for every row. The arranger
+row also says how the sections its decoder finds in the analysed context (``decoder_sections``)
+agree with them (``sections_true``/``_found``, ``recall``, ``precision``, exact and within a bar)
+and how often it crashes on its own (``crash_on_found``); every row gets ``crash_elsewhere`` (the
+same share on the other bar starts) and ``crash_extra`` (the difference: a random part with
+crashes everywhere scores high on section starts alone).
 """
 
 from __future__ import annotations
@@ -54,15 +64,64 @@ def real_part_on_steps(song, stem: str, times: np.ndarray) -> list[tuple[int, in
     return sorted(out)
 
 
-def bar_grid(analysis, times: np.ndarray) -> StepGrid:
-    """Bar lines at the steps nearest the analysis' downbeats."""
-    T = times.size - 1
-    bar = np.zeros(T, bool)
-    downs = np.asarray(analysis.downbeat_times, float)
-    downs = downs[(downs >= times[0]) & (downs < times[-1])]
-    if downs.size:
-        bar[np.minimum(nearest_steps(times, downs), T - 1)] = True
-    return StepGrid(T, bar)
+def bar_grid(context: np.ndarray) -> StepGrid:
+    """The arranger's own bars: the analysed context's downbeat channel, as the drum decoder reads
+    them (``drum_form.bar_bounds_from_context``), so the parts are measured on the bars they were
+    written in (the analysis' detected downbeats alone miss the bars it extends before and after them)."""
+    from stemgen.midi.context import SLICES
+
+    bar = np.asarray(context[SLICES["downbeat"].start]) > 0.5
+    return StepGrid(bar.size, bar)
+
+
+def midi_sections(song, stem: str, bar_times: np.ndarray) -> np.ndarray:
+    """The ground truth: the song's section starts as the MIDI metric finds them
+    (``form_metrics.section_starts`` on the whole song without ``stem``), put by time on the
+    analysed bars (``bar_times``: their bar lines and end, seconds; ``form_metrics.sections_on_bars``)."""
+    from stemgen.midi.form_metrics import bar_bounds, section_starts, sections_on_bars
+    from stemgen.midifile.grid import song_to_grid
+
+    midi_grid = song_to_grid(song, 4)
+    bars = section_starts(midi_grid, stem)
+    return sections_on_bars(midi_grid.seconds_at_step(bar_bounds(midi_grid)[bars]), bar_times)
+
+
+def decoder_sections(context: np.ndarray) -> np.ndarray:
+    """The section starts the drum decoder finds in the analysed ``context`` (the context as the
+    model hears it): ``drum_form.context_sections`` over the bars where the context sounds."""
+    from stemgen.midi.context import SLICES
+    from stemgen.midi.drum_form import DrumForm, bar_bounds_from_context, context_sections
+
+    bounds = bar_bounds_from_context(context)
+    energy = np.add.reduceat(context[SLICES["energy"]][0], bounds[:-1]) / np.maximum(np.diff(bounds), 1)
+    sounding = energy >= DrumForm().rest_energy
+    return context_sections(context, bounds, sounding if sounding.any() else np.ones_like(sounding))
+
+
+def section_agreement(truth: np.ndarray, found: np.ndarray) -> dict[str, float]:
+    """How the decoder's sections (``found``) agree with the MIDI's (``truth``), bar for bar:
+    counts, the share of true starts found (``recall``) and of found starts that are true
+    (``precision``), both also within one bar (``..._1bar``)."""
+    out = {"sections_true": float(truth.size), "sections_found": float(found.size)}
+    for name, tol in (("", 0), ("_1bar", 1)):
+        near = np.abs(truth[:, None] - found[None, :]) <= tol if truth.size and found.size else np.zeros(
+            (truth.size, found.size), bool)
+        out["recall" + name] = float(near.any(axis=1).mean()) if truth.size else math.nan
+        out["precision" + name] = float(near.any(axis=0).mean()) if found.size else math.nan
+    return out
+
+
+def crash_contrast(on_sections: float, notes, real, grid: StepGrid, sections: np.ndarray) -> dict[str, float]:
+    """``crash_elsewhere``: the same crash share (``form_metrics``' ``crash_on_section``) on the other
+    bar starts from the first section on, and ``crash_extra``: ``on_sections`` minus it. A part
+    with crashes everywhere (the random one) scores high on the section starts alone; the
+    contrast tells crashes placed where a section starts."""
+    from stemgen.midi.form_metrics import bar_bounds, form_metrics
+
+    n_bars = bar_bounds(grid).size - 1
+    others = np.setdiff1d(np.arange(sections.min() if sections.size else n_bars, n_bars), sections)
+    elsewhere = form_metrics(notes, real, grid, "drums", others)["crash_on_section"] if others.size else math.nan
+    return {"crash_elsewhere": elsewhere, "crash_extra": on_sections - elsewhere}
 
 
 def random_part(real, grid: StepGrid, drums: bool, seed: int = 0) -> list[tuple]:
@@ -86,7 +145,9 @@ def song_rows(path: str | Path, stem: str, arranger) -> dict[str, dict[str, floa
     from stemgen.analysis.features import step_times
     from stemgen.arranger.loudness import loudness_lufs
     from stemgen.errors import StemgenError
-    from stemgen.midi.form_metrics import form_metrics, shuffled_bars
+    from stemgen.midi.context import context_from_analysis
+    from stemgen.midi.form_metrics import bar_bounds, form_metrics, shuffled_bars
+    from stemgen.midi.generate import heard_context
     from stemgen.midifile.io import load_midi
     from stemgen.render.stems import render_stems
 
@@ -99,15 +160,26 @@ def song_rows(path: str | Path, stem: str, arranger) -> dict[str, dict[str, floa
     except StemgenError:
         return None
     times = step_times(arrangement.analysis)
-    grid = bar_grid(arrangement.analysis, times)
-    real = real_part_on_steps(load_midi(path), stem, times)
+    analysed = context_from_analysis(arrangement.analysis)  # the (106, T) context the part model heard
+    grid = bar_grid(analysed)
+    song = load_midi(path)
+    real = real_part_on_steps(song, stem, times)
     if len(real) < 8:
         return None
     drums = stem == "drums"
     parts = {"arranger": arrangement.notes, "real": real, "shuffled": shuffled_bars(real, grid),
              "random": random_part(real, grid, drums)}
-    no_sections = np.zeros(0, np.int64)  # no section finder on audio yet: crash_on_section left out
-    rows = {src: form_metrics(notes, real, grid, stem, no_sections) for src, notes in parts.items()}
+    sections = np.zeros(0, np.int64)  # bass and guitar have no section column
+    if drums:
+        sections = midi_sections(song, stem, times[bar_bounds(grid)])
+        found = decoder_sections(heard_context(analysed, arranger.generator.meta.get("hears_other_parts", True)))
+    rows = {src: form_metrics(notes, real, grid, stem, sections) for src, notes in parts.items()}
+    if drums:
+        for src, notes in parts.items():
+            rows[src].update(crash_contrast(rows[src]["crash_on_section"], notes, real, grid, sections))
+        rows["arranger"].update(section_agreement(sections, found))
+        # the arranger's crashes on the sections its decoder found (crashes dropped by rests show here)
+        rows["arranger"]["crash_on_found"] = form_metrics(parts["arranger"], real, grid, stem, found)["crash_on_section"]
     context_lufs = loudness_lufs(context, RENDER_RATE)
     rows["arranger"]["level"] = loudness_lufs(arrangement.part.stem_audio, RENDER_RATE) - context_lufs
     rows["real"]["level"] = loudness_lufs(render.stems[stem], RENDER_RATE) - context_lufs
@@ -115,7 +187,8 @@ def song_rows(path: str | Path, stem: str, arranger) -> dict[str, dict[str, floa
 
 
 def evaluate(files: list[Path], stem: str, model: str | Path | None = None) -> dict:
-    """Per-song rows and the means over songs for ``stem`` (``level_error``: |arranger - real| LU, and
+    """Per-song rows, the means over songs and their spread (``spread``: per source and column the
+    songs' median, 25th and 75th percentile) for ``stem`` (``level_error``: |arranger - real| LU, and
     the same for the fixed default level)."""
     from stemgen.arranger.engine import Arranger
     from stemgen.arranger.loudness import DEFAULT_LEVEL_DB
@@ -126,14 +199,19 @@ def evaluate(files: list[Path], stem: str, model: str | Path | None = None) -> d
         rows = song_rows(path, stem, arranger)
         if rows is not None:
             songs[Path(path).name] = rows
+    from stemgen.midi.evaluate import spread_of
+
     means: dict[str, dict[str, float]] = {}
+    spread: dict[str, dict[str, list[float] | None]] = {}
     for src in SOURCES:
         cols = sorted({c for r in songs.values() for c in r[src]})
         means[src] = {c: _nanmean([r[src].get(c, math.nan) for r in songs.values()]) for c in cols}
+        spread[src] = spread_of([r[src] for r in songs.values()], tuple(cols))
     real_levels = [r["real"]["level"] for r in songs.values()]
     level = {"arranger": _nanmedian([abs(r["arranger"]["level"] - r["real"]["level"]) for r in songs.values()]),
              "fixed_default": _nanmedian([abs(DEFAULT_LEVEL_DB[stem] - x) for x in real_levels])}
-    return {"stem": stem, "songs": len(songs), "means": means, "level_median_abs_error": level, "rows": songs}
+    return {"stem": stem, "songs": len(songs), "means": means, "spread": spread, "level_median_abs_error": level,
+            "rows": songs}
 
 
 def _nanmean(values) -> float:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stemgen.analysis.chords import chord_labels
+from stemgen.midifile.meter import Meter, bar_beat_ticks
 
 # Hand annotation of shared/data/real_stems/musdb18_7s_music_delta_80s_rock (6.8 s, 110 BPM): its
 # real drum stem hits every beat, so the beats are the drum stem's 12 onsets
@@ -36,8 +37,6 @@ class MidiTruth:
 
 def beat_ticks(song) -> tuple[np.ndarray, np.ndarray]:
     """(beat ticks, downbeat ticks) from the song's time signatures (4/4 before the first)."""
-    from stemgen.analysis.overrides import bar_beat_ticks
-
     return bar_beat_ticks(song.tpq, list(song.time_signatures), song.end_tick)
 
 
@@ -54,7 +53,7 @@ def midi_truth(song, start_s: float = 0.0, end_s: float | None = None) -> MidiTr
     downbeats = downbeats[(downbeats >= lo) & (downbeats < hi)]
     chroma = _beat_chroma(song, beats, hi)
     sigs = song.time_signatures or [(0, 4, 4)]
-    meters = [n // 3 if d == 8 and n % 3 == 0 and n > 3 else n for _, n, d in sigs]
+    meters = [Meter(n, d).beats_per_bar for _, n, d in sigs]
     return MidiTruth(beats, downbeats, chord_labels(chroma, smooth=False), meters, float(hi))
 
 

@@ -2,7 +2,8 @@
 
 Reading uses symusic (a C++ parser, ~1 ms a file) in tick time, so the tempo map never touches the
 grid: ticks are beats. ``load_midi`` is the project's one MIDI reader: ``stemgen midi``, the
-SoundFont renderer (``stemgen.render.score``) and the web page's piano rolls all read through it,
+SoundFont renderer (``stemgen.render.score``) and the web page's piano rolls all read through it
+(``load_tempo_map`` reads the same files for their tempo map alone, notes or none: ``--beats``),
 so they accept and refuse the same files for the same reasons.
 
 Writing never re-encodes the input: the new file is the input's bytes with
@@ -61,11 +62,22 @@ class MidiSong:
     def seconds_at(self, ticks: np.ndarray | float) -> np.ndarray:
         """Seconds at tick positions, following the tempo map."""
         ticks = np.asarray(ticks, dtype=np.float64)
-        starts = np.array([t for t, _ in self.tempos], dtype=np.float64)
-        spt = np.array([60.0 / (q * self.tpq) for _, q in self.tempos])  # seconds per tick
-        seg_secs = np.concatenate([[0.0], np.cumsum(np.diff(starts) * spt[:-1])])
+        starts, spt, seg_secs = self._segments()
         idx = np.clip(np.searchsorted(starts, ticks, side="right") - 1, 0, len(starts) - 1)
         return seg_secs[idx] + (ticks - starts[idx]) * spt[idx]
+
+    def _segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(first tick, seconds per tick, first second) of each tempo segment."""
+        starts = np.array([t for t, _ in self.tempos], dtype=np.float64)
+        spt = np.array([60.0 / (q * self.tpq) for _, q in self.tempos])
+        return starts, spt, np.concatenate([[0.0], np.cumsum(np.diff(starts) * spt[:-1])])
+
+    def ticks_at(self, seconds: np.ndarray | float) -> np.ndarray:
+        """Tick positions at times in seconds (the inverse of ``seconds_at``)."""
+        seconds = np.asarray(seconds, dtype=np.float64)
+        starts, spt, seg_secs = self._segments()
+        idx = np.clip(np.searchsorted(seg_secs, seconds, side="right") - 1, 0, len(starts) - 1)
+        return starts[idx] + (seconds - seg_secs[idx]) / spt[idx]
 
     @property
     def duration_s(self) -> float:
@@ -94,20 +106,8 @@ def check_smf_header(data: bytes, path: str | Path) -> int:
 
 def load_midi(path: str | Path, data: bytes | None = None) -> MidiSong:
     """Parse and validate ``path``; every rejection is a one-line ``StemgenInputError``."""
-    import symusic  # heavy-ish native import, kept local so the CLI starts fast
-
+    score, fmt = _read_score(path, data)
     path = str(path)
-    if data is None:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise StemgenInputError(path, f"cannot read: {exc.strerror or exc}") from None
-    fmt = check_smf_header(data, path)
-    try:
-        score = symusic.Score.from_midi(data, ttype="tick")
-    except Exception as exc:  # symusic raises plain RuntimeErrors on corrupt data
-        raise StemgenInputError(path, f"corrupt MIDI: {str(exc).splitlines()[0][:120]}") from None
-
     tracks = []
     for tr in score.tracks:
         if len(tr.notes) == 0:
@@ -126,21 +126,50 @@ def load_midi(path: str | Path, data: bytes | None = None) -> MidiSong:
         )
     if not tracks:
         raise StemgenInputError(path, "no notes")
+    tempos, sigs = _tempo_map(score, path)
+    end_tick = max(int((t.start + t.duration).max()) for t in tracks)
+    song = MidiSong(path, int(score.ticks_per_quarter), tracks, tempos, sigs, end_tick, fmt)
+    if song.duration_s > MAX_SECONDS:
+        raise StemgenInputError(path, f"too long: {song.duration_s / 60:.0f} min, longer than one hour (the limit)")
+    return song
 
+
+def load_tempo_map(path: str | Path, data: bytes | None = None) -> MidiSong:
+    """A MIDI file's tempo map and time signatures, notes or none (a DAW's tempo-map export has
+    none): a ``MidiSong`` without tracks, ``end_tick`` 0. Rejections as ``load_midi``'s."""
+    score, fmt = _read_score(path, data)
+    tempos, sigs = _tempo_map(score, str(path))
+    return MidiSong(str(path), int(score.ticks_per_quarter), [], tempos, sigs, 0, fmt)
+
+
+def _read_score(path: str | Path, data: bytes | None):
+    """``(symusic.Score in ticks, SMF format)`` of a checked file."""
+    import symusic  # heavy-ish native import, kept local so the CLI starts fast
+
+    path = str(path)
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise StemgenInputError(path, f"cannot read: {exc.strerror or exc}") from None
+    fmt = check_smf_header(data, path)
+    try:
+        score = symusic.Score.from_midi(data, ttype="tick")
+    except Exception as exc:  # symusic raises plain RuntimeErrors on corrupt data
+        raise StemgenInputError(path, f"corrupt MIDI: {str(exc).splitlines()[0][:120]}") from None
+    return score, fmt
+
+
+def _tempo_map(score, path: str) -> tuple[list[tuple[int, float]], list[tuple[int, int, int]]]:
+    """The checked tempo map (first event at tick 0) and time signatures (4/4 when none)."""
     tempos = sorted((int(t.time), float(t.qpm)) for t in score.tempos)
     bad = [q for _, q in tempos if not (MIN_QPM <= q <= MAX_QPM)]
     if bad:
         raise StemgenInputError(path, f"absurd tempo {bad[0]:.1f} BPM (allowed {MIN_QPM:.0f}-{MAX_QPM:.0f})")
     if not tempos or tempos[0][0] > 0:
         tempos.insert(0, (0, tempos[0][1] if tempos else 120.0))  # MIDI default before the first event
-    tempos = _dedupe(tempos)
     sigs = sorted((int(s.time), int(s.numerator), int(s.denominator)) for s in score.time_signatures)
-    sigs = [s for s in sigs if s[1] > 0 and s[2] > 0] or [(0, 4, 4)]
-    end_tick = max(int((t.start + t.duration).max()) for t in tracks)
-    song = MidiSong(path, int(score.ticks_per_quarter), tracks, tempos, sigs, end_tick, fmt)
-    if song.duration_s > MAX_SECONDS:
-        raise StemgenInputError(path, f"too long: {song.duration_s / 60:.0f} min, longer than one hour (the limit)")
-    return song
+    return _dedupe(tempos), [s for s in sigs if s[1] > 0 and s[2] > 0] or [(0, 4, 4)]
 
 
 def _dedupe(events: list[tuple[int, float]]) -> list[tuple[int, float]]:
