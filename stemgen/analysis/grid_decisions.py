@@ -208,7 +208,7 @@ def beat_accent_evidence(feats: GridFeatures, beats: np.ndarray) -> np.ndarray:
     level = feats.bass_db[np.clip(np.rint(beats * feats.fr).astype(int), 0, feats.n - 1)]
     cols = [feats.peak(low, beats), feats.peak(mid, beats), feats.peak(high, beats),
             feats.change(feats.chroma, beats, period), feats.change(feats.bass, beats, period), level]
-    return np.stack([z_scores(c) for c in cols], axis=1)
+    return np.stack([_z(c) for c in cols], axis=1)
 
 
 def choose_grid(feats: GridFeatures, bpm: float | np.ndarray, weights: np.ndarray = GRID_WEIGHTS,
@@ -230,8 +230,7 @@ def _best_bar_contrast(accents: np.ndarray, meter: int) -> float:
     return max(bar_contrast(accents, meter, p) for p in range(meter))
 
 
-def z_scores(x: np.ndarray) -> np.ndarray:
-    """``x`` less its mean over its standard deviation (zeros when constant)."""
+def _z(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     sd = float(x.std())
     return (x - x.mean()) / sd if sd > 1e-12 else np.zeros_like(x)

@@ -10,8 +10,8 @@ off-beat chord pattern at 150 BPM, ``tests/test_analysis_grid_decisions.py``, no
 The network (``learned_beats``) sees 6 s of log-mel frames at a time; where its downbeat activation
 is weak or leans to the wrong beat (three held-out songs had the bar one beat off with every beat
 right), the DSP's fitted accents know the bass on the one and the chord and bass-note changes on
-bar lines. So each decoded beat's accent is the DSP's (``beat_accent_evidence @ ACCENT_WEIGHTS``,
-z-scored) plus ``HMM_WEIGHT`` times the HMM's own downbeats (z-scored 0/1), and
+bar lines. So each decoded beat's accent is the DSP's (``grid_decisions.bar_accents``: ``beat_accent_evidence
+@ ACCENT_WEIGHTS``, unit std) plus ``HMM_WEIGHT`` times the HMM's own downbeats (0/1, unit std), and
 ``downbeats.meter_and_phase`` chooses meter and bar phase, as for the DSP tracker.
 
 Chosen on the band set's valid split (24 songs x 4 contexts; docs/EVALUATION.md, "Learned tracker,
@@ -44,8 +44,7 @@ def learned_grid(act: np.ndarray, feats: decisions.GridFeatures) -> tuple[np.nda
     shifted = decisions.half_shift(beats, (feats.n - 1) / feats.fr)
     if shifted.size >= 4 and phase_score(feats, act[0], shifted, True) > phase_score(feats, act[0], beats, False):
         beats, hmm_downbeats = shifted, np.zeros(shifted.size)  # the HMM's bar no longer applies
-    accents = (decisions.z_scores(decisions.beat_accent_evidence(feats, beats) @ decisions.ACCENT_WEIGHTS)
-               + HMM_WEIGHT * decisions.z_scores(hmm_downbeats))
+    accents = decisions.bar_accents(feats, beats) + HMM_WEIGHT * decisions.unit_std(hmm_downbeats)
     meter, phase, _ = dblib.meter_and_phase(accents)
     return beats, beats[dblib.downbeat_indices(beats.size, meter, phase)], meter
 
