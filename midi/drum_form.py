@@ -67,7 +67,7 @@ def bar_bounds_from_context(context: np.ndarray) -> np.ndarray:
     return bounds_from_bar_starts(context[SLICES["downbeat"].start])
 
 
-def _per_bar(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+def per_bar(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """(n_bars, C) mean of the (C, T) rows ``x`` over each bar."""
     sums = np.add.reduceat(x, bounds[:-1], axis=1).T
     return sums / np.maximum(np.diff(bounds), 1)[:, None]
@@ -75,10 +75,17 @@ def _per_bar(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
 
 def context_bar_features(context: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """(n_bars, 16): pitch-class profile (normalised per bar), onset bands and energy."""
-    chroma = _per_bar(context[SLICES["chroma"]], bounds)
+    chroma = per_bar(context[SLICES["chroma"]], bounds)
     chroma /= np.maximum(chroma.sum(axis=1, keepdims=True), 1e-9)
-    texture = _per_bar(context[SLICES["onset_low"].start:SLICES["energy"].stop], bounds)
+    texture = per_bar(context[SLICES["onset_low"].start:SLICES["energy"].stop], bounds)
     return np.concatenate([chroma, texture], axis=1)
+
+
+def sounding_bars(energy: np.ndarray, rest_energy: float = DrumForm.rest_energy) -> np.ndarray:
+    """Bars where the context sounds (per-bar ``energy`` at least ``rest_energy``); every bar when
+    none does (a model given the meter only: no rests to follow)."""
+    sounding = energy >= rest_energy
+    return sounding if sounding.any() else np.ones_like(sounding)
 
 
 def context_sections(context: np.ndarray, bounds: np.ndarray, playing: np.ndarray) -> np.ndarray:
@@ -110,11 +117,9 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
 
     bounds = bar_bounds_from_context(context)
     n_bars, lengths = bounds.size - 1, np.diff(bounds)
-    energy = _per_bar(context[SLICES["energy"]], bounds)[:, 0]
-    expected = _per_bar(prob * scale[:, None], bounds).sum(axis=1) * lengths
-    sounding = energy >= form.rest_energy
-    if not sounding.any():  # nothing heard (a model given the meter only): no rests to follow
-        sounding[:] = True
+    energy = per_bar(context[SLICES["energy"]], bounds)[:, 0]
+    expected = per_bar(prob * scale[:, None], bounds).sum(axis=1) * lengths
+    sounding = sounding_bars(energy, form.rest_energy)
     typical = np.median(expected[sounding]) if sounding.any() else 0.0
     playing = sounding & (expected >= form.rest_hits * typical)
     sections = context_sections(context, bounds, sounding)

@@ -34,12 +34,12 @@ def with_rests(notes: list[tuple[int, int, int, int]], out: np.ndarray, context:
     few. ``notes`` unchanged without a setting, for drums or without notes."""
     if not setting or stem == "drums" or not notes:
         return notes
-    from .drum_form import bar_bounds_from_context
+    from .drum_form import bar_bounds_from_context, per_bar
 
     bounds = bar_bounds_from_context(context)
     prob = 1.0 / (1.0 + np.exp(-np.asarray(out[ONSET], np.float64)))
-    per_step = np.add.reduceat(prob, bounds[:-1]) / np.maximum(np.diff(bounds), 1)
-    quiet = per_step < float(setting["quiet_bar"]) * np.median(per_step)
+    bar_mean = per_bar(prob[None], bounds)[:, 0]
+    quiet = bar_mean < float(setting["quiet_bar"]) * np.median(bar_mean)
     bar = np.clip(np.searchsorted(bounds, [n[0] for n in notes], side="right") - 1, 0, quiet.size - 1)
     return [n for n, b in zip(notes, bar) if not quiet[b]]
 

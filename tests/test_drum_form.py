@@ -14,7 +14,7 @@ from stemgen.midi.context import SLICES, context_from_grid
 from stemgen.midi.drum_form import (
     CRASH,
     DrumForm,
-    _per_bar,
+    per_bar,
     bar_bounds_from_context,
     context_sections,
     decode_drums,
@@ -62,7 +62,7 @@ def case(name: str, stem: str):
 
 def _bars(context):
     bounds = bar_bounds_from_context(context)
-    energy = _per_bar(context[SLICES["energy"]], bounds)[:, 0]
+    energy = per_bar(context[SLICES["energy"]], bounds)[:, 0]
     return bounds, energy
 
 

@@ -287,15 +287,17 @@ def _phase_to(beats: np.ndarray, downbeat_s: float, duration: float) -> np.ndarr
 
 def _bars(analysis, beats: np.ndarray, meter: int | None, downbeat_s: float | None) -> tuple[int, np.ndarray]:
     """(meter, downbeat times): from the user's downbeat when given, else the accents' best phase."""
+    accents = None
     if meter is None:
         same = beats.size == analysis.beat_times.size and np.allclose(beats, analysis.beat_times)
         if same and downbeat_s is None:
             return int(analysis.meter), np.asarray(analysis.downbeat_times, dtype=np.float64)
-        meter, phase, _ = dblib.meter_and_phase(bar_accents(analysis, beats))
+        accents = bar_accents(analysis, beats)
+        meter, phase, _ = dblib.meter_and_phase(accents)
     if downbeat_s is not None:
         phase = int(np.argmin(np.abs(beats - downbeat_s))) % meter
     else:
-        accents = bar_accents(analysis, beats)
+        accents = bar_accents(analysis, beats) if accents is None else accents
         scores = [dblib.bar_contrast(accents, meter, p) for p in range(meter)] if accents.size >= 2 * meter else [0.0]
         phase = int(np.argmax(scores))
     return int(meter), beats[dblib.downbeat_indices(beats.size, meter, phase)]

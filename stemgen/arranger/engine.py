@@ -112,7 +112,7 @@ class Arranger:
         ``correction``: the user's grid (``stemgen.analysis.overrides.GridCorrection``: bpm, meter,
         first downbeat, beats file); the part follows it. ``humanization``: ``render_part``'s
         (default: its own; ``Humanization.off()`` puts every note exactly on the grid). ``analysis``:
-        the song's ``Analysis`` with the correction already applied (``analysis_for``), reused across
+        the song's ``Analysis`` with the correction already applied (``api.analyse_song``), reused across
         takes; ``None``: analysed here (``correction`` is then applied; with ``analysis`` it is ignored).
         Raises ``BeatTrackingError`` (naming ``source``) when the song has no reliable beat.
         """

@@ -90,12 +90,10 @@ def decoder_sections(context: np.ndarray) -> np.ndarray:
     """The section starts the drum decoder finds in the analysed ``context`` (the context as the
     model hears it): ``drum_form.context_sections`` over the bars where the context sounds."""
     from stemgen.midi.context import SLICES
-    from stemgen.midi.drum_form import DrumForm, bar_bounds_from_context, context_sections
+    from stemgen.midi.drum_form import bar_bounds_from_context, context_sections, per_bar, sounding_bars
 
     bounds = bar_bounds_from_context(context)
-    energy = np.add.reduceat(context[SLICES["energy"]][0], bounds[:-1]) / np.maximum(np.diff(bounds), 1)
-    sounding = energy >= DrumForm().rest_energy
-    return context_sections(context, bounds, sounding if sounding.any() else np.ones_like(sounding))
+    return context_sections(context, bounds, sounding_bars(per_bar(context[SLICES["energy"]], bounds)[:, 0]))
 
 
 def section_agreement(truth: np.ndarray, found: np.ndarray) -> dict[str, float]:
