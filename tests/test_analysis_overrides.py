@@ -13,6 +13,7 @@ import soundfile as sf
 
 from stemgen.analysis import analyze
 from stemgen.analysis.overrides import GridCorrection, apply_correction, constant_grid, read_beats_file
+from stemgen.midifile.io import load_midi
 from stemgen.midifile.meter import parse_meter
 from stemgen.errors import StemgenInputError
 
@@ -74,7 +75,20 @@ def test_midi_in_compound_meter_has_dotted_quarter_beats(tmp_path):
     _write_tempo_map(mid, 0.5 * np.arange(1, 13), meter=6, den=8)  # quarters 0.5 s: dotted quarters 0.75 s
     got = read_beats_file(mid, 6.0)
     np.testing.assert_allclose(np.diff(got.beat_times), 0.75, atol=1e-5)
-    assert got.meter == 2
+    assert got.meter == 2 and got.compound
+
+
+def test_a_compound_meter_travels_with_the_corrected_analysis(tmp_path, detected):
+    """A 6/8 beats file or ``--meter 6/8`` marks the analysis compound (the arranger's .mid is then
+    written in 6/8); ``--meter 4/4`` over a 6/8 file, or a 3/4 file, does not."""
+    six_eight, three_four = tmp_path / "six_eight.mid", tmp_path / "three_four.mid"
+    _write_tempo_map(six_eight, 0.5 * np.arange(1, 13), meter=6, den=8)
+    _write_tempo_map(three_four, 0.5 * np.arange(1, 13), meter=3)
+    assert apply_correction(detected, GridCorrection(beats_file=six_eight)).compound
+    assert apply_correction(detected, GridCorrection.from_options(meter="6/8")).compound
+    assert not apply_correction(detected, GridCorrection.from_options(meter="4/4", beats_file=six_eight)).compound
+    assert not apply_correction(detected, GridCorrection(beats_file=three_four)).compound
+    assert not detected.compound
 
 
 @pytest.mark.parametrize("text, words", [
@@ -153,6 +167,23 @@ def followed(context, tmp_path_factory, one_torch_thread):
     part = Arranger("drums")(context, SR, "Add a rock beat", seed=1, source="rock.wav",
                              correction=GridCorrection(beats_file=beats), humanization=Humanization.off())
     return part, write_outputs(part.part, folder, "rock")
+
+
+def test_the_arranger_writes_a_six_eight_song_in_six_eight(context, tmp_path, one_torch_thread):
+    """--meter 6/8 through the arranger: the part's .mid says 6/8 and its beats are the corrected
+    analysis's dotted quarters, read back by the project's beats reader."""
+    from stemgen.arranger.engine import Arranger
+    from stemgen.arranger.humanize import Humanization
+
+    part = Arranger("drums")(context, SR, "Add a rock beat", seed=1, source="rock.wav",
+                             correction=GridCorrection.from_options(meter="6/8"), humanization=Humanization.off())
+    mid = tmp_path / "part.mid"
+    mid.write_bytes(part.part.midi())
+    assert load_midi(mid).time_signatures[0][1:] == (6, 8)
+    back = read_beats_file(mid, part.analysis.duration_s)
+    assert back.compound and back.meter == 2
+    beats = part.analysis.beat_times[part.part.info["midi"]["first_beat_on_grid"]:]  # earlier: the lead-in's
+    assert np.abs(back.beat_times[:, None] - beats[None, :]).min(axis=0).max() < 1e-4
 
 
 def _sixteenths(beats: np.ndarray) -> np.ndarray:

@@ -137,9 +137,8 @@ def previous_downbeat(downbeat: float | None, bpm: float | None, details: dict |
     return round(moved, 3)
 
 
-def details(arrangement, sound: str | None, correction=None) -> dict[str, Any]:
-    """What the page shows about an arrangement: the song's tempo, meter and key, the sound, timings
-    (``correction``: the user's grid, for the meter's name: 6/8 rather than 2 beats)."""
+def details(arrangement, sound: str | None) -> dict[str, Any]:
+    """What the page shows about an arrangement: the song's tempo, meter and key, the sound, timings."""
     from stemgen.midifile.meter import meter_label
 
     a, info = arrangement.analysis, arrangement.part.info
@@ -152,7 +151,7 @@ def details(arrangement, sound: str | None, correction=None) -> dict[str, Any]:
         "sound": {**info["sound"], "played": info.get("played"), "asked": sound or AUTO_SOUND},
         "notes": len(arrangement.notes),
         "tempo_bpm": round(float(a.tempo_bpm), 1),
-        "meter": meter_label(a.meter, correction is not None and correction.compound),
+        "meter": meter_label(a.meter, a.compound),
         "key": a.key.name if a.key is not None else None,
         "beats": int(a.beat_times.size),
         "bars": int(a.downbeat_times.size),

@@ -233,7 +233,6 @@ class Handlers:
         # Names from the safe slug of the upload's name and the take number: never a path from the user.
         files = result.write(out.root, song, output_subtype(path), take, midi_tempo)
         a = arrangement.analysis
-        compound = correction is not None and correction.compound
         before, after = spectrogram_pngs(
             [
                 (original, sr, "Before: the input", out.path("spectrogram_before.png")),
@@ -246,10 +245,10 @@ class Handlers:
             a.downbeat_times,
             original.shape[-1] / sr,
             stem == "drums",
-            f"New {stem} part, take {take} ({a.tempo_bpm:.0f} BPM, {meter_label(a.meter, compound)})",
+            f"New {stem} part, take {take} ({a.tempo_bpm:.0f} BPM, {meter_label(a.meter, a.compound)})",
             out.path("part_on_beats.png"),
         )
-        details = arranger_engine.details(arrangement, sound, correction)
+        details = arranger_engine.details(arrangement, sound)
         details.update(take=take, density=density, level_db=level_db,
                        variation=api.default_temperature(stem) if temperature is None else temperature,
                        midi_tempo=midi_tempo, quantize=quantize)

@@ -57,7 +57,7 @@ def summary(analysis, correction=None) -> dict:
     corrected = correction is not None and not correction.empty
     return {
         "tempo_bpm": round(float(analysis.tempo_bpm), 1),
-        "meter": meter_label(analysis.meter, corrected and correction.compound) if analysis.meter else None,
+        "meter": meter_label(analysis.meter, analysis.compound) if analysis.meter else None,
         "key": analysis.key.name if analysis.key is not None else None,
         "bars": int(downbeats.size),
         "first_downbeat_s": round(float(downbeats[0]), 3) if downbeats.size else None,

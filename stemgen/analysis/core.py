@@ -82,6 +82,7 @@ class Analysis:
     audio: np.ndarray | None = None  # mono feature-rate copy (for exact per-step RMS)
     feature_sr: int = spectral.MAX_FEATURE_SR
     user_grid: bool = False  # the grid is the user's (a beats file, or BPM + downbeat): never refused
+    compound: bool = False  # the beats are dotted quarters (the user's 6/8, 9/8, 12/8: midifile.meter)
 
     @property
     def beat_period_s(self) -> float:

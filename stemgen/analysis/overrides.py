@@ -93,6 +93,7 @@ class UserBeats:
     beat_times: np.ndarray
     downbeat_times: np.ndarray | None = None
     meter: int | None = None
+    compound: bool = False  # the file's meter is 6/8, 9/8 or 12/8: its beats are dotted quarters
 
 
 def read_beats_file(path: str | Path, until_s: float) -> UserBeats:
@@ -171,9 +172,10 @@ def _midi_beats(path: Path, until_s: float) -> UserBeats:
     end_tick = int(song.ticks_at(until_s)) + 2
     b_ticks, d_ticks = bar_beat_ticks(song.tpq, song.time_signatures, end_tick)
     beats, downbeats = song.seconds_at(b_ticks), song.seconds_at(d_ticks)
-    meters = {Meter(num, den).beats_per_bar for _, num, den in song.time_signatures}
+    meters = {Meter(num, den) for _, num, den in song.time_signatures}
+    one = meters.pop() if len(meters) == 1 else None
     return UserBeats(beats[beats <= until_s + 1e-9], downbeats[downbeats <= until_s + 1e-9],
-                     meters.pop() if len(meters) == 1 else None)
+                     one and one.beats_per_bar, bool(one and one.compound))
 
 
 def apply_correction(analysis, correction: GridCorrection | None):
@@ -185,6 +187,7 @@ def apply_correction(analysis, correction: GridCorrection | None):
         return analysis
     duration = analysis.duration_s
     meter = correction.meter
+    compound = correction.compound
     downbeats = None
     confidence = analysis.beat_confidence
     if correction.beats_file is not None:
@@ -193,7 +196,8 @@ def apply_correction(analysis, correction: GridCorrection | None):
         if beats.size < 2:
             raise StemgenInputError(correction.beats_file, f"--beats: fewer than 2 beats before the clip's end ({duration:.1f} s)")
         downbeats = None if user.downbeat_times is None else user.downbeat_times[user.downbeat_times <= duration]
-        meter = meter or user.meter
+        if meter is None:
+            meter, compound = user.meter, user.compound
         confidence, backend = 1.0, "user beats"
     elif correction.bpm is not None and correction.downbeat_s is not None:
         beats = constant_grid(correction.bpm, correction.downbeat_s, duration)
@@ -215,7 +219,7 @@ def apply_correction(analysis, correction: GridCorrection | None):
     elif meter is None:  # labelled downbeats without a meter: the commonest bar length in beats
         gaps = np.diff(np.searchsorted(beats, downbeats - 1e-6))
         meter = int(np.bincount(gaps).argmax()) if gaps.size else 4
-    return _with_grid(analysis, beats, downbeats, int(meter or 4), confidence, backend, correction.gives_grid)
+    return _with_grid(analysis, beats, downbeats, int(meter or 4), confidence, backend, correction.gives_grid, compound)
 
 
 OCTAVE_TOLERANCE = 0.08  # a --bpm within 8 % of the detected tempo (or its double/half) keeps its beats
@@ -304,7 +308,7 @@ def _bars(analysis, beats: np.ndarray, meter: int | None, downbeat_s: float | No
 
 
 def _with_grid(analysis, beats: np.ndarray, downbeats: np.ndarray, meter: int, confidence: float, backend: str,
-               user_grid: bool):
+               user_grid: bool, compound: bool):
     from stemgen.analysis.core import beat_chords
 
     beats = np.asarray(beats, dtype=np.float64)
@@ -312,4 +316,4 @@ def _with_grid(analysis, beats: np.ndarray, downbeats: np.ndarray, meter: int, c
         analysis, beat_times=beats, downbeat_times=np.asarray(downbeats, dtype=np.float64),
         tempo_bpm=beatlib.tempo_from_beats(beats), tempo_curve=beatlib.tempo_curve(beats), meter=meter,
         chords=beat_chords(analysis.chroma, analysis.bass_chroma, analysis.frame_rate, beats, analysis.duration_s),
-        beat_confidence=float(confidence), backend=backend, user_grid=user_grid)
+        beat_confidence=float(confidence), backend=backend, user_grid=user_grid, compound=bool(compound))

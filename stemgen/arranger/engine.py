@@ -135,6 +135,7 @@ class Arranger:
         on_beats = [(s + offset, e + offset, p, v) for s, e, p, v in notes]
         part = render_part(on_beats, beats, stem=self.stem, context_audio=audio, sample_rate=sample_rate,
                            sound=self.sound, instruction=text, seed=seed, meter=int(analysis.meter),
+                           compound=analysis.compound,
                            downbeat_times=analysis.downbeat_times, level_db=self.level_db, soundfont=self.soundfont,
                            step_offsets=timing,
                            **({} if humanization is None else {"humanization": humanization}))

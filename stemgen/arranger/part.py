@@ -71,6 +71,7 @@ def render_part(
     instruction: str = "",
     seed: int = 0,
     meter: int = 4,
+    compound: bool = False,
     downbeat_times: Sequence[float] | None = None,
     humanization: Humanization = Humanization(),
     level_db: float | None = None,
@@ -93,6 +94,7 @@ def render_part(
     seed: humanisation seed (same seed, same part). ``humanization=Humanization.off()`` for none.
     meter, downbeat_times: beats a bar and where bars start, for the MIDI file's time signature and
         bar lines (the first downbeat's nearest beat is taken as a bar start).
+    compound: the beats are dotted quarters (6/8, 9/8, 12/8): the MIDI file writes them so.
     level_db: stem loudness relative to the context in LU; default: predicted from the context
         (``level_model.predicted_level_db``; ``DEFAULT_LEVEL_DB[stem]`` for a silent context).
     soundfont: name or path; default: the renderer's default SoundFont (a sound with its own
@@ -146,9 +148,9 @@ def render_part(
     mix, limiter = mix_with_limiter(context, stem_audio, sample_rate)
 
     first_downbeat = _first_downbeat_index(grid, downbeat_times, meter)
-    tempo_map = build_tempo_map(grid, meter, first_downbeat)
+    tempo_map = build_tempo_map(grid, meter, first_downbeat, compound)
     midi = part_midi(timed.onset_s, timed.offset_s, timed.pitch, timed.velocity, tempo_map, synth.sound, meter)
-    one_tempo = constant_tempo_map(grid)
+    one_tempo = constant_tempo_map(grid, compound)
     constant_midi = part_midi(timed.onset_s, timed.offset_s, timed.pitch, timed.velocity, one_tempo, synth.sound, meter)
 
     info = {

@@ -57,7 +57,7 @@ def analyze(
             row["downbeat_times"] = [round(float(t), 3) for t in a.downbeat_times]
         results.append(row)
         status = f"no beat to follow: {reason}" if reason else f"beat confidence {row['beat_confidence']}"
-        lines.append(f"{path}: {row['tempo_bpm']} BPM, {meter_label(a.meter, correction.compound)}, {row['key'] or 'no key'}, {status}")
+        lines.append(f"{path}: {row['tempo_bpm']} BPM, {meter_label(a.meter, a.compound)}, {row['key'] or 'no key'}, {status}")
         lines.append("  chords: " + " ".join(f"{t:.1f}s {c}" for t, c in row["chords"][:16])
                      + (" ..." if len(row["chords"]) > 16 else ""))
     emit_summary({"files": results, "failed": failed}, as_json, lines)
