@@ -104,9 +104,10 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     """Notes ``(start_step, end_step, pitch, velocity)`` of a drum part with form from the drum
     model's outputs ``out`` (18, T) and the ``context`` it heard (see the module docstring).
     ``decode``: the model's ``config.json`` decode settings (density scale, onset factor, floor, the
-    groove's ``relative_floor`` and ``groove_count`` per class and, where a model has its own, ``variation``;
+    groove's ``relative_floor`` and ``groove_count`` per class and, where a model has its own, ``variation``
+    and ``ride_share``;
     ``drummers``: the habits of a real drummer a take draws (``"toms"``, ``"ride"``; ``[]``: the
-    instruction's words only) to play the take's drummer profile, ``drummers.draw_profile`` of
+    instruction's words only, the decoder's own toms and ride without them) to play the take's drummer profile, ``drummers.draw_profile`` of
     ``seed``, the song and ``instruction``, instead of ``form.ride_share``)."""
     decode = decode or {}
     rng = np.random.default_rng(seed)
@@ -119,6 +120,7 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     relative = np.broadcast_to(np.asarray(decode.get("relative_floor") or [1.0], np.float64), (N_DRUM,))
     count = np.broadcast_to(np.asarray(decode.get("groove_count") or [1.0], np.float64), (N_DRUM,))
     variation = decode.get("variation", form.variation)  # a model's own (the arranger's: analysed bars vary more)
+    ride_share = decode.get("ride_share", form.ride_share)  # a model's own (the MIDI drum model's: none)
 
     bounds = bar_bounds_from_context(context)
     n_bars, lengths = bounds.size - 1, np.diff(bounds)
@@ -150,8 +152,8 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
 
     habits = decode.get("drummers")
     profile = None if habits is None else draw_profile(seed, instruction, song_key(context), tuple(habits))
-    if profile is None:
-        _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, form.ride_share)
+    if profile is None or profile.ride_share is None:
+        _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, ride_share)
     else:
         _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, profile.ride_share, nearest=True)
     starts = _entries(sections, playing, sounding) if form.crash else np.zeros(0, np.int64)
@@ -161,7 +163,7 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
         hits[list(TIMEKEEPING), s] = False
         velocity[CRASH, s] = max(velocity[:, bounds[b]:bounds[b + 1]].max(initial=0), vel[CRASH, s])
         velocity[KICK, s] = max(velocity[KICK, s], vel[KICK, s])
-    tom_budget = None if profile is None else profile.toms_per_bar * playing.sum()
+    tom_budget = None if profile is None or profile.toms_per_bar is None else profile.toms_per_bar * playing.sum()
     tom_budget = _fills(hits, velocity, vel, bounds, sections, playing, form.fill_every, rng, prob, form.fill_gate,
                         tom_budget)
     if tom_budget is not None:

@@ -37,10 +37,11 @@ ASKED_TOMS = 0.9  # quantile of the real drummers' toms per bar a take plays whe
 @dataclass(frozen=True)
 class DrummerProfile:
     """One take's habits: ``toms_per_bar`` (a real drummer's, over the bars the drums play) and
-    ``ride_share`` (the share of the time-keeping hits that drummer plays on the ride)."""
+    ``ride_share`` (the share of the time-keeping hits that drummer plays on the ride); ``None``:
+    not set, the decoder's own way (``drum_form.DrumForm``)."""
 
-    toms_per_bar: float = 0.0
-    ride_share: float = 0.0
+    toms_per_bar: float | None = None
+    ride_share: float | None = None
 
 
 @lru_cache(maxsize=1)
@@ -58,21 +59,21 @@ def draw_profile(seed: int, instruction: str = "", song: int = 0, habits=("toms"
                  drummers: np.ndarray | None = None) -> DrummerProfile:
     """The profile of the take of ``seed`` for the song ``song`` (``song_key``): the ``habits``
     (``"toms"``, ``"ride"``) of one real drummer drawn from ``drummers`` (default: the train
-    split's; a habit not drawn is none), then the instruction's words (module docstring) on top.
+    split's; a habit not drawn is ``None``: the decoder's own), then the instruction's words (module docstring) on top.
     The same seed and song give the same drummer."""
     pool = load_drummers() if drummers is None else np.asarray(drummers, np.float64)
-    toms, ride = pool[np.random.default_rng([seed, 19, song]).integers(len(pool))]
-    toms, ride = (toms if "toms" in habits else 0.0), (ride if "ride" in habits else 0.0)
+    toms, ride = (float(x) for x in pool[np.random.default_rng([seed, 19, song]).integers(len(pool))])
+    toms, ride = (toms if "toms" in habits else None), (ride if "ride" in habits else None)
     text = instruction or ""
     if NO_TOMS.search(text):
         toms = 0.0
     elif TOMS.search(text):
-        toms = max(toms, float(np.quantile(pool[:, 0], ASKED_TOMS)))
+        toms = max(toms or 0.0, float(np.quantile(pool[:, 0], ASKED_TOMS)))
     if HATS.search(text):
         ride = 0.0
     elif RIDE.search(text):
         ride = 1.0
-    return DrummerProfile(float(toms), float(ride))
+    return DrummerProfile(toms, ride)
 
 
 def measure_drummers(folder: str | Path, split: str = "train") -> dict:

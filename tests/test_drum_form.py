@@ -420,7 +420,7 @@ def test_drummer_profiles_follow_the_real_drummers_and_the_words():
     assert abs(np.mean(drawn[:, 0] == 0) - np.mean(pool[:, 0] == 0)) < 0.08
     assert abs(drawn[:, 0].mean() - pool[:, 0].mean()) < 0.25 * pool[:, 0].mean()
     assert abs(drawn[:, 1].mean() - pool[:, 1].mean()) < 0.35 * pool[:, 1].mean()
-    assert all(draw_profile(s, "", 11, habits=("toms",)).ride_share == 0 for s in range(50))
+    assert all(draw_profile(s, "", 11, habits=("toms",)).ride_share is None for s in range(50))
     heavy = np.quantile(pool[:, 0], ASKED_TOMS)
     assert all(draw_profile(s, "Rock drums with tom fills", 5).toms_per_bar >= heavy for s in range(20))
     assert all(draw_profile(s, "Drums, no toms", 5).toms_per_bar == 0 for s in range(20))
@@ -476,3 +476,21 @@ def test_generator_plays_the_ride_and_toms_the_instruction_asks_for():
         plain = gen.notes_from_context(context, "Rock drums on the hi-hat, no toms", seed)
         assert ride_share(asked) > 0.8 and ride_share(plain) == 0
         assert _toms_per_bar(asked, bounds) >= 1.0 and _toms_per_bar(plain, bounds) == 0
+
+
+def test_arranger_decode_takes_the_words_only():
+    """The arranger's drum settings (``drummers: []``) draw no drummer: a plain instruction decodes
+    exactly as without a profile; "ride" and "toms" in the instruction still play them."""
+    import json
+
+    from stemgen.midi.drummers import draw_profile
+
+    _, context, out, _ = case(SONG, "drums")
+    decode = json.loads((Path(__file__).parents[1] / "models/arranger/drums/config.json").read_text())["decode"]
+    assert decode["drummers"] == [] and draw_profile(0, "Add drums", 1, ()) == draw_profile(0, "", 2, ())
+    plain = {k: v for k, v in decode.items() if k != "drummers"}
+    assert decode_drums(out, context, decode, seed=2, instruction="Add drums") == decode_drums(out, context, plain, seed=2)
+    bounds = bar_bounds_from_context(context)
+    asked = as_array(decode_drums(out, context, decode, seed=2, instruction="Add drums: ride cymbal and tom fills"))
+    cls = DRUM_CLASS_OF_PITCH[asked[:, 2]]
+    assert np.mean(cls[np.isin(cls, (2, 3, 8))] == 8) > 0.8 and _toms_per_bar(asked, bounds) >= 1.0
