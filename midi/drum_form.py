@@ -28,7 +28,12 @@ This decoder writes that from the model's own probabilities and the context alon
    on the first step of each section and after each rest (on a section's first bar itself where
    the band plays it but the drums rest in it and come in on the next: ``_entries``); the ride instead of the closed hi-hat in
    the loudest sections (up to ``ride_share`` of the bars);
-6. velocities with the accents of Groove MIDI's drummers (``feel.apply_velocity``).
+6. velocities with the accents of Groove MIDI's drummers (``feel.apply_velocity``);
+7. where the model's ``decode.drummers`` asks for it, the take's drummer profile
+   (``drummers.draw_profile``: one real drummer's toms per bar and ride share, or the instruction's
+   words): the fills spend the drummer's tom budget (figures with toms while some are left, without
+   after), the rest goes into the groove (``_groove_toms``), and the ride takes the closed hi-hat in
+   the loudest sections up to the drummer's ride share.
 """
 
 from __future__ import annotations
