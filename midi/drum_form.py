@@ -28,7 +28,12 @@ This decoder writes that from the model's own probabilities and the context alon
    on the first step of each section and after each rest (on a section's first bar itself where
    the band plays it but the drums rest in it and come in on the next: ``_entries``); the ride instead of the closed hi-hat in
    the loudest sections (up to ``ride_share`` of the bars);
-6. velocities with the accents of Groove MIDI's drummers (``feel.apply_velocity``).
+6. velocities with the accents of Groove MIDI's drummers (``feel.apply_velocity``);
+7. where the model's ``decode.drummers`` asks for it, the take's drummer profile
+   (``drummers.draw_profile``: one real drummer's toms per bar and ride share, or the instruction's
+   words): the fills spend the drummer's tom budget (figures with toms while some are left, without
+   after), the rest goes into the groove (``_groove_toms``), and the ride takes the closed hi-hat in
+   the loudest sections up to the drummer's ride share.
 """
 
 from __future__ import annotations
@@ -40,11 +45,13 @@ import numpy as np
 from stemgen.midifile.lanes import DRUM_OUT_PITCH
 
 from .context import SLICES
+from .drummers import draw_profile, song_key
 from .features import N_DRUM, top_cells
 from .feel import FILL_CLASSES, apply_velocity, load_feel
 from .form_metrics import bounds_from_bar_starts, foote_novelty, pick_section_starts
 
 KICK, SNARE, CLOSED_HAT, OPEN_HAT, LOW_TOM, MID_TOM, HIGH_TOM, CRASH, RIDE = range(9)
+TOMS = (LOW_TOM, MID_TOM, HIGH_TOM)
 TIMEKEEPING = (CLOSED_HAT, OPEN_HAT, RIDE)
 
 
@@ -98,11 +105,15 @@ def context_sections(context: np.ndarray, bounds: np.ndarray, playing: np.ndarra
 
 def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, density: float = 1.0,
                  seed: int = 0, temperature: float = 0.0,
-                 form: DrumForm = DrumForm()) -> list[tuple[int, int, int, int]]:
+                 form: DrumForm = DrumForm(), instruction: str = "") -> list[tuple[int, int, int, int]]:
     """Notes ``(start_step, end_step, pitch, velocity)`` of a drum part with form from the drum
     model's outputs ``out`` (18, T) and the ``context`` it heard (see the module docstring).
     ``decode``: the model's ``config.json`` decode settings (density scale, onset factor, floor, the
-    groove's ``relative_floor`` and ``groove_count`` per class and, where a model has its own, ``variation``)."""
+    groove's ``relative_floor`` and ``groove_count`` per class and, where a model has its own, ``variation``
+    and ``ride_share``;
+    ``drummers``: the habits of a real drummer a take draws (``"toms"``, ``"ride"``; ``[]``: the
+    instruction's words only, the decoder's own toms and ride without them) to play the take's drummer profile, ``drummers.draw_profile`` of
+    ``seed``, the song and ``instruction``, instead of ``form.ride_share``)."""
     decode = decode or {}
     rng = np.random.default_rng(seed)
     T = out.shape[1]
@@ -114,6 +125,7 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     relative = np.broadcast_to(np.asarray(decode.get("relative_floor") or [1.0], np.float64), (N_DRUM,))
     count = np.broadcast_to(np.asarray(decode.get("groove_count") or [1.0], np.float64), (N_DRUM,))
     variation = decode.get("variation", form.variation)  # a model's own (the arranger's: analysed bars vary more)
+    ride_share = decode.get("ride_share", form.ride_share)  # a model's own (the MIDI drum model's: none)
 
     bounds = bar_bounds_from_context(context)
     n_bars, lengths = bounds.size - 1, np.diff(bounds)
@@ -143,7 +155,12 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
                 hits[:, bounds[b]:bounds[b] + length] = bar
     velocity = np.where(hits, vel, 0.0)
 
-    _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, form.ride_share)
+    habits = decode.get("drummers")
+    profile = None if habits is None else draw_profile(seed, instruction, song_key(context), tuple(habits))
+    if profile is None or profile.ride_share is None:
+        _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, ride_share)
+    else:
+        _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, profile.ride_share, nearest=True)
     starts = _entries(sections, playing, sounding) if form.crash else np.zeros(0, np.int64)
     for b in starts:  # a crash and the kick on the one; the hi-hat gives way to the cymbal
         s = bounds[b]
@@ -151,7 +168,11 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
         hits[list(TIMEKEEPING), s] = False
         velocity[CRASH, s] = max(velocity[:, bounds[b]:bounds[b + 1]].max(initial=0), vel[CRASH, s])
         velocity[KICK, s] = max(velocity[KICK, s], vel[KICK, s])
-    _fills(hits, velocity, vel, bounds, sections, playing, form.fill_every, rng, prob, form.fill_gate)
+    tom_budget = None if profile is None or profile.toms_per_bar is None else profile.toms_per_bar * playing.sum()
+    tom_budget = _fills(hits, velocity, vel, bounds, sections, playing, form.fill_every, rng, prob, form.fill_gate,
+                        tom_budget)
+    if tom_budget is not None:
+        _groove_toms(hits, velocity, vel, prob, bounds, section_of, playing, tom_budget)
 
     cls, steps = np.nonzero(hits)
     notes = np.stack([steps, steps + 1, DRUM_OUT_PITCH[cls], np.rint(velocity[cls, steps])], axis=1).astype(np.int64)
@@ -174,17 +195,20 @@ def _entries(sections: np.ndarray, playing: np.ndarray, sounding: np.ndarray) ->
     return np.union1d(both, early)
 
 
-def _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, share: float) -> None:
+def _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, share: float,
+                           nearest: bool = False) -> None:
     """The closed hi-hat moves to the ride in the loudest sections, as long as they hold at most
-    ``share`` of the playing bars and the song has another section to contrast with."""
+    ``share`` of the playing bars and the song has another section to contrast with; with
+    ``nearest`` (a drummer profile's ride share), as many of the loudest sections as bring the ride's
+    bars nearest to ``share`` of the playing bars, the whole song included."""
     secs = [s for s in np.unique(section_of[playing])]
-    if len(secs) < 2 or share <= 0:
+    if (len(secs) < 2 and not nearest) or share <= 0:
         return
     loudness = {s: energy[(section_of == s) & playing].mean() for s in secs}
     budget, total = share * playing.sum(), 0
     for s in sorted(secs, key=lambda s: -loudness[s]):
         n = int(((section_of == s) & playing).sum())
-        if total + n > budget:
+        if total + n > budget and not (nearest and total + n - budget < budget - total):
             break
         total += n
         for b in np.flatnonzero((section_of == s) & playing):
@@ -195,18 +219,24 @@ def _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, 
             velocity[CLOSED_HAT, span] = 0.0
 
 
-def _draw_figure(kind: str, rng: np.random.Generator) -> list:
-    """A fill figure (a drum class or None per 16th) drawn by how often the drummers play it."""
+def _draw_figure(kind: str, rng: np.random.Generator, toms: bool | None = None) -> list:
+    """A fill figure (a drum class or None per 16th) drawn by how often the drummers play it;
+    ``toms``: among those with (True) or without (False) a tom only."""
     figures = load_feel()[kind]
+    if toms is not None:
+        figures = [f for f in figures if any(c in TOMS for c in f[0]) == toms] or figures
     counts = np.array([n for _, n in figures], np.float64)
     return figures[rng.choice(len(figures), p=counts / counts.sum())][0]
 
 
-def _fills(hits, velocity, vel, bounds, sections, playing, every: int, rng, prob, gate: float) -> None:
+def _fills(hits, velocity, vel, bounds, sections, playing, every: int, rng, prob, gate: float,
+           tom_budget: float | None = None) -> float | None:
     """A fill at the end of the bar before each section start (two beats) and at the end of every
     ``every``-th bar of the drums' phrases (one beat), when the next bar plays too and the model
     hears one coming: its snare and tom probability in the bar's last beat is at least ``gate``
-    times the song's median for a bar's last beat."""
+    times the song's median for a bar's last beat. ``tom_budget``: the tom hits the drummer plays
+    in the song (a profile's): fills take a figure with toms while some are left, one without after;
+    returns what is left of it (``None`` without a budget: any figure)."""
     n_bars = bounds.size - 1
     beat = 4
     last_beat = np.array([prob[list(FILL_CLASSES), max(bounds[b + 1] - beat, bounds[b]):bounds[b + 1]].sum()
@@ -220,11 +250,14 @@ def _fills(hits, velocity, vel, bounds, sections, playing, every: int, rng, prob
         phrase_end = every > 0 and (b - first + 1) % every == 0
         if (b not in section_end and not phrase_end) or last_beat[b] < gate * typical:
             continue
-        figure = _draw_figure("fills_two_beats" if b in section_end else "fills_one_beat", rng)
+        figure = _draw_figure("fills_two_beats" if b in section_end else "fills_one_beat", rng,
+                              None if tom_budget is None else bool(tom_budget > 0))
         end = bounds[b + 1]
         start = end - len(figure)
         if start < bounds[b]:  # bar too short for it (a pickup bar)
             continue
+        if tom_budget is not None:
+            tom_budget -= sum(c in TOMS for c in figure)
         level = max(velocity[SNARE, bounds[b]:end].max(initial=0), vel[SNARE, start:end].max(), 90)
         keep_kick = hits[KICK, start:end].copy()
         hits[:, start:end] = False
@@ -235,3 +268,32 @@ def _fills(hits, velocity, vel, bounds, sections, playing, every: int, rng, prob
             if cls is not None:
                 hits[cls, start + i] = True
                 velocity[cls, start + i] = level * (0.8 + 0.2 * i / max(len(figure) - 1, 1))  # crescendo
+    return tom_budget
+
+
+def _groove_toms(hits, velocity, vel, prob, bounds, section_of, playing, budget: float) -> None:
+    """A tom-heavy drummer's toms in the groove: when the profile's tom hits left after the fills
+    (``budget``) come to at least half a hit per playing bar, each section's bars get that many
+    (rounded) on the cells where the model's tom probability, averaged over the section's bars,
+    is highest (the most probable tom there), the same cells in every bar; cells a fill already
+    plays a tom on are left as they are."""
+    n_play = int(playing.sum())
+    per_bar = int(round(budget / n_play)) if n_play else 0
+    if per_bar <= 0:
+        return
+    lengths = np.diff(bounds)
+    toms = list(TOMS)
+    for sec in np.unique(section_of[playing]):
+        in_sec = (section_of == sec) & playing
+        for length in np.unique(lengths[in_sec]):
+            bars = np.flatnonzero(in_sec & (lengths == length))
+            mean = np.mean([prob[toms, bounds[b]:bounds[b] + length] for b in bars], axis=0)  # (3, L)
+            cells = np.argsort(-mean.max(axis=0), kind="stable")[:per_bar]
+            for b in bars:
+                for i in cells:
+                    s = bounds[b] + i
+                    if hits[toms, s].any():
+                        continue
+                    c = toms[int(np.argmax(mean[:, i]))]
+                    hits[c, s] = True
+                    velocity[c, s] = vel[c, s]

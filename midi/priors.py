@@ -68,5 +68,6 @@ def decode_part(out: np.ndarray, context: np.ndarray, stem: str, instruction: st
     (``after_decoding``). ``heard``: the context as the model hears it (``generate.heard_context``),
     which sets the drums' bars, sections and rests; ``context`` itself when not given."""
     out = prepare_outputs(out, context, stem, instruction, meta)
-    notes = decode_take(out, context if heard is None else heard, stem, meta.get("decode"), density, seed, temperature)
+    notes = decode_take(out, context if heard is None else heard, stem, meta.get("decode"), density, seed, temperature,
+                        instruction)
     return after_decoding(notes, out, context, stem, meta)
