@@ -101,3 +101,22 @@ def test_accents_on_the_beat_and_nothing_without_a_setting(songs):
     assert v[pos == 0].mean() - v[pos == 3].mean() > 30 and abs(np.median(v) - 80) <= 3
     quiet = {**still, "intercept": 30.0}
     assert with_velocity(plain, ctx, "guitar", None) == plain and with_velocity(plain, ctx, "drums", quiet) == plain
+
+
+def test_arranger_guitar_keeps_the_learned_velocities(songs, one_torch_thread):
+    """The arranger's guitar renders the velocities the model drew (no Gaussian jitter on top);
+    the bass, whose model has no velocity setting, and the rule part keep the jitter."""
+    from stemgen.arranger.engine import Arranger
+    from stemgen.arranger.grid import BeatGrid
+    from stemgen.arranger.placement import place_notes
+
+    guitar, bass = Arranger("guitar"), Arranger("bass")
+    assert "velocity" in guitar.generator.meta and "velocity" not in bass.generator.meta
+    kept = guitar.default_humanization()
+    assert kept.velocity_sd == 0 and kept.timing_ms > 0  # the timing is still humanised
+    assert bass.default_humanization().velocity_sd > 0 and guitar.default_humanization(from_model=False).velocity_sd > 0
+    ctx = context_from_grid(songs[DYNAMIC].grid, "guitar")
+    notes = guitar.generator.notes_from_context(ctx, "Add guitar.", seed=0)[:200]
+    grid = BeatGrid.from_times(np.arange(0, 120, 0.5))
+    placed = place_notes(notes, grid, is_drums=False, humanization=kept, seed=0)
+    assert sorted(placed.velocity.tolist()) == sorted(n[3] for n in notes)
