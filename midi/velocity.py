@@ -34,20 +34,17 @@ MIN_ONSET_VALUES = 10
 
 
 def position_class(context: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Index into ``POSITIONS`` for each step of ``steps`` from the context's downbeat and beat rows:
-    on a downbeat, on another beat, two 16ths after a beat (the "&"), anything else."""
-    steps = np.asarray(steps, np.int64)
-    down = np.asarray(context[SLICES["downbeat"]][0]) > 0.5
-    beat = (np.asarray(context[SLICES["beat"]][0]) > 0.5) | down
-    beats = np.flatnonzero(beat)
-    out = np.full(steps.shape, 3, np.int64)
-    if beats.size == 0:
-        return out
-    since = steps - beats[np.clip(np.searchsorted(beats, steps, side="right") - 1, 0, None)]
-    out[since == 2] = 2
-    on = beat[np.clip(steps, 0, beat.size - 1)] & (since == 0)
-    out[on] = 1
-    out[on & down[np.clip(steps, 0, down.size - 1)]] = 0
+    """Index into ``POSITIONS`` for each step of ``steps``: on a downbeat (the context's downbeat
+    row), on another beat, two 16ths after a beat (the "&"), anything else; the 16th within the beat
+    from the context's beat phase (``style.beat_positions``), so MIDI and audio contexts alike."""
+    from .style import beat_positions
+
+    steps = np.clip(np.asarray(steps, np.int64), 0, context.shape[1] - 1)
+    within = beat_positions(context)[steps]
+    down = np.asarray(context[SLICES["downbeat"]][0])[steps] > 0.5
+    out = np.full(steps.shape, POSITIONS.index("sixteenth"), np.int64)
+    out[within == 2] = POSITIONS.index("eighth")
+    out[within == 0] = np.where(down[within == 0], POSITIONS.index("downbeat"), POSITIONS.index("beat"))
     return out
 
 
