@@ -72,8 +72,9 @@ def _prior_text(meta: dict) -> str:
     if vel:
         spread = (f"{vel['intercept']:g} + {vel['slope']:g} x the context's onset-velocity spread" if vel.get("slope")
                   else f"{vel['intercept']:g} in every song")
-        out += (f" Velocities: redrawn around the part's own level with the real players' accents by metric position and "
-                f"chord/single note, a strum step of {vel['strum']:g}, and a 10th-90th percentile spread of {spread}, "
+        out += (f" Velocities: redrawn around the part's own level with the real players' accents by metric "
+                f"position and chord/single note, a strum step of {vel['strum']:g}, and a 10th-90th percentile spread "
+                f"of {spread}, "
                 f"fitted on {vel['fitted_on']} (`midi/velocity.py`).")
     return out
 

@@ -104,8 +104,10 @@ def song_figures(notes: np.ndarray, context: np.ndarray) -> dict:
     starts, onset_of = np.unique(notes[:, 0], return_inverse=True)
     size = np.bincount(onset_of)
     mean = np.bincount(onset_of, weights=v) / size
-    strum = [float(v[onset_of == k][np.argmax(notes[onset_of == k, 2])] - v[onset_of == k][np.argmin(notes[onset_of == k, 2])])
-             for k in np.flatnonzero(size >= 2)]
+    strum = []
+    for k in np.flatnonzero(size >= 2):
+        chord_v, chord_p = v[onset_of == k], notes[onset_of == k, 2]
+        strum.append(float(chord_v[np.argmax(chord_p)] - chord_v[np.argmin(chord_p)]))
     return {"spread": float(np.percentile(v, 90) - np.percentile(v, 10)),
             "context_spread": context_onset_spread(context),
             "offset": v - np.median(v), "position": position_class(context, notes[:, 0]),

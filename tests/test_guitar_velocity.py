@@ -10,17 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stemgen.midi import velocity as vel
 from stemgen.midi.context import context_from_grid
 from stemgen.midi.evaluate import load_song
-from stemgen.midi.velocity import (
-    POSITIONS,
-    context_onset_spread,
-    fit,
-    position_class,
-    song_figures,
-    song_spread,
-    with_velocity,
-)
 
 BAND = Path("/work/shared/data/tegridy_band_midi_nc")
 pytestmark = pytest.mark.skipif(not BAND.is_dir(), reason="shared band MIDI data missing")
@@ -67,9 +59,9 @@ def test_dynamics_follow_the_context(songs):
     for name, song in songs.items():
         ctx = context_from_grid(song.grid, "guitar")
         plain = [(s, e, p, 80) for s, e, p, _ in song.real["guitar"]]
-        out[name] = spread(with_velocity(plain, ctx, "guitar", setting, seed=0))
-        assert song_spread(ctx, setting) == pytest.approx(
-            np.clip(setting["intercept"] + setting["slope"] * context_onset_spread(ctx), 0, setting["max_spread"]))
+        out[name] = spread(vel.with_velocity(plain, ctx, "guitar", setting, seed=0))
+        assert vel.song_spread(ctx, setting) == pytest.approx(
+            np.clip(setting["intercept"] + setting["slope"] * vel.context_onset_spread(ctx), 0, setting["max_spread"]))
     assert out[FLAT] < 10 and out[DYNAMIC] > 20  # real guitars: 1 and 52
     # the arranger hears audio, whose onset strengths are no MIDI velocities: one spread for every song
     arranger = shipped_setting("arranger")
@@ -80,27 +72,27 @@ def test_accents_on_the_beat_and_nothing_without_a_setting(songs):
     song = songs[DYNAMIC]
     ctx = context_from_grid(song.grid, "guitar")
     bar_starts = np.flatnonzero(song.grid.bar_start)[:4]
-    assert np.all(position_class(ctx, bar_starts) == POSITIONS.index("downbeat"))
-    assert np.all(position_class(ctx, bar_starts + 2) == POSITIONS.index("eighth"))
-    assert np.all(position_class(ctx, bar_starts + 4) == POSITIONS.index("beat"))
+    assert np.all(vel.position_class(ctx, bar_starts) == vel.POSITIONS.index("downbeat"))
+    assert np.all(vel.position_class(ctx, bar_starts + 2) == vel.POSITIONS.index("eighth"))
+    assert np.all(vel.position_class(ctx, bar_starts + 4) == vel.POSITIONS.index("beat"))
     # the real players, fitted: downbeats louder than the 16ths between the beats, singles and chords
-    fitted = fit([song_figures(np.array(s.real["guitar"]), context_from_grid(s.grid, "guitar")) for s in songs.values()]
-                 + [song_figures(np.array(load_song(BAND / "midi" / n).real["guitar"]),
-                                 context_from_grid(load_song(BAND / "midi" / n).grid, "guitar"))
-                    for n in ("Tiny-Karaoke_9880a5298e.mid", "Children-Songs_bacb4a9693.mid")])
+    more = [load_song(BAND / "midi" / n) for n in ("Tiny-Karaoke_9880a5298e.mid", "Children-Songs_bacb4a9693.mid")]
+    fitted = vel.fit([vel.song_figures(np.array(s.real["guitar"]), context_from_grid(s.grid, "guitar"))
+                      for s in [*songs.values(), *more]])
     offsets = np.array(shipped_setting()["offsets"])
     assert np.all(offsets[0] > offsets[3]) and fitted["songs"]["with_dynamics"] == 3
     plain = [(s, e, p, 80) for s, e, p, _ in song.real["guitar"]]
     still = {**shipped_setting(), "intercept": 0.0, "slope": 0.0}
-    assert {n[3] for n in with_velocity(plain, ctx, "guitar", still, seed=0)} == {80}  # spread 0: no accents either
+    assert {n[3] for n in vel.with_velocity(plain, ctx, "guitar", still, seed=0)} == {80}  # spread 0: no accents either
     # accents: downbeats pushed up, 16ths down (scaled by the song's spread over the reference)
     quiet = {**still, "intercept": 10.0, "reference_spread": 10.0, "offsets": [[20, 20], [0, 0], [0, 0], [-20, -20]]}
-    accented = with_velocity(plain, ctx, "guitar", quiet, seed=0)
-    pos = position_class(ctx, np.array([n[0] for n in accented]))
+    accented = vel.with_velocity(plain, ctx, "guitar", quiet, seed=0)
+    pos = vel.position_class(ctx, np.array([n[0] for n in accented]))
     v = np.array([n[3] for n in accented])
     assert v[pos == 0].mean() - v[pos == 3].mean() > 30 and abs(np.median(v) - 80) <= 3
     quiet = {**still, "intercept": 30.0}
-    assert with_velocity(plain, ctx, "guitar", None) == plain and with_velocity(plain, ctx, "drums", quiet) == plain
+    assert vel.with_velocity(plain, ctx, "guitar", None) == plain
+    assert vel.with_velocity(plain, ctx, "drums", quiet) == plain
 
 
 def test_arranger_guitar_keeps_the_learned_velocities(songs, one_torch_thread):

@@ -134,11 +134,12 @@ class Arranger:
         t2 = time.perf_counter()
         beats, offset = step_beats(analysis)
         on_beats = [(s + offset, e + offset, p, v) for s, e, p, v in notes]
+        if humanization is None:
+            humanization = self.default_humanization(from_model=not warnings)
         part = render_part(on_beats, beats, stem=self.stem, context_audio=audio, sample_rate=sample_rate,
                            sound=self.sound, instruction=text, seed=seed, meter=int(analysis.meter),
                            downbeat_times=analysis.downbeat_times, level_db=self.level_db, soundfont=self.soundfont,
-                           step_offsets=timing,
-                           humanization=self.default_humanization(not warnings) if humanization is None else humanization)
+                           step_offsets=timing, humanization=humanization)
         t3 = time.perf_counter()
         duration = analysis.duration_s
         total = t3 - t0
