@@ -47,8 +47,8 @@ def _decoding_text(meta: dict) -> str:
 
 
 def _prior_text(meta: dict) -> str:
-    """The register, length, style-rhythm and rest priors of ``config.json`` (``register.py``, ``priors.py``,
-    ``style.py``), in a sentence each."""
+    """The register, length, style-rhythm, rest and velocity priors of ``config.json`` (``register.py``,
+    ``priors.py``, ``style.py``, ``velocity.py``), in a sentence each."""
     out = ""
     reg = meta.get("register")
     if reg:
@@ -68,6 +68,14 @@ def _prior_text(meta: dict) -> str:
     if rests:
         out += (f" Rests: notes of a bar whose mean onset probability is under {rests['quiet_bar']:g} x the song's median "
                 f"bar's are dropped (`midi/priors.py`; chosen on the {rests.get('chosen', 'valid split')}).")
+    vel = meta.get("velocity")
+    if vel:
+        spread = (f"{vel['intercept']:g} + {vel['slope']:g} x the context's onset-velocity spread" if vel.get("slope")
+                  else f"{vel['intercept']:g} in every song")
+        out += (f" Velocities: redrawn around the part's own level with the real players' accents by metric "
+                f"position and chord/single note, a strum step of {vel['strum']:g}, and a 10th-90th percentile spread "
+                f"of {spread}, "
+                f"fitted on {vel['fitted_on']} (`midi/velocity.py`).")
     return out
 
 

@@ -1,7 +1,8 @@
 """What decoding adds to a part model's outputs from what real players do (issue 19): the style's
 rhythm (``style.with_style_rhythm``) and a note-length bias on the sustain head (``with_length_bias``);
-after decoding, rests in the bars the model expects little of (``with_rests``) and the register
-prior (``register.place_octaves``), both in ``after_decoding``. Each is stored in the model's
+after decoding, rests in the bars the model expects little of (``with_rests``), the register
+prior (``register.place_octaves``) and the guitarists' velocities (``velocity.with_velocity``), all
+in ``after_decoding``. Each is stored in the model's
 ``config.json`` with its provenance and applies to the MIDI engine and the arranger alike."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from .features import ONSET, SUSTAIN
 from .register import place_octaves
 from .sampling import decode_take
 from .style import with_style_rhythm
+from .velocity import with_velocity
 
 
 def with_length_bias(out: np.ndarray, stem: str, setting: dict | None) -> np.ndarray:
@@ -45,11 +47,13 @@ def with_rests(notes: list[tuple[int, int, int, int]], out: np.ndarray, context:
 
 
 def after_decoding(notes: list[tuple[int, int, int, int]], out: np.ndarray, context: np.ndarray, stem: str,
-                   meta: dict) -> list[tuple[int, int, int, int]]:
-    """Decoded ``notes`` with the rests and the register prior of ``meta`` (the model's ``config.json``);
-    ``out``: the outputs they were decoded from (after ``prepare_outputs``)."""
+                   meta: dict, seed: int = 0) -> list[tuple[int, int, int, int]]:
+    """Decoded ``notes`` with the rests, the register prior and the velocities of ``meta`` (the model's
+    ``config.json``; velocities drawn from ``seed``); ``out``: the outputs they were decoded from
+    (after ``prepare_outputs``)."""
     notes = with_rests(notes, out, context, stem, meta.get("rests"))
-    return place_octaves(notes, out, context, stem, meta.get("register"))
+    notes = place_octaves(notes, out, context, stem, meta.get("register"))
+    return with_velocity(notes, context, stem, meta.get("velocity"), seed)
 
 
 def prepare_outputs(out: np.ndarray, context: np.ndarray, stem: str, instruction: str, meta: dict) -> np.ndarray:
@@ -64,10 +68,10 @@ def decode_part(out: np.ndarray, context: np.ndarray, stem: str, instruction: st
     """Notes of a part from a model's raw outputs, the one decoding path of the generator and of
     ``tune.py``: the priors of ``meta`` (its ``config.json``), the take of ``seed`` at
     ``temperature`` (``sampling.decode_take``: drums with form, ``None``: the stem's default
-    temperature) with its ``decode`` settings, then the rests and the register prior
+    temperature) with its ``decode`` settings, then the rests, the register prior and the velocities
     (``after_decoding``). ``heard``: the context as the model hears it (``generate.heard_context``),
     which sets the drums' bars, sections and rests; ``context`` itself when not given."""
     out = prepare_outputs(out, context, stem, instruction, meta)
     notes = decode_take(out, context if heard is None else heard, stem, meta.get("decode"), density, seed, temperature,
                         instruction)
-    return after_decoding(notes, out, context, stem, meta)
+    return after_decoding(notes, out, context, stem, meta, seed)

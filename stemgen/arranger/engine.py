@@ -17,11 +17,12 @@ instead of getting a random part.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from stemgen.arranger.humanize import Humanization
 from stemgen.arranger.part import RenderedPart, render_part
 from stemgen.errors import StemgenInputError
 from stemgen.stems import REGISTRY
@@ -111,7 +112,7 @@ class Arranger:
 
         ``correction``: the user's grid (``stemgen.analysis.overrides.GridCorrection``: bpm, meter,
         first downbeat, beats file); the part follows it. ``humanization``: ``render_part``'s
-        (default: its own; ``Humanization.off()`` puts every note exactly on the grid). ``analysis``:
+        (default: ``default_humanization``; ``Humanization.off()`` puts every note exactly on the grid). ``analysis``:
         the song's ``Analysis`` with the correction already applied (``api.analyse_song``), reused across
         takes; ``None``: analysed here (``correction`` is then applied; with ``analysis`` it is ignored).
         Raises ``BeatTrackingError`` (naming ``source``) when the song has no reliable beat.
@@ -133,12 +134,13 @@ class Arranger:
         t2 = time.perf_counter()
         beats, offset = step_beats(analysis)
         on_beats = [(s + offset, e + offset, p, v) for s, e, p, v in notes]
+        if humanization is None:
+            humanization = self.default_humanization(from_model=not warnings)
         part = render_part(on_beats, beats, stem=self.stem, context_audio=audio, sample_rate=sample_rate,
                            sound=self.sound, instruction=text, seed=seed, meter=int(analysis.meter),
                            compound=analysis.compound,
                            downbeat_times=analysis.downbeat_times, level_db=self.level_db, soundfont=self.soundfont,
-                           step_offsets=timing,
-                           **({} if humanization is None else {"humanization": humanization}))
+                           step_offsets=timing, humanization=humanization)
         t3 = time.perf_counter()
         duration = analysis.duration_s
         total = t3 - t0
@@ -146,6 +148,14 @@ class Arranger:
                    "total_s": round(total, 3), "audio_s": round(duration, 3),
                    "realtime_factor": round(duration / total, 2) if total > 0 else None}
         return Arrangement(part, notes, text, analysis, timings, warnings)
+
+    def default_humanization(self, from_model: bool = True) -> Humanization:
+        """``render_part``'s humanisation, without its velocity jitter where the part model's velocities
+        are already drawn from real players' (``from_model`` and a ``"velocity"`` setting,
+        ``midi.velocity``: the guitar); the rule-based fallback part keeps the jitter."""
+        if from_model and self.generator.meta.get("velocity"):
+            return replace(Humanization(), velocity_sd=0.0, tight_velocity_sd=0.0)
+        return Humanization()
 
     def _notes_or_rule(self, analysis, text: str, seed: int = 0):
         """``(notes, warnings, drum timing)``: the model's notes (the take of ``seed``); the rule-based
