@@ -170,20 +170,39 @@ def followed(context, tmp_path_factory, one_torch_thread):
 
 
 def test_the_arranger_writes_a_six_eight_song_in_six_eight(context, tmp_path, one_torch_thread):
-    """--meter 6/8 through the arranger: the part's .mid says 6/8 and its beats are the corrected
-    analysis's dotted quarters, read back by the project's beats reader."""
+    """--meter 6/8 through the arranger: the part is written on quarter notes (3 a bar, as the band
+    MIDI files the models learned from hold 6/8), so every note of a quantised take falls on a 16th
+    of the dotted-quarter beats (6 a beat: the eighths on every other one), where 4 steps a dotted
+    quarter would put notes between the eighths; the .mid says 6/8 and its bars are the song's."""
+    from stemgen.analysis.beat_grid import subdivide
+    from stemgen.analysis.overrides import quarter_note_view
     from stemgen.arranger.engine import Arranger
     from stemgen.arranger.humanize import Humanization
 
-    part = Arranger("drums")(context, SR, "Add a rock beat", seed=1, source="rock.wav",
-                             correction=GridCorrection.from_options(meter="6/8"), humanization=Humanization.off())
+    arranger = Arranger("drums")
+    analysis = apply_correction(analyze(context, SR), GridCorrection.from_options(meter="6/8"))
+    view, signature = quarter_note_view(analysis)
+    assert signature.label == "6/8" and view.meter == 3 and not view.compound
+    np.testing.assert_allclose(view.beat_times[::3][:4], analysis.downbeat_times[:4], atol=1e-9)
+    part = arranger(context, SR, "Add a rock beat", seed=1, analysis=analysis, humanization=Humanization.off())
+    assert part.step_analysis is not part.analysis and part.analysis.compound
+    sixteenths = subdivide(analysis.beat_times, 6)
+    onsets = part.part.notes.onset_s
+    onsets = onsets[(onsets >= analysis.beat_times[0]) & (onsets <= analysis.beat_times[-1])]
+    assert onsets.size > 20
+    # A quarter that straddles a dotted beat is cut evenly: where the tempo moves between the two
+    # beats its middle 16th is off by a sixth of the change (4 ms here); 4 steps a dotted quarter
+    # would put notes half a 16th (~45 ms) off.
+    sixteenth = float(np.median(np.diff(analysis.beat_times))) / 6
+    assert np.abs(onsets[:, None] - sixteenths[None, :]).min(axis=1).max() < 0.1 * sixteenth
     mid = tmp_path / "part.mid"
     mid.write_bytes(part.part.midi())
     assert load_midi(mid).time_signatures[0][1:] == (6, 8)
-    back = read_beats_file(mid, part.analysis.duration_s)
+    back = read_beats_file(mid, analysis.duration_s)
     assert back.compound and back.meter == 2
-    beats = part.analysis.beat_times[part.part.info["midi"]["first_beat_on_grid"]:]  # earlier: the lead-in's
-    assert np.abs(back.beat_times[:, None] - beats[None, :]).min(axis=0).max() < 1e-4
+    lead = part.part.info["midi"]["first_beat_on_grid"]  # quarters before it are the lead-in's
+    db = analysis.downbeat_times[analysis.downbeat_times >= view.beat_times[lead] - 1e-6]
+    assert np.abs(back.downbeat_times[:, None] - db[None, :]).min(axis=0).max() < 1e-4
 
 
 def _sixteenths(beats: np.ndarray) -> np.ndarray:

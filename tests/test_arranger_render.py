@@ -11,7 +11,7 @@ from stemgen.arranger import BeatGrid, Humanization, choose_sound
 from stemgen.arranger.humanize import jitter_onsets, tight_mask
 from stemgen.arranger.limiter import limit_peaks, mix_with_limiter
 from stemgen.arranger.loudness import DEFAULT_LEVEL_DB, loudness_lufs
-from stemgen.arranger.midifile import build_tempo_map, constant_tempo_map, part_midi
+from stemgen.arranger.midifile import build_tempo_map, part_midi
 from stemgen.arranger.placement import DRUM_MAX_BEATS, place_notes
 from stemgen.errors import StemgenInputError
 from stemgen.midifile.io import load_midi
@@ -276,34 +276,19 @@ def test_slow_lead_in_beats_get_finer_ticks():
     assert tm.us_per_quarter[0] * 1e-6 / tm.tpq <= 0.001  # a tick of at most 1 ms: half a tick <= 0.5 ms
 
 
-@pytest.mark.parametrize("t0,first_downbeat", [(0.0, 0), (0.37, 1), (3.1, 1)])
-def test_a_compound_meter_is_written_in_eighths_on_dotted_quarter_beats(tmp_path, t0, first_downbeat):
-    """6/8 (2 dotted-quarter beats a bar): the file says 6/8, every detected beat is 1.5 quarters of
-    ticks after the last, bar lines fall on the downbeats, and the notes read back within 1 ms; the
-    project's own beats reader (a DAW's tempo-map export) gets the detected beats back, 2 a bar."""
-    from stemgen.analysis.overrides import read_beats_file
+def test_a_compound_song_gets_its_time_signature_over_quarter_note_beats(tmp_path):
+    """A bar of 3 quarter-note beats written as 6/8 (a metronome click each dotted quarter: 36 MIDI
+    clocks); the beats, bar lines and notes stay where the 3/4 file has them; a signature that
+    does not fill the bar is refused."""
+    from stemgen.midifile.meter import Meter
 
-    beats = BEATS - BEATS[0] + t0
-    g = BeatGrid.from_times(beats)
-    tm = build_tempo_map(g, meter=2, first_downbeat=first_downbeat, compound=True)
-    assert tm.beat_ticks * 2 == tm.tpq * 3
-    notes = place_notes(_drum_part(beats.size), g, is_drums=True, humanization=Humanization(), seed=0)
-    data = part_midi(notes.onset_s, notes.offset_s, notes.pitch, notes.velocity, tm, default_sound("drums"), meter=2)
-    song = _read_back(tmp_path, data)
-    assert song.time_signatures[0][1:] == (6, 8)
-    on_grid = np.arange(tm.anchor, beats.size + 3)
-    np.testing.assert_allclose(song.seconds_at(tm.tick_of_beat(on_grid)), g.seconds_at(on_grid), atol=2e-6)
-    assert all(60e6 / us <= 400 for us in tm.us_per_quarter)
-    if tm.bars_aligned:
-        downbeats = np.arange(first_downbeat, beats.size, 2)
-        assert np.all(tm.tick_of_beat(downbeats[downbeats >= tm.anchor]) % (3 * tm.tpq) == 0)
-    got = np.sort(song.seconds_at(song.tracks[0].start))
-    assert np.abs(got - np.sort(notes.onset_s)).max() < 0.001
-    back = read_beats_file(tmp_path / "part.mid", float(beats[-1]) + 0.01)
-    assert back.meter == 2 and back.compound
-    detected_back = back.beat_times[np.abs(back.beat_times[:, None] - beats[None, :]).min(axis=1) < 1e-4]
-    assert detected_back.size >= beats.size - 1  # every beat from the anchor on (the lead-in's are its own)
-    # One tempo: quarter notes a minute, 1.5 x the song's dotted-quarter beats.
-    flat = constant_tempo_map(g, compound=True)
-    assert flat.to_dict()["bpm"] == pytest.approx(1.5 * 60 / np.median(np.diff(beats)), rel=1e-4)
-    assert flat.to_dict()["beat_quarters"] == 1.5 and "beat_quarters" not in constant_tempo_map(g).to_dict()
+    g = BeatGrid.from_times(BEATS)
+    tm = build_tempo_map(g, meter=3)
+    notes = place_notes(_drum_part(BEATS.size), g, is_drums=True, humanization=Humanization(), seed=0)
+    args = (notes.onset_s, notes.offset_s, notes.pitch, notes.velocity, tm, default_sound("drums"), 3)
+    six_eight, three_four = part_midi(*args, signature=Meter(6, 8)), part_midi(*args)
+    assert b"\xff\x58\x04\x06\x03\x24\x08" in six_eight and b"\xff\x58\x04\x03\x02\x18\x08" in three_four
+    assert six_eight.replace(b"\x06\x03\x24", b"\x03\x02\x18") == three_four
+    assert _read_back(tmp_path, six_eight).time_signatures[0][1:] == (6, 8)
+    with pytest.raises(ValueError, match="not 3 quarter"):
+        part_midi(*args, signature=Meter(9, 8))

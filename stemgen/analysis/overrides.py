@@ -42,6 +42,7 @@ import numpy as np
 from stemgen.analysis import beats as beatlib
 from stemgen.analysis import downbeats as dblib
 from stemgen.analysis import grid_decisions as decisions
+from stemgen.analysis.beat_grid import subdivide
 from stemgen.errors import StemgenInputError
 from stemgen.midifile.io import load_tempo_map
 from stemgen.midifile.meter import MAX_BEATS_PER_BAR, Meter, bar_beat_ticks, parse_meter
@@ -261,6 +262,30 @@ def compound_beats(analysis, beats: np.ndarray, downbeat_s: float | None = None)
         accents = bar_accents(analysis, beats)
         phase = int(np.argmax([dblib.bar_contrast(accents, 3, p) for p in range(3)]))
     return beats[phase::3]
+
+
+def quarter_note_view(analysis):
+    """``(analysis on quarter-note beats, the song's Meter)`` for a compound 6/8 or 12/8 grid, else
+    ``(analysis, None)``.
+
+    A listener counts a 6/8 song's dotted quarters (``Analysis.compound``), but the part models
+    learned compound songs from band MIDI files whose steps are 16ths of quarter notes: a 6/8 bar is
+    3 quarters (12 steps), its eighths on every other step. Each dotted quarter is cut into three
+    eighths and every second eighth, counted from the first downbeat, is a quarter-note beat, so the
+    parts' eighths fall on the grid (4 steps of a dotted quarter cannot hold them; a quarter that
+    straddles a dotted beat is cut evenly, so where the tempo moves its middle 16th is off by a sixth
+    of the change). 9/8 (4.5 quarters a bar) keeps its dotted quarters."""
+    if not analysis.compound or analysis.meter % 2 or analysis.beat_times.size < 2:
+        return analysis, None
+    beats = np.asarray(analysis.beat_times, dtype=np.float64)
+    eighths = subdivide(beats, 3)
+    downbeats = np.asarray(analysis.downbeat_times, dtype=np.float64)
+    first = 3 * int(np.argmin(np.abs(beats - downbeats[0]))) if downbeats.size else 0
+    quarters = eighths[first % 2::2]
+    on_quarters = quarters[np.argmin(np.abs(quarters[None, :] - downbeats[:, None]), axis=1)] if downbeats.size else downbeats
+    view = _with_grid(analysis, quarters, np.unique(on_quarters), 3 * analysis.meter // 2, analysis.beat_confidence,
+                      analysis.backend, analysis.user_grid, compound=False)
+    return view, Meter(3 * analysis.meter, 8)
 
 
 def bar_accents(analysis, beats: np.ndarray) -> np.ndarray:

@@ -44,11 +44,18 @@ class Arrangement:
     """One song's new part: the rendered stem/mix/MIDI, the notes on the step grid and what led to them."""
 
     part: RenderedPart
-    notes: list[tuple[int, int, int, int]]  # (start_step, end_step, pitch, velocity) on the analysis' steps
+    notes: list[tuple[int, int, int, int]]  # (start_step, end_step, pitch, velocity) on step_analysis' steps
     instruction: str
     analysis: object  # stemgen.analysis.Analysis
     timings: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # e.g. the rule-based part was played instead
+    written_on: object = None  # the Analysis whose steps ``notes`` are on when not ``analysis`` (a compound song's quarters)
+
+    @property
+    def step_analysis(self):
+        """The analysis whose ``step_times`` the notes are on: ``analysis``, or its quarter-note view
+        for a 6/8 or 12/8 song (``overrides.quarter_note_view``)."""
+        return self.analysis if self.written_on is None else self.written_on
 
     @property
     def stem_audio(self) -> np.ndarray:
@@ -119,7 +126,7 @@ class Arranger:
         """
         from stemgen.analysis import analyze
         from stemgen.analysis.features import step_beats
-        from stemgen.analysis.overrides import apply_correction
+        from stemgen.analysis.overrides import apply_correction, quarter_note_view
         from stemgen.analysis.reliability import require_usable
 
         text = instruction or f"Add {self.stem}"
@@ -127,19 +134,19 @@ class Arranger:
         if analysis is None:
             analysis = apply_correction(analyze(audio, sample_rate, self.analysis_backend), correction)
         require_usable(analysis, audio, sample_rate, source)  # no beat, or a drone; never the user's grid
+        on_steps, signature = quarter_note_view(analysis)  # 6/8, 12/8: written on quarter notes
         t1 = time.perf_counter()
-        notes, warnings, timing = self._notes_or_rule(analysis, text, seed)
+        notes, warnings, timing = self._notes_or_rule(on_steps, text, seed)
         if not notes:
             raise StemgenInputError(source, f"the part model wrote no {self.stem} notes for this song; nothing written")
         t2 = time.perf_counter()
-        beats, offset = step_beats(analysis)
+        beats, offset = step_beats(on_steps)
         on_beats = [(s + offset, e + offset, p, v) for s, e, p, v in notes]
         if humanization is None:
             humanization = self.default_humanization(from_model=not warnings)
         part = render_part(on_beats, beats, stem=self.stem, context_audio=audio, sample_rate=sample_rate,
-                           sound=self.sound, instruction=text, seed=seed, meter=int(analysis.meter),
-                           compound=analysis.compound,
-                           downbeat_times=analysis.downbeat_times, level_db=self.level_db, soundfont=self.soundfont,
+                           sound=self.sound, instruction=text, seed=seed, meter=int(on_steps.meter),
+                           signature=signature, downbeat_times=on_steps.downbeat_times, level_db=self.level_db, soundfont=self.soundfont,
                            step_offsets=timing, humanization=humanization)
         t3 = time.perf_counter()
         duration = analysis.duration_s
@@ -147,7 +154,7 @@ class Arranger:
         timings = {"analysis_s": round(t1 - t0, 3), "part_model_s": round(t2 - t1, 3), "render_s": round(t3 - t2, 3),
                    "total_s": round(total, 3), "audio_s": round(duration, 3),
                    "realtime_factor": round(duration / total, 2) if total > 0 else None}
-        return Arrangement(part, notes, text, analysis, timings, warnings)
+        return Arrangement(part, notes, text, analysis, timings, warnings, None if on_steps is analysis else on_steps)
 
     def default_humanization(self, from_model: bool = True) -> Humanization:
         """``render_part``'s humanisation, without its velocity jitter where the part model's velocities

@@ -18,9 +18,9 @@ is the file's (most DAWs take it from the file on import; else type the BPM repo
 ``info["midi"]["bpm"]``); the DAW's beat and bar lines are then a constant grid that drifts from
 the song's beats where its tempo moves, and its bar 1 is at 0 s, not at the first downbeat.
 
-In a compound meter (6/8, 9/8, 12/8: the analysis's ``compound``) a song beat is a dotted quarter:
-1.5 quarter notes of ticks, the tempo events in microseconds a quarter (two thirds of the beat),
-and the time signature ``3 x meter / 8``, so a DAW shows the bars a 6/8 song is written in.
+The file's beats are quarter notes; its time signature is ``meter``/4 unless ``signature`` names
+another one that fills the same bar (6/8 for 3 quarters, 12/8 for 6: a compound song, which the
+arranger writes on quarter-note beats as the band MIDI files are).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import numpy as np
 
 from stemgen.arranger.grid import BeatGrid
 from stemgen.midifile.io import MAX_QPM, MIN_QPM, _varlen, encode_track
+from stemgen.midifile.meter import Meter
 from stemgen.render.sounds import Sound
 
 BASE_TPQ = 960
@@ -49,16 +50,15 @@ class TempoMap:
     ticks: np.ndarray  # int64
     us_per_quarter: np.ndarray  # int64
     anchor: int  # first song beat on a MIDI beat line (0, or 1 when beat 0 is too close to the start)
-    lead_beats: int  # whole song beats before the anchor beat
+    lead_beats: int  # whole MIDI beats before the anchor beat
     bars_aligned: bool
-    beat_ticks: int  # ticks a song beat: tpq, or 1.5 tpq for the dotted quarters of a compound meter
 
     @property
     def lead_ticks(self) -> int:
-        return self.lead_beats * self.beat_ticks
+        return self.lead_beats * self.tpq
 
     def tick_of_beat(self, beat) -> np.ndarray:
-        return self.lead_ticks + (np.asarray(beat) - self.anchor) * self.beat_ticks
+        return self.lead_ticks + (np.asarray(beat) - self.anchor) * self.tpq
 
     @property
     def seconds(self) -> np.ndarray:
@@ -75,10 +75,8 @@ class TempoMap:
     def to_dict(self) -> dict:
         out = {"ticks_per_quarter": self.tpq, "tempo_events": int(self.ticks.size), "lead_in_beats": self.lead_beats,
                "first_beat_on_grid": self.anchor, "bars_aligned": self.bars_aligned}
-        if self.ticks.size == 1:  # one tempo: the BPM (quarter notes a minute) a DAW project must be set to
+        if self.ticks.size == 1:  # one tempo: the BPM a DAW project must be set to
             out["bpm"] = round(60e6 / float(self.us_per_quarter[0]), 4)
-        if self.beat_ticks != self.tpq:
-            out["beat_quarters"] = self.beat_ticks / self.tpq
         return out
 
 
@@ -89,53 +87,38 @@ def checked_midi_tempo(value: str) -> str:
     return value
 
 
-def _beat_quarters(compound: bool) -> float:
-    return 1.5 if compound else 1.0
-
-
-def _ticks_a_quarter(longest_quarter_s: float) -> int:
-    """Ticks a quarter: 960 times the smallest factor that keeps a tick <= 1 ms (half a tick <= 0.5 ms)."""
-    return min(BASE_TPQ * max(1, math.ceil(longest_quarter_s / (BASE_TPQ * MAX_TICK_S))), 0x7FFE)
-
-
-def constant_tempo_map(grid: BeatGrid, compound: bool = False) -> TempoMap:
+def constant_tempo_map(grid: BeatGrid) -> TempoMap:
     """One tempo for the whole file: the song's median beat period (whole microseconds a quarter,
     inside the readable 10-400 BPM). Time 0 is the audio's start; no lead-in, bars unaligned."""
     t = grid.beat_times
-    quarters = _beat_quarters(compound)
     period = float(np.median(np.diff(t))) if t.size > 1 else float(grid.period_after)
-    quarter = min(max(period / quarters, 60.0 / MAX_QPM), 60.0 / MIN_QPM)
-    tpq = _ticks_a_quarter(quarter)
-    return TempoMap(tpq, np.zeros(1, np.int64), np.array([int(round(quarter * 1e6))], np.int64), 0, 0, False,
-                    int(tpq * quarters))
+    period = min(max(period, 60.0 / MAX_QPM), 60.0 / MIN_QPM)
+    tpq = min(BASE_TPQ * max(1, math.ceil(period / (BASE_TPQ * MAX_TICK_S))), 0x7FFF)
+    return TempoMap(tpq, np.zeros(1, np.int64), np.array([int(round(period * 1e6))], np.int64), 0, 0, False)
 
 
-def build_tempo_map(grid: BeatGrid, meter: int = 4, first_downbeat: int = 0, compound: bool = False) -> TempoMap:
-    """The song's beats as the file's beats (dotted quarters when ``compound``), bar lines on its downbeats."""
+def build_tempo_map(grid: BeatGrid, meter: int = 4, first_downbeat: int = 0) -> TempoMap:
     t = grid.beat_times
-    quarters = _beat_quarters(compound)
     periods = np.append(np.diff(t), grid.period_after)
-    anchor, lead, aligned = _lead_in(t, grid.period_before, meter, first_downbeat, quarters)
+    anchor, lead, aligned = _lead_in(t, grid.period_before, meter, first_downbeat)
     longest = max(float(periods.max()), t[anchor] / lead if lead else 0.0)  # the lead-in's beats count too
-    tpq = _ticks_a_quarter(longest / quarters)
-    beat_ticks = int(tpq * quarters)
+    tpq = min(BASE_TPQ * max(1, math.ceil(longest / (BASE_TPQ * MAX_TICK_S))), 0x7FFF)
     ticks, tempos = [], []
-    now_us = 0.0  # the file's time: each tempo is whole microseconds a quarter, `quarters` of them a beat
+    now_us = 0.0
     if lead:
         ticks.append(0)
-        tempos.append(int(round(t[anchor] * 1e6 / lead / quarters)))
-        now_us = tempos[0] * lead * quarters
+        tempos.append(int(round(t[anchor] * 1e6 / lead)))
+        now_us = tempos[0] * lead
     for b in range(anchor, t.size):
         target = (t[b + 1] * 1e6) if b + 1 < t.size else now_us + periods[b] * 1e6
-        us = int(round((target - now_us) / quarters))  # rounded against the running total: no drift
-        ticks.append((lead + b - anchor) * beat_ticks)
+        us = int(round(target - now_us))  # rounded against the running total: no drift
+        ticks.append(lead * tpq + (b - anchor) * tpq)
         tempos.append(us)
-        now_us += us * quarters
-    return TempoMap(tpq, np.array(ticks, np.int64), np.array(tempos, np.int64), anchor, lead, aligned, beat_ticks)
+        now_us += us
+    return TempoMap(tpq, np.array(ticks, np.int64), np.array(tempos, np.int64), anchor, lead, aligned)
 
 
-def _lead_in(t: np.ndarray, period: float, meter: int, first_downbeat: int,
-             quarters: float = 1.0) -> tuple[int, int, bool]:
+def _lead_in(t: np.ndarray, period: float, meter: int, first_downbeat: int) -> tuple[int, int, bool]:
     """``(anchor beat, lead-in beats, bar lines on the downbeats?)``.
 
     The lead-in fills ``[0, t[anchor]]`` with whole beats at a readable tempo, as close to the
@@ -146,7 +129,6 @@ def _lead_in(t: np.ndarray, period: float, meter: int, first_downbeat: int,
     does not, at 400 bpm), with bars unaligned.
     """
     song_bpm = 60.0 / period
-    min_bpm, max_bpm = MIN_QPM / quarters, MAX_QPM / quarters  # the readable range, in song beats
     fallback = None
     for anchor in range(min(meter, t.size - 1) + 1):
         ta = float(t[anchor])
@@ -157,7 +139,7 @@ def _lead_in(t: np.ndarray, period: float, meter: int, first_downbeat: int,
         if ta <= 1e-6:
             candidates = [0]
         else:
-            lo, hi = max(1, math.ceil(ta * min_bpm / 60.0)), math.floor(ta * max_bpm / 60.0)
+            lo, hi = max(1, math.ceil(ta * MIN_QPM / 60.0)), math.floor(ta * MAX_QPM / 60.0)
             candidates = list(range(lo, hi + 1))
         if not candidates:
             continue
@@ -176,26 +158,29 @@ def _lead_in(t: np.ndarray, period: float, meter: int, first_downbeat: int,
 
 
 def part_midi(onset_s: np.ndarray, offset_s: np.ndarray, pitch: np.ndarray, velocity: np.ndarray,
-              tempo_map: TempoMap, sound: Sound, meter: int = 4, name: str | None = None) -> bytes:
-    """Type-1 SMF bytes: a conductor track (tempo map, time signature) and the part's track."""
+              tempo_map: TempoMap, sound: Sound, meter: int = 4, name: str | None = None,
+              signature: Meter | None = None) -> bytes:
+    """Type-1 SMF bytes: a conductor track (tempo map, time signature) and the part's track.
+    ``signature``: the time signature written, a bar of ``meter`` quarters (default ``meter``/4)."""
+    signature = signature or Meter(meter, 4)
+    if signature.numerator * 4 != meter * signature.denominator:
+        raise ValueError(f"a {signature.label} bar is not {meter} quarter notes")
     on = tempo_map.ticks_at(onset_s)
     off = np.maximum(tempo_map.ticks_at(offset_s), on + 1)
     notes = [(int(a), int(b), int(p), int(v)) for a, b, p, v in zip(on, off, pitch, velocity)]
     title = name or f"stemgen {sound.stem} ({sound.label})"
     part = encode_track(notes, sound.channel, sound.program, title)
     header = b"MThd" + struct.pack(">IHHh", 6, 1, 2, tempo_map.tpq)
-    return header + _conductor_track(tempo_map, meter) + part
+    return header + _conductor_track(tempo_map, signature) + part
 
 
-def _conductor_track(tempo_map: TempoMap, meter: int) -> bytes:
+def _conductor_track(tempo_map: TempoMap, signature: Meter) -> bytes:
     body = bytearray()
-    # Time signature meter/4, or (3 x meter)/8 when the beats are dotted quarters; a metronome click
-    # each beat (24 MIDI clocks a quarter), 8 32nds a quarter.
-    if tempo_map.beat_ticks != tempo_map.tpq:
-        numerator, log2_denominator, clocks = 3 * meter, 3, 36
-    else:
-        numerator, log2_denominator, clocks = meter, 2, 24
-    body += b"\x00\xff\x58\x04" + bytes([max(1, min(255, numerator)), log2_denominator, clocks, 8])
+    # Time signature; a metronome click each counted beat (24 MIDI clocks a quarter: 36 for the
+    # dotted quarter of 6/8), 8 32nds a quarter.
+    clocks = round(24 * signature.beat_quarters)
+    log2_denominator = signature.denominator.bit_length() - 1
+    body += b"\x00\xff\x58\x04" + bytes([max(1, min(255, signature.numerator)), log2_denominator, clocks, 8])
     last = 0
     for tick, us in zip(tempo_map.ticks.tolist(), tempo_map.us_per_quarter.tolist()):
         body += _varlen(tick - last) + b"\xff\x51\x03" + int(us).to_bytes(3, "big")

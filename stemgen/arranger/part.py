@@ -30,6 +30,7 @@ from stemgen.arranger.midifile import build_tempo_map, checked_midi_tempo, const
 from stemgen.arranger.placement import TimedNotes, place_notes
 from stemgen.arranger.synthesis import render_notes, to_block_grid
 from stemgen.audio.mixing import fit_headroom
+from stemgen.midifile.meter import Meter
 from stemgen.render.articulation import articulate_guitar
 from stemgen.render.chokes import choke_times
 from stemgen.render.mix_placement import place
@@ -71,7 +72,7 @@ def render_part(
     instruction: str = "",
     seed: int = 0,
     meter: int = 4,
-    compound: bool = False,
+    signature: Meter | None = None,
     downbeat_times: Sequence[float] | None = None,
     humanization: Humanization = Humanization(),
     level_db: float | None = None,
@@ -94,7 +95,8 @@ def render_part(
     seed: humanisation seed (same seed, same part). ``humanization=Humanization.off()`` for none.
     meter, downbeat_times: beats a bar and where bars start, for the MIDI file's time signature and
         bar lines (the first downbeat's nearest beat is taken as a bar start).
-    compound: the beats are dotted quarters (6/8, 9/8, 12/8): the MIDI file writes them so.
+    signature: the time signature the MIDI file writes for a bar of ``meter`` beats (6/8 for 3
+        quarter-note beats: ``overrides.quarter_note_view``); default ``meter``/4.
     level_db: stem loudness relative to the context in LU; default: predicted from the context
         (``level_model.predicted_level_db``; ``DEFAULT_LEVEL_DB[stem]`` for a silent context).
     soundfont: name or path; default: the renderer's default SoundFont (a sound with its own
@@ -148,10 +150,12 @@ def render_part(
     mix, limiter = mix_with_limiter(context, stem_audio, sample_rate)
 
     first_downbeat = _first_downbeat_index(grid, downbeat_times, meter)
-    tempo_map = build_tempo_map(grid, meter, first_downbeat, compound)
-    midi = part_midi(timed.onset_s, timed.offset_s, timed.pitch, timed.velocity, tempo_map, synth.sound, meter)
-    one_tempo = constant_tempo_map(grid, compound)
-    constant_midi = part_midi(timed.onset_s, timed.offset_s, timed.pitch, timed.velocity, one_tempo, synth.sound, meter)
+    tempo_map = build_tempo_map(grid, meter, first_downbeat)
+    midi = part_midi(timed.onset_s, timed.offset_s, timed.pitch, timed.velocity, tempo_map, synth.sound, meter,
+                     signature=signature)
+    one_tempo = constant_tempo_map(grid)
+    constant_midi = part_midi(timed.onset_s, timed.offset_s, timed.pitch, timed.velocity, one_tempo, synth.sound, meter,
+                              signature=signature)
 
     info = {
         "sound": choice.to_dict(),

@@ -157,8 +157,8 @@ def song_rows(path: str | Path, stem: str, arranger) -> dict[str, dict[str, floa
         arrangement = arranger(context, RENDER_RATE, None, seed=0, source=path)
     except StemgenError:
         return None
-    times = step_times(arrangement.analysis)
-    analysed = context_from_analysis(arrangement.analysis)  # the (106, T) context the part model heard
+    times = step_times(arrangement.step_analysis)
+    analysed = context_from_analysis(arrangement.step_analysis)  # the (106, T) context the part model heard
     grid = bar_grid(analysed)
     song = load_midi(path)
     real = real_part_on_steps(song, stem, times)
