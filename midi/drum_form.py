@@ -26,7 +26,9 @@ This decoder writes that from the model's own probabilities and the context alon
    and the last two beats before a section start, where the model hears one coming (its snare/tom
    probability in that beat at least ``fill_gate`` times the song's median); a crash with the kick
    on the first step of each section and after each rest (on a section's first bar itself where
-   the band plays it but the drums rest in it and come in on the next: ``_entries``); the ride instead of the closed hi-hat in
+   the band plays it but the drums rest in it and come in on the next: ``_entries``; on the audio's
+   first bar only where it opens at a start, not on an excerpt cut inside a bar: ``opens_at_start``);
+   the ride instead of the closed hi-hat in
    the loudest sections (up to ``ride_share`` of the bars);
 6. velocities with the accents of Groove MIDI's drummers (``feel.apply_velocity``).
 """
