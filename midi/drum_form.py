@@ -26,7 +26,9 @@ This decoder writes that from the model's own probabilities and the context alon
    and the last two beats before a section start, where the model hears one coming (its snare/tom
    probability in that beat at least ``fill_gate`` times the song's median); a crash with the kick
    on the first step of each section and after each rest (on a section's first bar itself where
-   the band plays it but the drums rest in it and come in on the next: ``_entries``); the ride instead of the closed hi-hat in
+   the band plays it but the drums rest in it and come in on the next: ``_entries``; on the audio's
+   first bar only where it opens at a start, not on an excerpt cut inside a bar: ``opens_at_start``);
+   the ride instead of the closed hi-hat in
    the loudest sections (up to ``ride_share`` of the bars);
 6. velocities with the accents of Groove MIDI's drummers (``feel.apply_velocity``);
 7. where the model's ``decode.drummers`` asks for it, the take's drummer profile
@@ -67,6 +69,7 @@ class DrumForm:
     rest_energy: float = 0.02
     rest_hits: float = 0.4
     accent: float = 0.3  # share of the human drummers' accent contrast (feel.apply_velocity)
+    on_bar_line: int = 1  # steps from a bar line within which audio is heard as opening there (opens_at_start)
 
 
 def bar_bounds_from_context(context: np.ndarray) -> np.ndarray:
@@ -161,7 +164,9 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
         _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, ride_share)
     else:
         _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, profile.ride_share, nearest=True)
-    starts = _entries(sections, playing, sounding) if form.crash else np.zeros(0, np.int64)
+    opens = opens_at_start(context[SLICES["energy"].start], energy, sounding, lengths, form.on_bar_line)
+    full = lengths >= 0.75 * np.median(lengths)
+    starts = _entries(sections, playing, sounding, full, opens) if form.crash else np.zeros(0, np.int64)
     for b in starts:  # a crash and the kick on the one; the hi-hat gives way to the cymbal
         s = bounds[b]
         hits[CRASH, s] = hits[KICK, s] = True
@@ -182,15 +187,42 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     return [tuple(int(x) for x in n) for n in notes]
 
 
-def _entries(sections: np.ndarray, playing: np.ndarray, sounding: np.ndarray) -> np.ndarray:
+def opens_at_start(step_energy: np.ndarray, energy: np.ndarray, sounding: np.ndarray, lengths: np.ndarray,
+                   on_bar_line: int = DrumForm.on_bar_line) -> bool:
+    """Whether the audio opens where its music starts, as a song does: on (near) silence (its first
+    step, ``step_energy`` being the context's energy per step, quieter than half the median of the
+    sounding bars' ``energy``) or on a bar line (the analysed first bar, ``lengths`` the bars'
+    lengths in steps, ends within ``on_bar_line`` steps of the start or of a full bar). An excerpt
+    cut at a random time from inside a song opens on music already playing, mostly inside a bar:
+    its first bar is no section start the context shows and the drums play on from before it."""
+    typical = float(np.median(energy[sounding])) if sounding.any() else 0.0
+    if typical <= 0 or step_energy[0] < 0.5 * typical:
+        return True
+    first, bar = int(lengths[0]), float(np.median(lengths))
+    return first <= on_bar_line or first >= bar - on_bar_line
+
+
+def _entries(sections: np.ndarray, playing: np.ndarray, sounding: np.ndarray, full: np.ndarray,
+             opens: bool = True) -> np.ndarray:
     """Bars whose first step gets the crash: those that open a section or follow a rest, where the
     drums play; a section start the band plays but the drums rest in (an intro bar, a pickup) when
-    the drums come in on the next bar: the crash marks the section there, not a bar late."""
+    the drums come in on the next bar: the crash marks the section there, not a bar late.
+    A rest is a ``full`` bar the drums sit out (a cut bar at the audio's edge is none) or, when the
+    audio ``opens`` where its music starts, the time before it. Audio that does not (an excerpt from
+    inside a song, ``opens_at_start``) has no section start at its first sounding bar and the drums are
+    taken as playing on from before it."""
     sections = sections[sections < playing.size]
+    if not opens:
+        sections = sections[1:]  # the first is where the audio starts (``pick_section_starts``' ``first``)
     nxt = np.concatenate([playing[1:], [False]])
     early = sections[~playing[sections] & sounding[sections] & nxt[sections]]
-    after_rest = np.flatnonzero(playing & ~np.concatenate([[False], playing[:-1]]))
-    after_rest = np.setdiff1d(after_rest, early + 1)
+    before = np.zeros(playing.size, bool)  # the drums play in the last full (or played) bar before
+    state = not opens
+    for b in range(playing.size):
+        before[b] = state
+        if playing[b] or full[b]:
+            state = bool(playing[b])
+    after_rest = np.setdiff1d(np.flatnonzero(playing & ~before), early + 1)
     both = np.union1d(sections[playing[sections]], after_rest)
     return np.union1d(both, early)
 

@@ -494,3 +494,45 @@ def test_arranger_decode_takes_the_words_only():
     asked = as_array(decode_drums(out, context, decode, seed=2, instruction="Add drums: ride cymbal and tom fills"))
     cls = DRUM_CLASS_OF_PITCH[asked[:, 2]]
     assert np.mean(cls[np.isin(cls, (2, 3, 8))] == 8) > 0.8 and _toms_per_bar(asked, bounds) >= 1.0
+
+
+def _crashes(out, context, decode):
+    """Steps of the crashes ``decode_drums`` writes, and the bar bounds of ``context``."""
+    notes = as_array(decode_drums(out, context, decode))
+    return notes[DRUM_CLASS_OF_PITCH[notes[:, 2]] == CRASH, 0], bar_bounds_from_context(context)
+
+
+def test_an_excerpt_cut_inside_a_bar_opens_without_a_crash_a_song_opening_on_a_bar_line_with_one():
+    """``stemgen eval`` arranges 5.12-s excerpts cut at random times from inside songs; each was
+    arranged as a song of its own and opened with the crash of the drums' entry. Cut half a bar
+    into a playing stretch of a real song, the excerpt's drums play on (no crash on its first step
+    nor on its first bar line, none after the cut bar's rest); cut on the bar line there, or from
+    the song's start, the entry keeps its crash (the song's first section)."""
+    _, context, out, decode = case(SONG, "drums")
+    bounds, energy = _bars(context)
+    sections = context_sections(context, bounds, energy >= DrumForm().rest_energy)
+    # a bar inside the song two bars past its second section start: no section near, the band plays
+    b = int(sections[1]) + 2
+    assert b + 3 not in sections and b + 1 not in sections and np.all(energy[b:b + 4] >= 0.1)
+    mid = bounds[b] + (bounds[b + 1] - bounds[b]) // 2
+    end = bounds[b + 3]
+    crash, sub = _crashes(out[:, mid:end], context[:, mid:end], decode)
+    assert sub[1] - sub[0] < np.median(np.diff(sub)) - 1  # the cut bar is a part of a bar
+    assert crash.size == 0, (crash, sub)
+    on_line, _ = _crashes(out[:, bounds[b]:end], context[:, bounds[b]:end], decode)
+    assert 0 in on_line
+    song, _ = _crashes(out, context, decode)
+    first = int(sections[0])
+    assert np.any((song >= bounds[first]) & (song < bounds[first] + 4))
+
+
+def test_opens_at_start_on_silence_or_a_bar_line_not_inside_a_bar():
+    from stemgen.midi.drum_form import opens_at_start
+
+    energy, sounding = np.array([0.5, 0.6, 0.6]), np.ones(3, bool)
+    loud, quiet = np.array([0.55, 0.6]), np.array([0.1, 0.6])
+    assert opens_at_start(quiet, energy, sounding, np.array([7, 16, 16]))  # silence before the music
+    assert not opens_at_start(loud, energy, sounding, np.array([7, 16, 16]))  # cut inside a bar
+    assert opens_at_start(loud, energy, sounding, np.array([16, 16, 16]))  # on a bar line
+    assert opens_at_start(loud, energy, sounding, np.array([1, 16, 16]))  # a 16th before one
+    assert opens_at_start(loud, energy, np.zeros(3, bool), np.array([7, 16, 16]))  # nothing sounds
