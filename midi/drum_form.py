@@ -27,7 +27,7 @@ This decoder writes that from the model's own probabilities and the context alon
    probability in that beat at least ``fill_gate`` times the song's median); a crash with the kick
    on the first step of each section and after each rest (on a section's first bar itself where
    the band plays it but the drums rest in it and come in on the next: ``_entries``; on the audio's
-   first bar only where it opens at a start, not on an excerpt cut inside a bar: ``opens_at_start``);
+   first bar only when it is the start of a song, not an excerpt cut from inside one: ``song_start``);
    the ride instead of the closed hi-hat in
    the loudest sections (up to ``ride_share`` of the bars);
 6. velocities with the accents of Groove MIDI's drummers (``feel.apply_velocity``);
@@ -69,7 +69,6 @@ class DrumForm:
     rest_energy: float = 0.02
     rest_hits: float = 0.4
     accent: float = 0.3  # share of the human drummers' accent contrast (feel.apply_velocity)
-    on_bar_line: int = 1  # steps from a bar line within which audio is heard as opening there (opens_at_start)
 
 
 def bar_bounds_from_context(context: np.ndarray) -> np.ndarray:
@@ -108,7 +107,7 @@ def context_sections(context: np.ndarray, bounds: np.ndarray, playing: np.ndarra
 
 def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, density: float = 1.0,
                  seed: int = 0, temperature: float = 0.0,
-                 form: DrumForm = DrumForm(), instruction: str = "") -> list[tuple[int, int, int, int]]:
+                 form: DrumForm = DrumForm(), instruction: str = "", song_start: bool = True) -> list[tuple[int, int, int, int]]:
     """Notes ``(start_step, end_step, pitch, velocity)`` of a drum part with form from the drum
     model's outputs ``out`` (18, T) and the ``context`` it heard (see the module docstring).
     ``decode``: the model's ``config.json`` decode settings (density scale, onset factor, floor, the
@@ -116,7 +115,10 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     and ``ride_share``;
     ``drummers``: the habits of a real drummer a take draws (``"toms"``, ``"ride"``; ``[]``: the
     instruction's words only, the decoder's own toms and ride without them) to play the take's drummer profile, ``drummers.draw_profile`` of
-    ``seed``, the song and ``instruction``, instead of ``form.ride_share``)."""
+    ``seed``, the song and ``instruction``, instead of ``form.ride_share``).
+    ``song_start``: the context is a song from its start (its first sounding bar opens a section and
+    the drums' entry crashes); ``False``: an excerpt cut from inside a song, whose drums play on from
+    before its first bar (``_entries``)."""
     decode = decode or {}
     rng = np.random.default_rng(seed)
     T = out.shape[1]
@@ -164,9 +166,8 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
         _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, ride_share)
     else:
         _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, profile.ride_share, nearest=True)
-    opens = opens_at_start(context[SLICES["energy"].start], energy, sounding, lengths, form.on_bar_line)
     full = lengths >= 0.75 * np.median(lengths)
-    starts = _entries(sections, playing, sounding, full, opens) if form.crash else np.zeros(0, np.int64)
+    starts = _entries(sections, playing, sounding, full, song_start) if form.crash else np.zeros(0, np.int64)
     for b in starts:  # a crash and the kick on the one; the hi-hat gives way to the cymbal
         s = bounds[b]
         hits[CRASH, s] = hits[KICK, s] = True
@@ -187,37 +188,21 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
     return [tuple(int(x) for x in n) for n in notes]
 
 
-def opens_at_start(step_energy: np.ndarray, energy: np.ndarray, sounding: np.ndarray, lengths: np.ndarray,
-                   on_bar_line: int = DrumForm.on_bar_line) -> bool:
-    """Whether the audio opens where its music starts, as a song does: on (near) silence (its first
-    step, ``step_energy`` being the context's energy per step, quieter than half the median of the
-    sounding bars' ``energy``) or on a bar line (the analysed first bar, ``lengths`` the bars'
-    lengths in steps, ends within ``on_bar_line`` steps of the start or of a full bar). An excerpt
-    cut at a random time from inside a song opens on music already playing, mostly inside a bar:
-    its first bar is no section start the context shows and the drums play on from before it."""
-    typical = float(np.median(energy[sounding])) if sounding.any() else 0.0
-    if typical <= 0 or step_energy[0] < 0.5 * typical:
-        return True
-    first, bar = int(lengths[0]), float(np.median(lengths))
-    return first <= on_bar_line or first >= bar - on_bar_line
-
-
 def _entries(sections: np.ndarray, playing: np.ndarray, sounding: np.ndarray, full: np.ndarray,
-             opens: bool = True) -> np.ndarray:
+             song_start: bool = True) -> np.ndarray:
     """Bars whose first step gets the crash: those that open a section or follow a rest, where the
     drums play; a section start the band plays but the drums rest in (an intro bar, a pickup) when
     the drums come in on the next bar: the crash marks the section there, not a bar late.
     A rest is a ``full`` bar the drums sit out (a cut bar at the audio's edge is none) or, when the
-    audio ``opens`` where its music starts, the time before it. Audio that does not (an excerpt from
-    inside a song, ``opens_at_start``) has no section start at its first sounding bar and the drums are
-    taken as playing on from before it."""
+    audio is a ``song_start``, the time before it. An excerpt from inside a song (``song_start`` False) has
+    no section start at its first sounding bar and the drums are taken as playing on from before it."""
     sections = sections[sections < playing.size]
-    if not opens:
+    if not song_start:
         sections = sections[1:]  # the first is where the audio starts (``pick_section_starts``' ``first``)
     nxt = np.concatenate([playing[1:], [False]])
     early = sections[~playing[sections] & sounding[sections] & nxt[sections]]
     before = np.zeros(playing.size, bool)  # the drums play in the last full (or played) bar before
-    state = not opens
+    state = not song_start
     for b in range(playing.size):
         before[b] = state
         if playing[b] or full[b]:

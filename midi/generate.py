@@ -108,13 +108,15 @@ class MidiGenerator:
         """``predict``, with what the model can use of ``context`` (see ``model_logits``)."""
         return model_logits(self.model, context, self.embed(instruction), self.meta.get("hears_other_parts", True))
 
-    def notes_from_context(self, context: np.ndarray, instruction: str, seed: int = 0) -> list[tuple[int, int, int, int]]:
+    def notes_from_context(self, context: np.ndarray, instruction: str, seed: int = 0,
+                           song_start: bool = True) -> list[tuple[int, int, int, int]]:
         """Notes on the steps of a ``(106, T)`` context, from MIDI or from audio analysis alike, decoded
         with the model's own decoding settings: the take of ``seed`` (``sampling.decode_take``), with the
-        style, length and register priors of the model's ``config.json`` (``priors.py``, ``register.py``)."""
+        style, length and register priors of the model's ``config.json`` (``priors.py``, ``register.py``).
+        ``song_start``: False when the context is an excerpt cut from inside a song (no opening crash)."""
         heard = heard_context(context, self.meta.get("hears_other_parts", True))  # form from what the model hears
         return decode_part(self.logits_for(context, instruction), context, self.stem, instruction, self.meta,
-                           self.density, seed, self.temperature, heard)
+                           self.density, seed, self.temperature, heard, song_start)
 
     def generate(self, song: MidiSong, song_bytes: bytes, instruction: str | None = None, seed: int = 0) -> GenerationResult:
         """The new track's notes (ticks), program and channel for ``song``: the take of ``seed``."""

@@ -64,14 +64,15 @@ def prepare_outputs(out: np.ndarray, context: np.ndarray, stem: str, instruction
 
 def decode_part(out: np.ndarray, context: np.ndarray, stem: str, instruction: str, meta: dict,
                 density: float = 1.0, seed: int = 0, temperature: float | None = None,
-                heard: np.ndarray | None = None) -> list[tuple[int, int, int, int]]:
+                heard: np.ndarray | None = None, song_start: bool = True) -> list[tuple[int, int, int, int]]:
     """Notes of a part from a model's raw outputs, the one decoding path of the generator and of
     ``tune.py``: the priors of ``meta`` (its ``config.json``), the take of ``seed`` at
     ``temperature`` (``sampling.decode_take``: drums with form, ``None``: the stem's default
     temperature) with its ``decode`` settings, then the rests, the register prior and the velocities
     (``after_decoding``). ``heard``: the context as the model hears it (``generate.heard_context``),
-    which sets the drums' bars, sections and rests; ``context`` itself when not given."""
+    which sets the drums' bars, sections and rests; ``context`` itself when not given. ``song_start``:
+    False for an excerpt cut from inside a song (no opening crash: ``drum_form.decode_drums``)."""
     out = prepare_outputs(out, context, stem, instruction, meta)
     notes = decode_take(out, context if heard is None else heard, stem, meta.get("decode"), density, seed, temperature,
-                        instruction)
+                        instruction, song_start)
     return after_decoding(notes, out, context, stem, meta, seed)

@@ -67,16 +67,19 @@ def resolved_temperature(stem: str, temperature: float | None) -> float:
 
 
 def decode_take(out: np.ndarray, context: np.ndarray, stem: str, decode: dict | None, density: float = 1.0,
-                seed: int = 0, temperature: float | None = None, instruction: str = "") -> list[tuple[int, int, int, int]]:
+                seed: int = 0, temperature: float | None = None, instruction: str = "",
+                song_start: bool = True) -> list[tuple[int, int, int, int]]:
     """Notes ``(start_step, end_step, pitch, velocity)`` of one take from a part model's outputs
     ``out`` (C, T) for ``context`` (106, T): drums with form (``drum_form``; ``instruction`` sets
     the drummer profile where the model's ``decode`` plays one), bass/guitar drawn at
-    ``temperature`` (0: the most probable notes; ``None``: ``DEFAULT_TEMPERATURE[stem]``)."""
+    ``temperature`` (0: the most probable notes; ``None``: ``DEFAULT_TEMPERATURE[stem]``).
+    ``song_start``: False for an excerpt cut from inside a song (``drum_form.decode_drums``)."""
     temperature = resolved_temperature(stem, temperature)
     if stem == "drums":
         from .drum_form import decode_drums
 
-        return decode_drums(out, context, decode, density, seed, temperature, instruction=instruction)
+        return decode_drums(out, context, decode, density, seed, temperature, instruction=instruction,
+                            song_start=song_start)
     from .drum_form import bar_bounds_from_context
 
     bounds = bar_bounds_from_context(context)

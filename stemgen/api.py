@@ -198,7 +198,7 @@ class ArrangerInserter(_Inserter):
     def add(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, *, seed: int = 0,
             source: str | Path | None = None, replace: bool = False, correction=None,
             level_db: float | None = None, temperature: float | None = None, analysis=None,
-            quantize: bool = False) -> AudioResult:
+            quantize: bool = False, excerpt: bool = False) -> AudioResult:
         """The song plus a new part; ``BeatTrackingError`` (naming ``source``) when it has no steady beat.
         ``correction``: the user's beat grid (``stemgen.analysis.GridCorrection``: BPM, meter, first
         downbeat or a beats file), which the part then follows exactly; ``None``: the detected grid.
@@ -210,7 +210,9 @@ class ArrangerInserter(_Inserter):
         ``analysis``: this audio's ``analyse_song`` (correction applied; ``correction`` is then
         ignored), to reuse across takes of one song without analysing it again; ``None``: analysed here.
         ``quantize``: every note exactly on the grid, no human feel (timing and velocity), as a DAW's
-        quantise; the default plays with the feel learned from real drummers around the grid."""
+        quantise; the default plays with the feel learned from real drummers around the grid.
+        ``excerpt``: the audio is cut from inside a song (the drums play on into it, no opening crash);
+        the default takes it as a song from its beginning."""
         audio = self._without_stem(audio, sample_rate, replace)
         instruction = self._instruction(instruction)
         arranger = self.arranger
@@ -222,7 +224,8 @@ class ArrangerInserter(_Inserter):
             arranger.generator = copy.copy(self.arranger.generator)
             arranger.generator.temperature = checked_temperature(temperature)
         arrangement = arranger(audio, sample_rate, instruction, seed=seed, source=source, correction=correction,
-                               analysis=analysis, humanization=_on_grid() if quantize else None)
+                               analysis=analysis, humanization=_on_grid() if quantize else None,
+                               song_start=not excerpt)
         return AudioResult("arranger", self.stem, instruction, arrangement.part.stem_audio, arrangement.mix_audio,
                            sample_rate, arrangement, dict(arrangement.timings))
 

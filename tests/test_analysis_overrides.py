@@ -402,6 +402,27 @@ def test_the_api_follows_a_given_grid_and_reuses_one_analysis(context, tmp_path,
     assert len(calls) == 2
 
 
+def test_an_excerpt_opens_without_the_entry_crash(context):
+    """``add(excerpt=True)``: audio cut from inside a song gets the same take without the crash the
+    drums' entry plays at a song's start (``stemgen eval``'s windows from inside songs are arranged
+    so); every later crash stays."""
+    from stemgen import api
+    from stemgen.midi.drum_form import CRASH
+    from stemgen.midifile.lanes import DRUM_CLASS_OF_PITCH
+
+    inserter = api.load_inserter("drums", "arranger")
+    analysis = api.analyse_song(context, SR)
+
+    def crashes(result):
+        notes = np.asarray(result.details.notes)
+        return set(notes[DRUM_CLASS_OF_PITCH[notes[:, 2]] == CRASH, 0].tolist())
+
+    song = crashes(inserter.add(context, SR, "Add a rock beat", seed=1, analysis=analysis))
+    cut = crashes(inserter.add(context, SR, "Add a rock beat", seed=1, analysis=analysis, excerpt=True))
+    bar_steps = 4 * analysis.meter
+    assert cut < song and len(song - cut) == 1 and min(song - cut) < 2 * bar_steps, (sorted(song), sorted(cut))
+
+
 def test_the_page_follows_a_typed_grid_on_noise_and_analyses_once_per_correction(noise, tmp_path, monkeypatch):
     """The page's handler: BPM + downbeat typed over noise (no beat of its own) is not refused and the
     part lies within 1 ms of that grid; another take of the same song and grid does not analyse the

@@ -211,3 +211,22 @@ def test_eval_cli_refuses_an_unknown_beat_tracker(tmp_path):
     result = CliRunner().invoke(app, ["--data", str(tmp_path), "--out", str(tmp_path / "r"), "--beat-tracker", "madmom"])
     assert result.exit_code == 2
     assert "--beat-tracker must be dsp or learned, not 'madmom'" in result.output
+
+
+def test_windows_from_inside_a_song_are_arranged_as_excerpts(synthetic_dataset, monkeypatch, one_torch_thread):
+    """``stemgen eval``'s arranger row tells the arranger which windows start their song
+    (``start_s`` 0): the others are excerpts, whose drums play on into them without an opening crash."""
+    import dataclasses
+
+    from stemgen.arranger.engine import Arranger
+    from stemgen.evaluation.systems.arranger import ArrangerSystem
+
+    seen = []
+    real_call = Arranger.__call__
+    monkeypatch.setattr(Arranger, "__call__", lambda self, *a, **k: seen.append(k["song_start"]) or real_call(self, *a, **k))
+    example = load_split(synthetic_dataset, "test")[0][0]
+    system = ArrangerSystem()
+    later = dataclasses.replace(example, row={**example.row, "start_s": 5.12})
+    for ex in (example, later):
+        system.generate(ex, ReferenceAnalysis.of(ex))
+    assert seen == [True, False]

@@ -114,7 +114,8 @@ class Arranger:
         return self.generator.notes_from_context(context_from_analysis(analysis), instruction, seed)
 
     def __call__(self, audio: np.ndarray, sample_rate: int, instruction: str | None = None, seed: int = 0,
-                 source: str | Path | None = None, correction=None, humanization=None, analysis=None) -> Arrangement:
+                 source: str | Path | None = None, correction=None, humanization=None, analysis=None,
+                 song_start: bool = True) -> Arrangement:
         """Arrange a part for ``audio`` (``(channels, n)`` or ``(n,)``, the song without the stem).
 
         ``correction``: the user's grid (``stemgen.analysis.overrides.GridCorrection``: bpm, meter,
@@ -122,6 +123,8 @@ class Arranger:
         (default: ``default_humanization``; ``Humanization.off()`` puts every note exactly on the grid). ``analysis``:
         the song's ``Analysis`` with the correction already applied (``api.analyse_song``), reused across
         takes; ``None``: analysed here (``correction`` is then applied; with ``analysis`` it is ignored).
+        ``song_start``: the audio is a song from its beginning (the drums' entry gets its crash);
+        False: an excerpt cut from inside a song, whose drums play on into it without one.
         Raises ``BeatTrackingError`` (naming ``source``) when the song has no reliable beat.
         """
         from stemgen.analysis import analyze
@@ -136,7 +139,7 @@ class Arranger:
         require_usable(analysis, audio, sample_rate, source)  # no beat, or a drone; never the user's grid
         on_steps, signature = quarter_note_view(analysis)  # 6/8, 12/8: written on quarter notes
         t1 = time.perf_counter()
-        notes, warnings, timing = self._notes_or_rule(on_steps, text, seed)
+        notes, warnings, timing = self._notes_or_rule(on_steps, text, seed, song_start)
         if not notes:
             raise StemgenInputError(source, f"the part model wrote no {self.stem} notes for this song; nothing written")
         t2 = time.perf_counter()
@@ -164,7 +167,7 @@ class Arranger:
             return replace(Humanization(), velocity_sd=0.0, tight_velocity_sd=0.0)
         return Humanization()
 
-    def _notes_or_rule(self, analysis, text: str, seed: int = 0):
+    def _notes_or_rule(self, analysis, text: str, seed: int = 0, song_start: bool = True):
         """``(notes, warnings, drum timing)``: the model's notes (the take of ``seed``); the rule-based
         part (``fallback``) when the model wrote almost none for a song whose beat the analysis found,
         with a warning saying so. Drums get the Groove MIDI drummers' timing in 16ths
@@ -174,7 +177,7 @@ class Arranger:
         from stemgen.midi.feel import step_offsets
 
         context = context_from_analysis(analysis)
-        notes = self.generator.notes_from_context(context, text, seed)
+        notes = self.generator.notes_from_context(context, text, seed, song_start)
         warnings = []
         if too_sparse(notes, context):
             rule = rule_notes(context, self.stem, self.generator.density)

@@ -32,6 +32,7 @@ def generate(
     takes: int = typer.Option(1, "--takes", help="Arranger: write N takes (seeds SEED, SEED+1, ...) named <input>_take1 ... <input>_takeN."),
     temperature: float = typer.Option(None, "--temperature", help="Arranger: how far a take may stray from the most probable notes (0 = always those; default: the model's)."),
     quantize: bool = typer.Option(False, "--quantize", help="Arranger: every note exactly on the beat grid (no human timing or velocity feel), as a DAW's quantise."),
+    excerpt: bool = typer.Option(False, "--excerpt", help="Arranger: the input is cut from inside a song: the drums play on into it (no opening crash); default: a song from its beginning."),
     midi_tempo: str = typer.Option("map", "--midi-tempo", help="Arranger: the .mid's tempo: map (follows the song's beats, so the DAW's beat grid is the song's) or constant (one tempo, the song's median BPM, notes at their real times: set the DAW project to that BPM (--json: midi_bpm) and start the .mid and the audio at 0 s)."),
     bpm: float = grid_options.BPM,
     meter: str = grid_options.METER,
@@ -81,8 +82,8 @@ def generate(
         if engine != "arranger" and (takes != 1 or temperature is not None):
             raise fail("--takes and --temperature are for the arranger engine (--engine arranger); the diffusion "
                        "engine gives another take with another --seed", code=2, as_json=as_json)
-        if engine != "arranger" and quantize:
-            raise fail("--quantize is for the arranger engine (--engine arranger)", code=2, as_json=as_json)
+        if engine != "arranger" and (quantize or excerpt):
+            raise fail("--quantize and --excerpt are for the arranger engine (--engine arranger)", code=2, as_json=as_json)
         if engine != "arranger" and midi_tempo != "map":
             raise fail("--midi-tempo is for the arranger engine (--engine arranger), which writes a .mid",
                        code=2, as_json=as_json)
@@ -95,7 +96,7 @@ def generate(
         if engine == "arranger":
             summary = _run_arranger(input, out, force, stem, instruction or f"Add {stem}", model, sound, density,
                                     seed, threads, replace, max_duration, held, correction, takes, temperature, level,
-                                    beat_tracker, midi_tempo, quantize)
+                                    beat_tracker, midi_tempo, quantize, excerpt)
         else:
             summary = _run(input, out, force, stem, instruction or f"Add {stem}", model, stem_path, mix_path,
                            audio_guidance, text_guidance, steps, scheduler, seed, batch_size, overlap, continuity,
@@ -155,7 +156,7 @@ def _check_input(path: Path, max_duration: float) -> None:
 def _run_arranger(input, out, force, stem, instruction, model, sound, density, seed, threads, replace,
                   max_duration, held, correction=None, takes: int = 1, temperature: float | None = None,
                   level_db: float | None = None, beat_tracker: str | None = None, midi_tempo: str = "map",
-                  quantize: bool = False) -> dict:
+                  quantize: bool = False, excerpt: bool = False) -> dict:
     from stemgen import api
     from stemgen.analysis.overrides import read_beats_file
     from stemgen.audio.io import load_audio, output_subtype
@@ -174,7 +175,7 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
     for k, take in enumerate(numbers):  # take k + 1: seed + k
         results.append(inserter.add(audio, sr, instruction, seed=seed + k, source=input, replace=replace,
                                     correction=correction, temperature=temperature,
-                                    level_db=level_db, analysis=analysis, quantize=quantize))
+                                    level_db=level_db, analysis=analysis, quantize=quantize, excerpt=excerpt))
         # stem, mix and .mid together or not at all, at the input's resolution (24-bit, float)
         written.append((seed + k, results[-1].write(out, input.stem, output_subtype(input), take, midi_tempo),
                         len(results[-1].details.notes)))
@@ -190,7 +191,7 @@ def _run_arranger(input, out, force, stem, instruction, model, sound, density, s
         "channels": int(result.mix_audio.shape[0]), "duration_s": timings["audio_s"],
         "instruction": instruction, "notes": info["notes"], "sound": info["render"]["played"],
         "analysis": info["analysis"], "replaced": replace, "timings": timings, "render": info["render"],
-        "warnings": info["warnings"], "midi_tempo": midi_tempo, "quantize": quantize,
+        "warnings": info["warnings"], "midi_tempo": midi_tempo, "quantize": quantize, "excerpt": excerpt,
         **({"midi_bpm": result.details.part.info["midi_constant_tempo"]["bpm"]} if midi_tempo == "constant" else {}),
         **({"correction": correction.to_dict()} if correction is not None and not correction.empty else {}),
         **({"takes": [{"seed": s, "notes": n, **{k: str(p) for k, p in f.items()}} for s, f, n in written]}

@@ -34,8 +34,10 @@ class ArrangerSystem:
         return self._arrangers[stem]
 
     def generate(self, example: EvalExample, reference: ReferenceAnalysis) -> SystemOutput:
+        # A window from inside a song is an excerpt: its drums play on into it (no opening crash).
+        song_start = float(example.row.get("start_s") or 0.0) == 0.0
         result = self._arranger(example.stem_name)(example.context, example.sample_rate, example.instruction,
-                                                     seed=self.seed, source=example.id)
+                                                     seed=self.seed, source=example.id, song_start=song_start)
         notes = []
         if result.part.info["limiter"].get("samples_changed"):
             notes.append("arranger: the limiter lowered some mix peaks (the mix is input + stem elsewhere)")
