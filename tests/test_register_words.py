@@ -171,3 +171,17 @@ def test_eval_command_rejects_an_unknown_instructions_mode(tmp_path):
 
     res = CliRunner().invoke(app, ["midi", "eval", str(BAND), "--stems", "bass", "--instructions", "random"])
     assert res.exit_code == 2 and "--instructions" in res.output and "Traceback" not in res.output, res.output
+
+
+@pytest.mark.parametrize("stem, plain", [("bass", "the centre above"), ("guitar", "the model's own octaves")])
+def test_the_model_card_states_the_register_words(stem, plain, tmp_path):
+    import shutil
+
+    from stemgen.midi.cards import write_model_card
+
+    folder = tmp_path / f"band-{stem}"
+    shutil.copytree(MODELS / f"band-{stem}", folder)
+    card = write_model_card(folder).read_text()
+    centers = json.loads((folder / "config.json").read_text())["register"]["modes"]["centers"]
+    assert "\"deep\", \"low\", \"sub\" centres the octave prior" in card and f"on MIDI {centers['low']:g}" in card
+    assert f"without such words {plain}" in card
