@@ -127,8 +127,8 @@ def fit_center(context_medians: list[float | None], real_medians: list[float]) -
 
 def fit_modes(described: list[float], real_medians: list[float], min_share: float = 0.1) -> dict:
     """The register bands and their centres: bounds ``low < b0 <= mid <= b1 < high`` (as the offline
-    writer reads them) on the parts' described register (``descriptors.describe``'s ``register_midi``, what the instruction writer
-    reads), each band with at least ``min_share`` of the songs, chosen to minimise the mean absolute
+    writer reads them) on the parts' described register (``descriptors.describe``'s ``register_midi``),
+    each band with at least ``min_share`` of the songs, chosen to minimise the mean absolute
     distance of each part's median pitch from its band's centre (the median of the band's medians)."""
     x, y = np.asarray(described, np.float64), np.asarray(real_medians, np.float64)
     best = None
