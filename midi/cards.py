@@ -51,10 +51,23 @@ def _prior_text(meta: dict) -> str:
     ``priors.py``, ``style.py``, ``velocity.py``), in a sentence each."""
     out = ""
     reg = meta.get("register")
-    if reg:
+    if reg and "intercept" in reg:
         out += (f" Octaves: each note's octave is chosen by the model's register logit plus a Gaussian prior (width "
                 f"{reg['width']:g} semitones) around {reg['intercept']:g} + {reg['slope']:g} x the context's median pitch, "
                 f"fitted on {reg['fitted_on']} (`midi/register.py`; width chosen on the {reg.get('width_chosen', 'valid split')}).")
+    modes = (reg or {}).get("modes")
+    if modes:
+        c = modes["centers"]
+        out += (f" Register words: an instruction that says \"deep\", \"low\", \"sub\" centres the octave prior (width "
+                f"{reg['width']:g} semitones) on MIDI {c['low']:g}, \"mid-range\"/\"middle register\" on {c['mid']:g}, "
+                f"\"high\", \"octave up\", \"up the neck\" on {c['high']:g} (the median pitch of the training "
+                f"parts whose mean pitch is below {modes['bounds'][0]:g}, between, above {modes['bounds'][1]:g}; "
+                f"fitted on "
+                f"{modes['fitted_on']}; `midi/register.py`"
+                + (f"; {modes['chosen']}" if modes.get("chosen") else "")
+                + (f"; width chosen on the {reg['width_chosen']}" if "intercept" not in reg else "")
+                + "); without such words "
+                + ("the centre above." if "intercept" in reg else "the model's own octaves."))
     length = meta.get("length")
     if length:
         out += (f" Note length: the sustain logits are lowered by {length['sustain_bias']:g} (notes end sooner; "

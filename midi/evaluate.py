@@ -7,6 +7,13 @@ the report adds bootstrap intervals over songs.
 Each song is parsed once; its grid, real parts, key and context pitch classes are computed once
 and shared by every stem and system. Parts are compared at ``RES`` ticks a beat against the real
 song's context; F1s use 16th-note onset cells.
+
+``instructions`` says what the generators are asked: ``"none"`` (each generator's own default, the
+instruction written from the song without the stem), ``"described"`` (the offline writer's sentence
+from the REAL part's descriptors: the held-out song's own description, as a user who knows what
+they want would write it; this measures instruction following), or ``"shuffled"`` (the described
+instruction of another song, the one ``other_song`` borrows its part from: the control that
+following must beat).
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ COLUMNS = ("note_f1", "pc_f1", "drum_f1", "onset_f1", "harmony", "in_scale", "de
 PITCHED_ONLY = {"note_f1", "pc_f1", "harmony", "in_scale", "polyphony"}
 DRUMS_ONLY = {"drum_f1"}
 BASELINES = ("rule", "other_song", "retrieval")
+INSTRUCTIONS = ("none", "described", "shuffled")
 F1_COLUMN = {s: "drum_f1" if spec.is_drum else "note_f1" for s, spec in REGISTRY.items()}  # each stem's headline F1
 DESCRIPTIONS = {
     "real": "the song's own part (the ceiling: every F1 is 1 by definition)",
@@ -181,6 +189,28 @@ def ticks_to_steps(tick_notes, tpq: int) -> list[tuple[int, int, int, int]]:
     return out
 
 
+def donor_index(songs: list[SongData], i: int, stem: str) -> int:
+    """The song whose ``stem`` stands in for song ``i``'s (the ``other_song`` baseline, the shuffled
+    instructions): the next evaluated song with that stem, the first after the last; ``i`` if none."""
+    donors = [j for j, o in enumerate(songs) if j != i and len(o.real[stem]) >= MIN_NOTES]
+    return donors[donors.index(i + 1) if i + 1 in donors else 0] if donors else i
+
+
+def song_instructions(songs: list[SongData], stem: str, mode: str = "none") -> list[str | None]:
+    """Per song, the instruction the generator is asked with under ``mode`` (see the module's
+    docstring); None: the generator's own default."""
+    if mode not in INSTRUCTIONS:
+        raise ValueError(f"instructions must be one of {', '.join(INSTRUCTIONS)}, not {mode!r}")
+    if mode == "none":
+        return [None] * len(songs)
+    from stemgen.instructions import OfflineWriter
+
+    from .descriptors import write_instructions
+
+    texts = write_instructions([(s.grid, stem, s.path) for s in songs], OfflineWriter())
+    return texts if mode == "described" else [texts[donor_index(songs, i, stem)] for i in range(len(songs))]
+
+
 def describe_generator(gen) -> str:
     """One line about a generator: its own ``description`` or its class and model folder."""
     text = getattr(gen, "description", None)
@@ -216,8 +246,10 @@ def evaluate(
     progress: bool = True,
     pool: RetrievalPool | None = None,
     baselines: tuple[str, ...] = BASELINES,
+    instructions: str = "none",
 ) -> dict:
-    """Per-song metrics per stem and source over ``files``.
+    """Per-song metrics per stem and source over ``files``, the generators asked with ``instructions``
+    (``song_instructions``; the texts are in the report's ``"instructions"``).
 
     ``generators``: stem -> an object with ``.generate(song, song_bytes, instruction, seed)``
     returning ``.notes`` in ticks (e.g. ``MidiGenerator``), or stem -> ``{source name: object}``
@@ -240,6 +272,8 @@ def evaluate(
     names: dict[str, list[str]] = {s: [] for s in stems}
     gen_seconds: dict[str, dict[str, list[float]]] = {s: {g: [] for g in gen_sources[s]} for s in stems}
     failures: list[dict] = []  # generations that raised: scored as an empty part
+    asked = {s: song_instructions(songs, s, instructions) if gen_sources[s] else [None] * len(songs) for s in stems}
+    used: dict[str, list[str]] = {s: [] for s in stems}  # the instruction each generated part was made with
     jobs = [(i, s) for s in stems for i, song in enumerate(songs) if len(song.real[s]) >= MIN_NOTES]
     for i, stem in tqdm(jobs, disable=not progress, desc="eval"):
         song = songs[i]
@@ -248,10 +282,12 @@ def evaluate(
         step_parts: dict[str, list] = {"real": song.real[stem]}  # with velocities, for the form metrics
         if gen_sources[stem]:
             ctx_song, ctx_data = song.without(stem)
+            text = asked[stem][i]
             for name, gen in gen_sources[stem].items():
                 t0 = time.perf_counter()
                 try:
-                    tick_notes = gen.generate(ctx_song, ctx_data, None, seed).notes
+                    result = gen.generate(ctx_song, ctx_data, asked[stem][i], seed)
+                    tick_notes, text = result.notes, getattr(result, "instruction", None) or text
                 except StemgenError as exc:  # e.g. a generator that refuses to return an empty part
                     tick_notes = []
                     failures.append({"song": song.name, "stem": stem, "source": name, "reason": exc.reason
@@ -259,13 +295,13 @@ def evaluate(
                 gen_seconds[stem][name].append(time.perf_counter() - t0)
                 parts[name] = ticks_to_notes(tick_notes, grid.tpq, is_drum)
                 step_parts[name] = ticks_to_steps(tick_notes, grid.tpq)
+            used[stem].append(text)
         if "rule" in baselines:
             step_parts["rule"] = rule_part(grid, stem)
             parts["rule"] = steps_to_notes(step_parts["rule"], is_drum)
         if "other_song" in baselines:
             # Another song with this stem (the next one in the list) plays the baseline part.
-            donors = [j for j, o in enumerate(songs) if j != i and len(o.real[stem]) >= MIN_NOTES]
-            donor = songs[donors[(donors.index(i + 1) if i + 1 in donors else 0)]] if donors else song
+            donor = songs[donor_index(songs, i, stem)]
             step_parts["other_song"] = other_song_part(donor.real[stem], donor.grid.n_steps, grid.n_steps)
             parts["other_song"] = steps_to_notes(step_parts["other_song"], is_drum)
         if "retrieval" in baselines:
@@ -290,7 +326,8 @@ def evaluate(
                      for name, v in gen_seconds[stem].items()} for stem in stems}
     return {"songs": {s: len(names[s]) for s in stems}, "table": table, "spread": spread, "rows": rows, "names": names,
             "descriptions": descriptions, "generation": timing, "skipped": skipped, "generation_failures": failures,
-            "retrieval_pool": len(pool.songs) if pool is not None else 0}
+            "retrieval_pool": len(pool.songs) if pool is not None else 0, "instructions": instructions,
+            "instruction_texts": used}
 
 
 def _nanmean(values: list[float]) -> float | None:

@@ -47,12 +47,12 @@ def with_rests(notes: list[tuple[int, int, int, int]], out: np.ndarray, context:
 
 
 def after_decoding(notes: list[tuple[int, int, int, int]], out: np.ndarray, context: np.ndarray, stem: str,
-                   meta: dict, seed: int = 0) -> list[tuple[int, int, int, int]]:
-    """Decoded ``notes`` with the rests, the register prior and the velocities of ``meta`` (the model's
-    ``config.json``; velocities drawn from ``seed``); ``out``: the outputs they were decoded from
-    (after ``prepare_outputs``)."""
+                   meta: dict, seed: int = 0, instruction: str | None = None) -> list[tuple[int, int, int, int]]:
+    """Decoded ``notes`` with the rests, the register prior (its centre from the ``instruction``'s
+    register words when it has them) and the velocities of ``meta`` (the model's ``config.json``;
+    velocities drawn from ``seed``); ``out``: the outputs they were decoded from (after ``prepare_outputs``)."""
     notes = with_rests(notes, out, context, stem, meta.get("rests"))
-    notes = place_octaves(notes, out, context, stem, meta.get("register"))
+    notes = place_octaves(notes, out, context, stem, meta.get("register"), instruction)
     return with_velocity(notes, context, stem, meta.get("velocity"), seed)
 
 
@@ -75,4 +75,4 @@ def decode_part(out: np.ndarray, context: np.ndarray, stem: str, instruction: st
     out = prepare_outputs(out, context, stem, instruction, meta)
     notes = decode_take(out, context if heard is None else heard, stem, meta.get("decode"), density, seed, temperature,
                         instruction, song_start)
-    return after_decoding(notes, out, context, stem, meta, seed)
+    return after_decoding(notes, out, context, stem, meta, seed, instruction)

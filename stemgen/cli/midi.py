@@ -269,6 +269,10 @@ def evaluate_cmd(
                                              "split only, never an evaluated song); default: DATA."),
     baselines: str = typer.Option("rule,other_song,retrieval", help="Comma-separated baselines ('' for none)."),
     no_model: bool = typer.Option(False, "--no-model", help="Score the baselines only."),
+    instructions: str = typer.Option("none", help="What the model is asked: none (its default instruction from "
+                                     "the song without the part), described (the offline writer's sentence from "
+                                     "the real part's descriptors: instruction following), shuffled (another "
+                                     "song's described instruction: the control)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder (report.json, report.md, PNG plots), shared with the audio eval."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
@@ -278,7 +282,7 @@ def evaluate_cmd(
 
     from stemgen.errors import StemgenError
     from stemgen.midi.baselines import RetrievalPool
-    from stemgen.midi.evaluate import BASELINES, evaluate, format_tables
+    from stemgen.midi.evaluate import BASELINES, INSTRUCTIONS, evaluate, format_tables
     from stemgen.midi.splits import files_in_split, find_midi_files
 
     t0 = time.perf_counter()
@@ -287,6 +291,8 @@ def evaluate_cmd(
     unknown = [b for b in chosen_baselines if b not in BASELINES]
     if unknown:
         raise fail(f"--baselines: unknown {unknown[0]!r} (choose from {', '.join(BASELINES)})", 2, as_json)
+    if instructions not in INSTRUCTIONS:
+        raise fail(f"--instructions: unknown {instructions!r} (choose from {', '.join(INSTRUCTIONS)})", 2, as_json)
     files = find_midi_files(data) if split == "all" else files_in_split(data, split)
     files = files[:max_songs] if max_songs else files
     if not files:
@@ -305,7 +311,7 @@ def evaluate_cmd(
         if "retrieval" in chosen_baselines:
             pool = RetrievalPool(files_in_split(pool_data or data, "train"), exclude=files)
         report = evaluate(files, chosen, gens, seed, progress=progress_enabled(as_json), pool=pool,
-                          baselines=chosen_baselines)
+                          baselines=chosen_baselines, instructions=instructions)
     except StemgenError as exc:  # a model folder that cannot be loaded, an unreadable pool folder
         raise fail(str(exc), as_json=as_json)
     except OSError as exc:  # e.g. a model folder without its files
@@ -314,7 +320,8 @@ def evaluate_cmd(
     # The command that reproduces this report (from the options, whoever called us).
     args = [str(data), "--split", split, "--stems", ",".join(chosen), "--baselines", ",".join(chosen_baselines),
             "--seed", str(seed)]
-    args += ["--no-model"] if no_model else ["--density", str(density)] + (["--model-dir", str(model_dir)] if model_dir else [])
+    args += ["--no-model"] if no_model else ["--density", str(density), "--instructions", instructions] + (
+        ["--model-dir", str(model_dir)] if model_dir else [])
     args += (["--max-songs", str(max_songs)] if max_songs else []) + (["--pool-data", str(pool_data)] if pool_data else [])
     report["command"] = "stemgen midi eval " + shlex.join(args + (["--out", str(out)] if out else []))
     if out is not None:
@@ -322,5 +329,6 @@ def evaluate_cmd(
         from stemgen.evaluation.report.midi import midi_report
 
         write_report(midi_report(report), out)
-    summary = {k: v for k, v in report.items() if k != "rows"} | ({"report": str(out)} if out else {})
+    summary = {k: v for k, v in report.items() if k not in ("rows", "instruction_texts")} | (
+        {"report": str(out)} if out else {})
     emit_summary(summary, as_json, [format_tables(report)] + ([f"report: {out}"] if out else []))

@@ -1,7 +1,8 @@
 """Offline writer: composes natural, varied instructions from descriptors and style tags.
 
 Used when no LLM endpoint is configured, and as the LLM writer's fallback. Every sentence is
-"<verb> [a] [feel adjectives] [style] <stem noun> [how it plays] [why]." with words picked by a
+"<verb> [a] [feel adjectives] [style] <stem noun> [where it sits] [how it plays] [why]." with words
+picked by a
 random generator seeded from the request content, so a dataset build is reproducible while its
 sentences vary from window to window.
 """
@@ -22,6 +23,8 @@ from .vocab import (
     GENERIC_ADJECTIVES,
     NOUNS,
     PURPOSES,
+    REGISTER_BOUNDS,
+    REGISTER_CLAUSES,
     STYLES,
     SUBSTYLES,
     VERBS,
@@ -60,7 +63,8 @@ def _tempo_level(bpm: float | None) -> str | None:
 
 
 def descriptor_levels(request: InstructionRequest) -> dict[str, str]:
-    """Coarse level per descriptor category (tempo, density, loudness, dynamics, brightness)."""
+    """Coarse level per descriptor category (tempo, density, loudness, dynamics, brightness, and the
+    register of a bass or guitar part: low, mid, high)."""
     d = request.descriptors
     levels = {
         "tempo": _tempo_level(_number(d, "tempo_bpm")),
@@ -68,6 +72,8 @@ def descriptor_levels(request: InstructionRequest) -> dict[str, str]:
         "loudness": _level(_number(d, "loudness_db"), _LOUDNESS),
         "dynamics": _level(_number(d, "dynamics_db"), _DYNAMICS),
         "brightness": _level(_number(d, "brightness_hz"), _BRIGHTNESS),
+        "register": _level(_number(d, "register_midi"), REGISTER_BOUNDS[request.stem])
+        if request.stem in REGISTER_BOUNDS else None,
     }
     return {k: v for k, v in levels.items() if v is not None}
 
@@ -148,6 +154,12 @@ class _Composer:
             parts.append(rng.choice(purposes))
         return "".join(" " + p.replace("{s}", "" if plural else "s") for p in parts)
 
+    def register(self) -> str:
+        """Where the part sits (" down low on the neck"), when the descriptors say: always said, since
+        the context does not tell the register (drawn last, so the other words stay as they were)."""
+        level = self.levels.get("register")
+        return " " + self.rng.choice(REGISTER_CLAUSES[self.stem][level]) if level else ""
+
     def sentence(self) -> str:
         verb = self.verb()
         adjectives, used = self.adjectives()
@@ -155,7 +167,8 @@ class _Composer:
         phrase = f"{adjectives} {noun}".strip()
         if form == "a":
             phrase = _article(phrase) + phrase
-        return f"{verb} {phrase}{self.clauses(used, plural=form == 'plural')}."
+        clauses = self.clauses(used, plural=form == "plural")
+        return f"{verb} {phrase}{self.register()}{clauses}."
 
 
 def compose_instruction(request: InstructionRequest, seed: int = 0) -> str:

@@ -88,6 +88,25 @@ CLAUSES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
+# Where the part sits (the part's onset-weighted mean MIDI pitch, ``register_midi``): below the first
+# bound "low", from the second "high", between them "mid". The bands and their words are those the
+# MIDI part models' register prior understands (``stemgen.midi.register``: the bounds are fitted there
+# on the band songs' train split, ``python -m stemgen.midi.register DATA STEM MODEL --modes``, and
+# stored in the model's config.json "register"/"modes"; tests check that both agree).
+REGISTER_BOUNDS: dict[str, tuple[float, float]] = {"bass": (36.0, 41.0), "guitar": (57.0, 62.0)}
+REGISTER_CLAUSES: dict[str, dict[str, tuple[str, ...]]] = {
+    "bass": {
+        "low": ("played deep and low", "down low on the neck", "in a deep, low register", "low on the E string"),
+        "mid": ("in the middle register", "in a mid-range register", "in the middle of the neck"),
+        "high": ("up the neck", "in a high register", "played higher up the neck", "an octave up"),
+    },
+    "guitar": {
+        "low": ("low on the neck", "in a low register", "on the low strings, down low"),
+        "mid": ("in the middle register", "in a mid-range voicing", "in the middle of the neck"),
+        "high": ("high up the neck", "in a high register", "played higher up the neck"),
+    },
+}
+
 # Why the part is there; purpose clauses close the sentence ("{s}" as above).
 PURPOSES: dict[str, tuple[str, ...]] = {
     "drums": (

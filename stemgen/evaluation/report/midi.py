@@ -104,7 +104,11 @@ def midi_report(result: dict, title: str = "stemgen midi eval", notes: list[str]
     extra += paired_leads(per_song) if per_song else []
     songs = result.get("songs", {})
     config = {"songs per stem": songs} if songs else {}
-    for key in ("command", "retrieval_pool", "seconds"):
+    if result.get("instructions") not in (None, "none"):  # what each song's generated part was asked
+        extra += [f"{stem}: {name} asked ({result['instructions']}): {text!r}"
+                  for stem, texts in result.get("instruction_texts", {}).items()
+                  for name, text in zip(result.get("names", {}).get(stem, []), texts)]
+    for key in ("command", "instructions", "retrieval_pool", "seconds"):
         if result.get(key):
             config[key] = result[key]
     timing = {stem: t for stem, t in result.get("generation", {}).items() if t}
