@@ -37,7 +37,7 @@ def learned_grid(act: np.ndarray, feats: decisions.GridFeatures) -> tuple[np.nda
     """(beat times, downbeat times, meter) from (2, frames) beat/downbeat activations ``act`` and the
     DSP's frame features ``feats`` (the same frames)."""
     act = np.asarray(act, dtype=np.float64)
-    beats, numbers, meter = bar_tracker.decode(act[0], act[1], feats.fr)
+    beats, numbers, meter = bar_tracker.decode_fine(act[0], act[1], feats.fr)
     if beats.size < 4:
         return beats, beats[numbers == 1], meter
     hmm_downbeats = (numbers == 1).astype(np.float64)
