@@ -1,5 +1,6 @@
-"""The learned tracker's grid: the bar-pointer HMM's beats, their phase and bar checked against the
-DSP's explicit evidence (``grid_decisions``).
+"""The learned tracker's grid: the bar-pointer HMM's beats (``bar_tracker.decode_fine``: its tempo from
+25 coarse tempi, its beats from every whole-frame period near it), their phase and bar checked against
+the DSP's explicit evidence (``grid_decisions``).
 
 Beat phase: the decoded beats or the same grid moved half a beat (``half_shift``), whichever has
 the higher ``phase_score``: the DSP's grid score (chord and bass-note change, bass onsets on the beat
