@@ -21,7 +21,8 @@ Datasets:
   (``ground_truth.REAL_EXCERPT_BEATS``).
 
 Per (song, context, tracker): beat F and downbeat F (mir_eval, ±70 ms), tempo class (right,
-octave error, other: ``stemgen.evaluation.metrics.beat_tracking``), off-beat phase error (right
+octave error, read too fast (x2, x3) or too slow (/2, /3), other:
+``stemgen.evaluation.metrics.beat_tracking``), off-beat phase error (right
 tempo, beats on the "&"), refusal (``analysis.refusal_reason``), CPU seconds. Prints one JSON line
 per row, then a markdown table of means with 95 % bootstrap intervals over songs.
 
@@ -263,8 +264,8 @@ def main(argv=None) -> None:
     print_table(rows)
 
 
-TABLE_KEYS = ("beat_f", "downbeat_f", "tempo_octave_error", "tempo_error", "offbeat_error", "refused", "chord_acc",
-              "key_ok", "cpu_s")
+TABLE_KEYS = ("beat_f", "downbeat_f", "tempo_octave_error", "fast_octave_error", "slow_octave_error", "tempo_error",
+              "offbeat_error", "refused", "chord_acc", "key_ok", "cpu_s")
 INTERVAL_KEYS = ("beat_f", "downbeat_f")
 
 
@@ -315,7 +316,8 @@ def print_per_song(rows: list[dict]) -> None:
             if r is None:
                 cells.append("—")
                 continue
-            flag = {"ok": "", "octave": " oct", "other": " tempo"}[r["tempo"]] + (" &" if r["offbeat_error"] else "") \
+            octave = " oct fast" if r.get("fast_octave_error") else " oct slow"
+            flag = {"ok": "", "octave": octave, "other": " tempo"}[r["tempo"]] + (" &" if r["offbeat_error"] else "") \
                 + (" refused" if r.get("refused") else "")
             cells.append(f"{r['beat_f']:.2f}/{r.get('downbeat_f', float('nan')):.2f}{flag}")
         print(f"| {song[:40]} | {tr} | {next(iter(d.values()))['true_bpm']:.0f} | " + " | ".join(cells) + " |")

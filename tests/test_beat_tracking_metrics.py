@@ -15,6 +15,7 @@ def test_the_truth_is_perfect():
     row = grid_errors(TRUE, DOWN, TRUE, DOWN)
     assert row["beat_f"] == 1.0 and row["downbeat_f"] == 1.0
     assert row["tempo"] == "ok" and row["tempo_octave_error"] == row["offbeat_error"] == row["tempo_error"] == 0.0
+    assert row["fast_octave_error"] == row["slow_octave_error"] == 0.0
 
 
 def test_small_timing_noise_is_still_right():
@@ -33,6 +34,8 @@ def test_beats_on_the_and_are_a_phase_error():
 def test_half_double_and_third_tempo_are_octave_errors(est):
     row = grid_errors(TRUE, DOWN, est, None)
     assert row["tempo"] == "octave" and row["tempo_octave_error"] == 1.0 and row["offbeat_error"] == 0.0
+    fast = est.size > TRUE.size  # the double-time grid; half and third time are slow
+    assert (row["fast_octave_error"], row["slow_octave_error"]) == (float(fast), float(not fast))
     assert "downbeat_f" not in row
 
 

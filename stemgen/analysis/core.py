@@ -20,7 +20,7 @@ from stemgen.analysis import downbeats as dblib
 from stemgen.analysis import grid_decisions as decisions
 from stemgen.analysis import spectral
 from stemgen.analysis.key import Key, find_key
-from stemgen.analysis.reliability import pulse_clarity
+from stemgen.analysis.reliability import activation_pulse, pulse_clarity
 
 SILENT_DB = -60.0
 CHROMA_N_FFT = 4096
@@ -135,7 +135,8 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
         from stemgen.analysis import learned_beats, learned_grid
 
         feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)
-        beat_times, downbeat_times, meter = learned_grid.learned_grid(learned_beats.activations(logmel), feats)
+        act = learned_beats.activations(logmel)
+        beat_times, downbeat_times, meter = learned_grid.learned_grid(act, feats)
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
     elif backend == "numpy" and not silent:
         feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)
@@ -150,7 +151,10 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
     period = frame_rate * 60.0 / tempo if tempo > 0 else 0.0
     # Whether there is a pulse, not whether the grid chose its octave well: the clearest of the
     # beat's level and its double and half (a wrong octave must not turn into a refusal).
+    # The learned tracker asks its network: the clarity of its beat activation (reliability.activation_pulse).
     confidence = max(pulse_clarity(env, period * f) for f in (1.0, 2.0, 0.5)) if beat_times.size >= 2 else 0.0
+    if backend == "learned" and not silent:
+        confidence = activation_pulse(act[0], frame_rate) if beat_times.size >= 2 else 0.0
 
     if downbeat_times is None:
         accents = dblib.beat_accents(beat_frames, bands[0], chroma)

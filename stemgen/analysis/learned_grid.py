@@ -1,5 +1,6 @@
-"""The learned tracker's grid: the bar-pointer HMM's beats, their phase and bar checked against the
-DSP's explicit evidence (``grid_decisions``).
+"""The learned tracker's grid: the bar-pointer HMM's beats (``bar_tracker.decode_fine``: its tempo from
+25 coarse tempi, its beats from every whole-frame period near it), their phase and bar checked against
+the DSP's explicit evidence (``grid_decisions``).
 
 Beat phase: the decoded beats or the same grid moved half a beat (``half_shift``), whichever has
 the higher ``phase_score``: the DSP's grid score (chord and bass-note change, bass onsets on the beat
@@ -37,7 +38,7 @@ def learned_grid(act: np.ndarray, feats: decisions.GridFeatures) -> tuple[np.nda
     """(beat times, downbeat times, meter) from (2, frames) beat/downbeat activations ``act`` and the
     DSP's frame features ``feats`` (the same frames)."""
     act = np.asarray(act, dtype=np.float64)
-    beats, numbers, meter = bar_tracker.decode(act[0], act[1], feats.fr)
+    beats, numbers, meter = bar_tracker.decode_fine(act[0], act[1], feats.fr)
     if beats.size < 4:
         return beats, beats[numbers == 1], meter
     hmm_downbeats = (numbers == 1).astype(np.float64)

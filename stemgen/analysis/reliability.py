@@ -7,7 +7,8 @@ free time (rubato) may repeat an interval once but not four beats on. Measured (
 test_analysis_reliability.py, docs/EVALUATION.md): rendered songs 0.2-0.8 with or without
 their drums, the real multitrack's context 0.21 (mix 0.30); white noise 0.03, amplitude-modulated
 noise ("babble") 0.08, random-interval tone sequences (rubato) 0.06-0.11. ``MIN_BEAT_CONFIDENCE``
-sits between the two groups; the margin above rubato is thin, so the refusal says why.
+sits between the two groups; the margin above rubato is thin, so the refusal says why. The learned
+tracker's confidence is its network's own (``activation_pulse``, below), with its own thresholds.
 """
 
 from __future__ import annotations
@@ -31,18 +32,78 @@ def pulse_clarity(onset_env: np.ndarray, period_frames: float) -> float:
     env = np.asarray(onset_env, dtype=np.float64)
     if period_frames <= 0 or env.size < 2 * max(CLARITY_BEATS) * period_frames or env.std() <= 0:
         return 0.0
+    corr = lag_correlations(env, int(round(max(CLARITY_BEATS) * period_frames)) + 2)
+    return float(np.clip(_clarity(corr, period_frames), 0.0, 1.0))
+
+
+def lag_correlations(x: np.ndarray, max_lag: int) -> np.ndarray:
+    """Pearson correlation of ``x[:-lag]`` with ``x[lag:]`` for lags 0..max_lag (0 where a side is
+    constant or shorter than 8): the cross sums by one FFT, the sides' means and spreads by cumulative sums."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.size
+    max_lag = min(max_lag, n - 1)
+    spec = np.fft.rfft(x, 2 * n)
+    cross = np.fft.irfft(spec * np.conj(spec), 2 * n)[: max_lag + 1]
+    c1, c2 = np.concatenate([[0.0], np.cumsum(x)]), np.concatenate([[0.0], np.cumsum(x * x)])
+    lags = np.arange(max_lag + 1)
+    m = n - lags
+    sa, sb = c1[m], c1[n] - c1[lags]  # sums of x[:-lag] and x[lag:]
+    qa, qb = c2[m], c2[n] - c2[lags]
+    var_a, var_b = qa - sa * sa / m, qb - sb * sb / m
+    cov = cross - sa * sb / m
+    ok = (m >= 8) & (var_a > 1e-12 * m) & (var_b > 1e-12 * m)
+    return np.where(ok, cov / np.sqrt(np.maximum(var_a * var_b, 1e-300)), 0.0)
+
+
+def _clarity(corr: np.ndarray, period_frames: float) -> float:
+    """Mean over ``CLARITY_BEATS`` of the best of ``corr`` within ±2 lags of k beats."""
     values = []
     for k in CLARITY_BEATS:
         lag0 = int(round(k * period_frames))
-        values.append(max(_corr_at(env, lag) for lag in range(max(lag0 - 2, 1), lag0 + 3)))
-    return float(np.clip(np.mean(values), 0.0, 1.0))
+        values.append(corr[max(lag0 - 2, 1) : lag0 + 3].max())
+    return float(np.mean(values))
 
 
-def _corr_at(env: np.ndarray, lag: int) -> float:
-    a, b = env[:-lag], env[lag:]
-    if a.size < 8 or a.std() <= 0 or b.std() <= 0:
+# The learned tracker's own evidence (issue 18). The DSP envelope's clarity at the decoded period
+# refused a steady held-out 110 BPM song without drums (0.11) and let a babble through (0.18), so the
+# learned path asks its network instead: ``activation_pulse``, the clarity of the beat activation at
+# its own clearest tempo (whatever tempo the decoder chose), and, for noise whose envelope happens to
+# be periodic (the babble test signal changes level every 1/6 s exactly), ``tonality``. Calibrated
+# (scripts/eval_analysis.py, docs/EVALUATION.md "Refusals of the learned tracker"): band renders of the
+# train and valid splits, every context, >= 0.36 (but a train song that is all guitar, without its guitar:
+# 0.18, refused, as by the DSP's clarity); Groove MIDI drum-only renders and the real drum stem
+# 0.32-0.67; white noise, speech-like voiced syllables, rubato and gamma-interval tone sequences (6
+# draws each) <= 0.15; babble 0.29-0.42 but tonality 0.002-0.003 (music >= 0.07, drums alone >= 0.034).
+MIN_ACTIVATION_PULSE = 0.25
+NOISE_TONALITY = 0.015
+NOISE_MAX_PULSE = 0.5  # a pulse this clear is followed whatever the spectrum (a drum loop)
+
+
+def activation_pulse(beat_act: np.ndarray, frame_rate: float) -> float:
+    """The best ``pulse_clarity`` of ``beat_act`` over the learned decoder's beat periods (its tempo
+    range, ``bar_tracker.MIN_BPM``-``MAX_BPM``, in half-frame steps)."""
+    from stemgen.analysis.bar_tracker import MAX_BPM, MIN_BPM
+
+    act = np.asarray(beat_act, dtype=np.float64)
+    # As ``pulse_clarity``: the longest lag at most half the clip (a short clip loses the slowest tempi).
+    lo, hi = 60.0 * frame_rate / MAX_BPM, min(60.0 * frame_rate / MIN_BPM, act.size / (2 * max(CLARITY_BEATS)))
+    if hi < lo or act.std() <= 0:
         return 0.0
-    return float(np.corrcoef(a, b)[0, 1])
+    corr = lag_correlations(act, int(max(CLARITY_BEATS) * hi) + 3)
+    return float(np.clip(max(_clarity(corr, p) for p in np.arange(lo, hi, 0.5)), 0.0, 1.0))
+
+
+def tonality(chroma: np.ndarray) -> float:
+    """1 - the median over sounding frames of the chroma's normalised entropy: ~0 for noise, whose
+    energy spreads over every pitch class; 0.03-0.09 for drums alone, 0.07-0.46 for band music."""
+    c = np.asarray(chroma, dtype=np.float64)
+    total = c.sum(axis=0) if c.size else np.zeros(0)
+    keep = total > 1e-9
+    if not keep.any():
+        return 0.0
+    p = c[:, keep] / total[keep]
+    entropy = -(p * np.log(p + 1e-12)).sum(axis=0) / np.log(c.shape[0])
+    return float(1.0 - np.median(entropy))
 
 
 def refusal_reason(analysis) -> str | None:
@@ -58,13 +119,20 @@ def refusal_reason(analysis) -> str | None:
         return f"the clip is {analysis.duration_s:.1f} s long: at least {MIN_DURATION_S:.0f} s are needed to find a beat"
     if analysis.beat_times.size < MIN_BEATS:
         return f"only {analysis.beat_times.size} beats found (need {MIN_BEATS}): no steady pulse"
-    if analysis.beat_confidence < MIN_BEAT_CONFIDENCE:
-        return (f"no reliable beat (confidence {analysis.beat_confidence:.2f} < {MIN_BEAT_CONFIDENCE}): "
-                "free time, speech, noise or too sparse a context (if it has a beat, give it: --bpm with "
-                "--downbeat, or --beats FILE)")
+    learned = analysis.backend == "learned"
+    least = MIN_ACTIVATION_PULSE if learned else MIN_BEAT_CONFIDENCE
+    if analysis.beat_confidence < least:
+        return (f"no reliable beat (confidence {analysis.beat_confidence:.2f} < {least}): "
+                "free time, speech, noise or too sparse a context" + _GIVE_IT)
+    if learned and analysis.beat_confidence < NOISE_MAX_PULSE and (t := tonality(analysis.chroma)) < NOISE_TONALITY:
+        return (f"no reliable beat (noise: tonality {t:.3f} < {NOISE_TONALITY}, confidence "
+                f"{analysis.beat_confidence:.2f} < {NOISE_MAX_PULSE})" + _GIVE_IT)
     if not MIN_BPM <= analysis.tempo_bpm <= MAX_BPM:
         return f"tempo {analysis.tempo_bpm:.1f} BPM is outside {MIN_BPM:.0f}-{MAX_BPM:.0f} BPM"
     return None
+
+
+_GIVE_IT = " (if it has a beat, give it: --bpm with --downbeat, or --beats FILE)"
 
 
 def require_beats(analysis, file=None) -> None:

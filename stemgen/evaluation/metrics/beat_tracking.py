@@ -3,7 +3,8 @@
 * ``beat_f``/``downbeat_f``: mir_eval's F-measure (±70 ms), no trimming.
 * ``tempo_class``: the estimated tempo against the true one: ``"ok"`` within ``TEMPO_TOLERANCE``,
   ``"octave"`` within it of 2, 3, 1/2 or 1/3 times the truth (the tracker locked onto another
-  metrical level), ``"other"`` otherwise (no grid, or a wrong tempo).
+  metrical level; ``fast_octave_error``/``slow_octave_error`` say which way), ``"other"`` otherwise
+  (no grid, or a wrong tempo).
 * ``beat_phase``: where the estimated beats fall inside the true beats, as the circular mean of
   their position (0..1 of a beat) weighted by how consistent it is; an ``offbeat`` grid has the
   right tempo with its beats on the "&" (mean position within a quarter beat of 0.5).
@@ -75,6 +76,9 @@ def grid_errors(true_beats, true_downbeats, est_beats, est_downbeats) -> dict:
     row = {"beat_f": f_measure(true_beats, est_beats), "true_bpm": round(true_bpm, 2),
            "est_bpm": round(est_bpm, 2), "tempo": cls,
            "tempo_octave_error": float(cls == "octave"), "tempo_error": float(cls != "ok")}
+    # Which way the octave went: read too fast (double or triple time) or too slow (half or third).
+    row["fast_octave_error"] = float(cls == "octave" and est_bpm > true_bpm)
+    row["slow_octave_error"] = float(cls == "octave" and est_bpm < true_bpm)
     row["offbeat_error"] = float(cls == "ok" and is_offbeat(true_beats, est_beats))
     if est_downbeats is not None:
         row["downbeat_f"] = f_measure(true_downbeats, est_downbeats)
