@@ -43,7 +43,7 @@ tags: [stemgen, arranger, {stem}]
 
 The audio arranger's part model for **{stem}**: from the {meta.get('context_channels', 34)}-channel context that `stemgen.analysis`
 computes on a song's audio (chroma, bass chroma, band onset strengths, loudness, detected beats and
-downbeats, per detected 16th-note step) and an instruction (MiniLM embedding), it predicts the
+downbeats{", pitch salience" if meta.get('context_channels', 34) > 34 else ""}, per detected 16th-note step) and an instruction (MiniLM embedding), it predicts the
 {stem} part per step; `stemgen.midi.features.decode_output` turns that into notes on the detected
 grid. Same architecture, channels and output format as the MIDI engine's part model
 (`stemgen.midi.model.PartModel`, `config.json` kind `stemgen-part-model-v1`).
@@ -112,13 +112,11 @@ def _selection_note(meta: dict, stem: str) -> str:
 
 def _kept_note(meta: dict) -> str:
     """Which decoding settings were carried over from an earlier arranger model (``--keep-settings``)."""
-    folder = meta.get("settings_kept_from")
-    if not folder:
+    kept = meta.get("settings_kept_from")
+    if not kept:
         return ""
-    keys = [k for k in meta["decode"] if k not in ("density_scale", "floor") and not k.startswith("floor_valid")]
-    keys += [k for k in ("rests", "velocity") if k in meta]
-    return (f" Kept from `{folder}` (chosen there on rendered validation songs, not re-chosen for these weights): "
-            f"{', '.join(f'`{k}`' for k in keys)}.")
+    return (f" Kept from `{kept['folder']}` (chosen there on rendered validation songs, not re-chosen for these "
+            f"weights): {', '.join(f'`{k}`' for k in kept['keys']) or 'nothing'}.")
 
 
 def _diff_lines(ev: dict) -> str:

@@ -276,7 +276,8 @@ def train_arranger(s: ArrangerTrainSettings, log: Callable[[str], None] = lambda
                    "fine_tuned": (tuned, tuned_decode)}, test, s.stem, s.root)
     chosen, decode = candidates[selected]
     kept = kept_settings(s.keep_settings)
-    decode = {**decode, **kept.pop("decode", {})}
+    kept_decode = kept.pop("decode", {})
+    decode = {**decode, **kept_decode}
     summary = _data_summary(s.data)
     meta = {
         "stem": s.stem, "engine": "arranger", "selected": selected,
@@ -300,7 +301,8 @@ def train_arranger(s: ArrangerTrainSettings, log: Callable[[str], None] = lambda
         **kept,
     }
     if s.keep_settings:
-        meta["settings_kept_from"] = str(s.keep_settings)
+        meta["settings_kept_from"] = {"folder": str(s.keep_settings),
+                                      "keys": [*kept, *(f"decode.{k}" for k in kept_decode)]}
     save_model(chosen, s.out, meta)
     write_arranger_card(s.out, s.stem, meta)
     return meta
