@@ -1,5 +1,6 @@
 """Fine-tune a MIDI part model on audio-derived contexts (the arranger's part model), compare it
-with the MIDI model applied as it is on held-out songs' audio contexts, and keep the better one.
+with the MIDI model applied as it is on held-out songs' audio contexts, and keep the better one on
+the validation songs (the test songs are scored once, for the card).
 
 Data: ``stemgen.midi.audio_examples`` (built by ``scripts/build_arranger_data.py``; song-level
 train/valid/test splits). Training batches are random windows of the training songs' audio

@@ -218,7 +218,7 @@ def train_arranger_cmd(
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Fine-tune a MIDI part model on audio contexts (the arranger's part model); keep the best of the
-    fine-tuned model and the MIDI model as is on the held-out songs, with a model card."""
+    fine-tuned model and the MIDI model as is on the validation songs (the test songs scored once), with a model card."""
     import shlex
     import sys
 
