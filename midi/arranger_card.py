@@ -43,12 +43,12 @@ tags: [stemgen, arranger, {stem}]
 
 The audio arranger's part model for **{stem}**: from the {meta.get('context_channels', 34)}-channel context that `stemgen.analysis`
 computes on a song's audio (chroma, bass chroma, band onset strengths, loudness, detected beats and
-downbeats, per detected 16th-note step) and an instruction (MiniLM embedding), it predicts the
+downbeats{", pitch salience" if meta.get('context_channels', 34) > 34 else ""}, per detected 16th-note step) and an instruction (MiniLM embedding), it predicts the
 {stem} part per step; `stemgen.midi.features.decode_output` turns that into notes on the detected
 grid. Same architecture, channels and output format as the MIDI engine's part model
 (`stemgen.midi.model.PartModel`, `config.json` kind `stemgen-part-model-v1`).
 
-**Selected: {meta['selected']}** (the best on the held-out songs' {F1_COLUMN[stem]}).
+**Selected: {meta['selected']}** ({_selection_note(meta, stem)}).
 
 ## Training data and license
 
@@ -73,7 +73,7 @@ Initialised from `{meta['init']}` (the MIDI engine's model, {meta['init_steps']}
 ({meta['train_cpu_seconds']} CPU s); the weights here are the **{meta['selected']}** model. Decoding
 (`config.json` `decode`): onset counts scaled by `density_scale` {meta['decode'].get('density_scale')} (real / expected
 onsets on the validation songs' audio contexts), onset floor {meta['decode'].get('floor', 0.0)} (chosen on the
-validation songs among {', '.join(f'{f:g}' for f in FLOORS)}: {meta['decode'].get('floor_valid_' + F1_COLUMN[stem], 'n/a')}). Command:
+validation songs among {', '.join(f'{f:g}' for f in FLOORS)}: {meta['decode'].get('floor_valid_' + F1_COLUMN[stem], 'n/a')}).{_kept_note(meta)} Command:
 
 ```
 {meta['command']}
@@ -97,6 +97,26 @@ the real part itself sits off it (see `grid_match` in the data summary). Rendere
 produced recordings; numbers on real recordings will be lower.
 """
     write_card(out, text)
+
+
+def _selection_note(meta: dict, stem: str) -> str:
+    """How the weights were chosen: on the validation songs' F1 (the test songs scored once, below)."""
+    key = F1_COLUMN[stem]
+    valid = meta.get("valid_evaluation")
+    if not valid:
+        return "the fine-tuned model; no validation songs to choose on" if "valid_evaluation" in meta else \
+            f"the best on the held-out songs' {key}"
+    scores = ", ".join(f"{n} {row[key]:.3f}" for n, row in valid["table"].items() if n not in ("real", "real_shifted"))
+    return f"the best {key} on the {valid['songs']} validation songs: {scores}"
+
+
+def _kept_note(meta: dict) -> str:
+    """Which decoding settings were carried over from an earlier arranger model (``--keep-settings``)."""
+    kept = meta.get("settings_kept_from")
+    if not kept:
+        return ""
+    return (f" Kept from `{kept['folder']}` (chosen there on rendered validation songs, not re-chosen for these "
+            f"weights): {', '.join(f'`{k}`' for k in kept['keys']) or 'nothing'}.")
 
 
 def _diff_lines(ev: dict) -> str:

@@ -1,5 +1,6 @@
 """Fine-tune a MIDI part model on audio-derived contexts (the arranger's part model), compare it
-with the MIDI model applied as it is on held-out songs' audio contexts, and keep the better one.
+with the MIDI model applied as it is on held-out songs' audio contexts, and keep the better one on
+the validation songs (the test songs are scored once, for the card).
 
 Data: ``stemgen.midi.audio_examples`` (built by ``scripts/build_arranger_data.py``; song-level
 train/valid/test splits). Training batches are random windows of the training songs' audio
@@ -64,6 +65,27 @@ class ArrangerTrainSettings:
     min_grid_match: float = 0.0  # leave out training songs below this grid match
     seed: int = 0
     command: str = ""  # recorded in the card
+    keep_settings: Path | None = None  # an arranger model folder whose decoding settings the new model keeps
+
+
+# What ``--keep-settings`` copies from an arranger model's config.json: the decoding settings chosen on
+# rendered songs after training (drum form, rests, velocities) and their provenance. The onset
+# calibration (``density_scale``, ``floor``) is always the new model's own, chosen on the valid songs.
+KEPT_KEYS = ("rests", "velocity", "decode_relative_floor", "decode_variation")
+OWN_DECODE = ("density_scale", "floor")
+
+
+def kept_settings(folder: Path | None) -> dict:
+    """The settings of ``KEPT_KEYS`` and the ``decode`` entries other than the onset calibration of the
+    arranger model in ``folder`` (``{}`` without one)."""
+    if folder is None:
+        return {}
+    try:
+        meta = json.loads((Path(folder) / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise StemgenInputError(folder, f"no readable config.json ({exc})") from None
+    decode = {k: v for k, v in meta.get("decode", {}).items() if k not in OWN_DECODE and not k.startswith("floor_valid")}
+    return {**{k: meta[k] for k in KEPT_KEYS if k in meta}, **({"decode": decode} if decode else {})}
 
 
 class AudioWindowSampler:
@@ -121,13 +143,20 @@ def density_scale(model, examples, stem: str) -> list[float]:
     return density_from_counts(stem, real, expected)
 
 
-def fit_context(examples, channels: int, data: Path, init: Path) -> None:
-    """Give each example the context channels the model reads (a 34-channel model reads the prefix
-    of a 106-channel context); examples built before the pitch group cannot feed a newer model."""
+def check_channels(examples, channels: int, data: Path, init: Path) -> None:
+    """A one-line error when the examples have fewer context channels than the model reads (examples
+    built before the pitch group cannot feed a newer model)."""
     for ex in examples:
         if ex.context.shape[0] < channels:
             raise StemgenInputError(data, f"its audio contexts have {ex.context.shape[0]} channels and {init} needs "
                                           f"{channels}; rebuild them with scripts/build_arranger_data.py")
+
+
+def fit_context(examples, channels: int, data: Path, init: Path) -> None:
+    """Give each example the context channels the model reads (a 34-channel model reads the prefix
+    of a 106-channel context)."""
+    check_channels(examples, channels, data, init)
+    for ex in examples:
         ex.context = ex.context[:channels]
 
 
@@ -238,13 +267,18 @@ def train_arranger(s: ArrangerTrainSettings, log: Callable[[str], None] = lambda
     # Density calibration of the MIDI model on audio contexts too, so that the MIDI model is not
     # penalised for a calibration made on MIDI contexts alone; both rows are reported.
     base_audio = recalibrated(base, base_decode, valid, s.stem)
-    ev = evaluate({"midi_as_is": (base, base_decode), "midi_recalibrated": (base, base_audio),
-                   "fine_tuned": (tuned, tuned_decode)}, test, s.stem, s.root)
     candidates = {"fine_tuned": (tuned, tuned_decode), "midi_as_is": (base, base_decode),
                   "midi_recalibrated": (base, base_audio)}
+    # Chosen on the validation songs (the fine-tuned model without any); the test songs are scored once.
     key = F1_COLUMN[s.stem]
-    selected = max(candidates, key=lambda n: ev["table"][n][key] or 0.0)
+    valid_ev = evaluate(candidates, valid, s.stem, s.root) if valid else None
+    selected = max(candidates, key=lambda n: valid_ev["table"][n][key] or 0.0) if valid_ev else "fine_tuned"
+    ev = evaluate({"midi_as_is": (base, base_decode), "midi_recalibrated": (base, base_audio),
+                   "fine_tuned": (tuned, tuned_decode)}, test, s.stem, s.root)
     chosen, decode = candidates[selected]
+    kept = kept_settings(s.keep_settings)
+    kept_decode = kept.pop("decode", {})
+    decode = {**decode, **kept_decode}
     summary = _data_summary(s.data)
     meta = {
         "stem": s.stem, "engine": "arranger", "selected": selected,
@@ -261,10 +295,15 @@ def train_arranger(s: ArrangerTrainSettings, log: Callable[[str], None] = lambda
                  "per_split": {sp: v.get(s.stem) for sp, v in summary.get("cache", {}).items()},
                  "license": LICENSE, "source": "tegridy_band_midi_nc (non-commercial)"},
         "train_files": sorted({e.record.song for e in train}),
+        "valid_evaluation": {k: v for k, v in valid_ev.items() if k != "per_song"} if valid_ev else None,
         "evaluation": ev,
         "command": s.command,
         "license": LICENSE,
+        **kept,
     }
+    if s.keep_settings:
+        meta["settings_kept_from"] = {"folder": str(s.keep_settings),
+                                      "keys": [*kept, *(f"decode.{k}" for k in kept_decode)]}
     save_model(chosen, s.out, meta)
     write_arranger_card(s.out, s.stem, meta)
     return meta
@@ -295,3 +334,39 @@ def _data_summary(data: Path) -> dict:
         return json.loads((data / "summary.json").read_text())
     except (OSError, ValueError):
         return {}
+
+
+def evaluate_folders(data: Path, split: str, stem: str, root: Path, folders: dict[str, Path]) -> dict:
+    """``evaluate`` of saved arranger (or MIDI) model folders, each with its own ``decode``, on the audio
+    examples of ``split``: the comparison of a new model with the bundled one on the same songs."""
+    examples = load_examples(data, split, stem)
+    attach_text(examples)
+    models = {}
+    for name, folder in folders.items():
+        model, meta = load_model(folder)
+        if model.config.stem != stem:
+            raise StemgenInputError(folder, f"a {model.config.stem} model, not {stem}")
+        check_channels(examples, model.config.context_channels, data, folder)  # it reads their prefix
+        models[name] = (model, meta.get("decode", {}))
+    return evaluate(models, examples, stem, root)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m stemgen.midi.arranger_train DATA --stem S --split valid --root BAND NAME=FOLDER ...``:
+    the note/drum F1 table (``evaluate``) of each model folder on one split of the audio examples, as JSON."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("data", type=Path)
+    ap.add_argument("models", nargs="+", help="NAME=FOLDER")
+    ap.add_argument("--stem", required=True)
+    ap.add_argument("--split", default="valid")
+    ap.add_argument("--root", type=Path, default=Path("../shared/data/tegridy_band_midi_nc"))
+    args = ap.parse_args(argv)
+    folders = dict(m.split("=", 1) for m in args.models)
+    result = evaluate_folders(args.data, args.split, args.stem, args.root, {k: Path(v) for k, v in folders.items()})
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -116,6 +116,37 @@ def test_context_needs_the_contract_channels():
         context_from_features(feats)
 
 
+def test_kept_settings_are_the_bundled_decoding_without_its_calibration(tmp_path):
+    """``--keep-settings``: the drum form, rests and velocities chosen on rendered songs travel to a new
+    model; its onset calibration (density scale, floor) does not."""
+    from stemgen.errors import StemgenInputError
+    from stemgen.midi.arranger_train import kept_settings
+
+    for stem, keys in (("drums", ("decode_variation",)), ("guitar", ("rests", "velocity")), ("bass", ("rests",))):
+        bundled = json.loads((REPO / "models" / "arranger" / stem / "config.json").read_text())
+        kept = kept_settings(REPO / "models" / "arranger" / stem)
+        assert all(kept[k] == bundled[k] for k in keys)
+        assert not {"density_scale", "floor"} & set(kept.get("decode", {}))
+    drums = kept_settings(REPO / "models" / "arranger" / "drums")["decode"]
+    assert drums["variation"] == 0.25 and drums["groove_count"][1] == 1.35
+    assert kept_settings(None) == {}
+    with pytest.raises(StemgenInputError, match="config.json"):
+        kept_settings(tmp_path)
+
+
+def test_examples_with_fewer_channels_than_the_model_reads_are_refused_in_one_line():
+    from types import SimpleNamespace
+
+    from stemgen.errors import StemgenInputError
+    from stemgen.midi.arranger_train import check_channels, fit_context
+
+    old = [SimpleNamespace(context=np.zeros((34, 8), np.float32))]
+    with pytest.raises(StemgenInputError, match="34 channels and INIT needs 106"):
+        check_channels(old, 106, Path("DATA"), Path("INIT"))
+    fit_context(old, 20, Path("DATA"), Path("INIT"))  # an older model reads the prefix
+    assert old[0].context.shape == (20, 8)
+
+
 @pytest.mark.slow
 def test_builder_keeps_songs_in_their_split(tmp_path):
     files = sorted((BAND / "midi").glob("*.mid"))
@@ -161,5 +192,6 @@ def test_builder_keeps_songs_in_their_split(tmp_path):
     from stemgen.midi.model import load_model
 
     _, meta = load_model(model_out)
-    assert meta["selected"] in ("fine_tuned", "midi_as_is", "midi_recalibrated") and meta["license"] == "CC-BY-NC-SA-4.0"
+    # chosen on the validation songs: with none, the fine-tuned model (the test song only scores it)
+    assert meta["selected"] == "fine_tuned" and meta["valid_evaluation"] is None and meta["license"] == "CC-BY-NC-SA-4.0"
     assert "non-commercial" in (model_out / "README.md").read_text()

@@ -211,12 +211,14 @@ def train_arranger_cmd(
     time_limit: Optional[float] = typer.Option(None, help="Stop after this many CPU seconds."),
     min_grid_match: float = typer.Option(0.0, help="Leave out training songs with fewer of the part's onsets on the detected grid."),
     seed: int = typer.Option(0),
+    keep_settings: Optional[Path] = typer.Option(None, "--keep-settings",
+                                                 help="An arranger model folder whose decoding settings (drum form, rests, velocities) the new model keeps."),
     evaluate_only: bool = typer.Option(False, "--evaluate-only", help="Evaluate the model saved in --out again and rewrite its card."),
     threads: int = typer.Option(1, help="torch CPU threads."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Fine-tune a MIDI part model on audio contexts (the arranger's part model); keep the best of the
-    fine-tuned model and the MIDI model as is on the held-out songs, with a model card."""
+    fine-tuned model and the MIDI model as is on the validation songs (the test songs scored once), with a model card."""
     import shlex
     import sys
 
@@ -230,6 +232,7 @@ def train_arranger_cmd(
     settings = ArrangerTrainSettings(
         data=data, stem=stem, init=init, out=out, root=root, steps=steps, batch_size=batch_size, lr=lr,
         text_drop=text_drop, ema_decay=ema_decay, time_limit_s=time_limit, min_grid_match=min_grid_match, seed=seed,
+        keep_settings=keep_settings,
         command=shlex.join(["stemgen", *sys.argv[1:]]))
     log = (lambda m: None) if as_json else (lambda m: typer.echo(f"[{stem}] {m}", err=True))
     try:
