@@ -194,3 +194,20 @@ def test_a_bad_midi_tempo_is_refused_before_anything_is_written(tmp_path, drums)
     with pytest.raises(ValueError, match="midi_tempo must be one of map, constant"):
         write_outputs(drums.part, tmp_path, "rock", midi_tempo="fixed")
     assert not any(tmp_path.iterdir())
+
+
+def test_the_arranger_bass_follows_register_words(musdb_song, one_torch_thread):
+    """The arranger's bass takes the register words' modes (copied from the MIDI bass): "a deep
+    bass line" sits in the low mode, "a high bass line" in the high one, on the same song; without
+    register words the model's own octaves are kept (the setting has no context centre)."""
+    from stemgen.midi.register import register_center
+
+    ctx = np.ascontiguousarray(sum(sf.read(musdb_song / f"{k}.wav", always_2d=True, dtype="float32")[0].T
+                                   for k in ("drums", "other", "vocals")))
+    arranger = Arranger("bass")
+    setting = arranger.generator.meta["register"]
+    assert register_center(np.zeros((106, 4)), setting, "Add a fingered bass line") is None
+    deep = np.median([p for _, _, p, _ in arranger(ctx, SR, "Add a deep bass line", source="rock.wav").notes])
+    high = np.median([p for _, _, p, _ in arranger(ctx, SR, "Add a high bass line", source="rock.wav").notes])
+    centers = setting["modes"]["centers"]
+    assert abs(deep - centers["low"]) <= 3 and abs(high - centers["high"]) <= 3 and high - deep >= 6
