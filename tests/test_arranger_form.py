@@ -52,6 +52,27 @@ def test_evaluate_reports_means_and_the_per_song_spread():
     assert result["spread"]["real"]["activity"] == [1.0, 1.0, 1.0]
 
 
+def test_the_arranger_is_asked_the_songs_described_instruction(monkeypatch):
+    """``--instructions described``: each song's arranger is asked the sentence the offline writer
+    composes from its real part (``midi.evaluate.song_instructions``, as ``stemgen midi eval``);
+    ``none`` asks the default. Through ``song_rows`` on a real song the words reach the part: "a deep
+    bass line" sits lower against the real line than "a high bass line"."""
+    from stemgen.arranger.engine import Arranger
+    from stemgen.evaluation import arranger_form
+    from stemgen.midi.evaluate import load_song, song_instructions
+
+    asked = []
+    monkeypatch.setattr(arranger_form, "song_rows", lambda path, stem, arranger, text=None: asked.append(text))
+    arranger_form.evaluate([SONG], "bass", instructions="described")
+    arranger_form.evaluate([SONG], "bass")
+    assert asked == [song_instructions([load_song(SONG)], "bass", "described")[0], None] and asked[0]
+    monkeypatch.undo()
+    arranger = Arranger("bass")
+    deep, high = (song_rows(SONG, "bass", arranger, f"Add a {w} bass line")["arranger"]["pitch_diff"]
+                  for w in ("deep", "high"))
+    assert high - deep >= 6
+
+
 def test_sections_on_bars_maps_by_time_within_half_a_bar():
     from stemgen.midi.form_metrics import sections_on_bars
 

@@ -137,9 +137,10 @@ def random_part(real, grid: StepGrid, drums: bool, seed: int = 0) -> list[tuple]
     return sorted(zip(start.tolist(), np.minimum(start + length, grid.n_steps).tolist(), pitch.tolist(), vel.tolist()))
 
 
-def song_rows(path: str | Path, stem: str, arranger) -> dict[str, dict[str, float]] | None:
+def song_rows(path: str | Path, stem: str, arranger, instruction: str | None = None) -> dict[str, dict[str, float]] | None:
     """Form metrics per source (``SOURCES``) for one song, plus ``level`` (LU against the context) for
-    the arranger and the real part; None when the song has no ``stem`` part or the arranger refuses."""
+    the arranger and the real part; None when the song has no ``stem`` part or the arranger refuses.
+    ``instruction``: what the arranger is asked (None: its default)."""
     from stemgen.analysis.features import step_times
     from stemgen.arranger.loudness import loudness_lufs
     from stemgen.errors import StemgenError
@@ -154,7 +155,7 @@ def song_rows(path: str | Path, stem: str, arranger) -> dict[str, dict[str, floa
         return None
     context = np.sum([a for k, a in render.stems.items() if k != stem], axis=0)
     try:
-        arrangement = arranger(context, RENDER_RATE, None, seed=0, source=path)
+        arrangement = arranger(context, RENDER_RATE, instruction, seed=0, source=path)
     except StemgenError:
         return None
     times = step_times(arrangement.step_analysis)
@@ -184,17 +185,24 @@ def song_rows(path: str | Path, stem: str, arranger) -> dict[str, dict[str, floa
     return rows
 
 
-def evaluate(files: list[Path], stem: str, model: str | Path | None = None) -> dict:
+def evaluate(files: list[Path], stem: str, model: str | Path | None = None, instructions: str = "none") -> dict:
     """Per-song rows, the means over songs and their spread (``spread``: per source and column the
     songs' median, 25th and 75th percentile) for ``stem`` (``level_error``: |arranger - real| LU, and
-    the same for the fixed default level)."""
+    the same for the fixed default level). ``instructions``: ``none`` (the arranger's default),
+    ``described`` (the offline writer's sentence from the song's real part) or ``shuffled`` (another
+    song's), as in ``stemgen midi eval`` (``midi.evaluate.song_instructions``)."""
     from stemgen.arranger.engine import Arranger
     from stemgen.arranger.loudness import DEFAULT_LEVEL_DB
+    from stemgen.midi.evaluate import load_song, song_instructions
 
     arranger = Arranger(stem, model)
+    texts = dict.fromkeys(files)
+    if instructions != "none":
+        loaded = [(f, load_song(f)) for f in files]
+        texts.update(zip([f for f, _ in loaded], song_instructions([s for _, s in loaded], stem, instructions)))
     songs = {}
     for path in files:
-        rows = song_rows(path, stem, arranger)
+        rows = song_rows(path, stem, arranger, texts[path])
         if rows is not None:
             songs[Path(path).name] = rows
     from stemgen.midi.evaluate import spread_of
@@ -237,9 +245,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-songs", type=int, default=None)
     ap.add_argument("--model", default=None)
     ap.add_argument("--rows", action="store_true", help="print the per-song rows too")
+    ap.add_argument("--instructions", default="none", choices=("none", "described", "shuffled"),
+                    help="what the arranger is asked: its default, the song's real part described, or another song's")
     args = ap.parse_args(argv)
     files = files_in_split(args.data, args.split)[: args.max_songs]
-    result = evaluate(files, args.stem, args.model)
+    result = evaluate(files, args.stem, args.model, args.instructions)
+    result["instructions"] = args.instructions
     if not args.rows:
         result.pop("rows")
     print(json.dumps(result, indent=1))
