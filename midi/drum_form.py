@@ -162,10 +162,9 @@ def decode_drums(out: np.ndarray, context: np.ndarray, decode: dict | None, dens
 
     habits = decode.get("drummers")
     profile = None if habits is None else draw_profile(seed, instruction, song_key(context), tuple(habits))
-    if profile is None or profile.ride_share is None:
-        _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, ride_share)
-    else:
-        _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds, profile.ride_share, nearest=True)
+    drawn_ride = profile is not None and profile.ride_share is not None
+    _ride_in_loud_sections(hits, velocity, section_of, playing, energy, bounds,
+                           profile.ride_share if drawn_ride else ride_share, nearest=drawn_ride)
     full = lengths >= 0.75 * np.median(lengths)
     starts = _entries(sections, playing, sounding, full, song_start) if form.crash else np.zeros(0, np.int64)
     for b in starts:  # a crash and the kick on the one; the hi-hat gives way to the cymbal
@@ -295,8 +294,8 @@ def _groove_toms(hits, velocity, vel, prob, bounds, section_of, playing, budget:
     is highest (the most probable tom there), the same cells in every bar; cells a fill already
     plays a tom on are left as they are."""
     n_play = int(playing.sum())
-    per_bar = int(round(budget / n_play)) if n_play else 0
-    if per_bar <= 0:
+    toms_a_bar = int(round(budget / n_play)) if n_play else 0
+    if toms_a_bar <= 0:
         return
     lengths = np.diff(bounds)
     toms = list(TOMS)
@@ -305,7 +304,7 @@ def _groove_toms(hits, velocity, vel, prob, bounds, section_of, playing, budget:
         for length in np.unique(lengths[in_sec]):
             bars = np.flatnonzero(in_sec & (lengths == length))
             mean = np.mean([prob[toms, bounds[b]:bounds[b] + length] for b in bars], axis=0)  # (3, L)
-            cells = np.argsort(-mean.max(axis=0), kind="stable")[:per_bar]
+            cells = np.argsort(-mean.max(axis=0), kind="stable")[:toms_a_bar]
             for b in bars:
                 for i in cells:
                     s = bounds[b] + i

@@ -196,10 +196,9 @@ def evaluate(files: list[Path], stem: str, model: str | Path | None = None, inst
     from stemgen.midi.evaluate import load_song, song_instructions
 
     arranger = Arranger(stem, model)
-    texts = dict.fromkeys(files)
+    texts = dict.fromkeys(files)  # none: the arranger's default
     if instructions != "none":
-        loaded = [(f, load_song(f)) for f in files]
-        texts.update(zip([f for f, _ in loaded], song_instructions([s for _, s in loaded], stem, instructions)))
+        texts = dict(zip(files, song_instructions([load_song(f) for f in files], stem, instructions)))
     songs = {}
     for path in files:
         rows = song_rows(path, stem, arranger, texts[path])
