@@ -423,6 +423,33 @@ def test_an_excerpt_opens_without_the_entry_crash(context):
     assert cut < song and len(song - cut) == 1 and min(song - cut) < 2 * bar_steps, (sorted(song), sorted(cut))
 
 
+def test_the_pages_excerpt_box_reaches_the_arranger(context, tmp_path):
+    """The page's "Excerpt" box (``insert_audio_stem(excerpt=True)``, last of the API's parameters):
+    the same take's .mid loses the opening crash and keeps every later one; the details say so."""
+    from stemgen.audio.io import write_audio
+    from stemgen.midi.drum_form import CRASH
+    from stemgen.midifile.io import load_midi
+    from stemgen.midifile.lanes import DRUM_CLASS_OF_PITCH
+    from stemgen.ui.handlers import Handlers
+    from stemgen.ui.settings import UISettings
+
+    song = write_audio(tmp_path / "uploads" / "abc" / "song.wav", context, SR)
+    h = Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none"), upload_root=tmp_path / "uploads")
+
+    def crash_times(excerpt: bool) -> tuple[set, dict]:
+        out = h.insert_audio_stem(str(song), "drums", "Add a rock beat", seed=1, engine="arranger", sound="auto",
+                                  excerpt=excerpt, progress=lambda *a, **k: None)
+        midi = load_midi(next(p for p in out[4] if p.endswith(".mid")))
+        notes = [t for t in midi.tracks if t.is_drum][0]
+        is_crash = DRUM_CLASS_OF_PITCH[notes.pitch] == CRASH
+        return set(np.round(midi.seconds_at(notes.start[is_crash]), 3).tolist()), out[5]
+
+    song_crashes, details = crash_times(False)
+    cut_crashes, cut_details = crash_times(True)
+    assert details["excerpt"] is False and cut_details["excerpt"] is True
+    assert cut_crashes < song_crashes and min(song_crashes - cut_crashes) < 2 * 60 / details["tempo_bpm"] * 4
+
+
 def test_the_page_follows_a_typed_grid_on_noise_and_analyses_once_per_correction(noise, tmp_path, monkeypatch):
     """The page's handler: BPM + downbeat typed over noise (no beat of its own) is not refused and the
     part lies within 1 ms of that grid; another take of the same song and grid does not analyse the

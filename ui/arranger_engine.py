@@ -80,15 +80,15 @@ def arranger_for(stem: str, sound: str | None, density: float = 1.0) -> api.Arra
 def arrange(audio: np.ndarray, sample_rate: int, stem: str, instruction: str, sound: str | None, seed: int,
             source: str | Path, correction=None, density: float = 1.0,
             level_db: float | None = None, temperature: float | None = None, analysis=None,
-            quantize: bool = False) -> api.AudioResult:
+            quantize: bool = False, excerpt: bool = False) -> api.AudioResult:
     """The song with its new part (``details``: the ``Arrangement``); ``BeatTrackingError`` (naming
     ``source``) without a steady beat. ``correction``: the user's grid
     (``stemgen.analysis.GridCorrection``), or ``None``; ``analysis``: the song's, correction applied
     (``song_panel.analyse``), reused; ``temperature``: how far the take strays; ``quantize``: notes
-    exactly on the grid."""
+    exactly on the grid; ``excerpt``: the audio is cut from inside a song (no opening crash)."""
     return arranger_for(stem, sound, density).add(audio, sample_rate, instruction, seed=seed, source=source,
                                                   correction=correction, level_db=level_db, temperature=temperature,
-                                                  analysis=analysis, quantize=quantize)
+                                                  analysis=analysis, quantize=quantize, excerpt=excerpt)
 
 
 AUTO_METER = "auto"

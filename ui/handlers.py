@@ -101,6 +101,7 @@ class Handlers:
         temperature: float | None = None,
         midi_tempo: str | None = "map",
         quantize: bool | None = False,
+        excerpt: bool | None = False,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[str, str, str, str, list[str], dict[str, Any], str | None]:
         """Add a drum, bass or guitar stem to a song.
@@ -117,6 +118,8 @@ class Handlers:
         the song's beats; blank: this) or "constant" (one tempo, the song's median BPM, reported as
         ``midi_bpm`` in the details: set the DAW project to it and start the .mid and the song at 0 s).
         ``quantize`` (arranger; blank: off): every note exactly on the grid, without the drummers' feel.
+        ``excerpt`` (arranger; blank: off): the audio is cut from inside a song, so the drums play on
+        into it (no opening crash) and a cut bar at its edges is no rest; off: a song from its start.
         ``take`` (1, 2, ...) is the take number: take N uses seed ``seed + N - 1`` and its files are
         named ``<song>_<stem>_take<N>.wav/.mid`` and ``<song>_mix_take<N>.wav`` (WAVs at the input's
         sample rate and bit depth).
@@ -152,7 +155,8 @@ class Handlers:
                 progress(0.05, desc="Reading the song")
                 original, sr = _load_limited(path, s.max_audio_seconds)
                 options = dict(correction=correction, density=density, level_db=level_db, temperature=temperature,
-                               song=song, take=take, midi_tempo=midi_tempo, quantize=bool(quantize))
+                               song=song, take=take, midi_tempo=midi_tempo, quantize=bool(quantize),
+                               excerpt=bool(excerpt))
                 return self._arrange(path, name, original, sr, stem, instruction, sound, seed, progress, **options)
             if engine != "diffusion":
                 raise StemgenInputError(None, f"engine must be arranger or diffusion, not {engine!r}")
@@ -216,7 +220,7 @@ class Handlers:
     def _arrange(self, path: Path, name: str, original, sr: int, stem: str, instruction: str,
                  sound: str | None, seed: int, progress: gr.Progress, correction=None, density: float = 1.0,
                  level_db: float | None = None, temperature: float | None = None, song: str = "song",
-                 take: int = 1, midi_tempo: str = "map", quantize: bool = False):
+                 take: int = 1, midi_tempo: str = "map", quantize: bool = False, excerpt: bool = False):
         """The arranger's path of ``insert_audio_stem`` (inside its error handling)."""
         from stemgen.audio.io import output_subtype
         from stemgen.midifile.meter import meter_label
@@ -226,7 +230,7 @@ class Handlers:
         analysis = song_panel.analyse(path, original, sr, correction)  # the song panel's, or a take's before
         result = arranger_engine.arrange(original, sr, stem, instruction, sound, seed, source=path,
                                          density=density, level_db=level_db, temperature=temperature,
-                                         analysis=analysis, quantize=quantize)
+                                         analysis=analysis, quantize=quantize, excerpt=excerpt)
         arrangement = result.details
         progress(0.85, desc="Writing the files and pictures")
         out = RequestFolder(s.work_dir, s.keep_outputs_s)
@@ -251,7 +255,7 @@ class Handlers:
         details = arranger_engine.details(arrangement, sound)
         details.update(take=take, density=density, level_db=level_db,
                        variation=api.default_temperature(stem) if temperature is None else temperature,
-                       midi_tempo=midi_tempo, quantize=quantize)
+                       midi_tempo=midi_tempo, quantize=quantize, excerpt=excerpt)
         if midi_tempo == "constant":  # the BPM a DAW project must be set to for the .mid to line up
             details["midi_bpm"] = arrangement.part.info["midi_constant_tempo"]["bpm"]
         details["source"] = name  # never the server's path

@@ -177,6 +177,10 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
                 quantize = gr.Checkbox(False, label="Quantize: every note exactly on the beat grid",
                                        info="Off: played with the timing and accents of real drummers",
                                        visible=first_engine == "arranger", elem_id="audio-quantize")
+                excerpt = gr.Checkbox(False, label="Excerpt: the audio starts inside a song",
+                                      info="On: the part plays on into it, without the opening crash of a "
+                                           "song's first bar",
+                                      visible=first_engine == "arranger", elem_id="audio-excerpt")
                 diffusion = gr.Column(visible=first_engine != "arranger", elem_id="audio-diffusion-settings")
                 with diffusion:
                     with gr.Row():
@@ -251,6 +255,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     engine.change(lambda e: gr.update(visible=e == "arranger"), engine, grid, **private)
     engine.change(lambda e: gr.update(visible=e == "arranger"), engine, midi_tempo, **private)
     engine.change(lambda e: gr.update(visible=e == "arranger"), engine, quantize, **private)
+    engine.change(lambda e: gr.update(visible=e == "arranger"), engine, excerpt, **private)
     facts = gr.State({})
     grid_inputs = [audio_in, bpm, meter, downbeat]
     grid_outputs = [panel, grid_png, clicks, facts]
@@ -275,7 +280,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     # The API: new inputs and outputs go last, so gradio_client calls written before them keep working.
     api_run.click(
         h.insert_audio_stem,
-        [*inputs, density, take_in, level_in, temperature_in, midi_tempo, quantize],
+        [*inputs, density, take_in, level_in, temperature_in, midi_tempo, quantize, excerpt],
         [mix_out, stem_out, before, after, api_files, details, roll],
         api_name="insert_audio_stem",
         concurrency_id=GENERATE,
@@ -287,7 +292,8 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     for button, new_take in ((run, False), (again, True)):
         started = button.click(lambda: _busy(True), None, busy, **private)
         job = started.then(
-            partial(page.generate, new_take=new_take), [kept, *inputs, density, level, variation, midi_tempo, quantize],
+            partial(page.generate, new_take=new_take),
+            [kept, *inputs, density, level, variation, midi_tempo, quantize, excerpt],
             outputs,
             api_visibility="private", concurrency_id=GENERATE, show_progress_on=[player],
         )

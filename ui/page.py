@@ -99,7 +99,8 @@ class PageActions:
     # ------------------------------------------------------------------ a take
     def generate(self, kept: list[dict] | None, audio, stem, instruction, audio_guidance, text_guidance, steps,
                  seed, scheduler, model, model_folder, engine, sound, bpm, meter, downbeat, density, level_db,
-                 temperature=None, midi_tempo="map", quantize=False, progress: gr.Progress = gr.Progress(), *,
+                 temperature=None, midi_tempo="map", quantize=False, excerpt=False,
+                 progress: gr.Progress = gr.Progress(), *,
                  new_take: bool = False):
         """Generate a take (``new_take``: the next number of this song and stem; else take 1 and a
         fresh list). Returns the page's result components (see ``layout.audio_tab``)."""
@@ -110,7 +111,7 @@ class PageActions:
             outputs = self.h.insert_audio_stem(
                 audio, stem, instruction, audio_guidance, text_guidance, steps, seed, scheduler, model,
                 model_folder, engine, sound, bpm, meter, downbeat, density, number, level_db, temperature,
-                midi_tempo, quantize, progress=progress)
+                midi_tempo, quantize, excerpt, progress=progress)
         except gr.Error as exc:
             return self._failed(kept, *_error_text(exc))
         mix, stem_wav, before, after, files, details, roll = outputs
