@@ -184,11 +184,32 @@ def fit_modes_from_folder(root, stem: str, split: str = "train") -> dict:
                      "onset-weighted mean pitch (register_midi), centres = the median of the band's real medians"}
 
 
+def centre_bounds(root, stem: str, split: str) -> dict:
+    """How close any register centre that ignores the instruction can come on ``split``: the mean
+    absolute distance (semitones) of the real parts' median pitch from the train songs' median, from
+    ``split``'s own median (the best constant there is, an oracle) and from the fitted context
+    centre (``fit_center`` on train); with the share of songs within 3 semitones of each."""
+    train_ctx, train_real, _ = _training_parts(root, stem, "train")
+    fit = fit_center(train_ctx, train_real)
+    train_median = float(np.median(train_real))
+    ctx, real, _ = _training_parts(root, stem, split)
+    real = np.asarray(real, np.float64)
+    centres = {
+        "train_median": np.full_like(real, train_median),
+        "oracle_constant": np.full_like(real, np.median(real)),
+        "context_centre": np.array([train_median if m is None else fit["intercept"] + fit["slope"] * m
+                                    for m in ctx]),
+    }
+    return {"split": split, "songs": int(real.size), "context_fit": fit} | {
+        name: {"pitch_off": round(float(np.mean(np.abs(real - c))), 2),
+               "within_3": round(float(np.mean(np.abs(real - c) <= 3)), 2)} for name, c in centres.items()}
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m stemgen.midi.register DATA STEM MODEL_DIR --width W``: fit the centre on DATA's
     train split and store it with ``width`` (chosen on the valid split) in MODEL_DIR/config.json;
     with ``--modes``, fit the register words' bands and centres instead and add them to the setting
-    (the context centre, if any, kept)."""
+    (the context centre, if any, kept); with ``--bounds SPLIT``, print ``centre_bounds`` and store nothing."""
     import argparse
     import json
     from pathlib import Path
@@ -198,11 +219,17 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("data")
     ap.add_argument("stem")
-    ap.add_argument("model_dir", type=Path)
+    ap.add_argument("model_dir", type=Path, nargs="?")
     ap.add_argument("--width", type=float)
     ap.add_argument("--chosen", default="", help="what the width was chosen on (stored as provenance)")
     ap.add_argument("--modes", action="store_true", help="fit the register words' modes (register_word)")
+    ap.add_argument("--bounds", metavar="SPLIT", help="print how close a centre without the instruction can come")
     args = ap.parse_args(argv)
+    if args.bounds:
+        print(json.dumps(centre_bounds(args.data, args.stem, args.bounds)))
+        return
+    if args.model_dir is None:
+        ap.error("MODEL_DIR is required (except with --bounds)")
     meta_path = args.model_dir / "config.json"
     meta = json.loads(meta_path.read_text())
     setting = dict(meta.get("register") or {}) if args.modes else fit_from_folder(args.data, args.stem)

@@ -92,3 +92,21 @@ def test_length_bias_shortens_the_shipped_bass_notes(song):
     gen.meta["length"] = setting
     assert [n[0] for n in short] == [n[0] for n in long]  # the same onsets
     assert np.median([e - s for s, e, _, _ in short]) < np.median([e - s for s, e, _, _ in long])
+
+
+def test_centre_bounds_on_the_valid_songs():
+    """``--bounds``: the distance of the real bass lines from centres that ignore the instruction.
+    The split's own median is the best constant there is (no constant is nearer on average), and the
+    context centre is the one fitted on train and shipped with the bass model."""
+    import json
+
+    from stemgen.midi.register import centre_bounds
+
+    bounds = centre_bounds(BAND, "bass", "valid")
+    assert bounds["songs"] >= 30
+    oracle = bounds["oracle_constant"]["pitch_off"]
+    assert oracle <= bounds["train_median"]["pitch_off"] and 1.5 < oracle < 6
+    shipped = json.loads((Path(__file__).parents[1] / "models/midi/band-bass/config.json").read_text())["register"]
+    assert bounds["context_fit"]["intercept"] == pytest.approx(shipped["intercept"], abs=0.01)
+    assert bounds["context_fit"]["slope"] == pytest.approx(shipped["slope"], abs=0.001)
+    assert 0 < bounds["context_centre"]["pitch_off"] < bounds["train_median"]["pitch_off"]  # valid: the context helps
