@@ -23,7 +23,8 @@ Datasets:
 Per (song, context, tracker): beat F and downbeat F (mir_eval, ±70 ms), tempo class (right,
 octave error, read too fast (x2, x3) or too slow (/2, /3), other:
 ``stemgen.evaluation.metrics.beat_tracking``), off-beat phase error (right
-tempo, beats on the "&"), refusal (``analysis.refusal_reason``), CPU seconds. Prints one JSON line
+tempo, beats on the "&"), bar phase error (right beats, downbeats on another beat of the bar;
+``--per-song`` says which: "bar+2" is half a 4/4 bar off), refusal (``analysis.refusal_reason``), CPU seconds. Prints one JSON line
 per row, then a markdown table of means with 95 % bootstrap intervals over songs.
 
 Trackers: ``numpy`` (the DSP tracker, ``--beat-tracker dsp``), ``learned`` (TCN activations + bar-pointer
@@ -265,7 +266,7 @@ def main(argv=None) -> None:
 
 
 TABLE_KEYS = ("beat_f", "downbeat_f", "tempo_octave_error", "fast_octave_error", "slow_octave_error", "tempo_error",
-              "offbeat_error", "refused", "chord_acc", "key_ok", "cpu_s")
+              "offbeat_error", "bar_phase_error", "refused", "chord_acc", "key_ok", "cpu_s")
 INTERVAL_KEYS = ("beat_f", "downbeat_f")
 
 
@@ -318,7 +319,7 @@ def print_per_song(rows: list[dict]) -> None:
                 continue
             octave = " oct fast" if r.get("fast_octave_error") else " oct slow"
             flag = {"ok": "", "octave": octave, "other": " tempo"}[r["tempo"]] + (" &" if r["offbeat_error"] else "") \
-                + (" refused" if r.get("refused") else "")
+                + (f" bar+{r['bar_offset']}" if r.get("bar_phase_error") else "") + (" refused" if r.get("refused") else "")
             cells.append(f"{r['beat_f']:.2f}/{r.get('downbeat_f', float('nan')):.2f}{flag}")
         print(f"| {song[:40]} | {tr} | {next(iter(d.values()))['true_bpm']:.0f} | " + " | ".join(cells) + " |")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stemgen.evaluation.metrics.beat_tracking import beat_phase, grid_errors, tempo_class
+from stemgen.evaluation.metrics.beat_tracking import bar_offset, beat_phase, grid_errors, tempo_class
 
 TRUE = 0.5 + 0.5 * np.arange(40)  # 120 BPM
 DOWN = TRUE[::4]
@@ -51,3 +51,34 @@ def test_random_beats_are_neither_right_nor_on_the_and():
 def test_bars_one_beat_late_keep_beats_and_lose_downbeats():
     row = grid_errors(TRUE, DOWN, TRUE, TRUE[1::4])
     assert row["beat_f"] == 1.0 and row["downbeat_f"] == 0.0
+    assert row["bar_offset"] == 1 and row["bar_phase_error"] == 1.0
+
+
+def test_the_bar_offset_says_which_beat_the_downbeats_fall_on():
+    assert grid_errors(TRUE, DOWN, TRUE, DOWN)["bar_offset"] == 0
+    half = grid_errors(TRUE, DOWN, TRUE, TRUE[2::4])  # half a bar off, the commonest learned-tracker error
+    assert half["bar_offset"] == 2 and half["bar_phase_error"] == 1.0
+    assert bar_offset(TRUE, DOWN, TRUE[3::4] + 0.03) == 3  # inside the ±70 ms tolerance
+    two_four = grid_errors(TRUE, TRUE[::2], TRUE, DOWN)  # the truth in 2/4, read in 4: no phase error
+    assert two_four["bar_offset"] == 0 and two_four["bar_phase_error"] == 0.0 and two_four["downbeat_f"] < 0.7
+    assert grid_errors(TRUE, DOWN, TRUE + 0.25, DOWN + 0.25)["bar_phase_error"] == 0.0  # on the "&": a beat error
+    assert bar_offset(TRUE, DOWN, TRUE[2::4] + 0.2) is None and bar_offset(TRUE, DOWN, np.zeros(0)) is None
+
+
+@pytest.mark.parametrize("name", ["Tiny-Karaoke_29efb4fb5d.mid", "Children-Songs_1dc3041d5a.mid"])
+def test_the_bar_offset_on_real_tempo_maps(band_midi_dir, name):
+    """A 3/4 and a 4/4 song that open on a pickup (valid split): downbeats moved k beats along
+    the true beats are k beats off; the beats before the first bar line count for nothing."""
+    from stemgen.evaluation.ground_truth import midi_truth
+    from stemgen.midifile.io import load_midi
+
+    truth = midi_truth(load_midi(band_midi_dir / name), 0.0, 30.0)
+    beats, downs = truth.beat_times, truth.downbeat_times
+    first = int(np.searchsorted(beats, downs[0] - 1e-6))
+    meter = truth.meters[0]
+    assert meter == (3 if "29efb" in name else 4) and first > 0
+    for k in range(meter):
+        est = beats[first + k :: meter]
+        row = grid_errors(beats, downs, beats, est)
+        assert row["bar_offset"] == k and row["bar_phase_error"] == float(k > 0)
+    assert bar_offset(beats, downs, beats[:first]) is None  # only pickup beats: no bar to measure against

@@ -8,6 +8,10 @@
 * ``beat_phase``: where the estimated beats fall inside the true beats, as the circular mean of
   their position (0..1 of a beat) weighted by how consistent it is; an ``offbeat`` grid has the
   right tempo with its beats on the "&" (mean position within a quarter beat of 0.5).
+* ``bar_offset``: on which beat of the true bar the estimated downbeats fall (0: the bar line; 2 in
+  4/4: half a bar off; the most common position among the estimated downbeats within ±70 ms of a
+  true beat); ``bar_phase_error``: right tempo, beats on the beat, downbeats on another beat of the
+  bar (a bar read in 4 where the truth has 2, every downbeat on a true one, is no phase error).
 """
 
 from __future__ import annotations
@@ -82,4 +86,24 @@ def grid_errors(true_beats, true_downbeats, est_beats, est_downbeats) -> dict:
     row["offbeat_error"] = float(cls == "ok" and is_offbeat(true_beats, est_beats))
     if est_downbeats is not None:
         row["downbeat_f"] = f_measure(true_downbeats, est_downbeats)
+        offset = bar_offset(true_beats, true_downbeats, est_downbeats)
+        if offset is not None:
+            row["bar_offset"] = offset
+        row["bar_phase_error"] = float(cls == "ok" and not row["offbeat_error"] and bool(offset))
     return row
+
+
+def bar_offset(true_beats, true_downbeats, est_downbeats, tolerance: float = 0.07) -> int | None:
+    """The most common position (beats after the true bar line) of the estimated downbeats that lie
+    within ``tolerance`` s of a true beat; None when none does or the truth has no downbeat."""
+    t, d, e = (np.asarray(x, np.float64) for x in (true_beats, true_downbeats, est_downbeats))
+    if t.size == 0 or d.size == 0 or e.size == 0:
+        return None
+    bar_start = np.searchsorted(t, d - 1e-6)  # index of each true downbeat among the beats
+    nearest = np.clip(np.searchsorted(t, e), 1, t.size - 1)
+    nearest = np.where(np.abs(t[nearest - 1] - e) <= np.abs(t[nearest] - e), nearest - 1, nearest)
+    hit = (np.abs(t[nearest] - e) <= tolerance) & (nearest >= bar_start[0])  # beats before the first bar: unknown
+    if not np.any(hit):
+        return None
+    last_bar = np.searchsorted(bar_start, nearest[hit], side="right") - 1
+    return int(np.bincount(nearest[hit] - bar_start[last_bar]).argmax())
