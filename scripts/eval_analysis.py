@@ -24,7 +24,9 @@ Per (song, context, tracker): beat F and downbeat F (mir_eval, ±70 ms), tempo c
 octave error, read too fast (x2, x3) or too slow (/2, /3), other:
 ``stemgen.evaluation.metrics.beat_tracking``), off-beat phase error (right
 tempo, beats on the "&"), bar phase error (right beats, downbeats on another beat of the bar;
-``--per-song`` says which: "bar+2" is half a 4/4 bar off), refusal (``analysis.refusal_reason``), CPU seconds. Prints one JSON line
+``--per-song`` says which: "bar+2" is half a 4/4 bar off), refusal (``analysis.refusal_reason``), CPU seconds,
+and the detection's margins (``Analysis.bar_start_margin``, ``bar_start_alternative``,
+``tempo_octave_margin``, with ``n_beats``; ``scripts/calibrate_grid_flags.py`` reads them from ``--out``). Prints one JSON line
 per row, then a markdown table of means with 95 % bootstrap intervals over songs.
 
 Trackers: ``numpy`` (the DSP tracker, ``--beat-tracker dsp``), ``learned`` (TCN activations + bar-pointer
@@ -68,7 +70,9 @@ def estimate(tracker: str, audio: np.ndarray, sr: int) -> dict:
     if tracker in ("numpy", "learned", "madmom"):
         a = analyze(audio, sr, backend=tracker)
         out.update(beats=a.beat_times, downbeats=a.downbeat_times, chords=a.chords,
-                   confidence=a.beat_confidence, meter=a.meter, key=a.key, refusal=refusal_reason(a))
+                   confidence=a.beat_confidence, meter=a.meter, key=a.key, refusal=refusal_reason(a),
+                   margins={"bar_start_margin": a.bar_start_margin, "bar_start_alternative": a.bar_start_alternative,
+                            "tempo_octave_margin": a.tempo_octave_margin, "n_beats": int(a.beat_times.size)})
     elif tracker == "librosa":
         import librosa
 
@@ -117,6 +121,8 @@ def score(est: dict, beats: np.ndarray, downbeats: np.ndarray, chords: list[str]
         row["chord_acc"] = chord_accuracy(beats, chords, est["beats"], est["chords"], hi)
     if est.get("confidence") is not None:
         row["confidence"] = round(float(est["confidence"]), 3)
+    for k, v in (est.get("margins") or {}).items():  # the detection's own uncertainty (Analysis margins)
+        row[k] = v if v is None or isinstance(v, int) else round(float(v), 4)
     row["cpu_s"] = round(est["cpu_s"], 3)
     return row
 

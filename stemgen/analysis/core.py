@@ -83,6 +83,14 @@ class Analysis:
     feature_sr: int = spectral.MAX_FEATURE_SR
     user_grid: bool = False  # the grid is the user's (a beats file, or BPM + downbeat): never refused
     compound: bool = False  # the beats are dotted quarters (the user's 6/8, 9/8, 12/8: midifile.meter)
+    # How clearly the detection chose (None: not measured: a grid the user gave or corrected, the
+    # librosa/madmom backends, silence, too few beats). bar_start_margin: the chosen bar phase's accent
+    # contrast minus the runner-up phase's (downbeats.bar_start_margin; z units, 0 a tie), the runner-up
+    # bar_start_alternative beats after the chosen downbeat (2 in 4/4: beat 3); tempo_octave_margin: the
+    # chosen tempo's grid score minus its double's or half's. reliability.grid_warnings reads them.
+    bar_start_margin: float | None = None
+    bar_start_alternative: int = 0
+    tempo_octave_margin: float | None = None
 
     @property
     def beat_period_s(self) -> float:
@@ -126,6 +134,7 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
         env, bands = np.zeros_like(env), np.zeros_like(bands)
 
     downbeat_times = None
+    margins = {"bar_start": None, "bar_start_alternative": 0, "tempo_octave": None}
     if backend == "madmom" and not silent:
         from stemgen.analysis.madmom_backend import madmom_downbeats
 
@@ -136,14 +145,17 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
 
         feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)
         act = learned_beats.activations(logmel)
-        beat_times, downbeat_times, meter = learned_grid.learned_grid(act, feats)
+        beat_times, downbeat_times, meter, margins = learned_grid.learned_grid(act, feats)
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
     elif backend == "numpy" and not silent:
         feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)
-        beat_times = decisions.choose_grid(feats, _tempo(env, frame_rate))
+        beat_times, octave = decisions.grid_choice(feats, _tempo(env, frame_rate))
         beat_times, meter, phase = decisions.meter_and_beats(feats, beat_times)
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
         downbeat_times = beat_times[dblib.downbeat_indices(beat_times.size, meter, phase)]
+        bar, alternative = decisions.bar_margin(feats, beat_times, meter, phase)
+        margins = {"bar_start": None if np.isnan(bar) else bar, "bar_start_alternative": alternative,
+                   "tempo_octave": octave}
     else:
         beat_times = _track(env, frame_rate, hop, backend) / frame_rate
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
@@ -168,6 +180,8 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
         chords=beat_chords(chroma, bass, frame_rate, beat_times, duration), beat_confidence=confidence,
         backend=backend, frame_rate=frame_rate, onset_env=env, band_onsets=bands, chroma=chroma,
         bass_chroma=bass, bass_db=bass_db, pitch_salience=pitch, audio=y, feature_sr=fsr,
+        bar_start_margin=margins["bar_start"], bar_start_alternative=margins["bar_start_alternative"],
+        tempo_octave_margin=margins["tempo_octave"],
     )
 
 

@@ -51,6 +51,19 @@ def meter_and_phase(accents: np.ndarray) -> tuple[int, int, float]:
     return meter, best[meter][1], best[meter][0]
 
 
+def bar_start_margin(accents: np.ndarray, meter: int, phase: int) -> tuple[float, int]:
+    """(margin, runner-up): how much more bar accent contrast the chosen bar phase ``phase`` has than
+    the best other phase of ``meter`` (z units of the unit-std accents; 0: a tie), and that runner-up's
+    place in beats after the chosen downbeat (2 in 4/4: the bar starting on beat 3). ``(nan, 0)``
+    when there are too few beats to compare phases."""
+    if accents.size < 2 * meter or meter < 2:
+        return float("nan"), 0
+    scores = np.array([bar_contrast(accents, meter, p) for p in range(meter)])
+    others = [(scores[p], (p - phase) % meter) for p in range(meter) if p != phase]
+    best_other, offset = max(others)
+    return float(scores[phase] - best_other), int(offset)
+
+
 def downbeat_indices(n_beats: int, meter: int, phase: int) -> np.ndarray:
     return np.arange(phase, n_beats, meter)
 

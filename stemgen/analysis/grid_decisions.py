@@ -215,11 +215,28 @@ def choose_grid(feats: GridFeatures, bpm: float | np.ndarray, weights: np.ndarra
                 factors: tuple[float, ...] = TEMPO_FACTORS) -> np.ndarray:
     """The best-scoring candidate's beat times (none when no candidate has a tempo in range);
     ``factors=(1.0,)`` decides the phase only (the tempo is known)."""
+    return grid_choice(feats, bpm, weights, factors)[0]
+
+
+def grid_choice(feats: GridFeatures, bpm: float | np.ndarray, weights: np.ndarray = GRID_WEIGHTS,
+                factors: tuple[float, ...] = TEMPO_FACTORS) -> tuple[np.ndarray, float | None]:
+    """(``choose_grid``'s beats, tempo-octave margin): the best candidate's score minus the best score
+    of a candidate at another tempo factor (double, half: the octave's runner-up; the scores are the
+    fitted logits, so 0 is a tie); ``None`` when no other tempo was in range."""
     cands = candidate_grids(feats, bpm, factors)
     if not cands:
-        return np.zeros(0)
-    scores = [grid_evidence(feats, b, half, strict) @ weights for _, half, strict, b in cands]
-    return cands[int(np.argmax(scores))][3]
+        return np.zeros(0), None
+    scores = np.array([grid_evidence(feats, b, half, strict) @ weights for _, half, strict, b in cands])
+    best = int(np.argmax(scores))
+    others = [s for (factor, *_), s in zip(cands, scores) if factor != cands[best][0]]
+    return cands[best][3], (float(scores[best] - max(others)) if others else None)
+
+
+def bar_margin(feats: GridFeatures, beats: np.ndarray, meter: int, phase: int) -> tuple[float, int]:
+    """``downbeats.bar_start_margin`` of the bar phase chosen on ``bar_accents`` (as ``meter_and_beats``)."""
+    from stemgen.analysis.downbeats import bar_start_margin
+
+    return bar_start_margin(bar_accents(feats, beats), meter, phase)
 
 
 def _best_bar_contrast(accents: np.ndarray, meter: int) -> float:

@@ -34,20 +34,38 @@ HMM_WEIGHT = 0.25  # the HMM's downbeats against the DSP's accents (valid: 0, 0.
 PHASE_NET_WEIGHT = 1.0  # the network's on-beat activation against the DSP's grid score (valid: 0, 0.5, 1)
 
 
-def learned_grid(act: np.ndarray, feats: decisions.GridFeatures) -> tuple[np.ndarray, np.ndarray, int]:
-    """(beat times, downbeat times, meter) from (2, frames) beat/downbeat activations ``act`` and the
-    DSP's frame features ``feats`` (the same frames)."""
+def learned_grid(act: np.ndarray, feats: decisions.GridFeatures) -> tuple[np.ndarray, np.ndarray, int, dict]:
+    """(beat times, downbeat times, meter, margins) from (2, frames) beat/downbeat activations ``act``
+    and the DSP's frame features ``feats`` (the same frames); margins: ``bar_start`` and
+    ``bar_start_alternative`` (``downbeats.bar_start_margin`` of the accents that chose the bar) and
+    ``tempo_octave`` (``octave_margin``), ``None`` where there are too few beats."""
     act = np.asarray(act, dtype=np.float64)
     beats, numbers, meter = bar_tracker.decode_fine(act[0], act[1], feats.fr)
+    margins = {"bar_start": None, "bar_start_alternative": 0, "tempo_octave": None}
     if beats.size < 4:
-        return beats, beats[numbers == 1], meter
+        return beats, beats[numbers == 1], meter, margins
     hmm_downbeats = (numbers == 1).astype(np.float64)
     shifted = decisions.half_shift(beats, (feats.n - 1) / feats.fr)
     if shifted.size >= 4 and phase_score(feats, act[0], shifted, True) > phase_score(feats, act[0], beats, False):
         beats, hmm_downbeats = shifted, np.zeros(shifted.size)  # the HMM's bar no longer applies
     accents = decisions.bar_accents(feats, beats) + HMM_WEIGHT * decisions.unit_std(hmm_downbeats)
     meter, phase, _ = dblib.meter_and_phase(accents)
-    return beats, beats[dblib.downbeat_indices(beats.size, meter, phase)], meter
+    bar, alternative = dblib.bar_start_margin(accents, meter, phase)
+    margins.update(bar_start=None if np.isnan(bar) else bar, bar_start_alternative=alternative,
+                   tempo_octave=octave_margin(feats, act[0], beats))
+    return beats, beats[dblib.downbeat_indices(beats.size, meter, phase)], meter, margins
+
+
+def octave_margin(feats: decisions.GridFeatures, beat_act: np.ndarray, beats: np.ndarray) -> float | None:
+    """How much better the decoded beats' ``phase_score`` is than that of their double (the "&"s
+    added) and of their half (every other beat, the better of the two): the HMM chose the tempo, this
+    only says how clearly the DSP's evidence and the network's activation agree."""
+    if beats.size < 8:
+        return None
+    double = np.sort(np.concatenate([beats, beats[:-1] + np.diff(beats) / 2]))
+    alternatives = [double, beats[0::2], beats[1::2]]
+    alt = max(phase_score(feats, beat_act, b, False) for b in alternatives)
+    return phase_score(feats, beat_act, beats, False) - alt
 
 
 def phase_score(feats: decisions.GridFeatures, beat_act: np.ndarray, beats: np.ndarray, half_shifted: bool) -> float:

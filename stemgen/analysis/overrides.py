@@ -341,4 +341,5 @@ def _with_grid(analysis, beats: np.ndarray, downbeats: np.ndarray, meter: int, c
         analysis, beat_times=beats, downbeat_times=np.asarray(downbeats, dtype=np.float64),
         tempo_bpm=beatlib.tempo_from_beats(beats), tempo_curve=beatlib.tempo_curve(beats), meter=meter,
         chords=beat_chords(analysis.chroma, analysis.bass_chroma, analysis.frame_rate, beats, analysis.duration_s),
-        beat_confidence=float(confidence), backend=backend, user_grid=user_grid, compound=bool(compound))
+        beat_confidence=float(confidence), backend=backend, user_grid=user_grid, compound=bool(compound),
+        bar_start_margin=None, bar_start_alternative=0, tempo_octave_margin=None)  # the user has looked
