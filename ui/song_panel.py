@@ -16,6 +16,12 @@ from typing import Any
 import numpy as np
 
 UNCERTAIN_BELOW = 0.5  # beat confidence under which the page asks the musician to check the grid
+# Where the detection chose by a narrow margin (stemgen.analysis.grid_doubts): what to check, by ear.
+DOUBT_HINTS = {
+    "bar_start": ("**The bar start is uncertain** (beat 1 or beat 3?): play the click track; if the high click "
+                  "is not on the bar's first beat, use **Bar start one beat earlier / later**."),
+    "tempo_octave": "**The tempo may be double or half:** play the click track and try **½×** or **2×**.",
+}
 CLICK_SR_MAX = 48000
 CLICK_HZ = (1500.0, 1000.0)  # bar start, other beats
 CLICK_S = 0.03
@@ -51,6 +57,7 @@ def analyse(path: str | Path, audio: np.ndarray, sample_rate: int, correction=No
 def summary(analysis, correction=None) -> dict:
     """The panel's facts, in plain numbers (also the page's memory of the detected grid);
     ``correction``: the user's ``GridCorrection`` applied to ``analysis``, or ``None``."""
+    from stemgen.analysis.grid_doubts import grid_doubts
     from stemgen.midifile.meter import meter_label
 
     downbeats = np.asarray(analysis.downbeat_times, dtype=float)
@@ -64,6 +71,7 @@ def summary(analysis, correction=None) -> dict:
         "beat_confidence": round(float(analysis.beat_confidence), 2),
         "duration_s": round(float(analysis.duration_s), 2),
         "corrected": corrected,
+        "doubts": [] if corrected else grid_doubts(analysis),  # "bar_start", "tempo_octave": check by ear
     }
 
 
@@ -87,6 +95,8 @@ def panel_markdown(facts: dict, problem: str | None = None) -> str:
             "the bar's first beat, tap the tempo or type it, try ½× or 2×, move the downbeat, then press "
             "**Check the grid**."
         )
+    elif facts.get("doubts") and not facts["corrected"]:
+        lines.append("⚠️ " + " ".join(DOUBT_HINTS[d] for d in facts["doubts"]))
     return "  \n".join(lines)
 
 

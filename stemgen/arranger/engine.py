@@ -129,6 +129,7 @@ class Arranger:
         """
         from stemgen.analysis import analyze
         from stemgen.analysis.features import step_beats
+        from stemgen.analysis.grid_doubts import grid_warnings
         from stemgen.analysis.overrides import apply_correction, quarter_note_view
         from stemgen.analysis.reliability import require_usable
 
@@ -157,6 +158,7 @@ class Arranger:
         timings = {"analysis_s": round(t1 - t0, 3), "part_model_s": round(t2 - t1, 3), "render_s": round(t3 - t2, 3),
                    "total_s": round(total, 3), "audio_s": round(duration, 3),
                    "realtime_factor": round(duration / total, 2) if total > 0 else None}
+        warnings = warnings + grid_warnings(analysis)  # when to check the bar start (after humanization's choice)
         return Arrangement(part, notes, text, analysis, timings, warnings, None if on_steps is analysis else on_steps)
 
     def default_humanization(self, from_model: bool = True) -> Humanization:

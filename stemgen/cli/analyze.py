@@ -23,6 +23,7 @@ def analyze(
 ) -> None:
     """Analyse each file as the arranger does; say clearly when it has no beat to follow."""
     from stemgen.analysis import analysis_backend, refusal_reason
+    from stemgen.analysis.grid_doubts import grid_warnings
     from stemgen.analysis import analyze as run_analysis
     from stemgen.analysis.overrides import apply_correction
     from stemgen.audio.io import load_audio
@@ -49,6 +50,7 @@ def analyze(
             "meter": a.meter, "key": a.key.name if a.key else None, "beat_confidence": round(a.beat_confidence, 2),
             "n_beats": int(a.beat_times.size), "usable": reason is None, "refusal": reason,
             "chords": _chord_changes(a.beat_times, a.chords),
+            "warnings": [] if reason else grid_warnings(a),  # when to check the bar start (grid_doubts)
         }
         if not correction.empty:
             row["correction"] = correction.to_dict()
@@ -58,6 +60,7 @@ def analyze(
         results.append(row)
         status = f"no beat to follow: {reason}" if reason else f"beat confidence {row['beat_confidence']}"
         lines.append(f"{path}: {row['tempo_bpm']} BPM, {meter_label(a.meter, a.compound)}, {row['key'] or 'no key'}, {status}")
+        lines += [f"  warning: {w}" for w in row["warnings"]]
         lines.append("  chords: " + " ".join(f"{t:.1f}s {c}" for t, c in row["chords"][:16])
                      + (" ..." if len(row["chords"]) > 16 else ""))
     emit_summary({"files": results, "failed": failed}, as_json, lines)
