@@ -10,6 +10,7 @@ Reads ``eval_analysis.py --out`` rows (rendered songs; each has ``bar_start_marg
 
 * bar start: ``bar_phase_error`` against ``bar_start_margin``, on the rows where the bar phase is
   defined (right tempo, beats on the beat: ``bar_phase_error`` is 0 elsewhere by definition);
+* the same margin against any wrong bar (downbeat F < 0.5: also a wrong tempo or the "&"), every row;
 * tempo octave: ``tempo_octave_error`` against ``tempo_octave_margin``, on every row.
 
 It prints the AUC (probability that an error case has a lower margin than a right one; 0.5 is
@@ -77,12 +78,15 @@ def main(argv=None) -> None:
     ap.add_argument("--octave-threshold", type=float, default=None, help="apply this tempo_octave_margin threshold")
     args = ap.parse_args(argv)
     rows = [json.loads(line) for line in args.rows.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if str(r.get("dataset", "")).startswith("rendered")]
+    rows = [{**r, "downbeats_wrong": float(r.get("downbeat_f", 0.0) < 0.5)} for r in rows
+            if str(r.get("dataset", "")).startswith("rendered")]
     for tracker in sorted({r["tracker"] for r in rows}):
         rs = [r for r in rows if r["tracker"] == tracker]
         for name, margin_key, error_key, condition, threshold in (
             ("bar start (right beats)", "bar_start_margin", "bar_phase_error", bar_defined, args.bar_threshold),
             ("bar start (all rows)", "bar_start_margin", "bar_phase_error", lambda r: True, args.bar_threshold),
+            ("bar start: downbeat F < 0.5 (all rows)", "bar_start_margin", "downbeats_wrong", lambda r: True,
+             args.bar_threshold),
             ("tempo octave", "tempo_octave_margin", "tempo_octave_error", lambda r: True, args.octave_threshold),
         ):
             print(json.dumps({"tracker": tracker, "flag": name, **calibrate(rs, margin_key, error_key, condition,

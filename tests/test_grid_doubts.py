@@ -47,17 +47,25 @@ def half_bar_loop(audio: np.ndarray, sr: int, downbeats: np.ndarray) -> np.ndarr
     return np.concatenate([piece] * int(SECONDS / (bar / 2)), axis=-1)
 
 
-def test_a_clean_render_is_sure_of_its_bars_and_a_half_bar_loop_is_not(no_drums):
+@pytest.mark.parametrize("backend", ["numpy", "learned"])
+def test_a_clean_render_is_sure_of_its_bars_and_a_half_bar_loop_is_not(no_drums, backend):
+    """The render's bars are right and chosen by a wide margin (20 s: DSP 1.58, learned 1.58); its
+    half bar looped makes beats 1 and 3 the same sound, a tie (DSP 0.03; learned 0.73, its HMM's own
+    downbeats tipping the accents): the doubt is raised, and gone once the user sets the bar start."""
     audio, sr, downbeats = no_drums
-    a = analyze(audio, sr)
-    found = a.downbeat_times[a.downbeat_times < downbeats[-1] + 0.5]  # the truth ends at the last whole bar
+    threshold = BAR_START_DOUBT_BELOW[backend]
+    a = analyze(audio, sr, backend=backend)
+    inside = (a.downbeat_times > downbeats[0] - 0.5) & (a.downbeat_times < downbeats[-1] + 0.5)
+    found = a.downbeat_times[inside]  # the truth's bars run from 4 s to its last whole bar
     assert found.size >= 8 and np.abs(found[:, None] - downbeats[None, :]).min(axis=1).max() < 0.07  # bars right
-    assert a.bar_start_margin > 2 * BAR_START_DOUBT_BELOW["numpy"] and a.tempo_octave_margin is not None
+    assert a.bar_start_margin > 1.5 * threshold and a.tempo_octave_margin is not None
     assert "bar_start" not in grid_doubts(a) and not any("bar start" in w for w in grid_warnings(a))
 
-    looped = analyze(half_bar_loop(audio, sr, downbeats), sr)
-    assert looped.meter == 4 and looped.bar_start_margin < 0.5 * BAR_START_DOUBT_BELOW["numpy"]
-    assert looped.bar_start_alternative == 2 and "bar_start" in grid_doubts(looped)
+    looped = analyze(half_bar_loop(audio, sr, downbeats), sr, backend=backend)
+    assert looped.meter == 4 and looped.bar_start_margin < threshold and looped.bar_start_alternative == 2
+    if backend == "numpy":
+        assert looped.bar_start_margin < 0.1  # the accents alone: a tie
+    assert "bar_start" in grid_doubts(looped)
     (warning,) = [w for w in grid_warnings(looped) if "bar start" in w]
     assert "beat 1 or beat 3?" in warning and "--downbeat" in warning
     moved = apply_correction(looped, GridCorrection(downbeat_s=float(looped.downbeat_times[0])))
