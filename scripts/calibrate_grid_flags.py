@@ -9,12 +9,14 @@ Reads ``eval_analysis.py --out`` rows (rendered songs; each has ``bar_start_marg
 ``tempo_octave_margin`` and the errors of ``stemgen.evaluation.metrics.beat_tracking``). Per tracker:
 
 * bar start: ``bar_phase_error`` against ``bar_start_margin``, on the rows where the bar phase is
-  defined (right tempo, beats on the beat: ``bar_phase_error`` is 0 elsewhere by definition);
+  defined (right tempo, beats on the beat: ``bar_phase_error`` is 0 elsewhere by definition), also
+  with the right meter only (the margin compares bar phases of the chosen meter: a 4/4 song read in
+  3/4 is a meter error it cannot see), and on every row (what a user sees);
 * the same margin against any wrong bar (downbeat F < 0.5: also a wrong tempo or the "&"), every row;
 * tempo octave: ``tempo_octave_error`` against ``tempo_octave_margin``, on every row.
 
 It prints the AUC (probability that an error case has a lower margin than a right one; 0.5 is
-chance), and, at a threshold (given, or on valid the highest one flagging at most ``--max-flagged``
+chance) with a 95 % bootstrap interval over songs, and, at a threshold (given, or on valid the highest one flagging at most ``--max-flagged``
 of the rows), the share of rows flagged, the share of the errors among them, and the error rate of
 flagged and unflagged rows.
 """
@@ -36,6 +38,20 @@ def auc(margin: np.ndarray, error: np.ndarray) -> float:
     less = (bad[:, None] < good[None, :]).mean()
     ties = (bad[:, None] == good[None, :]).mean()
     return float(less + 0.5 * ties)
+
+
+def auc_interval(margin: np.ndarray, error: np.ndarray, songs: list[str], n: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95 % bootstrap interval of ``auc`` resampling songs (a song's contexts go together)."""
+    names = sorted(set(songs))
+    rows_of = {s: np.flatnonzero(np.array(songs) == s) for s in names}
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n):
+        idx = np.concatenate([rows_of[names[i]] for i in rng.integers(0, len(names), len(names))])
+        values.append(auc(margin[idx], error[idx]))
+    values = np.array(values)
+    values = values[~np.isnan(values)]
+    return (float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))) if values.size else (np.nan, np.nan)
 
 
 def threshold_for(margin: np.ndarray, max_flagged: float) -> float:
@@ -62,8 +78,9 @@ def calibrate(rows: list[dict], margin_key: str, error_key: str, condition, thre
     if not use:
         return {"n": 0}
     t = threshold_for(margin, max_flagged) if threshold is None else threshold
+    lo, hi = auc_interval(margin, error, [r["song"] for r in use])
     return {"n": len(use), "errors": int(error.sum()), "auc": round(auc(margin, error), 3),
-            **flag_figures(margin, error, t)}
+            "auc_95": [round(lo, 2), round(hi, 2)], **flag_figures(margin, error, t)}
 
 
 def bar_defined(r: dict) -> bool:
@@ -84,6 +101,8 @@ def main(argv=None) -> None:
         rs = [r for r in rows if r["tracker"] == tracker]
         for name, margin_key, error_key, condition, threshold in (
             ("bar start (right beats)", "bar_start_margin", "bar_phase_error", bar_defined, args.bar_threshold),
+            ("bar start (right beats and meter)", "bar_start_margin", "bar_phase_error",
+             lambda r: bar_defined(r) and r.get("meter_est") == r.get("meter_true"), args.bar_threshold),
             ("bar start (all rows)", "bar_start_margin", "bar_phase_error", lambda r: True, args.bar_threshold),
             ("bar start: downbeat F < 0.5 (all rows)", "bar_start_margin", "downbeats_wrong", lambda r: True,
              args.bar_threshold),
