@@ -3,7 +3,8 @@
 The detection keeps how clearly it chose (``Analysis.bar_start_margin``: the chosen bar phase's accent
 contrast minus the runner-up phase's; ``Analysis.tempo_octave_margin``: the chosen tempo's grid score
 minus its double's or half's). Below a threshold the choice is a near tie, and the user is told to
-listen to the click track and correct it (``--downbeat``, ``--bpm``; the page's buttons).
+check it (``--list-beats``, the page's click track) and correct it (``--downbeat``, ``--bpm``; the
+page's buttons).
 
 Thresholds per beat tracker, chosen on the band set's valid split (24 songs x 4 contexts, 30 s each;
 ``scripts/eval_analysis.py --out`` then ``scripts/calibrate_grid_flags.py``): the highest margin that
@@ -16,9 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-# Valid (96 cases a tracker): DSP AUC 0.71 for a bar-phase error (0.78 where the beats are right), 29 % of
+# Valid (96 cases a tracker): DSP AUC 0.71 for a bar-phase error (0.78 where the beats are right), 30 % of
 # cases flagged; learned AUC 0.75, 29 % flagged. The tempo octave is not raised: DSP AUC 0.71, learned
-# 0.66, and with the bar flag raised the octave flag caught no more wrong grids (downbeat F < 0.5).
+# 0.66, and beside the bar flag it caught 2 more of the DSP's 27 wrong grids (downbeat F < 0.5) for
+# 6-22 % more cases flagged.
 BAR_START_DOUBT_BELOW = {"numpy": 0.589, "learned": 0.915}
 TEMPO_OCTAVE_DOUBT_BELOW: dict[str, float | None] = {"numpy": None, "learned": None}
 
@@ -55,12 +57,12 @@ def grid_warnings(analysis) -> list[str]:
         if doubt == "bar_start":
             other = alternative_downbeat(analysis)
             beat = (analysis.bar_start_alternative or 2) + 1
-            lines.append(f"the bar start is uncertain (beat 1 or beat {beat}?): listen to the click track and, "
-                         "if the bar starts elsewhere, move it with --downbeat"
+            lines.append(f"the bar start is uncertain (beat 1 or beat {beat}?): check where the bars start "
+                         "(stemgen analyze --list-beats, or the page's click track) and move them with --downbeat"
                          + (f" (the other choice: --downbeat {other:.2f})" if other is not None else ""))
         else:
             bpm = analysis.tempo_bpm
             lines.append(f"the tempo octave is uncertain ({bpm:.0f} BPM, or {bpm / 2:.0f} / {2 * bpm:.0f}?): "
-                         f"listen to the click track and, if it clicks twice or half as often as the beat, "
-                         f"set it with --bpm")
+                         "check the beats (stemgen analyze --list-beats, or the page's click track) and set "
+                         "the tempo with --bpm")
     return lines
