@@ -72,6 +72,42 @@ def test_a_clean_render_is_sure_of_its_bars_and_a_half_bar_loop_is_not(no_drums,
     assert moved.bar_start_margin is None and grid_doubts(moved) == []  # the user has set the bar start
 
 
+@pytest.fixture(scope="module")
+def loop_wav(no_drums, tmp_path_factory):
+    import soundfile as sf
+
+    audio, sr, downbeats = no_drums
+    path = tmp_path_factory.mktemp("loop") / "loop.wav"
+    sf.write(path, half_bar_loop(audio, sr, downbeats), sr)
+    return path
+
+
+def test_generate_warns_about_the_bar_start_and_not_once_it_is_given(loop_wav, tmp_path):
+    from typer.testing import CliRunner
+
+    from stemgen.cli.main import app
+
+    res = CliRunner().invoke(app, ["generate", str(loop_wav), "--out", str(tmp_path / "a"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert any("beat 1 or beat 3?" in w for w in json.loads(res.stdout)["warnings"])
+    assert f"warning: {loop_wav}: the bar start is uncertain" in res.stderr
+    res = CliRunner().invoke(app, ["generate", str(loop_wav), "--downbeat", "0.5", "--out", str(tmp_path / "b"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert not any("bar start" in w for w in json.loads(res.stdout)["warnings"])
+
+
+def test_the_page_hints_at_the_bar_start_of_the_loop(loop_wav, tmp_path):
+    from stemgen.ui.handlers import Handlers
+    from stemgen.ui.page import PageActions
+    from stemgen.ui.settings import UISettings
+
+    page = PageActions(Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none")))
+    text, _, _, facts = page.song_panel(str(loop_wav), 0, "auto", 0)  # blank fields arrive as 0
+    assert facts["doubts"] == ["bar_start"] and "bar start is uncertain" in text, text
+    text, _, _, facts = page.song_panel(str(loop_wav), 0, "auto", 0.5)  # the user moved the bar start
+    assert facts["doubts"] == [] and "bar start is uncertain" not in text, text
+
+
 def test_the_command_line_warns_about_the_looped_bar_start(no_drums, tmp_path):
     import soundfile as sf
     from typer.testing import CliRunner
