@@ -87,7 +87,7 @@ class Analysis:
     # librosa/madmom backends, silence, too few beats). bar_start_margin: the chosen bar phase's accent
     # contrast minus the runner-up phase's (downbeats.bar_start_margin; z units, 0 a tie), the runner-up
     # bar_start_alternative beats after the chosen downbeat (2 in 4/4: beat 3); tempo_octave_margin: the
-    # chosen tempo's grid score minus its double's or half's. reliability.grid_warnings reads them.
+    # chosen tempo's grid score minus its double's or half's. grid_doubts.grid_warnings reads them.
     bar_start_margin: float | None = None
     bar_start_alternative: int = 0
     tempo_octave_margin: float | None = None
