@@ -257,8 +257,9 @@ def test_cli_writes_takes_that_differ_and_refuses_a_bad_temperature(tmp_path):
 
 def test_arranger_takes_on_a_real_recording(musdb_song, one_torch_thread):
     """The arranger's path on audio (the real 80s-rock excerpt without its drums): the seed picks the
-    take, the same seed gives the same one, ``temperature`` 0 keeps the grooves for every seed, and
-    a per-call temperature leaves the loaded inserter's own setting alone."""
+    take, the same seed gives the same one, ``temperature`` 0 keeps the grooves for every seed (but
+    the drawn drummer's groove toms), and a per-call temperature leaves the loaded inserter's own
+    setting alone."""
     import soundfile as sf
 
     from stemgen import api
@@ -277,8 +278,9 @@ def test_arranger_takes_on_a_real_recording(musdb_song, one_torch_thread):
 
     bounds = bar_bounds_from_context(context_from_analysis(analysis))
 
-    def groove(notes):
+    def groove(notes):  # the hits before each bar's last two beats, without toms (the drawn drummer's)
         arr = as_array(notes)
+        arr = arr[~np.isin(DRUM_CLASS_OF_PITCH[arr[:, 2]], (4, 5, 6))]
         end = bounds[np.searchsorted(bounds, arr[:, 0], side="right")]
         return {(s, p) for s, p, e in zip(arr[:, 0].tolist(), arr[:, 2].tolist(), end.tolist()) if s < e - 8}
 
