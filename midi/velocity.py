@@ -175,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="with --no-context: this spread for every song instead of the train songs' mean")
     ap.add_argument("--chosen", default="", help="what the setting was checked on (stored as provenance)")
     args = ap.parse_args(argv)
+    if args.spread is not None and not (args.no_context and 0 <= args.spread <= 127):
+        ap.error("--spread needs --no-context and a spread between 0 and 127")
     setting = fit_from_folder(args.data, args.stem)
     if args.no_context:
         setting |= {"intercept": setting["mean_spread"] if args.spread is None else args.spread, "slope": 0.0}

@@ -137,3 +137,12 @@ def test_arranger_flat_spread_matches_the_held_out_guitarists():
         drawn.append(spread(vel.with_velocity(plain, context_from_grid(song.grid, "guitar"), "guitar", setting, seed=i)))
     assert len(real) >= 30
     assert abs(np.mean(drawn) / np.mean(real) - 1) < 0.1, (np.mean(drawn), np.mean(real))
+
+
+def test_velocity_cli_takes_a_flat_spread_only_without_context(tmp_path, capsys):
+    """``--spread`` sets the flat spread of a model that hears audio; without ``--no-context`` (or out
+    of range) it is refused before any fit."""
+    for args in (["--spread", "16.9"], ["--no-context", "--spread", "-1"]):
+        with pytest.raises(SystemExit):
+            vel.main([str(BAND), str(tmp_path), *args])
+        assert "--spread needs --no-context" in capsys.readouterr().err
