@@ -17,8 +17,9 @@ each note's velocity is redrawn around the part's own level (the decoded velocit
 
 The fitted figures live in the model's ``config.json`` under ``"velocity"`` with their provenance;
 the arranger's guitar model carries a copy with ``slope`` 0 (the analysed audio's onset strengths
-are on another scale than MIDI velocities), so both engines decode alike through
-``priors.after_decoding``.
+are on another scale than MIDI velocities, and no figure of the analysed context tells a song's
+dynamics) and one spread for every song, chosen on the rendered valid songs (``--spread``), so both
+engines decode alike through ``priors.after_decoding``.
 """
 
 from __future__ import annotations
@@ -155,9 +156,10 @@ def fit_from_folder(root, stem: str = "guitar", split: str = "train") -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m stemgen.midi.velocity DATA MODEL_DIR [--stem guitar] [--no-context]``: fit on DATA's
-    train split and store it in MODEL_DIR/config.json under ``"velocity"`` (``--no-context``: slope 0,
-    the train songs' mean spread, for a model that hears analysed audio)."""
+    """``python -m stemgen.midi.velocity DATA MODEL_DIR [--stem guitar] [--no-context [--spread S]]``: fit
+    on DATA's train split and store it in MODEL_DIR/config.json under ``"velocity"`` (``--no-context``:
+    slope 0, one spread for every song, for a model that hears analysed audio: the train songs' mean,
+    or ``--spread``, a flat spread chosen elsewhere, e.g. on the arranger's rendered valid songs)."""
     import argparse
     import json
     from pathlib import Path
@@ -169,11 +171,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("model_dir", type=Path)
     ap.add_argument("--stem", default="guitar")
     ap.add_argument("--no-context", action="store_true")
+    ap.add_argument("--spread", type=float, default=None,
+                    help="with --no-context: this spread for every song instead of the train songs' mean")
     ap.add_argument("--chosen", default="", help="what the setting was checked on (stored as provenance)")
     args = ap.parse_args(argv)
+    if args.spread is not None and not (args.no_context and 0 <= args.spread <= 127):
+        ap.error("--spread needs --no-context and a spread between 0 and 127")
     setting = fit_from_folder(args.data, args.stem)
     if args.no_context:
-        setting |= {"intercept": setting["mean_spread"], "slope": 0.0}
+        setting |= {"intercept": setting["mean_spread"] if args.spread is None else args.spread, "slope": 0.0}
     meta_path = args.model_dir / "config.json"
     meta = json.loads(meta_path.read_text())
     meta["velocity"] = setting | ({"chosen": args.chosen} if args.chosen else {})

@@ -39,6 +39,8 @@ def test_real_scores_like_real_and_random_does_not():
     assert rand["vel_spread"] > 3 * real["vel_spread"]
     assert -20 < real["level"] < 5 and -30 < arr["level"] < 10  # LU against the rendered context
     assert arr["pitch_off"] <= 12 and np.isfinite(arr["rep_share"])
+    # F1 against the real part on the same steps: 1 for the real part, near 0 for the random one
+    assert real["note_f1"] == real["onset_f1"] == 1 and rand["note_f1"] < 0.15 and 0.05 < arr["note_f1"] < 1
 
 
 def test_evaluate_reports_means_and_the_per_song_spread():

@@ -64,8 +64,9 @@ def test_dynamics_follow_the_context(songs):
             np.clip(setting["intercept"] + setting["slope"] * vel.context_onset_spread(ctx), 0, setting["max_spread"]))
     assert out[FLAT] < 10 and out[DYNAMIC] > 20  # real guitars: 1 and 52
     # the arranger hears audio, whose onset strengths are no MIDI velocities: one spread for every song
+    # (chosen on the valid songs, below the train songs' mean: test_arranger_flat_spread_...)
     arranger = shipped_setting("arranger")
-    assert arranger["slope"] == 0 and arranger["intercept"] == pytest.approx(arranger["mean_spread"])
+    assert arranger["slope"] == 0 and arranger["intercept"] < arranger["mean_spread"]
 
 
 def test_accents_on_the_beat_and_nothing_without_a_setting(songs):
@@ -112,3 +113,36 @@ def test_arranger_guitar_keeps_the_learned_velocities(songs, one_torch_thread):
     grid = BeatGrid.from_times(np.arange(0, 120, 0.5))
     placed = place_notes(notes, grid, is_drums=False, humanization=kept, seed=0)
     assert sorted(placed.velocity.tolist()) == sorted(n[3] for n in notes)
+
+
+def test_arranger_flat_spread_matches_the_held_out_guitarists():
+    """The arranger's one spread for every song (its audio context does not tell a song's dynamics:
+    no figure of the analysed context ranks the train songs' guitar spread with |rho| above 0.11) is
+    chosen on the valid songs: the real guitar parts of the valid split given the arranger's
+    velocities come out within 10 % of those parts' own mean spread (the train songs' mean the
+    arranger used before, 20.9, put them 29 % above it; on the rendered valid songs +24 %)."""
+    from stemgen.midi.evaluate import MIN_NOTES
+    from stemgen.midi.splits import files_in_split
+
+    setting = shipped_setting("arranger")
+    assert setting["slope"] == 0
+    real, drawn = [], []
+    for i, path in enumerate(files_in_split(BAND, "valid")):
+        song = load_song(path)
+        part = song.real["guitar"]
+        if len(part) < MIN_NOTES:
+            continue
+        real.append(spread(part))
+        plain = [(s, e, p, 80) for s, e, p, _ in part]
+        drawn.append(spread(vel.with_velocity(plain, context_from_grid(song.grid, "guitar"), "guitar", setting, seed=i)))
+    assert len(real) >= 30
+    assert abs(np.mean(drawn) / np.mean(real) - 1) < 0.1, (np.mean(drawn), np.mean(real))
+
+
+def test_velocity_cli_takes_a_flat_spread_only_without_context(tmp_path, capsys):
+    """``--spread`` sets the flat spread of a model that hears audio; without ``--no-context`` (or out
+    of range) it is refused before any fit."""
+    for args in (["--spread", "16.9"], ["--no-context", "--spread", "-1"]):
+        with pytest.raises(SystemExit):
+            vel.main([str(BAND), str(tmp_path), *args])
+        assert "--spread needs --no-context" in capsys.readouterr().err

@@ -5,7 +5,7 @@ are put on the arranger's own analysed 16th steps and bars, so ``midi.form_metri
 with like. Rows per song: the arranger, the real part (scores like a real part by definition), the
 real part with its bars shuffled and a random part (the same checks as the MIDI metrics' tests);
 plus the stem's level against the context (LU) for the arranger, the real part and the fixed
-default. The analysis is the arranger's own, so a wrong beat grid shows up as a worse real row;
+default, and each row's F1 against the real part on the same steps (``part_f1``, as ``stemgen midi eval``). The analysis is the arranger's own, so a wrong beat grid shows up as a worse real row;
 the bars are the analysed context's (those the part model and the drum decoder work in).
 
 Drums: the section starts are the song's, as the MIDI metric finds them (``form_metrics.
@@ -137,6 +137,16 @@ def random_part(real, grid: StepGrid, drums: bool, seed: int = 0) -> list[tuple]
     return sorted(zip(start.tolist(), np.minimum(start + length, grid.n_steps).tolist(), pitch.tolist(), vel.tolist()))
 
 
+def part_f1(notes, real, drums: bool) -> dict[str, float]:
+    """``stemgen midi eval``'s F1 of ``notes`` against the ``real`` part on the same 16th steps:
+    ``drum_f1`` (drum classes) or ``note_f1`` (pitches), and ``onset_f1``."""
+    from stemgen.midi.metrics import Notes, note_f1
+
+    part, ref = (Notes.from_tuples(n, 4, drums) for n in (notes, real))
+    return {"drum_f1" if drums else "note_f1": note_f1(part, ref, "drum_class" if drums else "pitch"),
+            "onset_f1": note_f1(part, ref, "onset")}
+
+
 def song_rows(path: str | Path, stem: str, arranger, instruction: str | None = None) -> dict[str, dict[str, float]] | None:
     """Form metrics per source (``SOURCES``) for one song, plus ``level`` (LU against the context) for
     the arranger and the real part; None when the song has no ``stem`` part or the arranger refuses.
@@ -172,7 +182,7 @@ def song_rows(path: str | Path, stem: str, arranger, instruction: str | None = N
     if drums:
         sections = midi_sections(song, stem, times[bar_bounds(grid)])
         found = decoder_sections(heard_context(analysed, arranger.generator.meta.get("hears_other_parts", True)))
-    rows = {src: form_metrics(notes, real, grid, stem, sections) for src, notes in parts.items()}
+    rows = {src: form_metrics(notes, real, grid, stem, sections) | part_f1(notes, real, drums) for src, notes in parts.items()}
     if drums:
         for src, notes in parts.items():
             rows[src].update(crash_contrast(rows[src]["crash_on_section"], notes, real, grid, sections))
