@@ -211,3 +211,20 @@ def test_the_arranger_bass_follows_register_words(musdb_song, one_torch_thread):
     high = np.median([p for _, _, p, _ in arranger(ctx, SR, "Add a high bass line", source="rock.wav").notes])
     centers = setting["modes"]["centers"]
     assert abs(deep - centers["low"]) <= 3 and abs(high - centers["high"]) <= 3 and high - deep >= 6
+
+
+def test_a_beat_extended_back_onto_zero_is_placed_at_zero(drums):
+    """Beats one period from the clip's start (a real window's: frames 46 and 92 at 86.13 frames a
+    second) extend back to a beat at -2e-16 s by rounding; the notes' beats start at 0 s, not before it (a window of `stemgen eval`
+    failed with "beat times must be finite and not negative")."""
+    import dataclasses
+
+    from stemgen.analysis.beat_grid import extend_beats
+    from stemgen.analysis.features import step_beats
+    from stemgen.arranger.grid import BeatGrid
+
+    beats = np.array([0.5340589569160997, 1.0681179138321997, 1.5905668934240365, 2.107210884353741])
+    assert -1e-9 < extend_beats(beats, 1, 0)[0] < 0  # the rounding this test is about
+    analysis = dataclasses.replace(drums.analysis, beat_times=beats, downbeat_times=beats[:1])
+    placed, _ = step_beats(analysis)
+    assert placed[0] == 0.0 and BeatGrid.from_times(placed).n_beats == placed.size

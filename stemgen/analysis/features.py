@@ -48,7 +48,9 @@ def step_beats(analysis: Analysis) -> tuple[np.ndarray, int]:
     ext, _ = extended_beats(analysis)
     _, start, _, _ = _grid(analysis)
     first = int(np.searchsorted(ext, -1e-9))
-    return ext[first:], start - STEPS_PER_BEAT * first
+    beats = ext[first:].copy()
+    beats[0] = max(beats[0], 0.0)  # a beat extended back onto 0 s can land a rounding error (-2e-16) before it
+    return beats, start - STEPS_PER_BEAT * first
 
 
 def _grid(analysis: Analysis) -> tuple[np.ndarray, int, int, int]:
