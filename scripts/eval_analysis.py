@@ -64,7 +64,7 @@ def estimate(tracker: str, audio: np.ndarray, sr: int) -> dict:
     """Beat/downbeat/chord estimates, refusal and CPU seconds taken by ``tracker``."""
     t0 = time.process_time()
     out: dict = {"downbeats": None, "chords": None, "confidence": None, "refusal": None}
-    if tracker in ("numpy", "learned", "madmom"):
+    if tracker in ("numpy", "learned", "learned-cc", "madmom"):
         a = analyze(audio, sr, backend=tracker)
         out.update(beats=a.beat_times, downbeats=a.downbeat_times, chords=a.chords,
                    confidence=a.beat_confidence, meter=a.meter, key=a.key, refusal=refusal_reason(a))
