@@ -27,7 +27,8 @@ tempo, beats on the "&"), refusal (``analysis.refusal_reason``), CPU seconds. Pr
 per row, then a markdown table of means with 95 % bootstrap intervals over songs.
 
 Trackers: ``numpy`` (the DSP tracker, ``--beat-tracker dsp``), ``learned`` (TCN activations + bar-pointer
-HMM, ``--beat-tracker learned``; weights trained on the band set's train split), ``librosa`` (librosa.beat.beat_track itself, numba),
+HMM, ``--beat-tracker learned``; weights trained on the band set's train split), ``learned-cc`` (the
+same with commercial-safe weights, ``models/analysis/beats-tcn-cc``), ``librosa`` (librosa.beat.beat_track itself, numba),
 ``madmom`` (RNN+DBN downbeats, CC BY-NC-SA models; reference only), ``beatnet`` (BeatNet 1.1.3
 model 1, offline DBN decoding; reference).
 

@@ -16,6 +16,9 @@ frames from the exact tempo map.
 ``collect --groove``: Groove MIDI (CC BY 4.0, drums only, played to a click) "beat" files of its own
 split, the full mix only (``--min-on-grid 0.6``: human timing); ``--random-starts``: draws after the
 first start at a random point of the song's first 90 s.
+``collect --synthetic``: commercial-safe songs composed in code (``compose_beat_songs.py``) over each
+Groove MIDI "beat" file of the split, then ``--drumless`` songs of their own, in the four contexts
+(the weights ``models/analysis/beats-tcn-cc``, ``--beat-tracker learned-cc``; see its card).
 ``train``: the small dilated TCN of ``learned_beats`` (torch, one thread), binary cross-entropy
 on beat and downbeat frames (the frames next to a target count half, as in Böck et al.), Adam,
 random 12-s crops (``--tempo-aug X``: each crop's time axis stretched by a factor log-uniform in

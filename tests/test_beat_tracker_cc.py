@@ -98,3 +98,17 @@ def test_a_held_out_band_render_without_drums_is_tracked(band_midi_dir):
     assert f_measure(beats, got) > 0.9  # 0.96 (the DSP 0.87)
     assert tempo_of(got) == pytest.approx(tempo_of(beats), rel=0.03)
     assert f_measure(truth.downbeat_times, a.downbeat_times[a.downbeat_times < beats[-1] + 0.07]) > 0.8  # 1.0
+
+
+def test_the_cli_takes_learned_cc(musdb_song):
+    import json
+
+    from typer.testing import CliRunner
+
+    from stemgen.cli.main import app
+
+    res = CliRunner().invoke(app, ["analyze", str(musdb_song / "mixture.wav"), "--beat-tracker", "learned-cc",
+                                   "--list-beats", "--json"])
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.stdout.strip().splitlines()[-1])["files"][0]
+    assert len(row["beat_times"]) >= 8
