@@ -30,7 +30,8 @@ and the detection's margins (``Analysis.bar_start_margin``, ``bar_start_alternat
 per row, then a markdown table of means with 95 % bootstrap intervals over songs.
 
 Trackers: ``numpy`` (the DSP tracker, ``--beat-tracker dsp``), ``learned`` (TCN activations + bar-pointer
-HMM, ``--beat-tracker learned``; weights trained on the band set's train split), ``librosa`` (librosa.beat.beat_track itself, numba),
+HMM, ``--beat-tracker learned``; weights trained on the band set's train split), ``learned-cc`` (the
+same with commercial-safe weights, ``models/analysis/beats-tcn-cc``), ``librosa`` (librosa.beat.beat_track itself, numba),
 ``madmom`` (RNN+DBN downbeats, CC BY-NC-SA models; reference only), ``beatnet`` (BeatNet 1.1.3
 model 1, offline DBN decoding; reference).
 
@@ -67,7 +68,7 @@ def estimate(tracker: str, audio: np.ndarray, sr: int) -> dict:
     """Beat/downbeat/chord estimates, refusal and CPU seconds taken by ``tracker``."""
     t0 = time.process_time()
     out: dict = {"downbeats": None, "chords": None, "confidence": None, "refusal": None}
-    if tracker in ("numpy", "learned", "madmom"):
+    if tracker in ("numpy", "learned", "learned-cc", "madmom"):
         a = analyze(audio, sr, backend=tracker)
         out.update(beats=a.beat_times, downbeats=a.downbeat_times, chords=a.chords,
                    confidence=a.beat_confidence, meter=a.meter, key=a.key, refusal=refusal_reason(a),

@@ -16,6 +16,9 @@ frames from the exact tempo map.
 ``collect --groove``: Groove MIDI (CC BY 4.0, drums only, played to a click) "beat" files of its own
 split, the full mix only (``--min-on-grid 0.6``: human timing); ``--random-starts``: draws after the
 first start at a random point of the song's first 90 s.
+``collect --synthetic``: commercial-safe songs composed in code (``compose_beat_songs.py``) over each
+Groove MIDI "beat" file of the split, then ``--drumless`` songs of their own, in the four contexts
+(the weights ``models/analysis/beats-tcn-cc``, ``--beat-tracker learned-cc``; see its card).
 ``train``: the small dilated TCN of ``learned_beats`` (torch, one thread), binary cross-entropy
 on beat and downbeat frames (the frames next to a target count half, as in Böck et al.), Adam,
 random 12-s crops (``--tempo-aug X``: each crop's time axis stretched by a factor log-uniform in
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,8 +60,11 @@ def collect(args) -> None:
     feats, beats, downbeats, names = [], [], [], []
     skipped = 0
     t0 = time.time()
-    paths = groove_files(args.split) if args.groove else files_in_split(BAND_DIR, args.split)
-    for path in paths[args.first_song : args.max_songs]:
+    if args.synthetic:
+        paths = synthetic_songs(args, Path(tempfile.mkdtemp(prefix="beat_songs_")))
+    else:
+        paths = (groove_files(args.split) if args.groove else files_in_split(BAND_DIR, args.split))[args.first_song : args.max_songs]
+    for path in paths:
         song = load_midi(path)
         for draw in range(args.draws):
             # Draws after the first start at a random point of the song (seeded by its name).
@@ -77,6 +84,8 @@ def collect(args) -> None:
             first = int(round(start * r.sample_rate))
             mix = r.mix()[0][first:]
             for ctx in ("mix",) if args.groove else CONTEXTS:
+                if ctx != "mix" and ctx.removeprefix("no_") not in r.present:
+                    continue  # the same audio as the mix
                 audio = mix if ctx == "mix" else mix - r.stems[ctx.removeprefix("no_")][0][first:]
                 y = spectral.decimate(spectral.mono(audio), r.sample_rate, spectral.MAX_FEATURE_SR)
                 if spectral.rms_db(y) <= -60:
@@ -91,6 +100,32 @@ def collect(args) -> None:
                         feats=np.concatenate(feats, axis=1),
                         beats=np.array(beats, dtype=object), downbeats=np.array(downbeats, dtype=object))
     print(json.dumps({"clips": len(feats), "skipped_songs": skipped, "seconds": round(time.time() - t0)}))
+
+
+def synthetic_songs(args, tmp: Path):
+    """Paths of code-composed songs (``compose_beat_songs``) written under ``tmp``: one over each of
+    Groove MIDI's "beat" files of ``--split`` (``--first-song``/``--max-songs``) whose onsets follow
+    its map (``--min-on-grid``), then ``--drumless`` songs of their own (4/4 or 3/4, 55-190 BPM)."""
+    import zlib
+
+    import pretty_midi
+    from compose_beat_songs import compose_song
+
+    from stemgen.evaluation.ground_truth import midi_truth, notes_on_tempo_map
+    from stemgen.midifile.io import load_midi
+
+    for path in groove_files(args.split)[args.first_song : args.max_songs]:
+        groove = load_midi(path)
+        truth = midi_truth(groove, 0.0, args.seconds)
+        if truth.beat_times.size < 8 or notes_on_tempo_map(groove, truth) < args.min_on_grid:
+            continue
+        out = tmp / f"{args.split}_{path.stem}.mid"
+        compose_song(zlib.crc32(out.name.encode()), pretty_midi.PrettyMIDI(str(path))).write(str(out))
+        yield out
+    for i in range(args.drumless):
+        out = tmp / f"{args.split}_drumless_{args.first_song + i}.mid"
+        compose_song(zlib.crc32(out.name.encode())).write(str(out))
+        yield out
 
 
 def groove_files(split: str) -> list[Path]:
@@ -224,6 +259,9 @@ def main(argv=None) -> None:
     c.add_argument("--draws", type=int, default=2)
     c.add_argument("--augment-first", action="store_true", help="augment draw 0 too (default: plain FluidR3)")
     c.add_argument("--groove", action="store_true", help="Groove MIDI drum-only files (the full mix only)")
+    c.add_argument("--synthetic", action="store_true",
+                   help="code-composed songs over Groove MIDI drums, then --drumless ones (commercial-safe)")
+    c.add_argument("--drumless", type=int, default=0, help="with --synthetic: this many songs without Groove drums")
     c.add_argument("--min-on-grid", type=float, default=0.8,
                    help="keep songs with this share of note onsets on the map's 16th grid (0.6 for human drummers)")
     c.add_argument("--random-starts", action="store_true", help="draws after the first start at a random point")

@@ -210,7 +210,7 @@ def test_eval_cli_refuses_an_unknown_beat_tracker(tmp_path):
     app.command()(evaluate)
     result = CliRunner().invoke(app, ["--data", str(tmp_path), "--out", str(tmp_path / "r"), "--beat-tracker", "madmom"])
     assert result.exit_code == 2
-    assert "--beat-tracker must be dsp or learned, not 'madmom'" in result.output
+    assert "--beat-tracker must be dsp, learned or learned-cc, not 'madmom'" in result.output
 
 
 def test_windows_from_inside_a_song_are_arranged_as_excerpts(synthetic_dataset, monkeypatch, one_torch_thread):

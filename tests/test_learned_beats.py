@@ -96,7 +96,7 @@ def test_the_option_switches_trackers_in_the_cli(tmp_path, held_out):
     assert res.exit_code == 2 and "--beat-tracker must be one of" in res.stderr
     res = runner.invoke(app, ["generate", str(song), "--engine", "arranger", "--beat-tracker", "madmom",
                               "--out", str(tmp_path / "o")])
-    assert res.exit_code == 2 and "--beat-tracker must be dsp or learned" in res.stderr
+    assert res.exit_code == 2 and "--beat-tracker must be dsp, learned or learned-cc" in res.stderr
     res = runner.invoke(app, ["generate", str(song), "--engine", "diffusion", "--beat-tracker", "learned",
                               "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "for the arranger engine" in res.stderr

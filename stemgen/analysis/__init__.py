@@ -5,7 +5,7 @@ arranger's BeatGrid and the rhythm metric; ``key.find_key`` is the one key finde
 MIDI pitch profiles) and ``chords.triad_templates`` the one set of chord templates.
 
     analysis = analyze(audio, sr)        # never raises on silence/noise
-    analysis = analyze(audio, sr, analysis_backend("learned"))  # --beat-tracker dsp|learned
+    analysis = analyze(audio, sr, analysis_backend("learned"))  # --beat-tracker dsp|learned|learned-cc
     require_beats(analysis, file)        # BeatTrackingError with a one-line reason when unusable
                                          # (never for a grid the user gave: Analysis.user_grid)
     feats = step_features(analysis)      # the context contract's channels, per 16th step

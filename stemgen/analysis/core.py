@@ -18,7 +18,7 @@ from stemgen.analysis import beats as beatlib
 from stemgen.analysis import chords as chordlib
 from stemgen.analysis import downbeats as dblib
 from stemgen.analysis import grid_decisions as decisions
-from stemgen.analysis import spectral
+from stemgen.analysis import learned_beats, spectral
 from stemgen.analysis.key import Key, find_key
 from stemgen.analysis.reliability import activation_pulse, pulse_clarity
 
@@ -38,10 +38,11 @@ LOW_HZ, HIGH_HZ = 200.0, 2000.0  # onset band edges
 # (beat F 0.67 -> 0.75 on the first 8 test-split songs, measured while choosing it) for twice the STFT cost.
 HOP_DIVISOR = 2
 # Beat trackers: "numpy" the DSP tracker (commercial-safe), "learned" the TCN + bar-pointer DBN
-# (stemgen.analysis.learned_beats; weights trained on CC BY-NC-SA data), librosa/madmom references.
-BACKENDS = ("numpy", "learned", "librosa", "madmom")
+# (stemgen.analysis.learned_beats; weights trained on CC BY-NC-SA data), "learned-cc" the same with
+# commercial-safe weights (learned_beats.MODELS), librosa/madmom references.
+BACKENDS = ("numpy", "learned", "learned-cc", "librosa", "madmom")
 # The user-facing names (``--beat-tracker``): "dsp" is the "numpy" backend.
-BEAT_TRACKERS = {"dsp": "numpy", "learned": "learned", "librosa": "librosa", "madmom": "madmom"}
+BEAT_TRACKERS = {"dsp": "numpy", "learned": "learned", "learned-cc": "learned-cc", "librosa": "librosa", "madmom": "madmom"}
 DEFAULT_BEAT_TRACKER = "dsp"
 
 
@@ -106,6 +107,7 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
     numba, no model weights),
     "learned" (``learned_beats``' TCN activations decoded by ``bar_tracker``'s bar-pointer HMM: beats,
     downbeats and meter together; weights trained on CC BY-NC-SA renders, non-commercial),
+    "learned-cc" (the same network and decoder, weights trained on commercial-safe material),
     "librosa" (librosa.beat.beat_track itself; compiles numba kernels on first use) or "madmom"
     (madmom's RNN+DBN downbeat tracker; model weights CC BY-NC-SA 4.0, see docs/EVALUATION.md).
     Never raises on silence or noise: check ``reliability.require_beats`` before relying on beats.
@@ -140,11 +142,11 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
 
         beat_times, downbeat_times, meter = madmom_downbeats(x, sample_rate)
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
-    elif backend == "learned" and not silent:
-        from stemgen.analysis import learned_beats, learned_grid
+    elif backend in learned_beats.MODELS and not silent:
+        from stemgen.analysis import learned_grid
 
         feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)
-        act = learned_beats.activations(logmel)
+        act = learned_beats.activations(logmel, learned_beats.MODELS[backend])
         beat_times, downbeat_times, meter, margins = learned_grid.learned_grid(act, feats)
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
     elif backend == "numpy" and not silent:
@@ -165,7 +167,7 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
     # beat's level and its double and half (a wrong octave must not turn into a refusal).
     # The learned tracker asks its network: the clarity of its beat activation (reliability.activation_pulse).
     confidence = max(pulse_clarity(env, period * f) for f in (1.0, 2.0, 0.5)) if beat_times.size >= 2 else 0.0
-    if backend == "learned" and not silent:
+    if backend in learned_beats.MODELS and not silent:
         confidence = activation_pulse(act[0], frame_rate) if beat_times.size >= 2 else 0.0
 
     if downbeat_times is None:

@@ -13,8 +13,8 @@ Inference is numpy (no torch at analysis time: worker processes stay light); ``T
 same network for training, and a test checks that both give the same activations.
 
 Weights are data: ``models/analysis/<name>/model.safetensors`` + ``config.json`` + README (model
-card: the band set is CC BY-NC-SA, so these weights are for non-commercial use; the DSP tracker
-remains the commercial-safe choice).
+card: the band set is CC BY-NC-SA, so ``beats-tcn-band`` is for non-commercial use; ``beats-tcn-cc``,
+trained on Groove MIDI and code-composed parts only, is commercial-safe; ``MODELS``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ FRAME_RATE = FEATURE_SR / HOP
 DB_SCALE = 20.0  # dB per input unit
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models" / "analysis"
 DEFAULT_MODEL = "beats-tcn-band"
+# The analysis backends (``--beat-tracker`` names) that run this network, and the weights each loads:
+# "learned" the band-set weights (non-commercial), "learned-cc" weights trained on commercial-safe
+# material only (Groove MIDI, CC BY 4.0, under code-composed parts: models/analysis/beats-tcn-cc).
+MODELS = {"learned": DEFAULT_MODEL, "learned-cc": "beats-tcn-cc"}
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,9 @@ def refusal_reason(analysis) -> str | None:
         return f"the clip is {analysis.duration_s:.1f} s long: at least {MIN_DURATION_S:.0f} s are needed to find a beat"
     if analysis.beat_times.size < MIN_BEATS:
         return f"only {analysis.beat_times.size} beats found (need {MIN_BEATS}): no steady pulse"
-    learned = analysis.backend == "learned"
+    from stemgen.analysis.learned_beats import MODELS
+
+    learned = analysis.backend in MODELS
     least = MIN_ACTIVATION_PULSE if learned else MIN_BEAT_CONFIDENCE
     if analysis.beat_confidence < least:
         return (f"no reliable beat (confidence {analysis.beat_confidence:.2f} < {least}): "

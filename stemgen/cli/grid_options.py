@@ -13,16 +13,17 @@ DOWNBEAT = typer.Option(None, "--downbeat", help="Time (s) of a bar's first beat
 BEATS_FILE = typer.Option(None, "--beats", help="Beat times to follow exactly: a text file (one time in seconds a line; "
                           "Audacity / Sonic Visualiser label exports) or a .mid whose tempo map is the song's.")
 
-BEAT_TRACKER_HELP = ("Beat tracker: dsp (default; commercial-safe) or learned (a small network, weights trained on "
-                     "CC BY-NC-SA data: non-commercial use only; see models/analysis/).")
-BEAT_TRACKERS = ("dsp", "learned")
+BEAT_TRACKER_HELP = ("Beat tracker: dsp (default; commercial-safe), learned (a small network, weights trained on "
+                     "CC BY-NC-SA data: non-commercial use only) or learned-cc (the same network trained on "
+                     "commercial-safe material); see models/analysis/.")
+BEAT_TRACKERS = ("dsp", "learned", "learned-cc")
 
 
 def beat_tracker_error(name: str | None) -> str | None:
     """Why ``name`` is no ``--beat-tracker`` choice (``None`` when it is one or not given)."""
     if name is None or name in BEAT_TRACKERS:
         return None
-    return f"--beat-tracker must be {' or '.join(BEAT_TRACKERS)}, not '{name}'"
+    return f"--beat-tracker must be {', '.join(BEAT_TRACKERS[:-1])} or {BEAT_TRACKERS[-1]}, not '{name}'"
 
 
 def grid_correction(bpm: float | None, meter: str | None, downbeat: float | None, beats: Path | None):

@@ -1,0 +1,114 @@
+"""The commercial-safe learned beat tracker (``--beat-tracker learned-cc``): the code-composed songs it
+is trained on follow their grid (chords on bar lines, bass on the chord roots, 4/4 over Groove MIDI,
+3/4 alone), ``collect --synthetic`` turns them into clips with targets, and the shipped weights load,
+carry a card with their licenses and track a held-out band render (never trained on: no band notes)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from stemgen.analysis import analysis_backend, analyze
+from stemgen.analysis import learned_beats as lb
+from stemgen.evaluation.metrics.beat_tracking import f_measure, tempo_of
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+import compose_beat_songs as cbs  # noqa: E402
+import train_beat_tracker as tbt  # noqa: E402
+
+HELD_OUT_SONG = "Tiny-Karaoke_562763d727.mid"  # valid split, as tests/test_learned_beats.py
+
+
+def _onsets_in_beats(inst, bpm):
+    return np.array([n.start for n in inst.notes]) * bpm / 60.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_drumless_song_is_on_its_grid_with_chords_on_bar_lines(seed):
+    pm = cbs.compose_song(seed)
+    bpm = pm.get_tempo_changes()[1][0]
+    meter = pm.time_signature_changes[0].numerator
+    assert 55 <= bpm <= 190 and meter in (3, 4)
+    names = [i.name for i in pm.instruments]
+    assert "bass" in names and "comp" in names
+    bass = next(i for i in pm.instruments if i.name == "bass")
+    beats = _onsets_in_beats(bass, bpm)
+    eighth = np.abs(beats * 4 - np.rint(beats * 4))  # every bass note on the 16th grid, a small jitter off it
+    assert np.median(eighth) < 0.15 and np.all(np.array([n.pitch for n in bass.notes]) < 60)
+    # The bass's first note of each bar is the bar chord's root (a chord change falls on bar lines).
+    song = cbs.progression(np.random.default_rng(seed), 8, meter)
+    assert song[0][1] == 0 and all(start % (meter / 2 if meter == 4 else meter) == 0 for start, _ in song)
+
+
+def test_a_waltz_is_in_three_and_a_groove_song_keeps_the_drummers_tempo(groove_dir):
+    waltzes = [pm for pm in map(cbs.compose_song, range(40)) if pm.time_signature_changes[0].numerator == 3]
+    assert len(waltzes) >= 6 and any(i.is_drum for pm in waltzes for i in pm.instruments)
+    path = next((groove_dir / "drummer1").rglob("*_beat_4-4.mid"))
+    drums = pretty_midi.PrettyMIDI(str(path))
+    pm = cbs.compose_song(1, drums)
+    assert pm.get_tempo_changes()[1][0] == pytest.approx(drums.get_tempo_changes()[1][0])
+    kit = [i for i in pm.instruments if i.is_drum]
+    assert len(kit) == 1 and len(kit[0].notes) == sum(len(i.notes) for i in drums.instruments if i.is_drum)
+    assert pm.get_end_time() >= drums.get_end_time() - 1.0
+
+
+def test_collect_synthetic_writes_clips_with_their_targets(tmp_path):
+    out = tmp_path / "syn.npz"
+    tbt.main(["collect", "--synthetic", "--split", "valid", "--max-songs", "4", "--drumless", "1",
+              "--min-on-grid", "0.6", "--draws", "1", "--seconds", "8", "--out", str(out)])
+    z = np.load(out, allow_pickle=True)
+    names = list(z["names"])
+    contexts = {n.split("|")[2] for n in names}
+    assert {"mix", "no_drums", "no_bass", "no_guitar"} <= contexts or {"mix", "no_bass"} <= contexts
+    assert not any("drumless" in n and n.endswith("no_drums") for n in names)  # no copy of the mix
+    clips = tbt.load_clips(str(out))
+    assert len(clips) == len(names) and all(c[0].shape[0] == 2 * 64 and c[1].size >= 8 for c in clips)
+    assert all(np.all(np.isin(np.round(c[2], 6), np.round(c[1], 6))) for c in clips)  # downbeats are beats
+
+
+def test_the_commercial_safe_weights_load_and_carry_their_licenses():
+    assert lb.MODELS["learned-cc"] == "beats-tcn-cc" and analysis_backend("learned-cc") == "learned-cc"
+    d = lb.MODELS_DIR / lb.MODELS["learned-cc"]
+    assert (d / "model.safetensors").stat().st_size < 400_000
+    net = lb.load_model(lb.MODELS["learned-cc"])
+    assert net(np.zeros((128, 50), np.float32)).shape == (2, 50)
+    card = (d / "README.md").read_text()
+    assert "Groove MIDI" in card and "CC BY 4.0" in card and "commercial" in card
+    assert "Tegridy" not in card.split("## License")[1].split("##")[0]  # no band-set material
+
+
+def test_a_held_out_band_render_without_drums_is_tracked(band_midi_dir):
+    from stemgen.analysis import refusal_reason
+    from stemgen.evaluation.ground_truth import midi_truth
+    from stemgen.midifile.io import load_midi
+    from stemgen.render import render_stems
+
+    path = band_midi_dir / HELD_OUT_SONG
+    truth = midi_truth(load_midi(path), 0.0, 20.0)
+    r = render_stems(path, max_seconds=20.0)
+    a = analyze(r.mix()[0] - r.stems["drums"][0], r.sample_rate, "learned-cc")
+    assert a.backend == "learned-cc" and refusal_reason(a) is None
+    beats = truth.beat_times
+    got = a.beat_times[(a.beat_times >= beats[0] - 0.07) & (a.beat_times < beats[-1] + 0.07)]
+    assert f_measure(beats, got) > 0.9  # 0.96 (the DSP 0.87)
+    assert tempo_of(got) == pytest.approx(tempo_of(beats), rel=0.03)
+    assert f_measure(truth.downbeat_times, a.downbeat_times[a.downbeat_times < beats[-1] + 0.07]) > 0.8  # 1.0
+
+
+def test_the_cli_takes_learned_cc(musdb_song):
+    import json
+
+    from typer.testing import CliRunner
+
+    from stemgen.cli.main import app
+
+    res = CliRunner().invoke(app, ["analyze", str(musdb_song / "mixture.wav"), "--beat-tracker", "learned-cc",
+                                   "--list-beats", "--json"])
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.stdout.strip().splitlines()[-1])["files"][0]
+    assert len(row["beat_times"]) >= 8
