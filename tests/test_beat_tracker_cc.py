@@ -112,3 +112,22 @@ def test_the_cli_takes_learned_cc(musdb_song):
     assert res.exit_code == 0, res.output
     row = json.loads(res.stdout.strip().splitlines()[-1])["files"][0]
     assert len(row["beat_times"]) >= 8
+
+
+def test_the_cc_weights_take_their_bar_from_the_dsp_evidence_and_the_band_weights_keep_theirs(band_midi_dir):
+    """learned-cc's bar is chosen on the DSP's explicit evidence (``learned_beats.BARS``): on a band song
+    the cc weights never saw (train split, 125 BPM, drums removed) the bars are right (downbeat F 1.0);
+    with the band weights' decision (accents + the HMM's downbeats) they were two beats off (0.0)."""
+    from stemgen.evaluation.ground_truth import midi_truth
+    from stemgen.midifile.io import load_midi
+    from stemgen.render import render_stems
+
+    assert lb.BARS == {"learned": "accents+hmm", "learned-cc": "evidence"}
+    path = band_midi_dir / "Children-Songs_30ace402a0.mid"
+    truth = midi_truth(load_midi(path), 0.0, 20.0)
+    r = render_stems(path, max_seconds=20.0)
+    a = analyze(r.mix()[0] - r.stems["drums"][0], r.sample_rate, "learned-cc")
+    beats = truth.beat_times
+    assert f_measure(beats, a.beat_times[(a.beat_times >= beats[0] - 0.07) & (a.beat_times < beats[-1] + 0.07)]) > 0.9
+    assert a.meter == 4 and a.bar_start_margin is not None
+    assert f_measure(truth.downbeat_times, a.downbeat_times[a.downbeat_times < beats[-1] + 0.07]) >= 0.9  # 1.0

@@ -61,3 +61,28 @@ def test_the_beat_phase_follows_bass_and_chord_changes_over_an_offbeat_network()
     feats = _features(beats, beats[0::2], n)  # the bass and the chord change on every other beat
     got_beats, _, _, _ = learned_grid(act, feats)
     assert f_measure(beats, got_beats) > 0.9  # the HMM's whole-frame period drifts a little
+
+
+def test_the_evidence_bar_decision_is_the_dsp_trackers_and_an_unknown_one_is_refused():
+    """``bars="evidence"`` (the cc weights'): meter and bar phase as ``grid_decisions.meter_and_beats`` on
+    the decoded beats, whatever the HMM's downbeats; the default stays the band weights' decision."""
+    import pytest
+
+    from stemgen.analysis import learned_beats
+
+    n = int(30 * FR)
+    beats = 0.5 + np.arange(0, 29.0, 0.5)
+    bar_starts = beats[2::4]
+    act = np.zeros((2, n))
+    f = np.rint(beats * FR).astype(int)
+    act[0, f] = 1.0
+    act[1, f[::4]] = 1.0  # the network insists on the wrong bar (the clip's first beat)
+    feats = _features(beats, bar_starts, n)
+    got, downbeats, meter, margins = learned_grid(act, feats, "evidence")
+    want, want_meter, phase = decisions.meter_and_beats(feats, got)
+    assert meter == want_meter == 4 and np.allclose(downbeats, want[phase::4])
+    assert f_measure(bar_starts, downbeats) > 0.9
+    assert margins["bar_start"] == pytest.approx(decisions.bar_margin(feats, got, meter, phase)[0])
+    assert learned_beats.BARS["learned"] == "accents+hmm"
+    with pytest.raises(ValueError, match="unknown bar decision"):
+        learned_grid(act, feats, "hmm")

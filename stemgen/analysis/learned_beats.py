@@ -39,6 +39,12 @@ DEFAULT_MODEL = "beats-tcn-band"
 # "learned" the band-set weights (non-commercial), "learned-cc" weights trained on commercial-safe
 # material only (Groove MIDI, CC BY 4.0, under code-composed parts: models/analysis/beats-tcn-cc).
 MODELS = {"learned": DEFAULT_MODEL, "learned-cc": "beats-tcn-cc"}
+# How each backend's bar (meter and first downbeat) is chosen over its decoded beats
+# (``learned_grid.BAR_DECISIONS``): "accents+hmm" the DSP's accents plus the HMM's downbeats (chosen for
+# the band weights); "evidence" the DSP's explicit evidence alone, as the DSP tracker
+# (``grid_decisions.meter_and_beats``): the cc weights' downbeat activation was learned on code-composed
+# songs only (valid, docs/EVALUATION.md "Bars for learned-cc": downbeat F 0.65 -> 0.71 over 4 contexts).
+BARS = {"learned": "accents+hmm", "learned-cc": "evidence"}
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,22 @@ HMM_WEIGHT = 0.25  # the HMM's downbeats against the DSP's accents (valid: 0, 0.
 PHASE_NET_WEIGHT = 1.0  # the network's on-beat activation against the DSP's grid score (valid: 0, 0.5, 1)
 
 
-def learned_grid(act: np.ndarray, feats: decisions.GridFeatures) -> tuple[np.ndarray, np.ndarray, int, dict]:
+BAR_DECISIONS = ("accents+hmm", "evidence")
+
+
+def learned_grid(act: np.ndarray, feats: decisions.GridFeatures,
+                 bars: str = "accents+hmm") -> tuple[np.ndarray, np.ndarray, int, dict]:
     """(beat times, downbeat times, meter, margins) from (2, frames) beat/downbeat activations ``act``
     and the DSP's frame features ``feats`` (the same frames); margins: ``bar_start`` and
     ``bar_start_alternative`` (``downbeats.bar_start_margin`` of the accents that chose the bar) and
-    ``tempo_octave`` (``octave_margin``), ``None`` where there are too few beats."""
+    ``tempo_octave`` (``octave_margin``), ``None`` where there are too few beats.
+
+    ``bars`` (``BAR_DECISIONS``; per weights in ``learned_beats.BARS``): "accents+hmm" chooses meter and
+    bar phase on the DSP's accents plus ``HMM_WEIGHT`` x the HMM's downbeats; "evidence" on the DSP's
+    explicit evidence alone, exactly as the DSP tracker (``grid_decisions.meter_and_beats``, which may
+    also move a 4/4 grid to its 3/4 twin on the "&", and ``bar_margin``)."""
+    if bars not in BAR_DECISIONS:
+        raise ValueError(f"unknown bar decision {bars!r} ({', '.join(BAR_DECISIONS)})")
     act = np.asarray(act, dtype=np.float64)
     beats, numbers, meter = bar_tracker.decode_fine(act[0], act[1], feats.fr)
     margins = {"bar_start": None, "bar_start_alternative": 0, "tempo_octave": None}
@@ -48,9 +59,13 @@ def learned_grid(act: np.ndarray, feats: decisions.GridFeatures) -> tuple[np.nda
     shifted = decisions.half_shift(beats, (feats.n - 1) / feats.fr)
     if shifted.size >= 4 and phase_score(feats, act[0], shifted, True) > phase_score(feats, act[0], beats, False):
         beats, hmm_downbeats = shifted, np.zeros(shifted.size)  # the HMM's bar no longer applies
-    accents = decisions.bar_accents(feats, beats) + HMM_WEIGHT * decisions.unit_std(hmm_downbeats)
-    meter, phase, _ = dblib.meter_and_phase(accents)
-    bar, alternative = dblib.bar_start_margin(accents, meter, phase)
+    if bars == "evidence":
+        beats, meter, phase = decisions.meter_and_beats(feats, beats)
+        bar, alternative = decisions.bar_margin(feats, beats, meter, phase)
+    else:
+        accents = decisions.bar_accents(feats, beats) + HMM_WEIGHT * decisions.unit_std(hmm_downbeats)
+        meter, phase, _ = dblib.meter_and_phase(accents)
+        bar, alternative = dblib.bar_start_margin(accents, meter, phase)
     margins.update(bar_start=None if np.isnan(bar) else bar, bar_start_alternative=alternative,
                    tempo_octave=octave_margin(feats, act[0], beats))
     return beats, beats[dblib.downbeat_indices(beats.size, meter, phase)], meter, margins
