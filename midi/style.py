@@ -220,10 +220,10 @@ def fit_from_shares(real: dict[str, list], model: dict[str, list]) -> dict:
             "songs": {"real": {s: len(real[s]) for s in STYLE_PHRASES}, "model": len(model["acoustic"])}}
 
 
-def model_shares(generator, context: np.ndarray, into: dict[str, list]) -> None:
+def model_shares(generator, context: np.ndarray, into: dict[str, list], setting: dict | None = None) -> None:
     """Append to ``into`` the shares of the 16ths of the beat of ``generator``'s parts for ``context``
-    asked in each style, the rhythm prior off."""
-    saved, generator.meta["style_rhythm"] = generator.meta.get("style_rhythm"), None
+    asked in each style, with the rhythm prior ``setting`` (None: off)."""
+    saved, generator.meta["style_rhythm"] = generator.meta.get("style_rhythm"), setting
     try:
         positions = beat_positions(context)
         for asked, notes in asked_in_every_style(generator, context).items():
@@ -258,11 +258,14 @@ def fit_style_rhythm(files, generator, every: int = 4) -> dict:
     return fit_from_shares(real, model)
 
 
-def fit_style_rhythm_audio(cache: Path, root: Path, generator, every: int = 1) -> dict:
+def fit_style_rhythm_audio(cache: Path, root: Path, generator, passes: int = 1) -> dict:
     """``fit_from_shares`` for the arranger, on analysed audio: the train examples of its data cache
     (``scripts/build_arranger_data.py``: each song's first minute rendered without its guitar and
     analysed; ``context`` and the real part's ``target_onset`` on the analysed steps), the style of
-    each from its MIDI file under ``root``; the model asked in each style on every ``every``-th."""
+    each from its MIDI file under ``root``; the model asked in each style on each of them. ``passes``
+    > 1: each further pass asks the model again with the prior fitted so far (strength 1) and adds
+    the log ratio of what is still missing, so the shares at strength 1 come near the real ones
+    (one pass: the model's own shares, as the MIDI engine's fit)."""
     import json
 
     from stemgen.errors import StemgenInputError
@@ -272,8 +275,8 @@ def fit_style_rhythm_audio(cache: Path, root: Path, generator, every: int = 1) -
 
     midi = {p.name: p for p in files_in_split(root, "train")}
     real: dict[str, list] = {s: [] for s in STYLE_PHRASES}
-    model: dict[str, list] = {s: [] for s in STYLE_PHRASES}
-    for i, npz in enumerate(sorted(Path(cache, "train").glob("*__guitar__v0.npz"))):
+    contexts = []
+    for npz in sorted(Path(cache, "train").glob("*__guitar__v0.npz")):
         meta = json.loads(npz.with_name(npz.name.replace("__guitar__v0.npz", "__v0.json")).read_text())
         if meta["file"] not in midi:
             raise StemgenInputError(npz, f"{meta['file']} is not a train song of {root}")
@@ -284,9 +287,17 @@ def fit_style_rhythm_audio(cache: Path, root: Path, generator, every: int = 1) -
         if style is None or starts.size < MIN_NOTES:
             continue
         real[style].append(beat_position_share([(int(t),) for t in starts], beat_positions(context)))
-        if i % every == 0:
-            model_shares(generator, context, model)
-    return fit_from_shares(real, model)
+        contexts.append(context)
+    total: dict[str, np.ndarray] = {}
+    for _ in range(passes):
+        model: dict[str, list] = {s: [] for s in STYLE_PHRASES}
+        setting = {"strength": 1.0, "log_ratio": {k: v.tolist() for k, v in total.items()}} if total else None
+        for context in contexts:
+            model_shares(generator, context, model, setting)
+        fitted = fit_from_shares(real, model)
+        total = {k: total.get(k, 0) + np.asarray(v) for k, v in fitted["log_ratio"].items()}
+    fitted["log_ratio"] = {k: [round(float(x), 4) for x in v] for k, v in total.items()}
+    return fitted | {"passes": passes}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -312,14 +323,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--chosen", default="", help="what the strength was chosen on (stored as provenance)")
     ap.add_argument("--audio-cache", type=Path, default=None,
                     help="fit on this arranger data cache's analysed train examples (scripts/build_arranger_data.py)")
+    ap.add_argument("--passes", type=int, default=1, help="with --audio-cache: fitting passes (see fit_style_rhythm_audio)")
     args = ap.parse_args(argv)
     gen = MidiGenerator("guitar", args.model)
     if args.fit is not None and args.store:
         if args.audio_cache:
-            fitted = fit_style_rhythm_audio(args.audio_cache, Path(args.data), gen)
+            fitted = fit_style_rhythm_audio(args.audio_cache, Path(args.data), gen, args.passes)
             source = (f"the analysed audio examples of {args.audio_cache} / train (scripts/build_arranger_data.py: "
                       f"first minute of each song of {args.data} rendered without its guitar), the model asked in "
-                      "each style's words on each of them")
+                      f"each style's words on each of them, {args.passes} pass(es)")
         else:
             fitted = fit_style_rhythm(files_in_split(args.data, "train"), gen)
             source = f"{args.data} / train"
