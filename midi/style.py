@@ -91,6 +91,8 @@ def style_separation(generated: dict[str, list[np.ndarray]], real: dict[str, lis
 # --- the rhythm prior: each style's onsets where its real players put them ------------------------
 
 BEAT_POSITIONS = 4  # 16ths of a beat: on, e, &, a
+PLAIN = "plain"  # the default instruction: its figures set against every real part's
+PLAIN_INSTRUCTION = "Add guitar"  # the arranger's default instruction
 
 
 def beat_positions(context: np.ndarray) -> np.ndarray:
@@ -122,12 +124,23 @@ def with_style_rhythm(out: np.ndarray, context: np.ndarray, stem: str, instructi
 
     if not setting or stem != "guitar":
         return out
-    ratio = setting["log_ratio"].get(style_of_instruction(instruction) or "")
+    ratio = setting["log_ratio"].get(prior_key(instruction, setting["log_ratio"]))
     if ratio is None:
         return out
     out = np.array(out, dtype=np.float32, copy=True)
     out[ONSET] += float(setting["strength"]) * np.asarray(ratio, np.float32)[beat_positions(context)]
     return out
+
+
+def prior_key(instruction: str, log_ratio: dict) -> str:
+    """Whose figures of the prior apply to ``instruction``: ``PLAIN`` for the arranger's default
+    instruction (``PLAIN_INSTRUCTION``, the text they were fitted on) when the prior has figures for
+    it, else the style of the sound the words pick (no style words: clean). Other sentences without
+    style words keep the clean figures: on the rendered valid songs the plain figures took the
+    offline writer's sentences 18 points under the real parts' off-beat share (the clean ones 10)."""
+    if PLAIN in log_ratio and instruction.strip().rstrip(".").lower() == PLAIN_INSTRUCTION.lower():
+        return PLAIN
+    return style_of_instruction(instruction) or ""
 
 
 def log_ratio(real: list[np.ndarray], model: list[np.ndarray]) -> list[float]:
@@ -216,17 +229,22 @@ def evaluate_styles(files, generator) -> dict:
 def fit_from_shares(real: dict[str, list], model: dict[str, list]) -> dict:
     """The prior's figures: ``log_ratio`` per style of the real parts' shares of the 16ths of the
     beat against the model's own (asked in that style), and how many parts each rests on."""
-    return {"log_ratio": {s: log_ratio(real[s], model[s]) for s in STYLE_PHRASES if real[s] and model[s]},
-            "songs": {"real": {s: len(real[s]) for s in STYLE_PHRASES}, "model": len(model["acoustic"])}}
+    return {"log_ratio": {s: log_ratio(real[s], model[s]) for s in real if real[s] and model.get(s)},
+            "songs": {"real": {s: len(real[s]) for s in real}, "model": len(model["acoustic"])}}
 
 
-def model_shares(generator, context: np.ndarray, into: dict[str, list], setting: dict | None = None) -> None:
+def model_shares(generator, context: np.ndarray, into: dict[str, list], setting: dict | None = None,
+                 plain: bool = False) -> None:
     """Append to ``into`` the shares of the 16ths of the beat of ``generator``'s parts for ``context``
-    asked in each style, with the rhythm prior ``setting`` (None: off)."""
+    asked in each style (and with ``PLAIN_INSTRUCTION`` as ``PLAIN`` when ``plain``), with the rhythm
+    prior ``setting`` (None: off)."""
     saved, generator.meta["style_rhythm"] = generator.meta.get("style_rhythm"), setting
     try:
         positions = beat_positions(context)
-        for asked, notes in asked_in_every_style(generator, context).items():
+        parts = asked_in_every_style(generator, context)
+        if plain:
+            parts[PLAIN] = generator.notes_from_context(context, PLAIN_INSTRUCTION)
+        for asked, notes in parts.items():
             share = beat_position_share(notes, positions)
             if share is not None:
                 into[asked].append(share)
@@ -262,7 +280,8 @@ def fit_style_rhythm_audio(cache: Path, root: Path, generator, passes: int = 1) 
     """``fit_from_shares`` for the arranger, on analysed audio: the train examples of its data cache
     (``scripts/build_arranger_data.py``: each song's first minute rendered without its guitar and
     analysed; ``context`` and the real part's ``target_onset`` on the analysed steps), the style of
-    each from its MIDI file under ``root``; the model asked in each style on each of them. ``passes``
+    each from its MIDI file under ``root``; the model asked in each style on each of them, and with
+    its plain default instruction (``PLAIN``, set against every real part whatever its style). ``passes``
     > 1: each further pass asks the model again with the prior fitted so far (strength 1) and adds
     the log ratio of what is still missing, so the shares at strength 1 come near the real ones
     (one pass: the model's own shares, as the MIDI engine's fit)."""
@@ -274,7 +293,7 @@ def fit_style_rhythm_audio(cache: Path, root: Path, generator, passes: int = 1) 
     from .splits import files_in_split
 
     midi = {p.name: p for p in files_in_split(root, "train")}
-    real: dict[str, list] = {s: [] for s in STYLE_PHRASES}
+    real: dict[str, list] = {s: [] for s in (*STYLE_PHRASES, PLAIN)}
     contexts = []
     for npz in sorted(Path(cache, "train").glob("*__guitar__v0.npz")):
         meta = json.loads(npz.with_name(npz.name.replace("__guitar__v0.npz", "__v0.json")).read_text())
@@ -287,13 +306,14 @@ def fit_style_rhythm_audio(cache: Path, root: Path, generator, passes: int = 1) 
         if style is None or starts.size < MIN_NOTES:
             continue
         real[style].append(beat_position_share([(int(t),) for t in starts], beat_positions(context)))
+        real[PLAIN].append(real[style][-1])
         contexts.append(context)
     total: dict[str, np.ndarray] = {}
     for _ in range(passes):
-        model: dict[str, list] = {s: [] for s in STYLE_PHRASES}
+        model: dict[str, list] = {s: [] for s in real}
         setting = {"strength": 1.0, "log_ratio": {k: v.tolist() for k, v in total.items()}} if total else None
         for context in contexts:
-            model_shares(generator, context, model, setting)
+            model_shares(generator, context, model, setting, plain=True)
         fitted = fit_from_shares(real, model)
         total = {k: total.get(k, 0) + np.asarray(v) for k, v in fitted["log_ratio"].items()}
     fitted["log_ratio"] = {k: [round(float(x), 4) for x in v] for k, v in total.items()}

@@ -72,8 +72,23 @@ def test_arranger_guitar_follows_the_asked_styles_real_players():
     from stemgen.midi.style import offbeat_share
 
     setting = Arranger("guitar").generator.meta["style_rhythm"]
-    assert "train" in setting["provenance"] and set(setting["log_ratio"]) == {"acoustic", "clean", "muted", "driven"}
+    assert "train" in setting["provenance"] and set(setting["log_ratio"]) == {"acoustic", "clean", "muted", "driven", "plain"}
     songs = [rendered(p) for p in (BAND / "midi" / "Children-Songs_0f45d232d6.mid", ACOUSTIC)]
     shares = {asked: np.mean([offbeat_share(s.parts[asked], s.positions) for s in songs]) for asked in ("acoustic", "muted")}
     assert abs(shares["acoustic"] - 0.34) < 0.15, shares
     assert shares["muted"] > shares["acoustic"] - 0.1, shares
+
+
+def test_the_default_instruction_gets_its_own_figures_where_the_prior_has_them():
+    """The arranger's "Add guitar" (its default) takes the ``plain`` figures fitted on that text;
+    other words pick their sound's style (none named: clean); a prior without ``plain`` figures (the
+    MIDI engine's) gives "Add guitar" the clean ones."""
+    from stemgen.midi.generate import MidiGenerator
+    from stemgen.midi.style import PLAIN, prior_key
+
+    arranger = MidiGenerator("guitar", Path(__file__).resolve().parents[1] / "models" / "arranger" / "guitar")
+    ratios = arranger.meta["style_rhythm"]["log_ratio"]
+    assert prior_key("Add guitar", ratios) == prior_key("add guitar.", ratios) == PLAIN
+    assert prior_key("Add a guitar part", ratios) == "clean"
+    assert prior_key("Add a funky muted guitar", ratios) == "muted"
+    assert prior_key("Add guitar", MidiGenerator("guitar").meta["style_rhythm"]["log_ratio"]) == "clean"
