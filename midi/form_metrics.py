@@ -260,12 +260,20 @@ def drum_metrics(notes: np.ndarray, grid: SongGrid, bounds: np.ndarray, sections
 # --- bass / guitar --------------------------------------------------------------------------------
 
 
-def pitched_metrics(notes: np.ndarray, real: np.ndarray, steps_per_beat: int) -> dict[str, float]:
+def pitched_metrics(notes: np.ndarray, real: np.ndarray, steps_per_beat: int,
+                    beat_position: np.ndarray | None = None) -> dict[str, float]:
+    """``offbeat``: the share of distinct onset times on the "&" of the beat, the step's position in
+    its beat from ``beat_position`` (per step, 0..steps_per_beat - 1: an analysed grid whose first
+    step is not on a beat) or else the step index (a MIDI grid starts on a beat)."""
     out = {c: math.nan for c in ("pitch_diff", "pitch_off", "octave_err", "len_ratio", "offbeat")}
     if not len(notes):
         return out
     onset_times = np.unique(notes[:, 0])
-    out["offbeat"] = float(np.mean(onset_times % steps_per_beat == steps_per_beat // 2))
+    if beat_position is None:
+        in_beat = onset_times % steps_per_beat
+    else:
+        in_beat = np.asarray(beat_position)[np.minimum(onset_times, len(beat_position) - 1)]
+    out["offbeat"] = float(np.mean(in_beat == steps_per_beat // 2))
     if not len(real):
         return out
     out["pitch_diff"] = float(np.median(notes[:, 2]) - np.median(real[:, 2]))
@@ -307,5 +315,5 @@ def form_metrics(part, real, grid: SongGrid, stem: str, sections: np.ndarray | N
             sections = section_starts(grid, stem)
         out.update(drum_metrics(notes, grid, bounds, sections, playing))
     else:
-        out.update(pitched_metrics(notes, ref, grid.steps_per_beat))
+        out.update(pitched_metrics(notes, ref, grid.steps_per_beat, getattr(grid, "beat_position", None)))
     return out

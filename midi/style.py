@@ -16,7 +16,9 @@ the instruction says.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 
@@ -89,6 +91,8 @@ def style_separation(generated: dict[str, list[np.ndarray]], real: dict[str, lis
 # --- the rhythm prior: each style's onsets where its real players put them ------------------------
 
 BEAT_POSITIONS = 4  # 16ths of a beat: on, e, &, a
+PLAIN = "plain"  # the default instruction: its figures set against every real part's
+PLAIN_INSTRUCTION = "Add guitar"  # the arranger's default instruction
 
 
 def beat_positions(context: np.ndarray) -> np.ndarray:
@@ -120,12 +124,23 @@ def with_style_rhythm(out: np.ndarray, context: np.ndarray, stem: str, instructi
 
     if not setting or stem != "guitar":
         return out
-    ratio = setting["log_ratio"].get(style_of_instruction(instruction) or "")
+    ratio = setting["log_ratio"].get(prior_key(instruction, setting["log_ratio"]))
     if ratio is None:
         return out
     out = np.array(out, dtype=np.float32, copy=True)
     out[ONSET] += float(setting["strength"]) * np.asarray(ratio, np.float32)[beat_positions(context)]
     return out
+
+
+def prior_key(instruction: str, log_ratio: dict) -> str:
+    """Whose figures of the prior apply to ``instruction``: ``PLAIN`` for the arranger's default
+    instruction (``PLAIN_INSTRUCTION``, the text they were fitted on) when the prior has figures for
+    it, else the style of the sound the words pick (no style words: clean). Other sentences without
+    style words keep the clean figures: on the rendered valid songs the plain figures took the
+    offline writer's sentences 18 points under the real parts' off-beat share (the clean ones 10)."""
+    if PLAIN in log_ratio and instruction.strip().rstrip(".").lower() == PLAIN_INSTRUCTION.lower():
+        return PLAIN
+    return style_of_instruction(instruction) or ""
 
 
 def log_ratio(real: list[np.ndarray], model: list[np.ndarray]) -> list[float]:
@@ -138,36 +153,42 @@ def log_ratio(real: list[np.ndarray], model: list[np.ndarray]) -> list[float]:
 # --- evaluation: off-beat share per style and style separation --------------------------------------
 
 
-def evaluate_styles(files, generator) -> dict:
-    """Per real style (the song's guitar program group): the real parts' off-beat share and that of
-    ``generator``'s parts asked for that style in words (``instruction_for``), each song's context
-    without its guitar; and the style separation of the generator's parts with every song asked in
-    every style (so only the words differ) against the real parts of those styles."""
-    from stemgen.midifile.grid import song_to_grid
+@dataclass
+class StyleSong:
+    """One held-out song for ``style_report``: its real guitar part (``real``, notes on ``grid``'s
+    steps) of ``style``, and a generator's parts asked in each style's words (``parts``: style ->
+    notes on the same steps; only the words differ). ``grid``: ``n_steps`` and ``pos_in_bar``;
+    ``positions``: each step's 16th of the beat (``beat_positions`` of the song's context)."""
 
-    from .context import context_from_grid
-    from .evaluate import MIN_NOTES, load_song
+    style: str
+    real: list
+    grid: object
+    parts: dict
+    positions: np.ndarray
+
+
+def offbeat_share(notes, positions: np.ndarray) -> float:
+    """Share of a part's distinct onset times on the "&" of the beat (``form_metrics``' ``offbeat``;
+    ``positions``: each step's 16th of the beat); NaN without notes."""
     from .form_metrics import as_array, pitched_metrics
 
-    def offbeat(notes) -> float:
-        return pitched_metrics(as_array(notes), as_array([]), 4)["offbeat"] if notes else float("nan")
+    return pitched_metrics(as_array(notes), as_array([]), 4, positions)["offbeat"] if notes else float("nan")
 
+
+def style_report(songs) -> dict:
+    """Per real style: the songs, the real parts' off-beat share and that of the generated parts asked
+    for that style (``points``: generated minus real, x100); and the style separation of the generated
+    parts (every song asked in every style) against the real parts of those styles. ``songs``:
+    ``StyleSong``s (the MIDI engine's, ``evaluate_styles``; the arranger's on audio, ``arranger_form``)."""
     real_off: dict[str, list] = {s: [] for s in STYLE_PHRASES}
     gen_off: dict[str, list] = {s: [] for s in STYLE_PHRASES}
     real_h: dict[str, list] = {s: [] for s in STYLE_PHRASES}
     gen_h: dict[str, list] = {s: [] for s in STYLE_PHRASES}
-    for path in files:
-        song = load_song(path)
-        style = style_of_grid(song.grid)
-        if style is None or len(song.real["guitar"]) < MIN_NOTES:
-            continue
-        real_off[style].append(offbeat(song.real["guitar"]))
-        real_h[style].append(rhythm_histogram(song.real["guitar"], song.grid))
-        context = context_from_grid(song_to_grid(song.without("guitar")[0], 4), "guitar")
-        for asked in STYLE_PHRASES:
-            notes = generator.notes_from_context(context, instruction_for(asked))
-            if asked == style:
-                gen_off[style].append(offbeat(notes))
+    for song in songs:
+        real_off[song.style].append(offbeat_share(song.real, song.positions))
+        real_h[song.style].append(rhythm_histogram(song.real, song.grid))
+        gen_off[song.style].append(offbeat_share(song.parts.get(song.style), song.positions))
+        for asked, notes in song.parts.items():
             hist = rhythm_histogram(notes, song.grid) if notes else None
             if hist is not None:
                 gen_h[asked].append(hist)
@@ -178,47 +199,135 @@ def evaluate_styles(files, generator) -> dict:
     return {"offbeat": table, "separation": style_separation(gen_h, {s: h for s, h in real_h.items() if h})}
 
 
-def fit_style_rhythm(files, generator, every: int = 4) -> dict:
-    """``log_ratio`` per style: the real guitar parts' shares of the 16ths of the beat (songs of
-    ``files`` whose busiest guitar is of that style) against the model's own shares when asked for
-    that style in words (every ``every``-th song, each asked in every style, the prior off)."""
+def asked_in_every_style(generator, context: np.ndarray) -> dict[str, list]:
+    """``generator``'s parts for a ``(106, T)`` context asked in each style's words (``instruction_for``)."""
+    return {asked: generator.notes_from_context(context, instruction_for(asked)) for asked in STYLE_PHRASES}
+
+
+def evaluate_styles(files, generator) -> dict:
+    """``style_report`` for the MIDI engine: per real style (the song's guitar program group) the real
+    parts' off-beat share and that of ``generator``'s parts asked for that style in words, each song's
+    context without its guitar, every song asked in every style."""
     from stemgen.midifile.grid import song_to_grid
 
     from .context import context_from_grid
     from .evaluate import MIN_NOTES, load_song
 
-    saved, generator.meta["style_rhythm"] = generator.meta.get("style_rhythm"), None
-    real: dict[str, list] = {s: [] for s in STYLE_PHRASES}
-    model: dict[str, list] = {s: [] for s in STYLE_PHRASES}
-    try:
-        for i, path in enumerate(files):
+    def songs():
+        for path in files:
             song = load_song(path)
-            if len(song.real["guitar"]) < MIN_NOTES:
-                continue
             style = style_of_grid(song.grid)
-            share = beat_position_share(song.real["guitar"], beat_positions(context_from_grid(song.grid, "guitar")))
-            if style and share is not None:
-                real[style].append(share)
-            if i % every == 0:
-                context = context_from_grid(song_to_grid(song.without("guitar")[0], 4), "guitar")
-                for asked in STYLE_PHRASES:
-                    share = beat_position_share(generator.notes_from_context(context, instruction_for(asked)),
-                                                beat_positions(context))
-                    if share is not None:
-                        model[asked].append(share)
+            if style is None or len(song.real["guitar"]) < MIN_NOTES:
+                continue
+            context = context_from_grid(song_to_grid(song.without("guitar")[0], 4), "guitar")
+            yield StyleSong(style, song.real["guitar"], song.grid, asked_in_every_style(generator, context),
+                            beat_positions(context))
+
+    return style_report(songs())
+
+
+def fit_from_shares(real: dict[str, list], model: dict[str, list]) -> dict:
+    """The prior's figures: ``log_ratio`` per style of the real parts' shares of the 16ths of the
+    beat against the model's own (asked in that style), and how many parts each rests on."""
+    return {"log_ratio": {s: log_ratio(real[s], model[s]) for s in real if real[s] and model.get(s)},
+            "songs": {"real": {s: len(real[s]) for s in real}, "model": len(model["acoustic"])}}
+
+
+def model_shares(generator, context: np.ndarray, into: dict[str, list], setting: dict | None = None,
+                 plain: bool = False) -> None:
+    """Append to ``into`` the shares of the 16ths of the beat of ``generator``'s parts for ``context``
+    asked in each style (and with ``PLAIN_INSTRUCTION`` as ``PLAIN`` when ``plain``), with the rhythm
+    prior ``setting`` (None: off)."""
+    saved, generator.meta["style_rhythm"] = generator.meta.get("style_rhythm"), setting
+    try:
+        positions = beat_positions(context)
+        parts = asked_in_every_style(generator, context)
+        if plain:
+            parts[PLAIN] = generator.notes_from_context(context, PLAIN_INSTRUCTION)
+        for asked, notes in parts.items():
+            share = beat_position_share(notes, positions)
+            if share is not None:
+                into[asked].append(share)
     finally:
         generator.meta["style_rhythm"] = saved
-    return {"log_ratio": {s: log_ratio(real[s], model[s]) for s in STYLE_PHRASES},
-            "songs": {"real": {s: len(real[s]) for s in STYLE_PHRASES}, "model": len(model["acoustic"])}}
+
+
+def fit_style_rhythm(files, generator, every: int = 4) -> dict:
+    """``fit_from_shares`` for the MIDI engine: the real guitar parts of ``files`` (songs whose busiest
+    guitar is of that style) against the model's own parts asked in each style (every ``every``-th
+    song, the prior off)."""
+    from stemgen.midifile.grid import song_to_grid
+
+    from .context import context_from_grid
+    from .evaluate import MIN_NOTES, load_song
+
+    real: dict[str, list] = {s: [] for s in STYLE_PHRASES}
+    model: dict[str, list] = {s: [] for s in STYLE_PHRASES}
+    for i, path in enumerate(files):
+        song = load_song(path)
+        if len(song.real["guitar"]) < MIN_NOTES:
+            continue
+        style = style_of_grid(song.grid)
+        share = beat_position_share(song.real["guitar"], beat_positions(context_from_grid(song.grid, "guitar")))
+        if style and share is not None:
+            real[style].append(share)
+        if i % every == 0:
+            model_shares(generator, context_from_grid(song_to_grid(song.without("guitar")[0], 4), "guitar"), model)
+    return fit_from_shares(real, model)
+
+
+def fit_style_rhythm_audio(cache: Path, root: Path, generator, passes: int = 1) -> dict:
+    """``fit_from_shares`` for the arranger, on analysed audio: the train examples of its data cache
+    (``scripts/build_arranger_data.py``: each song's first minute rendered without its guitar and
+    analysed; ``context`` and the real part's ``target_onset`` on the analysed steps), the style of
+    each from its MIDI file under ``root``; the model asked in each style on each of them, and with
+    its plain default instruction (``PLAIN``, set against every real part whatever its style). ``passes``
+    > 1: each further pass asks the model again with the prior fitted so far (strength 1) and adds
+    the log ratio of what is still missing, so the shares at strength 1 come near the real ones
+    (one pass: the model's own shares, as the MIDI engine's fit)."""
+    import json
+
+    from stemgen.errors import StemgenInputError
+
+    from .evaluate import MIN_NOTES, load_song
+    from .splits import files_in_split
+
+    midi = {p.name: p for p in files_in_split(root, "train")}
+    real: dict[str, list] = {s: [] for s in (*STYLE_PHRASES, PLAIN)}
+    contexts = []
+    for npz in sorted(Path(cache, "train").glob("*__guitar__v0.npz")):
+        meta = json.loads(npz.with_name(npz.name.replace("__guitar__v0.npz", "__v0.json")).read_text())
+        if meta["file"] not in midi:
+            raise StemgenInputError(npz, f"{meta['file']} is not a train song of {root}")
+        style = style_of_grid(load_song(midi[meta["file"]]).grid)
+        with np.load(npz) as z:
+            context = z["context"].astype(np.float32)
+            starts = np.flatnonzero(np.asarray(z["target_onset"]).any(axis=0))
+        if style is None or starts.size < MIN_NOTES:
+            continue
+        real[style].append(beat_position_share([(int(t),) for t in starts], beat_positions(context)))
+        real[PLAIN].append(real[style][-1])
+        contexts.append(context)
+    total: dict[str, np.ndarray] = {}
+    for _ in range(passes):
+        model: dict[str, list] = {s: [] for s in real}
+        setting = {"strength": 1.0, "log_ratio": {k: v.tolist() for k, v in total.items()}} if total else None
+        for context in contexts:
+            model_shares(generator, context, model, setting, plain=True)
+        fitted = fit_from_shares(real, model)
+        total = {k: total.get(k, 0) + np.asarray(v) for k, v in fitted["log_ratio"].items()}
+    fitted["log_ratio"] = {k: [round(float(x), 4) for x in v] for k, v in total.items()}
+    return fitted | {"passes": passes}
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m stemgen.midi.style DATA [--split valid] [--model DIR]``: the guitar's off-beat share
     per style against the real parts and the style separation, as JSON. ``--fit STRENGTH --store
-    MODEL_DIR``: fit the rhythm prior on DATA's train split and store it in MODEL_DIR/config.json."""
+    MODEL_DIR``: fit the rhythm prior on DATA's train split and store it in MODEL_DIR/config.json;
+    with ``--audio-cache CACHE`` (the arranger's: ``--model models/arranger/guitar``) on the analysed
+    audio examples of CACHE's train split (``scripts/build_arranger_data.py``) instead of the MIDI."""
     import argparse
     import json
-    from pathlib import Path
 
     from stemgen.fileio import atomic_write_text
 
@@ -232,13 +341,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fit", type=float, default=None, help="strength of the prior to store (chosen on valid)")
     ap.add_argument("--store", type=Path, default=None)
     ap.add_argument("--chosen", default="", help="what the strength was chosen on (stored as provenance)")
+    ap.add_argument("--audio-cache", type=Path, default=None,
+                    help="fit on this arranger data cache's analysed train examples (scripts/build_arranger_data.py)")
+    ap.add_argument("--passes", type=int, default=1, help="with --audio-cache: fitting passes (see fit_style_rhythm_audio)")
     args = ap.parse_args(argv)
     gen = MidiGenerator("guitar", args.model)
     if args.fit is not None and args.store:
-        fitted = fit_style_rhythm(files_in_split(args.data, "train"), gen)
+        if args.audio_cache:
+            fitted = fit_style_rhythm_audio(args.audio_cache, Path(args.data), gen, args.passes)
+            source = (f"the analysed audio examples of {args.audio_cache} / train (scripts/build_arranger_data.py: "
+                      f"first minute of each song of {args.data} rendered without its guitar), the model asked in "
+                      f"each style's words on each of them, {args.passes} pass(es)")
+        else:
+            fitted = fit_style_rhythm(files_in_split(args.data, "train"), gen)
+            source = f"{args.data} / train"
         meta = json.loads((args.store / "config.json").read_text())
         meta["style_rhythm"] = {"strength": args.fit, **fitted,
-                                "provenance": f"fitted on {args.data} / train; strength {args.fit:g} chosen on "
+                                "provenance": f"fitted on {source}; strength {args.fit:g} chosen on "
                                               f"{args.chosen or 'the valid split'}"}
         atomic_write_text(args.store / "config.json", json.dumps(meta, indent=2))
         print(json.dumps(meta["style_rhythm"]))

@@ -6,7 +6,13 @@ with like. Rows per song: the arranger, the real part (scores like a real part b
 real part with its bars shuffled and a random part (the same checks as the MIDI metrics' tests);
 plus the stem's level against the context (LU) for the arranger, the real part and the fixed
 default, and each row's F1 against the real part on the same steps (``part_f1``, as ``stemgen midi eval``). The analysis is the arranger's own, so a wrong beat grid shows up as a worse real row;
-the bars are the analysed context's (those the part model and the drum decoder work in).
+the bars are the analysed context's (those the part model and the drum decoder work in), and so is
+each step's place in the beat (``offbeat``: the analysed steps start before the first beat, on any 16th).
+
+Guitar styles (``style_songs``, ``--styles``): each song's analysed context asked in every style's
+words (``midi.style.instruction_for``; only the words differ), the off-beat share per style against
+the real parts of that style (the program group of the song's busiest guitar track) and the style
+separation, as ``python -m stemgen.midi.style`` reports them for the MIDI engine (``style_report``).
 
 Drums: the section starts are the song's, as the MIDI metric finds them (``form_metrics.
 section_starts`` on the song without the drums), put by time on the analysed bars
@@ -33,11 +39,20 @@ SOURCES = ("arranger", "real", "shuffled", "random")
 
 @dataclass
 class StepGrid:
-    """What ``midi.form_metrics`` reads of a grid: steps, bar lines, steps a beat."""
+    """What ``midi.form_metrics`` and ``midi.style`` read of a grid: steps, bar lines, steps a beat,
+    each step's 16th of the beat (``beat_position``: the analysed steps need not start on a beat)."""
 
     n_steps: int
     bar_start: np.ndarray
+    beat_position: np.ndarray | None = None
     steps_per_beat: int = 4
+
+    @property
+    def pos_in_bar(self) -> np.ndarray:
+        """Steps since the last bar line (since the first step before the first one)."""
+        idx = np.arange(self.n_steps)
+        last = np.maximum.accumulate(np.where(np.asarray(self.bar_start, bool), idx, 0))
+        return idx - last
 
 
 def nearest_steps(times: np.ndarray, seconds: np.ndarray) -> np.ndarray:
@@ -69,9 +84,10 @@ def bar_grid(context: np.ndarray) -> StepGrid:
     them (``drum_form.bar_bounds_from_context``), so the parts are measured on the bars they were
     written in (the analysis' detected downbeats alone miss the bars it extends before and after them)."""
     from stemgen.midi.context import SLICES
+    from stemgen.midi.style import beat_positions
 
     bar = np.asarray(context[SLICES["downbeat"].start]) > 0.5
-    return StepGrid(bar.size, bar)
+    return StepGrid(bar.size, bar, beat_positions(context))
 
 
 def midi_sections(song, stem: str, bar_times: np.ndarray) -> np.ndarray:
@@ -195,6 +211,40 @@ def song_rows(path: str | Path, stem: str, arranger, instruction: str | None = N
     return rows
 
 
+def style_songs(files: list[Path], model: str | Path | None = None):
+    """``midi.style.StyleSong``s of the arranger's guitar: each song rendered without its guitar (first
+    minute), analysed once by the arranger, its part asked in every style's words on that analysis;
+    the real part on the analysed steps. Songs without a style, a guitar part or a usable beat are skipped."""
+    from stemgen.analysis.features import step_times
+    from stemgen.arranger.engine import Arranger
+    from stemgen.errors import StemgenError
+    from stemgen.midi.context import context_from_analysis
+    from stemgen.midi.evaluate import MIN_NOTES
+    from stemgen.midi.style import STYLE_PHRASES, StyleSong, instruction_for, style_of_grid
+    from stemgen.midifile.grid import song_to_grid
+    from stemgen.midifile.io import load_midi
+    from stemgen.render.stems import render_stems
+
+    arranger = Arranger("guitar", model)
+    for path in files:
+        song = load_midi(path)
+        style = style_of_grid(song_to_grid(song, 4))
+        render = render_stems(path, sample_rate=RENDER_RATE, max_seconds=SECONDS) if style else None
+        if render is None or "guitar" not in render.present:
+            continue
+        context = np.sum([a for k, a in render.stems.items() if k != "guitar"], axis=0)
+        try:
+            analysis = arranger(context, RENDER_RATE, instruction_for(style), seed=0, source=path).step_analysis
+        except StemgenError:
+            continue
+        real = real_part_on_steps(song, "guitar", step_times(analysis))
+        if len(real) < MIN_NOTES:
+            continue
+        grid = bar_grid(context_from_analysis(analysis))
+        parts = {asked: arranger.notes_for(analysis, instruction_for(asked)) for asked in STYLE_PHRASES}
+        yield StyleSong(style, real, grid, parts, grid.beat_position)
+
+
 def evaluate(files: list[Path], stem: str, model: str | Path | None = None, instructions: str = "none") -> dict:
     """Per-song rows, the means over songs and their spread (``spread``: per source and column the
     songs' median, 25th and 75th percentile) for ``stem`` (``level_error``: |arranger - real| LU, and
@@ -256,8 +306,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rows", action="store_true", help="print the per-song rows too")
     ap.add_argument("--instructions", default="none", choices=("none", "described", "shuffled"),
                     help="what the arranger is asked: its default, the song's real part described, or another song's")
+    ap.add_argument("--styles", action="store_true",
+                    help="guitar: the off-beat share per style (every song asked in every style) and the style separation")
     args = ap.parse_args(argv)
     files = files_in_split(args.data, args.split)[: args.max_songs]
+    if args.styles:
+        if args.stem != "guitar":
+            ap.error("--styles is for --stem guitar")
+        from stemgen.midi.style import style_report
+
+        print(json.dumps(style_report(style_songs(files, args.model)) | {"split": args.split}, indent=1))
+        return
     result = evaluate(files, args.stem, args.model, args.instructions)
     result["instructions"] = args.instructions
     if not args.rows:
