@@ -165,6 +165,13 @@ def analyse_song(audio: np.ndarray, sample_rate: int, correction=None, beat_trac
     return apply_correction(analyze(audio, sample_rate, analysis_backend(beat_tracker)), correction)
 
 
+def default_beat_tracker() -> str:
+    """The ``--beat-tracker`` name used where none is given (``analysis.DEFAULT_BEAT_TRACKER``)."""
+    from stemgen.analysis import DEFAULT_BEAT_TRACKER
+
+    return DEFAULT_BEAT_TRACKER
+
+
 class ArrangerInserter(_Inserter):
     """The arranger engine with its part model loaded: reusable across songs (copy it with ``with_sound``)."""
 

@@ -516,3 +516,27 @@ def test_the_page_reads_six_eight_as_two_dotted_quarter_beats(detected):
     assert arranger_engine.previous_downbeat(0.2, 60.0, {"meter": "6/8"}) == pytest.approx(1.2)  # 0.2 - 1 + 2 beats
     with pytest.raises(StemgenInputError, match="--meter"):
         arranger_engine.grid_correction(0, "6/7", 0)
+
+
+def test_the_pages_beat_finder_reaches_the_analysis(context, tmp_path):
+    """The page's "Beat finder" (``insert_audio_stem(beat_tracker=)``, last of the API's parameters):
+    the take's grid comes from the chosen tracker (the details name it); blank is the default; an
+    unknown name is one line naming the control."""
+    import gradio as gr
+
+    from stemgen.audio.io import write_audio
+    from stemgen.ui.handlers import Handlers
+    from stemgen.ui.settings import UISettings
+
+    song = write_audio(tmp_path / "uploads" / "abc" / "song.wav", context, SR)
+    h = Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none"), upload_root=tmp_path / "uploads")
+
+    def take(tracker):
+        return h.insert_audio_stem(str(song), "drums", "Add a rock beat", seed=1, engine="arranger", sound="auto",
+                                   beat_tracker=tracker, progress=lambda *a, **k: None)[5]
+
+    cc, default = take("learned-cc"), take(None)
+    assert cc["grid"] == cc["beat_tracker"] == "learned-cc"
+    assert default["grid"] == "numpy" and default["beat_tracker"] == "dsp"
+    with pytest.raises(gr.Error, match="beat finder must be one of dsp, learned-cc, learned, not 'beatnet'"):
+        take("beatnet")

@@ -114,8 +114,8 @@ def test_api_lists_named_endpoints(client):
     assert set(names) == {"/insert_audio_stem", "/insert_midi_part"}  # the page's own actions stay private
     params = [p["parameter_name"] for p in names["/insert_audio_stem"]["parameters"]]
     # the song's grid, the part's density and level, the take: the page's parameters, by name, last
-    assert params[-10:] == ["bpm", "meter", "downbeat", "density", "take", "level_db", "temperature", "midi_tempo",
-                            "quantize", "excerpt"]
+    assert params[-11:] == ["bpm", "meter", "downbeat", "density", "take", "level_db", "temperature", "midi_tempo",
+                            "quantize", "excerpt", "beat_tracker"]
     midi_params = [p["parameter_name"] for p in names["/insert_midi_part"]["parameters"]]
     assert midi_params == ["midi", "stem", "instruction", "seed", "replace", "sound", "density", "temperature"]
 

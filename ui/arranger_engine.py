@@ -91,6 +91,13 @@ def arrange(audio: np.ndarray, sample_rate: int, stem: str, instruction: str, so
                                                   analysis=analysis, quantize=quantize, excerpt=excerpt)
 
 
+# The page's beat finders (``--beat-tracker``): label, name. Weight licences: models/analysis/README.md.
+BEAT_TRACKER_CHOICES = (
+    ("Signal processing (default)", "dsp"),
+    ("Learned, commercial-safe weights (steadier tempo)", "learned-cc"),
+    ("Learned, non-commercial weights (best bars without drums)", "learned"),
+)
+
 AUTO_METER = "auto"
 METER_CHOICES = (AUTO_METER, "4/4", "3/4", "6/8", "12/8", "2/4")  # read by stemgen.midifile.meter
 

@@ -102,6 +102,7 @@ class Handlers:
         midi_tempo: str | None = "map",
         quantize: bool | None = False,
         excerpt: bool | None = False,
+        beat_tracker: str | None = None,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[str, str, str, str, list[str], dict[str, Any], str | None]:
         """Add a drum, bass or guitar stem to a song.
@@ -120,6 +121,9 @@ class Handlers:
         ``quantize`` (arranger; blank: off): every note exactly on the grid, without the drummers' feel.
         ``excerpt`` (arranger; blank: off): the audio is cut from inside a song, so the drums play on
         into it (no opening crash) and a cut bar at its edges is no rest; off: a song from its start.
+        ``beat_tracker`` (arranger; blank: "dsp"): how the beats and bars are found, as ``stemgen
+        generate --beat-tracker``: "dsp", "learned-cc" (commercial-safe weights) or "learned"
+        (non-commercial weights); a grid the user typed is followed whichever finds the rest.
         ``take`` (1, 2, ...) is the take number: take N uses seed ``seed + N - 1`` and its files are
         named ``<song>_<stem>_take<N>.wav/.mid`` and ``<song>_mix_take<N>.wav`` (WAVs at the input's
         sample rate and bit depth).
@@ -156,7 +160,7 @@ class Handlers:
                 original, sr = _load_limited(path, s.max_audio_seconds)
                 options = dict(correction=correction, density=density, level_db=level_db, temperature=temperature,
                                song=song, take=take, midi_tempo=midi_tempo, quantize=bool(quantize),
-                               excerpt=bool(excerpt))
+                               excerpt=bool(excerpt), beat_tracker=checked_beat_tracker(beat_tracker))
                 return self._arrange(path, name, original, sr, stem, instruction, sound, seed, progress, **options)
             if engine != "diffusion":
                 raise StemgenInputError(None, f"engine must be arranger or diffusion, not {engine!r}")
@@ -220,14 +224,15 @@ class Handlers:
     def _arrange(self, path: Path, name: str, original, sr: int, stem: str, instruction: str,
                  sound: str | None, seed: int, progress: gr.Progress, correction=None, density: float = 1.0,
                  level_db: float | None = None, temperature: float | None = None, song: str = "song",
-                 take: int = 1, midi_tempo: str = "map", quantize: bool = False, excerpt: bool = False):
+                 take: int = 1, midi_tempo: str = "map", quantize: bool = False, excerpt: bool = False,
+                 beat_tracker: str | None = None):
         """The arranger's path of ``insert_audio_stem`` (inside its error handling)."""
         from stemgen.audio.io import output_subtype
         from stemgen.midifile.meter import meter_label
 
         s = self.settings
         progress(0.15, desc=f"Finding the beat, writing and playing the {stem} (take {take})")
-        analysis = song_panel.analyse(path, original, sr, correction)  # the song panel's, or a take's before
+        analysis = song_panel.analyse(path, original, sr, correction, beat_tracker)  # the panel's, or a take's before
         result = arranger_engine.arrange(original, sr, stem, instruction, sound, seed, source=path,
                                          density=density, level_db=level_db, temperature=temperature,
                                          analysis=analysis, quantize=quantize, excerpt=excerpt)
@@ -255,7 +260,8 @@ class Handlers:
         details = arranger_engine.details(arrangement, sound)
         details.update(take=take, density=density, level_db=level_db,
                        variation=api.default_temperature(stem) if temperature is None else temperature,
-                       midi_tempo=midi_tempo, quantize=quantize, excerpt=excerpt)
+                       midi_tempo=midi_tempo, quantize=quantize, excerpt=excerpt,
+                       beat_tracker=beat_tracker or api.default_beat_tracker())
         if midi_tempo == "constant":  # the BPM a DAW project must be set to for the .mid to line up
             details["midi_bpm"] = arrangement.part.info["midi_constant_tempo"]["bpm"]
         details["source"] = name  # never the server's path
@@ -379,6 +385,16 @@ def _bounded_float(value: Any, what: str, low: float, high: float) -> float:
     if not low <= number <= high:  # also rejects NaN
         raise StemgenInputError(None, f"{what} must be from {low:g} to {high:g}")
     return number
+
+
+def checked_beat_tracker(value: str | None) -> str | None:
+    """The page's beat finder (blank: ``None``, the default); a one-line error naming the control."""
+    if value in (None, ""):
+        return None
+    names = [name for _, name in arranger_engine.BEAT_TRACKER_CHOICES]
+    if value not in names:
+        raise StemgenInputError(None, f"beat finder must be one of {', '.join(names)}, not {value!r}")
+    return value
 
 
 def _midi_tempo(value: str | None) -> str:

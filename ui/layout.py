@@ -130,6 +130,9 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
                     double = gr.Button("2×", size="sm", elem_id="audio-double")
                     earlier = gr.Button("Bar start one beat earlier", size="sm", elem_id="audio-downbeat-earlier")
                     later = gr.Button("Bar start one beat later", size="sm", elem_id="audio-downbeat-later")
+                beat_tracker = gr.Dropdown(list(arranger_engine.BEAT_TRACKER_CHOICES), value=api.default_beat_tracker(),
+                                           label="Beat finder", elem_id="audio-beat-tracker",
+                                           info="If the beats or bars are wrong, try another, then Check the grid")
                 check = gr.Button("Check the grid", size="sm", variant="secondary", elem_id="audio-check-grid")
             stem = stem_radio(settings, "audio-stem")
             instruction, picker = instruction_inputs(first, "audio")
@@ -257,10 +260,12 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     engine.change(lambda e: gr.update(visible=e == "arranger"), engine, quantize, **private)
     engine.change(lambda e: gr.update(visible=e == "arranger"), engine, excerpt, **private)
     facts = gr.State({})
-    grid_inputs = [audio_in, bpm, meter, downbeat]
+    grid_inputs = [audio_in, bpm, meter, downbeat, beat_tracker]
     grid_outputs = [panel, grid_png, clicks, facts]
     audio_in.change(page.song_panel, grid_inputs, grid_outputs, api_visibility="private",
                     concurrency_id=GENERATE, show_progress_on=[panel])
+    beat_tracker.input(page.song_panel, grid_inputs, grid_outputs, api_visibility="private", concurrency_id=GENERATE,
+                       show_progress_on=[panel])
     check.click(page.song_panel, grid_inputs, grid_outputs, api_visibility="private", concurrency_id=GENERATE,
                 show_progress_on=[panel])
     tap.click(None, bpm, bpm, js=TAP_JS, **private)
@@ -280,7 +285,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
     # The API: new inputs and outputs go last, so gradio_client calls written before them keep working.
     api_run.click(
         h.insert_audio_stem,
-        [*inputs, density, take_in, level_in, temperature_in, midi_tempo, quantize, excerpt],
+        [*inputs, density, take_in, level_in, temperature_in, midi_tempo, quantize, excerpt, beat_tracker],
         [mix_out, stem_out, before, after, api_files, details, roll],
         api_name="insert_audio_stem",
         concurrency_id=GENERATE,
@@ -293,7 +298,7 @@ def audio_tab(settings: UISettings, h: Handlers) -> None:
         started = button.click(lambda: _busy(True), None, busy, **private)
         job = started.then(
             partial(page.generate, new_take=new_take),
-            [kept, *inputs, density, level, variation, midi_tempo, quantize, excerpt],
+            [kept, *inputs, density, level, variation, midi_tempo, quantize, excerpt, beat_tracker],
             outputs,
             api_visibility="private", concurrency_id=GENERATE, show_progress_on=[player],
         )

@@ -14,7 +14,7 @@ import gradio as gr
 
 from . import arranger_engine, song_panel, takes, transport
 from .errors import user_errors
-from .handlers import Handlers, _load_limited
+from .handlers import Handlers, _load_limited, checked_beat_tracker
 from .settings import AUDIO_SUFFIXES
 from .workspace import RequestFolder, check_upload, display_name
 
@@ -53,7 +53,8 @@ class PageActions:
         self.h = handlers
 
     # ------------------------------------------------------------------ the song panel
-    def song_panel(self, audio: str | None, bpm: float | None, meter: str | None, downbeat: float | None):
+    def song_panel(self, audio: str | None, bpm: float | None, meter: str | None, downbeat: float | None,
+                   beat_tracker: str | None = None):
         """After an upload (or "Check the grid"): the panel text, the grid over the waveform, a click
         track over the song, and the facts the tempo buttons start from."""
         hidden = gr.update(value=None, visible=False)
@@ -65,7 +66,7 @@ class PageActions:
                 path = check_upload(audio, AUDIO_SUFFIXES, s.max_file_mb, "audio")
                 correction = arranger_engine.grid_correction(bpm, meter, downbeat)
                 original, sr = _load_limited(path, s.max_audio_seconds)
-                analysis = song_panel.analyse(path, original, sr, correction)
+                analysis = song_panel.analyse(path, original, sr, correction, checked_beat_tracker(beat_tracker))
                 facts = song_panel.summary(analysis, correction)
                 from stemgen.analysis import refusal_reason
 
@@ -99,7 +100,7 @@ class PageActions:
     # ------------------------------------------------------------------ a take
     def generate(self, kept: list[dict] | None, audio, stem, instruction, audio_guidance, text_guidance, steps,
                  seed, scheduler, model, model_folder, engine, sound, bpm, meter, downbeat, density, level_db,
-                 temperature=None, midi_tempo="map", quantize=False, excerpt=False,
+                 temperature=None, midi_tempo="map", quantize=False, excerpt=False, beat_tracker=None,
                  progress: gr.Progress = gr.Progress(), *,
                  new_take: bool = False):
         """Generate a take (``new_take``: the next number of this song and stem; else take 1 and a
@@ -111,7 +112,7 @@ class PageActions:
             outputs = self.h.insert_audio_stem(
                 audio, stem, instruction, audio_guidance, text_guidance, steps, seed, scheduler, model,
                 model_folder, engine, sound, bpm, meter, downbeat, density, number, level_db, temperature,
-                midi_tempo, quantize, excerpt, progress=progress)
+                midi_tempo, quantize, excerpt, beat_tracker, progress=progress)
         except gr.Error as exc:
             return self._failed(kept, *_error_text(exc))
         mix, stem_wav, before, after, files, details, roll = outputs

@@ -33,20 +33,20 @@ _lock = threading.Lock()
 _analyses: OrderedDict[tuple, Any] = OrderedDict()
 
 
-def analyse(path: str | Path, audio: np.ndarray, sample_rate: int, correction=None):
+def analyse(path: str | Path, audio: np.ndarray, sample_rate: int, correction=None, beat_tracker: str | None = None):
     """The song's analysis with the user's grid applied (``correction``: a ``GridCorrection`` or
-    ``None``; ``api.analyse_song``), kept for the last ``KEPT_ANALYSES`` (file, correction) pairs:
-    the panel, the first take and every other take of a song share one analysis; a new correction
-    (or a changed file) analyses again."""
+    ``None``; ``api.analyse_song``, by ``beat_tracker``: ``None`` the default), kept for the last
+    ``KEPT_ANALYSES`` (file, correction, tracker) triples: the panel, the first take and every other
+    take of a song share one analysis; a new correction, tracker or file analyses again."""
     from stemgen import api
 
     stat = Path(path).stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns, correction)
+    key = (str(path), stat.st_size, stat.st_mtime_ns, correction, beat_tracker)
     with _lock:
         if key in _analyses:
             _analyses.move_to_end(key)
             return _analyses[key]
-    analysis = api.analyse_song(audio, sample_rate, correction)
+    analysis = api.analyse_song(audio, sample_rate, correction, beat_tracker)
     with _lock:
         _analyses[key] = analysis
         while len(_analyses) > KEPT_ANALYSES:
