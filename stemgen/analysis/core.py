@@ -166,9 +166,12 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
     # Whether there is a pulse, not whether the grid chose its octave well: the clearest of the
     # beat's level and its double and half (a wrong octave must not turn into a refusal).
     # The learned tracker asks its network: the clarity of its beat activation (reliability.activation_pulse).
-    confidence = max(pulse_clarity(env, period * f) for f in (1.0, 2.0, 0.5)) if beat_times.size >= 2 else 0.0
-    if backend in learned_beats.MODELS and not silent:
-        confidence = activation_pulse(act[0], frame_rate) if beat_times.size >= 2 else 0.0
+    if beat_times.size < 2:
+        confidence = 0.0
+    elif backend in learned_beats.MODELS and not silent:
+        confidence = activation_pulse(act[0], frame_rate)
+    else:
+        confidence = max(pulse_clarity(env, period * f) for f in (1.0, 2.0, 0.5))
 
     if downbeat_times is None:
         accents = dblib.beat_accents(beat_frames, bands[0], chroma)

@@ -29,6 +29,7 @@ import numpy as np
 from stemgen.analysis import bar_tracker
 from stemgen.analysis import downbeats as dblib
 from stemgen.analysis import grid_decisions as decisions
+from stemgen.analysis.beat_grid import subdivide
 
 HMM_WEIGHT = 0.25  # the HMM's downbeats against the DSP's accents (valid: 0, 0.25, 0.5, 1 tried)
 PHASE_NET_WEIGHT = 1.0  # the network's on-beat activation against the DSP's grid score (valid: 0, 0.5, 1)
@@ -77,8 +78,7 @@ def octave_margin(feats: decisions.GridFeatures, beat_act: np.ndarray, beats: np
     only says how clearly the DSP's evidence and the network's activation agree."""
     if beats.size < 8:
         return None
-    double = np.sort(np.concatenate([beats, beats[:-1] + np.diff(beats) / 2]))
-    alternatives = [double, beats[0::2], beats[1::2]]
+    alternatives = [subdivide(beats, 2), beats[0::2], beats[1::2]]
     alt = max(phase_score(feats, beat_act, b, False) for b in alternatives)
     return phase_score(feats, beat_act, beats, False) - alt
 
