@@ -57,6 +57,51 @@ def test_a_waltz_is_in_three_and_a_groove_song_keeps_the_drummers_tempo(groove_d
     assert pm.get_end_time() >= drums.get_end_time() - 1.0
 
 
+@pytest.mark.parametrize("kind", cbs.CHANGE_KINDS)
+def test_a_tempo_curve_steps_at_a_bar_line_or_ramps_by_a_few_percent(kind):
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        bpm, meter = float(rng.uniform(60, 180)), int(rng.choice([3, 4]))
+        bpms = cbs.tempo_curve(rng, bpm, meter, 96, kind)
+        assert bpms.shape == (96,) and np.all(bpms >= cbs.MIN_BPM * 0.96) and np.all(bpms <= cbs.MAX_BPM * 1.04)
+        ratio = bpms[1:] / bpms[:-1]
+        if kind == "step":  # one step, at a bar line, by one of the ratios
+            (at,) = np.flatnonzero(np.abs(ratio - 1) > 1e-9) + 1
+            assert at % meter == 0 and any(np.isclose(ratio[at - 1], r) for r in cbs.STEP_RATIOS)
+        elif kind == "ramp":  # a monotonic change of 3-10 %, held at the end
+            assert 0.03 - 1e-9 <= abs(bpms[-1] / bpms[0] - 1) <= 0.10 + 1e-9
+            assert np.all(ratio >= 1 - 1e-12) or np.all(ratio <= 1 + 1e-12)
+        elif kind == "drift":  # no jump, at most 4 % off its tempo
+            assert np.abs(ratio - 1).max() < 0.02 and np.abs(bpms / bpm - 1).max() <= 0.04 + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_song_whose_tempo_changes_is_on_its_tempo_map(seed, tmp_path):
+    """The tempo map written to the file is the composer's: the beats read back from the MIDI file are
+    its beat times (1 ms), and the parts' notes follow that map (on its 16th grid, the bass on each of
+    its downbeats)."""
+    from stemgen.evaluation.ground_truth import midi_truth, notes_on_tempo_map
+    from stemgen.midifile.io import load_midi
+
+    pm = cbs.compose_song(seed, tempo_changes=True)
+    _, _, tempo = cbs.song_grid(np.random.default_rng(seed), seed, None, True)
+    assert np.ptp(tempo.bpms[: 30 * int(tempo.bpms.min()) // 60]) / tempo.bpms[0] > 0.02  # it changes in the first 30 s
+    path = tmp_path / "song.mid"
+    pm.write(str(path))
+    song = load_midi(path)
+    truth = midi_truth(song, 0.0, 30.0)
+    k0 = int(round(truth.beat_times[0] * tempo.bpms[0] / 60.0))  # the first beat with a note
+    expected = np.array([tempo.seconds(k0 + k) for k in range(truth.beat_times.size)])
+    np.testing.assert_allclose(truth.beat_times, expected, atol=1e-3)
+    assert len(pm.get_tempo_changes()[0]) > 1
+    assert notes_on_tempo_map(song, truth) >= 0.6
+    # Every bass rhythm starts each bar: a bass note on each of the map's downbeats (placed with the
+    # first tempo, the notes after a change would miss them).
+    bass = np.array([n.start for n in next(i for i in pm.instruments if i.name == "bass").notes])
+    miss = [d for d in truth.downbeat_times if np.abs(bass - d).min() > 0.03]
+    assert truth.downbeat_times.size >= 5 and not miss
+
+
 def test_collect_synthetic_writes_clips_with_their_targets(tmp_path):
     out = tmp_path / "syn.npz"
     tbt.main(["collect", "--synthetic", "--split", "valid", "--max-songs", "4", "--drumless", "1",
