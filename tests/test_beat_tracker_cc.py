@@ -102,12 +102,18 @@ def test_a_song_whose_tempo_changes_is_on_its_tempo_map(seed, tmp_path):
     assert truth.downbeat_times.size >= 5 and not miss
 
 
-def test_collect_synthetic_writes_clips_with_their_targets(tmp_path):
-    out = tmp_path / "syn.npz"
+def test_collect_synthetic_writes_clips_with_their_targets(tmp_path, monkeypatch):
+    import tempfile
+
+    out, scratch = tmp_path / "syn.npz", tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     tbt.main(["collect", "--synthetic", "--split", "valid", "--max-songs", "4", "--drumless", "1",
-              "--min-on-grid", "0.6", "--draws", "1", "--seconds", "8", "--out", str(out)])
+              "--tempo-changes", "1", "--min-on-grid", "0.6", "--draws", "1", "--seconds", "8", "--out", str(out)])
+    assert not list(scratch.iterdir())  # the composed MIDI went with its temporary folder
     z = np.load(out, allow_pickle=True)
     names = list(z["names"])
+    assert any(n.startswith("valid_tempo_0.mid|") for n in names)
     contexts = {n.split("|")[2] for n in names}
     assert {"mix", "no_drums", "no_bass", "no_guitar"} <= contexts or {"mix", "no_bass"} <= contexts
     assert not any("drumless" in n and n.endswith("no_drums") for n in names)  # no copy of the mix

@@ -50,6 +50,7 @@ PRIOR_OCTAVES = 1.0  # its standard deviation in octaves (None: no prior)
 PRIOR_PER_BEAT = 1.0  # the prior's weight again at every beat (0: on the first state only)
 FINE_WIDTH = 1.12  # the second pass: tempi within this factor of the first pass's
 FINE_LAMBDA = 100.0  # its tempo-change weight
+CHANGE_BEATS = 8  # the running median of ``fine_range``'s local tempo (beats)
 FINE_TEMPI = 400  # log-spaced tempi asked of ``state_space``: rounded, every whole-frame period in range
 
 
@@ -187,7 +188,21 @@ def decode_fine(beat_act: np.ndarray, downbeat_act: np.ndarray, frame_rate: floa
     beats, numbers, meter = decode(beat_act, downbeat_act, frame_rate)
     if beats.size < 4:
         return beats, numbers, meter
-    bpm = 60.0 / float(np.median(np.diff(beats)))
-    lo, hi = max(bpm / FINE_WIDTH, MIN_BPM), min(bpm * FINE_WIDTH, MAX_BPM)
+    lo, hi = fine_range(beats)
     return decode(beat_act, downbeat_act, frame_rate, min_bpm=lo, max_bpm=hi, n_tempi=FINE_TEMPI,
                   tempo_lambda=FINE_LAMBDA)
+
+
+def fine_range(beats: np.ndarray) -> tuple[float, float]:
+    """The second pass's tempo range: within ``FINE_WIDTH`` of the first pass's median tempo; where its
+    local tempo (a running median over ``CHANGE_BEATS`` beats) changes by more than ``FINE_WIDTH``
+    (10th to 90th percentile: a tempo change, as 120 -> 90 BPM), within ``FINE_WIDTH`` of that span,
+    so that the fine pass can follow the change the first pass found (inside ``MIN_BPM``-``MAX_BPM``)."""
+    bpm = 60.0 / np.diff(beats)
+    lo = hi = float(np.median(bpm))
+    if bpm.size >= 2 * CHANGE_BEATS:
+        local = np.array([np.median(bpm[i : i + CHANGE_BEATS]) for i in range(bpm.size - CHANGE_BEATS + 1)])
+        p10, p90 = np.percentile(local, [10, 90])
+        if p90 / p10 > FINE_WIDTH:
+            lo, hi = min(lo, float(p10)), max(hi, float(p90))
+    return max(lo / FINE_WIDTH, MIN_BPM), min(hi * FINE_WIDTH, MAX_BPM)
