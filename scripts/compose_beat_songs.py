@@ -95,18 +95,27 @@ def tempo_curve(rng: np.random.Generator, bpm: float, meter: int, n_beats: int, 
 
 
 def compose_song(seed: int, drums: pretty_midi.PrettyMIDI | None = None,
-                 tempo_changes: bool = False) -> pretty_midi.PrettyMIDI:
+                 tempo_changes: bool = False, pulse: bool = False) -> pretty_midi.PrettyMIDI:
     """A song composed by ``seed``: over ``drums`` (a Groove MIDI file: its tempo, 4/4, its length)
     or on its own (``meter`` 4 or 3, 55-190 BPM, 40 s; ``tempo_changes``: the tempo changes on the
-    way, ``tempo_curve``; the same seed without it draws the same song as before it existed)."""
-    if tempo_changes and drums is not None:
-        raise ValueError("tempo changes are composed for drum-less songs only (Groove MIDI keeps its click)")
+    way, ``tempo_curve``; the same seed without it draws the same song as before it existed).
+    ``pulse`` (drum-less): a bare pulse instead of a band, one note on every beat (``Song.pulse``),
+    half the time over a bass holding each chord's root."""
+    if (tempo_changes or pulse) and drums is not None:
+        raise ValueError("tempo changes and pulses are composed for drum-less songs only (Groove MIDI keeps its click)")
     rng = np.random.default_rng(seed)
     meter, n_bars, tempo = song_grid(rng, seed, drums, tempo_changes)
     pm = pretty_midi.PrettyMIDI(initial_tempo=float(tempo.bpms[0]))
     if tempo_changes:
         tempo.write(pm)
     pm.time_signature_changes = [pretty_midi.TimeSignature(meter, 4, 0.0)]
+    if pulse:
+        song = Song(rng, tempo, meter, n_bars, int(rng.integers(12)), MAJOR if rng.random() < 0.6 else MINOR,
+                    progression(rng, n_bars, meter))
+        pm.instruments.append(song.pulse(int(rng.choice(GUITARS + PIANOS + MELODIES))))
+        if rng.random() < 0.5:
+            pm.instruments.append(song.bass(int(rng.choice(BASSES)), rhythm=BASS_RHYTHMS[meter][0]))
+        return pm
     if drums is not None:
         kit = pretty_midi.Instrument(0, is_drum=True, name="drums")
         kit.notes = [n for inst in drums.instruments if inst.is_drum for n in inst.notes]
@@ -184,9 +193,10 @@ class Song:
         length_s = self.tempo.seconds(beat + length_beats) - self.tempo.seconds(beat)
         inst.notes.append(pretty_midi.Note(v, int(pitch), t, t + max(length_s * 0.9, 0.05)))
 
-    def bass(self, program: int) -> pretty_midi.Instrument:
+    def bass(self, program: int, rhythm=None) -> pretty_midi.Instrument:
+        """Roots, fifths and octaves on ``rhythm`` (``BASS_RHYTHMS``; ``None``: a random one)."""
         inst = pretty_midi.Instrument(program, name="bass")
-        onsets, values = BASS_RHYTHMS[self.meter][int(self.rng.integers(len(BASS_RHYTHMS[self.meter])))]
+        onsets, values = rhythm or BASS_RHYTHMS[self.meter][int(self.rng.integers(len(BASS_RHYTHMS[self.meter])))]
         for bar in range(self.n_bars):
             for k, (o, val) in enumerate(zip(onsets, values)):
                 b = bar * self.meter + o
@@ -216,6 +226,16 @@ class Song:
                     nxt = rhythm[k + 1] if k + 1 < len(rhythm) else self.meter
                     for j, p in enumerate(self.triad(self.chord_at(b0 + o), low)):
                         self.note(inst, b0 + o, min(nxt - o, 1.0), p, 75, j * 0.012)  # a strum
+        return inst
+
+    def pulse(self, program: int) -> pretty_midi.Instrument:
+        """One note on every beat, a random tone of the beat's chord over an octave and a half, held
+        half a beat to two beats (they overlap): a pulse with nothing else to tell the beat."""
+        inst = pretty_midi.Instrument(program, name="comp")
+        for b in range(self.n_bars * self.meter):
+            tones = self.triad(self.chord_at(b), 55)
+            p = int(self.rng.choice(tones + [t + 12 for t in tones]))
+            self.note(inst, b, float(self.rng.uniform(0.5, 2.0)), p, 75)
         return inst
 
     def melody(self, program: int) -> pretty_midi.Instrument:

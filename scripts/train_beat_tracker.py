@@ -117,7 +117,8 @@ def synthetic_songs(args, tmp: Path):
     """Paths of code-composed songs (``compose_beat_songs``) written under ``tmp``: one over each of
     Groove MIDI's "beat" files of ``--split`` (``--first-song``/``--max-songs``) whose onsets follow
     its map (``--min-on-grid``), then ``--drumless`` songs of their own (4/4 or 3/4, 55-190 BPM), then
-    ``--tempo-changes`` drum-less songs whose tempo changes (``compose_song(..., tempo_changes=True)``)."""
+    ``--tempo-changes`` drum-less songs whose tempo changes (``compose_song(..., tempo_changes=True)``),
+    then ``--pulse`` bare pulses (``compose_song(..., pulse=True)``, every other one changing tempo)."""
     import zlib
 
     import pretty_midi
@@ -141,6 +142,10 @@ def synthetic_songs(args, tmp: Path):
     for i in range(args.tempo_changes):
         out = tmp / f"{args.split}_tempo_{args.first_song + i}.mid"
         compose_song(zlib.crc32(out.name.encode()), tempo_changes=True).write(str(out))
+        yield out
+    for i in range(args.pulse):  # every other one with tempo changes
+        out = tmp / f"{args.split}_pulse_{args.first_song + i}.mid"
+        compose_song(zlib.crc32(out.name.encode()), tempo_changes=bool(i % 2), pulse=True).write(str(out))
         yield out
 
 
@@ -280,6 +285,8 @@ def main(argv=None) -> None:
     c.add_argument("--drumless", type=int, default=0, help="with --synthetic: this many songs without Groove drums")
     c.add_argument("--tempo-changes", type=int, default=0,
                    help="with --synthetic: this many more drum-less songs whose tempo changes (steps, ramps, drifts)")
+    c.add_argument("--pulse", type=int, default=0,
+                   help="with --synthetic: this many bare pulses (a note on every beat; every other one changing tempo)")
     c.add_argument("--min-on-grid", type=float, default=0.8,
                    help="keep songs with this share of note onsets on the map's 16th grid (0.6 for human drummers)")
     c.add_argument("--random-starts", action="store_true", help="draws after the first start at a random point")

@@ -102,6 +102,25 @@ def test_a_song_whose_tempo_changes_is_on_its_tempo_map(seed, tmp_path):
     assert truth.downbeat_times.size >= 5 and not miss
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_bare_pulse_has_one_note_on_every_beat_of_its_map(seed, tmp_path):
+    """``pulse=True``: one part with a note on every beat (through the tempo map when it changes),
+    at most a bass holding the roots besides; no drums."""
+    from stemgen.evaluation.ground_truth import midi_truth
+    from stemgen.midifile.io import load_midi
+
+    pm = cbs.compose_song(seed, tempo_changes=bool(seed % 2), pulse=True)
+    assert not any(i.is_drum for i in pm.instruments) and {i.name for i in pm.instruments} <= {"comp", "bass"}
+    path = tmp_path / "pulse.mid"
+    pm.write(str(path))
+    truth = midi_truth(load_midi(path), 0.0, 30.0)
+    onsets = np.array([n.start for n in next(i for i in pm.instruments if i.name == "comp").notes])
+    near = np.abs(onsets[:, None] - truth.beat_times[None, :]).min(axis=0)
+    assert np.all(near < 0.03) and onsets[onsets < 30.0].size == pytest.approx(truth.beat_times.size, abs=1)
+    with pytest.raises(ValueError, match="drum-less songs only"):
+        cbs.compose_song(seed, pretty_midi.PrettyMIDI(), pulse=True)
+
+
 def test_collect_synthetic_writes_clips_with_their_targets(tmp_path, monkeypatch):
     import tempfile
 
@@ -109,11 +128,11 @@ def test_collect_synthetic_writes_clips_with_their_targets(tmp_path, monkeypatch
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     tbt.main(["collect", "--synthetic", "--split", "valid", "--max-songs", "4", "--drumless", "1",
-              "--tempo-changes", "1", "--min-on-grid", "0.6", "--draws", "1", "--seconds", "8", "--out", str(out)])
+              "--tempo-changes", "1", "--pulse", "1", "--min-on-grid", "0.6", "--draws", "1", "--seconds", "8", "--out", str(out)])
     assert not list(scratch.iterdir())  # the composed MIDI went with its temporary folder
     z = np.load(out, allow_pickle=True)
     names = list(z["names"])
-    assert any(n.startswith("valid_tempo_0.mid|") for n in names)
+    assert any(n.startswith("valid_tempo_0.mid|") for n in names) and any(n.startswith("valid_pulse_0.mid|") for n in names)
     contexts = {n.split("|")[2] for n in names}
     assert {"mix", "no_drums", "no_bass", "no_guitar"} <= contexts or {"mix", "no_bass"} <= contexts
     assert not any("drumless" in n and n.endswith("no_drums") for n in names)  # no copy of the mix
