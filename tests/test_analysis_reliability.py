@@ -64,8 +64,7 @@ HOSTILE = ["white", "babble", "rubato", "rubato_gamma"]
 
 @pytest.mark.parametrize("kind", HOSTILE)
 def test_noise_and_free_time_are_refused(kind):
-    """The DSP tracker's confidence scale (the learned trackers refuse them on their own evidence, below)."""
-    a = analyze(hostile_signal(kind), SR, "numpy")
+    a = analyze(hostile_signal(kind), SR)
     assert a.beat_confidence < MIN_BEAT_CONFIDENCE, a.beat_confidence
     assert "no reliable beat" in refusal_reason(a)
 

@@ -83,38 +83,32 @@ def loop_wav(no_drums, tmp_path_factory):
 
 
 def test_generate_warns_about_the_bar_start_and_not_once_it_is_given(loop_wav, tmp_path):
-    """The DSP tracker (``--beat-tracker dsp``): learned-cc, the default, raises no bar-start doubt
-    (valid AUC 0.66 < 0.7, ``BAR_START_DOUBT_BELOW``)."""
     from typer.testing import CliRunner
 
     from stemgen.cli.main import app
 
-    res = CliRunner().invoke(app, ["generate", str(loop_wav), "--beat-tracker", "dsp", "--out", str(tmp_path / "a"), "--json"])
+    res = CliRunner().invoke(app, ["generate", str(loop_wav), "--out", str(tmp_path / "a"), "--json"])
     assert res.exit_code == 0, res.output
     assert any("beat 1 or beat 3?" in w for w in json.loads(res.stdout)["warnings"])
     assert f"warning: {loop_wav}: the bar start is uncertain" in res.stderr
-    res = CliRunner().invoke(app, ["generate", str(loop_wav), "--beat-tracker", "dsp", "--downbeat", "0.5", "--out", str(tmp_path / "b"), "--json"])
+    res = CliRunner().invoke(app, ["generate", str(loop_wav), "--downbeat", "0.5", "--out", str(tmp_path / "b"), "--json"])
     assert res.exit_code == 0, res.output
     assert not any("bar start" in w for w in json.loads(res.stdout)["warnings"])
 
 
 def test_the_page_hints_at_the_bar_start_of_the_loop(loop_wav, tmp_path):
-    """The DSP tracker (``--beat-tracker dsp``): learned-cc, the default, raises no bar-start doubt
-    (valid AUC 0.66 < 0.7, ``BAR_START_DOUBT_BELOW``)."""
     from stemgen.ui.handlers import Handlers
     from stemgen.ui.page import PageActions
     from stemgen.ui.settings import UISettings
 
     page = PageActions(Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none")))
-    text, _, _, facts = page.song_panel(str(loop_wav), 0, "auto", 0, "dsp")  # blank fields arrive as 0
+    text, _, _, facts = page.song_panel(str(loop_wav), 0, "auto", 0)  # blank fields arrive as 0
     assert facts["doubts"] == ["bar_start"] and "bar start is uncertain" in text, text
-    text, _, _, facts = page.song_panel(str(loop_wav), 0, "auto", 0.5, "dsp")  # the user moved the bar start
+    text, _, _, facts = page.song_panel(str(loop_wav), 0, "auto", 0.5)  # the user moved the bar start
     assert facts["doubts"] == [] and "bar start is uncertain" not in text, text
 
 
 def test_the_command_line_warns_about_the_looped_bar_start(no_drums, tmp_path):
-    """The DSP tracker (``--beat-tracker dsp``): learned-cc, the default, raises no bar-start doubt
-    (valid AUC 0.66 < 0.7, ``BAR_START_DOUBT_BELOW``)."""
     import soundfile as sf
     from typer.testing import CliRunner
 
@@ -124,7 +118,7 @@ def test_the_command_line_warns_about_the_looped_bar_start(no_drums, tmp_path):
     sure, unsure = tmp_path / "song.wav", tmp_path / "loop.wav"
     sf.write(sure, audio, sr)
     sf.write(unsure, half_bar_loop(audio, sr, downbeats), sr)
-    result = CliRunner().invoke(app, ["analyze", str(sure), str(unsure), "--beat-tracker", "dsp", "--json"])
+    result = CliRunner().invoke(app, ["analyze", str(sure), str(unsure), "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["file"]: row for row in json.loads(result.stdout)["files"]}
     assert not any("bar start" in w for w in rows[str(sure)]["warnings"])

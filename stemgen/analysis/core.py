@@ -43,10 +43,7 @@ HOP_DIVISOR = 2
 BACKENDS = ("numpy", "learned", "learned-cc", "librosa", "madmom")
 # The user-facing names (``--beat-tracker``): "dsp" is the "numpy" backend.
 BEAT_TRACKERS = {"dsp": "numpy", "learned": "learned", "learned-cc": "learned-cc", "librosa": "librosa", "madmom": "madmom"}
-# The default: the learned tracker with commercial-safe weights (issue 18, seventh round: at least as
-# good as the DSP on valid in every context within noise, both tempo-change tests, refusals, 2 s CPU
-# for a 3-minute song; docs/EVALUATION.md "Tempo changes and bare pulses for learned-cc").
-DEFAULT_BEAT_TRACKER = "learned-cc"
+DEFAULT_BEAT_TRACKER = "dsp"
 
 
 def analysis_backend(beat_tracker: str | None) -> str:
