@@ -201,3 +201,20 @@ def test_the_cc_weights_take_their_bar_from_the_dsp_evidence_and_the_band_weight
     assert f_measure(beats, a.beat_times[(a.beat_times >= beats[0] - 0.07) & (a.beat_times < beats[-1] + 0.07)]) > 0.9
     assert a.meter == 4 and a.bar_start_margin is not None
     assert f_measure(truth.downbeat_times, a.downbeat_times[a.downbeat_times < beats[-1] + 0.07]) >= 0.9  # 1.0
+
+
+@pytest.mark.parametrize("first_bpm,second_bpm", [(100.0, 130.0), (120.0, 90.0)])
+def test_learned_cc_follows_a_tempo_change(first_bpm, second_bpm):
+    """``tests/test_analysis.py``'s tempo-change sequences, with learned-cc: followed since the fine pass
+    spans a step its first pass found (120 -> 90: beat F 0.66 before) and the beats are decoded without
+    the network's bars (100 -> 130: the steady 100-BPM tones were read at 152 in 3/4, beat F 0.19)."""
+    from test_analysis_reliability import SR, tone_sequence
+
+    from stemgen.evaluation.metrics.rhythm import beat_f_measure
+
+    first = np.arange(0.3, 15.0, 60.0 / first_bpm)
+    truth = np.concatenate([first, np.arange(first[-1] + 60.0 / second_bpm, 30.0, 60.0 / second_bpm)])
+    a = analyze(tone_sequence(truth, seconds=30.0), SR, "learned-cc")
+    assert beat_f_measure(truth, a.beat_times) >= 0.9
+    assert a.tempo_curve[3] == pytest.approx(first_bpm, rel=0.05)
+    assert a.tempo_curve[-3] == pytest.approx(second_bpm, rel=0.05)
