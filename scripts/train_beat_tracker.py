@@ -17,7 +17,8 @@ frames from the exact tempo map.
 split, the full mix only (``--min-on-grid 0.6``: human timing); ``--random-starts``: draws after the
 first start at a random point of the song's first 90 s.
 ``collect --synthetic``: commercial-safe songs composed in code (``compose_beat_songs.py``) over each
-Groove MIDI "beat" file of the split, then ``--drumless`` songs of their own, in the four contexts
+Groove MIDI "beat" file of the split, then ``--drumless`` songs of their own and ``--tempo-changes``
+drum-less songs whose tempo steps, ramps or drifts (the MIDI tempo map exact), in the four contexts
 (the weights ``models/analysis/beats-tcn-cc``, ``--beat-tracker learned-cc``; see its card).
 ``train``: the small dilated TCN of ``learned_beats`` (torch, one thread), binary cross-entropy
 on beat and downbeat frames (the frames next to a target count half, as in Böck et al.), Adam,
@@ -49,63 +50,75 @@ CONTEXTS = ("mix", "no_drums", "no_bass", "no_guitar")
 
 
 def collect(args) -> None:
-    from stemgen.analysis import learned_beats as lb
-    from stemgen.analysis import spectral
-    from stemgen.evaluation.ground_truth import midi_truth, notes_on_tempo_map
     from stemgen.midi.splits import files_in_split
-    from stemgen.midifile.io import load_midi
-    from stemgen.render import render_stems
-    from stemgen.render.augmentation import Augmentation
 
     feats, beats, downbeats, names = [], [], [], []
     skipped = 0
     t0 = time.time()
-    if args.synthetic:
-        paths = synthetic_songs(args, Path(tempfile.mkdtemp(prefix="beat_songs_")))
-    else:
-        paths = (groove_files(args.split) if args.groove else files_in_split(BAND_DIR, args.split))[args.first_song : args.max_songs]
-    for path in paths:
-        song = load_midi(path)
-        for draw in range(args.draws):
-            # Draws after the first start at a random point of the song (seeded by its name).
-            rng = np.random.default_rng([draw, sum(path.name.encode())])
-            start = float(rng.uniform(0.0, max(min(song.duration_s - args.seconds, 90.0), 0.0))) \
-                if draw and args.random_starts else 0.0
-            truth = midi_truth(song, start, start + args.seconds)
-            if truth.beat_times.size < 8 or notes_on_tempo_map(song, truth) < args.min_on_grid:
-                skipped += 1
-                continue
-            aug = Augmentation.draw(draw, path.name) if draw or args.augment_first else None
-            try:
-                r = render_stems(path, augmentation=aug, max_seconds=start + args.seconds, song_id=path.name)
-            except Exception as exc:  # noqa: BLE001 - a song the synth cannot render is skipped, said so
-                print(f"skip {path.name}: {exc}", file=sys.stderr)
-                continue
-            first = int(round(start * r.sample_rate))
-            mix = r.mix()[0][first:]
-            for ctx in ("mix",) if args.groove else CONTEXTS:
-                if ctx != "mix" and ctx.removeprefix("no_") not in r.present:
-                    continue  # the same audio as the mix
-                audio = mix if ctx == "mix" else mix - r.stems[ctx.removeprefix("no_")][0][first:]
-                y = spectral.decimate(spectral.mono(audio), r.sample_rate, spectral.MAX_FEATURE_SR)
-                if spectral.rms_db(y) <= -60:
-                    continue
-                x = lb.network_input(y)
-                feats.append(x.astype(np.float16))
-                beats.append(truth.beat_times - start)
-                downbeats.append(truth.downbeat_times - start)
-                names.append(f"{path.name}|{draw}|{ctx}")
-        print(f"{path.name} clips {len(feats)} {time.time() - t0:.0f}s", flush=True)
+    with tempfile.TemporaryDirectory(prefix="beat_songs_") as tmp:  # the composed MIDI goes with it
+        if args.synthetic:
+            paths = synthetic_songs(args, Path(tmp))
+        else:
+            paths = (groove_files(args.split) if args.groove else files_in_split(BAND_DIR, args.split))[args.first_song : args.max_songs]
+        for path in paths:
+            skipped += collect_song(args, path, feats, beats, downbeats, names)
+            print(f"{path.name} clips {len(feats)} {time.time() - t0:.0f}s", flush=True)
     np.savez_compressed(args.out, names=np.array(names), lengths=np.array([f.shape[1] for f in feats]),
                         feats=np.concatenate(feats, axis=1),
                         beats=np.array(beats, dtype=object), downbeats=np.array(downbeats, dtype=object))
     print(json.dumps({"clips": len(feats), "skipped_songs": skipped, "seconds": round(time.time() - t0)}))
 
 
+def collect_song(args, path: Path, feats: list, beats: list, downbeats: list, names: list) -> int:
+    """Append the clips of one song (each draw, each context) to the lists; returns how many draws
+    were skipped because the notes ignore the map (a draw the synth cannot render is skipped, said so)."""
+    from stemgen.analysis import learned_beats as lb
+    from stemgen.analysis import spectral
+    from stemgen.evaluation.ground_truth import midi_truth, notes_on_tempo_map
+    from stemgen.midifile.io import load_midi
+    from stemgen.render import render_stems
+    from stemgen.render.augmentation import Augmentation
+
+    skipped = 0
+    song = load_midi(path)
+    for draw in range(args.draws):
+        # Draws after the first start at a random point of the song (seeded by its name).
+        rng = np.random.default_rng([draw, sum(path.name.encode())])
+        start = float(rng.uniform(0.0, max(min(song.duration_s - args.seconds, 90.0), 0.0))) \
+            if draw and args.random_starts else 0.0
+        truth = midi_truth(song, start, start + args.seconds)
+        if truth.beat_times.size < 8 or notes_on_tempo_map(song, truth) < args.min_on_grid:
+            skipped += 1
+            continue
+        aug = Augmentation.draw(draw, path.name) if draw or args.augment_first else None
+        try:
+            r = render_stems(path, augmentation=aug, max_seconds=start + args.seconds, song_id=path.name)
+        except Exception as exc:  # noqa: BLE001 - a song the synth cannot render is skipped, said so
+            print(f"skip {path.name}: {exc}", file=sys.stderr)
+            continue
+        first = int(round(start * r.sample_rate))
+        mix = r.mix()[0][first:]
+        for ctx in ("mix",) if args.groove else CONTEXTS:
+            if ctx != "mix" and ctx.removeprefix("no_") not in r.present:
+                continue  # the same audio as the mix
+            audio = mix if ctx == "mix" else mix - r.stems[ctx.removeprefix("no_")][0][first:]
+            y = spectral.decimate(spectral.mono(audio), r.sample_rate, spectral.MAX_FEATURE_SR)
+            if spectral.rms_db(y) <= -60:
+                continue
+            x = lb.network_input(y)
+            feats.append(x.astype(np.float16))
+            beats.append(truth.beat_times - start)
+            downbeats.append(truth.downbeat_times - start)
+            names.append(f"{path.name}|{draw}|{ctx}")
+    return skipped
+
+
 def synthetic_songs(args, tmp: Path):
     """Paths of code-composed songs (``compose_beat_songs``) written under ``tmp``: one over each of
     Groove MIDI's "beat" files of ``--split`` (``--first-song``/``--max-songs``) whose onsets follow
-    its map (``--min-on-grid``), then ``--drumless`` songs of their own (4/4 or 3/4, 55-190 BPM)."""
+    its map (``--min-on-grid``), then ``--drumless`` songs of their own (4/4 or 3/4, 55-190 BPM), then
+    ``--tempo-changes`` drum-less songs whose tempo changes (``compose_song(..., tempo_changes=True)``),
+    then ``--pulse`` bare pulses (``compose_song(..., pulse=True)``, every other one changing tempo)."""
     import zlib
 
     import pretty_midi
@@ -125,6 +138,14 @@ def synthetic_songs(args, tmp: Path):
     for i in range(args.drumless):
         out = tmp / f"{args.split}_drumless_{args.first_song + i}.mid"
         compose_song(zlib.crc32(out.name.encode())).write(str(out))
+        yield out
+    for i in range(args.tempo_changes):
+        out = tmp / f"{args.split}_tempo_{args.first_song + i}.mid"
+        compose_song(zlib.crc32(out.name.encode()), tempo_changes=True).write(str(out))
+        yield out
+    for i in range(args.pulse):  # every other one with tempo changes
+        out = tmp / f"{args.split}_pulse_{args.first_song + i}.mid"
+        compose_song(zlib.crc32(out.name.encode()), tempo_changes=bool(i % 2), pulse=True).write(str(out))
         yield out
 
 
@@ -262,6 +283,10 @@ def main(argv=None) -> None:
     c.add_argument("--synthetic", action="store_true",
                    help="code-composed songs over Groove MIDI drums, then --drumless ones (commercial-safe)")
     c.add_argument("--drumless", type=int, default=0, help="with --synthetic: this many songs without Groove drums")
+    c.add_argument("--tempo-changes", type=int, default=0,
+                   help="with --synthetic: this many more drum-less songs whose tempo changes (steps, ramps, drifts)")
+    c.add_argument("--pulse", type=int, default=0,
+                   help="with --synthetic: this many bare pulses (a note on every beat; every other one changing tempo)")
     c.add_argument("--min-on-grid", type=float, default=0.8,
                    help="keep songs with this share of note onsets on the map's 16th grid (0.6 for human drummers)")
     c.add_argument("--random-starts", action="store_true", help="draws after the first start at a random point")

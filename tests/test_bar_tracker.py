@@ -99,3 +99,22 @@ def test_the_fine_pass_keeps_beats_on_tempi_between_the_coarse_ones(bpm):
         got = got[(got > beats[0] - 0.1) & (got < beats[-1] + 0.1)]
         errors[fn.__name__] = np.abs(got[:, None] - beats[None, :]).min(axis=1).max()
     assert errors["decode_fine"] < 0.02 < errors["decode"], errors
+
+
+@pytest.mark.parametrize("ratio", [0.75, 4 / 3])
+def test_the_fine_pass_follows_a_tempo_step_the_coarse_pass_found(ratio):
+    """120 BPM, then 90 (or 160) from a bar line: the coarse pass follows; the fine pass searched only
+    within 12 % of the median tempo and held one tempo through (learned-cc on the tone sequence of
+    ``test_analysis.py``: beat F 0.66); its range now spans the first pass's local tempi where they
+    change by more than 12 % (``fine_range``), and it follows (a steady song's range is unchanged)."""
+    from stemgen.analysis.bar_tracker import FINE_WIDTH, decode_fine, fine_range
+
+    intervals = np.concatenate([np.full(32, 0.5), np.full(24, 0.5 / ratio)])
+    beats = 0.3 + np.concatenate([[0.0], np.cumsum(intervals)])
+    b, d = activations(beats, 4, float(beats[-1]) + 0.5)
+    got, _, _ = decode_fine(b, d, FR)
+    assert f_measure(beats, got) > 0.95
+    lo, hi = fine_range(decode(b, d, FR)[0])
+    assert lo <= 120 * min(ratio, 1) / 1.05 and hi >= 120 * max(ratio, 1) * 1.05
+    steady = 0.3 + np.arange(60) * 0.5
+    assert fine_range(steady) == pytest.approx((120 / FINE_WIDTH, 120 * FINE_WIDTH))

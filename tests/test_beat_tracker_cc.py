@@ -57,12 +57,82 @@ def test_a_waltz_is_in_three_and_a_groove_song_keeps_the_drummers_tempo(groove_d
     assert pm.get_end_time() >= drums.get_end_time() - 1.0
 
 
-def test_collect_synthetic_writes_clips_with_their_targets(tmp_path):
-    out = tmp_path / "syn.npz"
+@pytest.mark.parametrize("kind", cbs.CHANGE_KINDS)
+def test_a_tempo_curve_steps_at_a_bar_line_or_ramps_by_a_few_percent(kind):
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        bpm, meter = float(rng.uniform(60, 180)), int(rng.choice([3, 4]))
+        bpms = cbs.tempo_curve(rng, bpm, meter, 96, kind)
+        assert bpms.shape == (96,) and np.all(bpms >= cbs.MIN_BPM * 0.96) and np.all(bpms <= cbs.MAX_BPM * 1.04)
+        ratio = bpms[1:] / bpms[:-1]
+        if kind == "step":  # one step, at a bar line, by one of the ratios
+            (at,) = np.flatnonzero(np.abs(ratio - 1) > 1e-9) + 1
+            assert at % meter == 0 and any(np.isclose(ratio[at - 1], r) for r in cbs.STEP_RATIOS)
+        elif kind == "ramp":  # a monotonic change of 3-10 %, held at the end
+            assert 0.03 - 1e-9 <= abs(bpms[-1] / bpms[0] - 1) <= 0.10 + 1e-9
+            assert np.all(ratio >= 1 - 1e-12) or np.all(ratio <= 1 + 1e-12)
+        elif kind == "drift":  # no jump, at most 4 % off its tempo
+            assert np.abs(ratio - 1).max() < 0.02 and np.abs(bpms / bpm - 1).max() <= 0.04 + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_song_whose_tempo_changes_is_on_its_tempo_map(seed, tmp_path):
+    """The tempo map written to the file is the composer's: the beats read back from the MIDI file are
+    its beat times (1 ms), and the parts' notes follow that map (on its 16th grid, the bass on each of
+    its downbeats)."""
+    from stemgen.evaluation.ground_truth import midi_truth, notes_on_tempo_map
+    from stemgen.midifile.io import load_midi
+
+    pm = cbs.compose_song(seed, tempo_changes=True)
+    _, _, tempo = cbs.song_grid(np.random.default_rng(seed), seed, None, True)
+    assert np.ptp(tempo.bpms[: 30 * int(tempo.bpms.min()) // 60]) / tempo.bpms[0] > 0.02  # it changes in the first 30 s
+    path = tmp_path / "song.mid"
+    pm.write(str(path))
+    song = load_midi(path)
+    truth = midi_truth(song, 0.0, 30.0)
+    k0 = int(round(truth.beat_times[0] * tempo.bpms[0] / 60.0))  # the first beat with a note
+    expected = np.array([tempo.seconds(k0 + k) for k in range(truth.beat_times.size)])
+    np.testing.assert_allclose(truth.beat_times, expected, atol=1e-3)
+    assert len(pm.get_tempo_changes()[0]) > 1
+    assert notes_on_tempo_map(song, truth) >= 0.6
+    # Every bass rhythm starts each bar: a bass note on each of the map's downbeats (placed with the
+    # first tempo, the notes after a change would miss them).
+    bass = np.array([n.start for n in next(i for i in pm.instruments if i.name == "bass").notes])
+    miss = [d for d in truth.downbeat_times if np.abs(bass - d).min() > 0.03]
+    assert truth.downbeat_times.size >= 5 and not miss
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_bare_pulse_has_one_note_on_every_beat_of_its_map(seed, tmp_path):
+    """``pulse=True``: one part with a note on every beat (through the tempo map when it changes),
+    at most a bass holding the roots besides; no drums."""
+    from stemgen.evaluation.ground_truth import midi_truth
+    from stemgen.midifile.io import load_midi
+
+    pm = cbs.compose_song(seed, tempo_changes=bool(seed % 2), pulse=True)
+    assert not any(i.is_drum for i in pm.instruments) and {i.name for i in pm.instruments} <= {"comp", "bass"}
+    path = tmp_path / "pulse.mid"
+    pm.write(str(path))
+    truth = midi_truth(load_midi(path), 0.0, 30.0)
+    onsets = np.array([n.start for n in next(i for i in pm.instruments if i.name == "comp").notes])
+    near = np.abs(onsets[:, None] - truth.beat_times[None, :]).min(axis=0)
+    assert np.all(near < 0.03) and onsets[onsets < 30.0].size == pytest.approx(truth.beat_times.size, abs=1)
+    with pytest.raises(ValueError, match="drum-less songs only"):
+        cbs.compose_song(seed, pretty_midi.PrettyMIDI(), pulse=True)
+
+
+def test_collect_synthetic_writes_clips_with_their_targets(tmp_path, monkeypatch):
+    import tempfile
+
+    out, scratch = tmp_path / "syn.npz", tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     tbt.main(["collect", "--synthetic", "--split", "valid", "--max-songs", "4", "--drumless", "1",
-              "--min-on-grid", "0.6", "--draws", "1", "--seconds", "8", "--out", str(out)])
+              "--tempo-changes", "1", "--pulse", "1", "--min-on-grid", "0.6", "--draws", "1", "--seconds", "8", "--out", str(out)])
+    assert not list(scratch.iterdir())  # the composed MIDI went with its temporary folder
     z = np.load(out, allow_pickle=True)
     names = list(z["names"])
+    assert any(n.startswith("valid_tempo_0.mid|") for n in names) and any(n.startswith("valid_pulse_0.mid|") for n in names)
     contexts = {n.split("|")[2] for n in names}
     assert {"mix", "no_drums", "no_bass", "no_guitar"} <= contexts or {"mix", "no_bass"} <= contexts
     assert not any("drumless" in n and n.endswith("no_drums") for n in names)  # no copy of the mix
@@ -131,3 +201,20 @@ def test_the_cc_weights_take_their_bar_from_the_dsp_evidence_and_the_band_weight
     assert f_measure(beats, a.beat_times[(a.beat_times >= beats[0] - 0.07) & (a.beat_times < beats[-1] + 0.07)]) > 0.9
     assert a.meter == 4 and a.bar_start_margin is not None
     assert f_measure(truth.downbeat_times, a.downbeat_times[a.downbeat_times < beats[-1] + 0.07]) >= 0.9  # 1.0
+
+
+@pytest.mark.parametrize("first_bpm,second_bpm", [(100.0, 130.0), (120.0, 90.0)])
+def test_learned_cc_follows_a_tempo_change(first_bpm, second_bpm):
+    """``tests/test_analysis.py``'s tempo-change sequences, with learned-cc: followed since the fine pass
+    spans a step its first pass found (120 -> 90: beat F 0.66 before) and the beats are decoded without
+    the network's bars (100 -> 130: the steady 100-BPM tones were read at 152 in 3/4, beat F 0.19)."""
+    from test_analysis_reliability import SR, tone_sequence
+
+    from stemgen.evaluation.metrics.rhythm import beat_f_measure
+
+    first = np.arange(0.3, 15.0, 60.0 / first_bpm)
+    truth = np.concatenate([first, np.arange(first[-1] + 60.0 / second_bpm, 30.0, 60.0 / second_bpm)])
+    a = analyze(tone_sequence(truth, seconds=30.0), SR, "learned-cc")
+    assert beat_f_measure(truth, a.beat_times) >= 0.9
+    assert a.tempo_curve[3] == pytest.approx(first_bpm, rel=0.05)
+    assert a.tempo_curve[-3] == pytest.approx(second_bpm, rel=0.05)

@@ -52,7 +52,10 @@ def learned_grid(act: np.ndarray, feats: decisions.GridFeatures,
     if bars not in BAR_DECISIONS:
         raise ValueError(f"unknown bar decision {bars!r} ({', '.join(BAR_DECISIONS)})")
     act = np.asarray(act, dtype=np.float64)
-    beats, numbers, meter = bar_tracker.decode_fine(act[0], act[1], feats.fr)
+    # "evidence" does not use the HMM's bars, so it decodes the beats alone: every beat observes half
+    # the beat activation, downbeat or not (``meter_neutral``).
+    downbeat_act = act[1] if bars == "accents+hmm" else meter_neutral(act[0])
+    beats, numbers, meter = bar_tracker.decode_fine(act[0], downbeat_act, feats.fr)
     margins = {"bar_start": None, "bar_start_alternative": 0, "tempo_octave": None}
     if beats.size < 4:
         return beats, beats[numbers == 1], meter, margins
@@ -70,6 +73,17 @@ def learned_grid(act: np.ndarray, feats: decisions.GridFeatures,
     margins.update(bar_start=None if np.isnan(bar) else bar, bar_start_alternative=alternative,
                    tempo_octave=octave_margin(feats, act[0], beats))
     return beats, beats[dblib.downbeat_indices(beats.size, meter, phase)], meter, margins
+
+
+def meter_neutral(beat_act: np.ndarray) -> np.ndarray:
+    """A downbeat activation that makes the HMM's every beat observe the same evidence (half the beat
+    activation; its non-downbeat beats observe beat minus downbeat): the beats and tempo without a
+    bar. The cc weights' downbeat activation fires on every tone of a bare pulse (a chord change on
+    every beat), so beat-but-not-downbeat evidence vanished there and a steady 100-BPM tone pulse was
+    read at 152 in 3/4 (beat F 0.41; 1.00 meter-neutral). Valid (24 songs, learned-cc, beat F /
+    downbeat F): no drums 0.796 / 0.686 -> 0.849 / 0.725 (octave errors 21 -> 17 %), no bass 0.883 / 0.642
+    -> 0.884 / 0.683, no guitar 0.854 / 0.727 -> 0.874 / 0.729, mix 0.897 / 0.798 -> 0.884 / 0.760."""
+    return np.asarray(beat_act, dtype=np.float64) / 2.0
 
 
 def octave_margin(feats: decisions.GridFeatures, beat_act: np.ndarray, beats: np.ndarray) -> float | None:
