@@ -117,19 +117,33 @@ def beat_position_share(notes, positions: np.ndarray) -> np.ndarray | None:
 def with_style_rhythm(out: np.ndarray, context: np.ndarray, stem: str, instruction: str,
                       setting: dict | None) -> np.ndarray:
     """Model outputs ``out`` (C, T) with the instruction's style's rhythm prior added to the onset
-    logits (a copy): ``strength * log(real share / model share)`` per 16th of the beat, so the
+    logits (a copy): ``strength * log(real share / model share)`` per 16th of the beat (``strength``:
+    one for all styles or one per style, ``strength_for``), so the
     decoder's onsets move towards where real players of that style put theirs. ``out`` itself
     for other stems, without a setting or for a style the setting has no figures for."""
     from .features import ONSET
 
     if not setting or stem != "guitar":
         return out
-    ratio = setting["log_ratio"].get(prior_key(instruction, setting["log_ratio"]))
+    key = prior_key(instruction, setting["log_ratio"])
+    ratio = setting["log_ratio"].get(key)
     if ratio is None:
         return out
     out = np.array(out, dtype=np.float32, copy=True)
-    out[ONSET] += float(setting["strength"]) * np.asarray(ratio, np.float32)[beat_positions(context)]
+    out[ONSET] += strength_for(setting, key) * np.asarray(ratio, np.float32)[beat_positions(context)]
     return out
+
+
+def strength_for(setting: dict, key: str) -> float:
+    """The prior's strength for the figures of ``key`` (a style or ``PLAIN``): ``setting["strength"]``,
+    one number for all or one per key."""
+    strength = setting["strength"]
+    return float(strength[key] if isinstance(strength, dict) else strength)
+
+
+def strength_text(strength) -> str:
+    """``0.6``, or ``acoustic 1, clean 0.8, ...`` for a strength per style."""
+    return ", ".join(f"{k} {v:g}" for k, v in strength.items()) if isinstance(strength, dict) else f"{strength:g}"
 
 
 def prior_key(instruction: str, log_ratio: dict) -> str:
@@ -276,37 +290,23 @@ def fit_style_rhythm(files, generator, every: int = 4) -> dict:
     return fit_from_shares(real, model)
 
 
-def fit_style_rhythm_audio(cache: Path, root: Path, generator, passes: int = 1) -> dict:
-    """``fit_from_shares`` for the arranger, on analysed audio: the train examples of its data cache
-    (``scripts/build_arranger_data.py``: each song's first minute rendered without its guitar and
-    analysed; ``context`` and the real part's ``target_onset`` on the analysed steps), the style of
-    each from its MIDI file under ``root``; the model asked in each style on each of them, and with
-    its plain default instruction (``PLAIN``, set against every real part whatever its style). ``passes``
-    > 1: each further pass asks the model again with the prior fitted so far (strength 1) and adds
-    the log ratio of what is still missing, so the shares at strength 1 come near the real ones
-    (one pass: the model's own shares, as the MIDI engine's fit)."""
-    import json
-
-    from stemgen.errors import StemgenInputError
-
-    from .evaluate import MIN_NOTES, load_song
-    from .splits import files_in_split
-
-    midi = {p.name: p for p in files_in_split(root, "train")}
+def fit_style_rhythm_contexts(examples, generator, passes: int = 1, step: float = 0.5) -> dict:
+    """``fit_from_shares`` for the arranger, on analysed audio: ``examples`` are ``(style, context,
+    share)`` of train songs (``stemgen.evaluation.arranger_style_fit``: each song's first minute
+    rendered without its guitar and analysed as the arranger analyses a user's song; ``share``: the
+    real part's ``beat_position_share`` on the analysed steps). The model is asked in each style on
+    every context, and with its plain default instruction (``PLAIN``, set against every real part
+    whatever its style). ``passes`` > 1: each further pass asks the model again with the prior
+    fitted so far (strength 1); every pass adds ``step`` times the log ratio of what is still missing, so
+    the shares at strength 1 come near the real ones (one pass at step 1: the model's own shares, as
+    the MIDI engine's fit). The decoder keeps the most probable steps, so the shares jump with the logits: the
+    full step (1) swung between the "&" and the "a" from pass to pass on the train songs; half a
+    step (the default) met the real shares within a point after eight passes."""
     real: dict[str, list] = {s: [] for s in (*STYLE_PHRASES, PLAIN)}
     contexts = []
-    for npz in sorted(Path(cache, "train").glob("*__guitar__v0.npz")):
-        meta = json.loads(npz.with_name(npz.name.replace("__guitar__v0.npz", "__v0.json")).read_text())
-        if meta["file"] not in midi:
-            raise StemgenInputError(npz, f"{meta['file']} is not a train song of {root}")
-        style = style_of_grid(load_song(midi[meta["file"]]).grid)
-        with np.load(npz) as z:
-            context = z["context"].astype(np.float32)
-            starts = np.flatnonzero(np.asarray(z["target_onset"]).any(axis=0))
-        if style is None or starts.size < MIN_NOTES:
-            continue
-        real[style].append(beat_position_share([(int(t),) for t in starts], beat_positions(context)))
-        real[PLAIN].append(real[style][-1])
+    for style, context, share in examples:
+        real[style].append(share)
+        real[PLAIN].append(share)
         contexts.append(context)
     total: dict[str, np.ndarray] = {}
     for _ in range(passes):
@@ -315,21 +315,33 @@ def fit_style_rhythm_audio(cache: Path, root: Path, generator, passes: int = 1) 
         for context in contexts:
             model_shares(generator, context, model, setting, plain=True)
         fitted = fit_from_shares(real, model)
-        total = {k: total.get(k, 0) + np.asarray(v) for k, v in fitted["log_ratio"].items()}
+        total = {k: total.get(k, 0) + step * np.asarray(v) for k, v in fitted["log_ratio"].items()}
     fitted["log_ratio"] = {k: [round(float(x), 4) for x in v] for k, v in total.items()}
-    return fitted | {"passes": passes}
+    return fitted | {"passes": passes, "step": step}
+
+
+def store_style_rhythm(folder: Path, strength, fitted: dict, source: str, chosen: str = "") -> dict:
+    """Write the prior (``fitted`` at ``strength``: one number, or one per style key of the fit)
+    into ``folder/config.json`` as ``"style_rhythm"`` with its provenance; returns it."""
+    import json
+
+    from stemgen.fileio import atomic_write_text
+
+    meta = json.loads((Path(folder) / "config.json").read_text())
+    meta["style_rhythm"] = {"strength": strength, **fitted,
+                            "provenance": f"fitted on {source}; strength {strength_text(strength)} chosen on "
+                                          f"{chosen or 'the valid split'}"}
+    atomic_write_text(Path(folder) / "config.json", json.dumps(meta, indent=2))
+    return meta["style_rhythm"]
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m stemgen.midi.style DATA [--split valid] [--model DIR]``: the guitar's off-beat share
     per style against the real parts and the style separation, as JSON. ``--fit STRENGTH --store
-    MODEL_DIR``: fit the rhythm prior on DATA's train split and store it in MODEL_DIR/config.json;
-    with ``--audio-cache CACHE`` (the arranger's: ``--model models/arranger/guitar``) on the analysed
-    audio examples of CACHE's train split (``scripts/build_arranger_data.py``) instead of the MIDI."""
+    MODEL_DIR``: fit the rhythm prior on DATA's train split and store it in MODEL_DIR/config.json (the
+    arranger's, on analysed audio: ``python -m stemgen.evaluation.arranger_style_fit``)."""
     import argparse
     import json
-
-    from stemgen.fileio import atomic_write_text
 
     from .generate import MidiGenerator
     from .splits import files_in_split
@@ -341,26 +353,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fit", type=float, default=None, help="strength of the prior to store (chosen on valid)")
     ap.add_argument("--store", type=Path, default=None)
     ap.add_argument("--chosen", default="", help="what the strength was chosen on (stored as provenance)")
-    ap.add_argument("--audio-cache", type=Path, default=None,
-                    help="fit on this arranger data cache's analysed train examples (scripts/build_arranger_data.py)")
-    ap.add_argument("--passes", type=int, default=1, help="with --audio-cache: fitting passes (see fit_style_rhythm_audio)")
     args = ap.parse_args(argv)
     gen = MidiGenerator("guitar", args.model)
     if args.fit is not None and args.store:
-        if args.audio_cache:
-            fitted = fit_style_rhythm_audio(args.audio_cache, Path(args.data), gen, args.passes)
-            source = (f"the analysed audio examples of {args.audio_cache} / train (scripts/build_arranger_data.py: "
-                      f"first minute of each song of {args.data} rendered without its guitar), the model asked in "
-                      f"each style's words on each of them, {args.passes} pass(es)")
-        else:
-            fitted = fit_style_rhythm(files_in_split(args.data, "train"), gen)
-            source = f"{args.data} / train"
-        meta = json.loads((args.store / "config.json").read_text())
-        meta["style_rhythm"] = {"strength": args.fit, **fitted,
-                                "provenance": f"fitted on {source}; strength {args.fit:g} chosen on "
-                                              f"{args.chosen or 'the valid split'}"}
-        atomic_write_text(args.store / "config.json", json.dumps(meta, indent=2))
-        print(json.dumps(meta["style_rhythm"]))
+        fitted = fit_style_rhythm(files_in_split(args.data, "train"), gen)
+        print(json.dumps(store_style_rhythm(args.store, args.fit, fitted, f"{args.data} / train", args.chosen)))
         return
     print(json.dumps(evaluate_styles(files_in_split(args.data, args.split), gen), indent=1))
 

@@ -211,35 +211,54 @@ def song_rows(path: str | Path, stem: str, arranger, instruction: str | None = N
     return rows
 
 
-def style_songs(files: list[Path], model: str | Path | None = None):
-    """``midi.style.StyleSong``s of the arranger's guitar: each song rendered without its guitar (first
-    minute), analysed once by the arranger, its part asked in every style's words on that analysis;
-    the real part on the analysed steps. Songs without a style, a guitar part or a usable beat are skipped."""
+def guitar_on_steps(path: Path, backend=None):
+    """``(style, real part, analysis)`` of one song for the guitar styles: the song rendered without its
+    guitar (first minute) and analysed as the arranger analyses a user's song (``analysis.analyze``,
+    ``reliability.require_usable``, ``overrides.quarter_note_view``: ``analysis`` is the one whose
+    steps the arranger writes on), the real part's notes on those steps. ``None`` for a song without
+    a style, a guitar part of ``MIN_NOTES`` or a usable beat. ``backend``: the beat finder (default:
+    the arranger's)."""
+    from stemgen.analysis import analysis_backend, analyze
     from stemgen.analysis.features import step_times
-    from stemgen.arranger.engine import Arranger
+    from stemgen.analysis.overrides import quarter_note_view
+    from stemgen.analysis.reliability import require_usable
     from stemgen.errors import StemgenError
-    from stemgen.midi.context import context_from_analysis
     from stemgen.midi.evaluate import MIN_NOTES
-    from stemgen.midi.style import STYLE_PHRASES, StyleSong, instruction_for, style_of_grid
+    from stemgen.midi.style import style_of_grid
     from stemgen.midifile.grid import song_to_grid
     from stemgen.midifile.io import load_midi
     from stemgen.render.stems import render_stems
 
+    song = load_midi(path)
+    style = style_of_grid(song_to_grid(song, 4))
+    render = render_stems(path, sample_rate=RENDER_RATE, max_seconds=SECONDS) if style else None
+    if render is None or "guitar" not in render.present:
+        return None
+    context = np.sum([a for k, a in render.stems.items() if k != "guitar"], axis=0)
+    try:
+        analysis = analyze(context, RENDER_RATE, backend or analysis_backend(None))
+        require_usable(analysis, context, RENDER_RATE, path)
+    except StemgenError:
+        return None
+    analysis = quarter_note_view(analysis)[0]
+    real = real_part_on_steps(song, "guitar", step_times(analysis))
+    return (style, real, analysis) if len(real) >= MIN_NOTES else None
+
+
+def style_songs(files: list[Path], model: str | Path | None = None):
+    """``midi.style.StyleSong``s of the arranger's guitar: each song of ``guitar_on_steps`` (rendered
+    without its guitar, first minute, analysed once), its part asked in every style's words on that
+    analysis; the real part on the analysed steps."""
+    from stemgen.arranger.engine import Arranger
+    from stemgen.midi.context import context_from_analysis
+    from stemgen.midi.style import STYLE_PHRASES, StyleSong, instruction_for
+
     arranger = Arranger("guitar", model)
     for path in files:
-        song = load_midi(path)
-        style = style_of_grid(song_to_grid(song, 4))
-        render = render_stems(path, sample_rate=RENDER_RATE, max_seconds=SECONDS) if style else None
-        if render is None or "guitar" not in render.present:
+        got = guitar_on_steps(path, arranger.analysis_backend)
+        if got is None:
             continue
-        context = np.sum([a for k, a in render.stems.items() if k != "guitar"], axis=0)
-        try:
-            analysis = arranger(context, RENDER_RATE, instruction_for(style), seed=0, source=path).step_analysis
-        except StemgenError:
-            continue
-        real = real_part_on_steps(song, "guitar", step_times(analysis))
-        if len(real) < MIN_NOTES:
-            continue
+        style, real, analysis = got
         grid = bar_grid(context_from_analysis(analysis))
         parts = {asked: arranger.notes_for(analysis, instruction_for(asked)) for asked in STYLE_PHRASES}
         yield StyleSong(style, real, grid, parts, grid.beat_position)
