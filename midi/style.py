@@ -172,13 +172,15 @@ class StyleSong:
     """One held-out song for ``style_report``: its real guitar part (``real``, notes on ``grid``'s
     steps) of ``style``, and a generator's parts asked in each style's words (``parts``: style ->
     notes on the same steps; only the words differ). ``grid``: ``n_steps`` and ``pos_in_bar``;
-    ``positions``: each step's 16th of the beat (``beat_positions`` of the song's context)."""
+    ``positions``: each step's 16th of the beat (``beat_positions`` of the song's context); ``name``:
+    the song's file name (for the per-song rows)."""
 
     style: str
     real: list
     grid: object
     parts: dict
     positions: np.ndarray
+    name: str = ""
 
 
 def offbeat_share(notes, positions: np.ndarray) -> float:
@@ -189,28 +191,41 @@ def offbeat_share(notes, positions: np.ndarray) -> float:
     return pitched_metrics(as_array(notes), as_array([]), 4, positions)["offbeat"] if notes else float("nan")
 
 
-def style_report(songs) -> dict:
+def style_report(songs, rows: bool = False) -> dict:
     """Per real style: the songs, the real parts' off-beat share and that of the generated parts asked
-    for that style (``points``: generated minus real, x100); and the style separation of the generated
-    parts (every song asked in every style) against the real parts of those styles. ``songs``:
-    ``StyleSong``s (the MIDI engine's, ``evaluate_styles``; the arranger's on audio, ``arranger_form``)."""
+    for that style (``points``: generated minus real, x100, with ``interval``: the 95 % bootstrap
+    interval of the per-song differences' mean, so a style's miss can be set against how much its
+    songs vary); and the style separation of the generated parts (every song asked in every style)
+    against the real parts of those styles. ``songs``: ``StyleSong``s (the MIDI engine's,
+    ``evaluate_styles``; the arranger's on audio, ``arranger_form``). ``rows``: also each song's
+    name, style and the two shares (``songs``)."""
+    from stemgen.stats import bootstrap_mean
+
     real_off: dict[str, list] = {s: [] for s in STYLE_PHRASES}
     gen_off: dict[str, list] = {s: [] for s in STYLE_PHRASES}
     real_h: dict[str, list] = {s: [] for s in STYLE_PHRASES}
     gen_h: dict[str, list] = {s: [] for s in STYLE_PHRASES}
+    per_song = []
     for song in songs:
         real_off[song.style].append(offbeat_share(song.real, song.positions))
         real_h[song.style].append(rhythm_histogram(song.real, song.grid))
         gen_off[song.style].append(offbeat_share(song.parts.get(song.style), song.positions))
+        per_song.append({"song": song.name, "style": song.style, "real": round(real_off[song.style][-1], 3),
+                         "generated": round(gen_off[song.style][-1], 3)})
         for asked, notes in song.parts.items():
             hist = rhythm_histogram(notes, song.grid) if notes else None
             if hist is not None:
                 gen_h[asked].append(hist)
-    table = {s: {"songs": len(real_off[s]), "real": float(np.nanmean(real_off[s])),
-                 "generated": float(np.nanmean(gen_off[s])),
-                 "points": float(100 * (np.nanmean(gen_off[s]) - np.nanmean(real_off[s])))}
-             for s in STYLE_PHRASES if real_off[s]}
-    return {"offbeat": table, "separation": style_separation(gen_h, {s: h for s, h in real_h.items() if h})}
+    table = {}
+    for s in STYLE_PHRASES:
+        if real_off[s]:
+            _, low, high = bootstrap_mean(100 * (np.asarray(gen_off[s]) - np.asarray(real_off[s])))
+            table[s] = {"songs": len(real_off[s]), "real": float(np.nanmean(real_off[s])),
+                        "generated": float(np.nanmean(gen_off[s])),
+                        "points": float(100 * (np.nanmean(gen_off[s]) - np.nanmean(real_off[s]))),
+                        "interval": [round(low, 1), round(high, 1)]}
+    out = {"offbeat": table, "separation": style_separation(gen_h, {s: h for s, h in real_h.items() if h})}
+    return out | {"songs": per_song} if rows else out
 
 
 def asked_in_every_style(generator, context: np.ndarray) -> dict[str, list]:
@@ -235,7 +250,7 @@ def evaluate_styles(files, generator) -> dict:
                 continue
             context = context_from_grid(song_to_grid(song.without("guitar")[0], 4), "guitar")
             yield StyleSong(style, song.real["guitar"], song.grid, asked_in_every_style(generator, context),
-                            beat_positions(context))
+                            beat_positions(context), Path(path).name)
 
     return style_report(songs())
 

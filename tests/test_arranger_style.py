@@ -59,6 +59,9 @@ def test_style_report_gives_the_real_shares_when_fed_the_real_parts():
         assert row["songs"] == 1 and row["points"] == 0
         assert row["real"] == row["generated"] == pytest.approx(offbeat_share(s.real, s.positions))
     assert report["separation"]["ratio"] == pytest.approx(1.0)
+    assert "songs" not in report and all(row["interval"] == [0, 0] for row in report["offbeat"].values())
+    rows = style_report(songs, rows=True)["songs"]
+    assert [r["song"] for r in rows] == [ACOUSTIC.name, MUTED.name] and rows[0]["real"] == rows[0]["generated"]
 
 
 def test_arranger_guitar_follows_the_asked_styles_real_players():

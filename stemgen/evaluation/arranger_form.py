@@ -261,7 +261,7 @@ def style_songs(files: list[Path], model: str | Path | None = None):
         style, real, analysis = got
         grid = bar_grid(context_from_analysis(analysis))
         parts = {asked: arranger.notes_for(analysis, instruction_for(asked)) for asked in STYLE_PHRASES}
-        yield StyleSong(style, real, grid, parts, grid.beat_position)
+        yield StyleSong(style, real, grid, parts, grid.beat_position, Path(path).name)
 
 
 def evaluate(files: list[Path], stem: str, model: str | Path | None = None, instructions: str = "none") -> dict:
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--split", default="valid")
     ap.add_argument("--max-songs", type=int, default=None)
     ap.add_argument("--model", default=None)
-    ap.add_argument("--rows", action="store_true", help="print the per-song rows too")
+    ap.add_argument("--rows", action="store_true", help="print the per-song rows too (with --styles: each song's off-beat shares)")
     ap.add_argument("--instructions", default="none", choices=("none", "described", "shuffled"),
                     help="what the arranger is asked: its default, the song's real part described, or another song's")
     ap.add_argument("--styles", action="store_true",
@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
             ap.error("--styles is for --stem guitar")
         from stemgen.midi.style import style_report
 
-        print(json.dumps(style_report(style_songs(files, args.model)) | {"split": args.split}, indent=1))
+        print(json.dumps(style_report(style_songs(files, args.model), args.rows) | {"split": args.split}, indent=1))
         return
     result = evaluate(files, args.stem, args.model, args.instructions)
     result["instructions"] = args.instructions
