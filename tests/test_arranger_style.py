@@ -221,3 +221,23 @@ def test_strength_option_is_one_number_or_one_per_style():
     assert parse_strength("acoustic=0.9, clean=0.8") == {"acoustic": 0.9, "clean": 0.8}
     with pytest.raises(ValueError, match="--strength"):
         parse_strength("strong")
+
+
+def test_the_fit_command_refuses_bad_input_and_stores_nothing(tmp_path, capsys):
+    """No train songs under DATA, a folder that is not a model, or a strength that is not a number:
+    a one-line error, and the model's ``config.json`` is left as it was."""
+    import shutil
+
+    from stemgen.evaluation.arranger_style_fit import main
+
+    model = tmp_path / "guitar"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "arranger" / "guitar", model)
+    before = (model / "config.json").read_bytes()
+    for argv, said in (([str(tmp_path / "no_songs"), "--strength", "0.8"], "no train song"),
+                       ([str(BAND), "--strength", "strong"], "--strength must be"),
+                       ([str(BAND), "--strength", "0.8", "--store", str(tmp_path)], "not a stemgen MIDI model")):
+        store = [] if "--store" in argv else ["--store", str(model)]
+        with pytest.raises(SystemExit):
+            main(argv + ["--cache", str(tmp_path / "cache")] + store)
+        assert said in capsys.readouterr().err
+    assert (model / "config.json").read_bytes() == before

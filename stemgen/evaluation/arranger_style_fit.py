@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     import json
 
+    from stemgen.errors import StemgenError
     from stemgen.midi.generate import MidiGenerator
     from stemgen.midi.style import fit_style_rhythm_contexts, store_style_rhythm
 
@@ -101,10 +102,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-songs", type=int, default=None, help="the first N train songs (a quick check)")
     ap.add_argument("--chosen", default="", help="what the strength was chosen on (stored as provenance)")
     args = ap.parse_args(argv)
-    strength = parse_strength(args.strength)
-    generator = MidiGenerator("guitar", args.store)
+    try:
+        strength = parse_strength(args.strength)
+    except ValueError as exc:
+        ap.error(str(exc))
+    try:
+        generator = MidiGenerator("guitar", args.store)
+    except StemgenError as exc:
+        ap.error(str(exc))
     generator.meta.pop("style_rhythm", None)  # the fit starts from the model's own parts
     examples = train_examples(args.data, args.cache, args.max_songs)
+    if not examples:
+        ap.error(f"{args.data}: no train song with a styled guitar part of at least 8 onsets; nothing stored")
     fitted = fit_style_rhythm_contexts(examples, generator, args.passes)
     if isinstance(strength, dict) and set(strength) != set(fitted["log_ratio"]):
         ap.error(f"--strength names {sorted(strength)}; the fit has {sorted(fitted['log_ratio'])}")
