@@ -93,6 +93,7 @@ def style_separation(generated: dict[str, list[np.ndarray]], real: dict[str, lis
 BEAT_POSITIONS = 4  # 16ths of a beat: on, e, &, a
 PLAIN = "plain"  # the default instruction: its figures set against every real part's
 PLAIN_INSTRUCTION = "Add guitar"  # the arranger's default instruction
+UNSTYLED = "unstyled"  # sentences without style words: the default (clean) sound's figures, at a strength of their own
 
 
 def beat_positions(context: np.ndarray) -> np.ndarray:
@@ -130,15 +131,27 @@ def with_style_rhythm(out: np.ndarray, context: np.ndarray, stem: str, instructi
     if ratio is None:
         return out
     out = np.array(out, dtype=np.float32, copy=True)
-    out[ONSET] += strength_for(setting, key) * np.asarray(ratio, np.float32)[beat_positions(context)]
+    out[ONSET] += strength_for(setting, key, instruction) * np.asarray(ratio, np.float32)[beat_positions(context)]
     return out
 
 
-def strength_for(setting: dict, key: str) -> float:
+def strength_for(setting: dict, key: str, instruction: str = "") -> float:
     """The prior's strength for the figures of ``key`` (a style or ``PLAIN``): ``setting["strength"]``,
-    one number for all or one per key."""
+    one number for all or one per key; a sentence without style words (``has_style_words``; not the
+    plain default) takes the ``UNSTYLED`` strength where the setting has one."""
     strength = setting["strength"]
-    return float(strength[key] if isinstance(strength, dict) else strength)
+    if not isinstance(strength, dict):
+        return float(strength)
+    if key != PLAIN and UNSTYLED in strength and not has_style_words(instruction):
+        return float(strength[UNSTYLED])
+    return float(strength[key])
+
+
+def has_style_words(instruction: str) -> bool:
+    """Whether the renderer picks the guitar's sound from the instruction's words (not its default)."""
+    from stemgen.render.sounds import choose_sound
+
+    return choose_sound("guitar", instruction).reason != "default"
 
 
 def strength_text(strength) -> str:

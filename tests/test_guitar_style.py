@@ -159,6 +159,33 @@ def test_rhythm_prior_strength_per_style():
         strength_for(setting, "muted")
 
 
+def test_sentences_without_style_words_take_their_own_strength():
+    """A sentence that names no style (the renderer's default sound, clean) takes the ``unstyled``
+    strength with the clean figures; "clean electric" keeps the clean strength, "Add guitar" the
+    plain one; without an ``unstyled`` strength such sentences take the clean one."""
+    from stemgen.midi.style import PLAIN, UNSTYLED, has_style_words, strength_for
+
+    g = song(SONGS["acoustic"][0]).grid
+    ctx = context_from_grid(g, "guitar")
+    out = np.zeros((output_channels("guitar"), g.n_steps), np.float32)
+    one = [1.0, 0.0, 0.0, 0.0]
+    setting = {"strength": {"clean": 2.0, PLAIN: 0.5, UNSTYLED: 0.0}, "log_ratio": {"clean": one, PLAIN: one}}
+    on_beat = np.arange(g.n_steps) % 4 == 0
+
+    def beat_logit(instruction, setting=setting):
+        moved = with_style_rhythm(out, ctx, "guitar", instruction, setting)
+        return float(moved[ONSET][on_beat].mean())
+
+    assert not has_style_words("Lay down quiet guitar chords at around 200 BPM.")
+    assert has_style_words("Add a clean electric guitar part.")
+    assert beat_logit("Lay down quiet guitar chords at around 200 BPM.") == 0.0
+    assert beat_logit(instruction_for("clean")) == 2.0
+    assert beat_logit("Add guitar") == 0.5
+    without = {"strength": {"clean": 2.0, PLAIN: 0.5}, "log_ratio": setting["log_ratio"]}
+    assert beat_logit("Lay down quiet guitar chords.", without) == 2.0
+    assert strength_for({"strength": 0.8}, "clean", "Add a guitar part") == 0.8
+
+
 def test_bar_groove_gives_every_bar_the_songs_common_shape():
     """``priors.with_bar_groove`` on a real song's bars: at share 1 every full bar ranks its steps
     alike (the same shape, the bar's own level); at 0.5 half-way; each bar keeps its mean (a quiet bar

@@ -91,13 +91,14 @@ def main(argv: list[str] | None = None) -> None:
 
     from stemgen.errors import StemgenError
     from stemgen.midi.generate import MidiGenerator
-    from stemgen.midi.style import fit_style_rhythm_contexts, store_style_rhythm
+    from stemgen.midi.style import UNSTYLED, fit_style_rhythm_contexts, store_style_rhythm
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("data")
     ap.add_argument("--cache", type=Path, required=True, help="folder of the analysed train songs (reused)")
     ap.add_argument("--store", type=Path, required=True, help="the arranger's guitar model folder")
-    ap.add_argument("--strength", required=True, help="0.8, or acoustic=1,clean=0.8,... (every style and plain)")
+    ap.add_argument("--strength", required=True, help="0.8, or acoustic=1,clean=0.8,... (every style and plain; unstyled=S optional: "
+                    "sentences without style words)")
     ap.add_argument("--passes", type=int, default=8, help="fitting passes (midi.style.fit_style_rhythm_contexts)")
     ap.add_argument("--max-songs", type=int, default=None, help="the first N train songs (a quick check)")
     ap.add_argument("--chosen", default="", help="what the strength was chosen on (stored as provenance)")
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     if not examples:
         ap.error(f"{args.data}: no train song with a styled guitar part of at least 8 onsets; nothing stored")
     fitted = fit_style_rhythm_contexts(examples, generator, args.passes)
-    if isinstance(strength, dict) and set(strength) != set(fitted["log_ratio"]):
+    if isinstance(strength, dict) and set(strength) - {UNSTYLED} != set(fitted["log_ratio"]):
         ap.error(f"--strength names {sorted(strength)}; the fit has {sorted(fitted['log_ratio'])}")
     source = (f"the first minute of each of the {len(examples)} train songs of {args.data} with a styled guitar part, "
               f"rendered without its guitar and analysed (analysis {cache_folder(args.cache).name}; "
