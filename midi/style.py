@@ -164,7 +164,8 @@ def prior_key(instruction: str, log_ratio: dict) -> str:
     instruction (``PLAIN_INSTRUCTION``, the text they were fitted on) when the prior has figures for
     it, else the style of the sound the words pick (no style words: clean). Other sentences without
     style words keep the clean figures: on the rendered valid songs the plain figures took the
-    offline writer's sentences 18 points under the real parts' off-beat share (the clean ones 10)."""
+    offline writer's sentences 18 points under the real parts' off-beat share (the clean ones 10);
+    their strength is the ``UNSTYLED`` one where the setting has it (``strength_for``)."""
     if PLAIN in log_ratio and instruction.strip().rstrip(".").lower() == PLAIN_INSTRUCTION.lower():
         return PLAIN
     return style_of_instruction(instruction) or ""

@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("data")
     ap.add_argument("--cache", type=Path, required=True, help="folder of the analysed train songs (reused)")
     ap.add_argument("--store", type=Path, required=True, help="the arranger's guitar model folder")
-    ap.add_argument("--strength", required=True, help="0.8, or acoustic=1,clean=0.8,... (every style and plain; unstyled=S optional: "
+    ap.add_argument("--strength", required=True,
+                    help="0.8, or acoustic=1,clean=0.8,... (every style and plain; optional unstyled=S: "
                     "sentences without style words)")
     ap.add_argument("--passes", type=int, default=8, help="fitting passes (midi.style.fit_style_rhythm_contexts)")
     ap.add_argument("--max-songs", type=int, default=None, help="the first N train songs (a quick check)")
