@@ -47,8 +47,10 @@ def _decoding_text(meta: dict) -> str:
 
 
 def _prior_text(meta: dict) -> str:
-    """The register, length, style-rhythm, rest and velocity priors of ``config.json`` (``register.py``,
-    ``priors.py``, ``style.py``, ``velocity.py``), in a sentence each."""
+    """The register, length, style-rhythm, bar-groove, rest and velocity priors of ``config.json``
+    (``register.py``, ``priors.py``, ``style.py``, ``velocity.py``), in a sentence each."""
+    from .style import strength_text
+
     out = ""
     reg = meta.get("register")
     if reg and "intercept" in reg:
@@ -74,9 +76,14 @@ def _prior_text(meta: dict) -> str:
                 f"`midi/priors.py`; chosen on the {length.get('chosen', 'valid split')}).")
     sty = meta.get("style_rhythm")
     if sty:
-        out += (f" Rhythm per style: the onset logits get {sty['strength']:g} x log(real share / model share) of each 16th "
-                f"of the beat for the style the instruction names ({', '.join(sty['log_ratio'])}; `midi/style.py`; "
-                f"{sty.get('provenance', '')}).")
+        out += (f" Rhythm per style: the onset logits get strength ({strength_text(sty['strength'])}) x log(real share / "
+                f"model share) of each 16th of the beat for the style the instruction names ({', '.join(sty['log_ratio'])}; "
+                f"`midi/style.py`; {sty.get('provenance', '')}).")
+    groove = meta.get("bar_groove")
+    if groove:
+        out += (f" One rhythm through the song: each bar's onset-logit shape is moved {groove['share']:g} of the way to the "
+                f"song's common bar shape, each bar keeping its level (`midi/priors.py` with_bar_groove; chosen on the "
+                f"{groove.get('chosen', 'valid split')}).")
     rests = meta.get("rests")
     if rests:
         out += (f" Rests: notes of a bar whose mean onset probability is under {rests['quiet_bar']:g} x the song's median "

@@ -1,5 +1,6 @@
 """What decoding adds to a part model's outputs from what real players do (issue 19): the style's
-rhythm (``style.with_style_rhythm``) and a note-length bias on the sustain head (``with_length_bias``);
+rhythm (``style.with_style_rhythm``), a note-length bias on the sustain head (``with_length_bias``) and
+one rhythm shared by the song's bars (``with_bar_groove``);
 after decoding, rests in the bars the model expects little of (``with_rests``), the register
 prior (``register.place_octaves``) and the guitarists' velocities (``velocity.with_velocity``), all
 in ``after_decoding``. Each is stored in the model's
@@ -24,6 +25,35 @@ def with_length_bias(out: np.ndarray, stem: str, setting: dict | None) -> np.nda
         return out
     out = np.array(out, dtype=np.float32, copy=True)
     out[SUSTAIN] -= float(setting["sustain_bias"])
+    return out
+
+
+def with_bar_groove(out: np.ndarray, context: np.ndarray, stem: str, setting: dict | None) -> np.ndarray:
+    """``out`` with each bar's onset-logit shape moved ``setting["share"]`` of the way towards the
+    song's common one (a copy): per bar of the song's most common length, the shape is the bar's
+    onset logits less their mean over the bar, the common shape their mean over those bars. Each
+    bar keeps its level (a quiet bar stays quiet for ``with_rests``), and at share 1 every bar ranks
+    its steps alike, so the decoder plays one rhythm through the song (real guitarists repeat their
+    bar: the plain "Add guitar" repeated its most common bar in 0.31 of the bars, the real parts 0.50).
+    ``out`` itself without a setting, for drums (``drum_form`` has its own grooves) or with fewer
+    than two such bars."""
+    if not setting or stem == "drums":
+        return out
+    from .drum_form import bar_bounds_from_context
+
+    bounds = bar_bounds_from_context(context)
+    lengths = np.diff(bounds)
+    if lengths.size < 2:
+        return out
+    length = int(np.bincount(lengths).argmax())
+    full = bounds[:-1][lengths == length]
+    if full.size < 2:
+        return out
+    steps = full[:, None] + np.arange(length)[None]  # (bars, length)
+    bars = np.asarray(out[ONSET], np.float64)[steps]
+    shape = bars - bars.mean(axis=1, keepdims=True)
+    out = np.array(out, dtype=np.float32, copy=True)
+    out[ONSET, steps] += (float(setting["share"]) * (shape.mean(axis=0) - shape)).astype(np.float32)
     return out
 
 
@@ -59,6 +89,7 @@ def after_decoding(notes: list[tuple[int, int, int, int]], out: np.ndarray, cont
 def prepare_outputs(out: np.ndarray, context: np.ndarray, stem: str, instruction: str, meta: dict) -> np.ndarray:
     """A model's outputs with the priors its ``config.json`` (``meta``) carries, ready for decoding."""
     out = with_style_rhythm(out, context, stem, instruction, meta.get("style_rhythm"))
+    out = with_bar_groove(out, context, stem, meta.get("bar_groove"))
     return with_length_bias(out, stem, meta.get("length"))
 
 

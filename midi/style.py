@@ -93,6 +93,7 @@ def style_separation(generated: dict[str, list[np.ndarray]], real: dict[str, lis
 BEAT_POSITIONS = 4  # 16ths of a beat: on, e, &, a
 PLAIN = "plain"  # the default instruction: its figures set against every real part's
 PLAIN_INSTRUCTION = "Add guitar"  # the arranger's default instruction
+UNSTYLED = "unstyled"  # sentences without style words: the default (clean) sound's figures, at a strength of their own
 
 
 def beat_positions(context: np.ndarray) -> np.ndarray:
@@ -117,19 +118,45 @@ def beat_position_share(notes, positions: np.ndarray) -> np.ndarray | None:
 def with_style_rhythm(out: np.ndarray, context: np.ndarray, stem: str, instruction: str,
                       setting: dict | None) -> np.ndarray:
     """Model outputs ``out`` (C, T) with the instruction's style's rhythm prior added to the onset
-    logits (a copy): ``strength * log(real share / model share)`` per 16th of the beat, so the
+    logits (a copy): ``strength * log(real share / model share)`` per 16th of the beat (``strength``:
+    one for all styles or one per style, ``strength_for``), so the
     decoder's onsets move towards where real players of that style put theirs. ``out`` itself
     for other stems, without a setting or for a style the setting has no figures for."""
     from .features import ONSET
 
     if not setting or stem != "guitar":
         return out
-    ratio = setting["log_ratio"].get(prior_key(instruction, setting["log_ratio"]))
+    key = prior_key(instruction, setting["log_ratio"])
+    ratio = setting["log_ratio"].get(key)
     if ratio is None:
         return out
     out = np.array(out, dtype=np.float32, copy=True)
-    out[ONSET] += float(setting["strength"]) * np.asarray(ratio, np.float32)[beat_positions(context)]
+    out[ONSET] += strength_for(setting, key, instruction) * np.asarray(ratio, np.float32)[beat_positions(context)]
     return out
+
+
+def strength_for(setting: dict, key: str, instruction: str = "") -> float:
+    """The prior's strength for the figures of ``key`` (a style or ``PLAIN``): ``setting["strength"]``,
+    one number for all or one per key; a sentence without style words (``has_style_words``; not the
+    plain default) takes the ``UNSTYLED`` strength where the setting has one."""
+    strength = setting["strength"]
+    if not isinstance(strength, dict):
+        return float(strength)
+    if key != PLAIN and UNSTYLED in strength and not has_style_words(instruction):
+        return float(strength[UNSTYLED])
+    return float(strength[key])
+
+
+def has_style_words(instruction: str) -> bool:
+    """Whether the renderer picks the guitar's sound from the instruction's words (not its default)."""
+    from stemgen.render.sounds import choose_sound
+
+    return choose_sound("guitar", instruction).reason != "default"
+
+
+def strength_text(strength) -> str:
+    """``0.6``, or ``acoustic 1, clean 0.8, ...`` for a strength per style."""
+    return ", ".join(f"{k} {v:g}" for k, v in strength.items()) if isinstance(strength, dict) else f"{strength:g}"
 
 
 def prior_key(instruction: str, log_ratio: dict) -> str:
@@ -137,7 +164,8 @@ def prior_key(instruction: str, log_ratio: dict) -> str:
     instruction (``PLAIN_INSTRUCTION``, the text they were fitted on) when the prior has figures for
     it, else the style of the sound the words pick (no style words: clean). Other sentences without
     style words keep the clean figures: on the rendered valid songs the plain figures took the
-    offline writer's sentences 18 points under the real parts' off-beat share (the clean ones 10)."""
+    offline writer's sentences 18 points under the real parts' off-beat share (the clean ones 10);
+    their strength is the ``UNSTYLED`` one where the setting has it (``strength_for``)."""
     if PLAIN in log_ratio and instruction.strip().rstrip(".").lower() == PLAIN_INSTRUCTION.lower():
         return PLAIN
     return style_of_instruction(instruction) or ""
@@ -158,13 +186,15 @@ class StyleSong:
     """One held-out song for ``style_report``: its real guitar part (``real``, notes on ``grid``'s
     steps) of ``style``, and a generator's parts asked in each style's words (``parts``: style ->
     notes on the same steps; only the words differ). ``grid``: ``n_steps`` and ``pos_in_bar``;
-    ``positions``: each step's 16th of the beat (``beat_positions`` of the song's context)."""
+    ``positions``: each step's 16th of the beat (``beat_positions`` of the song's context); ``name``:
+    the song's file name (for the per-song rows)."""
 
     style: str
     real: list
     grid: object
     parts: dict
     positions: np.ndarray
+    name: str = ""
 
 
 def offbeat_share(notes, positions: np.ndarray) -> float:
@@ -175,28 +205,41 @@ def offbeat_share(notes, positions: np.ndarray) -> float:
     return pitched_metrics(as_array(notes), as_array([]), 4, positions)["offbeat"] if notes else float("nan")
 
 
-def style_report(songs) -> dict:
+def style_report(songs, rows: bool = False) -> dict:
     """Per real style: the songs, the real parts' off-beat share and that of the generated parts asked
-    for that style (``points``: generated minus real, x100); and the style separation of the generated
-    parts (every song asked in every style) against the real parts of those styles. ``songs``:
-    ``StyleSong``s (the MIDI engine's, ``evaluate_styles``; the arranger's on audio, ``arranger_form``)."""
+    for that style (``points``: generated minus real, x100, with ``interval``: the 95 % bootstrap
+    interval of the per-song differences' mean, so a style's miss can be set against how much its
+    songs vary); and the style separation of the generated parts (every song asked in every style)
+    against the real parts of those styles. ``songs``: ``StyleSong``s (the MIDI engine's,
+    ``evaluate_styles``; the arranger's on audio, ``arranger_form``). ``rows``: also each song's
+    name, style and the two shares (``songs``)."""
+    from stemgen.stats import bootstrap_mean
+
     real_off: dict[str, list] = {s: [] for s in STYLE_PHRASES}
     gen_off: dict[str, list] = {s: [] for s in STYLE_PHRASES}
     real_h: dict[str, list] = {s: [] for s in STYLE_PHRASES}
     gen_h: dict[str, list] = {s: [] for s in STYLE_PHRASES}
+    per_song = []
     for song in songs:
         real_off[song.style].append(offbeat_share(song.real, song.positions))
         real_h[song.style].append(rhythm_histogram(song.real, song.grid))
         gen_off[song.style].append(offbeat_share(song.parts.get(song.style), song.positions))
+        per_song.append({"song": song.name, "style": song.style, "real": round(real_off[song.style][-1], 3),
+                         "generated": round(gen_off[song.style][-1], 3)})
         for asked, notes in song.parts.items():
             hist = rhythm_histogram(notes, song.grid) if notes else None
             if hist is not None:
                 gen_h[asked].append(hist)
-    table = {s: {"songs": len(real_off[s]), "real": float(np.nanmean(real_off[s])),
-                 "generated": float(np.nanmean(gen_off[s])),
-                 "points": float(100 * (np.nanmean(gen_off[s]) - np.nanmean(real_off[s])))}
-             for s in STYLE_PHRASES if real_off[s]}
-    return {"offbeat": table, "separation": style_separation(gen_h, {s: h for s, h in real_h.items() if h})}
+    table = {}
+    for s in STYLE_PHRASES:
+        if real_off[s]:
+            _, low, high = bootstrap_mean(100 * (np.asarray(gen_off[s]) - np.asarray(real_off[s])))
+            table[s] = {"songs": len(real_off[s]), "real": float(np.nanmean(real_off[s])),
+                        "generated": float(np.nanmean(gen_off[s])),
+                        "points": float(100 * (np.nanmean(gen_off[s]) - np.nanmean(real_off[s]))),
+                        "interval": [round(low, 1), round(high, 1)]}
+    out = {"offbeat": table, "separation": style_separation(gen_h, {s: h for s, h in real_h.items() if h})}
+    return out | {"songs": per_song} if rows else out
 
 
 def asked_in_every_style(generator, context: np.ndarray) -> dict[str, list]:
@@ -221,7 +264,7 @@ def evaluate_styles(files, generator) -> dict:
                 continue
             context = context_from_grid(song_to_grid(song.without("guitar")[0], 4), "guitar")
             yield StyleSong(style, song.real["guitar"], song.grid, asked_in_every_style(generator, context),
-                            beat_positions(context))
+                            beat_positions(context), Path(path).name)
 
     return style_report(songs())
 
@@ -276,37 +319,23 @@ def fit_style_rhythm(files, generator, every: int = 4) -> dict:
     return fit_from_shares(real, model)
 
 
-def fit_style_rhythm_audio(cache: Path, root: Path, generator, passes: int = 1) -> dict:
-    """``fit_from_shares`` for the arranger, on analysed audio: the train examples of its data cache
-    (``scripts/build_arranger_data.py``: each song's first minute rendered without its guitar and
-    analysed; ``context`` and the real part's ``target_onset`` on the analysed steps), the style of
-    each from its MIDI file under ``root``; the model asked in each style on each of them, and with
-    its plain default instruction (``PLAIN``, set against every real part whatever its style). ``passes``
-    > 1: each further pass asks the model again with the prior fitted so far (strength 1) and adds
-    the log ratio of what is still missing, so the shares at strength 1 come near the real ones
-    (one pass: the model's own shares, as the MIDI engine's fit)."""
-    import json
-
-    from stemgen.errors import StemgenInputError
-
-    from .evaluate import MIN_NOTES, load_song
-    from .splits import files_in_split
-
-    midi = {p.name: p for p in files_in_split(root, "train")}
+def fit_style_rhythm_contexts(examples, generator, passes: int = 1, step: float = 0.5) -> dict:
+    """``fit_from_shares`` for the arranger, on analysed audio: ``examples`` are ``(style, context,
+    share)`` of train songs (``stemgen.evaluation.arranger_style_fit``: each song's first minute
+    rendered without its guitar and analysed as the arranger analyses a user's song; ``share``: the
+    real part's ``beat_position_share`` on the analysed steps). The model is asked in each style on
+    every context, and with its plain default instruction (``PLAIN``, set against every real part
+    whatever its style). ``passes`` > 1: each further pass asks the model again with the prior
+    fitted so far (strength 1); every pass adds ``step`` times the log ratio of what is still missing, so
+    the shares at strength 1 come near the real ones (one pass at step 1: the model's own shares, as
+    the MIDI engine's fit). The decoder keeps the most probable steps, so the shares jump with the logits: the
+    full step (1) swung between the "&" and the "a" from pass to pass on the train songs; half a
+    step (the default) met the real shares within a point after eight passes."""
     real: dict[str, list] = {s: [] for s in (*STYLE_PHRASES, PLAIN)}
     contexts = []
-    for npz in sorted(Path(cache, "train").glob("*__guitar__v0.npz")):
-        meta = json.loads(npz.with_name(npz.name.replace("__guitar__v0.npz", "__v0.json")).read_text())
-        if meta["file"] not in midi:
-            raise StemgenInputError(npz, f"{meta['file']} is not a train song of {root}")
-        style = style_of_grid(load_song(midi[meta["file"]]).grid)
-        with np.load(npz) as z:
-            context = z["context"].astype(np.float32)
-            starts = np.flatnonzero(np.asarray(z["target_onset"]).any(axis=0))
-        if style is None or starts.size < MIN_NOTES:
-            continue
-        real[style].append(beat_position_share([(int(t),) for t in starts], beat_positions(context)))
-        real[PLAIN].append(real[style][-1])
+    for style, context, share in examples:
+        real[style].append(share)
+        real[PLAIN].append(share)
         contexts.append(context)
     total: dict[str, np.ndarray] = {}
     for _ in range(passes):
@@ -315,21 +344,33 @@ def fit_style_rhythm_audio(cache: Path, root: Path, generator, passes: int = 1) 
         for context in contexts:
             model_shares(generator, context, model, setting, plain=True)
         fitted = fit_from_shares(real, model)
-        total = {k: total.get(k, 0) + np.asarray(v) for k, v in fitted["log_ratio"].items()}
+        total = {k: total.get(k, 0) + step * np.asarray(v) for k, v in fitted["log_ratio"].items()}
     fitted["log_ratio"] = {k: [round(float(x), 4) for x in v] for k, v in total.items()}
-    return fitted | {"passes": passes}
+    return fitted | {"passes": passes, "step": step}
+
+
+def store_style_rhythm(folder: Path, strength, fitted: dict, source: str, chosen: str = "") -> dict:
+    """Write the prior (``fitted`` at ``strength``: one number, or one per style key of the fit)
+    into ``folder/config.json`` as ``"style_rhythm"`` with its provenance; returns it."""
+    import json
+
+    from stemgen.fileio import atomic_write_text
+
+    meta = json.loads((Path(folder) / "config.json").read_text())
+    meta["style_rhythm"] = {"strength": strength, **fitted,
+                            "provenance": f"fitted on {source}; strength {strength_text(strength)} chosen on "
+                                          f"{chosen or 'the valid split'}"}
+    atomic_write_text(Path(folder) / "config.json", json.dumps(meta, indent=2))
+    return meta["style_rhythm"]
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m stemgen.midi.style DATA [--split valid] [--model DIR]``: the guitar's off-beat share
     per style against the real parts and the style separation, as JSON. ``--fit STRENGTH --store
-    MODEL_DIR``: fit the rhythm prior on DATA's train split and store it in MODEL_DIR/config.json;
-    with ``--audio-cache CACHE`` (the arranger's: ``--model models/arranger/guitar``) on the analysed
-    audio examples of CACHE's train split (``scripts/build_arranger_data.py``) instead of the MIDI."""
+    MODEL_DIR``: fit the rhythm prior on DATA's train split and store it in MODEL_DIR/config.json (the
+    arranger's, on analysed audio: ``python -m stemgen.evaluation.arranger_style_fit``)."""
     import argparse
     import json
-
-    from stemgen.fileio import atomic_write_text
 
     from .generate import MidiGenerator
     from .splits import files_in_split
@@ -341,26 +382,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fit", type=float, default=None, help="strength of the prior to store (chosen on valid)")
     ap.add_argument("--store", type=Path, default=None)
     ap.add_argument("--chosen", default="", help="what the strength was chosen on (stored as provenance)")
-    ap.add_argument("--audio-cache", type=Path, default=None,
-                    help="fit on this arranger data cache's analysed train examples (scripts/build_arranger_data.py)")
-    ap.add_argument("--passes", type=int, default=1, help="with --audio-cache: fitting passes (see fit_style_rhythm_audio)")
     args = ap.parse_args(argv)
     gen = MidiGenerator("guitar", args.model)
     if args.fit is not None and args.store:
-        if args.audio_cache:
-            fitted = fit_style_rhythm_audio(args.audio_cache, Path(args.data), gen, args.passes)
-            source = (f"the analysed audio examples of {args.audio_cache} / train (scripts/build_arranger_data.py: "
-                      f"first minute of each song of {args.data} rendered without its guitar), the model asked in "
-                      f"each style's words on each of them, {args.passes} pass(es)")
-        else:
-            fitted = fit_style_rhythm(files_in_split(args.data, "train"), gen)
-            source = f"{args.data} / train"
-        meta = json.loads((args.store / "config.json").read_text())
-        meta["style_rhythm"] = {"strength": args.fit, **fitted,
-                                "provenance": f"fitted on {source}; strength {args.fit:g} chosen on "
-                                              f"{args.chosen or 'the valid split'}"}
-        atomic_write_text(args.store / "config.json", json.dumps(meta, indent=2))
-        print(json.dumps(meta["style_rhythm"]))
+        fitted = fit_style_rhythm(files_in_split(args.data, "train"), gen)
+        print(json.dumps(store_style_rhythm(args.store, args.fit, fitted, f"{args.data} / train", args.chosen)))
         return
     print(json.dumps(evaluate_styles(files_in_split(args.data, args.split), gen), indent=1))
 

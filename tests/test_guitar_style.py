@@ -137,3 +137,81 @@ def test_muted_and_distorted_strum_within_15_points_of_their_real_players():
             ctx = context_from_grid(song_to_grid(s.without("guitar")[0], 4), "guitar")  # as style.evaluate_styles
             made.append(offbeat(gen.notes_from_context(ctx, instruction_for(style))))
         assert abs(np.mean(made) - np.mean(real)) < 0.15, (style, made, real)
+
+
+def test_rhythm_prior_strength_per_style():
+    """A strength per style (the arranger's): each style's figures at its own strength; a strength
+    dict without the style asked is an error, not a silent default."""
+    from stemgen.midi.style import strength_for, strength_text
+
+    g = song(SONGS["acoustic"][0]).grid
+    ctx = context_from_grid(g, "guitar")
+    out = np.zeros((output_channels("guitar"), g.n_steps), np.float32)
+    setting = {"strength": {"acoustic": 0.5, "clean": 2.0},
+               "log_ratio": {"acoustic": [1.0, 0.0, 0.0, 0.0], "clean": [1.0, 0.0, 0.0, 0.0]}}
+    on_beat = np.arange(g.n_steps) % 4 == 0
+    for style, value in (("acoustic", 0.5), ("clean", 2.0)):
+        moved = with_style_rhythm(out, ctx, "guitar", instruction_for(style), setting)
+        assert np.all(moved[ONSET][on_beat] == value) and np.all(moved[ONSET][~on_beat] == 0)
+    assert strength_for({"strength": 0.8}, "muted") == 0.8
+    assert strength_text(setting["strength"]) == "acoustic 0.5, clean 2" and strength_text(0.8) == "0.8"
+    with pytest.raises(KeyError):
+        strength_for(setting, "muted")
+
+
+def test_sentences_without_style_words_take_their_own_strength():
+    """A sentence that names no style (the renderer's default sound, clean) takes the ``unstyled``
+    strength with the clean figures; "clean electric" keeps the clean strength, "Add guitar" the
+    plain one; without an ``unstyled`` strength such sentences take the clean one."""
+    from stemgen.midi.style import PLAIN, UNSTYLED, has_style_words, strength_for
+
+    g = song(SONGS["acoustic"][0]).grid
+    ctx = context_from_grid(g, "guitar")
+    out = np.zeros((output_channels("guitar"), g.n_steps), np.float32)
+    one = [1.0, 0.0, 0.0, 0.0]
+    setting = {"strength": {"clean": 2.0, PLAIN: 0.5, UNSTYLED: 0.0}, "log_ratio": {"clean": one, PLAIN: one}}
+    on_beat = np.arange(g.n_steps) % 4 == 0
+
+    def beat_logit(instruction, setting=setting):
+        moved = with_style_rhythm(out, ctx, "guitar", instruction, setting)
+        return float(moved[ONSET][on_beat].mean())
+
+    assert not has_style_words("Lay down quiet guitar chords at around 200 BPM.")
+    assert has_style_words("Add a clean electric guitar part.")
+    assert beat_logit("Lay down quiet guitar chords at around 200 BPM.") == 0.0
+    assert beat_logit(instruction_for("clean")) == 2.0
+    assert beat_logit("Add guitar") == 0.5
+    without = {"strength": {"clean": 2.0, PLAIN: 0.5}, "log_ratio": setting["log_ratio"]}
+    assert beat_logit("Lay down quiet guitar chords.", without) == 2.0
+    assert strength_for({"strength": 0.8}, "clean", "Add a guitar part") == 0.8
+
+
+def test_bar_groove_gives_every_bar_the_songs_common_shape():
+    """``priors.with_bar_groove`` on a real song's bars: at share 1 every full bar ranks its steps
+    alike (the same shape, the bar's own level); at 0.5 half-way; each bar keeps its mean (a quiet bar
+    stays quiet for the rests); drums and a missing setting are left alone."""
+    from stemgen.midi.drum_form import bar_bounds_from_context
+    from stemgen.midi.priors import with_bar_groove
+
+    g = song(SONGS["clean"][0]).grid
+    ctx = context_from_grid(g, "guitar")
+    rng = np.random.default_rng(0)
+    out = rng.normal(size=(output_channels("guitar"), g.n_steps)).astype(np.float32)
+    bounds = bar_bounds_from_context(ctx)
+    lengths = np.diff(bounds)
+    full = bounds[:-1][lengths == np.bincount(lengths).argmax()]
+    steps = full[:, None] + np.arange(int(np.bincount(lengths).argmax()))[None]
+    assert full.size > 8
+
+    def shapes(x):
+        bars = x[ONSET][steps].astype(np.float64)
+        return bars - bars.mean(axis=1, keepdims=True), bars.mean(axis=1)
+
+    before, level = shapes(out)
+    same, same_level = shapes(with_bar_groove(out, ctx, "guitar", {"share": 1.0}))
+    assert np.allclose(same, same[0], atol=1e-5) and np.allclose(same_level, level, atol=1e-5)
+    assert not np.allclose(before, before[0], atol=0.5)
+    half, _ = shapes(with_bar_groove(out, ctx, "guitar", {"share": 0.5}))
+    assert np.allclose(half, 0.5 * (before + before.mean(axis=0)), atol=1e-5)
+    assert with_bar_groove(out, ctx, "drums", {"share": 1.0}) is out
+    assert with_bar_groove(out, ctx, "guitar", None) is out

@@ -211,38 +211,57 @@ def song_rows(path: str | Path, stem: str, arranger, instruction: str | None = N
     return rows
 
 
-def style_songs(files: list[Path], model: str | Path | None = None):
-    """``midi.style.StyleSong``s of the arranger's guitar: each song rendered without its guitar (first
-    minute), analysed once by the arranger, its part asked in every style's words on that analysis;
-    the real part on the analysed steps. Songs without a style, a guitar part or a usable beat are skipped."""
+def guitar_on_steps(path: Path, backend=None):
+    """``(style, real part, analysis)`` of one song for the guitar styles: the song rendered without its
+    guitar (first minute) and analysed as the arranger analyses a user's song (``analysis.analyze``,
+    ``reliability.require_usable``, ``overrides.quarter_note_view``: ``analysis`` is the one whose
+    steps the arranger writes on), the real part's notes on those steps. ``None`` for a song without
+    a style, a guitar part of ``MIN_NOTES`` or a usable beat. ``backend``: the beat finder (default:
+    the arranger's)."""
+    from stemgen.analysis import analysis_backend, analyze
     from stemgen.analysis.features import step_times
-    from stemgen.arranger.engine import Arranger
+    from stemgen.analysis.overrides import quarter_note_view
+    from stemgen.analysis.reliability import require_usable
     from stemgen.errors import StemgenError
-    from stemgen.midi.context import context_from_analysis
     from stemgen.midi.evaluate import MIN_NOTES
-    from stemgen.midi.style import STYLE_PHRASES, StyleSong, instruction_for, style_of_grid
+    from stemgen.midi.style import style_of_grid
     from stemgen.midifile.grid import song_to_grid
     from stemgen.midifile.io import load_midi
     from stemgen.render.stems import render_stems
 
+    song = load_midi(path)
+    style = style_of_grid(song_to_grid(song, 4))
+    render = render_stems(path, sample_rate=RENDER_RATE, max_seconds=SECONDS) if style else None
+    if render is None or "guitar" not in render.present:
+        return None
+    context = np.sum([a for k, a in render.stems.items() if k != "guitar"], axis=0)
+    try:
+        analysis = analyze(context, RENDER_RATE, backend or analysis_backend(None))
+        require_usable(analysis, context, RENDER_RATE, path)
+    except StemgenError:
+        return None
+    analysis = quarter_note_view(analysis)[0]
+    real = real_part_on_steps(song, "guitar", step_times(analysis))
+    return (style, real, analysis) if len(real) >= MIN_NOTES else None
+
+
+def style_songs(files: list[Path], model: str | Path | None = None):
+    """``midi.style.StyleSong``s of the arranger's guitar: each song of ``guitar_on_steps`` (rendered
+    without its guitar, first minute, analysed once), its part asked in every style's words on that
+    analysis; the real part on the analysed steps."""
+    from stemgen.arranger.engine import Arranger
+    from stemgen.midi.context import context_from_analysis
+    from stemgen.midi.style import STYLE_PHRASES, StyleSong, instruction_for
+
     arranger = Arranger("guitar", model)
     for path in files:
-        song = load_midi(path)
-        style = style_of_grid(song_to_grid(song, 4))
-        render = render_stems(path, sample_rate=RENDER_RATE, max_seconds=SECONDS) if style else None
-        if render is None or "guitar" not in render.present:
+        got = guitar_on_steps(path, arranger.analysis_backend)
+        if got is None:
             continue
-        context = np.sum([a for k, a in render.stems.items() if k != "guitar"], axis=0)
-        try:
-            analysis = arranger(context, RENDER_RATE, instruction_for(style), seed=0, source=path).step_analysis
-        except StemgenError:
-            continue
-        real = real_part_on_steps(song, "guitar", step_times(analysis))
-        if len(real) < MIN_NOTES:
-            continue
+        style, real, analysis = got
         grid = bar_grid(context_from_analysis(analysis))
         parts = {asked: arranger.notes_for(analysis, instruction_for(asked)) for asked in STYLE_PHRASES}
-        yield StyleSong(style, real, grid, parts, grid.beat_position)
+        yield StyleSong(style, real, grid, parts, grid.beat_position, Path(path).name)
 
 
 def evaluate(files: list[Path], stem: str, model: str | Path | None = None, instructions: str = "none") -> dict:
@@ -303,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--split", default="valid")
     ap.add_argument("--max-songs", type=int, default=None)
     ap.add_argument("--model", default=None)
-    ap.add_argument("--rows", action="store_true", help="print the per-song rows too")
+    ap.add_argument("--rows", action="store_true", help="print the per-song rows too (with --styles: each song's off-beat shares)")
     ap.add_argument("--instructions", default="none", choices=("none", "described", "shuffled"),
                     help="what the arranger is asked: its default, the song's real part described, or another song's")
     ap.add_argument("--styles", action="store_true",
@@ -315,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
             ap.error("--styles is for --stem guitar")
         from stemgen.midi.style import style_report
 
-        print(json.dumps(style_report(style_songs(files, args.model)) | {"split": args.split}, indent=1))
+        print(json.dumps(style_report(style_songs(files, args.model), args.rows) | {"split": args.split}, indent=1))
         return
     result = evaluate(files, args.stem, args.model, args.instructions)
     result["instructions"] = args.instructions
