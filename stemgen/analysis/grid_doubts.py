@@ -22,6 +22,8 @@ import numpy as np
 # 0.66, and beside the bar flag it caught 2 more of the DSP's 27 wrong grids (downbeat F < 0.5) for
 # 6-22 % more cases flagged.
 # learned-cc (evidence bars): valid AUC 0.66 [0.47, 0.81] (7 errors in 96), under the rule: no entry.
+# With its meter-neutral decoding: valid bar start 0.64, octave 0.76; test (once) 0.90 and 0.58: the
+# splits disagree on 4-10 error cases, so still no entry (docs/EVALUATION.md).
 BAR_START_DOUBT_BELOW = {"numpy": 0.589, "learned": 0.915}
 TEMPO_OCTAVE_DOUBT_BELOW: dict[str, float | None] = {"numpy": None, "learned": None}
 
