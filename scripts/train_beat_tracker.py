@@ -135,18 +135,14 @@ def synthetic_songs(args, tmp: Path):
         out = tmp / f"{args.split}_{path.stem}.mid"
         compose_song(zlib.crc32(out.name.encode()), pretty_midi.PrettyMIDI(str(path))).write(str(out))
         yield out
-    for i in range(args.drumless):
-        out = tmp / f"{args.split}_drumless_{args.first_song + i}.mid"
-        compose_song(zlib.crc32(out.name.encode())).write(str(out))
-        yield out
-    for i in range(args.tempo_changes):
-        out = tmp / f"{args.split}_tempo_{args.first_song + i}.mid"
-        compose_song(zlib.crc32(out.name.encode()), tempo_changes=True).write(str(out))
-        yield out
-    for i in range(args.pulse):  # every other one with tempo changes
-        out = tmp / f"{args.split}_pulse_{args.first_song + i}.mid"
-        compose_song(zlib.crc32(out.name.encode()), tempo_changes=bool(i % 2), pulse=True).write(str(out))
-        yield out
+    kinds = (("drumless", args.drumless, lambda i: {}),
+             ("tempo", args.tempo_changes, lambda i: {"tempo_changes": True}),
+             ("pulse", args.pulse, lambda i: {"tempo_changes": bool(i % 2), "pulse": True}))  # every other one changing
+    for kind, count, options in kinds:
+        for i in range(count):
+            out = tmp / f"{args.split}_{kind}_{args.first_song + i}.mid"  # the name seeds the song
+            compose_song(zlib.crc32(out.name.encode()), **options(i)).write(str(out))
+            yield out
 
 
 def groove_files(split: str) -> list[Path]:

@@ -121,7 +121,7 @@ class Handlers:
         ``quantize`` (arranger; blank: off): every note exactly on the grid, without the drummers' feel.
         ``excerpt`` (arranger; blank: off): the audio is cut from inside a song, so the drums play on
         into it (no opening crash) and a cut bar at its edges is no rest; off: a song from its start.
-        ``beat_tracker`` (arranger; blank: "dsp"): how the beats and bars are found, as ``stemgen
+        ``beat_tracker`` (arranger; blank: the default, ``api.default_beat_tracker``): how the beats and bars are found, as ``stemgen
         generate --beat-tracker``: "dsp", "learned-cc" (commercial-safe weights) or "learned"
         (non-commercial weights); a grid the user typed is followed whichever finds the rest.
         ``take`` (1, 2, ...) is the take number: take N uses seed ``seed + N - 1`` and its files are

@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     import json
 
     from stemgen.errors import StemgenError
+    from stemgen.midi.evaluate import MIN_NOTES
     from stemgen.midi.generate import MidiGenerator
     from stemgen.midi.style import UNSTYLED, fit_style_rhythm_contexts, store_style_rhythm
 
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     generator.meta.pop("style_rhythm", None)  # the fit starts from the model's own parts
     examples = train_examples(args.data, args.cache, args.max_songs)
     if not examples:
-        ap.error(f"{args.data}: no train song with a styled guitar part of at least 8 onsets; nothing stored")
+        ap.error(f"{args.data}: no train song with a styled guitar part of at least {MIN_NOTES} onsets; nothing stored")
     fitted = fit_style_rhythm_contexts(examples, generator, args.passes)
     if isinstance(strength, dict) and set(strength) - {UNSTYLED} != set(fitted["log_ratio"]):
         ap.error(f"--strength names {sorted(strength)}; the fit has {sorted(fitted['log_ratio'])}")
