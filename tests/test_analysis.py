@@ -248,3 +248,16 @@ def test_pitch_of_rendered_songs_names_the_sounding_notes(rendered, band_midi_di
     assert np.mean(octave) >= 0.75, octave
     assert np.mean(exact) > 5 * np.mean(chance), chance
     assert np.mean(shifted) < 0.1, shifted
+
+
+def test_the_sounding_span_excludes_digital_silence_only():
+    from stemgen.analysis.spectral import sounding_span
+
+    sr = 22050
+    t = np.arange(3 * sr) / sr
+    y = np.zeros(t.size, dtype=np.float32)
+    y[sr : 2 * sr] = 0.01 * np.sin(2 * np.pi * 220 * t[sr : 2 * sr])  # -43 dBFS from 1 s to 2 s
+    start, end = sounding_span(y, sr, -60.0)
+    assert abs(start - 1.0) <= 0.05 and abs(end - 2.0) <= 0.05
+    assert sounding_span(np.zeros(sr, dtype=np.float32), sr, -60.0) is None
+    assert sounding_span(1e-4 * y, sr, -60.0) is None  # -83 dBFS: silence at this floor

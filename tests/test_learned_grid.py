@@ -106,3 +106,40 @@ def test_the_evidence_path_decodes_beats_without_the_networks_bars():
     assert f_measure(truth, a.beat_times) > 0.95
     b = np.array([0.1, 0.8, 0.0])
     assert np.allclose(meter_neutral(b), b / 2)
+
+
+def test_beats_in_the_silence_around_the_music_are_counted_at_its_tempo():
+    """The HMM's beats before the first sound wander (nothing to observe); they are replaced by the
+    first sounding beats' period counted back to the clip's start (and after the last sound, forward),
+    with their bar positions; the beats inside the music are kept as decoded."""
+    from stemgen.analysis.learned_grid import STEADY_BEATS, steady_through_silence
+
+    music = 4.2 + 0.6 * np.arange(40)  # 100 BPM from 4.2 s to 27.6 s
+    wandering = np.array([0.34, 0.88, 1.43, 1.97, 2.52, 3.07, 3.61])  # 110 BPM in the silence
+    after = music[-1] + np.array([0.5, 1.1, 1.6])  # past the last sound at 27.7 s
+    beats = np.concatenate([wandering, music, after])
+    numbers = (np.arange(beats.size) + 2) % 4 + 1
+    got, got_numbers = steady_through_silence(beats, numbers, 4, (4.15, 27.7), 29.5)
+    want = np.concatenate([4.2 - 0.6 * np.arange(7, 0, -1), music, music[-1] + 0.6 * np.arange(1, 4)])
+    assert np.allclose(got, want)
+    first = wandering.size  # the first sounding beat keeps its bar position; the others count from it
+    assert np.array_equal(got_numbers[7 : 7 + music.size], numbers[first : first + music.size])
+    assert np.array_equal(np.diff(got_numbers) % 4, np.ones(got.size - 1))
+    # too few beats inside the music to tell its period: left as decoded
+    short = steady_through_silence(beats, numbers, 4, (4.15, 4.2 + 0.6 * (STEADY_BEATS - 1)), 29.5)
+    assert np.array_equal(short[0], beats)
+
+
+def test_a_songs_silent_intro_gets_beats_and_bars_at_the_songs_tempo(band_midi_dir):
+    """A held-out band song without its guitar opens on 4.2 s of digital silence (100 BPM, bars every
+    2.4 s): learned-cc's beats there wandered at 110 BPM and its bars started at 0.34 and 2.52 s."""
+    from stemgen.analysis import analyze
+    from stemgen.render.stems import render_stems
+
+    song = band_midi_dir / "Children-Songs_1dc3041d5a.mid"
+    stems = render_stems(song, sample_rate=22050, max_seconds=20).stems
+    context = np.sum([a for k, a in stems.items() if k != "guitar"], axis=0)
+    got = analyze(context, 22050, "learned-cc")
+    lead = got.beat_times[got.beat_times < 4.1]
+    assert lead.size >= 6 and np.allclose(np.diff(lead), 0.6, atol=0.01)
+    assert np.min(np.abs(got.downbeat_times - 2.4)) < 0.05 and np.min(np.abs(got.downbeat_times - 4.8)) < 0.05

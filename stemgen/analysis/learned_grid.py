@@ -32,14 +32,16 @@ from stemgen.analysis import grid_decisions as decisions
 from stemgen.analysis.beat_grid import subdivide
 
 HMM_WEIGHT = 0.25  # the HMM's downbeats against the DSP's accents (valid: 0, 0.25, 0.5, 1 tried)
+SILENCE_TOLERANCE_S = 0.07  # a beat this close to the first (last) sound belongs to the music
+STEADY_BEATS = 8  # beats whose median period is counted through the silence
 PHASE_NET_WEIGHT = 1.0  # the network's on-beat activation against the DSP's grid score (valid: 0, 0.5, 1)
 
 
 BAR_DECISIONS = ("accents+hmm", "evidence")
 
 
-def learned_grid(act: np.ndarray, feats: decisions.GridFeatures,
-                 bars: str = "accents+hmm") -> tuple[np.ndarray, np.ndarray, int, dict]:
+def learned_grid(act: np.ndarray, feats: decisions.GridFeatures, bars: str = "accents+hmm",
+                 sounding: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, int, dict]:
     """(beat times, downbeat times, meter, margins) from (2, frames) beat/downbeat activations ``act``
     and the DSP's frame features ``feats`` (the same frames); margins: ``bar_start`` and
     ``bar_start_alternative`` (``downbeats.bar_start_margin`` of the accents that chose the bar) and
@@ -48,7 +50,10 @@ def learned_grid(act: np.ndarray, feats: decisions.GridFeatures,
     ``bars`` (``BAR_DECISIONS``; per weights in ``learned_beats.BARS``): "accents+hmm" chooses meter and
     bar phase on the DSP's accents plus ``HMM_WEIGHT`` x the HMM's downbeats; "evidence" on the DSP's
     explicit evidence alone, exactly as the DSP tracker (``grid_decisions.meter_and_beats``, which may
-    also move a 4/4 grid to its 3/4 twin on the "&", and ``bar_margin``)."""
+    also move a 4/4 grid to its 3/4 twin on the "&", and ``bar_margin``).
+
+    ``sounding``: (start, end) seconds of the audio above digital silence (``spectral.sounding_span``);
+    the beats outside it are made steady (``steady_through_silence``)."""
     if bars not in BAR_DECISIONS:
         raise ValueError(f"unknown bar decision {bars!r} ({', '.join(BAR_DECISIONS)})")
     act = np.asarray(act, dtype=np.float64)
@@ -56,6 +61,8 @@ def learned_grid(act: np.ndarray, feats: decisions.GridFeatures,
     # the beat activation, downbeat or not (``meter_neutral``).
     downbeat_act = act[1] if bars == "accents+hmm" else meter_neutral(act[0])
     beats, numbers, meter = bar_tracker.decode_fine(act[0], downbeat_act, feats.fr)
+    if sounding is not None:
+        beats, numbers = steady_through_silence(beats, numbers, meter, sounding, (feats.n - 1) / feats.fr)
     margins = {"bar_start": None, "bar_start_alternative": 0, "tempo_octave": None}
     if beats.size < 4:
         return beats, beats[numbers == 1], meter, margins
@@ -73,6 +80,33 @@ def learned_grid(act: np.ndarray, feats: decisions.GridFeatures,
     margins.update(bar_start=None if np.isnan(bar) else bar, bar_start_alternative=alternative,
                    tempo_octave=octave_margin(feats, act[0], beats))
     return beats, beats[dblib.downbeat_indices(beats.size, meter, phase)], meter, margins
+
+
+def steady_through_silence(beats: np.ndarray, numbers: np.ndarray, meter: int, sounding: tuple[float, float],
+                           last_time: float) -> tuple[np.ndarray, np.ndarray]:
+    """The decoded beats (and their bar positions ``numbers``, 1..``meter``) with those in the silence
+    before and after the music (``sounding``: start, end in seconds, ``SILENCE_TOLERANCE_S`` of slack)
+    replaced by the sounding part's first (last) ``STEADY_BEATS`` beats' median period, counted out to
+    the clip's edges (0 and ``last_time``).
+
+    The HMM counts through silence with nothing to observe, so its beats there wander: a song with a
+    4-s silent intro (100 BPM) had eight beats at 110 BPM before its first note, and the arranger's
+    bars and section crashes shifted with them. Dropping those beats instead cost valid figures: the
+    truth has beats where the removed part plays alone (docs/EVALUATION.md)."""
+    inside = np.flatnonzero((beats >= sounding[0] - SILENCE_TOLERANCE_S) & (beats <= sounding[1] + SILENCE_TOLERANCE_S))
+    if inside.size < STEADY_BEATS + 1:
+        return beats, numbers
+    first, last = int(inside[0]), int(inside[-1])
+    lead_period = float(np.median(np.diff(beats[first : first + STEADY_BEATS + 1])))
+    tail_period = float(np.median(np.diff(beats[last - STEADY_BEATS : last + 1])))
+    n_lead = int(np.floor(beats[first] / lead_period + 1e-9))
+    n_tail = int(np.floor((last_time - beats[last]) / tail_period + 1e-9))
+    lead = beats[first] - lead_period * np.arange(n_lead, 0, -1)
+    tail = beats[last] + tail_period * np.arange(1, n_tail + 1)
+    lead_numbers = (numbers[first] - 1 - np.arange(n_lead, 0, -1)) % meter + 1
+    tail_numbers = (numbers[last] - 1 + np.arange(1, n_tail + 1)) % meter + 1
+    return (np.concatenate([lead, beats[first : last + 1], tail]),
+            np.concatenate([lead_numbers, numbers[first : last + 1], tail_numbers]).astype(int))
 
 
 def meter_neutral(beat_act: np.ndarray) -> np.ndarray:

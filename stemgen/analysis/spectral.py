@@ -217,6 +217,20 @@ def rms_db(x: np.ndarray) -> float:
     return max(10.0 * math.log10(ms), LOUDNESS_FLOOR_DB) if ms > 0 else LOUDNESS_FLOOR_DB
 
 
+def sounding_span(y: np.ndarray, sample_rate: float, floor_db: float, block_s: float = 0.05) -> tuple[float, float] | None:
+    """(start, end) in seconds of the part of ``y`` louder than ``floor_db`` (RMS over ``block_s``
+    blocks): digital silence before and after the music excluded; ``None`` if no block is louder."""
+    block = max(int(round(block_s * sample_rate)), 1)
+    n = y.size // block
+    if n == 0:
+        return None
+    ms = np.einsum("ij,ij->i", y[: n * block].reshape(n, block), y[: n * block].reshape(n, block)) / block
+    loud = np.flatnonzero(ms > 10.0 ** (floor_db / 10.0))
+    if not loud.size:
+        return None
+    return loud[0] * block / sample_rate, (loud[-1] + 1) * block / sample_rate
+
+
 def pick_onsets(env: np.ndarray, frame_rate: float, delta: float = 0.07) -> np.ndarray:
     """Onset frames from an onset envelope with librosa.onset.onset_detect's default rule.
 
