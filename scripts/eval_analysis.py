@@ -272,7 +272,7 @@ def main(argv=None) -> None:
     print_table(rows)
 
 
-TABLE_KEYS = ("beat_f", "downbeat_f", "tempo_octave_error", "fast_octave_error", "slow_octave_error", "tempo_error",
+TABLE_KEYS = ("beat_f", "beat_f20", "downbeat_f", "tempo_octave_error", "fast_octave_error", "slow_octave_error", "tempo_error",
               "offbeat_error", "bar_phase_error", "refused", "chord_acc", "key_ok", "cpu_s")
 INTERVAL_KEYS = ("beat_f", "downbeat_f")
 

@@ -13,7 +13,7 @@ DOWN = TRUE[::4]
 
 def test_the_truth_is_perfect():
     row = grid_errors(TRUE, DOWN, TRUE, DOWN)
-    assert row["beat_f"] == 1.0 and row["downbeat_f"] == 1.0
+    assert row["beat_f"] == row["beat_f20"] == 1.0 and row["downbeat_f"] == 1.0
     assert row["tempo"] == "ok" and row["tempo_octave_error"] == row["offbeat_error"] == row["tempo_error"] == 0.0
     assert row["fast_octave_error"] == row["slow_octave_error"] == 0.0
 
@@ -22,6 +22,15 @@ def test_small_timing_noise_is_still_right():
     rng = np.random.default_rng(0)
     row = grid_errors(TRUE, DOWN, TRUE + rng.normal(0, 0.01, TRUE.size), DOWN)
     assert row["beat_f"] > 0.95 and row["tempo"] == "ok" and row["offbeat_error"] == 0.0
+
+
+def test_the_tight_beat_f_sees_what_the_70_ms_window_forgives():
+    """A grid 30 ms late is right at ±70 ms and wrong at ±20 ms; one that jitters by up to ±40 ms
+    is partly right (mir_eval's F-measure at both windows)."""
+    late = grid_errors(TRUE, DOWN, TRUE + 0.03, DOWN + 0.03)
+    assert late["beat_f"] == 1.0 and late["beat_f20"] == 0.0
+    jitter = grid_errors(TRUE, DOWN, TRUE + np.random.default_rng(1).uniform(-0.04, 0.04, TRUE.size), DOWN)
+    assert jitter["beat_f"] == 1.0 and 0.3 < jitter["beat_f20"] < 0.7
 
 
 def test_beats_on_the_and_are_a_phase_error():
