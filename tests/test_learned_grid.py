@@ -143,3 +143,26 @@ def test_a_songs_silent_intro_gets_beats_and_bars_at_the_songs_tempo(band_midi_d
     lead = got.beat_times[got.beat_times < 4.1]
     assert lead.size >= 6 and np.allclose(np.diff(lead), 0.6, atol=0.01)
     assert np.min(np.abs(got.downbeat_times - 2.4)) < 0.05 and np.min(np.abs(got.downbeat_times - 4.8)) < 0.05
+
+
+def test_steady_runs_of_whole_frame_beats_are_straightened_and_tempo_steps_kept():
+    """The HMM's whole-frame period drifts against the true one and jumps back a frame: a steady run
+    is put on its line (within 5 ms of the truth here, 9 ms before); a 120 -> 90 BPM step keeps its corner, and a
+    ritardando one line cannot follow within ``STRAIGHT_MAX_S`` keeps slowing (split into shorter runs)."""
+    from stemgen.analysis.learned_grid import STRAIGHT_MAX_S, straighten_steady_runs
+
+    truth = 0.5 + (60 / 115) * np.arange(70)
+    sawtooth = 0.018 * ((np.arange(70) % 35) / 35.0) - 0.009  # +-9 ms, a jump every 35 beats
+    got = straighten_steady_runs(truth + sawtooth)
+    assert np.max(np.abs(got - truth)) < 0.005 < 0.008 < np.max(np.abs(sawtooth))
+
+    step = np.concatenate([0.5 * np.arange(20), 9.5 + (60 / 90) * np.arange(1, 21)])
+    noisy = step + np.random.default_rng(0).uniform(-0.006, 0.006, step.size)
+    got = straighten_steady_runs(noisy)
+    assert np.max(np.abs(got - step)) < 0.006  # no beat pulled toward the other tempo's line
+
+    slowing = np.cumsum(0.5 * 1.01 ** np.arange(30))  # 1 % longer every beat: a 25 % ritardando
+    assert np.max(np.abs(np.polyfit(np.arange(30), slowing, 1)[0] * np.arange(30)
+                         + np.polyfit(np.arange(30), slowing, 1)[1] - slowing)) > STRAIGHT_MAX_S
+    got = straighten_steady_runs(slowing)
+    assert np.max(np.abs(got - slowing)) <= STRAIGHT_MAX_S and np.diff(got)[-1] > 1.2 * np.diff(got)[0]
