@@ -49,7 +49,8 @@ def half_bar_loop(audio: np.ndarray, sr: int, downbeats: np.ndarray) -> np.ndarr
 
 @pytest.mark.parametrize("backend", ["numpy", "learned"])
 def test_a_clean_render_is_sure_of_its_bars_and_a_half_bar_loop_is_not(no_drums, backend):
-    """The render's bars are right and chosen by a wide margin (20 s: DSP 1.58, learned 1.58); its
+    """The render's bars are right and chosen by a wide margin (20 s: DSP 1.58, learned 1.32 with its
+    beats steady through the 4-s silent intro, 1.58 before); its
     half bar looped makes beats 1 and 3 the same sound, a tie (DSP 0.03; learned 0.73, its HMM's own
     downbeats tipping the accents): the doubt is raised, and gone once the user sets the bar start."""
     audio, sr, downbeats = no_drums
@@ -58,7 +59,7 @@ def test_a_clean_render_is_sure_of_its_bars_and_a_half_bar_loop_is_not(no_drums,
     inside = (a.downbeat_times > downbeats[0] - 0.5) & (a.downbeat_times < downbeats[-1] + 0.5)
     found = a.downbeat_times[inside]  # the truth's bars run from 4 s to its last whole bar
     assert found.size >= 8 and np.abs(found[:, None] - downbeats[None, :]).min(axis=1).max() < 0.07  # bars right
-    assert a.bar_start_margin > 1.5 * threshold and a.tempo_octave_margin is not None
+    assert a.bar_start_margin > 1.4 * threshold and a.tempo_octave_margin is not None
     assert "bar_start" not in grid_doubts(a) and not any("bar start" in w for w in grid_warnings(a))
 
     looped = analyze(half_bar_loop(audio, sr, downbeats), sr, backend=backend)
@@ -83,32 +84,38 @@ def loop_wav(no_drums, tmp_path_factory):
 
 
 def test_generate_warns_about_the_bar_start_and_not_once_it_is_given(loop_wav, tmp_path):
+    """The DSP tracker (``--beat-tracker dsp``): learned-cc, the default, raises no bar-start doubt
+    (valid AUC 0.66 < 0.7, ``BAR_START_DOUBT_BELOW``)."""
     from typer.testing import CliRunner
 
     from stemgen.cli.main import app
 
-    res = CliRunner().invoke(app, ["generate", str(loop_wav), "--out", str(tmp_path / "a"), "--json"])
+    res = CliRunner().invoke(app, ["generate", str(loop_wav), "--beat-tracker", "dsp", "--out", str(tmp_path / "a"), "--json"])
     assert res.exit_code == 0, res.output
     assert any("beat 1 or beat 3?" in w for w in json.loads(res.stdout)["warnings"])
     assert f"warning: {loop_wav}: the bar start is uncertain" in res.stderr
-    res = CliRunner().invoke(app, ["generate", str(loop_wav), "--downbeat", "0.5", "--out", str(tmp_path / "b"), "--json"])
+    res = CliRunner().invoke(app, ["generate", str(loop_wav), "--beat-tracker", "dsp", "--downbeat", "0.5", "--out", str(tmp_path / "b"), "--json"])
     assert res.exit_code == 0, res.output
     assert not any("bar start" in w for w in json.loads(res.stdout)["warnings"])
 
 
 def test_the_page_hints_at_the_bar_start_of_the_loop(loop_wav, tmp_path):
+    """The DSP tracker (``--beat-tracker dsp``): learned-cc, the default, raises no bar-start doubt
+    (valid AUC 0.66 < 0.7, ``BAR_START_DOUBT_BELOW``)."""
     from stemgen.ui.handlers import Handlers
     from stemgen.ui.page import PageActions
     from stemgen.ui.settings import UISettings
 
     page = PageActions(Handlers(UISettings(work_dir=tmp_path / "work", models_dir=tmp_path / "none")))
-    text, _, _, facts = page.song_panel(str(loop_wav), 0, "auto", 0)  # blank fields arrive as 0
+    text, _, _, facts = page.song_panel(str(loop_wav), 0, "auto", 0, "dsp")  # blank fields arrive as 0
     assert facts["doubts"] == ["bar_start"] and "bar start is uncertain" in text, text
-    text, _, _, facts = page.song_panel(str(loop_wav), 0, "auto", 0.5)  # the user moved the bar start
+    text, _, _, facts = page.song_panel(str(loop_wav), 0, "auto", 0.5, "dsp")  # the user moved the bar start
     assert facts["doubts"] == [] and "bar start is uncertain" not in text, text
 
 
 def test_the_command_line_warns_about_the_looped_bar_start(no_drums, tmp_path):
+    """The DSP tracker (``--beat-tracker dsp``): learned-cc, the default, raises no bar-start doubt
+    (valid AUC 0.66 < 0.7, ``BAR_START_DOUBT_BELOW``)."""
     import soundfile as sf
     from typer.testing import CliRunner
 
@@ -118,7 +125,7 @@ def test_the_command_line_warns_about_the_looped_bar_start(no_drums, tmp_path):
     sure, unsure = tmp_path / "song.wav", tmp_path / "loop.wav"
     sf.write(sure, audio, sr)
     sf.write(unsure, half_bar_loop(audio, sr, downbeats), sr)
-    result = CliRunner().invoke(app, ["analyze", str(sure), str(unsure), "--json"])
+    result = CliRunner().invoke(app, ["analyze", str(sure), str(unsure), "--beat-tracker", "dsp", "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["file"]: row for row in json.loads(result.stdout)["files"]}
     assert not any("bar start" in w for w in rows[str(sure)]["warnings"])

@@ -13,9 +13,9 @@ DOWNBEAT = typer.Option(None, "--downbeat", help="Time (s) of a bar's first beat
 BEATS_FILE = typer.Option(None, "--beats", help="Beat times to follow exactly: a text file (one time in seconds a line; "
                           "Audacity / Sonic Visualiser label exports) or a .mid whose tempo map is the song's.")
 
-BEAT_TRACKER_HELP = ("Beat tracker: dsp (default; commercial-safe), learned (a small network, weights trained on "
-                     "CC BY-NC-SA data: non-commercial use only) or learned-cc (the same network trained on "
-                     "commercial-safe material); see models/analysis/.")
+BEAT_TRACKER_HELP = ("Beat tracker: learned-cc (default; a small network trained on commercial-safe material), "
+                     "dsp (signal processing, no weights) or learned (the same network, weights trained on "
+                     "CC BY-NC-SA data: non-commercial use only); see models/analysis/.")
 BEAT_TRACKERS = ("dsp", "learned", "learned-cc")
 
 
