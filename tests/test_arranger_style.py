@@ -196,7 +196,7 @@ def test_the_style_prior_is_fitted_from_the_repository(tmp_path, monkeypatch):
     shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "arranger" / "guitar", model)
     cache = tmp_path / "cache"
     arranger_style_fit.main([str(BAND), "--cache", str(cache), "--store", str(model), "--strength", "0.8",
-                             "--max-songs", "3", "--passes", "6"])
+                             "--max-songs", "3", "--passes", "6", "--unstyled-figures", "fitted"])
     stored = json.loads((model / "config.json").read_text())["style_rhythm"]
     assert stored["strength"] == 0.8 and stored["songs"]["real"]["plain"] == 3 and stored["passes"] == 6
     assert analysis_key() in stored["provenance"] and "arranger_style_fit" in stored["provenance"]
@@ -211,6 +211,13 @@ def test_the_style_prior_is_fitted_from_the_repository(tmp_path, monkeypatch):
     monkeypatch.setattr(arranger_form, "guitar_on_steps", no_analysis)
     examples = arranger_style_fit.train_examples(BAND, cache, max_songs=3)
     assert len(examples) == 3 and arranger_style_fit.analysed_example(refused, cache / analysis_key(), None) is None
+    # by default such sentences keep the clean figures (at the unstyled strength): no figures of their own
+    clean = tmp_path / "clean"
+    shutil.copytree(model, clean)
+    arranger_style_fit.main([str(BAND), "--cache", str(cache), "--store", str(clean), "--strength", "0.8",
+                             "--max-songs", "3", "--passes", "1"])
+    kept = json.loads((clean / "config.json").read_text())["style_rhythm"]
+    assert UNSTYLED not in kept["log_ratio"] and kept["songs"]["real"][UNSTYLED] == 0
 
     # the offline writer's sentences without style words get figures of their own, set against the
     # real parts of those songs (whatever their style), not the clean ones

@@ -96,7 +96,7 @@ def train_examples(data: str | Path, cache: str | Path, max_songs: int | None = 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m stemgen.evaluation.arranger_style_fit DATA --cache DIR --store MODEL_DIR --strength S
-    [--passes N] [--max-songs N]``: fit the arranger guitar's style rhythm prior on DATA's train songs
+    [--passes N] [--max-songs N] [--unstyled-figures clean|fitted]``: fit the arranger guitar's style rhythm prior on DATA's train songs
     and store it in MODEL_DIR/config.json (``--strength``: one number, or ``style=value,...`` per
     style, ``plain`` and ``unstyled``, chosen on the valid split with ``arranger_form --styles``,
     ``--instructions none|described`` and ``stemgen eval``'s windows)."""
@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--passes", type=int, default=8, help="fitting passes (midi.style.fit_style_rhythm_contexts)")
     ap.add_argument("--max-songs", type=int, default=None, help="the first N train songs (a quick check)")
     ap.add_argument("--chosen", default="", help="what the strength was chosen on (stored as provenance)")
+    ap.add_argument("--unstyled-figures", choices=("clean", "fitted"), default="clean",
+                    help="sentences without style words: the clean figures at the unstyled strength (default), "
+                    "or figures fitted on the offline writer's sentences (docs/EVALUATION.md: they cost "
+                    "the valid windows' onset F)")
     args = ap.parse_args(argv)
     try:
         strength = parse_strength(args.strength)
@@ -129,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(str(exc))
     generator.meta.pop("style_rhythm", None)  # the fit starts from the model's own parts
     examples = train_examples(args.data, args.cache, args.max_songs)
+    if args.unstyled_figures == "clean":
+        examples = [(*ex[:3], None) for ex in examples]
     if not examples:
         ap.error(f"{args.data}: no train song with a styled guitar part of at least {MIN_NOTES} onsets; nothing stored")
     fitted = fit_style_rhythm_contexts(examples, generator, args.passes)
@@ -136,11 +142,12 @@ def main(argv: list[str] | None = None) -> None:
     if isinstance(strength, dict) and (not keys <= set(strength) or set(strength) - keys - {UNSTYLED}):
         ap.error(f"--strength names {sorted(strength)}; the fit has {sorted(keys)}")
     unstyled = sum(ex[3] is not None for ex in examples)
+    asked = (f"and in the offline writer's sentence for the part on the {unstyled} songs whose sentence names no "
+             f"style ({UNSTYLED})" if unstyled else "(sentences without style words: the clean figures)")
     source = (f"the first minute of each of the {len(examples)} train songs of {args.data} with a styled guitar part, "
               f"rendered without its guitar and analysed (analysis {cache_folder(args.cache).name}; "
               f"python -m stemgen.evaluation.arranger_style_fit), the model asked in each style's words and "
-              f"\"Add guitar\" on each, and in the offline writer's sentence for the part on the {unstyled} "
-              f"songs whose sentence names no style ({UNSTYLED}), {args.passes} passes")
+              f"\"Add guitar\" on each {asked}, {args.passes} passes")
     print(json.dumps(store_style_rhythm(args.store, strength, fitted, source, args.chosen)))
 
 
