@@ -93,7 +93,8 @@ def style_separation(generated: dict[str, list[np.ndarray]], real: dict[str, lis
 BEAT_POSITIONS = 4  # 16ths of a beat: on, e, &, a
 PLAIN = "plain"  # the default instruction: its figures set against every real part's
 PLAIN_INSTRUCTION = "Add guitar"  # the arranger's default instruction
-UNSTYLED = "unstyled"  # sentences without style words: the default (clean) sound's figures, at a strength of their own
+UNSTYLED = "unstyled"  # sentences without style words (not the plain default): figures and a strength of their own
+# (without ``unstyled`` figures in the prior, the default sound's (clean) figures at the ``unstyled`` strength)
 
 
 def beat_positions(context: np.ndarray) -> np.ndarray:
@@ -162,12 +163,16 @@ def strength_text(strength) -> str:
 def prior_key(instruction: str, log_ratio: dict) -> str:
     """Whose figures of the prior apply to ``instruction``: ``PLAIN`` for the arranger's default
     instruction (``PLAIN_INSTRUCTION``, the text they were fitted on) when the prior has figures for
-    it, else the style of the sound the words pick (no style words: clean). Other sentences without
-    style words keep the clean figures: on the rendered valid songs the plain figures took the
-    offline writer's sentences 18 points under the real parts' off-beat share (the clean ones 10);
-    their strength is the ``UNSTYLED`` one where the setting has it (``strength_for``)."""
+    it; ``UNSTYLED`` for other sentences without style words (``has_style_words``) when it has
+    figures for them (fitted on the offline writer's sentences, ``fit_style_rhythm_contexts``); else
+    the style of the sound the words pick (no style words: clean, at the ``UNSTYLED`` strength where
+    the setting has one, ``strength_for``). The plain figures are not used for the writer's
+    sentences: on the rendered valid songs they took them 18 points under the real parts' off-beat
+    share (the clean ones 10)."""
     if PLAIN in log_ratio and instruction.strip().rstrip(".").lower() == PLAIN_INSTRUCTION.lower():
         return PLAIN
+    if UNSTYLED in log_ratio and not has_style_words(instruction):
+        return UNSTYLED
     return style_of_instruction(instruction) or ""
 
 
@@ -277,16 +282,19 @@ def fit_from_shares(real: dict[str, list], model: dict[str, list]) -> dict:
 
 
 def model_shares(generator, context: np.ndarray, into: dict[str, list], setting: dict | None = None,
-                 plain: bool = False) -> None:
+                 plain: bool = False, sentence: str | None = None) -> None:
     """Append to ``into`` the shares of the 16ths of the beat of ``generator``'s parts for ``context``
-    asked in each style (and with ``PLAIN_INSTRUCTION`` as ``PLAIN`` when ``plain``), with the rhythm
-    prior ``setting`` (None: off)."""
+    asked in each style (and with ``PLAIN_INSTRUCTION`` as ``PLAIN`` when ``plain``, and with
+    ``sentence``, a sentence without style words, as ``UNSTYLED``), with the rhythm prior ``setting``
+    (None: off)."""
     saved, generator.meta["style_rhythm"] = generator.meta.get("style_rhythm"), setting
     try:
         positions = beat_positions(context)
         parts = asked_in_every_style(generator, context)
         if plain:
             parts[PLAIN] = generator.notes_from_context(context, PLAIN_INSTRUCTION)
+        if sentence is not None:
+            parts[UNSTYLED] = generator.notes_from_context(context, sentence)
         for asked, notes in parts.items():
             share = beat_position_share(notes, positions)
             if share is not None:
@@ -321,28 +329,34 @@ def fit_style_rhythm(files, generator, every: int = 4) -> dict:
 
 def fit_style_rhythm_contexts(examples, generator, passes: int = 1, step: float = 0.5) -> dict:
     """``fit_from_shares`` for the arranger, on analysed audio: ``examples`` are ``(style, context,
-    share)`` of train songs (``stemgen.evaluation.arranger_style_fit``: each song's first minute
-    rendered without its guitar and analysed as the arranger analyses a user's song; ``share``: the
-    real part's ``beat_position_share`` on the analysed steps). The model is asked in each style on
-    every context, and with its plain default instruction (``PLAIN``, set against every real part
-    whatever its style). ``passes`` > 1: each further pass asks the model again with the prior
+    share)`` or ``(style, context, share, sentence)`` of train songs
+    (``stemgen.evaluation.arranger_style_fit``: each song's first minute rendered without its guitar
+    and analysed as the arranger analyses a user's song; ``share``: the real part's
+    ``beat_position_share`` on the analysed steps; ``sentence``: the offline writer's sentence for the
+    song's part when it has no style words, else None). The model is asked in each style on every
+    context, with its plain default instruction (``PLAIN``, set against every real part whatever its
+    style) and with each song's ``sentence`` (``UNSTYLED``, set against the real parts of the songs
+    with such a sentence, whatever their style). ``passes`` > 1: each further pass asks the model again with the prior
     fitted so far (strength 1); every pass adds ``step`` times the log ratio of what is still missing, so
     the shares at strength 1 come near the real ones (one pass at step 1: the model's own shares, as
     the MIDI engine's fit). The decoder keeps the most probable steps, so the shares jump with the logits: the
     full step (1) swung between the "&" and the "a" from pass to pass on the train songs; half a
     step (the default) met the real shares within a point after eight passes."""
-    real: dict[str, list] = {s: [] for s in (*STYLE_PHRASES, PLAIN)}
-    contexts = []
-    for style, context, share in examples:
+    real: dict[str, list] = {s: [] for s in (*STYLE_PHRASES, PLAIN, UNSTYLED)}
+    asks = []
+    for style, context, share, *said in examples:
+        sentence = said[0] if said else None
         real[style].append(share)
         real[PLAIN].append(share)
-        contexts.append(context)
+        if sentence is not None:
+            real[UNSTYLED].append(share)
+        asks.append((context, sentence))
     total: dict[str, np.ndarray] = {}
     for _ in range(passes):
         model: dict[str, list] = {s: [] for s in real}
         setting = {"strength": 1.0, "log_ratio": {k: v.tolist() for k, v in total.items()}} if total else None
-        for context in contexts:
-            model_shares(generator, context, model, setting, plain=True)
+        for context, sentence in asks:
+            model_shares(generator, context, model, setting, plain=True, sentence=sentence)
         fitted = fit_from_shares(real, model)
         total = {k: total.get(k, 0) + step * np.asarray(v) for k, v in fitted["log_ratio"].items()}
     fitted["log_ratio"] = {k: [round(float(x), 4) for x in v] for k, v in total.items()}

@@ -186,6 +186,25 @@ def test_sentences_without_style_words_take_their_own_strength():
     assert strength_for({"strength": 0.8}, "clean", "Add a guitar part") == 0.8
 
 
+def test_sentences_without_style_words_take_their_own_figures_where_the_prior_has_them():
+    """With ``unstyled`` figures in the prior (fitted on the offline writer's sentences), a sentence
+    without style words decodes with them at the ``unstyled`` strength, not with the clean ones;
+    "clean electric" keeps the clean figures and "Add guitar" the plain ones."""
+    from stemgen.midi.style import PLAIN, UNSTYLED, prior_key
+
+    g = song(SONGS["acoustic"][0]).grid
+    ctx = context_from_grid(g, "guitar")
+    out = np.zeros((output_channels("guitar"), g.n_steps), np.float32)
+    ratios = {"clean": [1.0, 0.0, 0.0, 0.0], PLAIN: [0.0, 0.0, 1.0, 0.0], UNSTYLED: [0.0, 1.0, 0.0, 0.0]}
+    setting = {"strength": {"clean": 2.0, PLAIN: 0.5, UNSTYLED: 3.0}, "log_ratio": ratios}
+    where = beat_positions(ctx)
+    window = "Lay down quiet guitar chords at around 200 BPM."
+    assert prior_key(window, ratios) == UNSTYLED and prior_key(instruction_for("clean"), ratios) == "clean"
+    for instruction, position, value in ((window, 1, 3.0), (instruction_for("clean"), 0, 2.0), ("Add guitar", 2, 0.5)):
+        moved = with_style_rhythm(out, ctx, "guitar", instruction, setting)[ONSET]
+        assert np.all(moved[where == position] == value) and np.all(moved[where != position] == 0), instruction
+
+
 def test_bar_groove_gives_every_bar_the_songs_common_shape():
     """``priors.with_bar_groove`` on a real song's bars: at share 1 every full bar ranks its steps
     alike (the same shape, the bar's own level); at 0.5 half-way; each bar keeps its mean (a quiet bar

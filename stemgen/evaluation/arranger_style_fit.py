@@ -57,10 +57,21 @@ def analysed_example(path: Path, folder: Path, backend) -> tuple[str, np.ndarray
         return str(z["style"]), z["context"], z["onsets"]
 
 
+def unstyled_sentences(files: list) -> list[str | None]:
+    """Per song, the offline writer's sentence for its guitar part (``midi.evaluate.song_instructions``
+    "described": what ``arranger_form --instructions described`` asks, and the kind of sentence
+    ``stemgen eval``'s windows carry) when it names no style (``style.has_style_words``), else None."""
+    from stemgen.midi.evaluate import load_song, song_instructions
+    from stemgen.midi.style import has_style_words
+
+    texts = song_instructions([load_song(f) for f in files], "guitar", "described")
+    return [None if has_style_words(t) else t for t in texts]
+
+
 def train_examples(data: str | Path, cache: str | Path, max_songs: int | None = None) -> list[tuple]:
-    """``(style, context, share)`` of every train song of ``data`` with a styled guitar part of at least
-    ``MIN_NOTES`` onsets (``share``: ``style.beat_position_share`` of its onsets), analysed songs
-    cached under ``cache_folder(cache)``."""
+    """``(style, context, share, sentence)`` of every train song of ``data`` with a styled guitar part
+    of at least ``MIN_NOTES`` onsets (``share``: ``style.beat_position_share`` of its onsets;
+    ``sentence``: ``unstyled_sentences``), analysed songs cached under ``cache_folder(cache)``."""
     from tqdm import tqdm
 
     from stemgen.analysis import analysis_backend
@@ -71,21 +82,24 @@ def train_examples(data: str | Path, cache: str | Path, max_songs: int | None = 
     folder = cache_folder(cache)
     folder.mkdir(parents=True, exist_ok=True)
     backend = analysis_backend(None)
+    files = files_in_split(data, "train")[:max_songs]
     out = []
-    for path in tqdm(files_in_split(data, "train")[:max_songs], desc="train songs", unit="song"):
+    for path, sentence in tqdm(zip(files, unstyled_sentences(files)), total=len(files), desc="train songs", unit="song"):
         got = analysed_example(Path(path), folder, backend)
         if got is None or got[2].size < MIN_NOTES:
             continue
         style, context, onsets = got
-        out.append((style, context, beat_position_share([(int(t),) for t in onsets], beat_positions(context))))
+        share = beat_position_share([(int(t),) for t in onsets], beat_positions(context))
+        out.append((style, context, share, sentence))
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m stemgen.evaluation.arranger_style_fit DATA --cache DIR --store MODEL_DIR --strength S
-    [--passes N] [--max-songs N]``: fit the arranger guitar's style rhythm prior on DATA's train songs
+    [--passes N] [--max-songs N] [--unstyled-figures clean|fitted]``: fit the arranger guitar's style rhythm prior on DATA's train songs
     and store it in MODEL_DIR/config.json (``--strength``: one number, or ``style=value,...`` per
-    style and ``plain``, chosen on the valid split with ``arranger_form --styles``)."""
+    style, ``plain`` and ``unstyled``, chosen on the valid split with ``arranger_form --styles``,
+    ``--instructions none|described`` and ``stemgen eval``'s windows)."""
     import argparse
     import json
 
@@ -99,11 +113,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cache", type=Path, required=True, help="folder of the analysed train songs (reused)")
     ap.add_argument("--store", type=Path, required=True, help="the arranger's guitar model folder")
     ap.add_argument("--strength", required=True,
-                    help="0.8, or acoustic=1,clean=0.8,... (every style and plain; optional unstyled=S: "
-                    "sentences without style words)")
+                    help="0.8, or acoustic=1,clean=0.8,... (every style, plain and unstyled: the "
+                    "offline writer's sentences without style words)")
     ap.add_argument("--passes", type=int, default=8, help="fitting passes (midi.style.fit_style_rhythm_contexts)")
     ap.add_argument("--max-songs", type=int, default=None, help="the first N train songs (a quick check)")
     ap.add_argument("--chosen", default="", help="what the strength was chosen on (stored as provenance)")
+    ap.add_argument("--unstyled-figures", choices=("clean", "fitted"), default="clean",
+                    help="sentences without style words: the clean figures at the unstyled strength (default), "
+                    "or figures fitted on the offline writer's sentences (docs/EVALUATION.md: they cost "
+                    "the valid windows' onset F)")
     args = ap.parse_args(argv)
     try:
         strength = parse_strength(args.strength)
@@ -115,15 +133,21 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(str(exc))
     generator.meta.pop("style_rhythm", None)  # the fit starts from the model's own parts
     examples = train_examples(args.data, args.cache, args.max_songs)
+    if args.unstyled_figures == "clean":
+        examples = [(*ex[:3], None) for ex in examples]
     if not examples:
         ap.error(f"{args.data}: no train song with a styled guitar part of at least {MIN_NOTES} onsets; nothing stored")
     fitted = fit_style_rhythm_contexts(examples, generator, args.passes)
-    if isinstance(strength, dict) and set(strength) - {UNSTYLED} != set(fitted["log_ratio"]):
-        ap.error(f"--strength names {sorted(strength)}; the fit has {sorted(fitted['log_ratio'])}")
+    keys = set(fitted["log_ratio"])
+    if isinstance(strength, dict) and (not keys <= set(strength) or set(strength) - keys - {UNSTYLED}):
+        ap.error(f"--strength names {sorted(strength)}; the fit has {sorted(keys)}")
+    unstyled = sum(ex[3] is not None for ex in examples)
+    asked = (f"and in the offline writer's sentence for the part on the {unstyled} songs whose sentence names no "
+             f"style ({UNSTYLED})" if unstyled else "(sentences without style words: the clean figures)")
     source = (f"the first minute of each of the {len(examples)} train songs of {args.data} with a styled guitar part, "
               f"rendered without its guitar and analysed (analysis {cache_folder(args.cache).name}; "
               f"python -m stemgen.evaluation.arranger_style_fit), the model asked in each style's words and "
-              f"\"Add guitar\" on each, {args.passes} passes")
+              f"\"Add guitar\" on each {asked}, {args.passes} passes")
     print(json.dumps(store_style_rhythm(args.store, strength, fitted, source, args.chosen)))
 
 
