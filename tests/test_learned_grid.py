@@ -166,3 +166,31 @@ def test_steady_runs_of_whole_frame_beats_are_straightened_and_tempo_steps_kept(
                          + np.polyfit(np.arange(30), slowing, 1)[1] - slowing)) > STRAIGHT_MAX_S
     got = straighten_steady_runs(slowing)
     assert np.max(np.abs(got - slowing)) <= STRAIGHT_MAX_S and np.diff(got)[-1] > 1.2 * np.diff(got)[0]
+
+
+def test_the_dsp_grid_replaces_a_learned_grid_that_lost_the_beat():
+    """``rival_wins``: a decoded grid at another tempo (not an octave) gives way to the DSP's grid when
+    the DSP's evidence (bass and chords on the beats) prefers it; an octave apart or the same beat, the
+    decoded grid stays (the network decides the octave)."""
+    from stemgen.analysis.learned_grid import rival_wins
+
+    n = int(30 * FR)
+    beats = 0.5 + np.arange(0, 29.0, 0.5)  # 120 BPM, bass and chords on every bar
+    feats = _features(beats, beats[0::4], n)
+    lost = 0.5 + np.arange(0, 29.0, 0.5 * 1.15)  # 104 BPM
+    assert rival_wins(feats, lost, beats) and not rival_wins(feats, beats, lost)
+    assert not rival_wins(feats, beats[0::2], beats)  # half tempo: an octave, the network's call
+    assert not rival_wins(feats, beats + 0.01, beats)  # the same beat
+
+
+def test_real_recordings_keep_the_beat_every_other_tracker_hears(shared_data):
+    """Two CC BY demo mixes whose tempo the DSP tracker, the band weights and librosa agree on (about 129
+    and 110 BPM): learned-cc alone read them at 113-117 (after its first 10 s) and 73 (2:3); the DSP's
+    grid now replaces its own where the two disagree on the beat and the evidence says so."""
+    from stemgen.analysis import analyze
+    from stemgen.audio.io import load_audio
+
+    for name, bpm in (("Kevin_MacLeod_-_Vibe_Ace.hq.ogg", 129.0), ("Steven_M_Bryant_-_Slow_Motion_Dream_excerpt.mp3", 110.0)):
+        audio, sr = load_audio(shared_data / "demo_mixes" / name, duration_s=60.0)
+        tempo = analyze(audio, sr, "learned-cc").tempo_bpm
+        assert abs(tempo / bpm - 1.0) < 0.03, (name, tempo)

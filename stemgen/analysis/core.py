@@ -151,8 +151,10 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
 
         feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)
         act = learned_beats.activations(logmel, learned_beats.MODELS[backend])
+        bars = learned_beats.BARS[backend]
+        rival = decisions.grid_choice(feats, _tempo(env, frame_rate))[0] if bars == "evidence" else None
         beat_times, downbeat_times, meter, margins = learned_grid.learned_grid(
-            act, feats, learned_beats.BARS[backend], spectral.sounding_span(y, fsr, SILENT_DB))
+            act, feats, bars, spectral.sounding_span(y, fsr, SILENT_DB), rival)
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
     elif backend == "numpy" and not silent:
         feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)

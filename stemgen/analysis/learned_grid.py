@@ -36,6 +36,7 @@ SILENCE_TOLERANCE_S = 0.07  # a beat this close to the first (last) sound belong
 STEADY_BEATS = 8  # beats whose median period is counted through the silence
 STEADY_RATIO = 0.05  # intervals within 5 % of their run's median: one tempo (a frame is 2 % at 120 BPM)
 STRAIGHT_MAX_S = 0.025  # a run's line may pass this far from its beats (the HMM's drift is < 1 frame)
+RIVAL_TEMPO_RATIO = 1.06  # tempi closer than this (or than this to an octave) agree on the beat
 PHASE_NET_WEIGHT = 1.0  # the network's on-beat activation against the DSP's grid score (valid: 0, 0.5, 1)
 
 
@@ -43,7 +44,8 @@ BAR_DECISIONS = ("accents+hmm", "evidence")
 
 
 def learned_grid(act: np.ndarray, feats: decisions.GridFeatures, bars: str = "accents+hmm",
-                 sounding: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, int, dict]:
+                 sounding: tuple[float, float] | None = None,
+                 rival: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int, dict]:
     """(beat times, downbeat times, meter, margins) from (2, frames) beat/downbeat activations ``act``
     and the DSP's frame features ``feats`` (the same frames); margins: ``bar_start`` and
     ``bar_start_alternative`` (``downbeats.bar_start_margin`` of the accents that chose the bar) and
@@ -55,7 +57,9 @@ def learned_grid(act: np.ndarray, feats: decisions.GridFeatures, bars: str = "ac
     also move a 4/4 grid to its 3/4 twin on the "&", and ``bar_margin``).
 
     ``sounding``: (start, end) seconds of the audio above digital silence (``spectral.sounding_span``);
-    the beats outside it are made steady (``steady_through_silence``)."""
+    the beats outside it are made steady (``steady_through_silence``). ``rival``: the DSP tracker's beats
+    (``grid_decisions.grid_choice``), which replace the decoded ones where the two disagree on the beat
+    (``rival_wins``; "evidence" bars only)."""
     if bars not in BAR_DECISIONS:
         raise ValueError(f"unknown bar decision {bars!r} ({', '.join(BAR_DECISIONS)})")
     act = np.asarray(act, dtype=np.float64)
@@ -74,6 +78,8 @@ def learned_grid(act: np.ndarray, feats: decisions.GridFeatures, bars: str = "ac
     if shifted.size >= 4 and phase_score(feats, act[0], shifted, True) > phase_score(feats, act[0], beats, False):
         beats, hmm_downbeats = shifted, np.zeros(shifted.size)  # the HMM's bar no longer applies
     if bars == "evidence":
+        if rival is not None and rival_wins(feats, beats, rival):
+            beats = rival
         beats, meter, phase = decisions.meter_and_beats(feats, beats)
         bar, alternative = decisions.bar_margin(feats, beats, meter, phase)
     else:
@@ -83,6 +89,25 @@ def learned_grid(act: np.ndarray, feats: decisions.GridFeatures, bars: str = "ac
     margins.update(bar_start=None if np.isnan(bar) else bar, bar_start_alternative=alternative,
                    tempo_octave=octave_margin(feats, act[0], beats))
     return beats, beats[dblib.downbeat_indices(beats.size, meter, phase)], meter, margins
+
+
+def rival_wins(feats: decisions.GridFeatures, beats: np.ndarray, rival: np.ndarray) -> bool:
+    """Whether the DSP's grid ``rival`` should replace the decoded ``beats``: the two disagree on the beat
+    itself (median tempi apart by more than ``RIVAL_TEMPO_RATIO``, and not by an octave, which the
+    network decides better) and the DSP's explicit evidence (``grid_evidence @ GRID_WEIGHTS``, the score
+    that chose ``rival`` among its candidates) scores ``rival`` higher.
+
+    The cc weights were trained on renders; on real recordings they can lose the beat: a steady
+    130-BPM jazz recording (Vibe Ace, a demo mix) read at 113 after its first 10 s, a 110-BPM one at 73
+    (2:3), where the DSP, the band weights and librosa agree. Valid (24 songs; per-song simulation of
+    this rule, docs/EVALUATION.md "A rival grid for learned-cc"): 1-2 songs per context change."""
+    if rival.size < 4 or beats.size < 4:
+        return False
+    ratio = np.log2(float(np.median(np.diff(rival))) / float(np.median(np.diff(beats))))
+    if min(abs(ratio), abs(ratio - 1.0), abs(ratio + 1.0)) <= np.log2(RIVAL_TEMPO_RATIO):
+        return False
+    score = lambda b: float(decisions.grid_evidence(feats, b, False) @ decisions.GRID_WEIGHTS)  # noqa: E731
+    return score(rival) > score(beats)
 
 
 def steady_through_silence(beats: np.ndarray, numbers: np.ndarray, meter: int, sounding: tuple[float, float],
