@@ -97,3 +97,35 @@ def test_crash_on_the_midi_sections_put_on_the_analysed_bars():
     assert arr["crash_on_section"] >= 0.6 and arr["crash_on_found"] >= 0.6
     assert arr["crash_extra"] > 0.5 > rand["crash_extra"] and real["crash_extra"] > shuffled["crash_extra"]
     assert np.isfinite(arr["fill_extra"]) and np.isfinite(real["crash_elsewhere"])
+
+
+@pytest.mark.parametrize("styles", [False, True])
+def test_the_beat_tracker_option_reaches_the_analysis(monkeypatch, capsys, styles):
+    """``--beat-tracker dsp`` analyses with the DSP backend ("numpy"), no option with the default
+    tracker's; the JSON names the tracker (the render and the analysis are stubbed: the analysis
+    records its backend and finds no beat, so no song is scored)."""
+    import json
+    from types import SimpleNamespace
+
+    from stemgen import analysis
+    from stemgen.analysis import BEAT_TRACKERS, DEFAULT_BEAT_TRACKER
+    from stemgen.errors import StemgenInputError
+    from stemgen.evaluation.arranger_form import main
+    from stemgen.render import stems as render_stems_module
+
+    backends = []
+
+    def no_beat(audio, rate, backend=None, **_):
+        backends.append(backend)
+        raise StemgenInputError("stub", "no beat")
+
+    quiet = np.zeros((1, 22_050), np.float32)
+    monkeypatch.setattr(render_stems_module, "render_stems", lambda *a, **k: SimpleNamespace(
+        present=("drums", "bass", "guitar"), stems={k: quiet for k in ("drums", "bass", "guitar")}))
+    monkeypatch.setattr(analysis, "analyze", no_beat)
+    extra = ["--styles"] if styles else []
+    for argv, tracker in ((["--beat-tracker", "dsp"], "dsp"), ([], DEFAULT_BEAT_TRACKER)):
+        main([str(BAND), "--stem", "guitar", "--split", "valid", "--max-songs", "3", *extra, *argv])
+        assert json.loads(capsys.readouterr().out)["beat_tracker"] == tracker
+        assert backends and set(backends) == {BEAT_TRACKERS[tracker]}
+        backends.clear()

@@ -245,15 +245,15 @@ def guitar_on_steps(path: Path, backend=None):
     return (style, real, analysis) if len(real) >= MIN_NOTES else None
 
 
-def style_songs(files: list[Path], model: str | Path | None = None):
+def style_songs(files: list[Path], model: str | Path | None = None, beat_tracker: str | None = None):
     """``midi.style.StyleSong``s of the arranger's guitar: each song of ``guitar_on_steps`` (rendered
     without its guitar, first minute, analysed once), its part asked in every style's words on that
-    analysis; the real part on the analysed steps."""
+    analysis; the real part on the analysed steps. ``beat_tracker``: the arranger's (None: the default)."""
     from stemgen.arranger.engine import Arranger
     from stemgen.midi.context import context_from_analysis
     from stemgen.midi.style import STYLE_PHRASES, StyleSong, instruction_for
 
-    arranger = Arranger("guitar", model)
+    arranger = Arranger("guitar", model, beat_tracker=beat_tracker)
     for path in files:
         got = guitar_on_steps(path, arranger.analysis_backend)
         if got is None:
@@ -264,17 +264,19 @@ def style_songs(files: list[Path], model: str | Path | None = None):
         yield StyleSong(style, real, grid, parts, grid.beat_position, Path(path).name)
 
 
-def evaluate(files: list[Path], stem: str, model: str | Path | None = None, instructions: str = "none") -> dict:
+def evaluate(files: list[Path], stem: str, model: str | Path | None = None, instructions: str = "none",
+             beat_tracker: str | None = None) -> dict:
     """Per-song rows, the means over songs and their spread (``spread``: per source and column the
     songs' median, 25th and 75th percentile) for ``stem`` (``level_error``: |arranger - real| LU, and
     the same for the fixed default level). ``instructions``: ``none`` (the arranger's default),
     ``described`` (the offline writer's sentence from the song's real part) or ``shuffled`` (another
-    song's), as in ``stemgen midi eval`` (``midi.evaluate.song_instructions``)."""
+    song's), as in ``stemgen midi eval`` (``midi.evaluate.song_instructions``). ``beat_tracker``: the
+    arranger's (``analysis.analysis_backend``; None: the default)."""
     from stemgen.arranger.engine import Arranger
     from stemgen.arranger.loudness import DEFAULT_LEVEL_DB
     from stemgen.midi.evaluate import load_song, song_instructions
 
-    arranger = Arranger(stem, model)
+    arranger = Arranger(stem, model, beat_tracker=beat_tracker)
     texts = dict.fromkeys(files)  # none: the arranger's default
     if instructions != "none":
         texts = dict(zip(files, song_instructions([load_song(f) for f in files], stem, instructions)))
@@ -314,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     import json
 
+    from stemgen.analysis import DEFAULT_BEAT_TRACKER
     from stemgen.midi.splits import files_in_split
 
     ap = argparse.ArgumentParser(description=main.__doc__)
@@ -327,6 +330,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="what the arranger is asked: its default, the song's real part described, or another song's")
     ap.add_argument("--styles", action="store_true",
                     help="guitar: the off-beat share per style (every song asked in every style) and the style separation")
+    ap.add_argument("--beat-tracker", default=None, help="the arranger's beat tracker (dsp, learned, learned-cc; default: the analysis' default)")
     args = ap.parse_args(argv)
     files = files_in_split(args.data, args.split)[: args.max_songs]
     if args.styles:
@@ -334,10 +338,11 @@ def main(argv: list[str] | None = None) -> None:
             ap.error("--styles is for --stem guitar")
         from stemgen.midi.style import style_report
 
-        print(json.dumps(style_report(style_songs(files, args.model), args.rows) | {"split": args.split}, indent=1))
+        print(json.dumps(style_report(style_songs(files, args.model, args.beat_tracker), args.rows)
+                         | {"split": args.split, "beat_tracker": args.beat_tracker or DEFAULT_BEAT_TRACKER}, indent=1))
         return
-    result = evaluate(files, args.stem, args.model, args.instructions)
-    result["instructions"] = args.instructions
+    result = evaluate(files, args.stem, args.model, args.instructions, args.beat_tracker)
+    result |= {"instructions": args.instructions, "beat_tracker": args.beat_tracker or DEFAULT_BEAT_TRACKER}
     if not args.rows:
         result.pop("rows")
     print(json.dumps(result, indent=1))
