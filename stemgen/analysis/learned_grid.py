@@ -36,6 +36,8 @@ SILENCE_TOLERANCE_S = 0.07  # a beat this close to the first (last) sound belong
 STEADY_BEATS = 8  # beats whose median period is counted through the silence
 STEADY_RATIO = 0.05  # intervals within 5 % of their run's median: one tempo (a frame is 2 % at 120 BPM)
 STRAIGHT_MAX_S = 0.025  # a run's line may pass this far from its beats (the HMM's drift is < 1 frame)
+TIMING_MATCH_S = 0.05  # a decoded beat this close to a DSP beat is the same beat (timing)
+TIMING_MIN_SHARE = 0.25  # ... for at least this share of the beats (a quarter: the DSP at half tempo keeps half)
 RIVAL_TEMPO_RATIO = 1.06  # tempi closer than this (or than this to an octave) agree on the beat
 PHASE_NET_WEIGHT = 1.0  # the network's on-beat activation against the DSP's grid score (valid: 0, 0.5, 1)
 
@@ -78,8 +80,8 @@ def learned_grid(act: np.ndarray, feats: decisions.GridFeatures, bars: str = "ac
     if shifted.size >= 4 and phase_score(feats, act[0], shifted, True) > phase_score(feats, act[0], beats, False):
         beats, hmm_downbeats = shifted, np.zeros(shifted.size)  # the HMM's bar no longer applies
     if bars == "evidence":
-        if rival is not None and rival_wins(feats, beats, rival):
-            beats = rival
+        if rival is not None:
+            beats = rival if rival_wins(feats, beats, rival) else timed_like(beats, rival)
         beats, meter, phase = decisions.meter_and_beats(feats, beats)
         bar, alternative = decisions.bar_margin(feats, beats, meter, phase)
     else:
@@ -109,6 +111,28 @@ def rival_wins(feats: decisions.GridFeatures, beats: np.ndarray, rival: np.ndarr
         return False
     score = lambda b: float(decisions.grid_evidence(feats, b, False) @ decisions.GRID_WEIGHTS)  # noqa: E731
     return score(rival) > score(beats)
+
+
+def timed_like(beats: np.ndarray, rival: np.ndarray) -> np.ndarray:
+    """The decoded beats moved together by their median offset from the DSP's beats (each beat to the
+    nearest DSP beat within ``TIMING_MATCH_S``), where at least ``TIMING_MIN_SHARE`` of them have one.
+
+    The network's beats sit 10-25 ms early or late on some songs (valid, guitar removed: per-song median
+    offsets from the MIDI's beats -25 to +39 ms, the DSP's grid, aligned on the onsets to a fraction of a
+    frame, -5 to +2 ms on most); a part model reads the context's onsets inside each 16th step, so a
+    grid 10 ms late put the onsets of the beat into the step before it and the arranger's guitar a 16th
+    late (docs/EVALUATION.md, "The arranger on learned-cc's grid"). The tempo, the octave and the bars
+    stay the network's and the evidence's; only the timing is the DSP's."""
+    if beats.size == 0 or rival.size == 0:
+        return beats
+    at = np.searchsorted(rival, beats)
+    before = rival[np.clip(at - 1, 0, rival.size - 1)] - beats
+    after = rival[np.clip(at, 0, rival.size - 1)] - beats
+    offset = np.where(np.abs(after) < np.abs(before), after, before)
+    matched = offset[np.abs(offset) <= TIMING_MATCH_S]
+    if matched.size < TIMING_MIN_SHARE * beats.size:
+        return beats
+    return beats + float(np.median(matched))
 
 
 def steady_through_silence(beats: np.ndarray, numbers: np.ndarray, meter: int, sounding: tuple[float, float],
