@@ -194,3 +194,16 @@ def test_real_recordings_keep_the_beat_every_other_tracker_hears(shared_data):
         audio, sr = load_audio(shared_data / "demo_mixes" / name, duration_s=60.0)
         tempo = analyze(audio, sr, "learned-cc").tempo_bpm
         assert abs(tempo / bpm - 1.0) < 0.03, (name, tempo)
+
+
+def test_decoded_beats_take_the_dsp_grids_timing():
+    """``timed_like``: beats 15 ms late move onto the DSP's grid, also when the DSP keeps every other one
+    (half tempo); a DSP grid that shares too few beats (another tempo) leaves them as decoded."""
+    from stemgen.analysis.learned_grid import timed_like
+
+    dsp = 0.5 + 0.5 * np.arange(40)
+    late = dsp + 0.015
+    assert np.allclose(timed_like(late, dsp), dsp)
+    assert np.allclose(timed_like(late, dsp[::2]), dsp)
+    other = 0.5 + 0.61 * np.arange(33)  # 98 BPM against 120: a few chance matches
+    assert np.array_equal(timed_like(late, other), late)

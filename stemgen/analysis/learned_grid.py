@@ -109,8 +109,12 @@ def rival_wins(feats: decisions.GridFeatures, beats: np.ndarray, rival: np.ndarr
     ratio = np.log2(float(np.median(np.diff(rival))) / float(np.median(np.diff(beats))))
     if min(abs(ratio), abs(ratio - 1.0), abs(ratio + 1.0)) <= np.log2(RIVAL_TEMPO_RATIO):
         return False
-    score = lambda b: float(decisions.grid_evidence(feats, b, False) @ decisions.GRID_WEIGHTS)  # noqa: E731
-    return score(rival) > score(beats)
+    return evidence_score(feats, rival) > evidence_score(feats, beats)
+
+
+def evidence_score(feats: decisions.GridFeatures, beats: np.ndarray) -> float:
+    """The DSP's fitted score of a grid as the beat (``grid_evidence @ GRID_WEIGHTS``, not half-shifted)."""
+    return float(decisions.grid_evidence(feats, beats, False) @ decisions.GRID_WEIGHTS)
 
 
 def timed_like(beats: np.ndarray, rival: np.ndarray) -> np.ndarray:
