@@ -193,7 +193,9 @@ def decode_fine(beat_act: np.ndarray, downbeat_act: np.ndarray, frame_rate: floa
     beats, numbers, meter = decode(beat_act, downbeat_act, frame_rate)
     if beats.size < 4:
         return beats, numbers, meter
-    ranges = [median_range(beats)] + ([changing] if (changing := fine_range(beats)) != median_range(beats) else [])
+    ranges = [median_range(beats)]
+    if (changing := fine_range(beats)) != ranges[0]:
+        ranges.append(changing)
     fine = [decode(beat_act, downbeat_act, frame_rate, min_bpm=lo, max_bpm=hi, n_tempi=FINE_TEMPI,
                    tempo_lambda=FINE_LAMBDA) for lo, hi in ranges]
     return max(fine, key=lambda f: agreement(f[0], beats))  # the first of equals: the median's range

@@ -224,7 +224,8 @@ def sounding_span(y: np.ndarray, sample_rate: float, floor_db: float, block_s: f
     n = y.size // block
     if n == 0:
         return None
-    ms = np.einsum("ij,ij->i", y[: n * block].reshape(n, block), y[: n * block].reshape(n, block)) / block
+    blocks = y[: n * block].reshape(n, block)
+    ms = np.einsum("ij,ij->i", blocks, blocks) / block
     loud = np.flatnonzero(ms > 10.0 ** (floor_db / 10.0))
     if not loud.size:
         return None

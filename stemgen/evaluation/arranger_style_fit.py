@@ -68,10 +68,12 @@ def unstyled_sentences(files: list) -> list[str | None]:
     return [None if has_style_words(t) else t for t in texts]
 
 
-def train_examples(data: str | Path, cache: str | Path, max_songs: int | None = None) -> list[tuple]:
+def train_examples(data: str | Path, cache: str | Path, max_songs: int | None = None,
+                   sentences: bool = True) -> list[tuple]:
     """``(style, context, share, sentence)`` of every train song of ``data`` with a styled guitar part
     of at least ``MIN_NOTES`` onsets (``share``: ``style.beat_position_share`` of its onsets;
-    ``sentence``: ``unstyled_sentences``), analysed songs cached under ``cache_folder(cache)``."""
+    ``sentence``: ``unstyled_sentences``, or None for every song without ``sentences``), analysed songs
+    cached under ``cache_folder(cache)``."""
     from tqdm import tqdm
 
     from stemgen.analysis import analysis_backend
@@ -83,8 +85,9 @@ def train_examples(data: str | Path, cache: str | Path, max_songs: int | None = 
     folder.mkdir(parents=True, exist_ok=True)
     backend = analysis_backend(None)
     files = files_in_split(data, "train")[:max_songs]
+    texts = unstyled_sentences(files) if sentences else [None] * len(files)
     out = []
-    for path, sentence in tqdm(zip(files, unstyled_sentences(files)), total=len(files), desc="train songs", unit="song"):
+    for path, sentence in tqdm(zip(files, texts), total=len(files), desc="train songs", unit="song"):
         got = analysed_example(Path(path), folder, backend)
         if got is None or got[2].size < MIN_NOTES:
             continue
@@ -132,9 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     except StemgenError as exc:
         ap.error(str(exc))
     generator.meta.pop("style_rhythm", None)  # the fit starts from the model's own parts
-    examples = train_examples(args.data, args.cache, args.max_songs)
-    if args.unstyled_figures == "clean":
-        examples = [(*ex[:3], None) for ex in examples]
+    examples = train_examples(args.data, args.cache, args.max_songs, sentences=args.unstyled_figures == "fitted")
     if not examples:
         ap.error(f"{args.data}: no train song with a styled guitar part of at least {MIN_NOTES} onsets; nothing stored")
     fitted = fit_style_rhythm_contexts(examples, generator, args.passes)
