@@ -197,15 +197,17 @@ def _instructions(song, path: Path, stems: list[str]) -> dict[str, str]:
 
 
 def build_song(path: str | Path, split: str, cache_dir: str | Path, variant: int = 0, seed: int = 0,
-               stems: tuple[str, ...] = STEMS, max_seconds: float | None = None) -> list[ExampleRecord]:
+               stems: tuple[str, ...] = STEMS, max_seconds: float | None = None,
+               beat_tracker: str | None = None) -> list[ExampleRecord]:
     """Render, analyse and save every stem's example of one (song, variant); returns the records.
 
+    ``beat_tracker``: the analysis backend (``None``: the default tracker, as the arranger uses it).
     Raises ``StemgenInputError`` for an unreadable file. Idempotent: an existing record is read back, unless it was made by other analysis code
-    (``analysis_key``) or another ``max_seconds``.
+    (``analysis_key``), another ``max_seconds`` or another tracker.
     """
     import time
 
-    from stemgen.analysis import analyze, refusal_reason, step_features, step_times
+    from stemgen.analysis import analysis_backend, analyze, refusal_reason, step_features, step_times
     from stemgen.fileio import atomic_output, atomic_write_text
     from stemgen.midifile.io import load_midi
     from stemgen.render import Augmentation, render_stems
@@ -214,7 +216,7 @@ def build_song(path: str | Path, split: str, cache_dir: str | Path, variant: int
     song_id = path.stem
     marker = record_path(cache_dir, split, song_id, variant)
     key = analysis_key()
-    done = finished_records(path, split, cache_dir, variant, max_seconds, key)
+    done = finished_records(path, split, cache_dir, variant, max_seconds, key, beat_tracker)
     if done is not None:
         return done
     t0 = time.process_time()
@@ -232,7 +234,7 @@ def build_song(path: str | Path, split: str, cache_dir: str | Path, variant: int
                                 programs={k: v for k, v in r.programs.items() if k != stem},
                                 instruction=texts[stem], true_tempo_bpm=round(true_bpm, 3))
             mix = np.sum([a for f, a in r.stems.items() if f != stem], axis=0, dtype=np.float32)
-            analysis = analyze(mix, SAMPLE_RATE)
+            analysis = analyze(mix, SAMPLE_RATE, backend=analysis_backend(beat_tracker))
             rec.tempo_bpm, rec.beat_confidence = round(analysis.tempo_bpm, 3), round(analysis.beat_confidence, 3)
             rec.refused = refusal_reason(analysis)
             if rec.refused is None:
@@ -257,6 +259,7 @@ def build_song(path: str | Path, split: str, cache_dir: str | Path, variant: int
     else:
         render_s = 0.0
     atomic_write_text(marker, json.dumps({"version": FORMAT_VERSION, "analysis": key, "max_seconds": max_seconds,
+                                          "beat_tracker": analysis_backend(beat_tracker),
                                           "file": path.name, "render_cpu_s": render_s,
                                           "augmentation": aug.to_dict() if wanted else None,
                                           "records": [vars(x) for x in records]}, indent=1))
@@ -264,14 +267,19 @@ def build_song(path: str | Path, split: str, cache_dir: str | Path, variant: int
 
 
 def finished_records(path: str | Path, split: str, cache_dir: str | Path, variant: int, max_seconds: float | None,
-                     key: str | None = None) -> list[ExampleRecord] | None:
+                     key: str | None = None, beat_tracker: str | None = None) -> list[ExampleRecord] | None:
     """The records of a (song, variant) already in the cache, or None when it must be built (no
-    marker, or one made by other analysis code or another ``max_seconds``)."""
+    marker, or one made by other analysis code, another ``max_seconds`` or another tracker; markers
+    written before the tracker was recorded were made by the DSP tracker)."""
     marker = record_path(Path(cache_dir), split, Path(path).stem, variant)
     if not marker.is_file():
         return None
     done = json.loads(marker.read_text())
     if done.get("analysis") != (key or analysis_key()) or done.get("max_seconds") != max_seconds:
+        return None
+    from stemgen.analysis import analysis_backend
+
+    if done.get("beat_tracker", "numpy") != analysis_backend(beat_tracker):
         return None
     return [ExampleRecord(**r) for r in done["records"]]
 
@@ -286,12 +294,14 @@ class SongJob:
     seed: int = 0
     stems: tuple[str, ...] = STEMS
     max_seconds: float | None = None
+    beat_tracker: str | None = None
 
 
 def build_job_into(job: SongJob, folder: Path) -> list[dict]:
     """``build_song`` for ``job`` with ``folder`` as the cache; the records as dicts (for
     ``stemgen.workers.run_jobs``)."""
-    return [vars(r) for r in build_song(job.path, job.split, folder, job.variant, job.seed, job.stems, job.max_seconds)]
+    return [vars(r) for r in build_song(job.path, job.split, folder, job.variant, job.seed, job.stems, job.max_seconds,
+                                        job.beat_tracker)]
 
 
 @dataclass

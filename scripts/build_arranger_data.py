@@ -47,11 +47,13 @@ def main(argv=None) -> int:
     ap.add_argument("--ray-address", default="auto", help="with --backend ray: auto or HOST:PORT")
     ap.add_argument("--max-songs", type=int, default=None, help="per split (for measuring throughput)")
     ap.add_argument("--max-seconds", type=float, default=None, help="render only the beginning of each song")
+    ap.add_argument("--beat-tracker", default=None, choices=("dsp", "learned", "learned-cc", "librosa", "madmom"), help="analysis backend of the contexts (default: the arranger's default tracker)")
     ap.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     args = ap.parse_args(argv)
 
     from tqdm import tqdm
 
+    from stemgen.analysis import analysis_backend
     from stemgen.errors import StemgenError, StemgenInputError
     from stemgen.fileio import atomic_write_text, ensure_writable_folder, folder_lock, sweep_partial_files
     from stemgen.midi.audio_examples import (
@@ -82,7 +84,7 @@ def main(argv=None) -> int:
     items = []
     for split in args.splits.split(","):
         files = files_in_split(args.root, split)[: args.max_songs]
-        items += [SongJob(os.path.abspath(p), split, v, args.seed, stems, args.max_seconds)
+        items += [SongJob(os.path.abspath(p), split, v, args.seed, stems, args.max_seconds, args.beat_tracker)
                   for v in range(args.variants) for p in files]
     records, failed = [], []
     t0 = time.time()
@@ -90,7 +92,8 @@ def main(argv=None) -> int:
         sweep_partial_files(out)
         todo = []
         for job in items:  # finished songs are read back here, not sent to a worker
-            done = finished_records(job.path, job.split, out, job.variant, job.max_seconds, key_at_start)
+            done = finished_records(job.path, job.split, out, job.variant, job.max_seconds, key_at_start,
+                                    job.beat_tracker)
             if done is None:
                 todo.append(job)
             else:
@@ -114,7 +117,8 @@ def main(argv=None) -> int:
     summary = {
         "out": str(out), "root": str(Path(args.root).resolve()), "songs": len(items), "variants": args.variants,
         "analysis": key_at_start, "analysis_changed_during_run": analysis_key() != key_at_start,
-        "seed": args.seed, "max_seconds": args.max_seconds, "stems": list(stems), "wall_s": round(time.time() - t0, 1),
+        "seed": args.seed, "max_seconds": args.max_seconds,
+        "beat_tracker": analysis_backend(args.beat_tracker), "stems": list(stems), "wall_s": round(time.time() - t0, 1),
         "cpu_s_examples": round(sum(r.seconds for r in records), 1), "failed": failed,
         "splits": summarize(records), "license": "CC-BY-NC-SA-4.0 (band MIDI set: non-commercial)",
         # Everything in the cache (earlier runs and other variants included), for the model cards.

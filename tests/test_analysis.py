@@ -85,6 +85,26 @@ def test_key_of_rendered_audio_agrees_with_the_midi_key(rendered, band_midi_dir)
     assert exact >= 2 and near == N_SONGS
 
 
+def test_onsets_count_in_the_16th_they_are_nearest_to():
+    """A grid a few ms off the onsets (both trackers sit within ~30 ms of the notes) must not move
+    the onset channels by a 16th: each onset counts in the step it is nearest to."""
+    import dataclasses
+
+    a = analyze(np.tile(tones([[45, 57, 60, 64]] * 4, 120.0), 4), SR)
+    on_beat = []
+    for shift in (-0.03, -0.01, 0.0, 0.01, 0.03):  # the grid moved early / late of the notes
+        moved = dataclasses.replace(a, beat_times=a.beat_times + shift, downbeat_times=a.downbeat_times + shift)
+        feats = step_features(moved)
+        onsets = feats["onset_mid"] + feats["onset_low"]
+        beat = feats["beat"] > 0
+        on_beat.append(onsets[beat].mean() / max(onsets[~beat].mean(), 1e-6))
+    assert min(on_beat) > 4, on_beat  # the tones start on the beats
+    # the measure can fail: half a beat off, the onsets land off the beat steps
+    half = dataclasses.replace(a, beat_times=a.beat_times + 0.25, downbeat_times=a.downbeat_times + 0.25)
+    feats = step_features(half)
+    assert feats["onset_mid"][feats["beat"] > 0].mean() < 0.5 * feats["onset_mid"][feats["beat"] == 0].max()
+
+
 def test_key_and_chords_of_known_tones():
     # I-IV-V-I in C major, two beats each, with the bass note an octave below
     prog = [[48, 60, 64, 67]] * 2 + [[53, 65, 69, 72]] * 2 + [[55, 67, 71, 74]] * 2 + [[48, 60, 64, 67]] * 2

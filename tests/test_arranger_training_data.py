@@ -15,6 +15,7 @@ import pytest
 from stemgen.midi.audio_examples import (
     analysis_key,
     build_song,
+    finished_records,
     load_examples,
     record_path,
     target_on_steps,
@@ -78,6 +79,12 @@ def test_build_is_resumable(built):
     marker.write_text(json.dumps(done | {"analysis": "old"}))
     build_song(SONG, split, out, variant=0, seed=0, max_seconds=EXCERPT_S)
     assert json.loads(marker.read_text())["analysis"] == analysis_key()
+    # ...and so are those of another beat tracker (markers without one were made by the DSP's).
+    assert finished_records(SONG, split, out, 0, EXCERPT_S) is not None
+    assert finished_records(SONG, split, out, 0, EXCERPT_S, beat_tracker="dsp") is not None
+    assert finished_records(SONG, split, out, 0, EXCERPT_S, beat_tracker="learned-cc") is None
+    marker.write_text(json.dumps({k: v for k, v in json.loads(marker.read_text()).items() if k != "beat_tracker"}))
+    assert finished_records(SONG, split, out, 0, EXCERPT_S, beat_tracker="dsp") is not None
     ex = load_examples(out, split, "bass")
     assert len(ex) == 1 and ex[0].context.dtype == np.float32 and ex[0].record.song == SONG.stem
 

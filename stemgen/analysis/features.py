@@ -79,7 +79,11 @@ def step_features(analysis: Analysis) -> dict[str, np.ndarray]:
     bass_level = _mean_over(analysis.bass_db[None], frame_idx)[0]
     bass = _max_normalised(_mean_over(analysis.bass_chroma, frame_idx)) * (bass_level > BASS_MIN_DB)
 
-    onsets = _max_over(analysis.band_onsets, frame_idx)
+    # An onset counts in the step it is nearest to, as a MIDI note's onset is quantised to its
+    # nearest 16th (the MIDI contexts the part models learned from): a window from the start of a
+    # step would move a whole part by a 16th when the grid sits a few ms late of the onsets.
+    onset_idx = _frames_per_step(_centred(bounds), analysis.frame_rate, analysis.onset_env.size)
+    onsets = _max_over(analysis.band_onsets, onset_idx)
     onsets = np.stack([_percentile_normalised(row) for row in onsets])
 
     beat_flag = (pos_in_beat == 0).astype(np.float32)
@@ -121,6 +125,12 @@ def _frames_per_step(bounds: np.ndarray, frame_rate: float, n_frames: int) -> li
     """Frame range [a, b) whose centres fall in each step (at least one frame)."""
     idx = np.clip(np.ceil(bounds * frame_rate - 1e-9).astype(int), 0, max(n_frames - 1, 0))
     return [(int(a), int(max(b, a + 1))) for a, b in zip(idx[:-1], idx[1:])]
+
+
+def _centred(bounds: np.ndarray) -> np.ndarray:
+    """Step boundaries moved back by half a step: each step's window centred on its grid position."""
+    half = np.diff(bounds) / 2.0
+    return bounds - np.concatenate([half[:1], half])
 
 
 def _mean_over(frames: np.ndarray, ranges) -> np.ndarray:
