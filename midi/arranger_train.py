@@ -69,9 +69,12 @@ class ArrangerTrainSettings:
 
 
 # What ``--keep-settings`` copies from an arranger model's config.json: the decoding settings chosen on
-# rendered songs after training (drum form, rests, velocities) and their provenance. The onset
-# calibration (``density_scale``, ``floor``) is always the new model's own, chosen on the valid songs.
-KEPT_KEYS = ("rests", "velocity", "decode_relative_floor", "decode_variation")
+# rendered songs after training (drum form, drummer profiles, rests, velocities, register words, bar
+# groove) and their provenance. The onset calibration (``density_scale``, ``floor``) is always the new
+# model's own, chosen on the valid songs; so is the guitar's style prior (``style_rhythm``), which is
+# fitted to a model's own rhythms (``python -m stemgen.evaluation.arranger_style_fit``).
+KEPT_KEYS = ("rests", "velocity", "register", "bar_groove", "decode_relative_floor", "decode_variation",
+             "decode_drummers")
 OWN_DECODE = ("density_scale", "floor")
 
 

@@ -132,6 +132,27 @@ def test_steady_pulse_and_real_music_are_accepted(real_song):
         assert a.tempo_bpm == pytest.approx(110.0, rel=0.03)
 
 
+def test_a_short_clip_at_a_slow_tempo_keeps_its_few_beats(band_midi_dir):
+    """5.12 s of a ballad notated at 66 BPM hold 5-6 beats, fewer than ``MIN_BEATS``: they cover the
+    clip, so the pulse is there (``stemgen eval``'s windows were refused for this); beats that
+    leave most of the clip uncovered are still too few."""
+    import dataclasses
+
+    from stemgen.analysis.reliability import MIN_BEATS
+    from stemgen.render import render_stems
+
+    r = render_stems(band_midi_dir / "Tiny-Karaoke_d0ac80cb45.mid", max_seconds=40.0)
+    context = r.mix()[0] - r.stems["guitar"][0]
+    start = int(20.0 * r.sample_rate)
+    a = analyze(context[start : start + int(5.12 * r.sample_rate)], r.sample_rate, "learned-cc")
+    assert a.beat_times.size < MIN_BEATS and a.tempo_bpm == pytest.approx(66.0, rel=0.05), (a.beat_times, a.tempo_bpm)
+    assert refusal_reason(a) is None
+    few = dataclasses.replace(a, beat_times=a.beat_times[:4])
+    assert "beats found" in refusal_reason(few)
+    bunched = dataclasses.replace(a, beat_times=a.beat_times[:1] + 0.3 * np.arange(6))  # 6 beats in 1.8 s
+    assert "beats found" in refusal_reason(bunched)
+
+
 def test_short_clips_and_extreme_tempi_are_refused():
     short = analyze(tone_sequence(np.arange(0.1, 3.0, 0.5), seconds=3.0), SR)
     assert "at least 4 s" in refusal_reason(short)

@@ -201,6 +201,9 @@ def test_the_style_prior_is_fitted_from_the_repository(tmp_path, monkeypatch):
     assert stored["strength"] == 0.8 and stored["songs"]["real"]["plain"] == 3 and stored["passes"] == 6
     assert analysis_key() in stored["provenance"] and "arranger_style_fit" in stored["provenance"]
     assert len(list((cache / analysis_key()).glob("*.npz"))) == 3
+    # another tracker's analyses live apart (a fit on learned-cc's grid never reads the DSP's)
+    assert arranger_style_fit.cache_folder(cache, None) == cache / analysis_key()
+    assert arranger_style_fit.cache_folder(cache, "learned-cc") != arranger_style_fit.cache_folder(cache, "dsp")
 
     refused = BAND / "midi" / "Children-Songs_90c8641453.mid"  # no reliable beat for the DSP tracker
     assert arranger_style_fit.analysed_example(refused, cache / analysis_key(), "numpy") is None

@@ -129,11 +129,12 @@ def test_kept_settings_are_the_bundled_decoding_without_its_calibration(tmp_path
     from stemgen.errors import StemgenInputError
     from stemgen.midi.arranger_train import kept_settings
 
-    for stem, keys in (("drums", ("decode_variation",)), ("guitar", ("rests", "velocity")), ("bass", ("rests",))):
+    for stem, keys in (("drums", ("decode_variation", "decode_drummers")),
+                       ("guitar", ("rests", "velocity", "register", "bar_groove")), ("bass", ("rests", "register"))):
         bundled = json.loads((REPO / "models" / "arranger" / stem / "config.json").read_text())
         kept = kept_settings(REPO / "models" / "arranger" / stem)
         assert all(kept[k] == bundled[k] for k in keys)
-        assert not {"density_scale", "floor"} & set(kept.get("decode", {}))
+        assert not {"density_scale", "floor"} & set(kept.get("decode", {})) and "style_rhythm" not in kept
     drums = kept_settings(REPO / "models" / "arranger" / "drums")["decode"]
     assert drums["variation"] == 0.25 and drums["groove_count"][1] == 1.35
     assert kept_settings(None) == {}

@@ -19,7 +19,11 @@ from stemgen.errors import StemgenInputError
 
 MIN_BEAT_CONFIDENCE = 0.15
 CLARITY_BEATS = (1, 2, 3, 4)  # lags (in beats) whose self-correlations are averaged
-MIN_BEATS = 8  # two bars of 4/4: fewer cannot place a bar line or a 16th grid
+MIN_BEATS = 8  # two bars of 4/4 ...
+# ... or, in a short clip at a slow tempo (5 s at 66 BPM holds 5-6 beats), this many beats that
+# cover the clip: the pulse is there, the clip is short.
+MIN_BEATS_COVERING = 5
+MIN_COVER = 0.75  # share of the clip between the first and the last beat (plus one period)
 MIN_DURATION_S = 4.0
 
 
@@ -117,8 +121,9 @@ def refusal_reason(analysis) -> str | None:
         return "the audio is silent (below -60 dBFS): no beat to follow"
     if analysis.duration_s < MIN_DURATION_S:
         return f"the clip is {analysis.duration_s:.1f} s long: at least {MIN_DURATION_S:.0f} s are needed to find a beat"
-    if analysis.beat_times.size < MIN_BEATS:
-        return f"only {analysis.beat_times.size} beats found (need {MIN_BEATS}): no steady pulse"
+    if analysis.beat_times.size < MIN_BEATS and not _beats_cover_the_clip(analysis):
+        return (f"only {analysis.beat_times.size} beats found (need {MIN_BEATS}, or {MIN_BEATS_COVERING} "
+                "across the clip): no steady pulse")
     from stemgen.analysis.learned_beats import MODELS
 
     learned = analysis.backend in MODELS
@@ -132,6 +137,15 @@ def refusal_reason(analysis) -> str | None:
     if not MIN_BPM <= analysis.tempo_bpm <= MAX_BPM:
         return f"tempo {analysis.tempo_bpm:.1f} BPM is outside {MIN_BPM:.0f}-{MAX_BPM:.0f} BPM"
     return None
+
+
+def _beats_cover_the_clip(analysis) -> bool:
+    """At least ``MIN_BEATS_COVERING`` beats spanning ``MIN_COVER`` of the clip (with one period)."""
+    beats = np.asarray(analysis.beat_times, dtype=np.float64)
+    if beats.size < MIN_BEATS_COVERING:
+        return False
+    span = beats[-1] - beats[0] + float(np.median(np.diff(beats)))
+    return span >= MIN_COVER * analysis.duration_s
 
 
 _GIVE_IT = " (if it has a beat, give it: --bpm with --downbeat, or --beats FILE)"

@@ -23,11 +23,14 @@ from pathlib import Path
 import numpy as np
 
 
-def cache_folder(cache: str | Path) -> Path:
-    """``cache/<analysis key>``: analysed songs of other analysis code are never read."""
+def cache_folder(cache: str | Path, beat_tracker: str | None = None) -> Path:
+    """``cache/<analysis key>`` (``<analysis key>-<backend>`` for a tracker other than the default):
+    analysed songs of other analysis code or another tracker are never read."""
+    from stemgen.analysis import analysis_backend
     from stemgen.midi.audio_examples import analysis_key
 
-    return Path(cache) / analysis_key()
+    backend = analysis_backend(beat_tracker)
+    return Path(cache) / (analysis_key() if backend == analysis_backend(None) else f"{analysis_key()}-{backend}")
 
 
 def analysed_example(path: Path, folder: Path, backend) -> tuple[str, np.ndarray, np.ndarray] | None:
@@ -69,11 +72,11 @@ def unstyled_sentences(files: list) -> list[str | None]:
 
 
 def train_examples(data: str | Path, cache: str | Path, max_songs: int | None = None,
-                   sentences: bool = True) -> list[tuple]:
+                   sentences: bool = True, beat_tracker: str | None = None) -> list[tuple]:
     """``(style, context, share, sentence)`` of every train song of ``data`` with a styled guitar part
     of at least ``MIN_NOTES`` onsets (``share``: ``style.beat_position_share`` of its onsets;
     ``sentence``: ``unstyled_sentences``, or None for every song without ``sentences``), analysed songs
-    cached under ``cache_folder(cache)``."""
+    cached under ``cache_folder(cache, beat_tracker)``, analysed with ``beat_tracker`` (None: the default)."""
     from tqdm import tqdm
 
     from stemgen.analysis import analysis_backend
@@ -81,9 +84,9 @@ def train_examples(data: str | Path, cache: str | Path, max_songs: int | None = 
     from stemgen.midi.splits import files_in_split
     from stemgen.midi.style import beat_position_share, beat_positions
 
-    folder = cache_folder(cache)
+    folder = cache_folder(cache, beat_tracker)
     folder.mkdir(parents=True, exist_ok=True)
-    backend = analysis_backend(None)
+    backend = analysis_backend(beat_tracker)
     files = files_in_split(data, "train")[:max_songs]
     texts = unstyled_sentences(files) if sentences else [None] * len(files)
     out = []
@@ -125,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="sentences without style words: the clean figures at the unstyled strength (default), "
                     "or figures fitted on the offline writer's sentences (docs/EVALUATION.md: they cost "
                     "the valid windows' onset F)")
+    ap.add_argument("--beat-tracker", default=None, choices=("dsp", "learned", "learned-cc"),
+                    help="the analysis the prior is fitted on (default: the arranger's default tracker)")
     args = ap.parse_args(argv)
     try:
         strength = parse_strength(args.strength)
@@ -135,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     except StemgenError as exc:
         ap.error(str(exc))
     generator.meta.pop("style_rhythm", None)  # the fit starts from the model's own parts
-    examples = train_examples(args.data, args.cache, args.max_songs, sentences=args.unstyled_figures == "fitted")
+    examples = train_examples(args.data, args.cache, args.max_songs, sentences=args.unstyled_figures == "fitted",
+                              beat_tracker=args.beat_tracker)
     if not examples:
         ap.error(f"{args.data}: no train song with a styled guitar part of at least {MIN_NOTES} onsets; nothing stored")
     fitted = fit_style_rhythm_contexts(examples, generator, args.passes)
@@ -146,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     asked = (f"and in the offline writer's sentence for the part on the {unstyled} songs whose sentence names no "
              f"style ({UNSTYLED})" if unstyled else "(sentences without style words: the clean figures)")
     source = (f"the first minute of each of the {len(examples)} train songs of {args.data} with a styled guitar part, "
-              f"rendered without its guitar and analysed (analysis {cache_folder(args.cache).name}; "
+              f"rendered without its guitar and analysed (analysis {cache_folder(args.cache, args.beat_tracker).name}; "
               f"python -m stemgen.evaluation.arranger_style_fit), the model asked in each style's words and "
               f"\"Add guitar\" on each {asked}, {args.passes} passes")
     print(json.dumps(store_style_rhythm(args.store, strength, fitted, source, args.chosen)))
