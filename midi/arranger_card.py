@@ -12,7 +12,7 @@ from .evaluate import F1_COLUMN
 # How the bundled arranger data were built (recorded on cards of models trained before the data
 # command was stored in their metadata).
 DATA_COMMAND = ("nice -n 5 .venv/bin/python scripts/build_arranger_data.py --root ../shared/data/tegridy_band_midi_nc "
-                "--out /tmp/arranger_data2 --splits test,valid,train --max-seconds 60 --workers 2")
+                "--out {out} --splits test,valid,train --max-seconds 60 --workers 2")
 FLOORS = (0.0, 0.1, 0.2, 0.3)  # onset floors the training chooses among on the validation songs
 
 
@@ -63,17 +63,14 @@ time, the removed part put on the detected 16th grid. Song-level split (`stemgen
 Songs whose context has no usable beat (`stemgen.analysis.refusal_reason`) are left out, and so
 are training songs with fewer than {meta.get('min_grid_match', 0.0):g} of the part's onsets on the detected grid (their
 target would teach timing noise) and test songs with fewer than 8 notes of the part in the excerpt.
-Data command: `{meta.get("data_command", DATA_COMMAND)}`
+Data command: `{meta.get("data_command", _data_command(meta["data"]))}`
 {_grid_lines(meta['data'].get('per_split') or {})}
 
 ## Training
 
 Initialised from `{meta['init']}` (the MIDI engine's model, {meta['init_steps']} steps on MIDI contexts), fine-tuned
 {meta['fine_tune_steps']} steps (batch {meta['batch_size']}, lr {meta['lr']}, EMA) on audio contexts on a CPU
-({meta['train_cpu_seconds']} CPU s); the weights here are the **{meta['selected']}** model. Decoding
-(`config.json` `decode`): onset counts scaled by `density_scale` {meta['decode'].get('density_scale')} (real / expected
-onsets on the validation songs' audio contexts), onset floor {meta['decode'].get('floor', 0.0)} (chosen on the
-validation songs among {', '.join(f'{f:g}' for f in FLOORS)}: {meta['decode'].get('floor_valid_' + F1_COLUMN[stem], 'n/a')}).{_kept_note(meta)} Command:
+({meta['train_cpu_seconds']} CPU s); the weights here are the **{meta['selected']}** model. {_decode_note(meta, stem)}{_kept_note(meta)} Command:
 
 ```
 {meta['command']}
@@ -97,6 +94,25 @@ the real part itself sits off it (see `grid_match` in the data summary). Rendere
 produced recordings; numbers on real recordings will be lower.
 """
     write_card(out, text)
+
+
+def _data_command(data: dict) -> str:
+    """The data build command, with the tracker the contexts were analysed by (DSP unless recorded)."""
+    tracker = {"numpy": "", "learned-cc": " --beat-tracker learned-cc", "learned": " --beat-tracker learned"}
+    command = DATA_COMMAND.format(out=data.get("cache", "/tmp/arranger_data2"))
+    return command + tracker.get(data.get("beat_tracker", "numpy"), f" (analysis {data.get('beat_tracker')})")
+
+
+def _decode_note(meta: dict, stem: str) -> str:
+    """The onset calibration: the MIDI model's own for its weights as is, else redone on the valid songs."""
+    decode = meta["decode"]
+    if meta["selected"] == "midi_as_is":
+        return (f"Decoding (`config.json` `decode`): the MIDI model's own onset calibration (`density_scale` "
+                f"{decode.get('density_scale')}, onset floor {decode.get('floor', 0.0)}, chosen on MIDI contexts).")
+    return (f"Decoding (`config.json` `decode`): onset counts scaled by `density_scale` {decode.get('density_scale')} "
+            f"(real / expected onsets on the validation songs' audio contexts), onset floor {decode.get('floor', 0.0)} "
+            f"(chosen on the validation songs among {', '.join(f'{f:g}' for f in FLOORS)}: "
+            f"{decode.get('floor_valid_' + F1_COLUMN[stem], 'n/a')}).")
 
 
 def _selection_note(meta: dict, stem: str) -> str:

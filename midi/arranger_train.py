@@ -294,7 +294,7 @@ def train_arranger(s: ArrangerTrainSettings, log: Callable[[str], None] = lambda
         "data": {"cache": str(s.data), "train_songs": len(train),
                  "train_unique_songs": len({e.record.song for e in train}), "valid_songs": len(valid),
                  "test_songs": len(test), "variants": 1, "max_seconds": summary.get("max_seconds"),
-                 "analysis": summary.get("analysis"),
+                 "analysis": summary.get("analysis"), "beat_tracker": summary.get("beat_tracker", "numpy"),
                  "per_split": {sp: v.get(s.stem) for sp, v in summary.get("cache", {}).items()},
                  "license": LICENSE, "source": "tegridy_band_midi_nc (non-commercial)"},
         "train_files": sorted({e.record.song for e in train}),

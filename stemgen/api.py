@@ -295,9 +295,9 @@ def load_inserter(stem: str, engine: str | None = None, model: str | Path | None
     ``engine``: ``arranger`` or ``diffusion``; default: the engine of ``model``, else the stem's
     evaluated best. ``model``: a model folder (default: the bundled one). ``sound`` and ``density``
     are the arranger's (kit or program; how many notes), ``device`` and ``quiet`` the diffusion
-    engine's. ``beat_tracker``: the arranger's analysis, ``dsp`` (no weights), ``learned-cc`` (commercial-safe
-    weights) or ``learned`` (weights trained on CC BY-NC-SA data: non-commercial); ``None``:
-    ``analysis.DEFAULT_BEAT_TRACKER`` (dsp).
+    engine's. ``beat_tracker``: the arranger's analysis, ``learned-cc`` (commercial-safe weights), ``dsp``
+    (no weights) or ``learned`` (weights trained on CC BY-NC-SA data: non-commercial); ``None``:
+    ``analysis.DEFAULT_BEAT_TRACKER`` (learned-cc).
     Raises ``ValueError`` for an unknown stem, engine or beat tracker.
     """
     stem = get_stem(stem).name

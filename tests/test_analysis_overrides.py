@@ -535,8 +535,8 @@ def test_the_pages_beat_finder_reaches_the_analysis(context, tmp_path):
         return h.insert_audio_stem(str(song), "drums", "Add a rock beat", seed=1, engine="arranger", sound="auto",
                                    beat_tracker=tracker, progress=lambda *a, **k: None)[5]
 
-    cc, default = take("learned-cc"), take(None)
-    assert cc["grid"] == cc["beat_tracker"] == "learned-cc"
-    assert default["grid"] == "numpy" and default["beat_tracker"] == "dsp"
-    with pytest.raises(gr.Error, match="beat finder must be one of dsp, learned-cc, learned, not 'beatnet'"):
+    dsp, default = take("dsp"), take(None)
+    assert dsp["grid"] == "numpy" and dsp["beat_tracker"] == "dsp"
+    assert default["grid"] == default["beat_tracker"] == "learned-cc"  # the default (issue 18, seventh round)
+    with pytest.raises(gr.Error, match="beat finder must be one of learned-cc, dsp, learned, not 'beatnet'"):
         take("beatnet")

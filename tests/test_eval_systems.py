@@ -70,7 +70,7 @@ def test_fold_rate_and_loop_beats():
 
 def test_retrieval_is_stretched_to_the_context_tempo_and_on_its_grid(synthetic_dataset):
     examples, pool = load_split(synthetic_dataset, "test")
-    # The DSP tracker (also the default): on these 6-s click tracks learned-cc puts the beats ~50 ms late (on
+    # The DSP tracker: on these 6-s click tracks learned-cc (the default) puts the beats ~50 ms late (on
     # rendered band songs within 12 ms), more than the 16th grid's +-25 ms these checks need.
     systems, notes = make_systems(["context_only", "random_stem", "tempo_retrieval", "oracle"], pool, beat_tracker="dsp")
     assert [s.name for s in systems] == ["context_only", "random_stem", "tempo_retrieval", "oracle"]
@@ -191,7 +191,7 @@ def test_the_beat_tracker_reaches_every_beat_analysis_of_the_run(synthetic_datas
 
     monkeypatch.setattr(stemgen.analysis, "analyze", recording)
     names = ["context_only", "tempo_retrieval", "oracle"]
-    for tracker, backend in ((None, "numpy"), ("learned-cc", "learned-cc"), ("learned", "learned")):
+    for tracker, backend in ((None, "learned-cc"), ("dsp", "numpy"), ("learned", "learned")):
         used.clear()
         evaluate_dataset(EvalConfig(data_dir=synthetic_dataset, out_dir=tmp_path / str(tracker), systems=names,
                                     audio_examples=0, bootstrap_resamples=10, beat_tracker=tracker))

@@ -84,7 +84,7 @@ def loop_wav(no_drums, tmp_path_factory):
 
 
 def test_generate_warns_about_the_bar_start_and_not_once_it_is_given(loop_wav, tmp_path):
-    """The DSP tracker (``--beat-tracker dsp``): learned-cc raises no bar-start doubt
+    """The DSP tracker (``--beat-tracker dsp``): learned-cc, the default, raises no bar-start doubt
     (valid AUC 0.66 < 0.7, ``BAR_START_DOUBT_BELOW``)."""
     from typer.testing import CliRunner
 
@@ -100,7 +100,7 @@ def test_generate_warns_about_the_bar_start_and_not_once_it_is_given(loop_wav, t
 
 
 def test_the_page_hints_at_the_bar_start_of_the_loop(loop_wav, tmp_path):
-    """The DSP tracker (``--beat-tracker dsp``): learned-cc raises no bar-start doubt
+    """The DSP tracker (``--beat-tracker dsp``): learned-cc, the default, raises no bar-start doubt
     (valid AUC 0.66 < 0.7, ``BAR_START_DOUBT_BELOW``)."""
     from stemgen.ui.handlers import Handlers
     from stemgen.ui.page import PageActions
@@ -114,7 +114,7 @@ def test_the_page_hints_at_the_bar_start_of_the_loop(loop_wav, tmp_path):
 
 
 def test_the_command_line_warns_about_the_looped_bar_start(no_drums, tmp_path):
-    """The DSP tracker (``--beat-tracker dsp``): learned-cc raises no bar-start doubt
+    """The DSP tracker (``--beat-tracker dsp``): learned-cc, the default, raises no bar-start doubt
     (valid AUC 0.66 < 0.7, ``BAR_START_DOUBT_BELOW``)."""
     import soundfile as sf
     from typer.testing import CliRunner

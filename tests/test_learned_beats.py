@@ -71,7 +71,7 @@ def test_a_held_out_render_without_drums_is_tracked(held_out):
 
 def test_tracker_names_and_errors():
     assert analysis_backend("dsp") == "numpy" and analysis_backend("learned") == "learned"
-    assert analysis_backend(None) == "numpy"  # the default: the DSP tracker (docs/EVALUATION.md, "The arranger on learned-cc's grid")
+    assert analysis_backend(None) == "learned-cc"  # the default: commercial-safe weights (issue 18, seventh round)
     with pytest.raises(ValueError, match="--beat-tracker must be one of"):
         analysis_backend("beatroot")
 

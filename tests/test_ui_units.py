@@ -490,7 +490,7 @@ def test_noise_gets_a_clear_message_and_its_upload_is_deleted(arranged, tmp_path
     with pytest.raises(gr.Error) as info:
         arranged["handlers"].insert_audio_stem(str(noise), "drums", "Add rock drums", engine="arranger",
                                                progress=lambda *a, **k: None)
-    # the refusal names the file and why (learned-cc finds too few beats in 4 s of noise;
+    # the refusal names the file and why (learned-cc, the default, finds too few beats in 4 s of noise;
     # the DSP tracker's confidence is too low)
     assert re.match(r"noise\.wav: (no reliable beat|only \d+ beats found \(need \d+[^)]*\): no steady pulse)",
                     info.value.message), info.value.message

@@ -93,8 +93,8 @@ def arrange(audio: np.ndarray, sample_rate: int, stem: str, instruction: str, so
 
 # The page's beat finders (``--beat-tracker``): label, name. Weight licences: models/analysis/README.md.
 BEAT_TRACKER_CHOICES = (
-    ("Signal processing (default)", "dsp"),
-    ("Learned, commercial-safe weights", "learned-cc"),
+    ("Learned, commercial-safe weights (default)", "learned-cc"),
+    ("Signal processing", "dsp"),
     ("Learned, non-commercial weights (best bars without drums)", "learned"),
 )
 

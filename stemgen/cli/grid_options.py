@@ -13,8 +13,8 @@ DOWNBEAT = typer.Option(None, "--downbeat", help="Time (s) of a bar's first beat
 BEATS_FILE = typer.Option(None, "--beats", help="Beat times to follow exactly: a text file (one time in seconds a line; "
                           "Audacity / Sonic Visualiser label exports) or a .mid whose tempo map is the song's.")
 
-BEAT_TRACKER_HELP = ("Beat tracker: dsp (default; signal processing, no weights), learned-cc (a small network "
-                     "trained on commercial-safe material) or learned (the same network, weights trained on "
+BEAT_TRACKER_HELP = ("Beat tracker: learned-cc (default; a small network trained on commercial-safe material), "
+                     "dsp (signal processing, no weights) or learned (the same network, weights trained on "
                      "CC BY-NC-SA data: non-commercial use only); see models/analysis/.")
 BEAT_TRACKERS = ("dsp", "learned", "learned-cc")
 
