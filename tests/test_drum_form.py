@@ -366,8 +366,9 @@ def test_a_models_own_variation_sets_how_often_bars_repeat():
 
 
 def test_groove_count_scales_the_snares_of_the_groove():
-    """``decode.groove_count`` (the arranger's drum model: snare 1.35, as it under-counts snares on
-    analysed audio) scales how many snares the groove bar keeps; other classes stay as they are."""
+    """``decode.groove_count`` scales how many snares the groove bar keeps; other classes stay as they
+    are. (The arranger's earlier drum model under-counted snares on analysed audio and took 1.35; the
+    MIDI drum model it plays now takes 1.0: 2.90 snares a bar on the valid renders, real 2.69.)"""
     _, context, out, decode = case(SONG, "drums")
     decode = decode | {"relative_floor": [1.0, 0.0] + [1.0] * 7}  # no floor in the way of the snare's count
     base = as_array(decode_drums(out, context, decode))
@@ -379,7 +380,7 @@ def test_groove_count_scales_the_snares_of_the_groove():
     import json
 
     decode_audio = json.loads((default_model_dir("drums") / "config.json").read_text())["decode"]
-    assert decode_audio["groove_count"][1] > 1 and decode_audio["relative_floor"][1] < 1
+    assert len(decode_audio["groove_count"]) == 9 and decode_audio["relative_floor"][1] < 1
 
 
 def test_a_section_start_the_drums_rest_in_still_gets_its_crash_when_they_come_in_next():
