@@ -132,6 +132,22 @@ def test_steady_pulse_and_real_music_are_accepted(real_song):
         assert a.tempo_bpm == pytest.approx(110.0, rel=0.03)
 
 
+def test_learned_cc_follows_the_dsp_grid_where_only_the_dsp_hears_a_pulse(band_midi_dir):
+    """A steady held-out song without its guitar: the commercial-safe network's activation has no clear
+    pulse (0.14 < ``MIN_ACTIVATION_PULSE``), the DSP's envelope has one (0.48): learned-cc follows the
+    DSP's grid (``backend`` says so) instead of refusing the song; the band-set weights keep their own."""
+    from stemgen.render import render_stems
+
+    r = render_stems(band_midi_dir / "Tegridy-Select_2439875b93.mid", max_seconds=30.0)
+    context = r.mix()[0] - r.stems["guitar"][0]
+    dsp = analyze(context, r.sample_rate, "numpy")
+    a = analyze(context, r.sample_rate, "learned-cc")
+    assert a.backend == "numpy" and refusal_reason(a) is None, (a.backend, refusal_reason(a))
+    np.testing.assert_allclose(a.beat_times, dsp.beat_times)
+    assert a.beat_confidence == pytest.approx(dsp.beat_confidence) and a.beat_confidence >= MIN_BEAT_CONFIDENCE
+    assert analyze(context, r.sample_rate, "learned").backend == "learned"
+
+
 def test_a_short_clip_at_a_slow_tempo_keeps_its_few_beats(band_midi_dir):
     """5.12 s of a ballad notated at 66 BPM hold 5-6 beats, fewer than ``MIN_BEATS``: they cover the
     clip, so the pulse is there (``stemgen eval``'s windows were refused for this); beats that

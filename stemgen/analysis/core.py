@@ -20,7 +20,7 @@ from stemgen.analysis import downbeats as dblib
 from stemgen.analysis import grid_decisions as decisions
 from stemgen.analysis import learned_beats, spectral
 from stemgen.analysis.key import Key, find_key
-from stemgen.analysis.reliability import activation_pulse, pulse_clarity
+from stemgen.analysis.reliability import MIN_ACTIVATION_PULSE, MIN_BEAT_CONFIDENCE, activation_pulse, pulse_clarity
 
 SILENT_DB = -60.0
 CHROMA_N_FFT = 4096
@@ -140,7 +140,7 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
     if silent:  # normalised envelopes of near-silence would be all noise
         env, bands = np.zeros_like(env), np.zeros_like(bands)
 
-    downbeat_times = None
+    downbeat_times = rival = None
     margins = {"bar_start": None, "bar_start_alternative": 0, "tempo_octave": None}
     if backend == "madmom" and not silent:
         from stemgen.analysis.madmom_backend import madmom_downbeats
@@ -159,27 +159,31 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
     elif backend == "numpy" and not silent:
         feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)
-        beat_times, octave = decisions.grid_choice(feats, _tempo(env, frame_rate))
-        beat_times, meter, phase = decisions.meter_and_beats(feats, beat_times)
+        beat_times, downbeat_times, meter, margins = _dsp_grid(feats, env, frame_rate)
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
-        downbeat_times = beat_times[dblib.downbeat_indices(beat_times.size, meter, phase)]
-        bar, alternative = decisions.bar_margin(feats, beat_times, meter, phase)
-        margins = {"bar_start": None if np.isnan(bar) else bar, "bar_start_alternative": alternative,
-                   "tempo_octave": octave}
     else:
         beat_times = _track(env, frame_rate, hop, backend) / frame_rate
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
     tempo = beatlib.tempo_from_beats(beat_times)
     period = frame_rate * 60.0 / tempo if tempo > 0 else 0.0
-    # Whether there is a pulse, not whether the grid chose its octave well: the clearest of the
-    # beat's level and its double and half (a wrong octave must not turn into a refusal).
-    # The learned tracker asks its network: the clarity of its beat activation (reliability.activation_pulse).
+    # Whether there is a pulse (``_clarity``); the learned tracker asks its network: the clarity of
+    # its beat activation (reliability.activation_pulse).
     if beat_times.size < 2:
         confidence = 0.0
     elif backend in learned_beats.MODELS and not silent:
         confidence = activation_pulse(act[0], frame_rate)
     else:
-        confidence = max(pulse_clarity(env, period * f) for f in (1.0, 2.0, 0.5))
+        confidence = _clarity(env, period)
+    if backend in learned_beats.MODELS and rival is not None and confidence < MIN_ACTIVATION_PULSE:
+        # The network hears no clear pulse where the DSP's grid has one (a steady test song without
+        # drums: activation 0.14-0.16, the DSP 0.36-0.48): follow the DSP's grid, judged on its own
+        # scale, rather than refuse; noise and free time stay under both (reliability's tests).
+        dsp = _dsp_grid(feats, env, frame_rate)
+        dsp_tempo = beatlib.tempo_from_beats(dsp[0])
+        dsp_confidence = _clarity(env, frame_rate * 60.0 / dsp_tempo) if dsp_tempo > 0 else 0.0
+        if dsp_confidence >= MIN_BEAT_CONFIDENCE:
+            beat_times, downbeat_times, meter, margins = dsp
+            tempo, confidence, backend = dsp_tempo, dsp_confidence, "numpy"
 
     if downbeat_times is None:
         accents = dblib.beat_accents(beat_frames, bands[0], chroma)
@@ -222,6 +226,23 @@ def _track(env: np.ndarray, frame_rate: float, hop: int, backend: str) -> np.nda
     if backend == "librosa":
         return beatlib.track_beats_librosa(env, frame_rate, hop)
     return np.zeros(0, dtype=int)  # numpy or learned on silence: nothing to track
+
+
+def _dsp_grid(feats, env: np.ndarray, frame_rate: float) -> tuple[np.ndarray, np.ndarray, int, dict]:
+    """The DSP tracker's ``(beats, downbeats, meter, margins)``: the grid, its tempo octave, beat phase
+    and bar phase chosen on explicit evidence (``grid_decisions``)."""
+    beat_times, octave = decisions.grid_choice(feats, _tempo(env, frame_rate))
+    beat_times, meter, phase = decisions.meter_and_beats(feats, beat_times)
+    downbeat_times = beat_times[dblib.downbeat_indices(beat_times.size, meter, phase)]
+    bar, alternative = decisions.bar_margin(feats, beat_times, meter, phase)
+    return beat_times, downbeat_times, meter, {"bar_start": None if np.isnan(bar) else bar,
+                                               "bar_start_alternative": alternative, "tempo_octave": octave}
+
+
+def _clarity(env: np.ndarray, period: float) -> float:
+    """Whether there is a pulse, not whether the grid chose its octave well: the clearest of the
+    beat's level and its double and half (a wrong octave must not turn into a refusal)."""
+    return max(pulse_clarity(env, period * f) for f in (1.0, 2.0, 0.5))
 
 
 def _tempo(env: np.ndarray, frame_rate: float) -> float | np.ndarray:
