@@ -97,10 +97,11 @@ produced recordings; numbers on real recordings will be lower.
 
 
 def _data_command(data: dict) -> str:
-    """The data build command, with the tracker the contexts were analysed by (DSP unless recorded)."""
-    tracker = {"numpy": "", "learned-cc": " --beat-tracker learned-cc", "learned": " --beat-tracker learned"}
-    command = DATA_COMMAND.format(out=data.get("cache", "/tmp/arranger_data2"))
-    return command + tracker.get(data.get("beat_tracker", "numpy"), f" (analysis {data.get('beat_tracker')})")
+    """The data build command, with the tracker the contexts were analysed by (the DSP's unless recorded)."""
+    from stemgen.analysis import BEAT_TRACKERS
+
+    name = {backend: name for name, backend in BEAT_TRACKERS.items()}[data.get("beat_tracker", "numpy")]
+    return DATA_COMMAND.format(out=data.get("cache", "/tmp/arranger_data2")) + f" --beat-tracker {name}"
 
 
 def _decode_note(meta: dict, stem: str) -> str:

@@ -35,6 +35,8 @@ def _quiet_worker():
 
 
 def main(argv=None) -> int:
+    from stemgen.analysis import BEAT_TRACKERS, analysis_backend
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", required=True, help="folder of MIDI files (band MIDI set)")
     ap.add_argument("--out", required=True, help="cache folder")
@@ -47,13 +49,12 @@ def main(argv=None) -> int:
     ap.add_argument("--ray-address", default="auto", help="with --backend ray: auto or HOST:PORT")
     ap.add_argument("--max-songs", type=int, default=None, help="per split (for measuring throughput)")
     ap.add_argument("--max-seconds", type=float, default=None, help="render only the beginning of each song")
-    ap.add_argument("--beat-tracker", default=None, choices=("dsp", "learned", "learned-cc", "librosa", "madmom"), help="analysis backend of the contexts (default: the arranger's default tracker)")
+    ap.add_argument("--beat-tracker", default=None, choices=tuple(BEAT_TRACKERS), help="analysis backend of the contexts (default: the arranger's default tracker)")
     ap.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     args = ap.parse_args(argv)
 
     from tqdm import tqdm
 
-    from stemgen.analysis import analysis_backend
     from stemgen.errors import StemgenError, StemgenInputError
     from stemgen.fileio import atomic_write_text, ensure_writable_folder, folder_lock, sweep_partial_files
     from stemgen.midi.audio_examples import (

@@ -140,7 +140,7 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
     if silent:  # normalised envelopes of near-silence would be all noise
         env, bands = np.zeros_like(env), np.zeros_like(bands)
 
-    downbeat_times = rival = None
+    downbeat_times = choice = None
     margins = {"bar_start": None, "bar_start_alternative": 0, "tempo_octave": None}
     if backend == "madmom" and not silent:
         from stemgen.analysis.madmom_backend import madmom_downbeats
@@ -153,13 +153,14 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
         feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)
         act = learned_beats.activations(logmel, learned_beats.MODELS[backend])
         bars = learned_beats.BARS[backend]
-        rival = decisions.grid_choice(feats, _tempo(env, frame_rate))[0] if bars == "evidence" else None
+        # the DSP's grid choice: the rival grid of "evidence" bars, and the fallback below
+        choice = decisions.grid_choice(feats, _tempo(env, frame_rate)) if bars == "evidence" else None
         beat_times, downbeat_times, meter, margins = learned_grid.learned_grid(
-            act, feats, bars, spectral.sounding_span(y, fsr, SILENT_DB), rival)
+            act, feats, bars, spectral.sounding_span(y, fsr, SILENT_DB), None if choice is None else choice[0])
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
     elif backend == "numpy" and not silent:
         feats = decisions.GridFeatures.from_frames(frame_rate, env, bands, chroma, bass, bass_db)
-        beat_times, downbeat_times, meter, margins = _dsp_grid(feats, env, frame_rate)
+        beat_times, downbeat_times, meter, margins = _dsp_grid(feats, decisions.grid_choice(feats, _tempo(env, frame_rate)))
         beat_frames = np.rint(beat_times * frame_rate).astype(int)
     else:
         beat_times = _track(env, frame_rate, hop, backend) / frame_rate
@@ -174,11 +175,11 @@ def analyze(audio: np.ndarray, sample_rate: int, backend: str | None = None) -> 
         confidence = activation_pulse(act[0], frame_rate)
     else:
         confidence = _clarity(env, period)
-    if backend in learned_beats.MODELS and rival is not None and confidence < MIN_ACTIVATION_PULSE:
+    if backend in learned_beats.MODELS and choice is not None and confidence < MIN_ACTIVATION_PULSE:
         # The network hears no clear pulse where the DSP's grid has one (a steady test song without
         # drums: activation 0.14-0.16, the DSP 0.36-0.48): follow the DSP's grid, judged on its own
         # scale, rather than refuse; noise and free time stay under both (reliability's tests).
-        dsp = _dsp_grid(feats, env, frame_rate)
+        dsp = _dsp_grid(feats, choice)
         dsp_tempo = beatlib.tempo_from_beats(dsp[0])
         dsp_confidence = _clarity(env, frame_rate * 60.0 / dsp_tempo) if dsp_tempo > 0 else 0.0
         if dsp_confidence >= MIN_BEAT_CONFIDENCE:
@@ -228,10 +229,11 @@ def _track(env: np.ndarray, frame_rate: float, hop: int, backend: str) -> np.nda
     return np.zeros(0, dtype=int)  # numpy or learned on silence: nothing to track
 
 
-def _dsp_grid(feats, env: np.ndarray, frame_rate: float) -> tuple[np.ndarray, np.ndarray, int, dict]:
-    """The DSP tracker's ``(beats, downbeats, meter, margins)``: the grid, its tempo octave, beat phase
-    and bar phase chosen on explicit evidence (``grid_decisions``)."""
-    beat_times, octave = decisions.grid_choice(feats, _tempo(env, frame_rate))
+def _dsp_grid(feats, choice: tuple[np.ndarray, float | None]) -> tuple[np.ndarray, np.ndarray, int, dict]:
+    """The DSP tracker's ``(beats, downbeats, meter, margins)`` from its grid ``choice``
+    (``grid_decisions.grid_choice``: beats and tempo-octave margin): beat phase and bar phase chosen
+    on explicit evidence (``grid_decisions``)."""
+    beat_times, octave = choice
     beat_times, meter, phase = decisions.meter_and_beats(feats, beat_times)
     downbeat_times = beat_times[dblib.downbeat_indices(beat_times.size, meter, phase)]
     bar, alternative = decisions.bar_margin(feats, beat_times, meter, phase)

@@ -123,10 +123,11 @@ def timed_like(beats: np.ndarray, rival: np.ndarray) -> np.ndarray:
 
     The network's beats sit 10-25 ms early or late on some songs (valid, guitar removed: per-song median
     offsets from the MIDI's beats -25 to +39 ms, the DSP's grid, aligned on the onsets to a fraction of a
-    frame, -5 to +2 ms on most); a part model reads the context's onsets inside each 16th step, so a
+    frame, -5 to +2 ms on most). When the step features read the context's onsets inside each 16th, a
     grid 10 ms late put the onsets of the beat into the step before it and the arranger's guitar a 16th
-    late (docs/EVALUATION.md, "The arranger on learned-cc's grid"). The tempo, the octave and the bars
-    stay the network's and the evidence's; only the timing is the DSP's."""
+    late (docs/EVALUATION.md, "The arranger on learned-cc's grid"; they now count each onset in its
+    nearest 16th). The tempo, the octave and the bars stay the network's and the evidence's; only the
+    timing is the DSP's."""
     if beats.size == 0 or rival.size == 0:
         return beats
     at = np.searchsorted(rival, beats)
